@@ -1,0 +1,62 @@
+"""`genstudio` subcommands over the same engines the studio uses.
+
+Each command is a module here with `add_parser(subparsers)` and `run(args) -> int`; COMMANDS lists
+them. A person's mistake is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from ..errors import PERSON_ERRORS
+
+# name -> module (relative to this package); the studio entry point uses this to tell commands from folders.
+COMMANDS: dict[str, str] = {
+    "families": ".families",
+    "train": ".train",
+    "sample": ".sample",
+}
+
+
+class CliError(Exception):
+    """A mistake in what the person asked for; printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise CliError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="genstudio", description="Train and explore generative image models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        importlib.import_module(module, __name__).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return int(importlib.import_module(COMMANDS[args.command], __name__).run(args) or 0)
+    except (CliError, *PERSON_ERRORS) as exc:
+        print(f"genstudio: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genstudio: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if os.environ.get("GENSTUDIO_DEBUG"):
+            traceback.print_exc()
+        print(f"genstudio: internal error: {type(exc).__name__}: {exc} (set GENSTUDIO_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1

@@ -1,0 +1,28 @@
+"""genstudio families [--json]: the registered families and their settings."""
+
+from __future__ import annotations
+
+import json
+
+from .. import registry
+from ..config import field_infos
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("families", help="list model families and their settings")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    fams = registry.all_families()
+    if args.json:
+        print(json.dumps([{"name": f.name, "title": f.title, "description": f.description,
+                           "fields": [i.to_json() for i in field_infos(f.config_class)]} for f in fams], indent=1))
+        return 0
+    for f in fams:
+        print(f"{f.name:10s} {f.title} — {f.description}")
+        for i in field_infos(f.config_class):
+            rng = f" [{', '.join(map(str, i.choices))}]" if i.choices else (
+                f" [{i.min:g}..{i.max:g}]" if i.min is not None and i.max is not None else "")
+            print(f"    {i.name}={i.default}{rng}  {i.help}")
+    return 0

@@ -1,0 +1,118 @@
+"""genstudio train: train a family on image folders, headless, into a run folder."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .. import registry
+from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
+from ..data import FIT_MODES, load_images
+from ..train import events as ev
+from ..train.loop import DEVICES, Trainer, TrainSettings
+from ..train.run import RunDir
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model on image folders")
+    p.add_argument("--family", help="model family (see `genstudio families`)")
+    p.add_argument("--data", action="append", default=[], metavar="FOLDER", help="image folder or file; repeatable")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to create (or continue with --resume)")
+    p.add_argument("--size", type=int, help="image size in pixels (default 32)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 grey or 3 RGB (default: from the data)")
+    p.add_argument("--fit", choices=FIT_MODES, help="how images are made square (default center-crop)")
+    p.add_argument("--steps", type=int, help="total training steps")
+    p.add_argument("--batch-size", type=int, help="images per step")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--device", choices=DEVICES, help="auto, cpu, cuda or mps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a family or training setting; repeatable")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="print only the final line")
+
+
+def split_settings(family: registry.Family, config, settings: TrainSettings, assignments: dict[str, str]):
+    """Apply --set KEY=VALUE to the family config or the training settings, whichever owns KEY."""
+    family_keys = {i.name for i in field_infos(family.config_class)}
+    train_keys = {i.name for i in field_infos(TrainSettings)}
+    to_family = {k: v for k, v in assignments.items() if k in family_keys}
+    to_train = {k: v for k, v in assignments.items() if k in train_keys and k not in family_keys}
+    unknown = sorted(set(assignments) - family_keys - train_keys)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} for {family.name}; known: "
+                          f"{', '.join(sorted(family_keys | train_keys))}")
+    return replace_checked(config, **to_family), replace_checked(settings, **to_train)
+
+
+def default_config(family: registry.Family, size: int):
+    config = family.config_class()
+    return family.preset(config, size) if family.preset is not None else config
+
+
+def _format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def print_events(events, quiet: bool = False) -> int:
+    status = 0
+    for e in events:
+        line = None
+        if isinstance(e, ev.Started):
+            line = (f"training {e.family} on {e.device} ({e.parameters:,} parameters) "
+                    f"from step {e.start_step} to {e.total_steps}")
+        elif isinstance(e, ev.Progress):
+            losses = "  ".join(f"{k} {v:.4g}" for k, v in e.losses.items())
+            line = f"step {e.step}/{e.total_steps}  {losses}  {e.images_per_sec:.0f} img/s  ETA {_format_eta(e.eta_s)}"
+        elif isinstance(e, ev.Metrics):
+            line = f"step {e.step}  " + "  ".join(f"{k} {v:.4g}" for k, v in e.values.items())
+        elif isinstance(e, ev.TrainWarning):
+            print(f"warning: step {e.step}: {e.message}", file=sys.stderr)
+        elif isinstance(e, ev.CheckpointSaved):
+            line = f"checkpoint {e.path}"
+        elif isinstance(e, ev.Finished):
+            print(f"{e.reason} at step {e.step}")
+        elif isinstance(e, ev.Failed):
+            print(f"genstudio: error: {e.message}", file=sys.stderr)
+            status = 1
+        if line and not quiet:
+            print(line, flush=True)
+    return status
+
+
+def run(args) -> int:
+    if args.resume:
+        run_dir = RunDir.open(args.out)
+        rec = run_dir.record()
+        if args.family and args.family != rec["family"]:
+            raise ConfigError(f"{args.out} is a {rec['family']} run; it cannot be resumed as {args.family}")
+        if args.set:
+            raise ConfigError("--set cannot change a run being resumed; start a new run instead")
+        sources = args.data or rec["data"]["sources"]
+        spec = rec["data_spec"]
+        dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
+                              fit=rec["data"].get("fit", "center-crop"))
+        trainer = Trainer.resume(args.out, dataset, steps=args.steps, device=args.device)
+        return print_events(trainer.run(), args.quiet)
+
+    if not args.family:
+        raise ConfigError("--family is required (see `genstudio families`)")
+    if not args.data:
+        raise ConfigError("at least one --data FOLDER is required")
+    family = registry.get(args.family)
+    size = args.size or 32
+    assignments = parse_assignments(args.set)
+    settings = TrainSettings()
+    explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
+                                   "device": args.device}.items() if v is not None}
+    settings = replace_checked(settings, **explicit)
+    config, settings = split_settings(family, default_config(family, size), settings, assignments)
+    fit = args.fit or "center-crop"
+    t0 = time.perf_counter()
+    dataset = load_images(args.data, size=size, channels=args.channels, fit=fit)
+    if not args.quiet:
+        print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
+    trainer = Trainer.new(family.name, config, settings, dataset, args.out, data_record={"fit": fit})
+    return print_events(trainer.run(), args.quiet)

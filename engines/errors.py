@@ -1,0 +1,9 @@
+"""The exceptions that describe a person's mistake (as opposed to a bug), gathered in one place."""
+
+from .config import ConfigError
+from .data import DataError
+from .registry import UnknownFamily
+from .train.checkpoint import CheckpointError
+from .train.run import RunError
+
+PERSON_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, UnknownFamily, CheckpointError, RunError)

@@ -1,0 +1,49 @@
+"""Small numpy/Pillow helpers for image grids and PNG files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def make_grid(images: np.ndarray, columns: int | None = None, pad: int = 2, fill: int = 32) -> np.ndarray:
+    """Tile uint8 (N, H, W, C) into one (H', W', C) image with `pad` pixels between tiles."""
+    n, h, w, c = images.shape
+    columns = columns or max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / columns))
+    grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), fill, dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = images[i]
+    return grid
+
+
+def grid_cell(grid_shape: tuple[int, ...], tile: int, n: int, x: int, y: int, columns: int | None = None,
+              pad: int = 2) -> int | None:
+    """Which image of a make_grid grid lies under pixel (x, y); None in the padding or past the end."""
+    columns = columns or max(1, math.ceil(math.sqrt(n)))
+    col, cx = divmod(x - pad, tile + pad)
+    row, cy = divmod(y - pad, tile + pad)
+    if x < pad or y < pad or cx >= tile or cy >= tile or col >= columns:
+        return None
+    i = row * columns + col
+    return i if 0 <= i < n else None
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """uint8 (H, W, 1|3) -> Pillow image."""
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
+    """Write uint8 (H, W, C) as PNG, optionally enlarged by an integer factor (nearest neighbour)."""
+    pil = to_pil(image)
+    if scale > 1:
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
+    path = Path(path)
+    pil.save(path, format="PNG")
+    return path

@@ -1,0 +1,44 @@
+"""Family name -> family. Adding a family is one module in engines/families/ and one line here."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str                 # what `--family` and run.json say
+    title: str                # what the studio shows
+    description: str          # one or two sentences for a tooltip or `genstudio families`
+    config_class: type        # a dataclass built with engines.config.param
+    engine_class: type        # subclass of engines.families.base.Engine
+    preset: Callable[[object, int], object] | None = None  # (config, image size) -> tuned config
+
+
+class UnknownFamily(LookupError):
+    pass
+
+
+# name -> "module:attribute" of a Family object; imported lazily so a broken family cannot break the rest.
+_FAMILIES: dict[str, str] = {
+    "dcgan": "engines.families.dcgan:FAMILY",
+}
+
+
+def names() -> list[str]:
+    return list(_FAMILIES)
+
+
+def get(name: str) -> Family:
+    try:
+        target = _FAMILIES[name]
+    except KeyError:
+        raise UnknownFamily(f"unknown family {name!r}; choose one of: {', '.join(names())}") from None
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def all_families() -> list[Family]:
+    return [get(n) for n in names()]

@@ -1,0 +1,1 @@
+"""The one training loop, its events, checkpoints and run folders."""

@@ -1,0 +1,245 @@
+"""Checkpoints: every tensor in one .safetensors file, everything else in a JSON file beside it.
+
+Nothing here ever unpickles: safetensors holds raw tensors only and JSON holds plain values, so
+opening a checkpoint from elsewhere cannot run code. Both files are written atomically (temp file,
+fsync, rename), tensors first; the JSON is the commit marker, so a process killed at any instant
+leaves either the new checkpoint complete or the previous one untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+FORMAT = "genstudio-checkpoint/1"
+_NAME = re.compile(r"^step_(\d{8})\.json$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, damaged, foreign or incompatible. Meant for a person."""
+
+
+# --- atomic files ------------------------------------------------------------------------------
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+# --- flattening engine state ---------------------------------------------------------------------
+
+def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace every tensor inside nested dicts/lists by a reference, collecting it in `tensors`."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix
+        tensors[key] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_json_key(k), _split_tensors(v, f"{prefix}/{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        items = [_split_tensors(v, f"{prefix}/{i}", tensors) for i, v in enumerate(obj)]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return {"__float__": repr(obj)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise CheckpointError(f"cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def _json_key(k: Any) -> Any:
+    if isinstance(k, (str, int, float, bool)) or k is None:
+        return k
+    raise CheckpointError(f"cannot store a {type(k).__name__} key in a checkpoint")
+
+
+def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            try:
+                return tensors[obj["__tensor__"]]
+            except KeyError:
+                raise CheckpointError(f"checkpoint is missing tensor {obj['__tensor__']}") from None
+        if "__dict__" in obj:
+            return {k: _join_tensors(v, tensors) for k, v in obj["__dict__"]}
+        if "__tuple__" in obj:
+            return tuple(_join_tensors(v, tensors) for v in obj["__tuple__"])
+        if "__float__" in obj:
+            return float(obj["__float__"])
+        raise CheckpointError("checkpoint JSON has an unknown structure")
+    if isinstance(obj, list):
+        return [_join_tensors(v, tensors) for v in obj]
+    return obj
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state(legacy=False)
+    np_state["state"] = {"key": np_state["state"]["key"].tolist(), "pos": int(np_state["state"]["pos"])}
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np_state}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_state = dict(state["numpy"])
+    np_state["state"] = {"key": np.asarray(np_state["state"]["key"], dtype=np.uint32),
+                         "pos": int(np_state["state"]["pos"])}
+    np.random.set_state(np_state)
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def _to_json_plain(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: _to_json_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_json_plain(v) for v in obj]
+    return obj
+
+
+def engine_state(engine) -> dict:
+    """Everything a family needs to continue exactly: modules, optimisers, schedulers, extras."""
+    return {
+        "modules": {name: m.state_dict() for name, m in engine.modules().items()},
+        "optimizers": {name: o.state_dict() for name, o in engine.optimizers().items()},
+        "schedulers": {name: s.state_dict() for name, s in engine.schedulers().items()},
+        "extra": engine.extra_state(),
+    }
+
+
+def load_engine_state(engine, state: dict) -> None:
+    modules = engine.modules()
+    missing = set(modules) ^ set(state["modules"])
+    if missing:
+        raise CheckpointError(f"checkpoint does not match this model (parts differ: {', '.join(sorted(missing))})")
+    for name, m in modules.items():
+        try:
+            m.load_state_dict(state["modules"][name])
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointError(f"checkpoint does not match this model's {name}: {first}") from None
+    for name, o in engine.optimizers().items():
+        if name in state["optimizers"]:
+            o.load_state_dict(state["optimizers"][name])
+    for name, s in engine.schedulers().items():
+        if name in state["schedulers"]:
+            s.load_state_dict(state["schedulers"][name])
+    engine.load_extra_state(state.get("extra", {}))
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def checkpoint_paths(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, json path) of every complete checkpoint in the run, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.with_suffix(".safetensors").is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def save_checkpoint(run_dir: Path, step: int, payload: dict, meta: dict, keep: int | None = None,
+                    protect: set[int] = frozenset()) -> Path:
+    """Write checkpoint `step`: payload may hold tensors anywhere; meta must be JSON-able."""
+    folder = Path(run_dir) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    structure = _split_tensors(payload, "s", tensors)
+    blob = st_save(tensors)
+    stem = f"step_{step:08d}"
+    atomic_write_bytes(folder / f"{stem}.safetensors", blob)
+    record = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors",
+              "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
+              "state": _to_json_plain(structure), **meta}
+    atomic_write_json(folder / f"{stem}.json", record)
+    if keep is not None:
+        prune(run_dir, keep, protect | {step})
+    return folder / f"{stem}.json"
+
+
+def prune(run_dir: Path, keep: int, protect: set[int] = frozenset()) -> None:
+    paths = checkpoint_paths(run_dir)
+    for step, p in paths[:-keep] if keep > 0 else paths:
+        if step in protect:
+            continue
+        p.unlink(missing_ok=True)  # the JSON first: the checkpoint stops existing atomically
+        p.with_suffix(".safetensors").unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, verify: bool = True) -> tuple[dict, dict]:
+    """(payload with tensors restored, meta) from a checkpoint's JSON path."""
+    path = Path(path)
+    if path.suffix != ".json":
+        raise CheckpointError(f"{path.name} is not a genstudio checkpoint (expected step_NNNNNNNN.json)")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path.name} is not readable: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a genstudio checkpoint")
+    tensor_path = path.parent / Path(str(record.get("tensors", ""))).name
+    try:
+        blob = tensor_path.read_bytes()
+    except OSError:
+        raise CheckpointError(f"{tensor_path.name} is missing") from None
+    if verify and hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+        raise CheckpointError(f"{tensor_path.name} is damaged (checksum differs)")
+    try:
+        tensors = st_load(blob)
+    except (SafetensorError, Exception) as exc:  # noqa: BLE001 - never fall back to anything else
+        raise CheckpointError(f"{tensor_path.name} is not a safetensors file ({type(exc).__name__})") from None
+    payload = _join_tensors(record["state"], tensors)
+    meta = {k: v for k, v in record.items() if k not in ("state",)}
+    return payload, meta
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    paths = checkpoint_paths(run_dir)
+    return paths[-1][1] if paths else None

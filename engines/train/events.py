@@ -1,0 +1,81 @@
+"""Plain events the training loop yields. Python scalars and numpy arrays only: safe across threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Started:
+    run_dir: str | None
+    family: str
+    start_step: int
+    total_steps: int
+    device: str
+    parameters: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total_steps: int
+    losses: dict[str, float]
+    images_per_sec: float
+    elapsed_s: float
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Measures that are not losses (validation bits/dim, diagnostics), logged at some steps."""
+    step: int
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Samples:
+    step: int
+    images: np.ndarray            # uint8 (N, H, W, C), from the run's fixed seed
+    grid: np.ndarray              # uint8 (H', W', C): the same images tiled
+    path: str | None = None       # PNG written into the run folder, if any
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    step: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    step: int
+
+
+@dataclass(frozen=True)
+class TrainWarning:
+    step: int
+    message: str
+    kind: str = "warning"         # e.g. "divergence", "mode-collapse", "rollback"
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    reason: str                   # "completed" | "stopped"
+
+
+@dataclass(frozen=True)
+class Failed:
+    step: int
+    message: str                  # one line for a person
+    details: str = ""             # traceback, behind a "details" button
+
+
+Event = Started | Progress | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Finished | Failed

@@ -1,0 +1,48 @@
+"""Load a trained engine back from a run folder (for sampling, evaluation, exploring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .. import registry
+from ..config import from_dict
+from ..families.base import DataSpec, Engine
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, load_engine_state
+from .run import RunDir, RunError
+
+
+def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
+                device: str | torch.device = "cpu") -> tuple[Engine, dict]:
+    """(engine with the checkpoint's weights, run record). The newest checkpoint unless one is named."""
+    run = RunDir.open(run_path)
+    record = run.record()
+    try:
+        family = registry.get(record["family"])
+    except registry.UnknownFamily as exc:
+        raise RunError(str(exc)) from None
+    path = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run.path)
+    if path is None:
+        raise CheckpointError(f"{run.path} has no checkpoint yet; train it first")
+    payload, meta = load_checkpoint(path)
+    if meta.get("family") != family.name:
+        raise CheckpointError(f"{path.name} is from family {meta.get('family')!r}, not {family.name!r}")
+    config = from_dict(family.config_class, meta.get("config", record["config"]), strict=False)
+    spec = DataSpec.from_json(meta.get("data_spec", record["data_spec"]))
+    engine = family.engine_class(config, spec, torch.device(device))
+    load_engine_state(engine, payload["engine"])
+    for m in engine.modules().values():
+        m.eval()
+    record = dict(record, checkpoint=str(path), checkpoint_step=int(meta.get("step", 0)))
+    return engine, record
+
+
+def label_index(engine: Engine, name: str) -> int:
+    """Class index for a class name of the run's data; a clear error listing the known names."""
+    names = list(engine.data.class_names)
+    if not names:
+        raise RunError("this run was trained without classes, so --label cannot be used")
+    if name not in names:
+        raise RunError(f"unknown label {name!r}; known labels: {', '.join(names)}")
+    return names.index(name)

@@ -1,0 +1,153 @@
+"""A run folder: run.json, metrics.jsonl, checkpoints/, samples/.
+
+run.json is written before anything else and says the run's status ("created", "running",
+"finished", "stopped", "failed"), so a folder left by a crash never looks like a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..imaging import save_png
+from .checkpoint import atomic_write_json, checkpoint_paths
+
+RUN_FORMAT = "genstudio-run/1"
+
+
+class RunError(RuntimeError):
+    """A run folder cannot be used (not writable, not a run, another family). Meant for a person."""
+
+
+def versions() -> dict:
+    import torch
+    return {"genstudio": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "platform": sys.platform}
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    # --- creating and opening ---------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, record: dict) -> "RunDir":
+        """Make a new run folder; refuse one that already holds a run (resume that instead)."""
+        path = Path(path).expanduser()
+        if (path / "run.json").exists():
+            raise RunError(f"{path} already holds a run; use --resume to continue it or choose another --out")
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{path} exists and is not a folder")
+        if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+            raise RunError(f"{path} is not empty; choose a new or empty folder for the run")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RunError(f"cannot write to {path}: {exc.strerror or exc}") from None
+        run = cls(path)
+        run.write_record({"format": RUN_FORMAT, "status": "created", "created": time.time(),
+                          "versions": versions(), **record})
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "RunDir":
+        path = Path(path).expanduser()
+        run = cls(path)
+        if not run.run_json.is_file():
+            raise RunError(f"{path} is not a genstudio run folder (no run.json)")
+        rec = run.record()
+        if rec.get("format") != RUN_FORMAT:
+            raise RunError(f"{path}/run.json is not a genstudio run")
+        return run
+
+    # --- run.json -----------------------------------------------------------------------------
+    def record(self) -> dict:
+        try:
+            return json.loads(self.run_json.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"cannot read {self.run_json}: {exc}") from None
+
+    def write_record(self, record: dict) -> None:
+        atomic_write_json(self.run_json, record)
+
+    def update_record(self, **changes) -> dict:
+        rec = self.record()
+        rec.update(changes)
+        self.write_record(rec)
+        return rec
+
+    # --- metrics --------------------------------------------------------------------------------
+    def append_metrics(self, row: dict) -> None:
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        rows = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+        return rows
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop rows past `after_step` (after a rollback or when resuming from an older checkpoint)."""
+        rows = [r for r in self.read_metrics() if r.get("step", 0) <= after_step]
+        atomic_write_json_lines(self.metrics_path, rows)
+
+    # --- samples ------------------------------------------------------------------------------
+    def save_samples(self, step: int, grid: np.ndarray) -> Path:
+        self.samples_dir.mkdir(exist_ok=True)
+        path = self.samples_dir / f"step_{step:08d}.png"
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_png(grid, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def sample_paths(self) -> list[tuple[int, Path]]:
+        if not self.samples_dir.is_dir():
+            return []
+        out = []
+        for p in self.samples_dir.glob("step_*.png"):
+            try:
+                out.append((int(p.stem.split("_")[1]), p))
+            except ValueError:
+                continue
+        return sorted(out)
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        return checkpoint_paths(self.path)
+
+
+def atomic_write_json_lines(path: Path, rows: list[dict]) -> None:
+    from .checkpoint import atomic_write_bytes
+    atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())

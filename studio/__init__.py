@@ -1,0 +1,1 @@
+"""genstudio's desktop studio (Qt). Importing this package does not import Qt."""

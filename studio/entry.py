@@ -1,0 +1,30 @@
+"""The `genstudio` command: subcommands go to the headless CLI, anything else opens the studio."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from engines.cli import COMMANDS
+    from engines.cli import main as cli_main
+
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+        sys.exit(cli_main(argv))
+    options = [a for a in argv if a.startswith("-")]
+    if options:
+        print(f"genstudio: error: unknown option {options[0]} (try `genstudio --help`)", file=sys.stderr)
+        sys.exit(2)
+    missing = [a for a in argv if not Path(a).expanduser().exists()]
+    if missing:
+        print(f"genstudio: error: {missing[0]} does not exist", file=sys.stderr)
+        sys.exit(2)
+    from studio.app import run_studio  # Qt is imported only here
+
+    sys.exit(run_studio([str(Path(a).expanduser()) for a in argv]))
+
+
+if __name__ == "__main__":
+    main()

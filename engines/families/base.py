@@ -4,16 +4,35 @@ The surface is small on purpose:
     losses = engine.train_step(batch)        # one optimisation step, named float losses
     images = engine.sample(n, seed)          # uint8 (n, H, W, C), same seed -> same images
     engine.modules(), engine.optimizers()    # what a checkpoint saves (handled generically)
-Optional: validate(batches) -> measures; encode/decode when `has_latent`.
+Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
+encode/decode when `has_latent`; set_sampling_options(**strings) for samplers with options.
+
+Slow samplers (autoregressive, diffusion) call `progress(done, total)` between their sequential
+steps; the callback may raise `Cancelled` to stop sampling early.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 import torch
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a long computation (sampling, inversion, projection)."""
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a person should know while training (mode collapse, divergence, posterior collapse)."""
+    kind: str           # short machine name: "mode-collapse", "divergence", "posterior-collapse", ...
+    message: str        # one sentence for a person
+    rollback: bool = False  # offer "roll back to the last checkpoint before this"
 
 
 @dataclass(frozen=True)
@@ -70,9 +89,23 @@ class Engine:
         """Measures on held-out data (e.g. bits/dim). Empty when the family has none."""
         return {}
 
+    def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
+        """Called every `monitor_every` steps: diagnostic measures to plot/log, and findings to show.
+
+        Must not touch the global RNG (use a local torch.Generator) so runs stay exactly resumable.
+        """
+        return {}, []
+
     # --- sampling -------------------------------------------------------------------------
-    def sample(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, n: int, seed: int, labels: np.ndarray | None = None,
+               progress: ProgressFn | None = None) -> np.ndarray:
+        """uint8 (n, H, W, C). Same seed, same images; never touches the global RNG."""
         raise NotImplementedError
+
+    def set_sampling_options(self, **options: str) -> None:
+        """Sampler options from the command line or the studio (strings, validated by the family)."""
+        if options:
+            raise ValueError(f"{self.family} has no sampling options")
 
     # --- state ----------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:

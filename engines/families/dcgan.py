@@ -143,7 +143,7 @@ class DCGANEngine(Engine):
         finally:
             self.G.train(was_training)
 
-    def sample(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         return self.decode(self.random_latents(n, seed))
 
     def modules(self) -> dict[str, nn.Module]:

@@ -63,6 +63,7 @@ class TrainWarning:
     step: int
     message: str
     kind: str = "warning"         # e.g. "divergence", "mode-collapse", "rollback"
+    rollback: bool = False        # the studio offers "roll back to the last checkpoint before this"
 
 
 @dataclass(frozen=True)

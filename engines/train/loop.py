@@ -49,6 +49,7 @@ class TrainSettings:
     flip: bool = param(False, help="Random horizontal flips while training (augmentation).")
     val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
+    monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
 
 
 class Control:
@@ -334,6 +335,14 @@ class Trainer:
                 if values:
                     self._pending_metrics.update(values)
                     yield ev.Metrics(self.step, values)
+
+            if s.monitor_every and self.step % s.monitor_every == 0:
+                values, findings = self.engine.monitor(self.step)
+                if values:
+                    self._pending_metrics.update(values)
+                    yield ev.Metrics(self.step, dict(values))
+                for f in findings:
+                    yield ev.TrainWarning(self.step, f.message, f.kind, f.rollback)
 
             if self.step % s.log_every == 0 or self.step == s.steps:
                 mean = {k: v / self._acc_n for k, v in self._acc.items()}

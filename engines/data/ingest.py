@@ -203,6 +203,8 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
                 skip_reason[k] = result
 
         _run_pool(new, probe, keep_header, workers, prog, cancelled)
+        refused = [k for k in new if k in skip_reason]
+        prog.advance(len(refused))                   # those need no decoding pass
         new = [k for k in new if k not in skip_reason]
     resolved = channels if channels is not None else (1 if all(h.grey for h in headers.values()) else 3)
     if cached is not None and cached.channels != resolved:

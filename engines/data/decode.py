@@ -116,7 +116,7 @@ def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     except Image.UnidentifiedImageError:
         own = _own_format(prefix)
         if own:
-            raise Skip(f"corrupt {own} file (header unreadable)") from None
+            raise Skip(f"corrupt or unsupported {own} file (header unreadable)") from None
         other = _name_unsupported(prefix)
         raise Skip(f"unsupported format ({other})" if other else "not an image (content not recognised)") from None
     except PermissionError:

@@ -224,12 +224,15 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
 
     for k, reason in sorted(skip_reason.items()):
         skipped.append(Skipped(candidates[k].path, reason))
-    if slot is None:
+    if slot is None or not isinstance(images, np.memmap):   # no cache, or it could not be written
         cache_state = "off"
     else:
         cache_state = "hit" if exact_hit else ("updated" if reused else "built")
-    return _dataset(images, [candidates[k] for k in usable], [headers[k] for k in usable], skipped, roots,
+    data = _dataset(images, [candidates[k] for k in usable], [headers[k] for k in usable], skipped, roots,
                     found.note, allow_empty, cache_state)
+    data.info["settings"] = {"size": int(size), "channels": int(resolved), "fit": fit,
+                             "background": "#%02x%02x%02x" % background, "max_pixels": int(max_pixels)}
+    return data
 
 
 def _header_of(row: Row) -> Header:

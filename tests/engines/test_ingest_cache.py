@@ -132,7 +132,8 @@ def test_unwritable_cache_location_still_loads(folder, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("a file where the cache folder should go")
     data = load_images([folder], size=16, cache_dir=blocker)
-    assert len(data) == 6 and data.info["cache"] == "built"
+    assert len(data) == 6 and data.info["cache"] == "off"
+    assert data.info["settings"]["background"] == "#ffffff"
 
 
 def test_progress_counts_up_to_the_total(folder, cache):

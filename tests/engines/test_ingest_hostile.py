@@ -106,7 +106,7 @@ def build_hostile(root):
     reasons = {
         "truncated.jpg": "truncated", "eps.jpg": "EPS", "huge.png": "too many pixels",
         "big.png": "too many pixels", "notes.png": "not an image", "empty.png": "empty",
-        "badcrc.png": "checksum", "badihdr.png": "corrupt PNG", "doc.pdf": "PDF", ".DS_Store": "hidden",
+        "badcrc.png": "checksum", "badihdr.png": "unsupported PNG file", "doc.pdf": "PDF", ".DS_Store": "hidden",
         ".thumbs": "hidden folder", "loop": "already scanned", "dangling.png": "broken link",
         "alias.jpg": "same file", "selfloop.png": "broken link", "pipe.png": "not a regular file",
     }

@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "train": ".train",
     "sample": ".sample",
     "scan": ".scan",
+    "interpolate": ".interpolate",
+    "timelapse": ".timelapse",
 }
 
 

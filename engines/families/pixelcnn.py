@@ -34,7 +34,7 @@ class PixelCNNConfig:
     kernel: int = param(5, min=3, max=9, help="Kernel width of the gated convolutions (odd).")
     head: int = param(128, min=8, max=1024, help="Channels of the 1x1 layer before the 256-way softmax.")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
-    grad_clip: float = param(10.0, min=0.0, max=1e6, help="Largest gradient norm before clipping; 0 turns clipping off.")
+    grad_clip: float = param(10.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
     temperature: float = param(1.0, min=0.05, max=2.0, help="Sampling temperature: divides the logits; below 1 gives cleaner, less varied samples.")
 
     def check(self) -> None:
@@ -145,6 +145,7 @@ def scale_pixels(pixels: torch.Tensor) -> torch.Tensor:
 class PixelCNNEngine(Engine):
     family = "pixelcnn"
     has_latent = False
+    best_metric = "bits_per_dim"
 
     def __init__(self, config: PixelCNNConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -169,11 +170,15 @@ class PixelCNNEngine(Engine):
         loss = self.bits_per_dim(batch).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        clip = self.config.grad_clip or float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), clip)
-        if torch.isfinite(grad_norm):
-            self.opt.step()
-        return {"bits_per_dim": loss.item(), "grad_norm": float(grad_norm)}
+        # the family's own clip norm unless the training settings set one (0 there: no preference)
+        from_settings = self.grad_clip
+        self.grad_clip = from_settings or self.config.grad_clip
+        try:
+            grad_norm = self.clip_and_check(self.net)  # raises on inf/NaN: the loop rolls back
+        finally:
+            self.grad_clip = from_settings
+        self.opt.step()
+        return {"bits_per_dim": loss.item(), "grad_norm": grad_norm}
 
     @torch.no_grad()
     def validate(self, batches: Iterable[Batch]) -> dict[str, float]:

@@ -18,7 +18,8 @@ from torch import nn
 
 from ..config import param, replace_checked
 from ..nn.flows import (Coupling, MultiScaleFlow, Preprocess, Scale, bits_per_dim, channel_mask,
-                        checkerboard_mask, decode_latents, encode_images, parse_temperature)
+                        checkerboard_mask, clip_with_recipe_default, decode_latents, encode_images,
+                        parse_temperature)
 from ..registry import Family
 from .base import Batch, DataSpec, Engine
 
@@ -32,7 +33,7 @@ class RealNVPConfig:
     logit_alpha: float = param(0.05, min=1e-6, max=0.2, help="Logit preprocessing keeps pixels in [alpha, 1 - alpha] before the logit, avoiding infinities at 0 and 255.")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
     warmup_steps: int = param(200, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
-    grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping; 0 turns clipping off.")
+    grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
     temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling temperature: the prior's standard deviation; below 1 gives cleaner, less varied samples.")
 
 
@@ -49,6 +50,9 @@ class RealNVPEngine(Engine):
     family = "realnvp"
     has_latent = True
     conditional = False
+    encode_method = "exact inverse (normalizing flow)"
+    best_metric = "bits_per_dim"
+    mixed_precision_ok = False  # log-determinants and the logit need fp32
 
     def __init__(self, config: RealNVPConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -87,12 +91,10 @@ class RealNVPEngine(Engine):
         loss = bits_per_dim(self.flow, batch.pixels).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        clip = self.config.grad_clip or float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.flow.parameters(), clip)
-        if torch.isfinite(grad_norm):  # a non-finite gradient would poison Adam's moments; skip the step
-            self.opt.step()
+        grad_norm = clip_with_recipe_default(self, self.flow)
+        self.opt.step()
         self.steps_done += 1
-        return {"bits_per_dim": loss.item(), "grad_norm": float(grad_norm)}
+        return {"bits_per_dim": loss.item(), "grad_norm": grad_norm}
 
     @torch.no_grad()
     def validate(self, batches: Iterable[Batch]) -> dict[str, float]:

@@ -32,7 +32,7 @@ class GlowConfig:
     blocks: int = param(0, min=0, max=8, help="Extra residual blocks inside each coupling's network.")
     coupling: str = param("affine", choices=("affine", "additive"), help="Affine couplings learn a scale too; additive ones are volume preserving (simpler, a little weaker).")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
-    warmup_steps: int = param(200, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
+    warmup_steps: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
     temperature: float = param(0.8, min=0.0, max=2.0, help="Sampling temperature: scales the prior's standard deviation; below 1 gives cleaner, less varied samples.")
 

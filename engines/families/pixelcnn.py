@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -142,6 +142,68 @@ def scale_pixels(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.float().div(127.5).sub(1.0)
 
 
+# (logits (n, 256) of subpixel (i, j, ch)) -> its value, uint8 (n,)
+Chooser = Callable[[torch.Tensor, int, int, int], torch.Tensor]
+
+
+@torch.no_grad()
+def autoregress(net: GatedPixelCNN, n: int, size: int, labels: torch.Tensor | None, choose: Chooser,
+                progress=None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Fill an (n, C, size, size) uint8 image subpixel by subpixel, computing only what changed.
+
+    Once row i is complete nothing in it changes again, so each layer's vertical-stack output for
+    row i is computed once, from a window of the rows above it. While row i is being filled, only
+    the horizontal stack of that one row is recomputed (it sees the vertical stack through the
+    one-row shift, i.e. the cached row i - 1). This equals the full forward pass (a test checks it)
+    at a fraction of the cost of re-running the network on the whole image per subpixel.
+    """
+    c = net.channels
+    pixels = torch.zeros(n, c, size, size, dtype=torch.uint8, device=device)
+    x = torch.zeros(n, c, size, size, device=device)
+    layers = list(net.layers)
+    half = layers[0].half
+    v_in = [x] + [None] * len(layers)            # each layer's vertical input, filled row by row
+    v_pre_above: list[torch.Tensor | None] = [None] * len(layers)   # v_conv output of row i - 1
+    bias = [layer.class_bias(labels)[:, :, None, None] if layer.class_bias is not None and labels is not None
+            else None for layer in layers]
+    for i in range(size):
+        # the horizontal stack's view of the rows above: v_to_h of row i - 1 (zero padding for row 0)
+        from_above = []
+        for k, layer in enumerate(layers):
+            above = v_pre_above[k]
+            if above is None:
+                above = torch.zeros(n, layer.v_to_h.in_channels, 1, size, device=device)
+            from_above.append(layer.v_to_h(above))
+        for j in range(size):
+            for ch in range(c):
+                h = x[:, :, i:i + 1]
+                for k, layer in enumerate(layers):
+                    h_pre = layer.h_conv(F.pad(h, (half, 0, 0, 0))) + from_above[k]
+                    if bias[k] is not None:
+                        h_pre = h_pre + bias[k]
+                    h_new = layer.h_out(layer.gate(h_pre))
+                    h = h_new if layer.first else h_new + h
+                col = h[:, :, :, j:j + 1]
+                logits = net.head2(F.relu(net.head1(F.relu(col)))).view(n, c, 256)[:, ch]
+                value = choose(logits, i, j, ch).to(device, torch.uint8)
+                pixels[:, ch, i, j] = value
+                x[:, ch, i, j] = value.float() / 127.5 - 1.0
+        # row i is final: its vertical-stack outputs, layer by layer, from rows i - half .. i
+        for k, layer in enumerate(layers):
+            lo = max(0, i - half)
+            window = v_in[k][:, :, lo:i + 1]
+            window = F.pad(window, (half, half, half - (i - lo), 0))
+            v_pre = layer.v_conv(window)                     # (n, 2h, 1, size)
+            v_pre_above[k] = v_pre
+            if v_in[k + 1] is None:
+                v_in[k + 1] = torch.zeros(n, v_pre.shape[1] // 2, size, size, device=device)
+            gated = layer.gate(v_pre if bias[k] is None else v_pre + bias[k])
+            v_in[k + 1][:, :, i:i + 1] = gated
+        if progress is not None:
+            progress(i + 1, size)
+    return pixels
+
+
 class PixelCNNEngine(Engine):
     family = "pixelcnn"
     has_latent = False
@@ -222,21 +284,16 @@ class PixelCNNEngine(Engine):
         is called after every row; it may raise Cancelled, which propagates to the caller."""
         gen = torch.Generator().manual_seed(int(seed))
         y = self._sample_labels(n, labels, gen)
-        c, size = self.data.channels, self.data.size
-        pixels = torch.zeros(n, c, size, size, dtype=torch.uint8, device=self.device)
+        temperature = self.temperature
+
+        def draw(logits: torch.Tensor, i: int, j: int, ch: int) -> torch.Tensor:
+            probs = torch.softmax(logits.float() / temperature, dim=1).cpu()
+            return torch.multinomial(probs, 1, generator=gen)[:, 0]
+
         was_training = self.net.training
         self.net.eval()
         try:
-            for i in range(size):
-                for j in range(size):
-                    for ch in range(c):
-                        # causal: rows below i cannot affect row i, so the net only needs rows 0..i
-                        logits = self.net(scale_pixels(pixels[:, :, : i + 1]), y)[:, :, ch, i, j]
-                        probs = torch.softmax(logits.float() / self.temperature, dim=1).cpu()
-                        pixels[:, ch, i, j] = torch.multinomial(probs, 1, generator=gen)[:, 0].to(
-                            self.device, torch.uint8)
-                if progress is not None:
-                    progress(i + 1, size)
+            pixels = autoregress(self.net, n, self.data.size, y, draw, progress, self.device)
         finally:
             self.net.train(was_training)
         return pixels.permute(0, 2, 3, 1).cpu().numpy()

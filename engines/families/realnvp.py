@@ -32,7 +32,7 @@ class RealNVPConfig:
     blocks: int = param(2, min=0, max=8, help="Residual blocks inside each coupling's network.")
     logit_alpha: float = param(0.05, min=1e-6, max=0.2, help="Logit preprocessing keeps pixels in [alpha, 1 - alpha] before the logit, avoiding infinities at 0 and 255.")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
-    warmup_steps: int = param(200, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
+    warmup_steps: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
     temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling temperature: the prior's standard deviation; below 1 gives cleaner, less varied samples.")
 

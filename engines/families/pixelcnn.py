@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import param, replace_checked
+from ..config import ConfigError, param, replace_checked
 from ..registry import Family
 from .base import Batch, Cancelled, DataSpec, Engine  # noqa: F401 - Cancelled is what progress may raise
 
@@ -39,7 +39,6 @@ class PixelCNNConfig:
 
     def check(self) -> None:
         if self.kernel % 2 == 0:
-            from ..config import ConfigError
             raise ConfigError(f"kernel must be odd; got {self.kernel}")
 
 
@@ -255,14 +254,14 @@ class PixelCNNEngine(Engine):
     def set_sampling_options(self, **options: str) -> None:
         unknown = set(options) - {"temperature"}
         if unknown:
-            raise ValueError(f"pixelcnn has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
+            raise ConfigError(f"pixelcnn has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
         if "temperature" in options:
             try:
                 t = float(options["temperature"])
             except ValueError:
-                raise ValueError(f"temperature must be a number, not {options['temperature']!r}") from None
+                raise ConfigError(f"temperature must be a number, not {options['temperature']!r}") from None
             if not 0.05 <= t <= 2.0:
-                raise ValueError(f"temperature must be between 0.05 and 2; got {t:g}")
+                raise ConfigError(f"temperature must be between 0.05 and 2; got {t:g}")
             self.temperature = t
 
     def _sample_labels(self, n: int, labels, gen: torch.Generator) -> torch.Tensor | None:

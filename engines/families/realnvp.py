@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import param, replace_checked
+from ..config import ConfigError, param, replace_checked
 from ..nn.flows import (Coupling, MultiScaleFlow, Preprocess, Scale, bits_per_dim, channel_mask,
                         checkerboard_mask, clip_with_recipe_default, decode_latents, encode_images,
                         parse_temperature)
@@ -126,7 +126,7 @@ class RealNVPEngine(Engine):
     def set_sampling_options(self, **options: str) -> None:
         unknown = set(options) - {"temperature"}
         if unknown:
-            raise ValueError(f"realnvp has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
+            raise ConfigError(f"realnvp has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
         if "temperature" in options:
             self.temperature = parse_temperature(options["temperature"])
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import ConfigError
 from ..measures import continuous_nll_to_bpd
 
 LOG_2PI = math.log(2 * math.pi)
@@ -443,7 +444,7 @@ def parse_temperature(value) -> float:
     try:
         t = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a number, not {value!r}") from None
+        raise ConfigError(f"temperature must be a number, not {value!r}") from None
     if not (0.0 <= t <= 2.0):
-        raise ValueError(f"temperature must be between 0 and 2; got {t:g}")
+        raise ConfigError(f"temperature must be between 0 and 2; got {t:g}")
     return t

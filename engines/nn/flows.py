@@ -405,6 +405,9 @@ def encode_images(flow: MultiScaleFlow, images: np.ndarray, device: torch.device
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError("encode expects uint8 images shaped (N, H, W, C)")
+    c, s = flow.plan[0].channels, flow.plan[0].size
+    if images.shape[1:] != (s, s, c):
+        raise ValueError(f"this model encodes {s}x{s} images with {c} channel(s), not {images.shape[1:]}")
     pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
     twin = _float64_copy(flow)
     return twin.encode(dequantize(pixels, midpoint=True, dtype=torch.float64)).float()

@@ -174,3 +174,5 @@ def test_temperature_scales_latents_and_is_validated(name):
         engine.set_sampling_options(steps="3")
     with pytest.raises(ValueError, match="uint8"):
         engine.encode(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(ValueError, match="8x8"):
+        engine.encode(np.zeros((1, 16, 16, 1), np.uint8))

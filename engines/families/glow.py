@@ -42,7 +42,7 @@ def preset(config: GlowConfig, size: int) -> GlowConfig:
     if size <= 20:
         return replace_checked(config, levels=2, steps=4, hidden=32)
     if size <= 32:
-        return replace_checked(config, levels=3, steps=4, hidden=48)
+        return replace_checked(config, levels=3, steps=6, hidden=64)
     return replace_checked(config, levels=4, steps=3, hidden=32)
 
 

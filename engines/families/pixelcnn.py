@@ -33,7 +33,7 @@ class PixelCNNConfig:
     hidden: int = param(60, min=6, max=512, help="Channels in each stack (rounded up to a multiple of 3 for RGB).")
     kernel: int = param(5, min=3, max=9, help="Kernel width of the gated convolutions (odd).")
     head: int = param(128, min=8, max=1024, help="Channels of the 1x1 layer before the 256-way softmax.")
-    lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
+    lr: float = param(3e-3, min=1e-6, max=1e-1, help="Adam learning rate (3e-3 learnt faster than 1e-3 on digits in the same CPU time).")
     grad_clip: float = param(10.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
     temperature: float = param(1.0, min=0.05, max=2.0, help="Sampling temperature: divides the logits; below 1 gives cleaner, less varied samples.")
 

@@ -5,4 +5,7 @@ A new family adds one line here if its defaults are too big for a 16 px, few-ste
 
 SMALL_CONFIG: dict[str, dict] = {
     "dcgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "ae": {"latent_dim": 4, "width": 4},
+    "vae": {"latent_dim": 4, "width": 4},
+    "cvae": {"latent_dim": 4, "width": 4},
 }

@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "families": ".families",
     "train": ".train",
     "sample": ".sample",
+    "interpolate": ".interpolate",
+    "timelapse": ".timelapse",
 }
 
 

@@ -30,7 +30,7 @@ class AEConfig:
     latent_dim: int = param(16, min=2, max=1024, help="Size of the code an image is squeezed into.")
     width: int = param(32, min=4, max=256, help="Channels of the first conv layer (doubling with each halving, up to 4x).")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Learning rate (Adam).")
-    code_stats_decay: float = param(0.99, min=0.0, max=0.9999, advanced=True,
+    code_stats_decay: float = param(0.95, min=0.0, max=0.9999, advanced=True,
                                     help="How slowly the Gaussian fitted to the training codes forgets old codes "
                                          "(they drift while the encoder learns).")
 
@@ -41,29 +41,41 @@ def preset(config: AEConfig, size: int) -> AEConfig:
 
 
 class CodeGaussian(nn.Module):
-    """A running Gaussian fit of the codes (buffers only, so it lives in the checkpoint)."""
+    """A running Gaussian fit of the codes (buffers only, so it lives in the checkpoint).
+
+    Exponential moving averages of the first and second moments, bias-corrected as in Adam so
+    the fit follows the recent codes from the first step on (the codes drift while training).
+    """
 
     def __init__(self, dim: int, decay: float):
         super().__init__()
         self.decay = decay
-        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
-        self.register_buffer("second_moment", torch.eye(dim, dtype=torch.float64))
-        self.register_buffer("updates", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("mean_acc", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("second_acc", torch.zeros(dim, dim, dtype=torch.float64))
+        self.register_buffer("weight", torch.zeros((), dtype=torch.float64))
 
     @torch.no_grad()
     def update(self, codes: torch.Tensor) -> None:
         z = codes.detach().double()
-        # An exact average for the first updates, an exponential one after (the codes drift).
-        d = min(self.decay, float(self.updates) / (float(self.updates) + 1.0))
-        self.mean.mul_(d).add_(z.mean(0), alpha=1 - d)
-        self.second_moment.mul_(d).add_(z.T @ z / z.shape[0], alpha=1 - d)
-        self.updates += 1
+        d = self.decay
+        self.mean_acc.mul_(d).add_(z.mean(0), alpha=1 - d)
+        self.second_acc.mul_(d).add_(z.T @ z / z.shape[0], alpha=1 - d)
+        self.weight.mul_(d).add_(1 - d)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.mean_acc / self.weight if float(self.weight) > 0 else self.mean_acc
+
+    def covariance(self) -> torch.Tensor:
+        if float(self.weight) == 0:  # nothing seen yet: a standard normal
+            return torch.eye(self.mean_acc.numel(), dtype=torch.float64, device=self.mean_acc.device)
+        m = self.mean
+        cov = self.second_acc / self.weight - torch.outer(m, m)
+        return 0.5 * (cov + cov.T)
 
     def scale_matrix(self) -> torch.Tensor:
         """L with L L^T = covariance (via a clamped eigendecomposition: robust when nearly singular)."""
-        cov = self.second_moment - torch.outer(self.mean, self.mean)
-        cov = 0.5 * (cov + cov.T)
-        values, vectors = torch.linalg.eigh(cov)
+        values, vectors = torch.linalg.eigh(self.covariance())
         return vectors * values.clamp_min(1e-8).sqrt()
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:

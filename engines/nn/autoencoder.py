@@ -2,8 +2,8 @@
 
 Both map between images (B, C, S, S) and flat vectors, for any S from 8 to 256 (odd sizes too):
 the conv encoder halves the resolution with stride-2 convs until it is 7 px or less, and the
-decoder retraces exactly the same sizes by upsampling to each recorded size, so no size needs
-special casing. The MLP pair is the classic fully connected VAE of Kingma & Welling (2014), kept
+decoder retraces exactly the same sizes with transposed convs whose kernel suits each size's
+parity, so no size needs special casing. The MLP pair is the classic fully connected VAE of Kingma & Welling (2014), kept
 as a baseline that shows what convolutions buy.
 """
 
@@ -13,7 +13,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 def resolution_plan(size: int, smallest: int = 7) -> list[int]:
@@ -28,47 +27,68 @@ def _act() -> nn.Module:
     return nn.SiLU()
 
 
+def _kernel(size: int) -> int:
+    # 4x4 stride-2 (pad 1) maps s <-> s/2 exactly for even s; 3x3 maps s <-> ceil(s/2) for odd s.
+    return 4 if size % 2 == 0 else 3
+
+
+def _widths(sizes: list[int], width: int) -> list[int]:
+    """Channels at each resolution: `width` after the first halving, doubling, capped at 4x."""
+    widths = [width]
+    for _ in sizes[2:]:
+        widths.append(min(widths[-1] * 2, width * 4))
+    return widths
+
+
 class ConvEncoder(nn.Module):
-    """Image -> vector of `out_dim`. Channels double per halving, up to 4x `width`."""
+    """Image -> vector of `out_dim`: stride-2 convs down to <= 7 px, one 3x3 conv there, a linear head.
+
+    Kept lean on purpose (no full-resolution 3x3 stacks): it has to train in minutes on a CPU.
+    """
 
     def __init__(self, channels: int, size: int, width: int, out_dim: int):
         super().__init__()
         sizes = resolution_plan(size)
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1), _act()]
-        ch = width
-        for _ in sizes[1:]:
-            nxt = min(ch * 2, width * 4)
-            layers += [nn.Conv2d(ch, nxt, 3, 2, 1), _act(), nn.Conv2d(nxt, nxt, 3, 1, 1), _act()]
-            ch = nxt
+        widths = _widths(sizes, width) if len(sizes) > 1 else [width]
+        layers: list[nn.Module] = []
+        ch = channels
+        for s, w in zip(sizes[:-1], widths):
+            layers += [nn.Conv2d(ch, w, _kernel(s), 2, 1), _act()]
+            ch = w
+        layers += [nn.Conv2d(ch, widths[-1], 3, 1, 1), _act()]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(ch * sizes[-1] ** 2, out_dim)
+        self.head = nn.Linear(widths[-1] * sizes[-1] ** 2, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1))
 
 
 class ConvDecoder(nn.Module):
-    """Vector of `in_dim` -> (B, out_channels, size, size), mirroring ConvEncoder's sizes."""
+    """Vector of `in_dim` -> (B, out_channels, size, size), mirroring ConvEncoder exactly."""
 
     def __init__(self, in_dim: int, size: int, width: int, out_channels: int):
         super().__init__()
         sizes = resolution_plan(size)
-        widths = [width]
-        for _ in sizes[1:]:
-            widths.append(min(widths[-1] * 2, width * 4))
-        self.sizes, self.widths = sizes, widths
-        self.stem = nn.Sequential(nn.Linear(in_dim, widths[-1] * sizes[-1] ** 2), _act())
-        self.ups = nn.ModuleList()
-        for i in range(len(sizes) - 1, 0, -1):
-            self.ups.append(nn.Sequential(nn.Conv2d(widths[i], widths[i - 1], 3, 1, 1), _act(),
-                                          nn.Conv2d(widths[i - 1], widths[i - 1], 3, 1, 1), _act()))
-        self.out = nn.Conv2d(width, out_channels, 3, 1, 1)
+        widths = _widths(sizes, width) if len(sizes) > 1 else [width]
+        self.bottom = (widths[-1], sizes[-1])
+        self.stem = nn.Sequential(nn.Linear(in_dim, widths[-1] * sizes[-1] ** 2), _act(),
+                                  nn.Unflatten(1, (widths[-1], sizes[-1], sizes[-1])),
+                                  nn.Conv2d(widths[-1], widths[-1], 3, 1, 1), _act())
+        layers: list[nn.Module] = []
+        ch = widths[-1]
+        for i in range(len(sizes) - 2, -1, -1):  # back up through the encoder's sizes
+            last = i == 0
+            out = out_channels if last else widths[i - 1]
+            layers.append(nn.ConvTranspose2d(ch, out, _kernel(sizes[i]), 2, 1))
+            if not last:
+                layers.append(_act())
+            ch = out
+        if len(sizes) == 1:  # already small: no resampling, just a 3x3 conv to the output channels
+            layers.append(nn.Conv2d(ch, out_channels, 3, 1, 1))
+        self.up = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.stem(z).view(z.shape[0], self.widths[-1], self.sizes[-1], self.sizes[-1])
-        for block, target in zip(self.ups, reversed(self.sizes[:-1])):
-            h = block(F.interpolate(h, size=(target, target), mode="nearest"))
-        return self.out(h)
+        return self.up(self.stem(z))
 
 
 class MLPEncoder(nn.Module):

@@ -60,7 +60,7 @@ def to_float(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def train_classifier(data: ImageDataset, epochs: int = 4, seed: int = 0) -> DigitClassifier:
+def train_classifier(data: ImageDataset, epochs: int = 6, seed: int = 0) -> DigitClassifier:
     torch.manual_seed(seed)
     model = DigitClassifier(data.channels)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)

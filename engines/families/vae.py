@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from ..config import ConfigError, param
 from ..measures import (bernoulli_256_mean, bernoulli_256_nll, discretized_gaussian_nll, discretized_logistic_nll,
-                        nats_to_bits_per_dim)
+                        discretized_mean, nats_to_bits_per_dim)
 from ..nn.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, to_uint8
@@ -66,7 +66,7 @@ class VAEConfig:
 def preset(config: VAEConfig, size: int) -> VAEConfig:
     """Recipe defaults: a 16-d latent and a short KL warm-up suit 16-32 px; larger images get more."""
     if size <= 32:
-        return dataclasses.replace(config, latent_dim=16, width=32, kl_warmup_steps=500)
+        return dataclasses.replace(config, latent_dim=16, width=32, kl_warmup_steps=200)
     return dataclasses.replace(config, latent_dim=32, width=48, kl_warmup_steps=1000)
 
 
@@ -148,11 +148,13 @@ class VAEEngine(Engine):
             nll = discretized_logistic_nll(pixels, loc, log_scale)
         return nll.flatten(1).sum(1)
 
-    def _image_mean(self, loc: torch.Tensor) -> torch.Tensor:
+    def _image_mean(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
         """The decoder distribution's mean on [-1, 1] (what we show: pixel noise would only add grain)."""
         if self.likelihood == "bernoulli":
-            return bernoulli_256_mean(loc * BERNOULLI_LOGIT_SCALE) / 127.5 - 1.0
-        return loc
+            mean = bernoulli_256_mean(loc * BERNOULLI_LOGIT_SCALE)
+        else:
+            mean = discretized_mean(loc, log_scale, "gaussian" if self.likelihood == "gaussian" else "logistic")
+        return mean / 127.5 - 1.0
 
     def _decide_likelihood(self, pixels: torch.Tensor) -> None:
         if self.likelihood is None:
@@ -270,8 +272,7 @@ class VAEEngine(Engine):
         try:
             z = latents.to(self.device, torch.float32)
             lab = self._labels_for(len(z), labels) if labels is not None else None
-            loc, _ = self._decode_params(z, lab)
-            return to_uint8(self._image_mean(loc))
+            return to_uint8(self._image_mean(*self._decode_params(z, lab)))
         finally:
             self.decoder.train(was_training)
 

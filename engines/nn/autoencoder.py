@@ -2,8 +2,8 @@
 
 Both map between images (B, C, S, S) and flat vectors, for any S from 8 to 256 (odd sizes too):
 the conv encoder halves the resolution with stride-2 convs until it is 7 px or less, and the
-decoder retraces exactly the same sizes with transposed convs whose kernel suits each size's
-parity, so no size needs special casing. The MLP pair is the classic fully connected VAE of Kingma & Welling (2014), kept
+decoder retraces exactly the same sizes by upsampling to each recorded size, so no size needs
+special casing. The MLP pair is the classic fully connected VAE of Kingma & Welling (2014), kept
 as a baseline that shows what convolutions buy.
 """
 
@@ -64,27 +64,26 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Vector of `in_dim` -> (B, out_channels, size, size), mirroring ConvEncoder exactly."""
+    """Vector of `in_dim` -> (B, out_channels, size, size), retracing ConvEncoder's sizes.
+
+    Upsampling is nearest-neighbour to each exact size followed by a 3x3 conv, which avoids the
+    checkerboard stripes that stride-2 transposed convs print into samples.
+    """
 
     def __init__(self, in_dim: int, size: int, width: int, out_channels: int):
         super().__init__()
         sizes = resolution_plan(size)
         widths = _widths(sizes, width) if len(sizes) > 1 else [width]
-        self.bottom = (widths[-1], sizes[-1])
         self.stem = nn.Sequential(nn.Linear(in_dim, widths[-1] * sizes[-1] ** 2), _act(),
                                   nn.Unflatten(1, (widths[-1], sizes[-1], sizes[-1])),
                                   nn.Conv2d(widths[-1], widths[-1], 3, 1, 1), _act())
         layers: list[nn.Module] = []
         ch = widths[-1]
         for i in range(len(sizes) - 2, -1, -1):  # back up through the encoder's sizes
-            last = i == 0
-            out = out_channels if last else widths[i - 1]
-            layers.append(nn.ConvTranspose2d(ch, out, _kernel(sizes[i]), 2, 1))
-            if not last:
-                layers.append(_act())
+            out = widths[i - 1] if i > 0 else max(4, width // 2)  # full resolution is costly: half the channels
+            layers += [nn.Upsample(size=(sizes[i], sizes[i]), mode="nearest"), nn.Conv2d(ch, out, 3, 1, 1), _act()]
             ch = out
-        if len(sizes) == 1:  # already small: no resampling, just a 3x3 conv to the output channels
-            layers.append(nn.Conv2d(ch, out_channels, 3, 1, 1))
+        layers.append(nn.Conv2d(ch, out_channels, 3, 1, 1))
         self.up = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,8 @@ import torch
 from torch.nn import functional as F
 
 from engines.measures import (bernoulli_256_mean, bernoulli_256_nll, bits_per_dim, continuous_nll_to_bpd,
-                              discretized_gaussian_nll, discretized_logistic_nll, nats_to_bits_per_dim,
-                              uniform_bits_per_dim)
+                              discretized_gaussian_nll, discretized_logistic_nll, discretized_mean,
+                              nats_to_bits_per_dim, uniform_bits_per_dim)
 
 LEVELS = torch.arange(256)
 PARAMS = [(0.0, -1.0), (0.5, -4.0), (-1.0, -6.0), (0.99, 0.5), (0.0, 3.0), (0.3, -7.0), (-0.7, -5.5)]
@@ -90,3 +90,12 @@ def test_near_binary_images_get_near_zero_bits_under_a_confident_bernoulli():
     pixels = torch.tensor([0, 255, 255, 0])
     logits = torch.tensor([-5000.0, 5000.0, 5000.0, -5000.0])
     assert nats_to_bits_per_dim(float(bernoulli_256_nll(pixels, logits).sum()), 4) < 1e-3
+
+
+@pytest.mark.parametrize("kind, nll_fn", [("logistic", discretized_logistic_nll), ("gaussian", discretized_gaussian_nll)])
+@pytest.mark.parametrize("mean, log_scale", PARAMS)
+def test_discretised_mean_is_the_expectation_over_the_256_values(kind, nll_fn, mean, log_scale):
+    probs = torch.exp(-nll_fn(LEVELS, torch.full((256,), mean), torch.full((256,), log_scale)).double())
+    expected = float((probs * LEVELS.double()).sum())
+    got = discretized_mean(torch.tensor([[mean]]), torch.tensor([[log_scale]]), kind)
+    assert got.shape == (1, 1) and got.item() == pytest.approx(expected, abs=2e-3)

@@ -56,7 +56,7 @@ class VAEConfig:
     free_bits: float = param(0.0, min=0.0, max=10.0,
                              help="Nats per latent dimension that cost nothing (Kingma et al., 2016); "
                                   "keeps units active. 0 turns it off.")
-    lr: float = param(1e-3, min=1e-6, max=1e-1, help="Learning rate (Adam).")
+    lr: float = param(2e-3, min=1e-6, max=1e-1, help="Learning rate (Adam).")
     grad_clip: float = param(100.0, min=0.0, max=1e6, advanced=True,
                              help="Clip the gradient norm to this; 0 turns clipping off.")
     active_threshold: float = param(0.01, min=0.0, max=10.0, advanced=True,

@@ -29,8 +29,10 @@ def slider_to_weight(value: int) -> float:
 class CurveSet:
     """Named series on one plot: a faint raw curve and a bold smoothed one per name."""
 
-    def __init__(self, plot: pg.PlotItem):
+    def __init__(self, plot: pg.PlotItem, legend: QLabel):
         self.plot = plot
+        self.legend = legend
+        self.colours: dict[str, str] = {}
         self.series: dict[str, Series] = {}
         self.raw: dict[str, pg.PlotDataItem] = {}
         self.smooth: dict[str, pg.PlotDataItem] = {}
@@ -42,7 +44,9 @@ class CurveSet:
         faint = pg.mkColor(colour)
         faint.setAlpha(70)
         raw = self.plot.plot(pen=pg.mkPen(faint, width=1))
-        smooth = self.plot.plot(pen=pg.mkPen(colour, width=2), name=name)
+        smooth = self.plot.plot(pen=pg.mkPen(colour, width=2))
+        self.colours[name] = pg.mkColor(colour).name()
+        self._update_legend()
         for item in (raw, smooth):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
@@ -51,6 +55,11 @@ class CurveSet:
         series = Series()
         series.weight = self.weight
         self.series[name] = series
+
+    def _update_legend(self) -> None:
+        # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
+        self.legend.setText("&nbsp;&nbsp;".join(
+            f"<span style='color:{c}'>&#9644;</span>&nbsp;{name}" for name, c in self.colours.items()))
 
     def add(self, step: int, values: dict[str, float]) -> None:
         for name, value in values.items():
@@ -75,9 +84,8 @@ class CurveSet:
 
     def clear(self) -> None:
         self.plot.clear()
-        legend = self.plot.legend
-        if legend is not None:
-            legend.clear()
+        self.colours.clear()
+        self._update_legend()
         self.series.clear()
         self.raw.clear()
         self.smooth.clear()
@@ -102,12 +110,13 @@ class LossesPanel(Panel):
         for plot, label in ((self.loss_plot, "loss"), (self.metric_plot, "metric")):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("left", label)
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
         self.metric_plot.setLabel("bottom", "step")
         self.metric_plot.setXLink(self.loss_plot)
         self.metric_plot.hide()
-        self.losses = CurveSet(self.loss_plot)
-        self.metrics = CurveSet(self.metric_plot)
+        self.loss_legend = QLabel()
+        self.metric_legend = QLabel()
+        self.losses = CurveSet(self.loss_plot, self.loss_legend)
+        self.metrics = CurveSet(self.metric_plot, self.metric_legend)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=40)
         self.smoothing.setObjectName("smoothing")
@@ -123,6 +132,11 @@ class LossesPanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
+        legends = QHBoxLayout()
+        legends.addWidget(self.loss_legend)
+        legends.addStretch(1)
+        legends.addWidget(self.metric_legend)
+        layout.addLayout(legends)
         layout.addWidget(self.view, 1)
 
         self.timer = QTimer(self)
@@ -182,3 +196,6 @@ class LossesPanel(Panel):
 
     def shutdown(self) -> None:
         self.timer.stop()
+        # Tear the scene down while every item still exists: left to C++ destruction, the legends'
+        # anchors get geometry signals from view boxes that are already gone.
+        self.view.close()

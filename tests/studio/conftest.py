@@ -44,11 +44,22 @@ def window(qtbot):
     from studio.main_window import STOP_AND_SAVE, MainWindow
     w = MainWindow()
     w.close_policy = lambda: STOP_AND_SAVE
-    qtbot.addWidget(w)
     w.show()
     yield w
     w.state.shutdown(30_000)  # joins any worker left running by a failed test
     w.close()
+    dispose(w)
+
+
+def dispose(widget):
+    """Delete a window now, at a safe point, rather than whenever the garbage collector gets to it
+    (a collection in the middle of a later test's paint event would delete a widget being painted)."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def load_into(qtbot, window, folder, size=16):

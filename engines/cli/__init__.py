@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "train": ".train",
     "sample": ".sample",
     "evaluate": ".evaluate",
+    "scan": ".scan",
     "interpolate": ".interpolate",
     "timelapse": ".timelapse",
 }

@@ -46,7 +46,7 @@ def run_labels(engine, dataset) -> np.ndarray:
 
 def batches(images: np.ndarray, labels: np.ndarray, size: int, device: torch.device):
     for i in range(0, len(images), size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + size])).permute(0, 3, 1, 2).contiguous()
+        x = torch.from_numpy(np.array(images[i:i + size])).permute(0, 3, 1, 2).contiguous()
         yield Batch(x.to(device), torch.from_numpy(labels[i:i + size]).to(device))
 
 

@@ -85,7 +85,7 @@ class CodeGaussian(nn.Module):
 
 def images_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float()  # a copy: memmaps are read-only
     return (x / 127.5 - 1.0).to(device)
 
 

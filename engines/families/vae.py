@@ -260,7 +260,8 @@ class VAEEngine(Engine):
         self.encoder.eval()
         out = []
         for i in range(0, len(images), 256):
-            x = torch.from_numpy(np.ascontiguousarray(images[i:i + 256])).permute(0, 3, 1, 2).float()
+            # np.array copies: the images may be a read-only memmap, which torch warns about
+            x = torch.from_numpy(np.array(images[i:i + 256])).permute(0, 3, 1, 2).float()
             out.append(self._posterior((x / 127.5 - 1.0).to(self.device))[0].cpu())
         return torch.cat(out) if out else torch.zeros(0, self.config.latent_dim)
 

@@ -8,7 +8,7 @@ settings on top of the family's preset for --size, or training settings such as 
 The data is built here: scikit-learn's digits upscaled to --size px (engines/data/toy.py),
 10% held out for validation exactly as the training loop does it. "val bits/dim" is what the
 family's validate() reports: exact for flows and PixelCNN, the negative ELBO (an upper bound) for
-VAEs; families without a likelihood print "None" and their other measures.
+VAEs; families without a likelihood print "-" and their other measures.
 
 Sample quality: a small CNN classifier is trained on the real training digits first (a few
 seconds); samples are scored by the Fréchet distance between their and the held-out real images'
@@ -177,7 +177,7 @@ def main() -> None:
                  out / f"{spec.replace(':', '_').replace('=', '-').replace(',', '_')}.png", scale=2)
         bpd = measures.pop("bits_per_dim", None)
         other = "  ".join(f"{k} {v:.4g}" for k, v in measures.items())
-        print(f"{spec:34s} {trainer.step:6d} {elapsed:5.0f}s {bpd if bpd is None else f'{bpd:.3f}':>12} "
+        print(f"{spec:34s} {trainer.step:6d} {elapsed:5.0f}s {'-' if bpd is None else f'{bpd:.3f}':>12} "
               f"{fd:7.2f} {sure:5.0%} {match:>5s}  {other}", flush=True)
 
 

@@ -2,9 +2,11 @@
 
 One engine covers all three: β is a setting (β = 1 is the plain VAE), and the `cvae` family is the
 same engine with the decoder also given the image's class (one-hot, from the subfolder labels).
-The encoder sees only the image, q(z|x), in both: that keeps `encode(images)` usable without
-labels for the latent explorer, and pushes class information out of z in the cVAE, so the same z
-decoded under another label keeps the style and changes the digit.
+The cVAE's encoder sees the class too, q(z|x,y), so z has no reason to carry the class and the
+decoder must take it from y (with an image-only encoder the label was largely ignored early in
+training). The label is hidden from the encoder for a share of training batches (an all-zero
+one-hot), so `encode(images)` without labels still gives usable latents for the explorer; decoding
+one z under different labels keeps the style and changes the class.
 
 The decoder's likelihood is a proper distribution over the 256 values of each subpixel (see
 engines/measures.py), so the validation negative ELBO is an honest upper bound on the true
@@ -36,6 +38,7 @@ LIKELIHOODS = ("auto", "bernoulli", "logistic", "gaussian")
 BERNOULLI_LOGIT_SCALE = 16.0
 LOG_SCALE_MIN, LOG_SCALE_MAX = -7.0, 2.0
 VALIDATION_SEED = 1234  # fixed posterior noise: validation never touches the global RNG
+LABEL_HIDDEN_SHARE = 0.25  # cVAE: share of training images whose class the encoder does not see
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,11 @@ class VAEEngine(Engine):
         dec_in = c.latent_dim + self.num_classes
         out_ch = 2 * data.channels  # location and log-scale (bernoulli uses the first half only)
         if c.architecture == "conv":
-            self.encoder = ConvEncoder(data.channels, data.size, c.width, 2 * c.latent_dim)
+            self.encoder = ConvEncoder(data.channels, data.size, c.width, 2 * c.latent_dim, extra_dim=self.num_classes)
             self.decoder = ConvDecoder(dec_in, data.size, c.width, out_ch)
         else:
-            self.encoder = MLPEncoder(data.channels, data.size, c.hidden_units, 2 * c.latent_dim)
+            self.encoder = MLPEncoder(data.channels, data.size, c.hidden_units, 2 * c.latent_dim,
+                                      extra_dim=self.num_classes)
             self.decoder = MLPDecoder(dec_in, data.size, c.hidden_units, out_ch)
         self.encoder.to(self.device)
         self.decoder.to(self.device)
@@ -121,8 +125,18 @@ class VAEEngine(Engine):
         return 0  # the cVAE subclass conditions on classes
 
     # --- the model --------------------------------------------------------------------------------
-    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+    def _onehot(self, labels: torch.Tensor, device) -> torch.Tensor:
+        return F.one_hot(labels.to(device).long().clamp(0, self.num_classes - 1), self.num_classes).float()
+
+    def _posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                   hide_label: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x[,y]). cVAE: `labels` None, or rows where `hide_label` is True, get an all-zero one-hot."""
+        extra = None
+        if self.conditional and labels is not None:
+            extra = self._onehot(labels, x.device)
+            if hide_label is not None:
+                extra = extra * (~hide_label).to(extra.dtype)[:, None]
+        mu, logvar = self.encoder(x, extra).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 8.0)
 
     def _decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -130,8 +144,7 @@ class VAEEngine(Engine):
             return z
         if labels is None:
             labels = torch.full((z.shape[0],), self._default_label, dtype=torch.long)
-        onehot = F.one_hot(labels.to(z.device).long().clamp(0, self.num_classes - 1), self.num_classes)
-        return torch.cat([z, onehot.to(z.dtype)], dim=1)
+        return torch.cat([z, self._onehot(labels, z.device)], dim=1)
 
     def _decode_params(self, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.decoder(self._decoder_input(z, labels))
@@ -171,7 +184,9 @@ class VAEEngine(Engine):
         self._decide_likelihood(batch.pixels)
         self.encoder.train()
         self.decoder.train()
-        mu, logvar = self._posterior(batch.float())
+        hide = torch.rand(batch.labels.shape[0], device=batch.labels.device) < LABEL_HIDDEN_SHARE \
+            if self.conditional else None
+        mu, logvar = self._posterior(batch.float(), batch.labels, hide)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         loc, log_scale = self._decode_params(z, batch.labels)
         recon = self._pixel_nll(batch.pixels, loc, log_scale).mean()
@@ -202,7 +217,7 @@ class VAEEngine(Engine):
         recon_sum, kl_dims_sum, n, dims = 0.0, None, 0, 1
         for batch in batches:
             self._decide_likelihood(batch.pixels)
-            mu, logvar = self._posterior(batch.float())
+            mu, logvar = self._posterior(batch.float(), batch.labels)
             eps = torch.randn(mu.shape, generator=gen).to(mu.device)
             loc, log_scale = self._decode_params(mu + eps * (0.5 * logvar).exp(), batch.labels)
             recon_sum += float(self._pixel_nll(batch.pixels, loc, log_scale).double().sum())
@@ -255,14 +270,15 @@ class VAEEngine(Engine):
         return torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray) -> torch.Tensor:
-        """Posterior means of uint8 (N, H, W, C) images."""
+    def encode(self, images: np.ndarray, labels=None) -> torch.Tensor:
+        """Posterior means of uint8 (N, H, W, C) images (cVAE: given their classes if known)."""
         self.encoder.eval()
         out = []
         for i in range(0, len(images), 256):
             # np.array copies: the images may be a read-only memmap, which torch warns about
             x = torch.from_numpy(np.array(images[i:i + 256])).permute(0, 3, 1, 2).float()
-            out.append(self._posterior((x / 127.5 - 1.0).to(self.device))[0].cpu())
+            lab = None if labels is None else torch.as_tensor(np.asarray(labels)[i:i + 256], dtype=torch.long)
+            out.append(self._posterior((x / 127.5 - 1.0).to(self.device), lab)[0].cpu())
         return torch.cat(out) if out else torch.zeros(0, self.config.latent_dim)
 
     @torch.no_grad()

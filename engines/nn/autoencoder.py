@@ -40,6 +40,15 @@ def _widths(sizes: list[int], width: int) -> list[int]:
     return widths
 
 
+def _join(flat: torch.Tensor, extra: torch.Tensor | None, extra_dim: int) -> torch.Tensor:
+    """Features with the side input appended (zeros when the encoder has one but none is given)."""
+    if extra_dim == 0:
+        return flat
+    if extra is None:
+        extra = flat.new_zeros(flat.shape[0], extra_dim)
+    return torch.cat([flat, extra.to(flat.dtype)], dim=1)
+
+
 class ConvEncoder(nn.Module):
     """Image -> vector of `out_dim`: stride-2 convs down to <= 7 px, then a fully connected hidden layer.
 
@@ -47,21 +56,22 @@ class ConvEncoder(nn.Module):
     decoded prior samples came out as fragments of strokes rather than digits).
     """
 
-    def __init__(self, channels: int, size: int, width: int, out_dim: int, hidden: int = 256):
+    def __init__(self, channels: int, size: int, width: int, out_dim: int, hidden: int = 256, extra_dim: int = 0):
         super().__init__()
         sizes = resolution_plan(size)
         widths = _widths(sizes, width)
+        self.extra_dim = extra_dim  # a side input (e.g. a one-hot class) joined before the hidden layer
         layers: list[nn.Module] = []
         ch = channels
         for s, w in zip(sizes[:-1], widths):
             layers += [nn.Conv2d(ch, w, _kernel(s), 2, 1), _act()]
             ch = w
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * sizes[-1] ** 2, hidden), _act(),
+        self.head = nn.Sequential(nn.Linear(ch * sizes[-1] ** 2 + extra_dim, hidden), _act(),
                                   nn.Linear(hidden, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(_join(self.features(x).flatten(1), extra, self.extra_dim))
 
 
 class ConvDecoder(nn.Module):
@@ -93,13 +103,14 @@ class ConvDecoder(nn.Module):
 class MLPEncoder(nn.Module):
     """Image -> vector through fully connected layers (no notion of neighbouring pixels)."""
 
-    def __init__(self, channels: int, size: int, hidden: int, out_dim: int):
+    def __init__(self, channels: int, size: int, hidden: int, out_dim: int, extra_dim: int = 0):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, hidden), nn.ReLU(),
+        self.extra_dim = extra_dim
+        self.net = nn.Sequential(nn.Linear(channels * size * size + extra_dim, hidden), nn.ReLU(),
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_join(x.flatten(1), extra, self.extra_dim))
 
 
 class MLPDecoder(nn.Module):

@@ -160,6 +160,9 @@ def test_cvae_samples_the_class_it_is_asked_for(tmp_path):
     np.testing.assert_array_equal(grid[3], engine.sample(6, seed=0, labels=np.arange(6) % 3)[3])
     with pytest.raises(ValueError):
         engine.sample(2, seed=0, labels=np.array([0, 7]))
+    images, labels = trainer.train_data.images[:6], trainer.train_data.labels[:6]
+    with_labels, without = engine.encode(images, labels=labels), engine.encode(images)  # both usable
+    assert with_labels.shape == without.shape == (6, 8) and not torch.equal(with_labels, without)
     engine.set_sampling_options(label="class2")
     np.testing.assert_array_equal(engine.decode(engine.random_latents(2, 1)),
                                   engine.decode(engine.random_latents(2, 1), labels=np.array([2, 2])))

@@ -228,6 +228,8 @@ class LatentPanel(Panel):
         self.class_box.setToolTip("Class to render (conditional runs)")
         self.class_box.currentIndexChanged.connect(self._on_class_changed)
         form.addRow("class", self.class_box)
+        self._form = form
+        form.setRowVisible(self.class_box, False)
         self.mode_box = QComboBox()
         for m in MODES:
             self.mode_box.addItem(m)
@@ -359,7 +361,7 @@ class LatentPanel(Panel):
         if info["conditional"] and info["classes"]:
             for i, name in enumerate(info["classes"]):
                 self.class_box.addItem(name, i)
-        self.class_box.setEnabled(self.class_box.count() > 0)
+        self._form.setRowVisible(self.class_box, self.class_box.count() > 0)
         self.class_box.blockSignals(False)
         self.service.set_label(0 if self.class_box.count() else None)
         for name, editor in self.endpoints.items():  # re-place the end points in the new model
@@ -416,6 +418,7 @@ class LatentPanel(Panel):
         grid = make_grid(frames, columns=self.result_columns)
         self.view.set_grid(grid, len(frames), frames.shape[1])
         self.export_button.setEnabled(True)
+        self.progress_bar.hide()
         self.say(f"{len(frames)} frames ({kind}).")
 
     def _on_samples(self, event) -> None:

@@ -17,6 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import PIL
@@ -43,8 +44,7 @@ def slot_key(sources: list[str], settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a tuple: thousands are made per load
     """One cached image: its file's identity and what its header said."""
     path: str
     size: int

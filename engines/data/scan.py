@@ -11,13 +11,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from .dataset import Skipped
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: thousands are made per load
     path: str
     label: str | None
     size: int          # bytes
@@ -78,7 +77,7 @@ class _Walker:
         self.seen_files[real] = path
         self.result.candidates.append(Candidate(path, label, st.st_size, st.st_mtime_ns))
 
-    def walk(self, folder: str, real: str, label_of) -> None:
+    def walk(self, folder: str, real: str, label: str | None, subfolders_are_classes: bool) -> None:
         """Depth-first, sorted by name: files of a folder first, then its subfolders."""
         if real in self.seen_dirs:
             self.skip(folder, "folder already scanned (link loop or repeated folder)")
@@ -98,16 +97,17 @@ class _Walker:
             if _hidden(entry.name):
                 self.skip(entry.path, "hidden folder (not scanned)" if _is_dir(entry) else "hidden file")
                 continue
-            if entry.is_symlink() and not os.path.exists(entry.path):
+            link = entry.is_symlink()
+            if link and not os.path.exists(entry.path):
                 self.skip(entry.path, "broken link (target missing or a loop)")
                 continue
             if _is_dir(entry):
                 subdirs.append(entry)
                 continue
-            file_real = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
-            self.add_file(entry.path, file_real, label_of(entry.path))
+            self.add_file(entry.path, os.path.realpath(entry.path) if link else os.path.join(real, entry.name), label)
         for entry in subdirs:
-            self.walk(entry.path, os.path.realpath(entry.path), label_of)
+            self.walk(entry.path, os.path.realpath(entry.path), entry.name if subfolders_are_classes else label,
+                      False)
 
 
 def _has_subfolders(folder: Path) -> bool:
@@ -134,14 +134,8 @@ def scan(sources: Sequence[str | os.PathLike]) -> ScanResult:
     for root in roots:
         path = str(root)
         if root.is_dir():
-            if every_folder_is_a_class:
-                name = root.resolve().name or path
-                walker.walk(path, os.path.realpath(path), lambda p, name=name: name)
-            else:
-                def label_of(p: str, top: str = path) -> str | None:
-                    rel = os.path.relpath(p, top).split(os.sep)
-                    return rel[0] if len(rel) > 1 else None
-                walker.walk(path, os.path.realpath(path), label_of)
+            fixed = (root.resolve().name or path) if every_folder_is_a_class else None
+            walker.walk(path, os.path.realpath(path), fixed, not every_folder_is_a_class)
         else:
             walker.add_file(path, os.path.realpath(path), None)
     labels = {c.label for c in result.candidates}

@@ -154,3 +154,18 @@ def test_cancel_stops_early_and_leaves_no_cache(folder, cache, workers):
     leftovers = [p.name for p in cache.rglob("*") if p.is_file()]
     assert leftovers == []
     assert len(load_images([folder], size=16, channels=3, cache_dir=cache)) == 40
+
+
+def test_least_recently_used_datasets_are_pruned_past_the_budget(folder, cache):
+    load_images([folder], size=16, cache_dir=cache)
+    slot_of_first = slot_dir(cache)
+    os.utime(slot_of_first / "index.json", (1, 1))              # used long ago
+    load_images([folder], size=24, cache_dir=cache)
+    held = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+    # room for the next dataset's pixels, but not for its index and file header too
+    budget = held + 6 * 32 * 32 * 3
+    load_images([folder], size=32, cache_dir=cache, cache_max_bytes=budget)
+    remaining = list((cache / "ingest").iterdir())
+    assert len(remaining) == 2 and slot_of_first not in remaining
+    assert load_images([folder], size=32, cache_dir=cache).info["cache"] == "hit"
+    assert load_images([folder], size=24, cache_dir=cache).info["cache"] == "hit"

@@ -22,7 +22,7 @@ from .cache import Cached, Row, Slot, cache_root, prune, slot_key
 from .dataset import ImageDataset, Skipped
 from .decode import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, FIT_MODES, Header, Settings, Skip, decode,
                      read_header, to_array)
-from .scan import Candidate, scan
+from .scan import Candidate, ScanStopped, scan
 
 __all__ = ["load_images", "DataError", "IngestCancelled", "FIT_MODES", "ALLOWED_FORMATS", "to_array",
            "parse_background", "MIN_SIZE", "MAX_SIZE"]
@@ -156,7 +156,10 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
     _silence_pillow_bomb_warning()
     workers = workers or min(8, os.cpu_count() or 1)
 
-    found = scan(roots)
+    try:
+        found = scan(roots, stop=cancelled)
+    except ScanStopped:
+        raise IngestCancelled("loading was cancelled") from None
     skipped: list[Skipped] = list(found.skipped)
     candidates = found.candidates
 

@@ -11,7 +11,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from .dataset import Skipped
 
@@ -46,9 +46,14 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
+class ScanStopped(Exception):
+    """The caller's `stop()` returned True while scanning."""
+
+
 class _Walker:
-    def __init__(self, result: ScanResult):
+    def __init__(self, result: ScanResult, stop: Callable[[], bool] | None = None):
         self.result = result
+        self.stop = stop
         self.seen_dirs: set[str] = set()
         self.seen_files: dict[str, str] = {}   # real path -> first path it was found under
 
@@ -79,6 +84,8 @@ class _Walker:
 
     def walk(self, folder: str, real: str, label: str | None, subfolders_are_classes: bool) -> None:
         """Depth-first, sorted by name: files of a folder first, then its subfolders."""
+        if self.stop is not None and self.stop():
+            raise ScanStopped
         if real in self.seen_dirs:
             self.skip(folder, "folder already scanned (link loop or repeated folder)")
             return
@@ -118,7 +125,7 @@ def _has_subfolders(folder: Path) -> bool:
         return False
 
 
-def scan(sources: Sequence[str | os.PathLike]) -> ScanResult:
+def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None = None) -> ScanResult:
     """Candidates in a stable order (sources in the order given, names sorted) with labels.
 
     Labels: a file inside an immediate subfolder of a dropped folder belongs to that subfolder's
@@ -127,7 +134,7 @@ def scan(sources: Sequence[str | os.PathLike]) -> ScanResult:
     silently mislabel them).
     """
     result = ScanResult()
-    walker = _Walker(result)
+    walker = _Walker(result, stop)
     roots = [Path(os.path.expanduser(os.fspath(s))) for s in sources]
     folders = [r for r in roots if r.is_dir()]
     every_folder_is_a_class = len(folders) > 1 and not any(_has_subfolders(f) for f in folders)

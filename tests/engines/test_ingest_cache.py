@@ -169,3 +169,9 @@ def test_least_recently_used_datasets_are_pruned_past_the_budget(folder, cache):
     assert len(remaining) == 2 and slot_of_first not in remaining
     assert load_images([folder], size=32, cache_dir=cache).info["cache"] == "hit"
     assert load_images([folder], size=24, cache_dir=cache).info["cache"] == "hit"
+
+
+def test_cancel_during_the_scan_is_honoured(folder, cache):
+    with pytest.raises(IngestCancelled):
+        load_images([folder], size=16, cache_dir=cache, cancelled=lambda: True)
+    assert not cache.exists()

@@ -175,3 +175,30 @@ def test_cancel_during_the_scan_is_honoured(folder, cache):
     with pytest.raises(IngestCancelled):
         load_images([folder], size=16, cache_dir=cache, cancelled=lambda: True)
     assert not cache.exists()
+
+
+def test_a_split_of_a_cached_dataset_stays_on_disk_and_reads_the_right_rows(folder, cache):
+    from engines.data import RowView
+    data = load_images([folder], size=16, cache_dir=cache)
+    everything = np.array(data.images)
+    train, val = data.split(0.34, seed=3)
+    assert isinstance(train.images, RowView) and isinstance(val.images, RowView)
+    train_rows = [data.paths.index(p) for p in train.paths]
+    assert np.array_equal(np.asarray(train.images), everything[train_rows])
+    assert np.array_equal(train.images[[2, 0]], everything[[train_rows[2], train_rows[0]]])
+    assert np.array_equal(train.images[1:3], everything[train_rows[1:3]])
+    assert np.array_equal(train.images[1, 2:4, 5], everything[train_rows[1], 2:4, 5])
+    inner = train.subset(np.array([0, 2]))
+    assert np.array_equal(np.asarray(inner.images), everything[[train_rows[0], train_rows[2]]])
+
+
+def test_training_reads_batches_from_the_cached_array(folder, cache, tmp_path):
+    from engines.families.dcgan import DCGANConfig
+    from engines.train import events as ev
+    from engines.train.loop import Trainer, TrainSettings
+    data = load_images([folder], size=16, cache_dir=cache)
+    settings = TrainSettings(steps=2, batch_size=4, log_every=1, sample_every=0, checkpoint_every=0,
+                             n_samples=4, val_fraction=0.2, flip=True)
+    trainer = Trainer.new("dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8), settings, data, tmp_path / "run")
+    events = list(trainer.run())
+    assert isinstance(events[-1], ev.Finished) and events[-1].step == 2

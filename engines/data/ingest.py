@@ -157,7 +157,7 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
     workers = workers or min(8, os.cpu_count() or 1)
 
     try:
-        found = scan(roots, stop=cancelled)
+        found = scan(roots, stop=cancelled, exclude=[cache_root(cache_dir)] if use_cache else [])
     except ScanStopped:
         raise IngestCancelled("loading was cancelled") from None
     skipped: list[Skipped] = list(found.skipped)

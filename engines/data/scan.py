@@ -51,9 +51,10 @@ class ScanStopped(Exception):
 
 
 class _Walker:
-    def __init__(self, result: ScanResult, stop: Callable[[], bool] | None = None):
+    def __init__(self, result: ScanResult, stop: Callable[[], bool] | None = None, exclude: Sequence[str] = ()):
         self.result = result
         self.stop = stop
+        self.exclude = set(exclude)
         self.seen_dirs: set[str] = set()
         self.seen_files: dict[str, str] = {}   # real path -> first path it was found under
 
@@ -88,6 +89,9 @@ class _Walker:
             raise ScanStopped
         if real in self.seen_dirs:
             self.skip(folder, "folder already scanned (link loop or repeated folder)")
+            return
+        if real in self.exclude:
+            self.skip(folder, "genstudio's own cache folder (not scanned)")
             return
         self.seen_dirs.add(real)
         try:
@@ -125,7 +129,8 @@ def _has_subfolders(folder: Path) -> bool:
         return False
 
 
-def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None = None) -> ScanResult:
+def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None = None,
+         exclude: Sequence[str] = ()) -> ScanResult:
     """Candidates in a stable order (sources in the order given, names sorted) with labels.
 
     Labels: a file inside an immediate subfolder of a dropped folder belongs to that subfolder's
@@ -134,7 +139,7 @@ def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None =
     silently mislabel them).
     """
     result = ScanResult()
-    walker = _Walker(result, stop)
+    walker = _Walker(result, stop, [os.path.realpath(e) for e in exclude])
     roots = [Path(os.path.expanduser(os.fspath(s))) for s in sources]
     folders = [r for r in roots if r.is_dir()]
     every_folder_is_a_class = len(folders) > 1 and not any(_has_subfolders(f) for f in folders)

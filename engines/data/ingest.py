@@ -125,6 +125,14 @@ def _run_pool(items: list, work: Callable, on_result: Callable, workers: int, pr
             raise
 
 
+def _default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))     # the cores this process may use, not the machine's
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
 def _silence_pillow_bomb_warning() -> None:
     # We refuse large images ourselves (max_pixels, checked from the header) and report them as
     # skips, so Pillow's own warning would only be noise on stderr.
@@ -154,7 +162,7 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
         if not root.exists():
             raise DataError(f"{root} does not exist" + (" (broken link)" if root.is_symlink() else ""))
     _silence_pillow_bomb_warning()
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or _default_workers()
 
     try:
         found = scan(roots, stop=cancelled, exclude=[cache_root(cache_dir)] if use_cache else [])

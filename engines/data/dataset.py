@@ -110,9 +110,13 @@ class ImageDataset:
 
     def describe(self) -> dict:
         """What run.json records about the data."""
-        return {"sources": list(self.sources), "images": len(self), "size": self.size,
-                "channels": self.channels, "classes": self.class_counts(),
-                "skipped": len(self.skipped)}
+        record = {"sources": list(self.sources), "images": len(self), "size": self.size,
+                  "channels": self.channels, "classes": self.class_counts(),
+                  "skipped": len(self.skipped)}
+        settings = self.info.get("settings", {})
+        # How the pixels were made, so a resumed run can load the same data again.
+        record.update({k: settings[k] for k in ("fit", "background") if k in settings})
+        return record
 
     def summary(self) -> str:
         """One line for a status bar."""

@@ -134,6 +134,7 @@ def test_unwritable_cache_location_still_loads(folder, tmp_path):
     data = load_images([folder], size=16, cache_dir=blocker)
     assert len(data) == 6 and data.info["cache"] == "off"
     assert data.info["settings"]["background"] == "#ffffff"
+    assert data.describe()["fit"] == "center-crop" and data.describe()["background"] == "#ffffff"
 
 
 def test_progress_counts_up_to_the_total(folder, cache):

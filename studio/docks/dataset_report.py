@@ -124,7 +124,8 @@ class PreviewStrip(QWidget):
         self.caption = QLabel("Load images to see them after preprocessing.")
         self.caption.setWordWrap(True)
         self.grid = QGridLayout()
-        self.grid.setSpacing(4)
+        self.grid.setHorizontalSpacing(4)
+        self.grid.setVerticalSpacing(12)   # keeps the mirrored row visibly apart
         self.labels: list[QLabel] = []
         self.flipped_labels: list[QLabel] = []
         for i in range(PREVIEW_COUNT):

@@ -85,3 +85,19 @@ def test_details_show_class_counts_formats_and_original_sizes(qtbot, window, tmp
     text = window.panels["dataset"].details.text()
     assert "c0 3" in text and "c1 3" in text
     assert "PNG 6" in text and "L 6" in text and "20–20 × 20–20" in text
+
+
+def test_cancel_stops_the_decode_and_caches_nothing(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENSTUDIO_CACHE", str(tmp_path / "cache"))
+    folder = write_blob_folder(tmp_path / "many", n=300, size=64)
+    panel = window.panels["dataset"]
+    state = window.state
+    with qtbot.waitSignal(state.dataset_failed, timeout=30_000) as got:
+        state.load([str(folder)], size=32)
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert "cancelled" in got.args[0] and state.dataset is None
+    assert not panel.loading_row.isVisible()
+    qtbot.waitUntil(lambda: not state.loader._running, timeout=30_000)   # the worker thread ended
+    assert not list((tmp_path / "cache").rglob("index.json"))           # it stopped before caching
+    load_into(qtbot, window, folder, size=32)                            # and the next load works
+    assert len(state.dataset) == 300

@@ -26,8 +26,7 @@ from .dataset_report import PreviewStrip, SkipTable, describe
 THUMB = 40           # thumbnail edge in the grid, px
 CACHE_LIMIT = 3000   # pixmaps kept; the view asks only for what is visible
 CHANNEL_CHOICES = (("auto", None), ("grey", 1), ("RGB", 3))
-FIT_CHOICES = (("centre crop", "center-crop"), ("pad", "pad"), ("stretch", "stretch"))
-assert {value for _, value in FIT_CHOICES} == set(FIT_MODES)
+FIT_CHOICES = tuple(({"center-crop": "centre crop"}.get(mode, mode), mode) for mode in FIT_MODES)
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -244,6 +243,7 @@ class DatasetPanel(Panel):
         self.background_button.clicked.connect(self.choose_background)
         self.flip_box.toggled.connect(state.set_flip)
         state.config_changed.connect(self._show_flip)
+        state.training_state_changed.connect(self._on_training_state)
         state.dataset_loading.connect(self._on_loading)
         state.dataset_progress.connect(self._on_progress)
         state.dataset_changed.connect(self._on_dataset)
@@ -276,6 +276,10 @@ class DatasetPanel(Panel):
         self.background_button.setText("#%02x%02x%02x" % tuple(rgb))
         text = "black" if sum(rgb) > 380 else "white"
         self.background_button.setStyleSheet(f"background: rgb{tuple(rgb)}; color: {text};")
+
+    def _on_training_state(self, training_state: str) -> None:
+        # flip belongs to the run once it starts (like the Model panel's settings)
+        self.flip_box.setEnabled(training_state == "idle")
 
     def _show_flip(self) -> None:
         if self.flip_box.isChecked() != self.state.settings.flip:

@@ -77,6 +77,10 @@ def test_flip_is_the_training_setting_and_the_preview_shows_it(qtbot, window, bl
     assert first.pixel(2, 30) == mirrored.pixel(first.width() - 3, 30)
     window.panels["model"].settings_form.editor("flip").setChecked(False)   # and back from the Model panel
     assert window.state.settings.flip is False and not panel.flip_box.isChecked()
+    window.state.training_state_changed.emit("running")          # settings belong to a running run
+    assert not panel.flip_box.isEnabled()
+    window.state.training_state_changed.emit("idle")
+    assert panel.flip_box.isEnabled()
 
 
 def test_details_show_class_counts_formats_and_original_sizes(qtbot, window, tmp_path):

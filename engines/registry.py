@@ -27,6 +27,9 @@ _FAMILIES: dict[str, str] = {
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",
+    "realnvp": "engines.families.realnvp:FAMILY",
+    "glow": "engines.families.glow:FAMILY",
+    "pixelcnn": "engines.families.pixelcnn:FAMILY",
 }
 
 

@@ -8,4 +8,7 @@ SMALL_CONFIG: dict[str, dict] = {
     "ae": {"latent_dim": 4, "width": 4},
     "vae": {"latent_dim": 4, "width": 4},
     "cvae": {"latent_dim": 4, "width": 4},
+    "realnvp": {"levels": 2, "couplings": 1, "hidden": 8, "blocks": 0},
+    "glow": {"levels": 2, "steps": 2, "hidden": 8},
+    "pixelcnn": {"layers": 2, "hidden": 6, "kernel": 3, "head": 8},
 }

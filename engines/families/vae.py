@@ -72,6 +72,13 @@ def preset(config: VAEConfig, size: int) -> VAEConfig:
     return dataclasses.replace(config, latent_dim=32, width=48, kl_warmup_steps=1000)
 
 
+def cvae_preset(config: VAEConfig, size: int) -> VAEConfig:
+    """Half the VAE's latent: a roomy z soaks up the class itself and the samples then follow the asked-for
+    label less (digits, 80 s: 16-d z 28% of samples classified as asked, 8-d z 50%; bits/dim 2.78 vs 2.96)."""
+    config = preset(config, size)
+    return dataclasses.replace(config, latent_dim=config.latent_dim // 2)
+
+
 def choose_likelihood(pixels: torch.Tensor) -> str:
     """'bernoulli' for grey images that are nearly all black or white, else 'logistic'."""
     extreme = ((pixels <= 25) | (pixels >= 230)).float().mean().item()
@@ -352,5 +359,5 @@ CVAE_FAMILY = Family(
                 "Trains as a plain VAE on unlabelled data. " + _LIKELIHOOD_NOTE,
     config_class=VAEConfig,
     engine_class=CVAEEngine,
-    preset=preset,
+    preset=cvae_preset,
 )

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "families": ".families",
     "train": ".train",
     "sample": ".sample",
+    "runs": ".runs",
 }
 
 

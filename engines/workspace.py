@@ -1,0 +1,204 @@
+"""Where runs live and how to find them again.
+
+The workspace is a folder of run folders: `platformdirs.user_data_dir("genstudio")/runs` unless
+GENSTUDIO_WORKSPACE names another (the studio and the command line read the same variable).
+Listing never fails on a broken or half-written run folder: it is skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .train.run import RUN_FORMAT, RunError
+
+ENV_VAR = "GENSTUDIO_WORKSPACE"
+_TAIL_BYTES = 64 * 1024  # enough for the last logged row of any run; long logs are not read whole
+
+
+def default_workspace() -> Path:
+    override = os.environ.get(ENV_VAR, "").strip()
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("genstudio", appauthor=False)) / "runs"
+
+
+def new_run_dir(workspace: str | os.PathLike | None, family: str) -> Path:
+    """Create and return a fresh, empty run folder named after the time and the family."""
+    root = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the workspace {root}: {exc.strerror or exc}") from None
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", family).strip("-") or "run"
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
+    for n in range(1000):
+        path = root / (stem if n == 0 else f"{stem}-{n + 1}")
+        try:
+            path.mkdir()  # exclusive: two runs started in the same second get different folders
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"cannot create a run folder in {root}: {exc.strerror or exc}") from None
+    raise RunError(f"cannot find a free run folder name in {root}")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of a run list (the studio's Runs panel, `genstudio runs`)."""
+    path: Path
+    name: str
+    family: str
+    status: str                     # created | running | finished | stopped | failed | interrupted
+    step: int
+    total_steps: int | None
+    dataset: str                    # e.g. "digits — 1,797 images, 10 classes, 16px grey"
+    last_losses: dict[str, float] = field(default_factory=dict)
+    thumbnail: Path | None = None   # the newest sample grid, if any
+    created: float | None = None
+    updated: float | None = None
+    device: str | None = None
+    checkpoints: int = 0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        d["thumbnail"] = str(self.thumbnail) if self.thumbnail else None
+        return d
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    path: Path
+    reason: str
+
+
+def describe_data(data: dict) -> str:
+    """A person's description of run.json's "data" record."""
+    sources = [str(s) for s in data.get("sources", []) if s]
+    names = [Path(s.rstrip("/\\")).name or s for s in sources]
+    where = names[0] if names else "unknown data"
+    if len(names) > 1:
+        where += f" +{len(names) - 1} more"
+    parts = []
+    if isinstance(data.get("images"), int):
+        parts.append(f"{data['images']:,} images")
+    classes = data.get("classes")
+    if isinstance(classes, dict) and classes:
+        parts.append(f"{len(classes)} classes")
+    if data.get("size"):
+        kind = {1: " grey", 3: " RGB"}.get(data.get("channels"), "")
+        parts.append(f"{data['size']}px{kind}")
+    return f"{where} — {', '.join(parts)}" if parts else where
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but is not ours, or we cannot tell: do not call it dead
+    return True
+
+
+def _status(record: dict) -> str:
+    status = str(record.get("status", "unknown"))
+    pid, host = record.get("pid"), record.get("host")
+    if status == "running" and isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid):
+        return "interrupted"  # the process that trained it is gone (crash, kill, power cut)
+    return status
+
+
+def _last_losses(metrics: Path) -> dict[str, float]:
+    try:
+        with open(metrics, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - _TAIL_BYTES))
+            tail = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return {}
+    for line in reversed(tail):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash, or the first (partial) line of the tail
+        if isinstance(row, dict) and isinstance(row.get("losses"), dict) and row["losses"]:
+            return {str(k): float(v) for k, v in row["losses"].items() if isinstance(v, (int, float))}
+    return {}
+
+
+def _thumbnail(run: Path) -> Path | None:
+    best = None
+    for p in (run / "samples").glob("step_*.png") if (run / "samples").is_dir() else ():
+        try:
+            step = int(p.stem.split("_")[1])
+        except (IndexError, ValueError):
+            continue
+        if best is None or step > best[0]:
+            best = (step, p)
+    return best[1] if best else None
+
+
+def summarize_run(path: str | os.PathLike) -> RunSummary:
+    """Summary of one run folder; ValueError with a reason when it is not a usable run."""
+    path = Path(path)
+    run_json = path / "run.json"
+    if not run_json.is_file():
+        raise ValueError("no run.json")
+    try:
+        record = json.loads(run_json.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"run.json is unreadable ({type(exc).__name__})") from None
+    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+        raise ValueError("run.json is not a genstudio run")
+    if not isinstance(record.get("family"), str):
+        raise ValueError("run.json names no family")
+    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    ckpt_dir = path / "checkpoints"
+    n_ckpt = len(list(ckpt_dir.glob("step_*.json"))) if ckpt_dir.is_dir() else 0
+
+    def number(v, kind):
+        return kind(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    return RunSummary(
+        path=path, name=path.name, family=record["family"], status=_status(record),
+        step=number(record.get("step"), int) or 0, total_steps=number(settings.get("steps"), int),
+        dataset=describe_data(data), last_losses=_last_losses(path / "metrics.jsonl"),
+        thumbnail=_thumbnail(path), created=number(record.get("created"), float),
+        updated=number(record.get("updated"), float), device=record.get("device"), checkpoints=n_ckpt)
+
+
+def scan_runs(workspace: str | os.PathLike | None = None) -> tuple[list[RunSummary], list[SkippedRun]]:
+    """(runs newest first, folders skipped with the reason). A missing workspace is simply empty."""
+    root = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    runs, skipped = [], []
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    except OSError as exc:
+        return [], [SkippedRun(root, f"cannot read the workspace: {exc.strerror or exc}")]
+    for child in children:
+        try:
+            runs.append(summarize_run(child))
+        except ValueError as exc:
+            skipped.append(SkippedRun(child, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one odd folder must never hide the others
+            skipped.append(SkippedRun(child, f"{type(exc).__name__}: {exc}"))
+    runs.sort(key=lambda r: (r.created or 0.0, r.name), reverse=True)
+    return runs, skipped
+
+
+def list_runs(workspace: str | os.PathLike | None = None) -> list[RunSummary]:
+    """The runs in the workspace, newest first; broken folders are left out (see scan_runs)."""
+    return scan_runs(workspace)[0]

@@ -1,0 +1,95 @@
+"""Runs live in a workspace and can be found again; broken folders are skipped, never fatal."""
+
+import json
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+from engines.cli import main
+from engines.families.dcgan import DCGANConfig
+from engines.train.loop import Trainer, TrainSettings
+from engines.workspace import ENV_VAR, default_workspace, describe_data, list_runs, new_run_dir, scan_runs
+
+SMALL = DCGANConfig(latent_dim=8, g_width=8, d_width=8)
+SETTINGS = TrainSettings(steps=4, batch_size=4, log_every=2, sample_every=2, n_samples=4)
+
+
+def test_the_workspace_is_the_user_data_folder_unless_the_variable_says_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert default_workspace().parts[-2:] in (("genstudio", "runs"), ("Data", "runs"))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "ws"))
+    assert default_workspace() == tmp_path / "ws"
+
+
+def test_new_run_dirs_are_fresh_and_distinct(tmp_path):
+    a, b = new_run_dir(tmp_path / "ws", "dcgan"), new_run_dir(tmp_path / "ws", "weird/name")
+    assert a != b and a.is_dir() and b.is_dir() and not any(a.iterdir())
+    assert a.name.endswith("-dcgan") and b.name.endswith("-weird-name")
+
+
+def test_list_runs_summarises_good_runs_and_skips_broken_folders(tmp_path, tiny):
+    ws = tmp_path / "ws"
+    good = new_run_dir(ws, "dcgan")
+    list(Trainer.new("dcgan", SMALL, SETTINGS, tiny, good).run())
+    with open(good / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "loss')  # a line torn by a crash
+    crashed = new_run_dir(ws, "dcgan")
+    list(Trainer.new("dcgan", SMALL, SETTINGS, tiny, crashed).run())
+    record = json.loads((crashed / "run.json").read_text())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record.update(status="running", pid=int(dead.stdout), created=record["created"] + 1)
+    (crashed / "run.json").write_text(json.dumps(record))
+    (ws / "empty").mkdir()
+    (ws / "garbled").mkdir()
+    (ws / "garbled" / "run.json").write_text("{not json")
+    (ws / "foreign").mkdir()
+    (ws / "foreign" / "run.json").write_text("[1, 2]")
+    (ws / "no-family").mkdir()
+    (ws / "no-family" / "run.json").write_text(json.dumps({"format": "genstudio-run/1"}))
+    (ws / "stray.txt").write_text("not a folder")
+
+    runs, skipped = scan_runs(ws)
+    assert [r.path for r in runs] == [crashed, good]  # newest first
+    assert runs[0].status == "interrupted" and runs[1].status == "finished"
+    r = runs[1]
+    assert (r.family, r.step, r.total_steps, r.checkpoints) == ("dcgan", 4, 4, 1)
+    assert set(r.last_losses) >= {"d_loss", "g_loss"}
+    assert r.thumbnail == good / "samples" / "step_00000004.png" and r.thumbnail.is_file()
+    assert r.dataset == "<tiny> — 48 images, 16px grey" and r.created and r.device == "cpu"
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert reasons == {"empty": "no run.json", "garbled": "run.json is unreadable (JSONDecodeError)",
+                       "foreign": "run.json is not a genstudio run", "no-family": "run.json names no family"}
+    assert list_runs(ws) == runs
+    assert list_runs(tmp_path / "missing") == []
+
+
+def test_describe_data():
+    assert describe_data({"sources": ["/a/digits/", "/b/more"], "images": 1797, "classes": {"0": 1, "1": 2},
+                          "size": 16, "channels": 3}) == "digits +1 more — 1,797 images, 2 classes, 16px RGB"
+    assert describe_data({}) == "unknown data"
+
+
+def test_genstudio_runs_lists_the_workspace(tmp_path, monkeypatch, capsys):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(8):
+        Image.new("L", (16, 16), color=i * 30).save(imgs / f"{i}.png")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "ws"))
+    assert main(["train", "--family", "dcgan", "--data", str(imgs), "--size", "16", "--steps", "2",
+                 "--batch-size", "4", "--set", "latent_dim=8", "--set", "g_width=8", "--set", "d_width=8"]) == 0
+    assert "run folder: " + str(tmp_path / "ws") in capsys.readouterr().out
+    (tmp_path / "ws" / "junk").mkdir()
+
+    assert main(["runs", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["family"] for r in data["runs"]] == ["dcgan"] and data["runs"][0]["step"] == 2
+    assert data["runs"][0]["thumbnail"].endswith(".png") and data["skipped"][0]["reason"] == "no run.json"
+
+    assert main(["runs", "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr()
+    assert "dcgan  finished  step 2/2" in out.out and "imgs — 8 images" in out.out
+    assert "skipped" in out.err and "junk" in out.err
+    assert main(["runs", "--workspace", str(tmp_path / "nothing")]) == 0
+    assert "no runs in" in capsys.readouterr().out

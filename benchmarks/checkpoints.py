@@ -1,0 +1,199 @@
+"""Checkpoint cost: save/load time for a DCGAN and a diffusion-sized model, and what checkpointing
+at the default interval costs in training throughput (goal: at most 3%).
+
+    nice -n 10 python benchmarks/checkpoints.py            # about 2-4 minutes on 2 busy cores
+    nice -n 10 python benchmarks/checkpoints.py --quick    # a smoke run
+
+Throughput is measured two ways in the same process: (1) the share of a run's wall time spent
+inside Trainer.save (precise even on a busy machine), and (2) an A/B of whole runs with
+checkpointing every N steps against none, alternated to share the machine's noise fairly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engines import registry  # noqa: E402
+from engines.config import replace_checked  # noqa: E402
+from engines.data import ImageDataset  # noqa: E402
+from engines.families.base import DataSpec, Engine  # noqa: E402
+from engines.families.dcgan import DCGANConfig  # noqa: E402
+from engines.train.checkpoint import (engine_state, latest_checkpoint, load_checkpoint,  # noqa: E402
+                                      load_engine_state, rng_state, save_checkpoint)
+from engines.train.loop import Trainer, TrainSettings  # noqa: E402
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, ch):
+        super().__init__()
+        self.net = nn.Sequential(nn.GroupNorm(32, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1),
+                                 nn.GroupNorm(32, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.net(x)
+
+
+class StandInUNet(nn.Module):
+    """Roughly a DDPM U-Net's parameter count and layer mix (only its size matters here)."""
+
+    def __init__(self, widths=(96, 192, 256, 384), blocks=2):
+        super().__init__()
+        layers, ch = [nn.Conv2d(3, widths[0], 3, padding=1)], widths[0]
+        for w in widths:
+            layers += [nn.Conv2d(ch, w, 3, padding=1)] + [_ResBlock(w) for _ in range(blocks)]
+            ch = w
+        for w in reversed(widths):  # the decoder half, with its wider skip inputs
+            layers += [nn.Conv2d(ch + w, w, 3, padding=1)] + [_ResBlock(w) for _ in range(blocks)]
+            ch = w
+        self.layers = nn.ModuleList(layers)
+
+
+class StandInDiffusion(Engine):
+    """A model + EMA copy + Adam state + cosine scheduler: what a diffusion checkpoint holds."""
+    family = "stand-in-diffusion"
+
+    def __init__(self):
+        super().__init__(None, DataSpec(32, 3))
+        self.model = StandInUNet()
+        self.ema = StandInUNet()
+        self.ema.load_state_dict(self.model.state_dict())
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=2e-4)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, 100_000)
+        for p in self.model.parameters():  # materialise Adam's moments, as after the first step
+            p.grad = torch.zeros_like(p)
+        self.opt.step()
+        self.sched.step()
+
+    def modules(self):
+        return {"model": self.model, "ema": self.ema}
+
+    def optimizers(self):
+        return {"model": self.opt}
+
+    def schedulers(self):
+        return {"model": self.sched}
+
+
+def _diffusion_engine() -> tuple[Engine, str]:
+    """The real diffusion family if it is registered, else the stand-in."""
+    if "diffusion" in registry.names():
+        fam = registry.get("diffusion")
+        config = fam.preset(fam.config_class(), 32) if fam.preset else fam.config_class()
+        engine = fam.engine_class(config, DataSpec(32, 3), "cpu")
+        return engine, "diffusion family (32px RGB preset)"
+    return StandInDiffusion(), "stand-in U-Net + EMA + Adam"
+
+
+def _dcgan_engine(size: int) -> Engine:
+    fam = registry.get("dcgan")
+    return fam.engine_class(fam.config_class(), DataSpec(size, 3), "cpu")
+
+
+def time_save_load(engine: Engine, folder: Path, repeats: int) -> tuple[float, float, int]:
+    """(median save s, median load s, bytes) through the same functions the loop uses."""
+    saves, loads = [], []
+    for i in range(repeats):
+        t = time.perf_counter()
+        path = save_checkpoint(folder, i + 1, {"engine": engine_state(engine), "rng": rng_state()},
+                               {"family": engine.family}, keep=2)
+        saves.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        payload, _ = load_checkpoint(path)
+        load_engine_state(engine, payload["engine"])
+        loads.append(time.perf_counter() - t)
+    size = path.with_suffix(".safetensors").stat().st_size
+    return statistics.median(saves), statistics.median(loads), size
+
+
+def _dataset(n=512, size=32, seed=0) -> ImageDataset:
+    rng = np.random.default_rng(seed)
+    return ImageDataset(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.zeros(n, np.int64), [])
+
+
+def run_training(steps: int, interval: int, folder: Path, batch: int) -> tuple[float, list[float]]:
+    """(wall seconds for `steps` DCGAN steps incl. saves, the duration of each Trainer.save)."""
+    settings = TrainSettings(steps=steps, batch_size=batch, checkpoint_every=interval, sample_every=0,
+                             log_every=10, monitor_every=0, validate_every=0, n_samples=4)
+    trainer = Trainer.new("dcgan", DCGANConfig(), settings, _dataset(), folder)
+    real_save, saves = trainer.save, []
+
+    def timed_save(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real_save(*args, **kwargs)
+        finally:
+            saves.append(time.perf_counter() - t)
+
+    trainer.save = timed_save
+    t = time.perf_counter()
+    for _ in trainer.run():
+        pass
+    return time.perf_counter() - t, saves
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=40, help="steps per throughput run")
+    ap.add_argument("--ab-interval", type=int, default=10,
+                    help="checkpoint interval of the measured A/B runs (the default interval, "
+                         f"{TrainSettings().checkpoint_every}, is extrapolated from the same figures)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    repeats = 2 if args.quick else 3
+    steps, interval = (6, 3) if args.quick else (args.steps, args.ab_interval)
+    default_interval = TrainSettings().checkpoint_every
+    print(f"torch {torch.__version__}, {args.threads} threads; timings on a shared, busy machine")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rows = []
+        models = [("DCGAN 32px (defaults)", lambda: _dcgan_engine(32)), ("DCGAN 64px (defaults)", lambda: _dcgan_engine(64))]
+        if not args.quick:
+            models.append(("diffusion-sized", _diffusion_engine))
+        for label, make in models:
+            engine = make()
+            if isinstance(engine, tuple):
+                engine, what = engine
+                label = f"{label}: {what}"
+            save_s, load_s, size = time_save_load(engine, tmp / f"m{len(rows)}", repeats)
+            rows.append((label, engine.parameter_count(), size, save_s, load_s))
+            del engine
+        print(f"\n{'model':48s} {'params':>11s} {'file MB':>8s} {'save s':>7s} {'load s':>7s}")
+        for label, n, size, save_s, load_s in rows:
+            print(f"{label:48s} {n:11,d} {size / 1e6:8.1f} {save_s:7.3f} {load_s:7.3f}")
+
+        # A/B: the same DCGAN run with a checkpoint every `interval` steps and with none (the loop
+        # still writes one final checkpoint then; its time is taken out).
+        total_every, saves_every = run_training(steps, interval, tmp / "every", args.batch_size)
+        total_none, saves_none = run_training(steps, 0, tmp / "none", args.batch_size)
+        t_none = total_none - sum(saves_none)
+        per_step = t_none / steps
+        share = sum(saves_every) / total_every
+        print(f"\nthroughput, DCGAN 32px, batch {args.batch_size}, {steps} steps:")
+        print(f"  no checkpoints          {steps * args.batch_size / t_none:8.1f} img/s  ({per_step * 1e3:.0f} ms/step)")
+        print(f"  every {interval:<4d} steps        {steps * args.batch_size / total_every:8.1f} img/s  "
+              f"({len(saves_every)} saves, {1e3 * statistics.median(saves_every):.0f} ms each)")
+        print(f"  A/B wall-time overhead  {100 * (total_every / t_none - 1):+7.2f}%  (noisy on a shared machine)")
+        print(f"  time inside save        {100 * share:7.2f}%  at every {interval} steps (the direct measure)")
+        print(f"at the default interval ({default_interval} steps) of {per_step * 1e3:.0f} ms steps:")
+        for label, n, size, save_s, load_s in rows:
+            print(f"  {label:48s} {100 * save_s / (default_interval * per_step + save_s):6.3f}% overhead")
+        print("  (diffusion steps are far slower than these DCGAN steps, so its real share is lower still)")
+
+
+if __name__ == "__main__":
+    main()

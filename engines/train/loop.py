@@ -159,6 +159,17 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
 
 
+def _cpu_copy(obj):
+    """A deep copy with every tensor in host memory (an in-memory snapshot must not double GPU use)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
 def _weights_finite(engine: Engine) -> bool:
     for m in engine.modules().values():
         for t in (*m.parameters(), *m.buffers()):
@@ -300,7 +311,7 @@ class Trainer:
         if not _weights_finite(self.engine):
             raise NonFiniteError(f"the weights became non-finite by step {self.step}")
         if self.run_dir is None:
-            self._snapshot = copy.deepcopy(self._state())
+            self._snapshot = _cpu_copy(self._state())
             return None
         payload, meta = self._state()
         path = save_checkpoint(self.run_dir.path, self.step, payload, meta,
@@ -469,7 +480,7 @@ class Trainer:
             raise CheckpointError("there is no earlier checkpoint to roll back to")
         payload, meta = state
         rollbacks, scale = self._rollbacks + (1 if automatic else 0), self._lr_scale * self.settings.lr_backoff
-        self._apply_state(copy.deepcopy(payload) if state is self._snapshot else payload, meta)
+        self._apply_state(_cpu_copy(payload) if state is self._snapshot else payload, meta)
         self.engine.set_learning_rate_scale(scale / self._lr_scale)  # relative to the restored optimiser
         self._lr_scale, self._rollbacks = scale, rollbacks
         message = (f"{reason}; rolled back from step {from_step} to step {self.step} and lowered the "
@@ -523,7 +534,7 @@ class Trainer:
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
         if self.run_dir is None or not self.run_dir.checkpoints():
-            self._snapshot = copy.deepcopy(self._state())  # something good to roll back to
+            self._snapshot = _cpu_copy(self._state())  # something good to roll back to
         yield self.make_samples()
         start_step, t0 = self.step, time.perf_counter()
         step_time = None

@@ -92,7 +92,7 @@ def _diffusion_engine() -> tuple[Engine, str]:
         config = fam.preset(fam.config_class(), 32) if fam.preset else fam.config_class()
         engine = fam.engine_class(config, DataSpec(32, 3), "cpu")
         return engine, "diffusion family (32px RGB preset)"
-    return StandInDiffusion(), "stand-in U-Net + EMA + Adam"
+    return StandInDiffusion(), "25M U-Net stand-in + EMA copy + Adam"
 
 
 def _dcgan_engine(size: int) -> Engine:

@@ -66,11 +66,11 @@ class TrainSettings:
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
     grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (families that call clip_and_check); 0 turns clipping off.")
-    nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.")
-    lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.")
-    max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.")
-    precision: str = param("auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA GPUs that support it, fp32 elsewhere; fp32 always; bf16 only on CUDA.")
-    channels_last: bool = param(True, help="channels_last memory layout for convolutions on CUDA (faster on tensor cores); ignored elsewhere.")
+    nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
+    lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.", advanced=True)
+    max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.", advanced=True)
+    precision: str = param("auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA GPUs that support it, fp32 elsewhere; fp32 always; bf16 only on CUDA.", advanced=True)
+    channels_last: bool = param(True, help="channels_last memory layout for convolutions on CUDA (faster on tensor cores); ignored elsewhere.", advanced=True)
 
 
 class Control:

@@ -540,6 +540,7 @@ class Trainer:
         step_time = None
         last_ckpt = self.step
         while self.step < s.steps:
+            before_requests = self.step
             if control.paused:
                 paused_at = time.perf_counter()
                 yield ev.Paused(self.step)
@@ -550,7 +551,6 @@ class Trainer:
                 yield ev.Resumed(self.step)
             if control.stop_requested:
                 break
-            before_requests = self.step
             for e in self._serve_requests(control):
                 if isinstance(e, ev.CheckpointSaved):
                     last_ckpt = self.step

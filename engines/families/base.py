@@ -198,5 +198,10 @@ class Engine:
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         raise NotImplementedError(f"{self.family} has no latent space")
 
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        """Differentiable latents -> images in [-1, 1], (B, C, H, W). Families without an encoder
+        (GANs) implement it so real images can be projected into their latent space."""
+        raise NotImplementedError(f"{self.family} cannot render latents differentiably")
+
     def parameter_count(self) -> int:
         return sum(p.numel() for m in self.modules().values() for p in m.parameters())

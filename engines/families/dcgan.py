@@ -136,6 +136,10 @@ class DCGANEngine(Engine):
         gen = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.config.latent_dim, generator=gen)
 
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        self.G.eval()
+        return self.G(latents.to(self.device, torch.float32))
+
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         was_training = self.G.training

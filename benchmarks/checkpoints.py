@@ -4,9 +4,9 @@ at the default interval costs in training throughput (goal: at most 3%).
     nice -n 10 python benchmarks/checkpoints.py            # about 2-4 minutes on 2 busy cores
     nice -n 10 python benchmarks/checkpoints.py --quick    # a smoke run
 
-Throughput is measured two ways in the same process: (1) the share of a run's wall time spent
-inside Trainer.save (precise even on a busy machine), and (2) an A/B of whole runs with
-checkpointing every N steps against none, alternated to share the machine's noise fairly.
+Throughput: two identical runs advanced in lockstep (one step each in turn), one checkpointing
+every N steps and one never, so both share the machine's noise; the default interval (500 steps
+would take too long here) is extrapolated from the measured save and step times.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from engines.families.base import DataSpec, Engine  # noqa: E402
 from engines.families.dcgan import DCGANConfig  # noqa: E402
 from engines.train.checkpoint import (engine_state, latest_checkpoint, load_checkpoint,  # noqa: E402
                                       load_engine_state, rng_state, save_checkpoint)
+from engines.train import events as ev  # noqa: E402
 from engines.train.loop import Trainer, TrainSettings  # noqa: E402
 
 
@@ -121,12 +122,17 @@ def _dataset(n=512, size=32, seed=0) -> ImageDataset:
     return ImageDataset(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.zeros(n, np.int64), [])
 
 
-def run_training(steps: int, interval: int, folder: Path, batch: int) -> tuple[float, list[float]]:
-    """(wall seconds for `steps` DCGAN steps incl. saves, the duration of each Trainer.save)."""
-    settings = TrainSettings(steps=steps, batch_size=batch, checkpoint_every=interval, sample_every=0,
-                             log_every=10, monitor_every=0, validate_every=0, n_samples=4)
-    trainer = Trainer.new("dcgan", DCGANConfig(), settings, _dataset(), folder)
-    real_save, saves = trainer.save, []
+def interleaved_ab(steps: int, interval: int, folder: Path, batch: int) -> dict[str, float]:
+    """Two identical DCGAN runs advanced one step each in turn, one checkpointing every `interval`
+    steps and one never, so both see the same machine noise. Seconds spent in each, plus saves."""
+    def make(name, every):
+        settings = TrainSettings(steps=steps, batch_size=batch, checkpoint_every=every, sample_every=0,
+                                 log_every=1, monitor_every=0, validate_every=0, n_samples=4)
+        return Trainer.new("dcgan", DCGANConfig(), settings, _dataset(), folder / name)
+
+    every, never = make("every", interval), make("none", 0)
+    saves: list[float] = []
+    real_save = every.save
 
     def timed_save(*args, **kwargs):
         t = time.perf_counter()
@@ -135,18 +141,29 @@ def run_training(steps: int, interval: int, folder: Path, batch: int) -> tuple[f
         finally:
             saves.append(time.perf_counter() - t)
 
-    trainer.save = timed_save
-    t = time.perf_counter()
-    for _ in trainer.run():
-        pass
-    return time.perf_counter() - t, saves
+    every.save = timed_save
+    spent = {"every": 0.0, "none": 0.0}
+    runs = {"every": every.run(), "none": never.run()}
+    for gen in runs.values():  # Started and the first samples are not training time
+        for e in gen:
+            if isinstance(e, ev.Samples):
+                break
+    for _ in range(steps):  # one step each: the time up to the next Progress includes any save
+        for name, gen in runs.items():
+            t = time.perf_counter()
+            for e in gen:
+                if isinstance(e, ev.Progress):
+                    break
+            spent[name] += time.perf_counter() - t
+    for gen in runs.values():
+        gen.close()
+    return {**spent, "saves": saves}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=40, help="steps per throughput run")
     ap.add_argument("--ab-interval", type=int, default=10,
                     help="checkpoint interval of the measured A/B runs (the default interval, "
                          f"{TrainSettings().checkpoint_every}, is extrapolated from the same figures)")
@@ -154,7 +171,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 3
-    steps, interval = (6, 3) if args.quick else (args.steps, args.ab_interval)
+    interval = 2 if args.quick else args.ab_interval
     default_interval = TrainSettings().checkpoint_every
     print(f"torch {torch.__version__}, {args.threads} threads; timings on a shared, busy machine")
 
@@ -176,23 +193,23 @@ def main() -> None:
         for label, n, size, save_s, load_s in rows:
             print(f"{label:48s} {n:11,d} {size / 1e6:8.1f} {save_s:7.3f} {load_s:7.3f}")
 
-        # A/B: the same DCGAN run with a checkpoint every `interval` steps and with none (the loop
-        # still writes one final checkpoint then; its time is taken out).
-        total_every, saves_every = run_training(steps, interval, tmp / "every", args.batch_size)
-        total_none, saves_none = run_training(steps, 0, tmp / "none", args.batch_size)
-        t_none = total_none - sum(saves_none)
-        per_step = t_none / steps
-        share = sum(saves_every) / total_every
-        print(f"\nthroughput, DCGAN 32px, batch {args.batch_size}, {steps} steps:")
-        print(f"  no checkpoints          {steps * args.batch_size / t_none:8.1f} img/s  ({per_step * 1e3:.0f} ms/step)")
-        print(f"  every {interval:<4d} steps        {steps * args.batch_size / total_every:8.1f} img/s  "
-              f"({len(saves_every)} saves, {1e3 * statistics.median(saves_every):.0f} ms each)")
-        print(f"  A/B wall-time overhead  {100 * (total_every / t_none - 1):+7.2f}%  (noisy on a shared machine)")
-        print(f"  time inside save        {100 * share:7.2f}%  at every {interval} steps (the direct measure)")
-        print(f"at the default interval ({default_interval} steps) of {per_step * 1e3:.0f} ms steps:")
+        # A/B in lockstep: the checkpoint at step k is written when the loop goes on after step k,
+        # so `steps` = 2 * interval + 1 counts two saves.
+        steps = 2 * interval + 1
+        ab = interleaved_ab(steps, interval, tmp / "ab", args.batch_size)
+        per_step = ab["none"] / steps
+        save_mean = statistics.mean(ab["saves"])
+        print(f"\nthroughput, DCGAN 32px, batch {args.batch_size}, {steps} steps each, in lockstep:")
+        print(f"  no checkpoints          {steps * args.batch_size / ab['none']:8.1f} img/s  ({per_step * 1e3:.0f} ms/step)")
+        print(f"  every {interval:<4d} steps        {steps * args.batch_size / ab['every']:8.1f} img/s  "
+              f"({len(ab['saves'])} saves, {1e3 * save_mean:.0f} ms each)")
+        print(f"  measured overhead       {100 * (ab['every'] / ab['none'] - 1):+7.2f}%  at every {interval} steps")
+        print(f"  time inside save        {100 * sum(ab['saves']) / ab['every']:7.2f}%  of the checkpointing run")
+        print(f"at the default interval ({default_interval} steps) of {per_step * 1e3:.0f} ms steps "
+              f"(save time / training time):")
         for label, n, size, save_s, load_s in rows:
-            print(f"  {label:48s} {100 * save_s / (default_interval * per_step + save_s):6.3f}% overhead")
-        print("  (diffusion steps are far slower than these DCGAN steps, so its real share is lower still)")
+            print(f"  {label:48s} {100 * save_s / (default_interval * per_step):6.3f}% overhead")
+        print("  (a diffusion model's steps are far slower than these DCGAN steps, so its real share is lower)")
 
 
 if __name__ == "__main__":

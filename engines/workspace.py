@@ -1,8 +1,9 @@
 """Where runs live and how to find them again.
 
-The workspace is a folder of run folders: `platformdirs.user_data_dir("genstudio")/runs` unless
-GENSTUDIO_WORKSPACE names another (the studio and the command line read the same variable).
-Listing never fails on a broken or half-written run folder: it is skipped with a reason.
+The workspace is `platformdirs.user_data_dir("genstudio")` unless GENSTUDIO_WORKSPACE names
+another folder (the studio's studio/workspace.py reads the same variable the same way); its runs
+live in `<workspace>/runs/<time>-<family>`. Listing also accepts a folder that holds run folders
+directly. It never fails on a broken or half-written run folder: that is skipped with a reason.
 """
 
 from __future__ import annotations
@@ -27,12 +28,21 @@ def default_workspace() -> Path:
         return Path(override).expanduser()
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("genstudio", appauthor=False)) / "runs"
+    return Path(platformdirs.user_data_dir("genstudio", appauthor=False))
+
+
+def runs_folder(workspace: str | os.PathLike | None = None) -> Path:
+    """Where the workspace's runs are: <workspace>/runs, or the folder itself when it holds runs
+    directly (someone pointed --workspace at a runs folder)."""
+    root = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    if not (root / "runs").is_dir() and any(root.glob("*/run.json")):
+        return root
+    return root / "runs"
 
 
 def new_run_dir(workspace: str | os.PathLike | None, family: str) -> Path:
     """Create and return a fresh, empty run folder named after the time and the family."""
-    root = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    root = runs_folder(workspace)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -180,7 +190,7 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
 
 def scan_runs(workspace: str | os.PathLike | None = None) -> tuple[list[RunSummary], list[SkippedRun]]:
     """(runs newest first, folders skipped with the reason). A missing workspace is simply empty."""
-    root = Path(workspace).expanduser() if workspace is not None else default_workspace()
+    root = runs_folder(workspace)
     runs, skipped = [], []
     try:
         children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -6,18 +6,18 @@ import json
 import sys
 import time
 
-from ..workspace import ENV_VAR, default_workspace, scan_runs
+from ..workspace import ENV_VAR, default_workspace, runs_folder, scan_runs
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("runs", help="list past runs in the workspace")
     p.add_argument("--workspace", metavar="DIR",
-                   help=f"folder of run folders (default: ${ENV_VAR} or the user data folder)")
+                   help=f"workspace whose runs/ to list (default: ${ENV_VAR} or the user data folder)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args) -> int:
-    workspace = args.workspace or default_workspace()
+    workspace = runs_folder(args.workspace or default_workspace())
     runs, skipped = scan_runs(workspace)
     if args.json:
         print(json.dumps({"workspace": str(workspace), "runs": [r.to_json() for r in runs],

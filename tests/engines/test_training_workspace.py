@@ -10,7 +10,8 @@ from PIL import Image
 from engines.cli import main
 from engines.families.dcgan import DCGANConfig
 from engines.train.loop import Trainer, TrainSettings
-from engines.workspace import ENV_VAR, default_workspace, describe_data, list_runs, new_run_dir, scan_runs
+from engines.workspace import (ENV_VAR, default_workspace, describe_data, list_runs, new_run_dir, runs_folder,
+                               scan_runs)
 
 SMALL = DCGANConfig(latent_dim=8, g_width=8, d_width=8)
 SETTINGS = TrainSettings(steps=4, batch_size=4, log_every=2, sample_every=2, n_samples=4)
@@ -18,14 +19,15 @@ SETTINGS = TrainSettings(steps=4, batch_size=4, log_every=2, sample_every=2, n_s
 
 def test_the_workspace_is_the_user_data_folder_unless_the_variable_says_otherwise(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-    assert default_workspace().parts[-2:] in (("genstudio", "runs"), ("Data", "runs"))
+    assert "genstudio" in default_workspace().parts
+    assert runs_folder().parent == default_workspace() and runs_folder().name == "runs"
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "ws"))
-    assert default_workspace() == tmp_path / "ws"
+    assert default_workspace() == tmp_path / "ws" and runs_folder() == tmp_path / "ws" / "runs"
 
 
 def test_new_run_dirs_are_fresh_and_distinct(tmp_path):
     a, b = new_run_dir(tmp_path / "ws", "dcgan"), new_run_dir(tmp_path / "ws", "weird/name")
-    assert a != b and a.is_dir() and b.is_dir() and not any(a.iterdir())
+    assert a.parent == b.parent == tmp_path / "ws" / "runs" and a != b and a.is_dir() and b.is_dir() and not any(a.iterdir())
     assert a.name.endswith("-dcgan") and b.name.endswith("-weird-name")
 
 
@@ -41,14 +43,15 @@ def test_list_runs_summarises_good_runs_and_skips_broken_folders(tmp_path, tiny)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record.update(status="running", pid=int(dead.stdout), created=record["created"] + 1)
     (crashed / "run.json").write_text(json.dumps(record))
-    (ws / "empty").mkdir()
-    (ws / "garbled").mkdir()
-    (ws / "garbled" / "run.json").write_text("{not json")
-    (ws / "foreign").mkdir()
-    (ws / "foreign" / "run.json").write_text("[1, 2]")
-    (ws / "no-family").mkdir()
-    (ws / "no-family" / "run.json").write_text(json.dumps({"format": "genstudio-run/1"}))
-    (ws / "stray.txt").write_text("not a folder")
+    runs_dir = ws / "runs"
+    (runs_dir / "empty").mkdir()
+    (runs_dir / "garbled").mkdir()
+    (runs_dir / "garbled" / "run.json").write_text("{not json")
+    (runs_dir / "foreign").mkdir()
+    (runs_dir / "foreign" / "run.json").write_text("[1, 2]")
+    (runs_dir / "no-family").mkdir()
+    (runs_dir / "no-family" / "run.json").write_text(json.dumps({"format": "genstudio-run/1"}))
+    (runs_dir / "stray.txt").write_text("not a folder")
 
     runs, skipped = scan_runs(ws)
     assert [r.path for r in runs] == [crashed, good]  # newest first
@@ -61,7 +64,7 @@ def test_list_runs_summarises_good_runs_and_skips_broken_folders(tmp_path, tiny)
     reasons = {s.path.name: s.reason for s in skipped}
     assert reasons == {"empty": "no run.json", "garbled": "run.json is unreadable (JSONDecodeError)",
                        "foreign": "run.json is not a genstudio run", "no-family": "run.json names no family"}
-    assert list_runs(ws) == runs
+    assert list_runs(ws) == runs == list_runs(runs_dir)  # the runs folder itself works too
     assert list_runs(tmp_path / "missing") == []
 
 
@@ -79,8 +82,8 @@ def test_genstudio_runs_lists_the_workspace(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "ws"))
     assert main(["train", "--family", "dcgan", "--data", str(imgs), "--size", "16", "--steps", "2",
                  "--batch-size", "4", "--set", "latent_dim=8", "--set", "g_width=8", "--set", "d_width=8"]) == 0
-    assert "run folder: " + str(tmp_path / "ws") in capsys.readouterr().out
-    (tmp_path / "ws" / "junk").mkdir()
+    assert "run folder: " + str(tmp_path / "ws" / "runs") in capsys.readouterr().out
+    (tmp_path / "ws" / "runs" / "junk").mkdir()
 
     assert main(["runs", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

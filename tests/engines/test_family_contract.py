@@ -108,3 +108,28 @@ def test_resume_is_exact(tmp_path, name):
     b_state, _ = load_checkpoint(latest_checkpoint(tmp_path / "b"))
     _assert_same_state(a_state["engine"], b_state["engine"])
     np.testing.assert_array_equal(straight.engine.sample(3, seed=9), resumed.engine.sample(3, seed=9))
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_a_non_finite_loss_rolls_back_and_lowers_every_learning_rate(tmp_path, name):
+    data = tiny_dataset(n=20, size=16, channels=1, classes=2)
+    settings = replace_checked(SETTINGS, checkpoint_every=2, validate_every=0, monitor_every=0)
+    straight = Trainer.new(name, small_config(name), settings, data, None)
+    list(straight.run())  # LR schedulers move the LR: compare with the same steps, unpoisoned
+    lrs = [g["lr"] for o in straight.engine.optimizers().values() for g in o.param_groups]
+    trainer = Trainer.new(name, small_config(name), settings, data, tmp_path / "run")
+    real_step, poisoned = trainer.engine.train_step, []
+
+    def poison_step_3(batch):
+        losses = real_step(batch)
+        if trainer.step == 2 and not poisoned:
+            poisoned.append(True)
+            losses = {k: float("nan") for k in losses}
+        return losses
+
+    trainer.engine.train_step = poison_step_3
+    events = list(trainer.run())
+    assert isinstance(events[-1], ev.Finished), getattr(events[-1], "details", events[-1])
+    assert [(e.kind, e.step) for e in events if isinstance(e, ev.TrainWarning)] == [("rollback", 2)]
+    after = [g["lr"] for o in trainer.engine.optimizers().values() for g in o.param_groups]
+    assert after == pytest.approx([lr * settings.lr_backoff for lr in lrs])

@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .train.run import RUN_FORMAT, RunError
 
 ENV_VAR = "GENSTUDIO_WORKSPACE"
@@ -212,3 +214,82 @@ def scan_runs(workspace: str | os.PathLike | None = None) -> tuple[list[RunSumma
 def list_runs(workspace: str | os.PathLike | None = None) -> list[RunSummary]:
     """The runs in the workspace, newest first; broken folders are left out (see scan_runs)."""
     return scan_runs(workspace)[0]
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """What a reopened run shows: its settings, its logged curves and its latest samples."""
+    path: Path
+    family: str
+    config: dict
+    settings: dict
+    data: dict                                  # run.json "data": sources, size, channels, fit, ...
+    data_spec: dict
+    status: str
+    step: int
+    losses: list[tuple[int, dict[str, float]]]  # (step, losses) for every logged row
+    metrics: list[tuple[int, dict[str, float]]]  # (step, validation/diagnostic measures)
+    rollbacks: list[dict]                       # the {"event": "rollback"} rows
+    samples_step: int | None = None
+    samples_grid: np.ndarray | None = None      # uint8 (H, W, C) of the newest sample grid
+    samples: np.ndarray | None = None           # uint8 (N, tile, tile, C) cut from that grid
+
+
+def split_grid(grid: np.ndarray, tile: int, n: int | None = None, pad: int = 2) -> np.ndarray:
+    """Undo imaging.make_grid: (N, tile, tile, C) tiles; the layout is read from the grid's size."""
+    columns = max(1, (grid.shape[1] - pad) // (tile + pad))
+    rows = max(1, (grid.shape[0] - pad) // (tile + pad))
+    n = rows * columns if n is None else min(n, rows * columns)
+    out = np.empty((n, tile, tile, grid.shape[2]), np.uint8)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        y, x = pad + r * (tile + pad), pad + c * (tile + pad)
+        out[i] = grid[y:y + tile, x:x + tile]
+    return out
+
+
+def read_history(path: str | os.PathLike) -> RunHistory:
+    """Everything needed to show a past run again. ValueError (with a reason) for a broken folder;
+    torn metrics lines and unreadable sample images are skipped."""
+    from PIL import Image
+
+    summary = summarize_run(path)
+    record = json.loads((summary.path / "run.json").read_text())
+    losses, metrics, rollbacks = [], [], []
+    try:
+        lines = (summary.path / "metrics.jsonl").read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+            step = int(row["step"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if row.get("event") == "rollback":
+            rollbacks.append(row)
+            continue
+        if isinstance(row.get("losses"), dict) and row["losses"]:
+            losses.append((step, {str(k): float(v) for k, v in row["losses"].items()}))
+        if isinstance(row.get("metrics"), dict) and row["metrics"]:
+            metrics.append((step, {str(k): float(v) for k, v in row["metrics"].items()}))
+    spec = record.get("data_spec") if isinstance(record.get("data_spec"), dict) else {}
+    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+    grid = tiles = step = None
+    if summary.thumbnail is not None:
+        try:
+            with Image.open(summary.thumbnail) as im:
+                grid = np.asarray(im.convert("L" if spec.get("channels") == 1 else "RGB"))
+            grid = grid[..., None] if grid.ndim == 2 else grid
+            size = int(spec.get("size", 0))
+            if size > 0:
+                tiles = split_grid(grid, size, settings.get("n_samples"))
+            step = int(summary.thumbnail.stem.split("_")[1])
+        except (OSError, ValueError):
+            grid = tiles = step = None
+    return RunHistory(
+        path=summary.path, family=summary.family,
+        config=record.get("config") if isinstance(record.get("config"), dict) else {},
+        settings=settings, data=record.get("data") if isinstance(record.get("data"), dict) else {},
+        data_spec=spec, status=summary.status, step=summary.step, losses=losses, metrics=metrics,
+        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from engines.cli import main
 from engines.families.dcgan import DCGANConfig
+from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings
 from engines.workspace import (ENV_VAR, default_workspace, describe_data, list_runs, new_run_dir, runs_folder,
                                scan_runs)
@@ -96,3 +97,27 @@ def test_genstudio_runs_lists_the_workspace(tmp_path, monkeypatch, capsys):
     assert "skipped" in out.err and "junk" in out.err
     assert main(["runs", "--workspace", str(tmp_path / "nothing")]) == 0
     assert "no runs in" in capsys.readouterr().out
+
+
+def test_read_history_gives_curves_settings_and_the_latest_samples(tmp_path, tiny):
+    import numpy as np
+
+    from engines.imaging import make_grid
+    from engines.workspace import read_history, split_grid
+
+    images = np.random.default_rng(0).integers(0, 256, (7, 5, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(split_grid(make_grid(images), 5, 7), images)
+
+    run = new_run_dir(tmp_path, "dcgan")
+    trainer = Trainer.new("dcgan", SMALL, SETTINGS, tiny, run)
+    events = list(trainer.run())
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 9, "event": "rollback", "losses": {}}\n{"torn')
+    history = read_history(run)
+    assert history.family == "dcgan" and history.config["latent_dim"] == 8 and history.settings["steps"] == 4
+    assert [s for s, _ in history.losses] == [2, 4] and "d_loss" in history.losses[0][1]
+    assert [r["step"] for r in history.rollbacks] == [9]
+    last = [e for e in events if isinstance(e, ev.Samples)][-1]
+    assert history.samples_step == 4
+    np.testing.assert_array_equal(history.samples, last.images)
+    np.testing.assert_array_equal(history.samples_grid, last.grid)

@@ -287,7 +287,7 @@ class Trainer:
     def _record_device(self) -> None:
         if self.run_dir is not None:
             self.run_dir.update_record(device=str(self.device), precision=self.precision,
-                                       channels_last=self.channels_last)
+                                       channels_last=self.channels_last, settings=to_dict(self.settings))
 
     # --- state ---------------------------------------------------------------------------------
     def _loop_state(self) -> dict:

@@ -36,7 +36,8 @@ def test_resume_continues_in_out_to_more_steps(run, capsys):
     assert main(["train", "--out", str(run), "--resume", "--steps", "6", "--quiet"]) == 0
     assert "completed at step 6" in capsys.readouterr().out
     assert [r["step"] for r in _rows(run)] == [1, 2, 3, 4, 5, 6]
-    assert json.loads((run / "run.json").read_text())["step"] == 6
+    record = json.loads((run / "run.json").read_text())
+    assert record["step"] == 6 and record["settings"]["steps"] == 6  # the run list shows 6 / 6
 
 
 def _edit(path, change):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .train.run import RUN_FORMAT, RunError
+from .train.run import RUN_FORMAT, RunError, pid_alive
 
 ENV_VAR = "GENSTUDIO_WORKSPACE"
 _TAIL_BYTES = 64 * 1024  # enough for the last logged row of any run; long logs are not read whole
@@ -112,20 +112,10 @@ def describe_data(data: dict) -> str:
     return f"{where} — {', '.join(parts)}" if parts else where
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists but is not ours, or we cannot tell: do not call it dead
-    return True
-
-
 def _status(record: dict) -> str:
     status = str(record.get("status", "unknown"))
     pid, host = record.get("pid"), record.get("host")
-    if status == "running" and isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid):
+    if status == "running" and isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid):
         return "interrupted"  # the process that trained it is gone (crash, kill, power cut)
     return status
 

@@ -248,6 +248,9 @@ class Trainer:
         """
         run = RunDir.open(run_path)
         rec = run.record()
+        busy = run.training_pid()
+        if busy is not None:
+            raise RunError(f"{run.path} is being trained right now by process {busy}; stop that one first")
         if family is not None and family != rec.get("family"):
             raise RunError(f"{run.path} is a {rec.get('family')} run; it cannot be continued as {family}")
         try:

@@ -87,3 +87,18 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(run):
     _edit(run / "run.json", lambda r: r.update(status="running"))
     assert main(["train", "--out", str(run), "--resume", "--quiet"]) == 0
     assert [r["step"] for r in _rows(run)] == [1, 2, 3, 4]
+
+
+def test_a_run_being_trained_by_another_live_process_is_not_resumed(run, capsys):
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _edit(run / "run.json", lambda r: r.update(status="running", pid=other.pid))
+        assert main(["train", "--out", str(run), "--resume", "--steps", "6", "--quiet"]) == 2
+        assert f"being trained right now by process {other.pid}" in capsys.readouterr().err
+    finally:
+        other.kill()
+        other.wait()
+    assert main(["train", "--out", str(run), "--resume", "--steps", "6", "--quiet"]) == 0  # once it is gone

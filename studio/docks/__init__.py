@@ -15,6 +15,7 @@ PANELS: list[str] = [
     "studio.docks.training:TrainingPanel",
     "studio.docks.losses:LossesPanel",
     "studio.docks.gallery:GalleryPanel",
+    "studio.docks.runs:RunsPanel",
 ]
 
 

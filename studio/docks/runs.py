@@ -15,7 +15,7 @@ from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 from .base import LEFT, Panel
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
-COLUMNS = ("Run", "Family", "Data", "Status", "Steps", "Last losses")
+COLUMNS = ("Run", "Family", "Status", "Steps", "Last losses", "Data")
 THUMB = 48
 
 
@@ -81,7 +81,7 @@ class RunsPanel(Panel):
             self.tree.addTopLevelItem(self._item(summary))
             if summary.path == keep:
                 self.tree.setCurrentItem(self.tree.topLevelItem(self.tree.topLevelItemCount() - 1))
-        for column in range(1, len(COLUMNS)):
+        for column in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
         text = f"{len(self.summaries)} run{'s' if len(self.summaries) != 1 else ''} in {folder}"
         if skipped:
@@ -92,7 +92,7 @@ class RunsPanel(Panel):
 
     def _item(self, s: RunSummary) -> QTreeWidgetItem:
         steps = f"{s.step:,} / {s.total_steps:,}" if s.total_steps else f"{s.step:,}"
-        item = QTreeWidgetItem([s.name, s.family, s.dataset, s.status, steps, _losses_text(s)])
+        item = QTreeWidgetItem([s.name, s.family, s.status, steps, _losses_text(s), s.dataset])
         item.setData(0, PATH_ROLE, str(s.path))
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)) if s.created else "unknown time"
         item.setToolTip(0, f"{s.path}\ncreated {when} on {s.device or '?'} · {s.checkpoints} checkpoint(s)")

@@ -36,8 +36,8 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         panel = window.panels["runs"]
         assert panel.tree.topLevelItemCount() == 1
         item = panel.tree.topLevelItem(0)
-        assert [item.text(i) for i in (1, 3, 4)] == ["dcgan", "finished", "6 / 6"]
-        assert "blobs — 32 images, 2 classes, 16px grey" == item.text(2) and "d_loss" in item.text(5)
+        assert [item.text(i) for i in (1, 2, 3)] == ["dcgan", "finished", "6 / 6"]
+        assert "blobs — 32 images, 2 classes, 16px grey" == item.text(5) and "d_loss" in item.text(4)
         assert not item.icon(0).isNull()  # the thumbnail of the latest samples
         assert "1 folder skipped" in panel.note.text() and "broken" in panel.note.toolTip()
         assert not panel.open_button.isEnabled()
@@ -67,7 +67,7 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         qtbot.waitUntil(lambda: not state.session.active, timeout=30_000)
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rows] == list(range(1, 10))
-        qtbot.waitUntil(lambda: panel.tree.topLevelItem(0).text(4) == "9 / 9", timeout=10_000)
+        qtbot.waitUntil(lambda: panel.tree.topLevelItem(0).text(3) == "9 / 9", timeout=10_000)
         assert np.isfinite(list(panel.summaries[0].last_losses.values())).all()
     finally:
         window.state.shutdown(30_000)

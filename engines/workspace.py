@@ -224,6 +224,10 @@ class RunHistory:
     samples_grid: np.ndarray | None = None      # uint8 (H, W, C) of the newest sample grid
     samples: np.ndarray | None = None           # uint8 (N, tile, tile, C) cut from that grid
 
+    def __fspath__(self) -> str:
+        """A history stands for its run folder wherever a path is expected (Path(history))."""
+        return str(self.path)
+
 
 def split_grid(grid: np.ndarray, tile: int, n: int | None = None, pad: int = 2) -> np.ndarray:
     """Undo imaging.make_grid: (N, tile, tile, C) tiles; the layout is read from the grid's size."""

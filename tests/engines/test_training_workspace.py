@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -114,6 +115,7 @@ def test_read_history_gives_curves_settings_and_the_latest_samples(tmp_path, tin
     with open(run / "metrics.jsonl", "a") as f:
         f.write('{"step": 9, "event": "rollback", "losses": {}}\n{"torn')
     history = read_history(run)
+    assert Path(history) == run  # stands for its folder where a path is expected
     assert history.family == "dcgan" and history.config["latent_dim"] == 8 and history.settings["steps"] == 4
     assert [s for s, _ in history.losses] == [2, 4] and "d_loss" in history.losses[0][1]
     assert [r["step"] for r in history.rollbacks] == [9]

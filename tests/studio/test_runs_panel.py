@@ -61,8 +61,11 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         assert state.settings.steps == 9
 
         # continue: the images load, training resumes from the checkpoint and the run grows
-        with qtbot.waitSignal(state.finished, timeout=60_000) as done:
+        failures = []
+        state.failed.connect(lambda e: failures.append(e.message))
+        with qtbot.waitSignal(state.finished, timeout=60_000, raising=False) as done:
             assert panel.continue_selected()
+        assert done.signal_triggered, (messages, failures)
         assert done.args[0].step == 9 and done.args[0].reason == "completed"
         qtbot.waitUntil(lambda: not state.session.active, timeout=30_000)
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -52,6 +52,7 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         gallery = window.panels["gallery"]
         assert gallery.latest.step == 6 and gallery.latest.images.shape == (9, 16, 16, 1)
         assert "Opened a finished run" in window.panels["training"].status_label.text()
+        assert window.panels["timeline"].steps == [0, 3, 6]  # the Timeline scrubs its sample history
 
         # a finished run needs more steps before it can continue
         messages = []

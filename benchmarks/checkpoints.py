@@ -142,22 +142,23 @@ def interleaved_ab(steps: int, interval: int, folder: Path, batch: int) -> dict[
             saves.append(time.perf_counter() - t)
 
     every.save = timed_save
-    spent = {"every": 0.0, "none": 0.0}
+    per_step: dict[str, list[float]] = {"every": [], "none": []}
     runs = {"every": every.run(), "none": never.run()}
     for gen in runs.values():  # Started and the first samples are not training time
         for e in gen:
             if isinstance(e, ev.Samples):
                 break
-    for _ in range(steps):  # one step each: the time up to the next Progress includes any save
-        for name, gen in runs.items():
+    for i in range(steps):  # one step each, first one then the other, swapping who goes first
+        for name in (("every", "none") if i % 2 == 0 else ("none", "every")):
             t = time.perf_counter()
-            for e in gen:
+            for e in runs[name]:  # up to the next Progress: the step plus any save before it
                 if isinstance(e, ev.Progress):
                     break
-            spent[name] += time.perf_counter() - t
+            per_step[name].append(time.perf_counter() - t)
     for gen in runs.values():
         gen.close()
-    return {**spent, "saves": saves}
+    return {"every": sum(per_step["every"]), "none": sum(per_step["none"]), "saves": saves,
+            "median_ratio": statistics.median(a / b for a, b in zip(per_step["every"], per_step["none"]))}
 
 
 def main() -> None:
@@ -203,7 +204,8 @@ def main() -> None:
         print(f"  no checkpoints          {steps * args.batch_size / ab['none']:8.1f} img/s  ({per_step * 1e3:.0f} ms/step)")
         print(f"  every {interval:<4d} steps        {steps * args.batch_size / ab['every']:8.1f} img/s  "
               f"({len(ab['saves'])} saves, {1e3 * save_mean:.0f} ms each)")
-        print(f"  measured overhead       {100 * (ab['every'] / ab['none'] - 1):+7.2f}%  at every {interval} steps")
+        print(f"  measured overhead       {100 * (ab['every'] / ab['none'] - 1):+7.2f}%  at every {interval} steps "
+              f"(median step ratio {ab['median_ratio']:.3f}; noisy on a shared machine)")
         print(f"  time inside save        {100 * sum(ab['saves']) / ab['every']:7.2f}%  of the checkpointing run")
         print(f"at the default interval ({default_interval} steps) of {per_step * 1e3:.0f} ms steps "
               f"(save time / training time):")

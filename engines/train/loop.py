@@ -487,8 +487,8 @@ class Trainer:
         self._apply_state(_cpu_copy(payload) if state is self._snapshot else payload, meta)
         self.engine.set_learning_rate_scale(scale / self._lr_scale)  # relative to the restored optimiser
         self._lr_scale, self._rollbacks = scale, rollbacks
-        message = (f"{reason}; rolled back from step {from_step} to step {self.step} and lowered the "
-                   f"learning rate to {scale:g}x")
+        message = (f"{reason}; went back to step {self.step} and lowered the learning rate to {scale:g}x "
+                   f"of the configured one")
         if automatic:
             message += f" (rollback {rollbacks} of at most {self.settings.max_rollbacks})"
         if self.run_dir is not None:
@@ -526,7 +526,7 @@ class Trainer:
             if before is None:
                 before = self._rollback_finding_step
             try:
-                yield self.rollback("rolled back on request", before, automatic=False)
+                yield self.rollback(f"roll back requested at step {self.step}", before, automatic=False)
             except CheckpointError as exc:
                 yield ev.TrainWarning(self.step, f"cannot roll back: {exc}", "rollback", False)
 

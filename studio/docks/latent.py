@@ -14,7 +14,7 @@ from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QMenu, QMessageBox, QProgressBar, QPushButton, QSlider,
+                               QLineEdit, QMenu, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from engines.data.ingest import to_array
@@ -25,6 +25,7 @@ from engines.train.checkpoint import checkpoint_paths
 
 from ..images import to_pixmap
 from ..latent_service import LatentService
+from ..dialogs import ask_overwrite
 from .base import RIGHT, Panel
 from .gallery import GridView
 
@@ -180,7 +181,7 @@ class LatentPanel(Panel):
         self.result_columns: int | None = None
         self.last_frame: tuple[float, np.ndarray] | None = None
         # asked before an export overwrites a file; tests replace it
-        self.confirm_overwrite: Callable[[Path], bool] = self._ask_overwrite
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
 
         self._build()
         s = self.service
@@ -469,11 +470,6 @@ class LatentPanel(Panel):
         self.say(f"Exported {len(self.result)} frames to {out}.")
         return out
 
-    def _ask_overwrite(self, path: Path) -> bool:
-        answer = QMessageBox.question(self, "Replace file?", f"{path.name} already exists. Replace it?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
 
     def shutdown(self) -> None:
         self.service.shutdown()

@@ -9,11 +9,12 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSlider,
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout)
 
 from engines.export import ExportError, export_frames, timelapse_frames
 
+from ..dialogs import ask_overwrite
 from .base import RIGHT, Panel
 from .gallery import GridView
 
@@ -31,7 +32,7 @@ class TimelinePanel(Panel):
         self.tile = 0
         self.n = 0
         self.follow = True   # jump to the newest grid as it arrives, unless the person scrubbed back
-        self.confirm_overwrite: Callable[[Path], bool] = self._ask_overwrite
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
 
         self.view = GridView()
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -137,9 +138,3 @@ class TimelinePanel(Panel):
             return None
         self.state.message.emit("info", f"Timelapse of {len(self.grids)} grids written to {out}.", "")
         return out
-
-    def _ask_overwrite(self, path: Path) -> bool:
-        answer = QMessageBox.question(self, "Replace file?", f"{path.name} already exists. Replace it?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes

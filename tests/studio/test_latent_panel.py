@@ -8,22 +8,13 @@ from PIL import Image
 from PySide6.QtCore import QElapsedTimer, QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
-from engines.cli import main as cli
 from engines.export import read_frames
+from tests.helpers import train_tiny_run
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("latent")
-    data = root / "imgs"
-    data.mkdir()
-    for i in range(16):
-        Image.new("L", (16, 16), color=i * 15).save(data / f"{i}.png")
-    run = root / "run"
-    assert cli(["train", "--family", "dcgan", "--data", str(data), "--out", str(run), "--size", "16",
-                "--steps", "6", "--batch-size", "4", "--set", "latent_dim=8", "--set", "g_width=8",
-                "--set", "d_width=8", "--set", "sample_every=2", "--quiet"]) == 0
-    return run
+    return train_tiny_run(tmp_path_factory.mktemp("latent"))
 
 
 def open_in_panel(qtbot, window, run):

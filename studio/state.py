@@ -13,8 +13,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engines import registry
-from engines.config import to_dict
-from engines.data import ImageDataset
+from engines.config import from_dict, to_dict
+from engines.data import DataError, ImageDataset, parse_background
 from engines.train import events as ev
 from engines.train.loop import TrainSettings
 
@@ -49,6 +49,10 @@ class StudioState(QObject):
     finished = Signal(object)               # ev.Finished
     failed = Signal(object)                 # ev.Failed
     run_ended = Signal()                    # the worker thread is gone; a new run may start
+    # a past run shown again: an engines.workspace.RunHistory (curves, samples, settings), which is
+    # also os.PathLike for its run folder
+    run_opened = Signal(object)
+    settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
 
@@ -77,6 +81,7 @@ class StudioState(QObject):
 
         self.session = TrainingSession(self)
         self.session.ended.connect(self._on_run_ended)
+        self._continue_after_load: Path | None = None  # a reopened run waiting for its images
 
     # --- data -------------------------------------------------------------------------------
     @property
@@ -137,8 +142,12 @@ class StudioState(QObject):
     def _on_loaded(self, dataset: ImageDataset) -> None:
         self.dataset = dataset
         self.dataset_changed.emit(dataset)
+        pending, self._continue_after_load = self._continue_after_load, None
+        if pending is not None:
+            self.start(out_dir=pending, resume=True)
 
     def _on_load_failed(self, message: str, details: str) -> None:
+        self._continue_after_load = None
         self.dataset_failed.emit(message)
         self.message.emit("error", f"Could not load images: {message}", details)
 
@@ -178,14 +187,14 @@ class StudioState(QObject):
             return self.config_error
         return None
 
-    def start(self, out_dir: str | Path | None = "auto") -> bool:
+    def start(self, out_dir: str | Path | None = "auto", resume: bool = False) -> bool:
         reason = self.can_start()
         if reason is not None:
             self.message.emit("warning", f"Cannot start training: {reason}.", "")
             return False
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)
-        request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir)
+        request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
         worker = self.session.start(request)
         worker.started.connect(self._on_started)
         worker.progress.connect(self.progress)
@@ -278,6 +287,52 @@ class StudioState(QObject):
     def _on_run_ended(self) -> None:
         self._set_training_state(IDLE)
         self.run_ended.emit()
+
+    # --- past runs -------------------------------------------------------------------------------
+    def open_run(self, history) -> None:
+        """Show a past run (engines.workspace.RunHistory): its settings, curves and samples."""
+        family = registry.get(history.family)
+        if history.family != self.family_name:
+            self.set_family(history.family)
+        self.config = from_dict(family.config_class, history.config, strict=False)
+        self.settings = from_dict(TrainSettings, history.settings, strict=False)
+        self.run_dir = history.path
+        self.settings_loaded.emit()
+        self.config_changed.emit()
+        self.run_opened.emit(history)
+
+    def continue_run(self, history) -> bool:
+        """Train a past run further: reopen it, load its images if needed, resume from its checkpoint.
+
+        Steps come from the (reopened) training settings, so a finished run continues once the
+        person raises them.
+        """
+        if self.session.active:
+            self.message.emit("warning", "A run is already in progress; stop it first.", "")
+            return False
+        if self.run_dir != history.path:  # opened already: keep the Steps the person may have raised
+            self.open_run(history)
+        if self.settings.steps <= history.step:
+            self.message.emit("warning", f"This run is at step {history.step:,} of {self.settings.steps:,}; "
+                              f"raise Steps in the Model panel, then continue it.", "")
+            return False
+        spec, sources = history.data_spec, [str(s) for s in history.data.get("sources", [])]
+        size, channels = int(spec.get("size", self.image_size)), spec.get("channels")
+        fit = history.data.get("fit", "center-crop")
+        try:
+            background = parse_background(history.data.get("background", (255, 255, 255)))
+        except DataError:
+            background = (255, 255, 255)
+        ready = (self.dataset is not None and self.sources == sources and self.dataset.size == size
+                 and self.dataset.channels == channels and (self.fit, tuple(self.background)) == (fit, background))
+        if ready:
+            return self.start(out_dir=history.path, resume=True)
+        if not sources:
+            self.message.emit("error", "This run does not say which images it was trained on.", "")
+            return False
+        self._continue_after_load = history.path
+        self.load(sources, size=size, channels=channels, fit=fit, background=background)
+        return True
 
     def describe(self) -> dict:
         return {"family": self.family_name, "config": to_dict(self.config), "settings": to_dict(self.settings)}

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "scan": ".scan",
     "interpolate": ".interpolate",
     "timelapse": ".timelapse",
+    "runs": ".runs",
 }
 
 

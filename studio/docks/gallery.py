@@ -177,11 +177,18 @@ class GalleryPanel(Panel):
         self.export_grid_button.clicked.connect(lambda: self.export_grid())
         state.samples.connect(self.show_samples)
         state.run_started.connect(self._on_started)
+        state.run_opened.connect(self._on_opened)
         self._update_buttons()
 
     # --- samples --------------------------------------------------------------------------------
     def _on_started(self, event: ev.Started) -> None:
         self.grid_view.selected.clear()
+
+    def _on_opened(self, history) -> None:
+        """A past run: its newest sample grid from samples/."""
+        self.grid_view.selected.clear()
+        if history.samples is not None:
+            self.show_samples(ev.Samples(history.samples_step or 0, history.samples, history.samples_grid))
 
     def show_samples(self, event: ev.Samples) -> None:
         self.latest = event

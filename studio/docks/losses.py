@@ -150,11 +150,22 @@ class LossesPanel(Panel):
         state.run_started.connect(self._on_started)
         state.progress.connect(self._on_progress)
         state.metrics.connect(self._on_metrics)
+        state.run_opened.connect(self._on_opened)
 
     # --- events -----------------------------------------------------------------------------------
     def _on_started(self, event: ev.Started) -> None:
         if event.start_step == 0:
             self.clear()
+
+    def _on_opened(self, history) -> None:
+        """A past run: its logged curves from metrics.jsonl."""
+        self.clear()
+        for step, losses in history.losses:
+            self.losses.add(step, losses)
+        for step, values in history.metrics:
+            self.metrics.add(step, values)
+        if history.metrics:
+            self.metric_plot.show()
 
     def _on_progress(self, event: ev.Progress) -> None:
         self.losses.add(event.step, event.losses)

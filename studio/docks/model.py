@@ -65,6 +65,7 @@ class ModelPanel(Panel):
         self.reset_button.clicked.connect(self.reset)
         state.family_changed.connect(self._show_family)
         state.settings_replaced.connect(self._show_settings)
+        state.settings_loaded.connect(self._show_loaded_settings)
         state.training_state_changed.connect(self._on_training_state)
         self._show_family(state.family_name)
         self.settings_form.set_config(state.settings)
@@ -90,6 +91,13 @@ class ModelPanel(Panel):
         self.family_form.changed.connect(self._push)
         self.family_layout.addWidget(self.family_form)
         self._push()
+
+    def _show_loaded_settings(self) -> None:
+        """A reopened run's settings replace what the forms show."""
+        config, settings = self.state.config, self.state.settings
+        if self.family_form is not None:
+            self.family_form.set_config(config)
+        self.settings_form.set_config(settings)
 
     def reset(self) -> None:
         if self.family_form is not None:

@@ -76,6 +76,7 @@ class TrainingPanel(Panel):
         state.finished.connect(self._on_finished)
         state.failed.connect(self._on_failed)
         state.checkpoint.connect(self._on_checkpoint)
+        state.run_opened.connect(self._on_opened)
 
     def _on_started(self, event: ev.Started) -> None:
         self.bar.setRange(0, max(event.total_steps, 1))
@@ -84,6 +85,15 @@ class TrainingPanel(Panel):
         self.step_label.setText(f"{event.start_step} / {event.total_steps}")
         self.run_label.setText(event.run_dir or "(not saved)")
         self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")
+
+    def _on_opened(self, history) -> None:
+        total = int(history.settings.get("steps", 0) or 0)
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(min(history.step, max(total, 1)))
+        self.bar.setFormat("%v / %m steps (%p%)")
+        self.step_label.setText(f"{history.step} / {total}")
+        self.run_label.setText(str(history.path))
+        self.status_label.setText(f"Opened a {history.status} run")
 
     def _on_progress(self, event: ev.Progress) -> None:
         self.bar.setMaximum(max(event.total_steps, 1))

@@ -194,6 +194,7 @@ class LatentPanel(Panel):
         s.busy_changed.connect(self._on_busy)
         state.samples.connect(self._on_samples)
         state.finished.connect(self._on_training_finished)
+        state.run_opened.connect(lambda history: self.open_run(Path(history)))
         self._set_enabled(False)
 
     # --- layout ---------------------------------------------------------------------------------

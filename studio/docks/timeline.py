@@ -57,8 +57,7 @@ class TimelinePanel(Panel):
 
         state.run_started.connect(self._on_run_started)
         state.samples.connect(self._on_samples)
-        if hasattr(state, "run_opened"):  # the Runs panel reopens old runs
-            state.run_opened.connect(self.load_run)
+        state.run_opened.connect(self.load_run)  # the Runs panel reopens old runs
 
     # --- filling --------------------------------------------------------------------------------
     def clear(self) -> None:

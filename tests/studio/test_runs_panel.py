@@ -53,6 +53,9 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         assert gallery.latest.step == 6 and gallery.latest.images.shape == (9, 16, 16, 1)
         assert "Opened a finished run" in window.panels["training"].status_label.text()
         assert window.panels["timeline"].steps == [0, 3, 6]  # the Timeline scrubs its sample history
+        latent = window.panels["latent"]  # and the explorer loads the run's model in the background
+        qtbot.waitUntil(lambda: latent.model_info is not None, timeout=30_000)
+        assert latent.model_info["family"] == "dcgan" and latent.model_info["step"] == 6
 
         # a finished run needs more steps before it can continue
         messages = []

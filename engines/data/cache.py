@@ -17,6 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import PIL
@@ -43,8 +44,7 @@ def slot_key(sources: list[str], settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a tuple: thousands are made per load
     """One cached image: its file's identity and what its header said."""
     path: str
     size: int
@@ -145,13 +145,23 @@ class Slot:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.dir / _INDEX)
-        if previous and previous != final.name:
-            # Readers that mapped the old file keep their view (POSIX); on Windows removal may fail.
+        # Readers that mapped an old file keep their view (POSIX); on Windows removal may fail.
+        # Unknown data files are left alone for a minute: another process may be publishing one.
+        now = time.time()
+        for old in self.dir.glob("images-*.npy"):
             try:
-                (self.dir / previous).unlink()
+                if old.name != final.name and (old.name == previous or now - old.stat().st_mtime > 60):
+                    old.unlink()
             except OSError:
                 pass
         return np.load(final, mmap_mode="r", allow_pickle=False)
+
+    def touch(self) -> None:
+        """Mark the slot as used now (pruning removes the least recently used slots first)."""
+        try:
+            os.utime(self.dir / _INDEX)
+        except OSError:
+            pass
 
     def discard(self, partial: Path | None) -> None:
         if partial is not None:
@@ -169,3 +179,34 @@ class Slot:
                     p.unlink()
             except OSError:
                 pass
+
+
+def prune(root: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Delete least recently used slots until the cache holds at most max_bytes; never `keep`."""
+    slots = []
+    for slot in (root / "ingest").glob("*"):
+        try:
+            files = [f for f in slot.iterdir() if f.is_file()]
+            used = max((f.stat().st_mtime for f in files if f.name == _INDEX), default=0.0)
+            slots.append((used, sum(f.stat().st_size for f in files), slot))
+        except OSError:
+            continue
+    total = sum(size for _, size, _ in slots)
+    removed = []
+    for used, size, slot in sorted(slots, key=lambda t: t[0]):
+        if total <= max_bytes:
+            break
+        if keep is not None and slot.resolve() == keep.resolve():
+            continue
+        for f in slot.iterdir():
+            try:
+                f.unlink()
+            except OSError:
+                pass
+        try:
+            slot.rmdir()
+        except OSError:
+            pass
+        total -= size
+        removed.append(slot)
+    return removed

@@ -18,16 +18,17 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .cache import Cached, Row, Slot, cache_root, slot_key
+from .cache import Cached, Row, Slot, cache_root, prune, slot_key
 from .dataset import ImageDataset, Skipped
 from .decode import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, FIT_MODES, Header, Settings, Skip, decode,
                      read_header, to_array)
-from .scan import Candidate, scan
+from .scan import Candidate, ScanStopped, scan
 
 __all__ = ["load_images", "DataError", "IngestCancelled", "FIT_MODES", "ALLOWED_FORMATS", "to_array",
            "parse_background", "MIN_SIZE", "MAX_SIZE"]
 
 MIN_SIZE, MAX_SIZE = 16, 256
+DEFAULT_CACHE_BYTES = 4 * 2**30   # least recently used datasets are dropped beyond this
 # Reasons that depend on the moment, not on the file's content: never remembered in the cache.
 _TRANSIENT = ("unreadable", "not enough memory", "vanished")
 
@@ -124,6 +125,14 @@ def _run_pool(items: list, work: Callable, on_result: Callable, workers: int, pr
             raise
 
 
+def _default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))     # the cores this process may use, not the machine's
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
 def _silence_pillow_bomb_warning() -> None:
     # We refuse large images ourselves (max_pixels, checked from the header) and report them as
     # skips, so Pillow's own warning would only be noise on stderr.
@@ -136,11 +145,13 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
                 cancelled: Callable[[], bool] | None = None, *,
                 cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
                 max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None,
-                allow_empty: bool = False) -> ImageDataset:
+                allow_empty: bool = False, cache_max_bytes: int = DEFAULT_CACHE_BYTES) -> ImageDataset:
     """Every usable image under `sources`, preprocessed to uint8 (N, size, size, channels).
 
     channels=None picks grey when every image is grey. `progress(done, total)` and `cancelled()`
     are called from the calling thread. Raises DataError (IngestCancelled when cancelled).
+    The cache lives in cache_dir, else $GENSTUDIO_CACHE, else the user's cache directory; it never
+    grows past cache_max_bytes (older datasets go first). use_cache=False decodes into memory.
     """
     _check_arguments(size, channels, fit, workers)
     background = parse_background(background)
@@ -151,9 +162,12 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
         if not root.exists():
             raise DataError(f"{root} does not exist" + (" (broken link)" if root.is_symlink() else ""))
     _silence_pillow_bomb_warning()
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or _default_workers()
 
-    found = scan(roots)
+    try:
+        found = scan(roots, stop=cancelled, exclude=[cache_root(cache_dir)] if use_cache else [])
+    except ScanStopped:
+        raise IngestCancelled("loading was cancelled") from None
     skipped: list[Skipped] = list(found.skipped)
     candidates = found.candidates
 
@@ -217,6 +231,7 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
                  and [reused[k] for k in slots] == list(range(len(cached.rows))))
     if exact_hit:
         images = cached.images
+        slot.touch()
     else:
         images = _build(slot, cached, candidates, slots, reused, new, size, resolved, fit, background,
                         max_pixels, workers, prog, cancelled, headers, skip_reason)
@@ -228,6 +243,8 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
         cache_state = "off"
     else:
         cache_state = "hit" if exact_hit else ("updated" if reused else "built")
+        if not exact_hit:
+            prune(slot.dir.parent.parent, cache_max_bytes, keep=slot.dir)
     data = _dataset(images, [candidates[k] for k in usable], [headers[k] for k in usable], skipped, roots,
                     found.note, allow_empty, cache_state)
     data.info["settings"] = {"size": int(size), "channels": int(resolved), "fit": fit,

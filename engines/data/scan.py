@@ -11,13 +11,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from .dataset import Skipped
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: thousands are made per load
     path: str
     label: str | None
     size: int          # bytes
@@ -47,9 +46,15 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
+class ScanStopped(Exception):
+    """The caller's `stop()` returned True while scanning."""
+
+
 class _Walker:
-    def __init__(self, result: ScanResult):
+    def __init__(self, result: ScanResult, stop: Callable[[], bool] | None = None, exclude: Sequence[str] = ()):
         self.result = result
+        self.stop = stop
+        self.exclude = set(exclude)
         self.seen_dirs: set[str] = set()
         self.seen_files: dict[str, str] = {}   # real path -> first path it was found under
 
@@ -78,10 +83,15 @@ class _Walker:
         self.seen_files[real] = path
         self.result.candidates.append(Candidate(path, label, st.st_size, st.st_mtime_ns))
 
-    def walk(self, folder: str, real: str, label_of) -> None:
+    def walk(self, folder: str, real: str, label: str | None, subfolders_are_classes: bool) -> None:
         """Depth-first, sorted by name: files of a folder first, then its subfolders."""
+        if self.stop is not None and self.stop():
+            raise ScanStopped
         if real in self.seen_dirs:
             self.skip(folder, "folder already scanned (link loop or repeated folder)")
+            return
+        if real in self.exclude:
+            self.skip(folder, "genstudio's own cache folder (not scanned)")
             return
         self.seen_dirs.add(real)
         try:
@@ -98,16 +108,17 @@ class _Walker:
             if _hidden(entry.name):
                 self.skip(entry.path, "hidden folder (not scanned)" if _is_dir(entry) else "hidden file")
                 continue
-            if entry.is_symlink() and not os.path.exists(entry.path):
+            link = entry.is_symlink()
+            if link and not os.path.exists(entry.path):
                 self.skip(entry.path, "broken link (target missing or a loop)")
                 continue
             if _is_dir(entry):
                 subdirs.append(entry)
                 continue
-            file_real = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
-            self.add_file(entry.path, file_real, label_of(entry.path))
+            self.add_file(entry.path, os.path.realpath(entry.path) if link else os.path.join(real, entry.name), label)
         for entry in subdirs:
-            self.walk(entry.path, os.path.realpath(entry.path), label_of)
+            self.walk(entry.path, os.path.realpath(entry.path), entry.name if subfolders_are_classes else label,
+                      False)
 
 
 def _has_subfolders(folder: Path) -> bool:
@@ -118,7 +129,8 @@ def _has_subfolders(folder: Path) -> bool:
         return False
 
 
-def scan(sources: Sequence[str | os.PathLike]) -> ScanResult:
+def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None = None,
+         exclude: Sequence[str] = ()) -> ScanResult:
     """Candidates in a stable order (sources in the order given, names sorted) with labels.
 
     Labels: a file inside an immediate subfolder of a dropped folder belongs to that subfolder's
@@ -127,21 +139,15 @@ def scan(sources: Sequence[str | os.PathLike]) -> ScanResult:
     silently mislabel them).
     """
     result = ScanResult()
-    walker = _Walker(result)
+    walker = _Walker(result, stop, [os.path.realpath(e) for e in exclude])
     roots = [Path(os.path.expanduser(os.fspath(s))) for s in sources]
     folders = [r for r in roots if r.is_dir()]
     every_folder_is_a_class = len(folders) > 1 and not any(_has_subfolders(f) for f in folders)
     for root in roots:
         path = str(root)
         if root.is_dir():
-            if every_folder_is_a_class:
-                name = root.resolve().name or path
-                walker.walk(path, os.path.realpath(path), lambda p, name=name: name)
-            else:
-                def label_of(p: str, top: str = path) -> str | None:
-                    rel = os.path.relpath(p, top).split(os.sep)
-                    return rel[0] if len(rel) > 1 else None
-                walker.walk(path, os.path.realpath(path), label_of)
+            fixed = (root.resolve().name or path) if every_folder_is_a_class else None
+            walker.walk(path, os.path.realpath(path), fixed, not every_folder_is_a_class)
         else:
             walker.add_file(path, os.path.realpath(path), None)
     labels = {c.label for c in result.candidates}

@@ -121,8 +121,8 @@ class Engine:
             return 0.0
         if self.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(grads, self.grad_clip)
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in grads])
+        else:  # the same norm without touching the gradients
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in grads]))
         value = float(norm)
         if not math.isfinite(value):
             raise NonFiniteError(f"gradients became non-finite (norm {value})")

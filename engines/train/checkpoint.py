@@ -73,7 +73,7 @@ def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> A
     """Replace every tensor inside nested dicts/lists by a reference, collecting it in `tensors`."""
     if isinstance(obj, torch.Tensor):
         key = prefix
-        tensors[key] = obj.detach().cpu().contiguous().clone()
+        tensors[key] = obj.detach().cpu().contiguous()  # no copy for CPU tensors: st_save copies anyway
         return {"__tensor__": key}
     if isinstance(obj, dict):
         return {"__dict__": [[_json_key(k), _split_tensors(v, f"{prefix}/{k}", tensors)] for k, v in obj.items()]}
@@ -85,6 +85,19 @@ def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> A
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise CheckpointError(f"cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights, views): copy all but the first."""
+    seen: set[int] = set()
+    out = {}
+    for key, t in tensors.items():
+        ptr = t.untyped_storage().data_ptr() if t.numel() else 0
+        if ptr and ptr in seen:
+            t = t.clone()
+        seen.add(ptr)
+        out[key] = t
+    return out
 
 
 def _json_key(k: Any) -> Any:
@@ -200,7 +213,7 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict, meta: dict, keep: i
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     structure = _split_tensors(payload, "s", tensors)
-    blob = st_save(tensors)
+    blob = st_save(_unshared(tensors))
     stem = f"step_{step:08d}"
     record = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors",
               "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),

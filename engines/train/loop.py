@@ -66,11 +66,11 @@ class TrainSettings:
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
     grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (families that call clip_and_check); 0 turns clipping off.")
-    nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.")
-    lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.")
-    max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.")
-    precision: str = param("auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA GPUs that support it, fp32 elsewhere; fp32 always; bf16 only on CUDA.")
-    channels_last: bool = param(True, help="channels_last memory layout for convolutions on CUDA (faster on tensor cores); ignored elsewhere.")
+    nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
+    lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.", advanced=True)
+    max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.", advanced=True)
+    precision: str = param("auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA GPUs that support it, fp32 elsewhere; fp32 always; bf16 only on CUDA.", advanced=True)
+    channels_last: bool = param(True, help="channels_last memory layout for convolutions on CUDA (faster on tensor cores); ignored elsewhere.", advanced=True)
 
 
 class Control:
@@ -159,12 +159,24 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
 
 
+def _cpu_copy(obj):
+    """A deep copy with every tensor in host memory (an in-memory snapshot must not double GPU use)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
 def _weights_finite(engine: Engine) -> bool:
-    for m in engine.modules().values():
-        for t in (*m.parameters(), *m.buffers()):
-            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                return False
-    return True
+    """inf/NaN anywhere in the weights or buffers. A float64 sum per tensor is a few times cheaper
+    than an elementwise check and cannot overflow for finite values, so it is exact."""
+    with torch.no_grad():
+        sums = [t.sum(dtype=torch.float64) for m in engine.modules().values()
+                for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+    return not sums or bool(torch.isfinite(torch.stack(sums)).all())
 
 
 def engine_overrides_validate(engine: Engine) -> bool:
@@ -237,6 +249,9 @@ class Trainer:
         """
         run = RunDir.open(run_path)
         rec = run.record()
+        busy = run.training_pid()
+        if busy is not None:
+            raise RunError(f"{run.path} is being trained right now by process {busy}; stop that one first")
         if family is not None and family != rec.get("family"):
             raise RunError(f"{run.path} is a {rec.get('family')} run; it cannot be continued as {family}")
         try:
@@ -276,7 +291,7 @@ class Trainer:
     def _record_device(self) -> None:
         if self.run_dir is not None:
             self.run_dir.update_record(device=str(self.device), precision=self.precision,
-                                       channels_last=self.channels_last)
+                                       channels_last=self.channels_last, settings=to_dict(self.settings))
 
     # --- state ---------------------------------------------------------------------------------
     def _loop_state(self) -> dict:
@@ -300,7 +315,7 @@ class Trainer:
         if not _weights_finite(self.engine):
             raise NonFiniteError(f"the weights became non-finite by step {self.step}")
         if self.run_dir is None:
-            self._snapshot = copy.deepcopy(self._state())
+            self._snapshot = _cpu_copy(self._state())
             return None
         payload, meta = self._state()
         path = save_checkpoint(self.run_dir.path, self.step, payload, meta,
@@ -469,11 +484,11 @@ class Trainer:
             raise CheckpointError("there is no earlier checkpoint to roll back to")
         payload, meta = state
         rollbacks, scale = self._rollbacks + (1 if automatic else 0), self._lr_scale * self.settings.lr_backoff
-        self._apply_state(copy.deepcopy(payload) if state is self._snapshot else payload, meta)
+        self._apply_state(_cpu_copy(payload) if state is self._snapshot else payload, meta)
         self.engine.set_learning_rate_scale(scale / self._lr_scale)  # relative to the restored optimiser
         self._lr_scale, self._rollbacks = scale, rollbacks
-        message = (f"{reason}; rolled back from step {from_step} to step {self.step} and lowered the "
-                   f"learning rate to {scale:g}x")
+        message = (f"{reason}; went back to step {self.step} and lowered the learning rate to {scale:g}x "
+                   f"of the configured one")
         if automatic:
             message += f" (rollback {rollbacks} of at most {self.settings.max_rollbacks})"
         if self.run_dir is not None:
@@ -511,7 +526,7 @@ class Trainer:
             if before is None:
                 before = self._rollback_finding_step
             try:
-                yield self.rollback("rolled back on request", before, automatic=False)
+                yield self.rollback(f"roll back requested at step {self.step}", before, automatic=False)
             except CheckpointError as exc:
                 yield ev.TrainWarning(self.step, f"cannot roll back: {exc}", "rollback", False)
 
@@ -523,12 +538,13 @@ class Trainer:
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
         if self.run_dir is None or not self.run_dir.checkpoints():
-            self._snapshot = copy.deepcopy(self._state())  # something good to roll back to
+            self._snapshot = _cpu_copy(self._state())  # something good to roll back to
         yield self.make_samples()
         start_step, t0 = self.step, time.perf_counter()
         step_time = None
         last_ckpt = self.step
         while self.step < s.steps:
+            before_requests = self.step
             if control.paused:
                 paused_at = time.perf_counter()
                 yield ev.Paused(self.step)
@@ -539,7 +555,6 @@ class Trainer:
                 yield ev.Resumed(self.step)
             if control.stop_requested:
                 break
-            before_requests = self.step
             for e in self._serve_requests(control):
                 if isinstance(e, ev.CheckpointSaved):
                     last_ckpt = self.step

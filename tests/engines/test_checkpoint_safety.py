@@ -102,3 +102,11 @@ def test_a_write_cut_short_leaves_the_previous_checkpoint_and_resume_cleans_up(t
     assert remove_stale_temp_files(tmp_path) == 2  # the orphaned tensors of step 2 and the temp file
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000001.json",
                                                                            "step_00000001.safetensors"]
+
+
+def test_tied_and_viewed_tensors_are_stored_and_come_back_equal(tmp_path):
+    weight = torch.randn(4, 3)
+    payload = {"a": weight, "tied": weight, "view": weight[1:3], "other": torch.arange(3.0)}
+    back, _ = load_checkpoint(save_checkpoint(tmp_path, 1, payload, {}))
+    for key in payload:
+        assert torch.equal(back[key], payload[key]), key

@@ -1,10 +1,9 @@
-import json
-
 import numpy as np
 import pytest
 
 from engines.cli import main
 from engines.export import ExportError, export_frames, labelled_grid, read_frames, timelapse_frames
+from tests.helpers import train_tiny_run
 
 
 @pytest.fixture
@@ -54,22 +53,8 @@ def test_labelled_grid_is_rgb_with_captions(frames):
     assert grid.ndim == 3 and grid.shape[-1] == 3 and grid.shape[0] > 2 * 30
 
 
-def _train(tmp_path):
-    from PIL import Image
-
-    data = tmp_path / "imgs"
-    data.mkdir()
-    for i in range(12):
-        Image.new("L", (16, 16), color=i * 20).save(data / f"{i}.png")
-    run = tmp_path / "run"
-    assert main(["train", "--family", "dcgan", "--data", str(data), "--out", str(run), "--size", "16",
-                 "--steps", "4", "--batch-size", "4", "--set", "latent_dim=8", "--set", "g_width=8",
-                 "--set", "d_width=8", "--set", "sample_every=2", "--quiet"]) == 0
-    return run
-
-
 def test_cli_interpolate_and_timelapse(tmp_path, capsys):
-    run = _train(tmp_path)
+    run = train_tiny_run(tmp_path, steps=4)
     out = tmp_path / "morph.gif"
     assert main(["interpolate", str(run), "--a", "1", "--b", "2", "--frames", "5", "--out", str(out),
                  "--scale", "1"]) == 0

@@ -134,6 +134,7 @@ def test_unwritable_cache_location_still_loads(folder, tmp_path):
     data = load_images([folder], size=16, cache_dir=blocker)
     assert len(data) == 6 and data.info["cache"] == "off"
     assert data.info["settings"]["background"] == "#ffffff"
+    assert data.describe()["fit"] == "center-crop" and data.describe()["background"] == "#ffffff"
 
 
 def test_progress_counts_up_to_the_total(folder, cache):
@@ -154,3 +155,51 @@ def test_cancel_stops_early_and_leaves_no_cache(folder, cache, workers):
     leftovers = [p.name for p in cache.rglob("*") if p.is_file()]
     assert leftovers == []
     assert len(load_images([folder], size=16, channels=3, cache_dir=cache)) == 40
+
+
+def test_least_recently_used_datasets_are_pruned_past_the_budget(folder, cache):
+    load_images([folder], size=16, cache_dir=cache)
+    slot_of_first = slot_dir(cache)
+    os.utime(slot_of_first / "index.json", (1, 1))              # used long ago
+    load_images([folder], size=24, cache_dir=cache)
+    held = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+    # room for the next dataset's pixels, but not for its index and file header too
+    budget = held + 6 * 32 * 32 * 3
+    load_images([folder], size=32, cache_dir=cache, cache_max_bytes=budget)
+    remaining = list((cache / "ingest").iterdir())
+    assert len(remaining) == 2 and slot_of_first not in remaining
+    assert load_images([folder], size=32, cache_dir=cache).info["cache"] == "hit"
+    assert load_images([folder], size=24, cache_dir=cache).info["cache"] == "hit"
+
+
+def test_cancel_during_the_scan_is_honoured(folder, cache):
+    with pytest.raises(IngestCancelled):
+        load_images([folder], size=16, cache_dir=cache, cancelled=lambda: True)
+    assert not cache.exists()
+
+
+def test_a_split_of_a_cached_dataset_stays_on_disk_and_reads_the_right_rows(folder, cache):
+    from engines.data import RowView
+    data = load_images([folder], size=16, cache_dir=cache)
+    everything = np.array(data.images)
+    train, val = data.split(0.34, seed=3)
+    assert isinstance(train.images, RowView) and isinstance(val.images, RowView)
+    train_rows = [data.paths.index(p) for p in train.paths]
+    assert np.array_equal(np.asarray(train.images), everything[train_rows])
+    assert np.array_equal(train.images[[2, 0]], everything[[train_rows[2], train_rows[0]]])
+    assert np.array_equal(train.images[1:3], everything[train_rows[1:3]])
+    assert np.array_equal(train.images[1, 2:4, 5], everything[train_rows[1], 2:4, 5])
+    inner = train.subset(np.array([0, 2]))
+    assert np.array_equal(np.asarray(inner.images), everything[[train_rows[0], train_rows[2]]])
+
+
+def test_training_reads_batches_from_the_cached_array(folder, cache, tmp_path):
+    from engines.families.dcgan import DCGANConfig
+    from engines.train import events as ev
+    from engines.train.loop import Trainer, TrainSettings
+    data = load_images([folder], size=16, cache_dir=cache)
+    settings = TrainSettings(steps=2, batch_size=4, log_every=1, sample_every=0, checkpoint_every=0,
+                             n_samples=4, val_fraction=0.2, flip=True)
+    trainer = Trainer.new("dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8), settings, data, tmp_path / "run")
+    events = list(trainer.run())
+    assert isinstance(events[-1], ev.Finished) and events[-1].step == 2

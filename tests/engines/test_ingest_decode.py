@@ -38,6 +38,13 @@ def test_16_bit_grey_is_rescaled_not_clipped(tmp_path):
     assert 110 < row[16] < 145                    # the middle of the 16-bit range is mid-grey, not 255
 
 
+def test_float_tiff_is_rescaled(tmp_path):
+    ramp = np.tile(np.linspace(-1.0, 3.0, 32, dtype=np.float32), (32, 1))
+    Image.fromarray(ramp, "F").save(tmp_path / "f.tif")
+    row = one(tmp_path / "f.tif", size=32, fit="stretch")[16, :, 0]
+    assert row[0] <= 2 and row[-1] >= 253 and np.all(np.diff(row) >= 0)
+
+
 @pytest.mark.parametrize("background, expected", [((255, 255, 255), 255), ("#000000", 0), ((0, 0, 255), None)])
 def test_transparency_is_composited_on_the_chosen_background(tmp_path, background, expected):
     pal = Image.new("P", (20, 20), 0)

@@ -74,3 +74,11 @@ def test_symlinked_folder_is_followed(tmp_path):
     os.symlink(tmp_path / "elsewhere", tmp_path / "drop" / "linked")
     result = scan([tmp_path / "drop"])
     assert sorted(os.path.basename(c.path) for c in result.candidates) == ["x.png", "y.png"]
+
+
+def test_a_cache_inside_the_scanned_folder_is_not_scanned(tmp_path):
+    put(tmp_path / "a.png")
+    first = load_images([tmp_path], size=16, cache_dir=tmp_path / "cache")
+    again = load_images([tmp_path], size=16, cache_dir=tmp_path / "cache")
+    assert len(first) == len(again) == 1 and again.info["cache"] == "hit"
+    assert [s.reason for s in again.skipped] == ["genstudio's own cache folder (not scanned)"]

@@ -142,7 +142,8 @@ def test_the_person_can_roll_back_to_before_a_finding(tmp_path, tiny):
         if isinstance(e, ev.Progress) and e.step == 7 and not any(isinstance(x, ev.TrainWarning) for x in events):
             control.request_rollback(before_step=5)
     warning = next(e for e in events if isinstance(e, ev.TrainWarning))
-    assert warning.kind == "rollback" and warning.step == 4 and "from step 7" in warning.message
+    assert warning.kind == "rollback" and warning.step == 4 and "requested at step 7" in warning.message
+    assert "went back to step 4 and lowered the learning rate to 0.5x" in warning.message
     assert isinstance(events[-1], ev.Finished) and events[-1].step == 12
     assert _lr(trainer) == pytest.approx([SMALL.lr_g / 2, SMALL.lr_d / 2])
     assert trainer._rollbacks == 0  # asked for: does not count towards max_rollbacks

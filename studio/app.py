@@ -1,0 +1,36 @@
+"""Start the studio: QApplication, main window, folders from the command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import workspace
+
+
+def make_app():
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(workspace.ORGANISATION)
+    app.setApplicationName(workspace.APPLICATION)
+    app.setApplicationDisplayName("genstudio")
+    return app
+
+
+def create_window(folders: list[str] | None = None):
+    from .main_window import MainWindow
+    window = MainWindow()
+    if folders:
+        window.state.load(list(folders))
+    return window
+
+
+def run_studio(folders: list[str]) -> int:
+    app = make_app()
+    from .errors import install_excepthook
+    window = create_window(folders)
+    install_excepthook(window.show_message)
+    app.aboutToQuit.connect(window.state.shutdown)  # belt and braces: never leave a thread running
+    window.show()
+    return app.exec()

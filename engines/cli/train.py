@@ -7,7 +7,7 @@ import sys
 import time
 
 from .. import registry
-from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
+from ..config import ConfigError, field_infos, parse_assignments, replace_checked
 from ..data import FIT_MODES, load_images
 from ..train import events as ev
 from ..train.loop import DEVICES, Trainer, TrainSettings

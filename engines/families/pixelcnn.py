@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..config import ConfigError, param, replace_checked
 from ..registry import Family
-from .base import Batch, Cancelled, DataSpec, Engine  # noqa: F401 - Cancelled is what progress may raise
+from .base import Batch, DataSpec, Engine
 
 LOG2 = math.log(2.0)
 

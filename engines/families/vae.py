@@ -16,7 +16,6 @@ negative log-likelihood in bits/dim.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Iterable
 

@@ -110,6 +110,7 @@ class LossesPanel(Panel):
         for plot, label in ((self.loss_plot, "loss"), (self.metric_plot, "metric")):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("left", label)
+        self.loss_plot.setLabel("bottom", "step")
         self.metric_plot.setLabel("bottom", "step")
         self.metric_plot.setXLink(self.loss_plot)
         self.metric_plot.hide()

@@ -123,3 +123,17 @@ def test_start_is_refused_without_data(qtbot, window):
     assert not window.state.actions.start.isEnabled()
     assert not window.state.start()
     assert any("load some images" in t for t in window.message_bar.texts())
+
+
+def test_unwritable_workspace_fails_visibly_and_the_app_goes_on(qtbot, window, blob_folder, tmp_path,
+                                                                  monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("GENSTUDIO_WORKSPACE", str(blocker))
+    load_into(qtbot, window, blob_folder)
+    configure_tiny_run(window)
+    with qtbot.waitSignals([window.state.failed, window.state.run_ended], timeout=30_000):
+        window.state.start()
+    text = window.message_bar.texts()[-1]
+    assert text.startswith("Training failed") and str(blocker) in text
+    assert window.state.training_state == "idle" and window.state.actions.start.isEnabled()

@@ -43,7 +43,7 @@ def run_probe(app, seconds: float) -> np.ndarray:
     clock.start()
     state["due"] = PROBE_MS
     timer.start()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    QTimer.singleShot(int(seconds * 1000), loop, loop.quit)
     loop.exec()
     timer.stop()
     return np.asarray(late[1:])
@@ -117,7 +117,7 @@ def main() -> int:
     state.stop()
     end = QEventLoop()
     state.run_ended.connect(end.quit)
-    QTimer.singleShot(120_000, end.quit)
+    QTimer.singleShot(120_000, end, end.quit)
     end.exec()
     window.close()
 

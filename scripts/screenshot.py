@@ -47,8 +47,10 @@ def main() -> int:
 
     def wait_for(signal, timeout_s: float) -> None:
         loop = QEventLoop()
+        timer = QTimer(loop, singleShot=True, interval=int(timeout_s * 1000))  # dies with the loop
+        timer.timeout.connect(loop.quit)
         signal.connect(loop.quit)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        timer.start()
         loop.exec()
         signal.disconnect(loop.quit)
 
@@ -85,9 +87,9 @@ def main() -> int:
         gallery.click_tile(10)
         gallery.click_tile(19, add=True)
     window.panels["losses"].redraw()
-    loop = QEventLoop()
-    QTimer.singleShot(300, loop.quit)  # let layouts and the plot settle before grabbing
-    loop.exec()
+    settle = QEventLoop()
+    QTimer.singleShot(300, settle, settle.quit)  # let layouts and the plot settle before grabbing
+    settle.exec()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out))

@@ -137,3 +137,13 @@ def test_unwritable_workspace_fails_visibly_and_the_app_goes_on(qtbot, window, b
     text = window.message_bar.texts()[-1]
     assert text.startswith("Training failed") and str(blocker) in text
     assert window.state.training_state == "idle" and window.state.actions.start.isEnabled()
+
+
+def test_shutdown_during_training_joins_the_worker(qtbot, window, blob_folder):
+    """What happens when the app quits (aboutToQuit): stop, wait for the thread, no deadlock."""
+    load_into(qtbot, window, blob_folder)
+    configure_tiny_run(window, steps=100_000, sample_every=0)
+    with qtbot.waitSignal(window.state.progress, timeout=30_000):
+        start(qtbot, window)
+    assert window.state.shutdown(30_000)
+    assert not window.state.session.active

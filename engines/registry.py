@@ -24,6 +24,12 @@ class UnknownFamily(LookupError):
 # name -> "module:attribute" of a Family object; imported lazily so a broken family cannot break the rest.
 _FAMILIES: dict[str, str] = {
     "dcgan": "engines.families.dcgan:FAMILY",
+    "ae": "engines.families.ae:FAMILY",
+    "vae": "engines.families.vae:FAMILY",
+    "cvae": "engines.families.vae:CVAE_FAMILY",
+    "realnvp": "engines.families.realnvp:FAMILY",
+    "glow": "engines.families.glow:FAMILY",
+    "pixelcnn": "engines.families.pixelcnn:FAMILY",
 }
 
 

@@ -17,10 +17,11 @@ class LoadWorker(QObject):
     failed = Signal(int, str, str)     # ticket, message for a person, details (traceback or "")
     done = Signal()
 
-    def __init__(self, ticket: int, sources: list[str], size: int, channels: int | None):
+    def __init__(self, ticket: int, sources: list[str], size: int, channels: int | None, **options):
         super().__init__()
         self.ticket = ticket
         self.sources, self.size, self.channels = sources, size, channels
+        self.options = options             # more load_images keywords: fit, background
         self.cancel_event = threading.Event()
         self._last_percent = -1
 
@@ -35,7 +36,7 @@ class LoadWorker(QObject):
     def run(self) -> None:
         try:
             dataset = load_images(self.sources, size=self.size, channels=self.channels,
-                                  progress=self._progress, cancelled=self.cancel_event.is_set)
+                                  progress=self._progress, cancelled=self.cancel_event.is_set, **self.options)
             if self.cancel_event.is_set():
                 self.failed.emit(self.ticket, "loading was cancelled", "")
             else:
@@ -67,10 +68,10 @@ class DatasetLoader(QObject):
     def busy(self) -> bool:
         return self._current is not None
 
-    def load(self, sources: list[str], size: int, channels: int | None) -> None:
+    def load(self, sources: list[str], size: int, channels: int | None, **options) -> None:
         self.cancel()
         self._ticket += 1
-        thread, worker = QThread(), LoadWorker(self._ticket, list(sources), size, channels)
+        thread, worker = QThread(), LoadWorker(self._ticket, list(sources), size, channels, **options)
         thread.setObjectName("genstudio-loader")
         worker.moveToThread(thread)
         thread.started.connect(worker.run)

@@ -7,6 +7,7 @@ re-emitted unchanged, so a panel added later subscribes the same way.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -34,6 +35,7 @@ class StudioState(QObject):
     # model and settings
     family_changed = Signal(str)
     config_changed = Signal()               # config or settings edited (or became invalid)
+    settings_replaced = Signal()            # training settings changed by a command, not by the Model form
     # training (engine events, unchanged)
     training_state_changed = Signal(str)
     run_started = Signal(object)            # ev.Started
@@ -56,6 +58,8 @@ class StudioState(QObject):
         self.sources: list[str] = []
         self.image_size = 32
         self.channels: int | None = None    # None: auto
+        self.fit = "center-crop"
+        self.background: tuple[int, int, int] = (255, 255, 255)   # behind transparent pixels
         self.family_name = registry.names()[0]
         self.config = registry.get(self.family_name).config_class()
         self.settings = TrainSettings()
@@ -79,7 +83,8 @@ class StudioState(QObject):
     def loading(self) -> bool:
         return self.loader.busy
 
-    def load(self, sources: list[str], size: int | None = None, channels: int | None | str = "keep") -> None:
+    def load(self, sources: list[str], size: int | None = None, channels: int | None | str = "keep",
+             fit: str | None = None, background: tuple[int, int, int] | None = None) -> None:
         """Load folders/files in the background (replacing the current dataset when done)."""
         sources = [str(s) for s in sources]
         if not sources:
@@ -88,19 +93,34 @@ class StudioState(QObject):
             self.image_size = int(size)
         if channels != "keep":
             self.channels = channels  # type: ignore[assignment]
+        if fit is not None:
+            self.fit = fit
+        if background is not None:
+            self.background = tuple(background)
         self.sources = sources
-        self.loader.load(sources, self.image_size, self.channels)
+        self.reload()
 
     def reload(self) -> None:
-        """Load the current sources again (after the size or channels changed)."""
+        """Load the current sources again (after a preprocessing setting changed)."""
         if self.sources:
-            self.loader.load(self.sources, self.image_size, self.channels)
+            self.loader.load(self.sources, self.image_size, self.channels, fit=self.fit,
+                             background=self.background)
 
-    def set_preprocessing(self, size: int, channels: int | None) -> None:
-        changed = (size, channels) != (self.image_size, self.channels)
-        self.image_size, self.channels = int(size), channels
+    def set_preprocessing(self, size: int, channels: int | None, fit: str | None = None,
+                          background: tuple[int, int, int] | None = None) -> None:
+        fit = self.fit if fit is None else fit
+        background = self.background if background is None else tuple(background)
+        changed = (size, channels, fit, background) != (self.image_size, self.channels, self.fit, self.background)
+        self.image_size, self.channels, self.fit, self.background = int(size), channels, fit, background
         if changed:
             self.reload()
+
+    def set_flip(self, flip: bool) -> None:
+        """Horizontal flip augmentation (a training setting, shown with the data)."""
+        if bool(flip) != self.settings.flip:
+            self.settings = replace(self.settings, flip=bool(flip))
+            self.settings_replaced.emit()
+            self.config_changed.emit()
 
     def load_sample(self) -> None:
         path = workspace.sample_digits_path()

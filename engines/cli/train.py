@@ -93,7 +93,8 @@ def run(args) -> int:
         sources = args.data or rec["data"]["sources"]
         spec = rec["data_spec"]
         dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
-                              fit=rec["data"].get("fit", "center-crop"))
+                              fit=rec["data"].get("fit", "center-crop"),
+                              background=rec["data"].get("background", (255, 255, 255)))
         trainer = Trainer.resume(args.out, dataset, steps=args.steps, device=args.device)
         return print_events(trainer.run(), args.quiet)
 

@@ -15,6 +15,8 @@ PANELS: list[str] = [
     "studio.docks.training:TrainingPanel",
     "studio.docks.losses:LossesPanel",
     "studio.docks.gallery:GalleryPanel",
+    "studio.docks.timeline:TimelinePanel",
+    "studio.docks.latent:LatentPanel",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Dataset panel: drop zone, open/sample buttons, background loading, summary, thumbnail grid.
+"""Dataset panel: drop zone, open/sample buttons, preprocessing settings, background loading,
+summary, thumbnail grid, preview after preprocessing, and the table of skipped files.
 
 The thumbnail grid is a QListView over a QAbstractListModel that makes pixmaps on demand (and
 caches a bounded number), so tens of thousands of images scroll without freezing.
@@ -11,18 +12,21 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListView,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QLabel, QListView, QProgressBar, QPushButton,
+                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
-from engines.data import ImageDataset
+from engines.data import FIT_MODES, ImageDataset
 
 from ..images import to_qimage
 from .base import LEFT, Panel
+from .dataset_report import PreviewStrip, SkipTable, describe
 
 THUMB = 40           # thumbnail edge in the grid, px
 CACHE_LIMIT = 3000   # pixmaps kept; the view asks only for what is visible
 CHANNEL_CHOICES = (("auto", None), ("grey", 1), ("RGB", 3))
+FIT_CHOICES = tuple(({"center-crop": "centre crop"}.get(mode, mode), mode) for mode in FIT_MODES)
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -140,12 +144,32 @@ class DatasetPanel(Panel):
         for text, value in CHANNEL_CHOICES:
             self.channels_box.addItem(text, value)
         self.channels_box.setToolTip("auto: grey when every image is grey, RGB otherwise")
+        # replaced in tests; returns a QColor, invalid when the person cancels
+        self.ask_colour: Callable[[QColor], QColor] = lambda current: QColorDialog.getColor(
+            current, self, "Background behind transparent pixels")
+        self.fit_box = QComboBox()
+        for text, value in FIT_CHOICES:
+            self.fit_box.addItem(text, value)
+        self.fit_box.setCurrentIndex(self.fit_box.findData(state.fit))
+        self.fit_box.setToolTip("centre crop: fill the square, cut the sides; pad: keep everything, fill the "
+                                "rest with the background; stretch: squash to the square")
+        self.background_button = QPushButton()
+        self.background_button.setToolTip("Colour behind transparent pixels (and the padding)")
+        self.flip_box = QCheckBox("Random horizontal flips while training")
+        self.flip_box.setChecked(state.settings.flip)
+        self._show_background(state.background)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.summary = QLabel("No images yet: drop a folder, open one, or load the sample digits.")
         self.summary.setObjectName("dataset_summary")
         self.summary.setWordWrap(True)
+        self.details = QLabel()
+        self.details.setObjectName("dataset_details")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.skip_table = SkipTable()
+        self.preview = PreviewStrip()
         self.error = QLabel()
         self.error.setObjectName("dataset_error")
         self.error.setWordWrap(True)
@@ -168,12 +192,30 @@ class DatasetPanel(Panel):
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.sample_button)
-        prep = QHBoxLayout()
-        prep.addWidget(QLabel("Size"))
-        prep.addWidget(self.size_box)
-        prep.addWidget(QLabel("Channels"))
-        prep.addWidget(self.channels_box)
-        prep.addStretch(1)
+        prep_group = QGroupBox("Preprocessing")
+        prep = QFormLayout(prep_group)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size_box)
+        size_row.addWidget(QLabel("Channels"))
+        size_row.addWidget(self.channels_box)
+        size_row.addStretch(1)
+        prep.addRow("Size", size_row)
+        fit_row = QHBoxLayout()
+        fit_row.addWidget(self.fit_box)
+        fit_row.addWidget(QLabel("Background"))
+        fit_row.addWidget(self.background_button)
+        fit_row.addStretch(1)
+        prep.addRow("Fit", fit_row)
+        prep.addRow("", self.flip_box)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("dataset_tabs")
+        self.tabs.addTab(self.view, "Images")
+        about = QWidget()
+        about_layout = QVBoxLayout(about)
+        about_layout.addWidget(self.details)
+        about_layout.addWidget(self.preview, 1)
+        self.tabs.addTab(about, "Preview")
+        self.tabs.addTab(self.skip_table, "Skipped")
         loading = QHBoxLayout()
         loading.addWidget(self.progress, 1)
         loading.addWidget(self.cancel_button)
@@ -185,11 +227,11 @@ class DatasetPanel(Panel):
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
         layout.addLayout(buttons)
-        layout.addLayout(prep)
+        layout.addWidget(prep_group)
         layout.addWidget(self.loading_row)
         layout.addWidget(self.summary)
         layout.addWidget(self.error)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.tabs, 1)
 
         self.drop_zone.dropped.connect(self.load_paths)
         self.open_button.clicked.connect(self.open_folder)
@@ -197,6 +239,11 @@ class DatasetPanel(Panel):
         self.cancel_button.clicked.connect(state.cancel_load)
         self.size_box.valueChanged.connect(self._preprocessing_changed)
         self.channels_box.currentIndexChanged.connect(self._preprocessing_changed)
+        self.fit_box.currentIndexChanged.connect(self._preprocessing_changed)
+        self.background_button.clicked.connect(self.choose_background)
+        self.flip_box.toggled.connect(state.set_flip)
+        state.config_changed.connect(self._show_flip)
+        state.training_state_changed.connect(self._on_training_state)
         state.dataset_loading.connect(self._on_loading)
         state.dataset_progress.connect(self._on_progress)
         state.dataset_changed.connect(self._on_dataset)
@@ -205,15 +252,41 @@ class DatasetPanel(Panel):
 
     # --- commands -----------------------------------------------------------------------------
     def load_paths(self, paths: list[str]) -> None:
-        self.state.load(paths, size=self.size_box.value(), channels=self.channels_box.currentData())
+        self.state.load(paths, size=self.size_box.value(), channels=self.channels_box.currentData(),
+                        fit=self.fit_box.currentData())
 
     def open_folder(self) -> None:
         folder = self.ask_folder()
         if folder:
             self.load_paths([folder])
 
+    def choose_background(self) -> None:
+        colour = self.ask_colour(QColor(*self.state.background))
+        if colour.isValid():
+            rgb = (colour.red(), colour.green(), colour.blue())
+            self._show_background(rgb)
+            self.state.set_preprocessing(self.size_box.value(), self.channels_box.currentData(),
+                                         self.fit_box.currentData(), rgb)
+
     def _preprocessing_changed(self, *_):
-        self.state.set_preprocessing(self.size_box.value(), self.channels_box.currentData())
+        self.state.set_preprocessing(self.size_box.value(), self.channels_box.currentData(),
+                                     self.fit_box.currentData())
+
+    def _show_background(self, rgb: tuple[int, int, int]) -> None:
+        self.background_button.setText("#%02x%02x%02x" % tuple(rgb))
+        text = "black" if sum(rgb) > 380 else "white"
+        self.background_button.setStyleSheet(f"background: rgb{tuple(rgb)}; color: {text};")
+
+    def _on_training_state(self, training_state: str) -> None:
+        # flip belongs to the run once it starts (like the Model panel's settings)
+        self.flip_box.setEnabled(training_state == "idle")
+
+    def _show_flip(self) -> None:
+        if self.flip_box.isChecked() != self.state.settings.flip:
+            self.flip_box.blockSignals(True)
+            self.flip_box.setChecked(self.state.settings.flip)
+            self.flip_box.blockSignals(False)
+        self.preview.show_dataset(self.state.dataset, self.state.settings.flip)
 
     # --- state ------------------------------------------------------------------------------------
     def _on_loading(self, sources: list[str]) -> None:
@@ -234,6 +307,10 @@ class DatasetPanel(Panel):
         self.model.set_dataset(dataset)
         self.summary.setText(dataset.summary())
         self.summary.setToolTip("\n".join(dataset.sources))
+        self.details.setText(describe(dataset))
+        self.skip_table.set_skipped(dataset.skipped)
+        self.tabs.setTabText(self.tabs.indexOf(self.skip_table), f"Skipped ({len(dataset.skipped)})")
+        self.preview.show_dataset(dataset, self.state.settings.flip)
 
     def _on_failed(self, message: str) -> None:
         self.error.setText(message)

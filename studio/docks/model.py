@@ -64,9 +64,14 @@ class ModelPanel(Panel):
         self.family_box.currentIndexChanged.connect(self._family_picked)
         self.reset_button.clicked.connect(self.reset)
         state.family_changed.connect(self._show_family)
+        state.settings_replaced.connect(self._show_settings)
         state.training_state_changed.connect(self._on_training_state)
         self._show_family(state.family_name)
         self.settings_form.set_config(state.settings)
+
+    def _show_settings(self) -> None:
+        """Settings changed elsewhere (e.g. flip in the Dataset panel): show them here too."""
+        self.settings_form.set_config(self.state.settings)
 
     def _family_picked(self, _index: int) -> None:
         self.state.set_family(self.family_box.currentData())

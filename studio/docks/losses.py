@@ -18,7 +18,7 @@ from engines.train import events as ev
 from ..series import Series
 from .base import RIGHT, Panel
 
-REDRAW_MS = 100
+REDRAW_MS = 250  # 4 Hz: live enough for a loss curve, and each plot repaint costs ~10 ms on a slow CPU
 
 
 def slider_to_weight(value: int) -> float:

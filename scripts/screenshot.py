@@ -83,6 +83,7 @@ def main() -> int:
     print(f"\ntrained {args.steps} steps in {time.perf_counter() - t0:.0f} s")
 
     gallery = window.panels["gallery"]
+    window.docks["gallery"].raise_()  # other panels share its tab group
     if gallery.latest is not None:
         gallery.click_tile(10)
         gallery.click_tile(19, add=True)

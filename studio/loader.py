@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import traceback
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engines.data import DataError, load_images
 
@@ -75,7 +75,7 @@ class DatasetLoader(QObject):
         thread.setObjectName("genstudio-loader")
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.done.connect(thread.quit)
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # see worker.py
         worker.progress.connect(self._on_progress)
         worker.loaded.connect(self._on_loaded)
         worker.failed.connect(self._on_failed)

@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         s.failed.connect(self._on_failed)
         s.train_warning.connect(self._on_warning)
         s.progress.connect(self._update_title)
+        s.run_started.connect(self._on_run_started)
         s.training_state_changed.connect(self._update_title)
         s.run_ended.connect(self._on_run_ended)
 
@@ -167,6 +168,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{APP_TITLE} — {status}{percent}% {s.family_name}")
 
     _percent = 0
+
+    def _on_run_started(self, event: ev.Started) -> None:
+        self._percent = int(100 * event.start_step / max(event.total_steps, 1))
+        self._update_title()
 
     # --- closing ----------------------------------------------------------------------------------
     def _ask_close_policy(self) -> str:

@@ -43,7 +43,6 @@ class Message(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 3, 4, 3)
         self.label = QLabel(text)
-        self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.label)

@@ -10,7 +10,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engines.data import ImageDataset
 from engines.errors import PERSON_ERRORS
@@ -105,7 +105,9 @@ class TrainingSession(QObject):
         self.worker = TrainWorker(request, self.control)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
-        self.worker.done.connect(self.thread.quit)
+        # Direct: quit() is thread-safe, and a queued call would never run while the GUI thread
+        # is blocked in join() waiting for this very thread.
+        self.worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
         self.thread.finished.connect(self._on_thread_finished)
         return self.worker
 

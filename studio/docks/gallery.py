@@ -53,7 +53,7 @@ class GridView(QWidget):
             return QRect()
         iw, ih = self.image.width(), self.image.height()
         scale = min(self.width() / iw, self.height() / ih)
-        if scale >= 1:
+        if scale >= 3:
             scale = float(int(scale))  # whole-number zoom keeps pixels square and crisp
         w, h = int(iw * scale), int(ih * scale)
         return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
@@ -83,8 +83,11 @@ class GridView(QWidget):
             painter.setPen(QColor("#7b8794"))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Samples appear here while training")
             return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(self.target_rect(), self.image)
+        target = self.target_rect()
+        # crisp pixels at whole-number zoom; smooth when the zoom is fractional (no uneven pixels)
+        fractional = target.width() % self.image.width() != 0
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, fractional)
+        painter.drawImage(target, self.image)
         painter.setPen(QPen(QColor("#f5a623"), 2))
         for i in sorted(self.selected):
             painter.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
@@ -160,7 +163,8 @@ class GalleryPanel(Panel):
         splitter.addWidget(self.grid_view)
         splitter.addWidget(self.enlarged)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 300])
         bottom = QHBoxLayout()
         bottom.addWidget(self.caption, 1)
         bottom.addWidget(QLabel("Scale"))

@@ -123,3 +123,27 @@ def test_start_is_refused_without_data(qtbot, window):
     assert not window.state.actions.start.isEnabled()
     assert not window.state.start()
     assert any("load some images" in t for t in window.message_bar.texts())
+
+
+def test_unwritable_workspace_fails_visibly_and_the_app_goes_on(qtbot, window, blob_folder, tmp_path,
+                                                                  monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("GENSTUDIO_WORKSPACE", str(blocker))
+    load_into(qtbot, window, blob_folder)
+    configure_tiny_run(window)
+    with qtbot.waitSignals([window.state.failed, window.state.run_ended], timeout=30_000):
+        window.state.start()
+    text = window.message_bar.texts()[-1]
+    assert text.startswith("Training failed") and str(blocker) in text
+    assert window.state.training_state == "idle" and window.state.actions.start.isEnabled()
+
+
+def test_shutdown_during_training_joins_the_worker(qtbot, window, blob_folder):
+    """What happens when the app quits (aboutToQuit): stop, wait for the thread, no deadlock."""
+    load_into(qtbot, window, blob_folder)
+    configure_tiny_run(window, steps=100_000, sample_every=0)
+    with qtbot.waitSignal(window.state.progress, timeout=30_000):
+        start(qtbot, window)
+    assert window.state.shutdown(30_000)
+    assert not window.state.session.active

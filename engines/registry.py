@@ -46,5 +46,12 @@ def get(name: str) -> Family:
     return getattr(importlib.import_module(module), attr)
 
 
+def default_config(name: str, size: int):
+    """The family's recipe for images of `size` px: its preset when it has one, else plain defaults."""
+    family = get(name)
+    config = family.config_class()
+    return family.preset(config, size) if family.preset is not None else config
+
+
 def all_families() -> list[Family]:
     return [get(n) for n in names()]

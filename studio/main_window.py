@@ -15,7 +15,7 @@ from .actions import TrainingActions
 from .docks import panel_classes
 from .docks.base import Panel
 from .messages import MessageBar
-from .state import PAUSED, StudioState
+from .state import StudioState
 
 APP_TITLE = "genstudio"
 LAYOUT_VERSION = 2          # bump when panels change so an old saved layout is not misapplied

@@ -47,11 +47,6 @@ def split_settings(family: registry.Family, config, settings: TrainSettings, ass
     return replace_checked(config, **to_family), replace_checked(settings, **to_train)
 
 
-def default_config(family: registry.Family, size: int):
-    config = family.config_class()
-    return family.preset(config, size) if family.preset is not None else config
-
-
 def _format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -116,7 +111,7 @@ def run(args) -> int:
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
                                    "device": args.device}.items() if v is not None}
     settings = replace_checked(settings, **explicit)
-    config, settings = split_settings(family, default_config(family, size), settings, assignments)
+    config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
     fit = args.fit or "center-crop"
     t0 = time.perf_counter()
     dataset = load_images(args.data, size=size, channels=args.channels, fit=fit)

@@ -67,6 +67,8 @@ class ModelPanel(Panel):
         state.settings_replaced.connect(self._show_settings)
         state.settings_loaded.connect(self._show_loaded_settings)
         state.training_state_changed.connect(self._on_training_state)
+        state.dataset_changed.connect(self._follow_data_size)
+        self._preset_shown = None      # the recipe the family form was last filled with
         self._show_family(state.family_name)
         self.settings_form.set_config(state.settings)
 
@@ -88,9 +90,27 @@ class ModelPanel(Panel):
             self.family_form.deleteLater()
         self.family_form = ConfigForm(family.config_class)
         self.family_form.setObjectName("family_form")
+        self._fill_preset()
         self.family_form.changed.connect(self._push)
         self.family_layout.addWidget(self.family_form)
         self._push()
+
+    def _data_size(self) -> int:
+        data = self.state.dataset
+        return data.size if data is not None else self.state.image_size
+
+    def _fill_preset(self) -> None:
+        """Fill the family form with the family's recipe for the current image size."""
+        self._preset_shown = registry.default_config(self.state.family_name, self._data_size())
+        self.family_form.set_config(self._preset_shown)
+
+    def _follow_data_size(self, dataset) -> None:
+        """New data of another size: an untouched recipe follows it; edited settings are kept."""
+        if dataset is None or self.family_form is None or self.state.training_state != "idle":
+            return
+        if self.state.config == self._preset_shown:
+            self._fill_preset()
+            self._push()
 
     def _show_loaded_settings(self) -> None:
         """A reopened run's settings replace what the forms show."""
@@ -101,8 +121,9 @@ class ModelPanel(Panel):
 
     def reset(self) -> None:
         if self.family_form is not None:
-            self.family_form.reset()
+            self._fill_preset()
         self.settings_form.reset()
+        self._push()
 
     def _push(self) -> None:
         """Send valid settings to the state; report the first problem otherwise (Start is disabled)."""

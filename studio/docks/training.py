@@ -81,7 +81,7 @@ class TrainingPanel(Panel):
     def _on_started(self, event: ev.Started) -> None:
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
-        self.bar.setFormat(f"%v / %m steps (%p%)")
+        self.bar.setFormat("%v / %m steps (%p%)")
         self.step_label.setText(f"{event.start_step} / {event.total_steps}")
         self.run_label.setText(event.run_dir or "(not saved)")
         self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")

@@ -67,3 +67,26 @@ def test_invalid_model_form_disables_start(qtbot, window, blob_folder):
     assert not window.state.start()
     window.panels["model"].family_form.editor("beta1").setText("0.5")
     assert start.isEnabled()
+
+
+def test_the_family_form_starts_from_the_recipe_for_the_data_size(qtbot, window, blob_folder, tmp_path):
+    from engines import registry
+    from tests.studio.conftest import load_into, write_blob_folder
+
+    state, model = window.state, window.panels["model"]
+    load_into(qtbot, window, blob_folder, size=16)
+    state.set_family("vae")
+    recipe16 = registry.default_config("vae", 16)
+    assert recipe16 != registry.get("vae").config_class()  # the test means something only if they differ
+    assert model.family_form.config() == recipe16 and state.config == recipe16
+
+    # untouched settings follow new data of another size ...
+    load_into(qtbot, window, write_blob_folder(tmp_path / "big", size=64), size=64)
+    assert state.config == registry.default_config("vae", 64)
+    # ... edited ones are kept
+    model.family_form.editor("beta").setText("2.5")
+    assert state.config.beta == 2.5
+    load_into(qtbot, window, blob_folder, size=16)
+    assert state.config.beta == 2.5
+    model.reset()
+    assert state.config == recipe16

@@ -24,6 +24,7 @@ class UnknownFamily(LookupError):
 # name -> "module:attribute" of a Family object; imported lazily so a broken family cannot break the rest.
 _FAMILIES: dict[str, str] = {
     "dcgan": "engines.families.dcgan:FAMILY",
+    "ddpm": "engines.families.ddpm:FAMILY",
 }
 
 

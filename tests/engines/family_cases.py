@@ -5,4 +5,5 @@ A new family adds one line here if its defaults are too big for a 16 px, few-ste
 
 SMALL_CONFIG: dict[str, dict] = {
     "dcgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "ddpm": {"base_channels": 8, "channel_mults": "1,2", "timesteps": 100, "sample_steps": 4},
 }

@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "families": ".families",
     "train": ".train",
     "sample": ".sample",
+    "scan": ".scan",
+    "interpolate": ".interpolate",
+    "timelapse": ".timelapse",
 }
 
 

@@ -21,6 +21,9 @@ class ImageDataset:
     paths: list[str] = field(default_factory=list)      # source file of each image
     skipped: list[Skipped] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)    # what the person gave us (folders/files)
+    # What ingestion learned on the way: formats, modes, original width/height [min, median, max],
+    # cache state ("hit", "updated", "built", "off"), and a note when labels were dropped.
+    info: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] not in (1, 3):

@@ -119,12 +119,14 @@ class DCGANEngine(Engine):
                   + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        self.clip_and_check(self.D)
         self.opt_d.step()
 
         d_fake_for_g = self.D(fake)
         loss_g = F.binary_cross_entropy_with_logits(d_fake_for_g, torch.ones_like(d_fake_for_g))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self.clip_and_check(self.G)
         self.opt_g.step()
         return {"d_loss": loss_d.item(), "g_loss": loss_g.item(),
                 "d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item()}
@@ -133,6 +135,10 @@ class DCGANEngine(Engine):
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.config.latent_dim, generator=gen)
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        self.G.eval()
+        return self.G(latents.to(self.device, torch.float32))
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:

@@ -133,6 +133,12 @@ class RunDir:
         os.replace(tmp, path)
         return path
 
+    def truncate_samples(self, after_step: int) -> None:
+        """Drop sample grids past `after_step` (they belong to a timeline abandoned by a rollback)."""
+        for step, p in self.sample_paths():
+            if step > after_step:
+                p.unlink(missing_ok=True)
+
     def sample_paths(self) -> list[tuple[int, Path]]:
         if not self.samples_dir.is_dir():
             return []

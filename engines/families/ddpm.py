@@ -45,7 +45,7 @@ class DDPMConfig:
     # --- optimisation ---
     lr: float = param(1e-3, min=1e-6, max=1e-2, help="Adam learning rate.")
     lr_warmup: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up from 0.")
-    grad_clip: float = param(1.0, min=0.0, max=100.0, help="Clip the gradient norm to this (0: no clipping).")
+    grad_clip: float = param(1.0, min=0.0, max=100.0, help="Clip the gradient norm to this unless the run's own grad_clip setting is set (0: no clipping).")
     ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Decay of the weight average used for sampling (0: sample with the raw weights).")
     ema_warmup: bool = param(True, help="Let the average start fast and slow down, decay = min(ema_decay, (1+n)/(10+n)), so early samples are not dominated by the random start.")
     # --- conditioning ---
@@ -109,6 +109,7 @@ class EMA(nn.Module):
 class DDPMEngine(Engine):
     family = "ddpm"
     has_latent = True
+    best_metric = "loss"  # held-out noise-prediction error from validate(): lower is better
 
     def __init__(self, config: DDPMConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -139,7 +140,7 @@ class DDPMEngine(Engine):
         if self.conditional:
             drop = torch.rand(b, device=self.device) < self.config.label_dropout
             labels = torch.where(drop, torch.full_like(batch.labels, self.null_label), batch.labels)
-        out = self.net(x_t, t, labels)
+        out = self.net(x_t, t, labels).float()  # the loss in fp32 even under bf16 autocast
         per_image = F.mse_loss(out, self.schedule.target(self.config.prediction, x0, eps, t),
                                reduction="none").mean(dim=(1, 2, 3))
         if self.config.min_snr_gamma > 0:
@@ -157,9 +158,14 @@ class DDPMEngine(Engine):
         return {"loss": loss.item(), "mse": per_image.mean().item(), "grad_norm": grad_norm}
 
     def _clip_gradients(self) -> float:
-        params = [p for p in self.net.parameters() if p.grad is not None]
-        limit = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
-        return float(torch.nn.utils.clip_grad_norm_(params, limit))
+        """Clip and check for inf/NaN (Engine.clip_and_check). The run's grad_clip setting wins when it is
+        set; otherwise this family's own default applies, because diffusion trains best clipped."""
+        run_setting = self.grad_clip
+        self.grad_clip = run_setting if run_setting > 0 else self.config.grad_clip
+        try:
+            return self.clip_and_check(self.net)
+        finally:
+            self.grad_clip = run_setting
 
     @torch.no_grad()
     def validate(self, batches) -> dict[str, float]:

@@ -30,6 +30,7 @@ _FAMILIES: dict[str, str] = {
     "realnvp": "engines.families.realnvp:FAMILY",
     "glow": "engines.families.glow:FAMILY",
     "pixelcnn": "engines.families.pixelcnn:FAMILY",
+    "ddpm": "engines.families.ddpm:FAMILY",
 }
 
 

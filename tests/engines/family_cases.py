@@ -11,4 +11,5 @@ SMALL_CONFIG: dict[str, dict] = {
     "realnvp": {"levels": 2, "couplings": 1, "hidden": 8, "blocks": 0},
     "glow": {"levels": 2, "steps": 2, "hidden": 8},
     "pixelcnn": {"layers": 2, "hidden": 6, "kernel": 3, "head": 8},
+    "ddpm": {"base_channels": 8, "channel_mults": "1,2", "timesteps": 100, "sample_steps": 4},
 }

@@ -1,0 +1,401 @@
+"""Denoising diffusion (DDPM, Ho et al. 2020) with DDIM and ancestral sampling.
+
+Training: pick t, noise the image to x_t, ask a U-Net for the noise (eps) or for v, mean squared
+error (optionally min-SNR weighted). An exponential moving average of the weights is what samples
+by default. With labels, the class is fed to the network and dropped with probability
+`label_dropout`, so the same network also learns the unconditional model and classifier-free
+guidance (Ho & Salimans 2022) can mix the two at sampling time.
+
+The maths of schedules and samplers is in engines/diffusion/, independent of the network.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import ConfigError, param
+from ..diffusion.samplers import SAMPLERS, DDIMScheduler, Scheduler, denoise, invert, make_scheduler
+from ..diffusion.schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
+from ..nn.unet import UNet, parse_mults
+from ..registry import Family
+from .base import Batch, DataSpec, Engine, ProgressFn, to_uint8
+
+
+@dataclass(frozen=True)
+class DDPMConfig:
+    # --- network ---
+    base_channels: int = param(32, min=8, max=512, help="Channels at full resolution; the U-Net's width. 32 trains on a CPU, 64-128 wants a GPU.")
+    channel_mults: str = param("1,2,2", help="Width multiplier per U-Net level, comma separated; the image halves between levels (28 px with 1,2,2: 28, 14, 7).")
+    patch_size: int = param(1, choices=(1, 2, 4), help="Fold patch x patch pixel blocks into channels so the U-Net runs at size/patch: 2 is 4x cheaper, good for 28-64 px on a CPU.")
+    num_res_blocks: int = param(1, min=1, max=4, help="Residual blocks per level (2 is the paper's choice; 1 is faster).")
+    attention_resolution: int = param(8, min=0, max=64, help="Self-attention on feature maps this size or smaller (0: none).")
+    dropout: float = param(0.1, min=0.0, max=0.5, help="Dropout inside residual blocks; helps on small datasets.")
+    # --- diffusion ---
+    schedule: str = param("cosine", choices=SCHEDULES, help="Noise schedule: linear (Ho et al.) or cosine (Nichol & Dhariwal; better at small sizes).")
+    timesteps: int = param(1000, min=10, max=4000, help="Diffusion steps T used in training (the full ancestral sampler visits all of them).")
+    prediction: str = param("eps", choices=PREDICTIONS, help="What the network predicts: the noise (eps) or v = sqrt(a) eps - sqrt(1-a) x0.")
+    min_snr_gamma: float = param(5.0, min=0.0, max=100.0, help="Min-SNR loss weighting gamma (Hang et al.); 0 turns it off (plain MSE).")
+    # --- optimisation ---
+    lr: float = param(1e-3, min=1e-6, max=1e-2, help="Adam learning rate.")
+    lr_warmup: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up from 0.")
+    grad_clip: float = param(1.0, min=0.0, max=100.0, help="Clip the gradient norm to this unless the run's own grad_clip setting is set (0: no clipping).")
+    ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Decay of the weight average used for sampling (0: sample with the raw weights).")
+    ema_warmup: bool = param(True, help="Let the average start fast and slow down, decay = min(ema_decay, (1+n)/(10+n)), so early samples are not dominated by the random start.")
+    # --- conditioning ---
+    conditional: bool = param(True, help="Use class labels when the data has them (subfolders).")
+    label_dropout: float = param(0.1, min=0.0, max=0.5, help="Share of training images shown without their label, so guidance can work.")
+    # --- sampling defaults (changeable at sampling time) ---
+    sampler: str = param("ddim", choices=SAMPLERS, help="ddim (fast, deterministic at eta 0) or ancestral (the original DDPM sampler).")
+    sample_steps: int = param(50, min=1, max=4000, help="Denoising steps when sampling, for either sampler (fewer is faster; the training T is the most).")
+    eta: float = param(0.0, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling.")
+    guidance: float = param(2.0, min=0.0, max=20.0, help="Classifier-free guidance scale for conditional runs: 1 = plain conditional, higher = more typical of the class.")
+
+    def check(self) -> None:
+        try:
+            parse_mults(self.channel_mults)
+        except ValueError as exc:
+            raise ConfigError(f"channel_mults: {exc}") from None
+
+
+def preset(config: DDPMConfig, size: int) -> DDPMConfig:
+    """Sized so a few thousand images train on a CPU in minutes; widen base_channels on a GPU."""
+    if size <= 16 or size % 2:
+        return replace(config, patch_size=1, channel_mults="1,2", attention_resolution=8)
+    if size <= 32:   # patch 2: 28 px runs at 14 -> 7, 32 px at 16 -> 8
+        return replace(config, patch_size=2, channel_mults="1,2", attention_resolution=8)
+    return replace(config, patch_size=2, channel_mults="1,2,2", attention_resolution=8)  # 64: 32 -> 16 -> 8
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    sampler: str
+    steps: int
+    eta: float
+    guidance: float
+    ema: bool = True
+
+
+class EMA(nn.Module):
+    """A slowly moving copy of a network; a module so checkpoints (and exact resume) include it."""
+
+    def __init__(self, network: nn.Module, decay: float, warmup: bool):
+        super().__init__()
+        self.network = copy.deepcopy(network).requires_grad_(False).eval()
+        self.decay = decay
+        self.warmup = warmup
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+
+    @torch.no_grad()
+    def update(self, network: nn.Module) -> None:
+        n = int(self.updates) + 1
+        self.updates.fill_(n)
+        decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
+        for avg, p in zip(self.network.parameters(), network.parameters()):
+            avg.lerp_(p.detach(), 1 - decay)
+        for avg, b in zip(self.network.buffers(), network.buffers()):
+            avg.copy_(b)
+
+    def train(self, mode: bool = True):  # the average never trains (no dropout when sampling)
+        return super().train(False)
+
+
+class DDPMEngine(Engine):
+    family = "ddpm"
+    has_latent = True
+    best_metric = "loss"  # held-out noise-prediction error from validate(): lower is better
+
+    def __init__(self, config: DDPMConfig, data: DataSpec, device="cpu"):
+        super().__init__(config, data, device)
+        c = config
+        self.conditional = bool(c.conditional and data.num_classes > 0)
+        self.null_label = data.num_classes
+        if data.size % c.patch_size:
+            raise ConfigError(f"patch_size {c.patch_size} does not divide the image size {data.size}; use 1 or 2")
+        self.net = UNet(data.size, data.channels, c.base_channels, parse_mults(c.channel_mults), c.num_res_blocks,
+                        c.attention_resolution, c.dropout, data.num_classes if self.conditional else 0,
+                        c.patch_size).to(self.device)
+        self.ema = EMA(self.net, c.ema_decay, c.ema_warmup).to(self.device)
+        self.schedule = NoiseSchedule(c.schedule, c.timesteps)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        warm = max(1, c.lr_warmup)
+        self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warm))
+        self.options = SamplingOptions(c.sampler, c.sample_steps, c.eta, c.guidance, ema=c.ema_decay > 0)
+
+    # --- training ---------------------------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self.net.train()
+        x0 = batch.float()
+        b = x0.shape[0]
+        t = torch.randint(0, self.config.timesteps, (b,), device=self.device)
+        eps = torch.randn_like(x0)
+        x_t = self.schedule.add_noise(x0, eps, t)
+        labels = None
+        if self.conditional:
+            drop = torch.rand(b, device=self.device) < self.config.label_dropout
+            labels = torch.where(drop, torch.full_like(batch.labels, self.null_label), batch.labels)
+        out = self.net(x_t, t, labels).float()  # the loss in fp32 even under bf16 autocast
+        per_image = F.mse_loss(out, self.schedule.target(self.config.prediction, x0, eps, t),
+                               reduction="none").mean(dim=(1, 2, 3))
+        if self.config.min_snr_gamma > 0:
+            weight = self.schedule.min_snr_weight(t, self.config.min_snr_gamma, self.config.prediction).to(x0.device)
+            loss = (weight * per_image).mean()
+        else:
+            loss = per_image.mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = self._clip_gradients()
+        self.opt.step()
+        self.lr_sched.step()
+        if self.config.ema_decay > 0:
+            self.ema.update(self.net)
+        return {"loss": loss.item(), "mse": per_image.mean().item(), "grad_norm": grad_norm}
+
+    def _clip_gradients(self) -> float:
+        """Clip and check for inf/NaN (Engine.clip_and_check). The run's grad_clip setting wins when it is
+        set; otherwise this family's own default applies, because diffusion trains best clipped."""
+        run_setting = self.grad_clip
+        self.grad_clip = run_setting if run_setting > 0 else self.config.grad_clip
+        try:
+            return self.clip_and_check(self.net)
+        finally:
+            self.grad_clip = run_setting
+
+    @torch.no_grad()
+    def validate(self, batches) -> dict[str, float]:
+        """Noise-prediction MSE on held-out images at fixed noise (same draws every time)."""
+        gen = torch.Generator().manual_seed(1234)
+        total, count = 0.0, 0
+        net = self._sampling_net()
+        for batch in batches:
+            x0 = batch.float()
+            t = torch.randint(0, self.config.timesteps, (x0.shape[0],), generator=gen).to(self.device)
+            eps = torch.randn(x0.shape, generator=gen).to(self.device)
+            labels = batch.labels if self.conditional else None
+            out = net(self.schedule.add_noise(x0, eps, t), t, labels)
+            target = self.schedule.target(self.config.prediction, x0, eps, t)
+            total += F.mse_loss(out, target, reduction="sum").item() / x0[0].numel()
+            count += x0.shape[0]
+        return {"loss": total / max(count, 1)}
+
+    # --- sampling options ---------------------------------------------------------------------------------
+    def set_sampling_options(self, **options: str) -> None:
+        """sampler=ddim|ancestral, steps=N, eta=X, guidance=X, ema=true|false (strings are fine)."""
+        known = {"sampler", "steps", "eta", "guidance", "ema"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown sampling option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        o = self.options
+        changes: dict = {}
+        if "sampler" in options:
+            value = str(options["sampler"]).strip().lower()
+            if value not in SAMPLERS:
+                raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}; got {options['sampler']!r}")
+            changes["sampler"] = value
+        if "steps" in options:
+            changes["steps"] = _number(options["steps"], "steps", int, 1, self.config.timesteps)
+        if "eta" in options:
+            changes["eta"] = _number(options["eta"], "eta", float, 0.0, 1.0)
+        if "guidance" in options:
+            changes["guidance"] = _number(options["guidance"], "guidance", float, 0.0, 20.0)
+        if "ema" in options:
+            value = str(options["ema"]).strip().lower()
+            if value not in ("true", "false", "1", "0", "yes", "no"):
+                raise ConfigError(f"ema must be true or false; got {options['ema']!r}")
+            changes["ema"] = value in ("true", "1", "yes")
+        self.options = replace(o, **changes)
+
+    def _sampling_net(self) -> nn.Module:
+        return self.ema.network if self.options.ema and self.config.ema_decay > 0 else self.net
+
+    def _scheduler(self, steps: int | None = None, sampler: str | None = None) -> Scheduler:
+        return make_scheduler(sampler or self.options.sampler, self.schedule, self.config.prediction,
+                              steps or self.options.steps, self.options.eta)
+
+    def _labels(self, n: int, labels) -> torch.Tensor | None:
+        """Class labels for sampling: the given ones, else the classes in turn; None when unconditional."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            labels = np.arange(n) % self.data.num_classes
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+        if labels.numel() != n:
+            raise ValueError(f"got {labels.numel()} labels for {n} images")
+        if (labels < 0).any() or (labels > self.null_label).any():
+            raise ValueError(f"labels must lie in 0..{self.data.num_classes - 1} ({self.data.num_classes} means none)")
+        return labels.to(self.device)
+
+    def _denoiser(self, labels: torch.Tensor | None, guidance: float | None = None):
+        """network(x, t) with classifier-free guidance: eps_u + w (eps_c - eps_u), one batched pass."""
+        net = self._sampling_net()
+        w = self.options.guidance if guidance is None else guidance
+
+        def run(x: torch.Tensor, t: int) -> torch.Tensor:
+            tt = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
+            if labels is None or w == 1.0:
+                return net(x, tt, labels)
+            if w == 0.0:
+                return net(x, tt, torch.full_like(labels, self.null_label))
+            both = net(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([labels, torch.full_like(labels, self.null_label)]))
+            cond, uncond = both.chunk(2)
+            # mixing v-predictions is the same linear mix as mixing eps (both are linear in eps at fixed x_t)
+            return uncond + w * (cond - uncond)
+        return run
+
+    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        shape = (n, self.data.channels, self.data.size, self.data.size)
+        return torch.randn(shape, generator=generator).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+        images, _ = self._run(n, seed, labels, progress, keep=set())
+        return images
+
+    def _run(self, n, seed, labels, progress, keep, constrain=None, start=None):
+        gen = torch.Generator().manual_seed(int(seed))
+        x = self._noise(n, gen) if start is None else start.to(self.device, torch.float32)
+        scheduler = self._scheduler()
+        x, snaps = denoise(self._denoiser(self._labels(n, labels)), scheduler, x, gen, progress, keep, constrain)
+        return to_uint8(x), snaps
+
+    @torch.no_grad()
+    def sample_path(self, n: int, seed: int, labels: np.ndarray | None = None, keep_steps: int = 8,
+                    progress: ProgressFn | None = None) -> tuple[np.ndarray, list[int]]:
+        """The denoising path: (frames uint8 (K, n, H, W, C), timestep of each frame; -1 is the result).
+
+        K = keep_steps snapshots evenly spread from the starting noise to the final image; the last
+        frame equals sample(n, seed, labels) with the same options."""
+        total = len(self._scheduler().timesteps)
+        keep_steps = max(2, min(int(keep_steps), total + 1))
+        keep = {int(round(v)) for v in np.linspace(0, total, keep_steps)}
+        _, snaps = self._run(n, seed, labels, progress, keep)
+        frames = np.stack([to_uint8(x) for _, x in snaps])
+        return frames, [t for t, _ in snaps]
+
+    def sampling_times(self, step_counts=(10, 25, 50, 100), n: int = 4, seed: int = 0) -> list[tuple[int, float]]:
+        """(DDIM steps, seconds per image) for each step count: what fewer steps save."""
+        out = []
+        saved = self.options
+        try:
+            for steps in step_counts:
+                self.options = replace(saved, sampler="ddim", steps=int(steps))
+                t0 = time.perf_counter()
+                self.sample(n, seed)
+                out.append((int(steps), (time.perf_counter() - t0) / n))
+        finally:
+            self.options = saved
+        return out
+
+    # --- latent space: deterministic DDIM (eta = 0) ---------------------------------------------------
+    def _ddim(self) -> DDIMScheduler:
+        s = DDIMScheduler(self.schedule, self.config.prediction, eta=0.0, clip=False)
+        s.set_timesteps(max(2, self.options.steps))
+        return s
+
+    def random_latents(self, n: int, seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(int(seed))
+        return torch.randn((n, self.data.channels, self.data.size, self.data.size), generator=gen)
+
+    def _images_to_tensor(self, images: np.ndarray) -> torch.Tensor:
+        images = np.asarray(images)
+        if images.ndim == 3 and self.data.channels == 1:
+            images = images[..., None]
+        want = (self.data.size, self.data.size, self.data.channels)
+        if images.ndim != 4 or images.shape[1:] != want or images.dtype != np.uint8:
+            raise ValueError(f"expected uint8 images of shape (N, {want[0]}, {want[1]}, {want[2]}); got "
+                             f"{images.dtype} {images.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return x.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+        """Real images -> the noise that decode() maps back onto them (DDIM inversion, no guidance).
+
+        Without labels a conditional model inverts with its unconditional ('no label') branch."""
+        x = self._images_to_tensor(images)
+        lab = self._labels(len(x), labels) if labels is not None else self._null_labels(len(x))
+        return invert(self._denoiser(lab, guidance=1.0), self._ddim(), x, progress).cpu()
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+        """Noise -> images by deterministic DDIM (eta = 0, no guidance): the inverse of encode()."""
+        x = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
+        lab = self._labels(len(x), labels) if labels is not None else self._null_labels(len(x))
+        x, _ = denoise(self._denoiser(lab, guidance=1.0), self._ddim(), x, None, progress)
+        return to_uint8(x)
+
+    def _null_labels(self, n: int) -> torch.Tensor | None:
+        return torch.full((n,), self.null_label, device=self.device, dtype=torch.long) if self.conditional else None
+
+    # --- inpainting hook --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def inpaint(self, images: np.ndarray, known: np.ndarray, seed: int, labels: np.ndarray | None = None,
+                progress: ProgressFn | None = None) -> np.ndarray:
+        """Keep the pixels where `known` is true ((N|1, H, W) or (H, W)), generate the rest.
+
+        After every step the known region is replaced by the real image noised to the same level
+        (the replacement method of RePaint, Lugmayr et al. 2022, without resampling rounds)."""
+        x0 = self._images_to_tensor(images)
+        mask = torch.as_tensor(np.asarray(known, dtype=bool))
+        if mask.dim() == 2:
+            mask = mask[None]
+        if mask.dim() != 3 or mask.shape[-2:] != x0.shape[-2:] or mask.shape[0] not in (1, len(x0)):
+            raise ValueError(f"mask must be (H, W) or (N, H, W) matching the images; got {tuple(mask.shape)}")
+        mask = mask[:, None].to(self.device, torch.float32)
+        gen = torch.Generator().manual_seed(int(seed))
+        noise_gen = torch.Generator().manual_seed(int(seed) + 1)
+
+        def keep_known(x: torch.Tensor, t_prev: int) -> torch.Tensor:
+            if t_prev < 0:
+                known_x = x0
+            else:
+                known_x = self.schedule.add_noise(x0, torch.randn(x0.shape, generator=noise_gen).to(self.device),
+                                                  torch.full((len(x0),), t_prev))
+            return mask * known_x + (1 - mask) * x
+
+        x = self._noise(len(x0), gen)
+        x, _ = denoise(self._denoiser(self._labels(len(x0), labels)), self._scheduler(), x, gen, progress,
+                       constrain=keep_known)
+        return to_uint8(x)
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def parameter_count(self) -> int:
+        """The network's size (the EMA copy is the same network again, not more model)."""
+        return sum(p.numel() for p in self.net.parameters())
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"unet": self.net, "ema": self.ema}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"unet": self.opt}
+
+    def schedulers(self) -> dict[str, object]:
+        return {"lr": self.lr_sched}
+
+
+def _number(text, name: str, kind: type, low: float, high: float):
+    try:
+        value = kind(str(text).strip())
+    except ValueError:
+        word = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {word}; got {text!r}") from None
+    if not (low <= value <= high):
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}; got {text!r}")
+    return value
+
+
+FAMILY = Family(
+    name="ddpm",
+    title="Diffusion (DDPM / DDIM)",
+    description="Learns to remove noise step by step; samples by denoising pure noise with DDIM (fast) or "
+                "ancestral sampling. Stable training, high quality, slow sampling; class guidance with labels.",
+    config_class=DDPMConfig,
+    engine_class=DDPMEngine,
+    preset=preset,
+)

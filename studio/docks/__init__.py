@@ -17,6 +17,7 @@ PANELS: list[str] = [
     "studio.docks.gallery:GalleryPanel",
     "studio.docks.timeline:TimelinePanel",
     "studio.docks.latent:LatentPanel",
+    "studio.docks.sampler:SamplerPanel",
     "studio.docks.runs:RunsPanel",
 ]
 

@@ -21,10 +21,10 @@ from engines.data.ingest import to_array
 from engines.export import ExportError, export_frames
 from engines.imaging import make_grid
 from engines.latent import MODES
-from engines.train.checkpoint import checkpoint_paths
 
 from ..images import to_pixmap
-from ..latent_service import LatentService
+from ..model_service import ModelService
+from ..run_chooser import RunChooser
 from ..dialogs import ask_overwrite
 from .base import RIGHT, Panel
 from .gallery import GridView
@@ -172,9 +172,8 @@ class LatentPanel(Panel):
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.service = LatentService(self)
+        self.service = ModelService(self)
         self.model_info: dict | None = None
-        self.run_dir: Path | None = None
         self.gallery_images: np.ndarray | None = None
         self.result: np.ndarray | None = None       # frames of the last strip / grid / walk
         self.result_kind = ""
@@ -193,26 +192,13 @@ class LatentPanel(Panel):
         s.progress.connect(self._on_progress)
         s.busy_changed.connect(self._on_busy)
         state.samples.connect(self._on_samples)
-        state.finished.connect(self._on_training_finished)
-        state.run_opened.connect(lambda history: self.open_run(Path(history)))
         self._set_enabled(False)
 
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.run_label = QLabel("No run open.")
-        self.run_label.setWordWrap(True)
-        self.use_current = QPushButton("Current run")
-        self.use_current.setToolTip("Explore the run being trained (its newest checkpoint)")
-        self.use_current.clicked.connect(self.open_current_run)
-        self.open_button = QPushButton("Open run…")
-        self.open_button.clicked.connect(self._choose_run)
-        self.checkpoint_box = QComboBox()
-        self.checkpoint_box.setToolTip("Which checkpoint of the run to explore")
-        self.checkpoint_box.activated.connect(self._on_checkpoint_chosen)
-        top = QHBoxLayout()
-        top.addWidget(self.use_current)
-        top.addWidget(self.open_button)
-        top.addWidget(self.checkpoint_box, 1)
+        self.chooser = RunChooser(self.state, self)
+        self.chooser.chosen.connect(self.service.open_run)
+        self.chooser.note.connect(self.say)
         self.support_label = QLabel("")
         self.support_label.setWordWrap(True)
         self.support_label.setStyleSheet("color: #888;")
@@ -287,8 +273,7 @@ class LatentPanel(Panel):
         self.status.setWordWrap(True)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.run_label)
-        layout.addLayout(top)
+        layout.addWidget(self.chooser)
         layout.addWidget(self.support_label)
         box = QGroupBox("End points")
         QVBoxLayout(box).addWidget(self.controls)
@@ -308,48 +293,11 @@ class LatentPanel(Panel):
 
     # --- opening runs ---------------------------------------------------------------------------
     def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
-        self.run_dir = Path(run_dir)
-        self.run_label.setText(f"Opening {self.run_dir.name}…")
-        self._fill_checkpoints(checkpoint)
-        self.service.open_run(self.run_dir, checkpoint)
-
-    def open_current_run(self) -> None:
-        if self.state.run_dir is None or not Path(self.state.run_dir, "run.json").exists():
-            self.say("No run has been trained in this session yet; use Open run… for an older one.")
-            return
-        self.open_run(self.state.run_dir)
-
-    def _choose_run(self) -> None:
-        from ..workspace import runs_root
-        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_root()))
-        if folder:
-            self.open_run(folder)
-
-    def _fill_checkpoints(self, chosen: str | Path | None) -> None:
-        self.checkpoint_box.blockSignals(True)
-        self.checkpoint_box.clear()
-        for step, path in reversed(checkpoint_paths(self.run_dir)) if self.run_dir else []:
-            self.checkpoint_box.addItem(f"step {step}", str(path))
-        if chosen is not None:
-            i = self.checkpoint_box.findData(str(chosen))
-            if i >= 0:
-                self.checkpoint_box.setCurrentIndex(i)
-        self.checkpoint_box.blockSignals(False)
-
-    def _on_checkpoint_chosen(self, index: int) -> None:
-        path = self.checkpoint_box.itemData(index)
-        if path and self.run_dir is not None:
-            self.open_run(self.run_dir, path)
-
-    def _on_training_finished(self, _event) -> None:
-        # a freshly trained run is what a person most likely wants to explore next
-        if self.run_dir is None or (self.state.run_dir is not None and Path(self.state.run_dir) == self.run_dir):
-            if self.state.run_dir is not None and Path(self.state.run_dir, "run.json").exists():
-                self.open_run(self.state.run_dir)
+        self.chooser.open_run(run_dir, checkpoint)
 
     def _on_loaded(self, info: dict) -> None:
         self.model_info = info
-        self.run_label.setText(f"{Path(info['run_dir']).name} — {info['family']}, step {info['step']}")
+        self.chooser.show_loaded(info)
         support = info["support"]
         if support is None:
             self.support_label.setText(f"{info['family']} has no latent space (it generates pixel by pixel), "
@@ -430,7 +378,7 @@ class LatentPanel(Panel):
         self.say(message)
         if kind == "open":
             self.model_info = None
-            self.run_label.setText("No run open.")
+            self.chooser.show_failed()
             self._set_enabled(False)
             self.state.message.emit("error", f"Cannot explore this run: {message}", details)
 

@@ -1,4 +1,5 @@
-"""The latent explorer's background thread: loads a run's model, places end points, renders frames.
+"""A background thread holding one run's model for the explorer panels: loads it, places end points,
+renders frames, samples, traces the denoising path.
 
 The GUI thread submits jobs by kind; a newer job of a kind replaces an older one not yet started
 (the slider's latest position wins) and asks a running job of that kind to stop at its next
@@ -27,13 +28,16 @@ from engines.train.restore import load_engine
 Job = Callable[[Callable[[int, int], None]], None]
 
 
-class LatentService(QThread):
+class ModelService(QThread):
     loaded = Signal(object)               # dict: family, support (str | None), size, channels, classes, step
     endpoint_ready = Signal(str, object)  # end point name, uint8 (H, W, C) of what it decodes to
     frame_ready = Signal(float, object)   # t, uint8 (H, W, C)
-    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk", uint8 (N, H, W, C)
+    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples": uint8 (N, H, W, C);
+                                          # "path": uint8 (n, K, H, W, C), K snapshots per sample
+    timings_ready = Signal(object)        # [(DDIM steps, seconds per image), ...]
     progress = Signal(str, int, int)      # job kind, done, total
     failed = Signal(str, str, str)        # job kind, message for a person, details
+    cancelled = Signal(str)               # job kind stopped early on request
     busy_changed = Signal(bool)
 
     def __init__(self, parent=None):
@@ -133,6 +137,36 @@ class LatentService(QThread):
             self.frames_ready.emit("walk", self._decode(random_walk(a, frames, step_size, seed), progress))
         self.submit("frames", job)
 
+    def set_options(self, options: dict[str, str]) -> None:
+        """Sampling options of the family (sampler, steps, temperature, ...), as on the command line."""
+        def job(progress):
+            self._need_engine().set_sampling_options(**options)
+        self.submit("options", job)
+
+    def sample(self, n: int, seed: int, labels: np.ndarray | None) -> None:
+        def job(progress):
+            engine = self._need_engine()
+            self.frames_ready.emit("samples", engine.sample(n, seed, labels=labels, progress=progress))
+        self.submit("sample", job)
+
+    def sample_path(self, n: int, seed: int, labels: np.ndarray | None, keep: int = 8) -> None:
+        def job(progress):
+            frames, _ = self._need_engine().sample_path(n, seed, labels=labels, keep_steps=keep, progress=progress)
+            self.frames_ready.emit("path", np.ascontiguousarray(frames.transpose(1, 0, 2, 3, 4)))
+        self.submit("sample", job)
+
+    def sampling_times(self) -> None:
+        def job(progress):
+            self.timings_ready.emit(self._need_engine().sampling_times())
+        self.submit("sample", job)
+
+    def cancel(self, kind: str) -> None:
+        """Stop a running job of `kind` at its next progress report (and drop a queued one)."""
+        with self._cv:
+            self._jobs.pop(kind, None)
+            if self._running_kind == kind:
+                self._superseded.add(kind)
+
     # --- helpers on the service thread ------------------------------------------------------------
     def _need_engine(self):
         if self.engine is None:
@@ -179,10 +213,10 @@ class LatentService(QThread):
                 self.progress.emit(kind, done, total)
 
             try:
-                with torch.no_grad() if kind in ("frame", "frames") else contextlib.nullcontext():
+                with torch.no_grad() if kind in ("frame", "frames", "sample") else contextlib.nullcontext():
                     job(progress)
             except Cancelled:
-                pass
+                self.cancelled.emit(kind)
             except LookupError as exc:
                 self.failed.emit(kind, str(exc).strip("'\""), "")
             except PERSON_ERRORS as exc:

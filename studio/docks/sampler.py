@@ -1,0 +1,237 @@
+"""Sampler panel: draw samples from a trained run with the family's sampling options, one class or
+all of them, with progress and Stop (PixelCNN and diffusion sample step by step); for diffusion, the
+denoising path and what fewer DDIM steps save in time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
+
+from engines.config import ConfigError, parse_assignments
+from engines.export import ExportError, export_frames
+from engines.imaging import make_grid
+from engines.families.base import Engine
+
+from ..dialogs import ask_overwrite
+from ..model_service import ModelService
+from ..run_chooser import RunChooser
+from .base import RIGHT, Panel
+from .gallery import GridView
+
+ALL_CLASSES = -1
+
+
+class SamplerPanel(Panel):
+    panel_id = "sampler"
+    title = "Sampler"
+    area = RIGHT
+    tab_with = "gallery"
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.service = ModelService(self)
+        self.info: dict | None = None
+        self.result: np.ndarray | None = None      # uint8 (N, H, W, C) laid out row by row
+        self.columns: int | None = None
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
+
+        self.chooser = RunChooser(state, self)
+        self.chooser.chosen.connect(self.service.open_run)
+        self.chooser.note.connect(self.say)
+        self.count = QSpinBox()
+        self.count.setRange(1, 256)
+        self.count.setValue(16)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.class_box = QComboBox()
+        self.options = QLineEdit()
+        self.options.setToolTip("The family's sampling options as KEY=VALUE pairs, as `genstudio sample --set` takes them")
+        self.options_hint = QLabel("")
+        self.options_hint.setWordWrap(True)
+        self.options_hint.setStyleSheet("color: #888;")
+        form = QFormLayout()
+        form.addRow("images", self.count)
+        form.addRow("seed", self.seed)
+        form.addRow("class", self.class_box)
+        form.addRow("options", self.options)
+        form.addRow("", self.options_hint)
+        self._form = form
+
+        self.sample_button = QPushButton("Sample")
+        self.sample_button.clicked.connect(self.sample)
+        self.path_button = QPushButton("Denoising path")
+        self.path_button.setToolTip("Watch noise turn into images: x_t at evenly spaced steps, one row per sample")
+        self.path_button.clicked.connect(self.sample_path)
+        self.times_button = QPushButton("Steps vs time")
+        self.times_button.setToolTip("Time per image for 10, 25, 50 and 100 DDIM steps")
+        self.times_button.clicked.connect(self.sampling_times)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(lambda: self.service.cancel("sample"))
+        self.export_button = QPushButton("Export…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._choose_export)
+        buttons = QHBoxLayout()
+        for b in (self.sample_button, self.path_button, self.times_button, self.stop_button, self.export_button):
+            buttons.addWidget(b)
+        self.view = GridView()
+        self.progress = QProgressBar()
+        self.progress.setMaximumHeight(14)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.chooser)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+
+        s = self.service
+        s.loaded.connect(self._on_loaded)
+        s.frames_ready.connect(self._on_frames)
+        s.timings_ready.connect(self._on_timings)
+        s.failed.connect(self._on_failed)
+        s.cancelled.connect(lambda kind: self.say("Stopped."))
+        s.progress.connect(self._on_progress)
+        s.busy_changed.connect(self._on_busy)
+        self._set_enabled(False)
+
+    def say(self, text: str) -> None:
+        self.status.setText(text)
+
+    def open_run(self, run_dir, checkpoint=None) -> None:
+        self.chooser.open_run(run_dir, checkpoint)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.count, self.seed, self.options, self.sample_button):
+            w.setEnabled(on)
+        self.path_button.setEnabled(on and bool(self.info and self.info.get("path")))
+        self.times_button.setEnabled(on and bool(self.info and self.info.get("times")))
+
+    def _on_loaded(self, info: dict) -> None:
+        engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
+        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"))
+        self.info = info
+        self.chooser.show_loaded(info)
+        self.class_box.clear()
+        if info["conditional"] and info["classes"]:
+            self.class_box.addItem("all classes", ALL_CLASSES)
+            for i, name in enumerate(info["classes"]):
+                self.class_box.addItem(name, i)
+        self._form.setRowVisible(self.class_box, self.class_box.count() > 0)
+        doc = (type(engine).set_sampling_options.__doc__ or "").strip().splitlines()
+        has_options = type(engine).set_sampling_options is not Engine.set_sampling_options
+        if not has_options:
+            self.options_hint.setText("no sampling options")
+        else:
+            self.options_hint.setText(doc[0] if doc else "KEY=VALUE pairs, as `genstudio sample --set` takes them")
+        self.options.setEnabled(has_options)
+        self._set_enabled(True)
+        self.say("")
+
+    def _labels(self, n: int) -> np.ndarray | None:
+        label = self.class_box.currentData()
+        if label is None:
+            return None
+        if label == ALL_CLASSES:
+            return np.arange(n) % len(self.info["classes"])
+        return np.full(n, int(label), dtype=np.int64)
+
+    def _apply_options(self) -> bool:
+        text = self.options.text().replace(",", " ").split()
+        try:
+            options = parse_assignments(text)
+        except ConfigError as exc:
+            self.say(str(exc))
+            return False
+        if options:
+            self.service.set_options(options)
+        return True
+
+    def sample(self) -> None:
+        if self.info is None or not self._apply_options():
+            return
+        n = self.count.value()
+        self.service.sample(n, self.seed.value(), self._labels(n))
+
+    def sample_path(self) -> None:
+        if self.info is None or not self._apply_options():
+            return
+        n = min(self.count.value(), 8)
+        self.service.sample_path(n, self.seed.value(), self._labels(n))
+
+    def sampling_times(self) -> None:
+        if self.info is not None and self._apply_options():
+            self.say("Timing DDIM at 10, 25, 50 and 100 steps…")
+            self.service.sampling_times()
+
+    def _on_frames(self, kind: str, frames: np.ndarray) -> None:
+        if kind == "samples":
+            self.result, self.columns = frames, None
+            label = self.class_box.currentText() if self.class_box.count() else ""
+            self.say(f"{len(frames)} samples" + (f" ({label})" if label else "") + ".")
+        elif kind == "path":
+            n, k = frames.shape[:2]
+            self.result, self.columns = frames.reshape((n * k,) + frames.shape[2:]), k
+            self.say(f"Denoising path: {k} snapshots from pure noise (left) to the image (right), {n} samples.")
+        else:
+            return
+        columns = self.columns
+        if columns is None:
+            all_classes = self.class_box.currentData() == ALL_CLASSES
+            columns = len(self.info["classes"]) if all_classes else int(np.ceil(np.sqrt(len(self.result))))
+        self.view.set_grid(make_grid(self.result, columns=columns), len(self.result), self.result.shape[1])
+        self.columns = columns
+        self.export_button.setEnabled(True)
+
+    def _on_timings(self, timings) -> None:
+        self.say("Time per image with DDIM: " + " · ".join(f"{steps} steps {sec * 1000:.0f} ms"
+                                                         for steps, sec in timings))
+
+    def _on_failed(self, kind: str, message: str, details: str) -> None:
+        self.say(message)
+        if kind == "open":
+            self.info = None
+            self.chooser.show_failed()
+            self._set_enabled(False)
+
+    def _on_progress(self, kind: str, done: int, total: int) -> None:
+        if kind == "sample":
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.stop_button.setEnabled(busy)
+
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export samples", "samples.png", "PNG grid (*.png)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str | Path, scale: int = 4) -> Path | None:
+        if self.result is None:
+            return None
+        path = Path(path)
+        if path.exists() and not self.confirm_overwrite(path):
+            self.say("Export cancelled; nothing was overwritten.")
+            return None
+        try:
+            out = export_frames(self.result, path, scale=scale, force=True, columns=self.columns)
+        except ExportError as exc:
+            self.say(str(exc))
+            return None
+        self.say(f"Exported to {out}.")
+        return out
+
+    def shutdown(self) -> None:
+        self.service.shutdown()

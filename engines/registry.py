@@ -23,7 +23,12 @@ class UnknownFamily(LookupError):
 
 # name -> "module:attribute" of a Family object; imported lazily so a broken family cannot break the rest.
 _FAMILIES: dict[str, str] = {
-    "dcgan": "engines.families.dcgan:FAMILY",
+    "gan": "engines.families.gan:GAN",
+    "dcgan": "engines.families.gan:DCGAN",
+    "cgan": "engines.families.gan:CGAN",
+    "wgan-gp": "engines.families.gan:WGAN_GP",
+    "sngan": "engines.families.gan:SNGAN",
+    "sagan": "engines.families.gan:SAGAN",
 }
 
 

@@ -4,5 +4,10 @@ A new family adds one line here if its defaults are too big for a 16 px, few-ste
 """
 
 SMALL_CONFIG: dict[str, dict] = {
+    "gan": {"latent_dim": 8, "mlp_hidden": 16},
     "dcgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "cgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "wgan-gp": {"latent_dim": 8, "g_width": 8, "d_width": 8, "n_critic": 2},
+    "sngan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "sagan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
 }

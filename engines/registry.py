@@ -29,6 +29,12 @@ _FAMILIES: dict[str, str] = {
     "wgan-gp": "engines.families.gan:WGAN_GP",
     "sngan": "engines.families.gan:SNGAN",
     "sagan": "engines.families.gan:SAGAN",
+    "ae": "engines.families.ae:FAMILY",
+    "vae": "engines.families.vae:FAMILY",
+    "cvae": "engines.families.vae:CVAE_FAMILY",
+    "realnvp": "engines.families.realnvp:FAMILY",
+    "glow": "engines.families.glow:FAMILY",
+    "pixelcnn": "engines.families.pixelcnn:FAMILY",
 }
 
 
@@ -43,6 +49,13 @@ def get(name: str) -> Family:
         raise UnknownFamily(f"unknown family {name!r}; choose one of: {', '.join(names())}") from None
     module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def default_config(name: str, size: int):
+    """The family's recipe for images of `size` px: its preset when it has one, else plain defaults."""
+    family = get(name)
+    config = family.config_class()
+    return family.preset(config, size) if family.preset is not None else config
 
 
 def all_families() -> list[Family]:

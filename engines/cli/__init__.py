@@ -19,6 +19,11 @@ COMMANDS: dict[str, str] = {
     "families": ".families",
     "train": ".train",
     "sample": ".sample",
+    "evaluate": ".evaluate",
+    "scan": ".scan",
+    "interpolate": ".interpolate",
+    "timelapse": ".timelapse",
+    "runs": ".runs",
 }
 
 

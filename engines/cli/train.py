@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from .. import registry
-from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
+from ..config import ConfigError, field_infos, parse_assignments, replace_checked
 from ..data import FIT_MODES, load_images
 from ..train import events as ev
 from ..train.loop import DEVICES, Trainer, TrainSettings
 from ..train.run import RunDir
+from ..workspace import default_workspace, new_run_dir
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on image folders")
     p.add_argument("--family", help="model family (see `genstudio families`)")
     p.add_argument("--data", action="append", default=[], metavar="FOLDER", help="image folder or file; repeatable")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder to create (or continue with --resume)")
+    p.add_argument("--out", metavar="RUN_DIR",
+                   help="run folder to create (or continue with --resume); default: a new folder in the workspace")
     p.add_argument("--size", type=int, help="image size in pixels (default 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 grey or 3 RGB (default: from the data)")
     p.add_argument("--fit", choices=FIT_MODES, help="how images are made square (default center-crop)")
@@ -42,11 +45,6 @@ def split_settings(family: registry.Family, config, settings: TrainSettings, ass
         raise ConfigError(f"unknown setting {unknown[0]!r} for {family.name}; known: "
                           f"{', '.join(sorted(family_keys | train_keys))}")
     return replace_checked(config, **to_family), replace_checked(settings, **to_train)
-
-
-def default_config(family: registry.Family, size: int):
-    config = family.config_class()
-    return family.preset(config, size) if family.preset is not None else config
 
 
 def _format_eta(seconds: float | None) -> str:
@@ -75,6 +73,8 @@ def print_events(events, quiet: bool = False) -> int:
         elif isinstance(e, ev.Finished):
             print(f"{e.reason} at step {e.step}")
         elif isinstance(e, ev.Failed):
+            if os.environ.get("GENSTUDIO_DEBUG") and e.details:
+                print(e.details, file=sys.stderr)
             print(f"genstudio: error: {e.message}", file=sys.stderr)
             status = 1
         if line and not quiet:
@@ -84,6 +84,8 @@ def print_events(events, quiet: bool = False) -> int:
 
 def run(args) -> int:
     if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR, the run to continue (see `genstudio runs`)")
         run_dir = RunDir.open(args.out)
         rec = run_dir.record()
         if args.family and args.family != rec["family"]:
@@ -93,7 +95,8 @@ def run(args) -> int:
         sources = args.data or rec["data"]["sources"]
         spec = rec["data_spec"]
         dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
-                              fit=rec["data"].get("fit", "center-crop"))
+                              fit=rec["data"].get("fit", "center-crop"),
+                              background=rec["data"].get("background", (255, 255, 255)))
         trainer = Trainer.resume(args.out, dataset, steps=args.steps, device=args.device)
         return print_events(trainer.run(), args.quiet)
 
@@ -108,11 +111,14 @@ def run(args) -> int:
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
                                    "device": args.device}.items() if v is not None}
     settings = replace_checked(settings, **explicit)
-    config, settings = split_settings(family, default_config(family, size), settings, assignments)
+    config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
     fit = args.fit or "center-crop"
     t0 = time.perf_counter()
     dataset = load_images(args.data, size=size, channels=args.channels, fit=fit)
     if not args.quiet:
         print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
-    trainer = Trainer.new(family.name, config, settings, dataset, args.out, data_record={"fit": fit})
+    out = args.out or new_run_dir(default_workspace(), family.name)  # after the data loaded: no empty folders
+    if not args.out and not args.quiet:
+        print(f"run folder: {out}")
+    trainer = Trainer.new(family.name, config, settings, dataset, out, data_record={"fit": fit})
     return print_events(trainer.run(), args.quiet)

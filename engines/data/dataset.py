@@ -1,4 +1,5 @@
-"""The in-memory form every family trains on: uint8 images plus labels, and what was skipped."""
+"""The form every family trains on: uint8 images (in memory or memory-mapped) plus labels, and what
+was skipped."""
 
 from __future__ import annotations
 
@@ -13,14 +14,52 @@ class Skipped:
     reason: str
 
 
+class RowView:
+    """Chosen rows of a memory-mapped image array, read only when indexed.
+
+    A train/validation split of a cached dataset must not copy it into memory: indexing with an
+    int, slice or index array reads just those rows from the file; np.asarray() reads them all.
+    """
+
+    def __init__(self, base: np.ndarray, rows: np.ndarray):
+        self.base = base
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.shape = (len(self.rows),) + tuple(base.shape[1:])
+        self.dtype = base.dtype
+        self.ndim = base.ndim
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            head, rest = key[0], key[1:]
+            picked = self[head]
+            return picked[rest] if np.ndim(head) == 0 else picked[(slice(None),) + rest]
+        if isinstance(key, RowView):
+            key = np.asarray(key)
+        return self.base[self.rows[key]]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.base[self.rows]
+        return out if dtype is None else out.astype(dtype)
+
+
 @dataclass
 class ImageDataset:
-    images: np.ndarray                 # uint8, (N, H, W, C), C in {1, 3}; may be a read-only memmap
+    images: np.ndarray | RowView       # uint8, (N, H, W, C), C in {1, 3}; may be a read-only memmap
     labels: np.ndarray                 # int64, (N,); all zeros when unlabelled
     class_names: list[str]             # empty when unlabelled
     paths: list[str] = field(default_factory=list)      # source file of each image
     skipped: list[Skipped] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)    # what the person gave us (folders/files)
+    # What ingestion learned on the way: formats, modes, original width/height [min, median, max],
+    # cache state ("hit", "updated", "built", "off"), and a note when labels were dropped.
+    info: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] not in (1, 3):
@@ -50,7 +89,14 @@ class ImageDataset:
         return {name: int(c) for name, c in zip(self.class_names, counts)}
 
     def subset(self, index: np.ndarray) -> "ImageDataset":
-        return ImageDataset(self.images[index], self.labels[index], list(self.class_names),
+        index = np.asarray(index, dtype=np.int64)
+        if isinstance(self.images, RowView):
+            images = RowView(self.images.base, self.images.rows[index])
+        elif isinstance(self.images, np.memmap):
+            images = RowView(self.images, index)      # rows stay on disk until a batch asks for them
+        else:
+            images = self.images[index]
+        return ImageDataset(images, self.labels[index], list(self.class_names),
                             [self.paths[i] for i in index] if self.paths else [],
                             [], list(self.sources))
 
@@ -64,9 +110,13 @@ class ImageDataset:
 
     def describe(self) -> dict:
         """What run.json records about the data."""
-        return {"sources": list(self.sources), "images": len(self), "size": self.size,
-                "channels": self.channels, "classes": self.class_counts(),
-                "skipped": len(self.skipped)}
+        record = {"sources": list(self.sources), "images": len(self), "size": self.size,
+                  "channels": self.channels, "classes": self.class_counts(),
+                  "skipped": len(self.skipped)}
+        settings = self.info.get("settings", {})
+        # How the pixels were made, so a resumed run can load the same data again.
+        record.update({k: settings[k] for k in ("fit", "background") if k in settings})
+        return record
 
     def summary(self) -> str:
         """One line for a status bar."""

@@ -1,114 +1,348 @@
-"""Turn folders and files into an ImageDataset: scan, label, decode, preprocess.
+"""Turn folders and files into an ImageDataset: scan, reuse the cache, decode the rest in parallel.
 
-First cut for the backbone; the ingestion issue hardens it (content sniffing, bombs, cache).
+Decoded images go straight into one preallocated uint8 array (a memmap in the cache folder), so
+peak memory stays near the size of that array plus one image per worker. Pillow releases the GIL
+while decoding and resizing, so a thread pool gives real parallelism without pickling anything.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import warnings
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from .cache import Cached, Row, Slot, cache_root, prune, slot_key
 from .dataset import ImageDataset, Skipped
+from .decode import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, FIT_MODES, Header, Settings, Skip, decode,
+                     read_header, to_array)
+from .scan import Candidate, ScanStopped, scan
 
-FIT_MODES = ("center-crop", "pad", "stretch")
+__all__ = ["load_images", "DataError", "IngestCancelled", "FIT_MODES", "ALLOWED_FORMATS", "to_array",
+           "parse_background", "MIN_SIZE", "MAX_SIZE"]
+
+MIN_SIZE, MAX_SIZE = 16, 256
+DEFAULT_CACHE_BYTES = 4 * 2**30   # least recently used datasets are dropped beyond this
+# Reasons that depend on the moment, not on the file's content: never remembered in the cache.
+_TRANSIENT = ("unreadable", "not enough memory", "vanished")
 
 
 class DataError(ValueError):
     """The data cannot be used at all (nothing usable, missing folder). Meant for a person."""
 
 
-def _walk(root: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+class IngestCancelled(DataError):
+    """Loading was cancelled by the person; nothing was cached."""
 
 
-def _label_plan(sources: Sequence[Path]) -> list[tuple[Path, str | None]]:
-    """(file, class name or None) for every candidate file, using the subfolder rules."""
-    folders = [s for s in sources if s.is_dir()]
-    files = [s for s in sources if s.is_file()]
-    plan: list[tuple[Path, str | None]] = [(f, None) for f in files]
-    flat = [f for f in folders if not any(p.is_dir() and not p.name.startswith(".") for p in f.iterdir())]
-    every_folder_is_a_class = len(folders) > 1 and len(flat) == len(folders)
-    for folder in folders:
-        for path in _walk(folder):
-            rel = path.relative_to(folder)
-            if every_folder_is_a_class:
-                label = folder.name
-            elif len(rel.parts) > 1:
-                label = rel.parts[0]
-            else:
-                label = None
-            plan.append((path, label))
-    return plan
+def parse_background(value) -> tuple[int, int, int]:
+    """(r, g, b), a grey level, or '#rrggbb' -> (r, g, b) in 0..255."""
+    try:
+        if isinstance(value, str):
+            text = value.strip().lstrip("#")
+            if len(text) != 6:
+                raise ValueError
+            rgb = tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))
+        elif isinstance(value, (int, np.integer)):
+            rgb = (int(value),) * 3
+        else:
+            rgb = tuple(int(v) for v in value)
+        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+            raise ValueError
+        return rgb  # type: ignore[return-value]
+    except (TypeError, ValueError):
+        raise DataError(f"background must be '#rrggbb' or three values 0-255, got {value!r}") from None
 
 
-def to_array(img: Image.Image, size: int, channels: int, fit: str,
-             background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """Decoded Pillow image -> uint8 (size, size, channels) after the fit mode."""
-    if img.mode in ("P", "PA", "LA", "RGBA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, background + (255,))
-        img = Image.alpha_composite(canvas, rgba).convert("RGB")
-    elif img.mode not in ("L", "RGB"):
-        img = img.convert("RGB")
-    img = img.convert("L" if channels == 1 else "RGB")
-    if fit == "center-crop":
-        img = ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR)
-    elif fit == "pad":
-        fill = background[0] if channels == 1 else background
-        img = ImageOps.pad(img, (size, size), Image.Resampling.BILINEAR, color=fill)
-    else:
-        img = img.resize((size, size), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[..., None] if arr.ndim == 2 else arr
+def _check_arguments(size, channels, fit, workers) -> None:
+    if fit not in FIT_MODES:
+        raise DataError(f"fit must be one of {', '.join(FIT_MODES)}")
+    if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise DataError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
+    if channels not in (None, 1, 3):
+        raise DataError("channels must be 1 (grey), 3 (RGB) or automatic")
+    if workers is not None and workers < 1:
+        raise DataError("workers must be at least 1")
+
+
+class _Progress:
+    """Counts work done; calls the person's callback from the calling thread only."""
+
+    def __init__(self, callback, total: int):
+        self.callback, self.total, self.done = callback, total, 0
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.callback is not None:
+            self.callback(min(self.done, self.total), self.total)
+
+
+def _run_pool(items: list, work: Callable, on_result: Callable, workers: int, progress: _Progress,
+              cancelled: Callable[[], bool] | None) -> None:
+    """Run work(item) over items with at most a few tasks queued per worker; stop on cancel."""
+    stop = threading.Event()
+
+    def guarded(item):
+        return None if stop.is_set() else work(item)
+
+    def is_cancelled() -> bool:
+        return cancelled is not None and bool(cancelled())
+
+    if workers == 1:
+        for item in items:
+            if is_cancelled():
+                raise IngestCancelled("loading was cancelled")
+            on_result(item, work(item))
+            progress.advance()
+        return
+    pending: dict = {}
+    queue = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+        try:
+            while True:
+                while len(pending) < workers * 4:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    pending[pool.submit(guarded, item)] = item
+                if not pending:
+                    return
+                done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                if is_cancelled():
+                    raise IngestCancelled("loading was cancelled")
+                for future in done:
+                    on_result(pending.pop(future), future.result())
+                    progress.advance()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))     # the cores this process may use, not the machine's
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+def _silence_pillow_bomb_warning() -> None:
+    # We refuse large images ourselves (max_pixels, checked from the header) and report them as
+    # skips, so Pillow's own warning would only be noise on stderr.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: int | None = None,
-                fit: str = "center-crop", background: tuple[int, int, int] = (255, 255, 255),
+                fit: str = "center-crop", background=(255, 255, 255),
                 progress: Callable[[int, int], None] | None = None,
-                cancelled: Callable[[], bool] | None = None) -> ImageDataset:
-    """Load every usable image under `sources`. channels=None picks grey when every image is grey."""
-    if fit not in FIT_MODES:
-        raise DataError(f"fit must be one of {', '.join(FIT_MODES)}")
-    if not 8 <= size <= 256:
-        raise DataError("size must be between 8 and 256 pixels")
-    paths = [Path(s).expanduser() for s in sources]
-    for p in paths:
-        if not p.exists():
-            raise DataError(f"{p} does not exist")
-    plan = _label_plan(paths)
-    decoded: list[tuple[Image.Image, str | None, str]] = []
-    skipped: list[Skipped] = []
-    for i, (path, label) in enumerate(plan):
-        if cancelled is not None and cancelled():
-            raise DataError("loading was cancelled")
+                cancelled: Callable[[], bool] | None = None, *,
+                cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
+                max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None,
+                allow_empty: bool = False, cache_max_bytes: int = DEFAULT_CACHE_BYTES) -> ImageDataset:
+    """Every usable image under `sources`, preprocessed to uint8 (N, size, size, channels).
+
+    channels=None picks grey when every image is grey. `progress(done, total)` and `cancelled()`
+    are called from the calling thread. Raises DataError (IngestCancelled when cancelled).
+    The cache lives in cache_dir, else $GENSTUDIO_CACHE, else the user's cache directory; it never
+    grows past cache_max_bytes (older datasets go first). use_cache=False decodes into memory.
+    """
+    _check_arguments(size, channels, fit, workers)
+    background = parse_background(background)
+    roots = [Path(os.path.expanduser(os.fspath(s))) for s in sources]
+    if not roots:
+        raise DataError("no folders or files given")
+    for root in roots:
+        if not root.exists():
+            raise DataError(f"{root} does not exist" + (" (broken link)" if root.is_symlink() else ""))
+    _silence_pillow_bomb_warning()
+    workers = workers or _default_workers()
+
+    try:
+        found = scan(roots, stop=cancelled, exclude=[cache_root(cache_dir)] if use_cache else [])
+    except ScanStopped:
+        raise IngestCancelled("loading was cancelled") from None
+    skipped: list[Skipped] = list(found.skipped)
+    candidates = found.candidates
+
+    slot = None
+    if use_cache:
+        settings_record = {"size": int(size), "channels": channels, "fit": fit, "background": list(background),
+                           "max_pixels": int(max_pixels), "formats": list(ALLOWED_FORMATS)}
         try:
-            with Image.open(path) as im:
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                decoded.append((im.copy(), label, str(path)))
-        except Exception as exc:  # noqa: BLE001 - any decode failure is a skip with a reason
-            skipped.append(Skipped(str(path), f"not a readable image ({type(exc).__name__})"))
-        if progress is not None:
-            progress(i + 1, len(plan))
-    if not decoded:
-        where = ", ".join(str(p) for p in paths)
-        raise DataError(f"no usable images in {where}" + (f" ({len(skipped)} files skipped)" if skipped else ""))
-    if channels is None:
-        channels = 1 if all(im.mode in ("1", "L", "I;16", "I", "LA") for im, _, _ in decoded) else 3
-    names = sorted({lbl for _, lbl, _ in decoded if lbl is not None})
-    index = {n: i for i, n in enumerate(names)}
-    images = np.stack([to_array(im, size, channels, fit, background) for im, _, _ in decoded])
-    labels = np.array([index.get(lbl, 0) if lbl is not None else 0 for _, lbl, _ in decoded], dtype=np.int64)
-    if names and any(lbl is None for _, lbl, _ in decoded):
-        # Loose files next to class folders: keep them, but the data is then treated as unlabelled.
-        names, labels = [], np.zeros(len(decoded), dtype=np.int64)
-    return ImageDataset(images, labels, names, [p for _, _, p in decoded], skipped,
-                        [str(p) for p in paths])
+            slot = Slot(cache_root(cache_dir), slot_key([os.path.realpath(r) for r in roots], settings_record))
+        except Exception:  # noqa: BLE001 - no usable cache location: decode without one
+            slot = None
+    cached: Cached | None = None
+    if slot is not None:
+        cached = slot.load(size)
+        if cached is not None and channels is not None and cached.channels != channels:
+            cached = None
+    old_rows = {r.identity: i for i, r in enumerate(cached.rows)} if cached else {}
+    old_skips = cached.skips if cached else {}
+
+    reused: dict[int, int] = {}                      # candidate index -> cached row
+    new: list[int] = []
+    skip_reason: dict[int, str] = {}
+    for k, cand in enumerate(candidates):
+        if cand.identity in old_rows:
+            reused[k] = old_rows[cand.identity]
+        elif cand.identity in old_skips:
+            skip_reason[k] = old_skips[cand.identity]
+        else:
+            new.append(k)
+
+    probing = channels is None and bool(new)
+    prog = _Progress(progress, len(candidates) + (len(new) if probing else 0))
+    prog.advance(len(reused) + len(skip_reason))
+    headers: dict[int, Header] = {k: _header_of(cached.rows[r]) for k, r in reused.items()} if cached else {}
+
+    if probing:
+        def probe(k):
+            try:
+                return read_header(candidates[k].path, max_pixels)
+            except Skip as exc:
+                return str(exc)
+
+        def keep_header(k, result):
+            if isinstance(result, Header):
+                headers[k] = result
+            else:
+                skip_reason[k] = result
+
+        _run_pool(new, probe, keep_header, workers, prog, cancelled)
+        refused = [k for k in new if k in skip_reason]
+        prog.advance(len(refused))                   # those need no decoding pass
+        new = [k for k in new if k not in skip_reason]
+    resolved = channels if channels is not None else (1 if all(h.grey for h in headers.values()) else 3)
+    if cached is not None and cached.channels != resolved:
+        prog.total += len(reused)                    # auto channels changed: decode everything again
+        new = sorted(new + list(reused))
+        reused = {}
+
+    slots = sorted(list(reused) + new)               # candidate indices that may become rows
+    exact_hit = (cached is not None and not new and len(reused) == len(cached.rows)
+                 and [reused[k] for k in slots] == list(range(len(cached.rows))))
+    if exact_hit:
+        images = cached.images
+        slot.touch()
+    else:
+        images = _build(slot, cached, candidates, slots, reused, new, size, resolved, fit, background,
+                        max_pixels, workers, prog, cancelled, headers, skip_reason)
+    usable = [k for k in slots if k not in skip_reason]
+
+    for k, reason in sorted(skip_reason.items()):
+        skipped.append(Skipped(candidates[k].path, reason))
+    if slot is None or not isinstance(images, np.memmap):   # no cache, or it could not be written
+        cache_state = "off"
+    else:
+        cache_state = "hit" if exact_hit else ("updated" if reused else "built")
+        if not exact_hit:
+            prune(slot.dir.parent.parent, cache_max_bytes, keep=slot.dir)
+    data = _dataset(images, [candidates[k] for k in usable], [headers[k] for k in usable], skipped, roots,
+                    found.note, allow_empty, cache_state)
+    data.info["settings"] = {"size": int(size), "channels": int(resolved), "fit": fit,
+                             "background": "#%02x%02x%02x" % background, "max_pixels": int(max_pixels)}
+    return data
+
+
+def _header_of(row: Row) -> Header:
+    return Header(row.format, row.mode, row.width, row.height)
+
+
+def _build(slot, cached, candidates, slots, reused, new, size, channels, fit, background, max_pixels,
+           workers, prog, cancelled, headers, skip_reason) -> np.ndarray:
+    """Fill a fresh array: cached rows copied, new files decoded in parallel, failures compacted."""
+    capacity = len(slots)
+    position = {k: i for i, k in enumerate(slots)}
+    partial, buf = None, None
+    if slot is not None and capacity:
+        try:
+            partial, buf = slot.new_array(capacity, size, channels)
+        except OSError:
+            slot = None                              # read-only or full disk: decode into memory
+    if buf is None:
+        buf = np.empty((capacity, size, size, channels), np.uint8)
+    try:
+        if reused:
+            pairs = sorted((reused[k], position[k]) for k in reused)   # sorted reads of the old memmap
+            for old_row, new_row in pairs:
+                buf[new_row] = cached.images[old_row]
+        settings = Settings(size, channels, fit, background, max_pixels)
+
+        def work(k):
+            try:
+                arr, header = decode(candidates[k].path, settings)
+            except Skip as exc:
+                return str(exc)
+            except Exception as exc:  # noqa: BLE001 - whatever a file does, it is a skip, not a crash
+                return f"could not be read ({type(exc).__name__})"
+            buf[position[k]] = arr
+            return header
+
+        def keep(k, result):
+            if isinstance(result, Header):
+                headers[k] = result
+            else:
+                skip_reason[k] = result
+
+        _run_pool(new, work, keep, workers, prog, cancelled)
+        good = [k for k in slots if k not in skip_reason]
+        for j, k in enumerate(good):                 # close the gaps left by skipped files, in place
+            if position[k] != j:
+                buf[j] = buf[position[k]]
+        if slot is None or partial is None:
+            return buf[:len(good)]
+        if not good:
+            slot.discard(partial)
+            return np.empty((0, size, size, channels), np.uint8)
+        rows = [Row(*candidates[k].identity, headers[k].width, headers[k].height, headers[k].format,
+                    headers[k].mode) for k in good]
+        remembered = {candidates[k].identity: r for k, r in skip_reason.items()
+                      if not r.startswith(_TRANSIENT)}
+        buf.flush()
+        shape, offset = buf.shape, buf.offset
+        buf = None                                   # unmap before the file is shrunk and renamed
+        try:
+            return slot.commit(partial, shape, offset, len(good), rows, remembered, channels,
+                               cached.data_file if cached else None)
+        except OSError:
+            # Could not publish the cache (disk full, permissions): keep the pixels in memory.
+            for path in (partial, partial.with_suffix("")):
+                if path.exists():
+                    data = np.load(path, mmap_mode="r")[:len(good)].copy()
+                    slot.discard(path)
+                    return data
+            raise DataError("could not write the image cache; try again with the cache off") from None
+    except BaseException:
+        if slot is not None:
+            slot.discard(partial)
+        raise
+
+
+def _dataset(images, usable: list[Candidate], headers: list[Header], skipped: list[Skipped], roots,
+             note: str, allow_empty: bool, cache: str) -> ImageDataset:
+    if not usable and not allow_empty:
+        where = ", ".join(str(p) for p in roots)
+        reasons = Counter(s.reason.split(" (")[0] for s in skipped).most_common(3)
+        detail = f" ({len(skipped)} files skipped: " + ", ".join(f"{n} {r}" for r, n in reasons) + ")" if skipped else ""
+        raise DataError(f"no usable images in {where}{detail}")
+    labels_seen = sorted({c.label for c in usable if c.label is not None})
+    index = {name: i for i, name in enumerate(labels_seen)}
+    labels = np.array([index.get(c.label, 0) for c in usable], dtype=np.int64)
+    widths = np.array([h.width for h in headers]) if headers else np.zeros(0)
+    heights = np.array([h.height for h in headers]) if headers else np.zeros(0)
+
+    def spread(a):
+        return [int(a.min()), int(np.median(a)), int(a.max())] if len(a) else []
+
+    info = {"formats": dict(Counter(h.format for h in headers)), "modes": dict(Counter(h.mode for h in headers)),
+            "width": spread(widths), "height": spread(heights), "cache": cache, "note": note}
+    return ImageDataset(images, labels, labels_seen, [c.path for c in usable], skipped,
+                        [str(r) for r in roots], info=info)

@@ -9,10 +9,22 @@ encode/decode when `has_latent`; set_sampling_options(**strings) for samplers wi
 
 Slow samplers (autoregressive, diffusion) call `progress(done, total)` between their sequential
 steps; the callback may raise `Cancelled` to stop sampling early.
+
+Training safety, shared by every family (the loop sets the attributes before training):
+    norm = self.clip_and_check(self.G.parameters())   # between backward() and optimizer.step()
+clips gradients to `self.grad_clip` (TrainSettings.grad_clip; 0 = off), returns the total norm, and
+raises NonFiniteError on inf/NaN gradients *before* the step, so the weights stay clean and the
+loop rolls back (TrainSettings.nan_policy). Families whose validate() has a measure where lower is
+better name it in `best_metric` (e.g. "bits_per_dim"): the loop then keeps a "best" checkpoint.
+On CUDA the loop runs train_step under `self.autocast()` (bf16) and puts modules and batches in
+channels_last; a family whose maths needs fp32 (log-determinants, large softmaxes) sets
+`mixed_precision_ok = False` or wraps that part in `torch.autocast(self.device.type, enabled=False)`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable
 
@@ -22,6 +34,10 @@ import torch
 
 class Cancelled(Exception):
     """Raised by a progress callback to stop a long computation (sampling, inversion, projection)."""
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss or gradient became inf/NaN; the training loop rolls back instead of continuing."""
 
 
 ProgressFn = Callable[[int, int], None]
@@ -75,6 +91,13 @@ class Engine:
     family: ClassVar[str] = ""
     has_latent: ClassVar[bool] = False
     conditional: bool = False
+    # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
+    best_metric: ClassVar[str | None] = None
+    # False keeps this family in fp32 even where bf16 autocast is available.
+    mixed_precision_ok: ClassVar[bool] = True
+    # Set by the training loop from TrainSettings before the first step.
+    grad_clip: float = 0.0            # max total gradient norm in clip_and_check; 0 = no clipping
+    precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
 
     def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu"):
         self.config = config
@@ -84,6 +107,32 @@ class Engine:
     # --- training -------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, float]:
         raise NotImplementedError
+
+    def clip_and_check(self, parameters) -> float:
+        """Call between backward() and optimizer.step(): clip to `grad_clip`, return the total norm.
+
+        `parameters`: a module or an iterable of parameters. Raises NonFiniteError when a gradient
+        is inf/NaN, so the optimiser never steps on garbage.
+        """
+        if isinstance(parameters, torch.nn.Module):
+            parameters = parameters.parameters()
+        grads = [p for p in parameters if p.grad is not None]
+        if not grads:
+            return 0.0
+        if self.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(grads, self.grad_clip)
+        else:  # the same norm without touching the gradients
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in grads]))
+        value = float(norm)
+        if not math.isfinite(value):
+            raise NonFiniteError(f"gradients became non-finite (norm {value})")
+        return value
+
+    def autocast(self):
+        """Context for forward passes: bf16 autocast when the loop enabled it (CUDA), else nothing."""
+        if self.precision == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def validate(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Measures on held-out data (e.g. bits/dim). Empty when the family has none."""
@@ -126,10 +175,18 @@ class Engine:
         pass
 
     def set_learning_rate_scale(self, scale: float) -> None:
-        """Multiply every optimiser's learning rate (used when rolling back after a divergence)."""
+        """Multiply every optimiser's learning rate (used when rolling back after a divergence).
+
+        Schedulers' base learning rates are scaled too, so a scheduler step cannot undo it.
+        """
         for opt in self.optimizers().values():
             for group in opt.param_groups:
                 group["lr"] *= scale
+                if "initial_lr" in group:
+                    group["initial_lr"] *= scale
+        for sched in self.schedulers().values():
+            if hasattr(sched, "base_lrs"):
+                sched.base_lrs = [lr * scale for lr in sched.base_lrs]
 
     # --- latent space (families with has_latent = True) -----------------------------------
     def encode(self, images: np.ndarray) -> torch.Tensor:
@@ -140,6 +197,11 @@ class Engine:
 
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         raise NotImplementedError(f"{self.family} has no latent space")
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        """Differentiable latents -> images in [-1, 1], (B, C, H, W). Families without an encoder
+        (GANs) implement it so real images can be projected into their latent space."""
+        raise NotImplementedError(f"{self.family} cannot render latents differentiably")
 
     def parameter_count(self) -> int:
         return sum(p.numel() for m in self.modules().values() for p in m.parameters())

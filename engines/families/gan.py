@@ -194,11 +194,6 @@ class GANEngine(Engine):
         grad, = torch.autograd.grad(self.D(mixed, labels).sum(), mixed, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
-    @staticmethod
-    def _grad_norm(module: nn.Module) -> float:
-        norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-        return float(torch.stack(norms).norm()) if norms else 0.0
-
     def train_step(self, batch: Batch) -> dict[str, float]:
         c, st = self.config, self._state
         self.G.train()
@@ -230,7 +225,7 @@ class GANEngine(Engine):
             out["r1_penalty"] = r1.item()
         self.opt_d.zero_grad(set_to_none=True)
         total_d.backward()
-        out["d_grad_norm"] = self._grad_norm(self.D)
+        out["d_grad_norm"] = self.clip_and_check(self.D)
         self.opt_d.step()
         st["d_steps"] += 1
 
@@ -250,7 +245,7 @@ class GANEngine(Engine):
                 loss_g.backward()
             finally:
                 self.D.requires_grad_(True)
-            st["g_grad_norm"] = self._grad_norm(self.G)
+            st["g_grad_norm"] = self.clip_and_check(self.G)
             self.opt_g.step()
             st["g_loss"] = loss_g.item()
             st["g_steps"] += 1
@@ -376,9 +371,17 @@ class GANEngine(Engine):
         gen = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.config.latent_dim, generator=gen)
 
+    def _decode_labels(self, n: int) -> torch.Tensor | None:
+        return torch.full((n,), self.decode_label, dtype=torch.int64, device=self.device) if self.conditional else None
+
+    def render(self, latents: torch.Tensor) -> torch.Tensor:
+        """Differentiable latents -> images in [-1, 1] (used to project real images into the latent space)."""
+        g = self._sampling_generator()
+        g.eval()
+        return g(latents.to(self.device, torch.float32), self._decode_labels(latents.shape[0]))
+
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        labels = torch.full((latents.shape[0],), self.decode_label, dtype=torch.int64) if self.conditional else None
-        return to_uint8(self._sampling_generator_output(latents, labels))
+        return to_uint8(self._sampling_generator_output(latents, self._decode_labels(latents.shape[0])))
 
     def set_sampling_options(self, **options: str) -> None:
         """Conditional runs: label=NAME picks the class that decode() draws (sample() takes labels directly)."""

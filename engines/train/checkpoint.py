@@ -4,6 +4,10 @@ Nothing here ever unpickles: safetensors holds raw tensors only and JSON holds p
 opening a checkpoint from elsewhere cannot run code. Both files are written atomically (temp file,
 fsync, rename), tensors first; the JSON is the commit marker, so a process killed at any instant
 leaves either the new checkpoint complete or the previous one untouched.
+
+A run keeps its last K step checkpoints (step_NNNNNNNN.json + .safetensors) and, for families with
+a validation measure, a "best" copy (best.json + best_step_NNNNNNNN.safetensors) that pruning and
+rollbacks never touch.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from safetensors.torch import save as st_save
 
 FORMAT = "genstudio-checkpoint/1"
 _NAME = re.compile(r"^step_(\d{8})\.json$")
+BEST = "best.json"
 
 
 class CheckpointError(RuntimeError):
@@ -68,7 +73,7 @@ def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> A
     """Replace every tensor inside nested dicts/lists by a reference, collecting it in `tensors`."""
     if isinstance(obj, torch.Tensor):
         key = prefix
-        tensors[key] = obj.detach().cpu().contiguous().clone()
+        tensors[key] = obj.detach().cpu().contiguous()  # no copy for CPU tensors: st_save copies anyway
         return {"__tensor__": key}
     if isinstance(obj, dict):
         return {"__dict__": [[_json_key(k), _split_tensors(v, f"{prefix}/{k}", tensors)] for k, v in obj.items()]}
@@ -80,6 +85,19 @@ def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> A
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise CheckpointError(f"cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights, views): copy all but the first."""
+    seen: set[int] = set()
+    out = {}
+    for key, t in tensors.items():
+        ptr = t.untyped_storage().data_ptr() if t.numel() else 0
+        if ptr and ptr in seen:
+            t = t.clone()
+        seen.add(ptr)
+        out[key] = t
+    return out
 
 
 def _json_key(k: Any) -> Any:
@@ -186,22 +204,73 @@ def checkpoint_paths(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def save_checkpoint(run_dir: Path, step: int, payload: dict, meta: dict, keep: int | None = None,
-                    protect: set[int] = frozenset()) -> Path:
-    """Write checkpoint `step`: payload may hold tensors anywhere; meta must be JSON-able."""
+                    protect: set[int] = frozenset(), best: bool = False) -> Path:
+    """Write checkpoint `step`: payload may hold tensors anywhere; meta must be JSON-able.
+
+    best=True also makes it the run's "best" checkpoint (a separate copy that is never pruned).
+    """
     folder = Path(run_dir) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     structure = _split_tensors(payload, "s", tensors)
-    blob = st_save(tensors)
+    blob = st_save(_unshared(tensors))
     stem = f"step_{step:08d}"
-    atomic_write_bytes(folder / f"{stem}.safetensors", blob)
     record = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors",
               "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
               "state": _to_json_plain(structure), **meta}
+    atomic_write_bytes(folder / f"{stem}.safetensors", blob)
     atomic_write_json(folder / f"{stem}.json", record)
+    if best:
+        _write_best(folder, stem, blob, record)
     if keep is not None:
         prune(run_dir, keep, protect | {step})
     return folder / f"{stem}.json"
+
+
+def _write_best(folder: Path, stem: str, blob: bytes, record: dict) -> None:
+    """Tensors under a fresh name first, then best.json (the commit), then the old best's tensors go."""
+    name = f"best_{stem}.safetensors"
+    atomic_write_bytes(folder / name, blob)
+    atomic_write_json(folder / BEST, dict(record, tensors=name))
+    for old in folder.glob("best_step_*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def best_checkpoint(run_dir: Path) -> Path | None:
+    """The run's best checkpoint (by its family's validation measure), if it has one."""
+    path = Path(run_dir) / "checkpoints" / BEST
+    return path if path.is_file() else None
+
+
+def discard_checkpoints_after(run_dir: Path, step: int) -> list[int]:
+    """Delete step checkpoints newer than `step` (an abandoned timeline after a rollback).
+
+    The best copy stays: it was a real state of the model, reached before the rollback.
+    """
+    dropped = []
+    for s, p in checkpoint_paths(run_dir):
+        if s > step:
+            p.unlink(missing_ok=True)
+            p.with_suffix(".safetensors").unlink(missing_ok=True)
+            dropped.append(s)
+    return dropped
+
+
+def remove_stale_temp_files(run_dir: Path) -> int:
+    """Delete what a process killed mid-write leaves: temp files, tensors whose JSON never landed.
+
+    Only call this when no other process writes to the run (when resuming it).
+    """
+    folder = Path(run_dir) / "checkpoints"
+    removed = 0
+    if folder.is_dir():
+        stale = list(folder.glob(".*.tmp"))
+        stale += [p for p in folder.glob("step_*.safetensors") if not p.with_suffix(".json").exists()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def prune(run_dir: Path, keep: int, protect: set[int] = frozenset()) -> None:

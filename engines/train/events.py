@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Resumed:
 class TrainWarning:
     step: int
     message: str
-    kind: str = "warning"         # e.g. "divergence", "mode-collapse", "rollback"
+    kind: str = "warning"         # e.g. "divergence", "mode-collapse", "rollback" (the loop rolled back), "precision"
     rollback: bool = False        # the studio offers "roll back to the last checkpoint before this"
 
 
@@ -77,6 +77,7 @@ class Failed:
     step: int
     message: str                  # one line for a person
     details: str = ""             # traceback, behind a "details" button
+    kind: str = "error"           # "error" | "out-of-memory" | "diverged" (the UI may offer a remedy)
 
 
 Event = Started | Progress | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Finished | Failed

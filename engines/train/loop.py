@@ -5,12 +5,20 @@
         ...
 
 The studio's worker forwards the events as Qt signals; the command line prints them. Control
-(stop, pause, save now) is a thread-safe object polled between steps.
+(stop, pause, save now, roll back) is a thread-safe object polled between steps.
+
+Safety: a non-finite loss, gradient (Engine.clip_and_check) or weight never gets trained on or
+saved. The loop rolls back to the last good checkpoint (or an in-memory copy of the starting
+state), scales the learning rate by `lr_backoff`, reports a TrainWarning(kind="rollback") and a
+metrics.jsonl row {"event": "rollback"}; after `max_rollbacks` it stops with Failed(kind="diverged").
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import os
+import socket
 import threading
 import time
 import traceback
@@ -24,14 +32,21 @@ import torch
 from .. import registry
 from ..config import from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
-from ..families.base import Batch, DataSpec, Engine
+from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
 from . import events as ev
-from .checkpoint import (CheckpointError, engine_state, latest_checkpoint, load_checkpoint,
-                         load_engine_state, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
+                         engine_state, latest_checkpoint, load_checkpoint, load_engine_state,
+                         remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+NAN_POLICIES = ("rollback", "fail")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class Diverged(RuntimeError):
+    """Training kept producing non-finite values; reported as Failed(kind="diverged")."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +65,35 @@ class TrainSettings:
     val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
+    grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (families that call clip_and_check); 0 turns clipping off.")
+    nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
+    lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.", advanced=True)
+    max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.", advanced=True)
+    precision: str = param("auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA GPUs that support it, fp32 elsewhere; fp32 always; bf16 only on CUDA.", advanced=True)
+    channels_last: bool = param(True, help="channels_last memory layout for convolutions on CUDA (faster on tensor cores); ignored elsewhere.", advanced=True)
 
 
 class Control:
     """Thread-safe requests from the person to the loop; polled between steps."""
+
+    _NO_ROLLBACK = object()
 
     def __init__(self):
         self._stop = threading.Event()
         self._save = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._lock = threading.Lock()
+        self._rollback = Control._NO_ROLLBACK
+
+    def request_rollback(self, before_step: int | None = None) -> None:
+        """Roll back to the newest checkpoint at or before `before_step` and lower the learning rate.
+
+        None: before the latest finding that offered a rollback (else the latest checkpoint). Works
+        while paused. Replaying unchanged would repeat the same trajectory, so the LR is lowered.
+        """
+        with self._lock:
+            self._rollback = before_step
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -81,6 +115,12 @@ class Control:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def take_rollback_request(self):
+        """(True, before_step or None) once after request_rollback(), else (False, None)."""
+        with self._lock:
+            request, self._rollback = self._rollback, Control._NO_ROLLBACK
+        return (False, None) if request is Control._NO_ROLLBACK else (True, request)
 
     def take_save_request(self) -> bool:
         if self._save.is_set():
@@ -108,8 +148,35 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_precision(requested: str, device: torch.device, engine: Engine) -> str:
+    """bf16 only where it helps and is safe: CUDA with bf16 support, and a family that allows it."""
+    if requested == "fp32" or device.type != "cuda" or not engine.mixed_precision_ok:
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+
+
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+
+
+def _cpu_copy(obj):
+    """A deep copy with every tensor in host memory (an in-memory snapshot must not double GPU use)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def _weights_finite(engine: Engine) -> bool:
+    """inf/NaN anywhere in the weights or buffers. A float64 sum per tensor is a few times cheaper
+    than an elementwise check and cannot overflow for finite values, so it is exact."""
+    with torch.no_grad():
+        sums = [t.sum(dtype=torch.float64) for m in engine.modules().values()
+                for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+    return not sums or bool(torch.isfinite(torch.stack(sums)).all())
 
 
 def engine_overrides_validate(engine: Engine) -> bool:
@@ -130,6 +197,13 @@ class Trainer:
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
         self.engine: Engine = family.engine_class(config, self.spec, device)
+        self.engine.grad_clip = float(settings.grad_clip)
+        self.precision = resolve_precision(settings.precision, device, self.engine)
+        self.engine.precision = self.precision
+        self.channels_last = bool(settings.channels_last and device.type == "cuda")
+        if self.channels_last:
+            for m in self.engine.modules().values():
+                m.to(memory_format=torch.channels_last)  # in place: optimisers keep their parameters
         if engine_overrides_validate(self.engine) and settings.val_fraction > 0 and len(dataset) >= 2:
             self.train_data, self.val_data = dataset.split(settings.val_fraction, seed=settings.seed)
         else:
@@ -139,6 +213,13 @@ class Trainer:
         self._acc_n = 0
         self._pending_metrics: dict[str, float] = {}
         self._sample_labels = self._fixed_sample_labels()
+        self._lr_scale = 1.0                 # product of every rollback's lr_backoff so far
+        self._rollbacks = 0                  # automatic rollbacks (non-finite values) in this run
+        self._best: float | None = None      # best validation value of engine.best_metric so far
+        self._best_step: int | None = None
+        self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
+        self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
+        self._phase = "starting"
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -155,55 +236,119 @@ class Trainer:
                 "data": {**dataset.describe(), **(data_record or {})}, "device": str(device),
                 "data_spec": DataSpec(dataset.size, dataset.channels, dataset.num_classes,
                                       tuple(dataset.class_names)).to_json()})
-        return cls(family, config, settings, dataset, run, device)
+        trainer = cls(family, config, settings, dataset, run, device)
+        trainer._record_device()
+        return trainer
 
     @classmethod
     def resume(cls, run_path: str | Path, dataset: ImageDataset, steps: int | None = None,
-               device: str | None = None) -> "Trainer":
-        """Continue a run from its latest checkpoint (exactly, on the same device)."""
+               device: str | None = None, family: str | None = None) -> "Trainer":
+        """Continue a run from its latest checkpoint (exactly, on the same device).
+
+        `family`, when given, must be the run's family (a clear refusal otherwise).
+        """
         run = RunDir.open(run_path)
         rec = run.record()
+        busy = run.training_pid()
+        if busy is not None:
+            raise RunError(f"{run.path} is being trained right now by process {busy}; stop that one first")
+        if family is not None and family != rec.get("family"):
+            raise RunError(f"{run.path} is a {rec.get('family')} run; it cannot be continued as {family}")
         try:
-            family = registry.get(rec["family"])
+            fam = registry.get(rec["family"])
         except registry.UnknownFamily as exc:
             raise RunError(str(exc)) from None
-        config = from_dict(family.config_class, rec["config"], strict=False)
-        settings = from_dict(TrainSettings, rec["settings"], strict=False)
+        except KeyError:
+            raise RunError(f"{run.path}/run.json does not say which family it trains") from None
+        try:
+            config = from_dict(fam.config_class, rec["config"], strict=False)
+            settings = from_dict(TrainSettings, rec["settings"], strict=False)
+            spec = DataSpec.from_json(rec["data_spec"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{run.path}/run.json has settings this version cannot use ({exc})") from None
         changes = {}
         if steps is not None:
             changes["steps"] = steps
         if device is not None:
             changes["device"] = device
         settings = replace_checked(settings, **changes)
-        spec = DataSpec.from_json(rec["data_spec"])
         got = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         if (got.size, got.channels, got.class_names) != (spec.size, spec.channels, spec.class_names):
             raise RunError(f"the data does not match this run (run: {spec.size}px, {spec.channels} channels, "
                            f"{spec.num_classes} classes; data: {got.size}px, {got.channels} channels, "
                            f"{got.num_classes} classes)")
-        trainer = cls(family, config, settings, dataset, run, resolve_device(settings.device))
+        remove_stale_temp_files(run.path)
+        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
         ckpt = latest_checkpoint(run.path)
         if ckpt is not None:
             trainer.load(ckpt)
+        else:  # killed before its first checkpoint: start over cleanly
+            run.truncate_metrics(0)
+            run.truncate_samples(0)
+        trainer._record_device()
         return trainer
+
+    def _record_device(self) -> None:
+        if self.run_dir is not None:
+            self.run_dir.update_record(device=str(self.device), precision=self.precision,
+                                       channels_last=self.channels_last, settings=to_dict(self.settings))
 
     # --- state ---------------------------------------------------------------------------------
     def _loop_state(self) -> dict:
         return {"step": self.step, "acc": dict(self._acc), "acc_n": self._acc_n,
-                "pending_metrics": dict(self._pending_metrics)}
+                "pending_metrics": dict(self._pending_metrics), "lr_scale": self._lr_scale,
+                "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step}
 
-    def save(self) -> Path | None:
-        if self.run_dir is None:
-            return None
+    def _state(self) -> tuple[dict, dict]:
         payload = {"engine": engine_state(self.engine), "rng": rng_state()}
         meta = {"family": self.family.name, "config": to_dict(self.config), "settings": to_dict(self.settings),
                 "data_spec": self.spec.to_json(), "loop": self._loop_state()}
-        return save_checkpoint(self.run_dir.path, self.step, payload, meta, keep=self.settings.keep_checkpoints)
+        if self.engine.best_metric:
+            meta["best_metric"] = self.engine.best_metric
+        return payload, meta
+
+    def save(self, best: bool = False) -> Path | None:
+        """Checkpoint now (run folder) or refresh the in-memory last good state (no run folder).
+
+        Raises NonFiniteError instead of saving weights that hold inf/NaN.
+        """
+        if not _weights_finite(self.engine):
+            raise NonFiniteError(f"the weights became non-finite by step {self.step}")
+        if self.run_dir is None:
+            self._snapshot = _cpu_copy(self._state())
+            return None
+        payload, meta = self._state()
+        path = save_checkpoint(self.run_dir.path, self.step, payload, meta,
+                               keep=self.settings.keep_checkpoints, best=best)
+        self._snapshot = None  # the checkpoint on disk is the last good state now
+        return path
 
     def load(self, path: Path) -> None:
         payload, meta = load_checkpoint(path)
         if meta.get("family") != self.family.name:
             raise CheckpointError(f"checkpoint is from family {meta.get('family')!r}, not {self.family.name!r}")
+        ours = to_dict(self.config)
+        theirs = meta.get("config", {})
+        differ = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
+        if differ:
+            k = differ[0]
+            raise CheckpointError(f"the checkpoint was trained with other settings than this run's run.json "
+                                  f"({k}: {theirs[k]!r} in the checkpoint, {ours[k]!r} in run.json); "
+                                  f"it cannot be continued")
+        self._apply_state(payload, meta)
+        best = best_checkpoint(self.run_dir.path) if self.run_dir is not None else None
+        if best is not None and self.engine.best_metric:
+            try:  # the best copy may come from a later, abandoned timeline: it still counts
+                _, best_meta = load_checkpoint(best, verify=False)
+                value = best_meta.get("loop", {}).get("best")
+                if value is not None and (self._best is None or value < self._best):
+                    self._best, self._best_step = float(value), int(best_meta["step"])
+            except CheckpointError:
+                pass
+        if self.run_dir is not None:
+            self.run_dir.truncate_metrics(self.step)
+
+    def _apply_state(self, payload: dict, meta: dict) -> None:
         load_engine_state(self.engine, payload["engine"])
         set_rng_state(payload["rng"])
         loop = meta["loop"]
@@ -211,8 +356,10 @@ class Trainer:
         self._acc = {k: float(v) for k, v in loop["acc"].items()}
         self._acc_n = int(loop["acc_n"])
         self._pending_metrics = dict(loop.get("pending_metrics", {}))
-        if self.run_dir is not None:
-            self.run_dir.truncate_metrics(self.step)
+        self._lr_scale = float(loop.get("lr_scale", 1.0))
+        self._rollbacks = int(loop.get("rollbacks", 0))
+        self._best = loop.get("best")
+        self._best_step = loop.get("best_step")
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
@@ -242,7 +389,10 @@ class Trainer:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
         y = torch.from_numpy(np.asarray(self.train_data.labels[idx], dtype=np.int64))
-        return Batch(x.to(self.device, non_blocking=True), y.to(self.device))
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return Batch(x, y.to(self.device))
 
     def val_batches(self, batch_size: int = 256) -> Iterator[Batch]:
         data = self.val_data
@@ -255,6 +405,7 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------------
     def make_samples(self) -> ev.Samples:
+        self._phase = "sampling"
         images = self.engine.sample(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
                                     labels=self._sample_labels)
         columns = self.spec.num_classes if self._sample_labels is not None and self.spec.num_classes <= 16 else None
@@ -265,12 +416,26 @@ class Trainer:
     def _validate(self) -> dict[str, float]:
         if self.val_data is None:
             return {}
+        self._phase = "validation"
         return {f"val/{k}" if not k.startswith("val") else k: float(v)
                 for k, v in self.engine.validate(self.val_batches()).items()}
 
+    def _is_new_best(self, values: dict[str, float]) -> bool:
+        name = self.engine.best_metric
+        if not name:
+            return False
+        value = values.get(name if name.startswith("val") else f"val/{name}")
+        if value is None or not math.isfinite(value) or (self._best is not None and value >= self._best):
+            return False
+        self._best, self._best_step = float(value), self.step
+        return True
+
     def _set_status(self, status: str) -> None:
         if self.run_dir is not None:
-            self.run_dir.update_record(status=status, step=self.step, updated=time.time())
+            changes = {"status": status, "step": self.step, "updated": time.time()}
+            if status == "running":  # lets a run list tell a live run from one that was killed
+                changes.update(pid=os.getpid(), host=socket.gethostname())
+            self.run_dir.update_record(**changes)
 
     def run(self, control: Control | None = None) -> Iterator[ev.Event]:
         """Train to settings.steps, yielding events. Never raises: failures become a Failed event."""
@@ -278,14 +443,23 @@ class Trainer:
         s = self.settings
         try:
             yield from self._run(control, s)
+        except Diverged as exc:
+            self._set_status_quietly("failed")
+            yield ev.Failed(self.step, str(exc), traceback.format_exc(), kind="diverged")
         except Exception as exc:  # noqa: BLE001 - the loop reports, the caller decides
+            kind = "error"
             if _is_oom(exc):
-                message = (f"out of memory at batch size {s.batch_size}; try a smaller batch size "
-                           f"(for example {max(1, s.batch_size // 2)})")
+                kind = "out-of-memory"
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()  # give the memory back so the app can carry on
+                where = {"validation": "during validation", "sampling": "while making samples"}.get(
+                    self._phase, f"at step {self.step + 1}")
+                message = (f"out of memory {where} with batch size {s.batch_size}; try a smaller batch "
+                           f"size (for example {max(1, s.batch_size // 2)})")
             else:
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self._set_status_quietly("failed")
-            yield ev.Failed(self.step, message, traceback.format_exc())
+            yield ev.Failed(self.step, message, traceback.format_exc(), kind=kind)
 
     def _set_status_quietly(self, status: str) -> None:
         try:
@@ -293,80 +467,166 @@ class Trainer:
         except Exception:  # noqa: BLE001 - the original failure matters more
             pass
 
+    # --- rollback -----------------------------------------------------------------------------------
+    def _last_good_state(self, before_step: int | None) -> tuple[dict, dict] | None:
+        if self.run_dir is not None:
+            paths = [p for step, p in checkpoint_paths(self.run_dir.path)
+                     if before_step is None or step <= before_step]
+            if paths:
+                return load_checkpoint(paths[-1])
+        return self._snapshot
+
+    def rollback(self, reason: str, before_step: int | None = None, automatic: bool = True) -> ev.TrainWarning:
+        """Return to the last good state (at or before `before_step`), lower the LR, say so."""
+        from_step = self.step
+        state = self._last_good_state(before_step)
+        if state is None:
+            raise CheckpointError("there is no earlier checkpoint to roll back to")
+        payload, meta = state
+        rollbacks, scale = self._rollbacks + (1 if automatic else 0), self._lr_scale * self.settings.lr_backoff
+        self._apply_state(_cpu_copy(payload) if state is self._snapshot else payload, meta)
+        self.engine.set_learning_rate_scale(scale / self._lr_scale)  # relative to the restored optimiser
+        self._lr_scale, self._rollbacks = scale, rollbacks
+        message = (f"{reason}; went back to step {self.step} and lowered the learning rate to {scale:g}x "
+                   f"of the configured one")
+        if automatic:
+            message += f" (rollback {rollbacks} of at most {self.settings.max_rollbacks})"
+        if self.run_dir is not None:
+            discard_checkpoints_after(self.run_dir.path, self.step)
+            self.run_dir.truncate_metrics(self.step)
+            self.run_dir.truncate_samples(self.step)
+            self.run_dir.append_metrics({"step": self.step, "event": "rollback", "from_step": from_step,
+                                         "lr_scale": scale, "automatic": automatic, "message": message,
+                                         "losses": {}})
+        return ev.TrainWarning(self.step, message, "rollback", False)
+
+    def _diverged(self, reason: str) -> ev.TrainWarning:
+        s = self.settings
+        if s.nan_policy == "fail":
+            raise Diverged(f"{reason}; stopped (nan_policy is 'fail'). Try a lower learning rate or grad_clip")
+        if self._rollbacks >= s.max_rollbacks:
+            raise Diverged(f"{reason}, again after {self._rollbacks} rollbacks with a lower learning rate "
+                           f"({self._lr_scale:g}x); stopped. Try a lower learning rate, grad_clip or a "
+                           f"smaller model")
+        return self.rollback(reason)
+
+    # --- requests from the person --------------------------------------------------------------------
+    def _serve_requests(self, control: Control) -> Iterator[ev.Event]:
+        """Save-now and rollback requests; both are also served while paused."""
+        if control.take_save_request():
+            try:
+                path = self.save()
+            except FloatingPointError as exc:  # refuse to save garbage: roll back instead
+                yield self._diverged(str(exc))
+                path = None
+            if path is not None:
+                yield ev.CheckpointSaved(self.step, str(path))
+        wanted, before = control.take_rollback_request()
+        if wanted:
+            if before is None:
+                before = self._rollback_finding_step
+            try:
+                yield self.rollback(f"roll back requested at step {self.step}", before, automatic=False)
+            except CheckpointError as exc:
+                yield ev.TrainWarning(self.step, f"cannot roll back: {exc}", "rollback", False)
+
     def _run(self, control: Control, s: TrainSettings) -> Iterator[ev.Event]:
         self._set_status("running")
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count())
+        if s.precision == "bf16" and self.precision != "bf16":
+            yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
+                                  f"{self.family.name}; training in fp32", "precision")
+        if self.run_dir is None or not self.run_dir.checkpoints():
+            self._snapshot = _cpu_copy(self._state())  # something good to roll back to
         yield self.make_samples()
         start_step, t0 = self.step, time.perf_counter()
         step_time = None
         last_ckpt = self.step
         while self.step < s.steps:
+            before_requests = self.step
             if control.paused:
                 paused_at = time.perf_counter()
                 yield ev.Paused(self.step)
                 while control.paused and not control.stop_requested:
                     control.wait_while_paused()
+                    yield from self._serve_requests(control)
                 t0 += time.perf_counter() - paused_at  # paused time is not training time
                 yield ev.Resumed(self.step)
             if control.stop_requested:
                 break
-            if control.take_save_request():
-                path = self.save()
-                if path is not None:
+            for e in self._serve_requests(control):
+                if isinstance(e, ev.CheckpointSaved):
                     last_ckpt = self.step
-                    yield ev.CheckpointSaved(self.step, str(path))
+                yield e
+            if self.step != before_requests:  # rolled back: time from here
+                start_step, t0, last_ckpt = self.step, time.perf_counter(), self.step
 
-            t_step = time.perf_counter()
-            losses = self.engine.train_step(self._batch(self.step))
-            self.step += 1
-            for k, v in losses.items():
-                self._acc[k] = self._acc.get(k, 0.0) + float(v)
-            self._acc_n += 1
-            dt = time.perf_counter() - t_step
-            step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
+            try:
+                self._phase = "training"
+                t_step = time.perf_counter()
+                with self.engine.autocast():
+                    losses = self.engine.train_step(self._batch(self.step))
+                bad = [k for k, v in losses.items() if not math.isfinite(float(v))]
+                if bad:
+                    raise NonFiniteError(f"loss {', '.join(bad)} became non-finite at step {self.step + 1}")
+                self.step += 1
+                for k, v in losses.items():
+                    self._acc[k] = self._acc.get(k, 0.0) + float(v)
+                self._acc_n += 1
+                dt = time.perf_counter() - t_step
+                step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
 
-            bad = [k for k, v in losses.items() if not math.isfinite(float(v))]
-            if bad:
-                raise FloatingPointError(f"loss {', '.join(bad)} became non-finite at step {self.step}")
+                new_best = False
+                if s.validate_every and self.step % s.validate_every == 0 and self.val_data is not None:
+                    values = self._validate()
+                    if values:
+                        self._pending_metrics.update(values)
+                        new_best = self._is_new_best(values)
+                        yield ev.Metrics(self.step, values)
 
-            if s.validate_every and self.step % s.validate_every == 0 and self.val_data is not None:
-                values = self._validate()
-                if values:
-                    self._pending_metrics.update(values)
-                    yield ev.Metrics(self.step, values)
+                if s.monitor_every and self.step % s.monitor_every == 0:
+                    self._phase = "monitor"
+                    values, findings = self.engine.monitor(self.step)
+                    if values:
+                        self._pending_metrics.update(values)
+                        yield ev.Metrics(self.step, dict(values))
+                    for f in findings:
+                        if f.rollback:
+                            self._rollback_finding_step = self.step
+                        yield ev.TrainWarning(self.step, f.message, f.kind, f.rollback)
 
-            if s.monitor_every and self.step % s.monitor_every == 0:
-                values, findings = self.engine.monitor(self.step)
-                if values:
-                    self._pending_metrics.update(values)
-                    yield ev.Metrics(self.step, dict(values))
-                for f in findings:
-                    yield ev.TrainWarning(self.step, f.message, f.kind, f.rollback)
+                if self.step % s.log_every == 0 or self.step == s.steps:
+                    mean = {k: v / self._acc_n for k, v in self._acc.items()}
+                    elapsed = time.perf_counter() - t0
+                    per_step = elapsed / max(1, self.step - start_step)
+                    row = {"step": self.step, "losses": mean, "time": round(elapsed, 3)}
+                    if self._pending_metrics:
+                        row["metrics"] = dict(self._pending_metrics)
+                    if self.run_dir is not None:
+                        self.run_dir.append_metrics(row)
+                    self._acc, self._acc_n, self._pending_metrics = {}, 0, {}
+                    yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed,
+                                      per_step * (s.steps - self.step))
 
-            if self.step % s.log_every == 0 or self.step == s.steps:
-                mean = {k: v / self._acc_n for k, v in self._acc.items()}
-                elapsed = time.perf_counter() - t0
-                per_step = elapsed / max(1, self.step - start_step)
-                row = {"step": self.step, "losses": mean, "time": round(elapsed, 3)}
-                if self._pending_metrics:
-                    row["metrics"] = dict(self._pending_metrics)
-                if self.run_dir is not None:
-                    self.run_dir.append_metrics(row)
-                self._acc, self._acc_n, self._pending_metrics = {}, 0, {}
-                yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed,
-                                  per_step * (s.steps - self.step))
-
-            if s.sample_every and self.step % s.sample_every == 0:
-                yield self.make_samples()
-            if s.checkpoint_every and self.step % s.checkpoint_every == 0:
-                path = self.save()
-                if path is not None:
+                if s.sample_every and self.step % s.sample_every == 0:
+                    yield self.make_samples()
+                if (s.checkpoint_every and self.step % s.checkpoint_every == 0) or new_best:
+                    self._phase = "checkpoint"
+                    path = self.save(best=new_best)
                     last_ckpt = self.step
-                    yield ev.CheckpointSaved(self.step, str(path))
+                    if path is not None:
+                        yield ev.CheckpointSaved(self.step, str(path))
+            except FloatingPointError as exc:  # NonFiniteError from the loss, clip_and_check or save
+                yield self._diverged(str(exc))
+                start_step, t0, last_ckpt, step_time = self.step, time.perf_counter(), self.step, None
 
+        self._phase = "checkpoint"
         if self.run_dir is not None and (self.step != last_ckpt or not self.run_dir.checkpoints()):
-            yield ev.CheckpointSaved(self.step, str(self.save()))
+            try:
+                yield ev.CheckpointSaved(self.step, str(self.save()))
+            except FloatingPointError as exc:  # never end a run on a garbage checkpoint
+                raise Diverged(f"{exc}; the last good checkpoint was kept") from None
         if not (s.sample_every and self.step % s.sample_every == 0):
             yield self.make_samples()
         reason = "stopped" if self.step < s.steps else "completed"

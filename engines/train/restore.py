@@ -9,20 +9,32 @@ import torch
 from .. import registry
 from ..config import from_dict
 from ..families.base import DataSpec, Engine
-from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, load_engine_state
+from .checkpoint import CheckpointError, best_checkpoint, latest_checkpoint, load_checkpoint, load_engine_state
 from .run import RunDir, RunError
 
 
 def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
                 device: str | torch.device = "cpu") -> tuple[Engine, dict]:
-    """(engine with the checkpoint's weights, run record). The newest checkpoint unless one is named."""
+    """(engine with the checkpoint's weights, run record). The newest checkpoint unless one is named.
+
+    `checkpoint`: a checkpoint's JSON path, "latest" (the default) or "best" (families with a
+    validation measure; refused clearly when the run has none).
+    """
     run = RunDir.open(run_path)
     record = run.record()
     try:
         family = registry.get(record["family"])
     except registry.UnknownFamily as exc:
         raise RunError(str(exc)) from None
-    path = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run.path)
+    if checkpoint == "best":
+        path = best_checkpoint(run.path)
+        if path is None:
+            raise CheckpointError(f"{run.path} has no best checkpoint (its family has no validation measure, "
+                                  f"or it has not validated yet)")
+    elif checkpoint is None or checkpoint == "latest":
+        path = latest_checkpoint(run.path)
+    else:
+        path = Path(checkpoint)
     if path is None:
         raise CheckpointError(f"{run.path} has no checkpoint yet; train it first")
     payload, meta = load_checkpoint(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -94,6 +95,18 @@ class RunDir:
         except (OSError, json.JSONDecodeError) as exc:
             raise RunError(f"cannot read {self.run_json}: {exc}") from None
 
+    def training_pid(self) -> int | None:
+        """The pid of another live process on this machine that is training this run, if any."""
+        try:
+            rec = self.record()
+        except RunError:
+            return None
+        pid = rec.get("pid")
+        if (rec.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid()
+                or rec.get("host") != socket.gethostname()):
+            return None
+        return pid if pid_alive(pid) else None
+
     def write_record(self, record: dict) -> None:
         atomic_write_json(self.run_json, record)
 
@@ -133,6 +146,12 @@ class RunDir:
         os.replace(tmp, path)
         return path
 
+    def truncate_samples(self, after_step: int) -> None:
+        """Drop sample grids past `after_step` (they belong to a timeline abandoned by a rollback)."""
+        for step, p in self.sample_paths():
+            if step > after_step:
+                p.unlink(missing_ok=True)
+
     def sample_paths(self) -> list[tuple[int, Path]]:
         if not self.samples_dir.is_dir():
             return []
@@ -146,6 +165,16 @@ class RunDir:
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         return checkpoint_paths(self.path)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but is not ours, or we cannot tell: do not call it dead
+    return True
 
 
 def atomic_write_json_lines(path: Path, rows: list[dict]) -> None:

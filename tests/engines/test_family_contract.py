@@ -5,11 +5,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from engines import registry
 from engines.config import field_infos, replace_checked
 from engines.train import events as ev
 from engines.train.loop import Control, Trainer, TrainSettings
+from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.restore import load_engine
 from tests.engines.conftest import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
@@ -54,19 +56,80 @@ def test_trains_samples_and_reloads(tmp_path, name, channels, classes):
     np.testing.assert_array_equal(engine.sample(3, seed=5), a)
 
 
+def _assert_same_state(a, b, where="engine"):
+    """Every tensor and value of two engine states is identical (modules incl. EMA copies,
+    optimisers, schedulers, extra state)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            _assert_same_state(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_state(x, y, f"{where}/{i}")
+    else:
+        assert a == b or (a != a and b != b), where
+
+
 @pytest.mark.parametrize("name", registry.names())
 def test_resume_is_exact(tmp_path, name):
+    """Stopping mid-interval (losses accumulated but not yet logged, validation pending) and
+    resuming gives the same logged losses, the same final state and the same samples: data order,
+    flips, RNG, optimiser, scheduler, EMA and loss accumulators all carry over."""
     data = tiny_dataset(n=20, size=16, channels=1, classes=2)
     config = small_config(name)
-    list(Trainer.new(name, config, SETTINGS, data, tmp_path / "a").run())
+    settings = replace_checked(SETTINGS, steps=7, log_every=2, flip=True)
+    straight = Trainer.new(name, config, settings, data, tmp_path / "a")
+    list(straight.run())
     control = Control()
-    for e in Trainer.new(name, config, SETTINGS, data, tmp_path / "b").run(control):
-        if isinstance(e, ev.Progress) and e.step == SETTINGS.steps // 2:
+    first = Trainer.new(name, config, settings, data, tmp_path / "b")
+    real_step = first.engine.train_step
+
+    def step_then_stop(batch):  # stop after step 3: between two logged steps
+        if first.step == 2:
             control.request_stop()
-    list(Trainer.resume(tmp_path / "b", data).run())
+        return real_step(batch)
+
+    first.engine.train_step = step_then_stop
+    events = list(first.run(control))
+    assert isinstance(events[-1], ev.Finished) and events[-1].step == 3
+    resumed = Trainer.resume(tmp_path / "b", data)
+    assert resumed.step == 3 and resumed._acc_n == 1
+    list(resumed.run())
 
     def rows(p):
         return [json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()]
 
     assert rows(tmp_path / "b") and [(r["step"], r["losses"], r.get("metrics")) for r in rows(tmp_path / "b")] == \
         [(r["step"], r["losses"], r.get("metrics")) for r in rows(tmp_path / "a")]
+    a_state, _ = load_checkpoint(latest_checkpoint(tmp_path / "a"))
+    b_state, _ = load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    _assert_same_state(a_state["engine"], b_state["engine"])
+    np.testing.assert_array_equal(straight.engine.sample(3, seed=9), resumed.engine.sample(3, seed=9))
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_a_non_finite_loss_rolls_back_and_lowers_every_learning_rate(tmp_path, name):
+    data = tiny_dataset(n=20, size=16, channels=1, classes=2)
+    settings = replace_checked(SETTINGS, checkpoint_every=2, validate_every=0, monitor_every=0)
+    straight = Trainer.new(name, small_config(name), settings, data, None)
+    list(straight.run())  # LR schedulers move the LR: compare with the same steps, unpoisoned
+    lrs = [g["lr"] for o in straight.engine.optimizers().values() for g in o.param_groups]
+    trainer = Trainer.new(name, small_config(name), settings, data, tmp_path / "run")
+    real_step, poisoned = trainer.engine.train_step, []
+
+    def poison_step_3(batch):
+        losses = real_step(batch)
+        if trainer.step == 2 and not poisoned:
+            poisoned.append(True)
+            losses = {k: float("nan") for k in losses}
+        return losses
+
+    trainer.engine.train_step = poison_step_3
+    events = list(trainer.run())
+    assert isinstance(events[-1], ev.Finished), getattr(events[-1], "details", events[-1])
+    assert [(e.kind, e.step) for e in events if isinstance(e, ev.TrainWarning)] == [("rollback", 2)]
+    after = [g["lr"] for o in trainer.engine.optimizers().values() for g in o.param_groups]
+    assert after == pytest.approx([lr * settings.lr_backoff for lr in lrs])

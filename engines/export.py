@@ -1,0 +1,169 @@
+"""Writing what a person made: single images, grids, strips, GIFs, MP4s and folders of frames.
+
+Nothing is ever overwritten unless `force=True`; the studio asks first, the CLI needs --force.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .imaging import make_grid, to_pil
+
+FORMATS = {".png": "PNG image (a strip for several frames)", ".gif": "animated GIF", ".mp4": "MP4 video",
+           "": "folder of PNG frames"}
+RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+
+
+class ExportError(ValueError):
+    """The export cannot be written as asked (exists, bad format, not writable). For a person."""
+
+
+def upscale(image: np.ndarray, scale: int, resample: str = "nearest") -> np.ndarray:
+    """uint8 (H, W, C) enlarged by an integer factor."""
+    if scale == 1:
+        return image
+    if resample not in RESAMPLING:
+        raise ExportError(f"resampling must be one of {', '.join(RESAMPLING)}")
+    pil = to_pil(image)
+    pil = pil.resize((pil.width * scale, pil.height * scale), RESAMPLING[resample])
+    arr = np.asarray(pil)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def labelled_grid(images: np.ndarray, labels: Sequence[str], columns: int | None = None,
+                  scale: int = 1) -> np.ndarray:
+    """A grid with a caption under each tile (RGB)."""
+    tiles = np.stack([upscale(im, scale) for im in images])
+    if tiles.shape[-1] == 1:
+        tiles = np.repeat(tiles, 3, axis=-1)
+    font = ImageFont.load_default()
+    caption_h = 12
+    h, w = tiles.shape[1:3]
+    captioned = np.full((len(tiles), h + caption_h, w, 3), 255, np.uint8)
+    for i, (tile, label) in enumerate(zip(tiles, labels)):
+        canvas = Image.new("RGB", (w, h + caption_h), "white")
+        canvas.paste(Image.fromarray(tile), (0, 0))
+        ImageDraw.Draw(canvas).text((2, h), str(label)[: max(1, w // 6)], fill="black", font=font)
+        captioned[i] = np.asarray(canvas)
+    return make_grid(captioned, columns=columns, fill=255)
+
+
+def _check_target(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise ExportError(f"{path} already exists; choose another name or overwrite it explicitly")
+    if not path.parent.exists():
+        raise ExportError(f"the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ExportError(f"cannot write to {path.parent}")
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    """H.264 in yuv420p needs even sizes: pad one row/column of edge pixels where needed."""
+    _, h, w, _ = frames.shape
+    return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def _rgb(frames: np.ndarray) -> np.ndarray:
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0, loop: bool = True,
+                  scale: int = 1, resample: str = "nearest", force: bool = False,
+                  columns: int | None = None) -> Path:
+    """Write uint8 (N, H, W, C) frames; the suffix chooses: .png strip/grid, .gif, .mp4, none = folder."""
+    path = Path(path).expanduser()
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or len(frames) == 0:
+        raise ExportError("nothing to export")
+    if not 0 < fps <= 120:
+        raise ExportError("fps must be between 0 and 120")
+    if not 1 <= scale <= 64:
+        raise ExportError("scale must be between 1 and 64")
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ExportError(f"unknown format {suffix!r}; use one of .png, .gif, .mp4, or a folder name")
+    frames = np.stack([upscale(f, scale, resample) for f in frames])
+    if suffix == "":
+        return _export_folder(frames, path, force)
+    _check_target(path, force)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix == ".png":
+            image = frames[0] if len(frames) == 1 else make_grid(frames, columns=columns or len(frames), pad=0)
+            to_pil(image).save(tmp, format="PNG")
+        elif suffix == ".gif":
+            pils = [to_pil(f).convert("RGB") if f.shape[-1] == 3 else to_pil(f) for f in frames]
+            pils[0].save(tmp, format="GIF", save_all=True, append_images=pils[1:],
+                         duration=int(round(1000 / fps)), loop=0 if loop else 1, disposal=1)
+        else:
+            import imageio.v3 as iio
+
+            iio.imwrite(tmp, _even(_rgb(frames)), extension=".mp4", fps=fps, codec="libx264",
+                        macro_block_size=1, pixelformat="yuv420p")
+        os.replace(tmp, path)
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an encoder failure is reported, never a crash
+        raise ExportError(f"could not write {path.name}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _export_folder(frames: np.ndarray, folder: Path, force: bool) -> Path:
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise ExportError(f"{folder} already exists and is not empty")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(frames):
+            to_pil(f).save(folder / f"frame_{i:05d}.png", format="PNG")
+    except OSError as exc:
+        raise ExportError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def read_frames(path: str | os.PathLike) -> np.ndarray:
+    """Read back a GIF, MP4 or PNG as uint8 (N, H, W, C) frames (used by tests and the studio)."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        with Image.open(path) as im:
+            frames = []
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+                frames.append(np.asarray(im.convert("RGB")))
+        return np.stack(frames)
+    if path.suffix.lower() == ".mp4":
+        return np.asarray(iio.imread(path, extension=".mp4", plugin="FFMPEG"))
+    arr = np.asarray(Image.open(path))
+    return (arr[..., None] if arr.ndim == 2 else arr)[None]
+
+
+def timelapse_frames(run_dir: str | os.PathLike) -> tuple[list[int], np.ndarray]:
+    """The run's sample grids in step order (every grid is from the same fixed noise)."""
+    from .train.run import RunDir
+
+    run = RunDir.open(run_dir)
+    steps, frames = [], []
+    for step, p in run.sample_paths():
+        with Image.open(p) as im:
+            arr = np.asarray(im)
+        frames.append(arr[..., None] if arr.ndim == 2 else arr)
+        steps.append(step)
+    if not frames:
+        raise ExportError(f"{run.path} has no sample grids yet")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:  # grids changed size (n_samples changed): keep the newest shape only
+        last = frames[-1].shape
+        keep = [i for i, f in enumerate(frames) if f.shape == last]
+        steps, frames = [steps[i] for i in keep], [frames[i] for i in keep]
+    return steps, np.stack(frames)

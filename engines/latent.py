@@ -1,0 +1,200 @@
+"""Walking a model's latent space: interpolation paths, corner grids, random walks, and how real
+images get there (encoder, exact inverse, DDIM inversion, or GAN projection by optimisation).
+
+Everything works on latents of any shape (vectors for GANs and VAEs, image-shaped noise for flows
+and diffusion): maths is done on the flattened vector of each latent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .families.base import Cancelled, Engine
+
+MODES = ("slerp", "lerp")
+
+
+class LatentError(ValueError):
+    """The model or the request does not allow this (no latent space, bad endpoint). For a person."""
+
+
+# --- interpolation maths ---------------------------------------------------------------------------
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-6) -> torch.Tensor:
+    """Spherical interpolation (Shoemake): follows the great circle between a and b.
+
+    Gaussian latents live near a sphere; a straight line between two of them passes through the
+    low-norm middle the model never saw in training, which slerp avoids. Norms are interpolated
+    linearly, so for |a| = |b| the result keeps that norm exactly.
+    """
+    fa, fb = a.reshape(-1).double(), b.reshape(-1).double()
+    na, nb = fa.norm(), fb.norm()
+    if na < eps or nb < eps:
+        return lerp(a, b, t)
+    ua, ub = fa / na, fb / nb
+    cos = torch.clamp(ua @ ub, -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega < 1e-4:  # nearly parallel: the chord and the arc agree
+        return lerp(a, b, t)
+    so = torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) / so) * ua + (torch.sin(t * omega) / so) * ub
+    out = direction * ((1 - t) * na + t * nb)
+    return out.to(a.dtype).reshape(a.shape)
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor, t: float, mode: str = "slerp") -> torch.Tensor:
+    if mode not in MODES:
+        raise LatentError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return slerp(a, b, t) if mode == "slerp" else lerp(a, b, t)
+
+
+def path(a: torch.Tensor, b: torch.Tensor, frames: int, mode: str = "slerp") -> torch.Tensor:
+    """`frames` latents from a to b inclusive: shape (frames, *a.shape)."""
+    if frames < 2:
+        raise LatentError("an interpolation needs at least 2 frames")
+    return torch.stack([interpolate(a, b, i / (frames - 1), mode) for i in range(frames)])
+
+
+def corner_grid(corners: list[torch.Tensor], rows: int, columns: int, mode: str = "slerp") -> torch.Tensor:
+    """A rows x columns grid between four corners (top-left, top-right, bottom-left, bottom-right)."""
+    if len(corners) != 4:
+        raise LatentError("a grid needs four corners")
+    if rows < 2 or columns < 2:
+        raise LatentError("a grid needs at least 2 rows and 2 columns")
+    tl, tr, bl, br = corners
+    out = []
+    for r in range(rows):
+        v = r / (rows - 1)
+        left, right = interpolate(tl, bl, v, mode), interpolate(tr, br, v, mode)
+        out.extend(interpolate(left, right, c / (columns - 1), mode) for c in range(columns))
+    return torch.stack(out)
+
+
+def random_walk(start: torch.Tensor, steps: int, step_size: float = 0.2, seed: int = 0) -> torch.Tensor:
+    """A walk that stays Gaussian: z' = sqrt(1 - s^2) z + s n keeps N(0, I) samples N(0, I)."""
+    if not 0 < step_size < 1:
+        raise LatentError("step size must be between 0 and 1")
+    gen = torch.Generator().manual_seed(int(seed))
+    z = start.clone().float()
+    out = [z]
+    keep = math.sqrt(1 - step_size ** 2)
+    for _ in range(steps - 1):
+        z = keep * z + step_size * torch.randn(z.shape, generator=gen)
+        out.append(z)
+    return torch.stack(out)
+
+
+# --- reaching the latent space -----------------------------------------------------------------------
+
+def latent_support(engine: Engine) -> str | None:
+    """How real images reach this model's latent space, in words; None when they cannot."""
+    if not engine.has_latent:
+        return None
+    if type(engine).encode is not Engine.encode:
+        return getattr(engine, "encode_method", "encoder")
+    if type(engine).render is not Engine.render:
+        return "projection (optimising the latent until the generator reproduces the image)"
+    return None
+
+
+@dataclass
+class Projection:
+    latents: torch.Tensor
+    reconstruction: np.ndarray  # uint8 (N, H, W, C)
+    error: float                # mean squared error in [-1, 1] pixel units
+
+
+def project(engine: Engine, images: np.ndarray, steps: int = 200, lr: float = 0.05, restarts: int = 4,
+            seed: int = 0, progress: Callable[[int, int], None] | None = None,
+            preview: Callable[[np.ndarray], None] | None = None) -> Projection:
+    """Find latents whose rendering matches `images` (uint8 NHWC) by gradient descent.
+
+    Several random starts are optimised together and the best one per image is kept: GAN latent
+    spaces are not convex, and a single start often lands in a poor basin.
+    """
+    target = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    target = target.to(engine.device)
+    n = len(images)
+    z = engine.random_latents(n * restarts, seed).to(engine.device).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    tgt = target.repeat_interleave(restarts, 0)
+    for m in engine.modules().values():
+        m.requires_grad_(False)
+    try:
+        for i in range(steps):
+            opt.zero_grad(set_to_none=True)
+            per = (engine.render(z) - tgt).pow(2).flatten(1).mean(1)
+            # a weak pull towards the prior keeps latents where the generator was trained
+            loss = per.sum() + 1e-3 * z.pow(2).flatten(1).mean(1).sum()
+            loss.backward()
+            opt.step()
+            if progress is not None:
+                progress(i + 1, steps)
+            if preview is not None and (i % 20 == 0 or i == steps - 1):
+                with torch.no_grad():
+                    best = per.view(n, restarts).argmin(1)
+                    pick = z.view(n, restarts, *z.shape[1:])[torch.arange(n), best]
+                    preview(engine.decode(pick.detach()))
+    finally:
+        for m in engine.modules().values():
+            m.requires_grad_(True)
+    with torch.no_grad():
+        per = (engine.render(z) - tgt).pow(2).flatten(1).mean(1).view(n, restarts)
+        best = per.argmin(1)
+        latents = z.detach().view(n, restarts, *z.shape[1:])[torch.arange(n), best]
+        return Projection(latents.cpu(), engine.decode(latents), float(per.min(1).values.mean()))
+
+
+def to_latents(engine: Engine, images: np.ndarray, progress: Callable[[int, int], None] | None = None,
+               **projection_options) -> torch.Tensor:
+    """Real images (uint8 NHWC at the model's size) -> latents, the way the family allows."""
+    support = latent_support(engine)
+    if support is None:
+        raise LatentError(f"{engine.family} has no latent space to place images in")
+    if type(engine).encode is not Engine.encode:
+        try:
+            return engine.encode(images, progress=progress)
+        except TypeError:  # encoders without a progress argument
+            return engine.encode(images)
+    return project(engine, images, progress=progress, **projection_options).latents
+
+
+def load_image_for(engine: Engine, path: str | Path) -> np.ndarray:
+    """Read one image file and preprocess it to the model's size and channels: uint8 (1, H, W, C)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from .data.ingest import to_array
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr = to_array(im, engine.data.size, engine.data.channels, "center-crop")
+    except FileNotFoundError:
+        raise LatentError(f"{path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise LatentError(f"{path} is not a readable image ({exc})") from None
+    return arr[None]
+
+
+def endpoint_latent(engine: Engine, spec: str | int, seed_offset: int = 0,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, str]:
+    """A latent from a seed (an integer) or an image file; returns (latent, description)."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
+        seed = int(spec)
+        return engine.random_latents(1, seed)[0], f"seed {seed}"
+    return to_latents(engine, load_image_for(engine, spec), progress=progress)[0], Path(spec).name
+
+
+__all__ = ["MODES", "LatentError", "lerp", "slerp", "interpolate", "path", "corner_grid", "random_walk",
+           "latent_support", "project", "Projection", "to_latents", "load_image_for", "endpoint_latent",
+           "Cancelled"]

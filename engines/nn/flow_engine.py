@@ -1,0 +1,108 @@
+"""What the flow families share beyond their layers: training on bits/dim with a warm-up, repeatable
+validation, temperature, and the exact latent interface. A family subclasses FlowEngine and builds
+its levels (`_build_level`); everything else is here once."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ConfigError
+from ..families.base import Batch, DataSpec, Engine
+from .flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, clip_with_recipe_default, decode_latents,
+                    encode_images, parse_temperature)
+
+
+class FlowEngine(Engine):
+    has_latent = True
+    conditional = False
+    encode_method = "exact inverse (normalizing flow)"
+    best_metric = "bits_per_dim"
+    mixed_precision_ok = False  # log-determinants and the logit need fp32
+
+    def __init__(self, config, data: DataSpec, device, preprocess: Preprocess, learned_prior: bool):
+        super().__init__(config, data, device)
+        self.flow = MultiScaleFlow(data.channels, data.size, config.levels, self._build_level,
+                                   preprocess, learned_prior=learned_prior).to(self.device)
+        self.opt = torch.optim.Adam(self.flow.parameters(), lr=config.lr)
+        self.temperature = config.temperature
+        self.steps_done = 0
+        self.lr_scale = 1.0
+
+    def _build_level(self, scale: Scale, channels: int, size: int) -> tuple[list[nn.Module], list[nn.Module]]:
+        """(layers before the level's split, layers after it) for one scale of the multi-scale stack."""
+        raise NotImplementedError
+
+    # --- training ---------------------------------------------------------------------------
+    def _current_lr(self) -> float:
+        warm = self.config.warmup_steps
+        ramp = min(1.0, (self.steps_done + 1) / warm) if warm else 1.0
+        return self.config.lr * ramp * self.lr_scale
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self.flow.train()
+        for group in self.opt.param_groups:
+            group["lr"] = self._current_lr()
+        loss = bits_per_dim(self.flow, batch.pixels).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = clip_with_recipe_default(self, self.flow)
+        self.opt.step()
+        self.steps_done += 1
+        return {"bits_per_dim": loss.item(), "grad_norm": grad_norm}
+
+    @torch.no_grad()
+    def validate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Mean bits/dim on held-out images, with fixed dequantisation noise so the figure is repeatable."""
+        was_training = self.flow.training
+        self.flow.eval()
+        gen = torch.Generator(device=self.device).manual_seed(1234)
+        total, count = 0.0, 0
+        try:
+            for batch in batches:
+                bpd = bits_per_dim(self.flow, batch.pixels, gen)
+                total += float(bpd.sum())
+                count += bpd.shape[0]
+        finally:
+            self.flow.train(was_training)
+        return {"bits_per_dim": total / count} if count else {}
+
+    def set_learning_rate_scale(self, scale: float) -> None:
+        self.lr_scale *= scale
+
+    def extra_state(self) -> dict:
+        return {"steps_done": self.steps_done, "lr_scale": self.lr_scale}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.steps_done = int(state.get("steps_done", 0))
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+
+    # --- sampling and the latent space --------------------------------------------------------
+    def set_sampling_options(self, **options: str) -> None:
+        unknown = set(options) - {"temperature"}
+        if unknown:
+            raise ConfigError(f"{self.family} has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
+        if "temperature" in options:
+            self.temperature = parse_temperature(options["temperature"])
+
+    def random_latents(self, n: int, seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(int(seed))
+        return torch.randn(n, self.flow.latent_dim(), generator=gen) * self.temperature
+
+    def encode(self, images: np.ndarray) -> torch.Tensor:
+        return encode_images(self.flow, images, self.device)
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        return decode_latents(self.flow, latents, self.device)
+
+    def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
+        return self.decode(self.random_latents(n, seed))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"flow": self.flow}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"flow": self.opt}

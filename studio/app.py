@@ -1,0 +1,40 @@
+"""Start the studio: QApplication, main window, folders from the command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import workspace
+
+
+def make_app():
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    # The training thread runs Python between torch ops; with the default 5 ms switch interval the
+    # GUI thread can wait that long for the GIL after every Qt call that released it. 1 ms keeps
+    # the event loop prompt at no measurable cost to training (torch computes without the GIL).
+    sys.setswitchinterval(0.001)
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(workspace.ORGANISATION)
+    app.setApplicationName(workspace.APPLICATION)
+    app.setApplicationDisplayName("genstudio")
+    return app
+
+
+def create_window(folders: list[str] | None = None):
+    from .main_window import MainWindow
+    window = MainWindow()
+    if folders:
+        window.state.load(list(folders))
+    return window
+
+
+def run_studio(folders: list[str]) -> int:
+    app = make_app()
+    from .errors import install_excepthook
+    window = create_window(folders)
+    install_excepthook(window.show_message)
+    app.aboutToQuit.connect(window.state.shutdown)  # belt and braces: never leave a thread running
+    window.show()
+    return app.exec()

@@ -1,0 +1,31 @@
+"""What every panel is: a QWidget built from the shared StudioState, placed by the main window."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+
+LEFT = Qt.DockWidgetArea.LeftDockWidgetArea
+RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
+TOP = Qt.DockWidgetArea.TopDockWidgetArea
+BOTTOM = Qt.DockWidgetArea.BottomDockWidgetArea
+
+
+class Panel(QWidget):
+    """Subclasses set the class attributes and subscribe to `state` in __init__."""
+
+    panel_id: ClassVar[str] = ""          # QDockWidget objectName: keys the saved layout; never rename
+    title: ClassVar[str] = ""
+    area: ClassVar[Qt.DockWidgetArea] = LEFT
+    tab_with: ClassVar[str | None] = None  # panel_id to share a tab group with in the default layout
+    split_from: ClassVar[str | None] = None  # panel_id to split next to in the default layout
+    split_orientation: ClassVar[Qt.Orientation] = Qt.Orientation.Vertical
+
+    def __init__(self, state, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+
+    def shutdown(self) -> None:
+        """Called when the window closes: stop timers, drop big buffers."""

@@ -1,0 +1,265 @@
+"""Gallery panel: the latest sample grid, click to enlarge, select tiles, export PNG.
+
+The grid comes from the engine (engines.imaging.make_grid layout, fixed noise), so tiles are found
+with engines.imaging.grid_cell. Click selects one tile, Ctrl/Shift-click adds or removes tiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSizePolicy,
+                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from engines.imaging import grid_cell, make_grid, save_png
+from engines.train import events as ev
+
+from ..images import to_qimage
+from .base import RIGHT, Panel
+
+GRID_PAD = 2  # make_grid's default padding
+
+
+class GridView(QWidget):
+    """Draws the grid as large as fits (integer zoom when possible, crisp pixels) and maps clicks."""
+
+    tile_clicked = Signal(int, bool)   # index, add-to-selection
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.grid: np.ndarray | None = None
+        self.image: QImage | None = None
+        self.n = 0
+        self.tile = 0
+        self.columns = 1
+        self.selected: set[int] = set()
+        self.setMinimumSize(120, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_grid(self, grid: np.ndarray, n: int, tile: int) -> None:
+        self.grid = grid  # kept alive with the QImage copy: both are small
+        self.image = to_qimage(grid)
+        self.n, self.tile = n, tile
+        self.columns = max(1, (grid.shape[1] - GRID_PAD) // (tile + GRID_PAD))
+        self.selected = {i for i in self.selected if i < n}
+        self.update()
+
+    def target_rect(self) -> QRect:
+        if self.image is None:
+            return QRect()
+        iw, ih = self.image.width(), self.image.height()
+        scale = min(self.width() / iw, self.height() / ih)
+        if scale >= 3:
+            scale = float(int(scale))  # whole-number zoom keeps pixels square and crisp
+        w, h = int(iw * scale), int(ih * scale)
+        return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+
+    def tile_at(self, pos: QPoint) -> int | None:
+        if self.grid is None:
+            return None
+        r = self.target_rect()
+        if r.width() == 0 or not r.contains(pos):
+            return None
+        x = int((pos.x() - r.x()) * self.image.width() / r.width())
+        y = int((pos.y() - r.y()) * self.image.height() / r.height())
+        return grid_cell(self.grid.shape, self.tile, self.n, x, y, columns=self.columns, pad=GRID_PAD)
+
+    def tile_rect(self, index: int) -> QRect:
+        r = self.target_rect()
+        scale = r.width() / self.image.width()
+        row, col = divmod(index, self.columns)
+        x = GRID_PAD + col * (self.tile + GRID_PAD)
+        y = GRID_PAD + row * (self.tile + GRID_PAD)
+        return QRect(r.x() + int(x * scale), r.y() + int(y * scale),
+                     int(round(self.tile * scale)), int(round(self.tile * scale)))
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        if self.image is None:
+            painter.setPen(QColor("#7b8794"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Samples appear here while training")
+            return
+        target = self.target_rect()
+        # crisp pixels at whole-number zoom; smooth when the zoom is fractional (no uneven pixels)
+        fractional = target.width() % self.image.width() != 0
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, fractional)
+        painter.drawImage(target, self.image)
+        painter.setPen(QPen(QColor("#f5a623"), 2))
+        for i in sorted(self.selected):
+            painter.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        index = self.tile_at(event.position().toPoint())
+        if index is None:
+            return
+        add = bool(event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier))
+        self.tile_clicked.emit(index, add)
+
+
+class Enlarged(QLabel):
+    """One tile, scaled up with nearest neighbour."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(96, 96)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.image: QImage | None = None
+        self.setText("Click a sample to enlarge it")
+        self.setStyleSheet("color: #7b8794;")
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        self.image = None if image is None else to_qimage(image)
+        self._refresh()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.image is None:
+            self.clear()
+            self.setText("Click a sample to enlarge it")
+            return
+        side = max(1, min(self.width(), self.height()) - 8)
+        zoom = max(1, side // max(self.image.width(), 1))
+        from PySide6.QtGui import QPixmap
+        self.setPixmap(QPixmap.fromImage(self.image.scaled(
+            QSize(self.image.width() * zoom, self.image.height() * zoom),
+            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)))
+
+
+class GalleryPanel(Panel):
+    panel_id = "gallery"
+    title = "Gallery"
+    area = RIGHT
+    split_from = "losses"
+    split_orientation = Qt.Orientation.Horizontal
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        # Replaced in tests. ask_save_path returns "" when cancelled; confirm_overwrite -> bool.
+        self.ask_save_path: Callable[[str, str], str] = self._dialog_save_path
+        self.confirm_overwrite: Callable[[Path], bool] = self._dialog_confirm_overwrite
+
+        self.latest: ev.Samples | None = None
+        self.focus: int | None = None
+        self.grid_view = GridView()
+        self.grid_view.setObjectName("sample_grid")
+        self.enlarged = Enlarged()
+        self.caption = QLabel("No samples yet")
+        self.export_selected_button = QPushButton("Export selected…")
+        self.export_grid_button = QPushButton("Export grid…")
+        self.scale_box = QSpinBox(minimum=1, maximum=16, value=4, prefix="×")
+        self.scale_box.setToolTip("Enlarge exported images by this whole factor (nearest neighbour)")
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.grid_view)
+        splitter.addWidget(self.enlarged)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 300])
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.caption, 1)
+        bottom.addWidget(QLabel("Scale"))
+        bottom.addWidget(self.scale_box)
+        bottom.addWidget(self.export_selected_button)
+        bottom.addWidget(self.export_grid_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(bottom)
+
+        self.grid_view.tile_clicked.connect(self.click_tile)
+        self.export_selected_button.clicked.connect(lambda: self.export_selected())
+        self.export_grid_button.clicked.connect(lambda: self.export_grid())
+        state.samples.connect(self.show_samples)
+        state.run_started.connect(self._on_started)
+        state.run_opened.connect(self._on_opened)
+        self._update_buttons()
+
+    # --- samples --------------------------------------------------------------------------------
+    def _on_started(self, event: ev.Started) -> None:
+        self.grid_view.selected.clear()
+
+    def _on_opened(self, history) -> None:
+        """A past run: its newest sample grid from samples/."""
+        self.grid_view.selected.clear()
+        if history.samples is not None:
+            self.show_samples(ev.Samples(history.samples_step or 0, history.samples, history.samples_grid))
+
+    def show_samples(self, event: ev.Samples) -> None:
+        self.latest = event
+        self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]))
+        self.caption.setText(f"Step {event.step:,} · {len(event.images)} samples from fixed noise")
+        if self.focus is not None and self.focus < len(event.images):
+            self.enlarged.set_image(event.images[self.focus])
+        self._update_buttons()
+
+    def click_tile(self, index: int, add: bool = False) -> None:
+        sel = self.grid_view.selected
+        if add:
+            sel.symmetric_difference_update({index})
+        else:
+            sel.clear()
+            sel.add(index)
+        self.focus = index
+        self.enlarged.set_image(self.latest.images[index] if self.latest is not None else None)
+        self.grid_view.update()
+        self._update_buttons()
+
+    def selected(self) -> list[int]:
+        return sorted(self.grid_view.selected)
+
+    def _update_buttons(self) -> None:
+        self.export_grid_button.setEnabled(self.latest is not None)
+        self.export_selected_button.setEnabled(self.latest is not None and bool(self.grid_view.selected))
+
+    # --- export ---------------------------------------------------------------------------------
+    def export_selected(self) -> Path | None:
+        if self.latest is None or not self.grid_view.selected:
+            return None
+        idx = self.selected()
+        images = self.latest.images[idx]
+        image = images[0] if len(idx) == 1 else make_grid(images)
+        name = f"sample-step{self.latest.step}-{idx[0]}.png" if len(idx) == 1 else \
+            f"samples-step{self.latest.step}-{len(idx)}.png"
+        return self._export(image, "Export selected samples", name)
+
+    def export_grid(self) -> Path | None:
+        if self.latest is None:
+            return None
+        return self._export(self.latest.grid, "Export sample grid", f"grid-step{self.latest.step}.png")
+
+    def _export(self, image: np.ndarray, title: str, suggested: str) -> Path | None:
+        chosen = self.ask_save_path(title, suggested)
+        if not chosen:
+            return None
+        path = Path(chosen)
+        if path.suffix.lower() != ".png":
+            # the dialog confirmed the name it showed; a name we changed needs its own question
+            path = path.with_name(path.name + ".png")
+            if path.exists() and not self.confirm_overwrite(path):
+                return None
+        try:
+            save_png(image, path, scale=self.scale_box.value())
+        except OSError as exc:
+            self.state.message.emit("error", f"Could not write {path}: {exc.strerror or exc}", "")
+            return None
+        self.state.message.emit("info", f"Saved {path}", "")
+        return path
+
+    def _dialog_save_path(self, title: str, suggested: str) -> str:
+        start = str(self.state.run_dir / suggested) if self.state.run_dir else suggested
+        path, _ = QFileDialog.getSaveFileName(self, title, start, "PNG images (*.png)")
+        return path  # the dialog itself asks before replacing an existing file
+
+    def _dialog_confirm_overwrite(self, path: Path) -> bool:
+        answer = QMessageBox.question(self, "Replace file?", f"{path.name} already exists. Replace it?")
+        return answer == QMessageBox.StandardButton.Yes

@@ -1,0 +1,476 @@
+"""Latent panel: morph between seeds, gallery samples or real images; strips, grids, walks; export.
+
+All model work happens on a LatentService thread; the slider only posts the latest position, so
+dragging it never blocks the window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QMenu, QProgressBar, QPushButton, QSlider,
+                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from engines.data.ingest import to_array
+from engines.export import ExportError, export_frames
+from engines.imaging import make_grid
+from engines.latent import MODES
+from engines.train.checkpoint import checkpoint_paths
+
+from ..images import to_pixmap
+from ..latent_service import LatentService
+from ..dialogs import ask_overwrite
+from .base import RIGHT, Panel
+from .gallery import GridView
+
+ENDPOINTS = ("A", "B", "C", "D")
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
+
+
+def fit_to_model(image: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """A uint8 (H, W, C) image from elsewhere (dataset, gallery) at the model's size and channels."""
+    if image.shape[:2] == (size, size) and image.shape[-1] == channels:
+        return image
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    return to_array(pil, size, channels, "center-crop")
+
+
+class EndpointEditor(QWidget):
+    """One end point: a seed or an image file typed or dropped, or picked from the data or gallery."""
+
+    changed = Signal(str, object)   # name, ("seed", int) | ("image", array) | ("clear", None)
+
+    def __init__(self, name: str, optional: bool, panel: "LatentPanel"):
+        super().__init__(panel)
+        self.name, self.optional, self.panel = name, optional, panel
+        self.setAcceptDrops(True)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("optional: seed or image" if optional else "seed number or image file")
+        self.edit.setToolTip("A whole number is a random seed; anything else is an image file. "
+                             "You can also drop an image file here.")
+        self.edit.editingFinished.connect(self._from_text)
+        self.pick = QToolButton()
+        self.pick.setText("From…")
+        self.pick.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.pick)
+        for text, slot in (("Random seed", self.random_seed), ("Image file…", self._choose_file),
+                           ("Dataset image", self.from_dataset), ("Gallery sample", self.from_gallery),
+                           ("Clear", self.clear)):
+            act = QAction(text, menu)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+        self.pick.setMenu(menu)
+        self.preview = QLabel()
+        self.preview.setFixedSize(40, 40)
+        self.preview.setStyleSheet("background:#202020; border:1px solid #444;")
+        self.preview.setScaledContents(True)
+        self.spec: tuple[str, object] | None = None   # the last thing this end point was set to
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.pick)
+        row.addWidget(self.preview)
+        self._counter = 0
+
+    # --- ways to set it -------------------------------------------------------------------------
+    def _emit(self, spec: tuple[str, object]) -> None:
+        self.spec = None if spec[0] == "clear" else spec
+        self.changed.emit(self.name, spec)
+
+    def set_seed(self, seed: int) -> None:
+        self.edit.setText(str(seed))
+        self._emit(("seed", int(seed)))
+
+    def random_seed(self) -> None:
+        self.set_seed(int(np.random.default_rng().integers(0, 100_000)))
+
+    def set_image_file(self, path: str) -> None:
+        self.edit.setText(path)
+        self._from_text()
+
+    def set_image(self, image: np.ndarray, label: str) -> None:
+        self.edit.setText(label)
+        self._emit(("image", np.array(image, dtype=np.uint8)))
+
+    def from_dataset(self) -> None:
+        data = self.panel.state.dataset
+        if data is None or len(data) == 0:
+            self.panel.say("Load a dataset first to pick one of its images.")
+            return
+        i = int(np.random.default_rng(self._counter + hash(self.name) % 1000).integers(len(data)))
+        self._counter += 1
+        self.set_image(np.asarray(data.images[i]), f"dataset image {i}")
+
+    def from_gallery(self) -> None:
+        images = self.panel.gallery_images
+        if images is None or len(images) == 0:
+            self.panel.say("The gallery is empty: train a little first.")
+            return
+        i = int(np.random.default_rng(self._counter + 7).integers(len(images)))
+        self._counter += 1
+        self.set_image(images[i], f"gallery sample {i}")
+
+    def clear(self) -> None:
+        self.edit.clear()
+        self.preview.clear()
+        self._emit(("clear", None))
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f"Image for end point {self.name}", "", IMAGE_FILTER)
+        if path:
+            self.set_image_file(path)
+
+    def _from_text(self) -> None:
+        text = self.edit.text().strip()
+        if not text:
+            if self.optional:
+                self.clear()
+            return
+        if text.lstrip("-").isdigit():
+            self._emit(("seed", int(text)))
+            return
+        if text.startswith(("dataset image", "gallery sample")):
+            return  # already set from the data or the gallery
+        try:
+            with Image.open(Path(text).expanduser()) as im:
+                im.load()
+                image = to_array(im, 256, 3 if im.mode not in ("L", "I;16", "1") else 1, "center-crop")
+        except (OSError, ValueError) as exc:
+            self.panel.say(f"End point {self.name}: {text} is not a readable image ({exc}).")
+            return
+        self._emit(("image", image))
+
+    def show_preview(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self.preview.clear()
+        else:
+            self.preview.setPixmap(to_pixmap(image))
+
+    # --- drops ----------------------------------------------------------------------------------
+    def dragEnterEvent(self, event):  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):  # noqa: N802
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            self.set_image_file(files[0])
+            event.acceptProposedAction()
+
+
+class LatentPanel(Panel):
+    panel_id = "latent"
+    title = "Latent"
+    area = RIGHT
+    tab_with = "gallery"
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.service = LatentService(self)
+        self.model_info: dict | None = None
+        self.run_dir: Path | None = None
+        self.gallery_images: np.ndarray | None = None
+        self.result: np.ndarray | None = None       # frames of the last strip / grid / walk
+        self.result_kind = ""
+        self.result_columns: int | None = None
+        self.last_frame: tuple[float, np.ndarray] | None = None
+        # asked before an export overwrites a file; tests replace it
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
+
+        self._build()
+        s = self.service
+        s.loaded.connect(self._on_loaded)
+        s.endpoint_ready.connect(self._on_endpoint)
+        s.frame_ready.connect(self._on_frame)
+        s.frames_ready.connect(self._on_frames)
+        s.failed.connect(self._on_failed)
+        s.progress.connect(self._on_progress)
+        s.busy_changed.connect(self._on_busy)
+        state.samples.connect(self._on_samples)
+        state.finished.connect(self._on_training_finished)
+        state.run_opened.connect(lambda history: self.open_run(Path(history)))
+        self._set_enabled(False)
+
+    # --- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.run_label = QLabel("No run open.")
+        self.run_label.setWordWrap(True)
+        self.use_current = QPushButton("Current run")
+        self.use_current.setToolTip("Explore the run being trained (its newest checkpoint)")
+        self.use_current.clicked.connect(self.open_current_run)
+        self.open_button = QPushButton("Open run…")
+        self.open_button.clicked.connect(self._choose_run)
+        self.checkpoint_box = QComboBox()
+        self.checkpoint_box.setToolTip("Which checkpoint of the run to explore")
+        self.checkpoint_box.activated.connect(self._on_checkpoint_chosen)
+        top = QHBoxLayout()
+        top.addWidget(self.use_current)
+        top.addWidget(self.open_button)
+        top.addWidget(self.checkpoint_box, 1)
+        self.support_label = QLabel("")
+        self.support_label.setWordWrap(True)
+        self.support_label.setStyleSheet("color: #888;")
+
+        self.controls = QWidget()
+        form = QFormLayout(self.controls)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.endpoints: dict[str, EndpointEditor] = {}
+        for name in ENDPOINTS:
+            editor = EndpointEditor(name, optional=name in ("C", "D"), panel=self)
+            editor.changed.connect(self._on_endpoint_changed)
+            self.endpoints[name] = editor
+            form.addRow(name, editor)
+        self.class_box = QComboBox()
+        self.class_box.setToolTip("Class to render (conditional runs)")
+        self.class_box.currentIndexChanged.connect(self._on_class_changed)
+        form.addRow("class", self.class_box)
+        self._form = form
+        form.setRowVisible(self.class_box, False)
+        self.mode_box = QComboBox()
+        for m in MODES:
+            self.mode_box.addItem(m)
+        self.mode_box.setToolTip("slerp follows the sphere Gaussian latents live on; lerp is a straight line")
+        self.mode_box.currentIndexChanged.connect(lambda _: self._request_frame())
+        self.frames_spin = QSpinBox()
+        self.frames_spin.setRange(2, 64)
+        self.frames_spin.setValue(10)
+        self.frames_spin.setToolTip("Frames in a strip or walk; rows and columns of a grid")
+        row = QHBoxLayout()
+        row.addWidget(self.mode_box)
+        row.addWidget(QLabel("frames"))
+        row.addWidget(self.frames_spin)
+        form.addRow("mode", row)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 1000)
+        self.slider.setToolTip("Drag from A (left) to B (right); the image renders in the background")
+        self.slider.valueChanged.connect(lambda _: self._throttle.start())
+        self._throttle = QTimer(self)
+        self._throttle.setSingleShot(True)
+        self._throttle.setInterval(30)
+        self._throttle.timeout.connect(self._request_frame)
+        self.live = QLabel()
+        self.live.setFixedSize(96, 96)
+        self.live.setScaledContents(True)
+        self.live.setStyleSheet("background:#202020; border:1px solid #444;")
+        slide = QHBoxLayout()
+        slide.addWidget(self.slider, 1)
+        slide.addWidget(self.live)
+        form.addRow("A → B", slide)
+
+        buttons = QHBoxLayout()
+        self.strip_button = QPushButton("Strip")
+        self.strip_button.setToolTip("Frames from A to B")
+        self.strip_button.clicked.connect(self.render_strip)
+        self.grid_button = QPushButton("Grid A–D")
+        self.grid_button.setToolTip("A grid between the four corners A (top left), B, C, D (bottom right)")
+        self.grid_button.clicked.connect(self.render_grid)
+        self.walk_button = QPushButton("Random walk")
+        self.walk_button.setToolTip("A walk through the latent space starting at A")
+        self.walk_button.clicked.connect(self.render_walk)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the frames as a PNG strip, a GIF, an MP4 or a folder of PNGs")
+        self.export_button.clicked.connect(self._choose_export)
+        for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
+            buttons.addWidget(b)
+        self.view = GridView()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumHeight(14)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.run_label)
+        layout.addLayout(top)
+        layout.addWidget(self.support_label)
+        box = QGroupBox("End points")
+        QVBoxLayout(box).addWidget(self.controls)
+        layout.addWidget(box)
+        layout.addLayout(buttons)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.controls, self.strip_button, self.grid_button, self.walk_button):
+            w.setEnabled(on)
+        self.export_button.setEnabled(self.result is not None)
+
+    def say(self, text: str) -> None:
+        self.status.setText(text)
+
+    # --- opening runs ---------------------------------------------------------------------------
+    def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_label.setText(f"Opening {self.run_dir.name}…")
+        self._fill_checkpoints(checkpoint)
+        self.service.open_run(self.run_dir, checkpoint)
+
+    def open_current_run(self) -> None:
+        if self.state.run_dir is None or not Path(self.state.run_dir, "run.json").exists():
+            self.say("No run has been trained in this session yet; use Open run… for an older one.")
+            return
+        self.open_run(self.state.run_dir)
+
+    def _choose_run(self) -> None:
+        from ..workspace import runs_root
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_root()))
+        if folder:
+            self.open_run(folder)
+
+    def _fill_checkpoints(self, chosen: str | Path | None) -> None:
+        self.checkpoint_box.blockSignals(True)
+        self.checkpoint_box.clear()
+        for step, path in reversed(checkpoint_paths(self.run_dir)) if self.run_dir else []:
+            self.checkpoint_box.addItem(f"step {step}", str(path))
+        if chosen is not None:
+            i = self.checkpoint_box.findData(str(chosen))
+            if i >= 0:
+                self.checkpoint_box.setCurrentIndex(i)
+        self.checkpoint_box.blockSignals(False)
+
+    def _on_checkpoint_chosen(self, index: int) -> None:
+        path = self.checkpoint_box.itemData(index)
+        if path and self.run_dir is not None:
+            self.open_run(self.run_dir, path)
+
+    def _on_training_finished(self, _event) -> None:
+        # a freshly trained run is what a person most likely wants to explore next
+        if self.run_dir is None or (self.state.run_dir is not None and Path(self.state.run_dir) == self.run_dir):
+            if self.state.run_dir is not None and Path(self.state.run_dir, "run.json").exists():
+                self.open_run(self.state.run_dir)
+
+    def _on_loaded(self, info: dict) -> None:
+        self.model_info = info
+        self.run_label.setText(f"{Path(info['run_dir']).name} — {info['family']}, step {info['step']}")
+        support = info["support"]
+        if support is None:
+            self.support_label.setText(f"{info['family']} has no latent space (it generates pixel by pixel), "
+                                       "so there is nothing to interpolate in.")
+            self._set_enabled(False)
+            return
+        self.support_label.setText(f"Real images are placed in its latent space by {support}.")
+        self._set_enabled(True)
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        if info["conditional"] and info["classes"]:
+            for i, name in enumerate(info["classes"]):
+                self.class_box.addItem(name, i)
+        self._form.setRowVisible(self.class_box, self.class_box.count() > 0)
+        self.class_box.blockSignals(False)
+        self.service.set_label(0 if self.class_box.count() else None)
+        for name, editor in self.endpoints.items():  # re-place the end points in the new model
+            if editor.spec is not None:
+                self._on_endpoint_changed(name, editor.spec)
+        if not self.endpoints["A"].edit.text().strip():
+            self.endpoints["A"].set_seed(1)
+        if not self.endpoints["B"].edit.text().strip():
+            self.endpoints["B"].set_seed(2)
+        self.say("")
+
+    # --- end points and rendering ---------------------------------------------------------------
+    def _on_endpoint_changed(self, name: str, spec) -> None:
+        info = self.model_info
+        if info is None or info["support"] is None:
+            return
+        if spec[0] == "image":
+            spec = ("image", fit_to_model(spec[1], info["size"], info["channels"]))
+            if "projection" in info["support"]:
+                self.say(f"Projecting the image for {name} into the model's latent space…")
+        self.service.set_endpoint(name, spec)
+
+    def _on_endpoint(self, name: str, image) -> None:
+        self.endpoints[name].show_preview(image)
+        if name in ("A", "B"):
+            self._request_frame()
+
+    def _on_class_changed(self, index: int) -> None:
+        if index >= 0:
+            self.service.set_label(self.class_box.itemData(index))
+            self._request_frame()
+
+    def _request_frame(self) -> None:
+        if self.model_info is None or self.model_info["support"] is None:
+            return
+        self.service.render_frame(self.slider.value() / 1000.0, self.mode_box.currentText())
+
+    def _on_frame(self, t: float, image: np.ndarray) -> None:
+        self.last_frame = (t, image)
+        self.live.setPixmap(to_pixmap(image))
+
+    def render_strip(self) -> None:
+        self.service.render_strip(self.frames_spin.value(), self.mode_box.currentText())
+
+    def render_grid(self) -> None:
+        self.service.render_grid(max(2, min(self.frames_spin.value(), 16)), self.mode_box.currentText())
+
+    def render_walk(self) -> None:
+        self.service.render_walk(self.frames_spin.value(), 0.25, seed=int(self.slider.value()))
+
+    def _on_frames(self, kind: str, frames: np.ndarray) -> None:
+        self.result, self.result_kind = frames, kind
+        self.result_columns = int(round(len(frames) ** 0.5)) if kind == "grid" else len(frames)
+        grid = make_grid(frames, columns=self.result_columns)
+        self.view.set_grid(grid, len(frames), frames.shape[1])
+        self.export_button.setEnabled(True)
+        self.progress_bar.hide()
+        self.say(f"{len(frames)} frames ({kind}).")
+
+    def _on_samples(self, event) -> None:
+        self.gallery_images = event.images
+
+    def _on_failed(self, kind: str, message: str, details: str) -> None:
+        self.say(message)
+        if kind == "open":
+            self.model_info = None
+            self.run_label.setText("No run open.")
+            self._set_enabled(False)
+            self.state.message.emit("error", f"Cannot explore this run: {message}", details)
+
+    def _on_progress(self, kind: str, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(done)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress_bar.setVisible(busy)
+
+    # --- export ---------------------------------------------------------------------------------
+    def _choose_export(self) -> None:
+        if self.result is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export frames", f"{self.result_kind}.gif",
+            "Animated GIF (*.gif);;MP4 video (*.mp4);;PNG strip or grid (*.png)",
+            options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str | Path, fps: float = 12.0, scale: int = 4) -> Path | None:
+        """Write the current frames; asks before replacing a file. Returns the path, or None."""
+        if self.result is None:
+            self.say("Nothing to export yet: make a strip, grid or walk first.")
+            return None
+        path = Path(path)
+        if path.exists() and not self.confirm_overwrite(path):
+            self.say("Export cancelled; nothing was overwritten.")
+            return None
+        columns = self.result_columns if path.suffix.lower() == ".png" else None
+        try:
+            out = export_frames(self.result, path, fps=fps, scale=scale, force=True, columns=columns)
+        except ExportError as exc:
+            self.say(str(exc))
+            self.state.message.emit("error", f"Export failed: {exc}", "")
+            return None
+        self.say(f"Exported {len(self.result)} frames to {out}.")
+        return out
+
+
+    def shutdown(self) -> None:
+        self.service.shutdown()

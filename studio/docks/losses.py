@@ -1,0 +1,217 @@
+"""Losses panel: live pyqtgraph curves of every loss and metric, x = step, with EMA smoothing.
+
+Points go into preallocated numpy buffers as events arrive; the curves are redrawn by a timer
+(only when something changed), with peak downsampling and clip-to-view, so hundreds of thousands
+of points stay smooth.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout
+
+import pyqtgraph as pg
+
+from engines.train import events as ev
+
+from ..series import Series
+from .base import RIGHT, Panel
+
+REDRAW_MS = 250  # 4 Hz: live enough for a loss curve, and each plot repaint costs ~10 ms on a slow CPU
+
+
+def slider_to_weight(value: int) -> float:
+    """0..100 -> EMA weight 0..0.999, spaced so the useful range (0.9-0.99) gets most of the slider."""
+    return 0.0 if value <= 0 else 1.0 - 10 ** (-3.0 * value / 100.0)
+
+
+class CurveSet:
+    """Named series on one plot: a faint raw curve and a bold smoothed one per name."""
+
+    def __init__(self, plot: pg.PlotItem, legend: QLabel):
+        self.plot = plot
+        self.legend = legend
+        self.colours: dict[str, str] = {}
+        self.series: dict[str, Series] = {}
+        self.raw: dict[str, pg.PlotDataItem] = {}
+        self.smooth: dict[str, pg.PlotDataItem] = {}
+        self.weight = 0.0
+        self.dirty = False
+
+    def _curve(self, name: str, index: int) -> None:
+        colour = pg.intColor(index, hues=8, values=1, maxValue=220)
+        c = pg.mkColor(colour)
+        # faint = the colour mixed with the white background (opaque: no blending cost when painting)
+        faint = pg.mkColor(int(c.red() * 0.3 + 178.5), int(c.green() * 0.3 + 178.5), int(c.blue() * 0.3 + 178.5))
+        raw = self.plot.plot(pen=pg.mkPen(faint, width=1))
+        smooth = self.plot.plot(pen=pg.mkPen(colour, width=2))
+        self.colours[name] = pg.mkColor(colour).name()
+        self._update_legend()
+        for item in (raw, smooth):
+            item.setDownsampling(auto=True, method="peak")
+            # One sample per pixel column (peak mode keeps its min and max): the same envelope as the
+            # default five per pixel, with a fifth of the vertices to paint.
+            item.opts["autoDownsampleFactor"] = 1.0
+            item.setClipToView(True)
+            item.setSkipFiniteCheck(True)
+        self.raw[name], self.smooth[name] = raw, smooth
+        series = Series()
+        series.weight = self.weight
+        self.series[name] = series
+
+    def _update_legend(self) -> None:
+        # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
+        self.legend.setText("&nbsp;&nbsp;".join(
+            f"<span style='color:{c}'>&#9644;</span>&nbsp;{name}" for name, c in self.colours.items()))
+
+    def add(self, step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            if name not in self.series:
+                self._curve(name, len(self.series))
+            self.series[name].append(step, float(value))
+        self.dirty = True
+
+    def set_weight(self, weight: float) -> None:
+        self.weight = weight
+        for s in self.series.values():
+            s.set_weight(weight)
+        self.dirty = True
+
+    def redraw(self, show_raw: bool) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        for name, s in self.series.items():
+            self.smooth[name].setData(s.xs, s.smoothed if self.weight > 0 else s.ys)
+            self.raw[name].setData(s.xs, s.ys) if show_raw and self.weight > 0 else self.raw[name].setData([], [])
+
+    def clear(self) -> None:
+        self.plot.clear()
+        self.colours.clear()
+        self._update_legend()
+        self.series.clear()
+        self.raw.clear()
+        self.smooth.clear()
+        self.dirty = False
+
+    def points(self, name: str) -> int:
+        s = self.series.get(name)
+        return 0 if s is None else s.n
+
+
+class LossesPanel(Panel):
+    panel_id = "losses"
+    title = "Losses"
+    area = RIGHT
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.loss_plot = self.view.addPlot(row=0, col=0)
+        self.metric_plot = self.view.addPlot(row=1, col=0)
+        for plot, label in ((self.loss_plot, "loss"), (self.metric_plot, "metric")):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setLabel("left", label)
+        self.loss_plot.setLabel("bottom", "step")
+        self.metric_plot.setLabel("bottom", "step")
+        self.metric_plot.setXLink(self.loss_plot)
+        self.metric_plot.hide()
+        self.loss_legend = QLabel()
+        self.metric_legend = QLabel()
+        self.losses = CurveSet(self.loss_plot, self.loss_legend)
+        self.metrics = CurveSet(self.metric_plot, self.metric_legend)
+
+        self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=40)
+        self.smoothing.setObjectName("smoothing")
+        self.smoothing.setToolTip("Exponential moving average over logged points; left: raw values")
+        self.smoothing_label = QLabel()
+        self.show_raw = QCheckBox("raw", checked=True)
+        self.show_raw.setToolTip("Also draw the unsmoothed values, faintly")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Smoothing"))
+        controls.addWidget(self.smoothing, 1)
+        controls.addWidget(self.smoothing_label)
+        controls.addWidget(self.show_raw)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        legends = QHBoxLayout()
+        legends.addWidget(self.loss_legend)
+        legends.addStretch(1)
+        legends.addWidget(self.metric_legend)
+        layout.addLayout(legends)
+        layout.addWidget(self.view, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+        self.smoothing.valueChanged.connect(self._smoothing_changed)
+        self.show_raw.toggled.connect(self._mark_dirty)
+        self._smoothing_changed(self.smoothing.value())
+
+        state.run_started.connect(self._on_started)
+        state.progress.connect(self._on_progress)
+        state.metrics.connect(self._on_metrics)
+        state.run_opened.connect(self._on_opened)
+
+    # --- events -----------------------------------------------------------------------------------
+    def _on_started(self, event: ev.Started) -> None:
+        if event.start_step == 0:
+            self.clear()
+
+    def _on_opened(self, history) -> None:
+        """A past run: its logged curves from metrics.jsonl."""
+        self.clear()
+        for step, losses in history.losses:
+            self.losses.add(step, losses)
+        for step, values in history.metrics:
+            self.metrics.add(step, values)
+        if history.metrics:
+            self.metric_plot.show()
+
+    def _on_progress(self, event: ev.Progress) -> None:
+        self.losses.add(event.step, event.losses)
+
+    def _on_metrics(self, event: ev.Metrics) -> None:
+        self.metrics.add(event.step, event.values)
+        self.metric_plot.show()
+
+    # --- drawing ----------------------------------------------------------------------------------
+    def _smoothing_changed(self, value: int) -> None:
+        weight = slider_to_weight(value)
+        self.smoothing_label.setText(f"{weight:.3f}" if weight else "off")
+        self.losses.set_weight(weight)
+        self.metrics.set_weight(weight)
+
+    def _mark_dirty(self, *_):
+        self.losses.dirty = self.metrics.dirty = True
+
+    def redraw(self) -> None:
+        raw = self.show_raw.isChecked()
+        self.losses.redraw(raw)
+        self.metrics.redraw(raw)
+
+    def clear(self) -> None:
+        self.losses.clear()
+        self.metrics.clear()
+        self.metric_plot.hide()
+
+    def point_count(self, name: str) -> int:
+        return max(self.losses.points(name), self.metrics.points(name))
+
+    def drawn_points(self, name: str) -> int:
+        """Points the curve actually holds (what was drawn at the last redraw)."""
+        for curves in (self.losses.smooth, self.metrics.smooth):
+            if name in curves:
+                x, _ = curves[name].getOriginalDataset()
+                return 0 if x is None else len(x)
+        return 0
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        # Tear the scene down while every item still exists: left to C++ destruction, the legends'
+        # anchors get geometry signals from view boxes that are already gone.
+        self.view.close()

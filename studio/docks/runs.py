@@ -1,0 +1,155 @@
+"""Runs panel: the workspace's past runs (family, data, steps, last losses, thumbnail); open one to
+see its curves, samples and settings again, or continue training it from its last checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout
+
+from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
+
+from .base import LEFT, Panel
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+COLUMNS = ("Run", "Family", "Status", "Steps", "Last losses", "Data")
+THUMB = 48
+
+
+def _losses_text(summary: RunSummary) -> str:
+    return "  ".join(f"{k} {v:.3g}" for k, v in list(summary.last_losses.items())[:3])
+
+
+class RunsPanel(Panel):
+    panel_id = "runs"
+    title = "Runs"
+    area = LEFT
+    tab_with = "model"
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.summaries: list[RunSummary] = []
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("runs_list")
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setIconSize(QSize(THUMB, THUMB))
+        self.tree.setAlternatingRowColors(True)
+        self.refresh_button = QPushButton("Refresh")
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Show this run's curves, latest samples and settings")
+        self.continue_button = QPushButton("Continue training")
+        self.continue_button.setToolTip("Train this run further from its last checkpoint "
+                                        "(raise Steps first if it has finished)")
+        self.note = QLabel()
+        self.note.setStyleSheet("color: #52606d;")
+        self.note.setWordWrap(True)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.refresh_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.continue_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.note)
+        layout.addLayout(buttons)
+
+        self.refresh_button.clicked.connect(self.refresh)
+        self.open_button.clicked.connect(lambda: self.open_selected())
+        self.continue_button.clicked.connect(lambda: self.continue_selected())
+        self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
+        state.run_started.connect(lambda *_: self.refresh())   # the new run's folder appears
+        state.run_ended.connect(self.refresh)                  # and its final status
+        state.training_state_changed.connect(self._update_buttons)
+        self.refresh()
+
+    # --- listing ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Rescan the workspace (never fails: broken run folders are counted, not shown)."""
+        keep = self.selected_path()
+        folder = runs_folder()
+        self.summaries, skipped = scan_runs(folder)
+        self.tree.clear()
+        for summary in self.summaries:
+            self.tree.addTopLevelItem(self._item(summary))
+            if summary.path == keep:
+                self.tree.setCurrentItem(self.tree.topLevelItem(self.tree.topLevelItemCount() - 1))
+        for column in range(len(COLUMNS)):
+            self.tree.resizeColumnToContents(column)
+        text = f"{len(self.summaries)} run{'s' if len(self.summaries) != 1 else ''} in {folder}"
+        if skipped:
+            text += f" · {len(skipped)} folder{'s' if len(skipped) != 1 else ''} skipped"
+        self.note.setText(text)
+        self.note.setToolTip("\n".join(f"{s.path.name}: {s.reason}" for s in skipped))
+        self._update_buttons()
+
+    def _item(self, s: RunSummary) -> QTreeWidgetItem:
+        steps = f"{s.step:,} / {s.total_steps:,}" if s.total_steps else f"{s.step:,}"
+        item = QTreeWidgetItem([s.name, s.family, s.status, steps, _losses_text(s), s.dataset])
+        item.setData(0, PATH_ROLE, str(s.path))
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)) if s.created else "unknown time"
+        item.setToolTip(0, f"{s.path}\ncreated {when} on {s.device or '?'} · {s.checkpoints} checkpoint(s)")
+        if s.thumbnail is not None:
+            pixmap = QPixmap(str(s.thumbnail))
+            if not pixmap.isNull():
+                item.setIcon(0, QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.SmoothTransformation)))
+        return item
+
+    def selected_path(self) -> Path | None:
+        item = self.tree.currentItem()
+        return Path(item.data(0, PATH_ROLE)) if item is not None and item.isSelected() else None
+
+    def select(self, path: str | Path) -> bool:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if Path(item.data(0, PATH_ROLE)) == Path(path):
+                self.tree.setCurrentItem(item)
+                item.setSelected(True)
+                return True
+        return False
+
+    def _update_buttons(self, *_args) -> None:
+        chosen = self.selected_path() is not None
+        idle = not self.state.session.active
+        self.open_button.setEnabled(chosen and idle)
+        self.continue_button.setEnabled(chosen and idle)
+
+    # --- commands ----------------------------------------------------------------------------------
+    def _history(self, path: Path | None):
+        if path is None:
+            return None
+        try:
+            return read_history(path)
+        except (ValueError, OSError) as exc:
+            self.state.message.emit("error", f"Cannot open the run {path.name}: {exc}", "")
+            self.refresh()
+            return None
+
+    def open_selected(self) -> bool:
+        history = self._history(self.selected_path())
+        if history is None or self.state.session.active:
+            return False
+        try:
+            self.state.open_run(history)
+        except Exception as exc:  # noqa: BLE001 - an unknown family or odd settings: a message, not a crash
+            self.state.message.emit("error", f"Cannot open the run {history.path.name}: {exc}", "")
+            return False
+        return True
+
+    def continue_selected(self) -> bool:
+        history = self._history(self.selected_path())
+        if history is None:
+            return False
+        try:
+            return self.state.continue_run(history)
+        except Exception as exc:  # noqa: BLE001
+            self.state.message.emit("error", f"Cannot continue the run {history.path.name}: {exc}", "")
+            return False

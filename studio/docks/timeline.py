@@ -1,0 +1,139 @@
+"""Timeline panel: every sample grid of the run (same fixed noise), a slider through training, and
+the timelapse exported as GIF, MP4 or PNG frames."""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout)
+
+from engines.export import ExportError, export_frames, timelapse_frames
+
+from ..dialogs import ask_overwrite
+from .base import RIGHT, Panel
+from .gallery import GridView
+
+
+class TimelinePanel(Panel):
+    panel_id = "timeline"
+    title = "Timeline"
+    area = RIGHT
+    tab_with = "gallery"
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.steps: list[int] = []
+        self.grids: list[np.ndarray] = []
+        self.tile = 0
+        self.n = 0
+        self.follow = True   # jump to the newest grid as it arrives, unless the person scrubbed back
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
+
+        self.view = GridView()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.valueChanged.connect(self._show)
+        self.step_label = QLabel("No samples yet.")
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(6)
+        self.fps.setSuffix(" fps")
+        self.export_button = QPushButton("Export timelapse…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._choose_export)
+        row = QHBoxLayout()
+        row.addWidget(self.step_label, 1)
+        row.addWidget(self.fps)
+        row.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.slider)
+        layout.addLayout(row)
+
+        state.run_started.connect(self._on_run_started)
+        state.samples.connect(self._on_samples)
+        state.run_opened.connect(self.load_run)  # the Runs panel reopens old runs
+
+    # --- filling --------------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.steps, self.grids = [], []
+        self.slider.setRange(0, 0)
+        self.step_label.setText("No samples yet.")
+        self.export_button.setEnabled(False)
+        self.follow = True
+
+    def load_run(self, run_dir) -> None:
+        """Show the sample grids an existing run folder holds."""
+        self.clear()
+        try:
+            steps, frames = timelapse_frames(run_dir)
+        except (ExportError, OSError, ValueError) as exc:
+            self.step_label.setText(str(exc))
+            return
+        self.steps, self.grids = list(steps), list(frames)
+        self._refresh(jump_to_end=True)
+
+    def _on_run_started(self, event) -> None:
+        if event.start_step == 0 or event.run_dir is None:
+            self.clear()
+        else:  # a resumed run: start from what is on disk
+            self.load_run(event.run_dir)
+
+    def _on_samples(self, event) -> None:
+        grid = np.asarray(event.grid)
+        if self.grids and grid.shape != self.grids[-1].shape:
+            self.clear()  # a new run with a different grid
+        i = bisect.bisect_left(self.steps, event.step)
+        if i < len(self.steps) and self.steps[i] == event.step:
+            self.grids[i] = grid
+        else:
+            self.steps.insert(i, event.step)
+            self.grids.insert(i, grid)
+        self.n, self.tile = len(event.images), int(event.images.shape[1])
+        self._refresh(jump_to_end=self.follow)
+
+    def _refresh(self, jump_to_end: bool) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(0, len(self.grids) - 1))
+        if jump_to_end:
+            self.slider.setValue(len(self.grids) - 1)
+        self.slider.blockSignals(False)
+        self.export_button.setEnabled(len(self.grids) > 0)
+        self._show(self.slider.value())
+
+    def _show(self, index: int) -> None:
+        if not self.grids:
+            return
+        index = max(0, min(index, len(self.grids) - 1))
+        self.follow = index == len(self.grids) - 1
+        grid = self.grids[index]
+        self.view.set_grid(grid, 1, min(grid.shape[:2]))
+        self.step_label.setText(f"step {self.steps[index]} ({index + 1} of {len(self.grids)})")
+
+    # --- export ---------------------------------------------------------------------------------
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export timelapse", "timelapse.gif",
+                                              "Animated GIF (*.gif);;MP4 video (*.mp4)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str | Path, scale: int = 2) -> Path | None:
+        if not self.grids:
+            return None
+        path = Path(path)
+        if path.exists() and not self.confirm_overwrite(path):
+            self.step_label.setText("Export cancelled; nothing was overwritten.")
+            return None
+        try:
+            out = export_frames(np.stack(self.grids), path, fps=self.fps.value(), scale=scale, force=True)
+        except ExportError as exc:
+            self.state.message.emit("error", f"Export failed: {exc}", "")
+            return None
+        self.state.message.emit("info", f"Timelapse of {len(self.grids)} grids written to {out}.", "")
+        return out

@@ -1,0 +1,123 @@
+"""Training panel: start / pause / stop / save now, progress with step, images/s, ETA, elapsed."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton,
+                               QVBoxLayout)
+
+from engines.train import events as ev
+
+from .base import BOTTOM, Panel
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingPanel(Panel):
+    panel_id = "training"
+    title = "Training"
+    area = BOTTOM
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        actions = state.actions
+        self.buttons = {}
+        row = QHBoxLayout()
+        for name in ("start", "pause", "stop", "save"):
+            button = QToolButton()
+            button.setDefaultAction(getattr(actions, name))
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setMinimumWidth(84)
+            self.buttons[name] = button
+            row.addWidget(button)
+        row.addSpacing(12)
+        self.bar = QProgressBar()
+        self.bar.setObjectName("training_progress")
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("idle")
+        self.bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        row.addWidget(self.bar, 1)
+
+        self.step_label = QLabel("–")
+        self.speed_label = QLabel("–")
+        self.eta_label = QLabel("–")
+        self.elapsed_label = QLabel("–")
+        self.status_label = QLabel("Idle")
+        self.run_label = QLabel("–")
+        self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.run_label.setWordWrap(True)
+        left, right = QFormLayout(), QFormLayout()
+        left.addRow("Step", self.step_label)
+        left.addRow("Images/s", self.speed_label)
+        left.addRow("Status", self.status_label)
+        right.addRow("Elapsed", self.elapsed_label)
+        right.addRow("ETA", self.eta_label)
+        right.addRow("Run folder", self.run_label)
+        details = QHBoxLayout()
+        details.addLayout(left, 1)
+        details.addLayout(right, 2)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addLayout(details)
+        layout.addStretch(1)
+
+        state.run_started.connect(self._on_started)
+        state.progress.connect(self._on_progress)
+        state.training_state_changed.connect(self._on_state)
+        state.finished.connect(self._on_finished)
+        state.failed.connect(self._on_failed)
+        state.checkpoint.connect(self._on_checkpoint)
+        state.run_opened.connect(self._on_opened)
+
+    def _on_started(self, event: ev.Started) -> None:
+        self.bar.setRange(0, max(event.total_steps, 1))
+        self.bar.setValue(event.start_step)
+        self.bar.setFormat("%v / %m steps (%p%)")
+        self.step_label.setText(f"{event.start_step} / {event.total_steps}")
+        self.run_label.setText(event.run_dir or "(not saved)")
+        self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")
+
+    def _on_opened(self, history) -> None:
+        total = int(history.settings.get("steps", 0) or 0)
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(min(history.step, max(total, 1)))
+        self.bar.setFormat("%v / %m steps (%p%)")
+        self.step_label.setText(f"{history.step} / {total}")
+        self.run_label.setText(str(history.path))
+        self.status_label.setText(f"Opened a {history.status} run")
+
+    def _on_progress(self, event: ev.Progress) -> None:
+        self.bar.setMaximum(max(event.total_steps, 1))
+        self.bar.setValue(event.step)
+        self.step_label.setText(f"{event.step} / {event.total_steps}")
+        self.speed_label.setText(f"{event.images_per_sec:,.0f}")
+        self.eta_label.setText(format_duration(event.eta_s))
+        self.elapsed_label.setText(format_duration(event.elapsed_s))
+
+    def _on_state(self, state: str) -> None:
+        text = {"starting": "Starting…", "paused": "Paused", "stopping": "Stopping: saving a checkpoint…",
+                "running": None, "idle": None}.get(state)
+        if text:
+            self.status_label.setText(text)
+        elif state == "running" and self.state.last_started is not None:
+            s = self.state.last_started
+            self.status_label.setText(f"Running on {s.device}, {s.parameters:,} parameters")
+
+    def _on_checkpoint(self, event: ev.CheckpointSaved) -> None:
+        self.status_label.setText(f"Checkpoint saved at step {event.step}")
+
+    def _on_finished(self, event: ev.Finished) -> None:
+        self.status_label.setText(f"Finished ({event.reason}) at step {event.step}")
+        self.eta_label.setText("–")
+
+    def _on_failed(self, event: ev.Failed) -> None:
+        self.status_label.setText(f"Failed at step {event.step}")

@@ -1,0 +1,198 @@
+"""The latent explorer's background thread: loads a run's model, places end points, renders frames.
+
+The GUI thread submits jobs by kind; a newer job of a kind replaces an older one not yet started
+(the slider's latest position wins) and asks a running job of that kind to stop at its next
+progress call. The model lives on this thread only; results go back as queued signals carrying
+numpy arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import traceback
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PySide6.QtCore import QThread, Signal
+
+from engines.errors import PERSON_ERRORS
+from engines.families.base import Cancelled
+from engines.latent import (corner_grid, interpolate, latent_support, path, random_walk, to_latents)
+from engines.train.restore import load_engine
+
+Job = Callable[[Callable[[int, int], None]], None]
+
+
+class LatentService(QThread):
+    loaded = Signal(object)               # dict: family, support (str | None), size, channels, classes, step
+    endpoint_ready = Signal(str, object)  # end point name, uint8 (H, W, C) of what it decodes to
+    frame_ready = Signal(float, object)   # t, uint8 (H, W, C)
+    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk", uint8 (N, H, W, C)
+    progress = Signal(str, int, int)      # job kind, done, total
+    failed = Signal(str, str, str)        # job kind, message for a person, details
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._cv = threading.Condition()
+        self._quit = False
+        self._running_kind: str | None = None
+        self._superseded: set[str] = set()
+        # touched only on the service thread:
+        self.engine = None
+        self.record: dict = {}
+        self.latents: dict[str, torch.Tensor] = {}
+        self.label: int | None = None
+
+    # --- GUI-thread API -------------------------------------------------------------------------
+    def submit(self, kind: str, job: Job) -> None:
+        with self._cv:
+            self._jobs.pop(kind, None)
+            self._jobs[kind] = job
+            if self._running_kind == kind:
+                self._superseded.add(kind)
+            self._cv.notify()
+        if not self.isRunning():
+            self.start()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        with self._cv:
+            self._quit = True
+            self._jobs.clear()
+            if self._running_kind:
+                self._superseded.add(self._running_kind)
+            self._cv.notify()
+        return self.wait(timeout_ms) if self.isRunning() else True
+
+    @property
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._jobs) + (1 if self._running_kind else 0)
+
+    # --- jobs (each runs on the service thread) -------------------------------------------------
+    def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
+        def job(progress):
+            engine, record = load_engine(run_dir, checkpoint)
+            self.engine, self.record, self.latents = engine, record, {}
+            self.loaded.emit({"family": record["family"], "support": latent_support(engine),
+                              "size": engine.data.size, "channels": engine.data.channels,
+                              "classes": list(engine.data.class_names),
+                              "conditional": bool(getattr(engine, "conditional", False)),
+                              "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
+                              "checkpoint": record.get("checkpoint")})
+        self.submit("open", job)
+
+    def set_endpoint(self, name: str, spec: tuple[str, object]) -> None:
+        """spec: ("seed", int) | ("image", uint8 (H, W, C) at the model's size) | ("clear", None)."""
+        def job(progress):
+            engine = self._need_engine()
+            kind, value = spec
+            if kind == "clear":
+                self.latents.pop(name, None)
+                self.endpoint_ready.emit(name, None)
+                return
+            if kind == "seed":
+                z = engine.random_latents(1, int(value))
+            else:
+                z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress)
+            self.latents[name] = z[0].cpu()
+            self.endpoint_ready.emit(name, self._decode(z)[0])
+        self.submit(f"endpoint:{name}", job)
+
+    def set_label(self, label: int | None) -> None:
+        def job(progress):
+            self.label = label
+        self.submit("label", job)
+
+    def render_frame(self, t: float, mode: str) -> None:
+        def job(progress):
+            a, b = self._ends("A", "B")
+            self.frame_ready.emit(t, self._decode(interpolate(a, b, t, mode)[None])[0])
+        self.submit("frame", job)
+
+    def render_strip(self, frames: int, mode: str) -> None:
+        def job(progress):
+            a, b = self._ends("A", "B")
+            self.frames_ready.emit("strip", self._decode(path(a, b, frames, mode), progress))
+        self.submit("frames", job)
+
+    def render_grid(self, side: int, mode: str) -> None:
+        def job(progress):
+            corners = list(self._ends("A", "B", "C", "D"))
+            self.frames_ready.emit("grid", self._decode(corner_grid(corners, side, side, mode), progress))
+        self.submit("frames", job)
+
+    def render_walk(self, frames: int, step_size: float, seed: int) -> None:
+        def job(progress):
+            (a,) = self._ends("A")
+            self.frames_ready.emit("walk", self._decode(random_walk(a, frames, step_size, seed), progress))
+        self.submit("frames", job)
+
+    # --- helpers on the service thread ------------------------------------------------------------
+    def _need_engine(self):
+        if self.engine is None:
+            raise LookupError("open a run first")
+        return self.engine
+
+    def _ends(self, *names: str) -> tuple[torch.Tensor, ...]:
+        self._need_engine()
+        missing = [n for n in names if n not in self.latents]
+        if missing:
+            raise LookupError(f"set end point {', '.join(missing)} first")
+        return tuple(self.latents[n] for n in names)
+
+    def _decode(self, latents: torch.Tensor, progress=None) -> np.ndarray:
+        engine = self._need_engine()
+        out = []
+        for i in range(0, len(latents), 32):
+            chunk = latents[i:i + 32]
+            if self.label is not None and getattr(engine, "conditional", False):
+                out.append(engine.decode(chunk, labels=torch.full((len(chunk),), self.label, dtype=torch.long)))
+            else:
+                out.append(engine.decode(chunk))
+            if progress is not None:
+                progress(min(i + 32, len(latents)), len(latents))
+        return np.concatenate(out)
+
+    def run(self) -> None:  # the thread
+        while True:
+            with self._cv:
+                while not self._jobs and not self._quit:
+                    self._cv.wait()
+                if self._quit:
+                    return
+                kind, job = self._jobs.popitem(last=False)
+                self._running_kind = kind
+                self._superseded.discard(kind)
+            self.busy_changed.emit(True)
+
+            def progress(done: int, total: int, kind=kind) -> None:
+                with self._cv:
+                    stop = kind in self._superseded or self._quit
+                if stop:
+                    raise Cancelled()
+                self.progress.emit(kind, done, total)
+
+            try:
+                with torch.no_grad() if kind in ("frame", "frames") else contextlib.nullcontext():
+                    job(progress)
+            except Cancelled:
+                pass
+            except LookupError as exc:
+                self.failed.emit(kind, str(exc).strip("'\""), "")
+            except PERSON_ERRORS as exc:
+                self.failed.emit(kind, str(exc), "")
+            except Exception as exc:  # noqa: BLE001 - reported in the panel, never fatal
+                self.failed.emit(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            finally:
+                with self._cv:
+                    self._running_kind = None
+                    idle = not self._jobs
+                if idle:
+                    self.busy_changed.emit(False)
+

@@ -1,0 +1,112 @@
+"""A banner of messages across the top of the main window: info, warnings, errors with details."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+
+COLOURS = {"info": ("#e8f1fb", "#2a6ebb"), "warning": ("#fff6e0", "#b7791f"), "error": ("#fdecea", "#c9302c")}
+MAX_MESSAGES = 4
+
+
+class DetailsDialog(QDialog):
+    def __init__(self, title: str, text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.resize(720, 420)
+        layout = QVBoxLayout(self)
+        self.text = QPlainTextEdit(text, readOnly=True)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        layout.addWidget(self.text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+class Message(QWidget):
+    """One message: icon-coloured text, optional action buttons, a close button."""
+
+    closed = Signal()
+
+    def __init__(self, level: str, text: str, details: str = "",
+                 actions: list[tuple[str, Callable[[], None]]] | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.level, self.text, self.details = level, text, details
+        self.details_dialog: DetailsDialog | None = None
+        bg, fg = COLOURS.get(level, COLOURS["info"])
+        self.setObjectName("message")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet(f"#message {{ background: {bg}; border-left: 4px solid {fg}; }}")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 3, 4, 3)
+        self.label = QLabel(text)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.label)
+        self.buttons: dict[str, QPushButton] = {}
+        for name, callback in actions or []:
+            self._add_button(name, callback)
+        if details:
+            self._add_button("Details…", self.show_details)
+        close = QToolButton(text="✕", autoRaise=True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.dismiss)
+        layout.addWidget(close)
+
+    def _add_button(self, name: str, callback: Callable[[], None]) -> None:
+        button = QPushButton(name)
+        button.clicked.connect(lambda _checked=False: callback())
+        self.layout().addWidget(button)
+        self.buttons[name] = button
+
+    def show_details(self) -> None:
+        if self.details_dialog is None:
+            self.details_dialog = DetailsDialog("Details", self.details, self)
+        self.details_dialog.show()
+        self.details_dialog.raise_()
+
+    def dismiss(self) -> None:
+        self.hide()
+        self.closed.emit()
+        self.deleteLater()
+
+
+class MessageBar(QWidget):
+    """Stacked messages; the newest at the bottom; hidden when empty."""
+
+    emptied = Signal()
+    shown = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self.messages: list[Message] = []
+
+    def show_message(self, level: str, text: str, details: str = "",
+                     actions: list[tuple[str, Callable[[], None]]] | None = None) -> Message:
+        message = Message(level, text, details, actions, self)
+        message.closed.connect(lambda m=message: self._forget(m))
+        self.messages.append(message)
+        self._layout.addWidget(message)
+        while len(self.messages) > MAX_MESSAGES:
+            self.messages[0].dismiss()
+        self.shown.emit()
+        return message
+
+    def _forget(self, message: Message) -> None:
+        if message in self.messages:
+            self.messages.remove(message)
+        if not self.messages:
+            self.emptied.emit()
+
+    def clear(self) -> None:
+        for m in list(self.messages):
+            m.dismiss()
+
+    def texts(self) -> list[str]:
+        return [m.text for m in self.messages]

@@ -1,0 +1,92 @@
+"""Growing (step, value) series with an exponential moving average, in preallocated numpy buffers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# exp(230) ~ 1e100: keeps w**-k inside float64 with plenty of headroom
+_MAX_EXPONENT = 230.0
+
+
+def ema(values: np.ndarray, weight: float, previous: float | None = None) -> np.ndarray:
+    """s[k] = weight * s[k-1] + (1 - weight) * values[k], started at `previous` (or values[0]).
+
+    Vectorised in chunks: within a chunk s[k] = w^(k+1) s0 + (1-w) w^k cumsum(w^-j x[j]); chunks
+    are short enough that w^-k stays finite.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    if len(values) == 0:
+        return out
+    if weight <= 0:
+        out[:] = values
+        return out
+    s = float(values[0]) if previous is None else float(previous)
+    chunk = max(1, min(4096, int(_MAX_EXPONENT / -math.log(weight))))
+    for start in range(0, len(values), chunk):
+        x = values[start:start + chunk]
+        k = np.arange(len(x), dtype=np.float64)
+        w_pow = weight ** k
+        acc = np.cumsum(x * weight ** -k)
+        out[start:start + len(x)] = weight * w_pow * s + (1 - weight) * w_pow * acc
+        s = float(out[start + len(x) - 1])
+    return out
+
+
+class Series:
+    """Appends are amortised O(1): the buffers double when full."""
+
+    def __init__(self, capacity: int = 1024):
+        self.x = np.empty(capacity, np.float64)
+        self.y = np.empty(capacity, np.float64)
+        self.smooth = np.empty(capacity, np.float64)
+        self.n = 0
+        self.weight = 0.0
+
+    def _grow(self, need: int) -> None:
+        capacity = len(self.x)
+        while capacity < need:
+            capacity *= 2
+        if capacity != len(self.x):
+            for name in ("x", "y", "smooth"):
+                old = getattr(self, name)
+                new = np.empty(capacity, np.float64)
+                new[:self.n] = old[:self.n]
+                setattr(self, name, new)
+
+    def extend(self, xs, ys) -> None:
+        xs = np.asarray(xs, np.float64)
+        ys = np.asarray(ys, np.float64)
+        m = len(xs)
+        if m == 0:
+            return
+        self._grow(self.n + m)
+        self.x[self.n:self.n + m] = xs
+        self.y[self.n:self.n + m] = ys
+        prev = float(self.smooth[self.n - 1]) if self.n else None
+        self.smooth[self.n:self.n + m] = ema(ys, self.weight, prev)
+        self.n += m
+
+    def append(self, x: float, y: float) -> None:
+        self.extend([x], [y])
+
+    def set_weight(self, weight: float) -> None:
+        self.weight = float(weight)
+        self.smooth[:self.n] = ema(self.y[:self.n], self.weight)
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def xs(self) -> np.ndarray:
+        return self.x[:self.n]
+
+    @property
+    def ys(self) -> np.ndarray:
+        return self.y[:self.n]
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        return self.smooth[:self.n]

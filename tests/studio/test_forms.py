@@ -1,0 +1,92 @@
+import pytest
+
+from engines.config import ConfigError
+from engines.families.dcgan import DCGANConfig
+from engines.train.loop import TrainSettings
+from studio.forms import ConfigForm, FloatEdit
+
+
+def test_form_builds_an_editor_per_field_with_help_and_range(qtbot):
+    form = ConfigForm(DCGANConfig)
+    qtbot.addWidget(form)
+    latent = form.editor("latent_dim")
+    assert (latent.minimum(), latent.maximum()) == (2, 1024)
+    assert "noise vector" in latent.toolTip() and "max 1024" in latent.toolTip()
+    assert isinstance(form.editor("lr_g"), FloatEdit)
+    assert form.config() == DCGANConfig()
+
+
+def test_scientific_notation_is_understood(qtbot):
+    form = ConfigForm(DCGANConfig)
+    qtbot.addWidget(form)
+    form.editor("lr_g").setText("")
+    qtbot.keyClicks(form.editor("lr_g"), "3e-4")
+    assert form.is_valid()
+    assert form.config().lr_g == pytest.approx(3e-4)
+
+
+def test_out_of_range_values_cannot_be_submitted(qtbot):
+    form = ConfigForm(DCGANConfig)
+    qtbot.addWidget(form)
+    with qtbot.waitSignal(form.valid_changed) as became:
+        form.editor("lr_g").setText("5")          # max is 0.1
+    assert became.args == [False] and not form.is_valid()
+    with pytest.raises(ConfigError, match="lr_g"):
+        form.config()
+    assert form.error_label.isVisibleTo(form) and "lr_g" in form.error_label.text()
+    form.editor("lr_g").setText("abc")
+    assert not form.is_valid()
+    form.editor("lr_g").setText("0.001")
+    assert form.is_valid() and form.config().lr_g == 0.001
+    # a spin box never holds a number outside its range
+    form.editor("latent_dim").setValue(100_000)
+    assert form.config().latent_dim == 1024
+
+
+def test_choices_bools_and_advanced_section(qtbot):
+    form = ConfigForm(TrainSettings, basic=("steps", "device"))
+    qtbot.addWidget(form)
+    device = form.editor("device")
+    assert [device.itemData(i) for i in range(device.count())] == ["auto", "cpu", "cuda", "mps"]
+    device.setCurrentIndex(device.findData("cpu"))
+    form.editor("flip").setChecked(True)
+    cfg = form.config()
+    assert cfg.device == "cpu" and cfg.flip is True
+    assert form.advanced.isVisibleTo(form) and not form.advanced.content.isVisibleTo(form)
+    form.advanced.set_expanded(True)
+    assert form.editor("flip").isVisibleTo(form)
+
+
+def test_invalid_model_form_disables_start(qtbot, window, blob_folder):
+    from .conftest import load_into
+    load_into(qtbot, window, blob_folder)
+    start = window.state.actions.start
+    assert start.isEnabled()
+    window.panels["model"].family_form.editor("beta1").setText("2")
+    assert not start.isEnabled() and "beta1" in window.state.config_error
+    assert not window.state.start()
+    window.panels["model"].family_form.editor("beta1").setText("0.5")
+    assert start.isEnabled()
+
+
+def test_the_family_form_starts_from_the_recipe_for_the_data_size(qtbot, window, blob_folder, tmp_path):
+    from engines import registry
+    from tests.studio.conftest import load_into, write_blob_folder
+
+    state, model = window.state, window.panels["model"]
+    load_into(qtbot, window, blob_folder, size=16)
+    state.set_family("vae")
+    recipe16 = registry.default_config("vae", 16)
+    assert recipe16 != registry.get("vae").config_class()  # the test means something only if they differ
+    assert model.family_form.config() == recipe16 and state.config == recipe16
+
+    # untouched settings follow new data of another size ...
+    load_into(qtbot, window, write_blob_folder(tmp_path / "big", size=64), size=64)
+    assert state.config == registry.default_config("vae", 64)
+    # ... edited ones are kept
+    model.family_form.editor("beta").setText("2.5")
+    assert state.config.beta == 2.5
+    load_into(qtbot, window, blob_folder, size=16)
+    assert state.config.beta == 2.5
+    model.reset()
+    assert state.config == recipe16

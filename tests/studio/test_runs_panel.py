@@ -1,0 +1,103 @@
+"""The Runs panel lists past runs, reopens one (curves, samples, settings) and continues it."""
+
+import json
+
+import numpy as np
+
+from engines.families.dcgan import DCGANConfig
+from engines.train.loop import Trainer, TrainSettings
+from engines.workspace import new_run_dir, runs_folder
+
+from .conftest import dispose
+
+
+def _train_past_run(blob_folder, steps=6):
+    """A finished run in the test's workspace, trained headless as `genstudio train` would."""
+    from engines.data import load_images
+
+    data = load_images([str(blob_folder)], size=16, channels=1)
+    settings = TrainSettings(steps=steps, batch_size=8, log_every=1, sample_every=3, n_samples=9,
+                             checkpoint_every=0, device="cpu")
+    out = new_run_dir(None, "dcgan")
+    list(Trainer.new("dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8), settings, data, out).run())
+    return out
+
+
+def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
+    from studio.main_window import STOP_AND_SAVE, MainWindow
+
+    run = _train_past_run(blob_folder)
+    (runs_folder() / "broken").mkdir()
+    (runs_folder() / "broken" / "run.json").write_text("{")
+    window = MainWindow()
+    window.close_policy = lambda: STOP_AND_SAVE
+    window.show()
+    try:
+        panel = window.panels["runs"]
+        assert panel.tree.topLevelItemCount() == 1
+        item = panel.tree.topLevelItem(0)
+        assert [item.text(i) for i in (1, 2, 3)] == ["dcgan", "finished", "6 / 6"]
+        assert "blobs — 32 images, 2 classes, 16px grey" == item.text(5) and "d_loss" in item.text(4)
+        assert not item.icon(0).isNull()  # the thumbnail of the latest samples
+        assert "1 folder skipped" in panel.note.text() and "broken" in panel.note.toolTip()
+        assert not panel.open_button.isEnabled()
+
+        # open: curves, gallery and settings come back
+        assert panel.select(run) and panel.open_button.isEnabled()
+        panel.open_button.click()
+        state = window.state
+        assert state.family_name == "dcgan" and state.config.latent_dim == 8 and state.settings.steps == 6
+        assert window.panels["model"].family_form.config().latent_dim == 8
+        assert window.panels["losses"].point_count("g_loss") == 6
+        gallery = window.panels["gallery"]
+        assert gallery.latest.step == 6 and gallery.latest.images.shape == (9, 16, 16, 1)
+        assert "Opened a finished run" in window.panels["training"].status_label.text()
+        assert window.panels["timeline"].steps == [0, 3, 6]  # the Timeline scrubs its sample history
+        latent = window.panels["latent"]  # and the explorer loads the run's model in the background
+        qtbot.waitUntil(lambda: latent.model_info is not None, timeout=30_000)
+        assert latent.model_info["family"] == "dcgan" and latent.model_info["step"] == 6
+
+        # a finished run needs more steps before it can continue
+        messages = []
+        state.message.connect(lambda level, text, details: messages.append(text))
+        assert not panel.continue_selected() and "raise Steps" in messages[-1]
+        window.panels["model"].settings_form.editor("steps").setValue(9)
+        assert state.settings.steps == 9
+
+        # continue: the images load, training resumes from the checkpoint and the run grows
+        failures = []
+        state.failed.connect(lambda e: failures.append(e.message))
+        with qtbot.waitSignal(state.finished, timeout=60_000, raising=False) as done:
+            assert panel.continue_selected()
+        assert done.signal_triggered, (messages, failures)
+        assert done.args[0].step == 9 and done.args[0].reason == "completed"
+        qtbot.waitUntil(lambda: not state.session.active, timeout=30_000)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == list(range(1, 10))
+        qtbot.waitUntil(lambda: panel.tree.topLevelItem(0).text(3) == "9 / 9", timeout=10_000)
+        assert np.isfinite(list(panel.summaries[0].last_losses.values())).all()
+    finally:
+        window.state.shutdown(30_000)
+        window.close()
+        dispose(window)
+
+
+def test_a_run_that_broke_after_listing_is_a_message_not_a_crash(qtbot, blob_folder):
+    from studio.main_window import MainWindow
+
+    run = _train_past_run(blob_folder, steps=3)
+    window = MainWindow()
+    window.show()
+    try:
+        panel = window.panels["runs"]
+        messages = []
+        window.state.message.connect(lambda level, text, details: messages.append((level, text)))
+        assert panel.select(run)
+        (run / "run.json").write_text("garbage")
+        assert not panel.open_selected()
+        assert messages[-1][0] == "error" and "Cannot open the run" in messages[-1][1]
+        assert panel.tree.topLevelItemCount() == 0  # refreshed: the broken run is gone from the list
+    finally:
+        window.state.shutdown(30_000)
+        window.close()
+        dispose(window)

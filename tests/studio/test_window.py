@@ -1,0 +1,91 @@
+import sys
+
+from PySide6.QtWidgets import QDockWidget
+
+from engines.train import events as ev
+from studio.docks import PANELS
+from studio.errors import install_excepthook, uninstall_excepthook
+from studio.main_window import MainWindow
+
+from .conftest import dispose
+
+
+def test_every_panel_is_a_named_closable_dock_listed_in_the_view_menu(window):
+    assert len(window.docks) == len(PANELS)
+    titles = [a.text() for a in window.view_menu.actions()]
+    for panel_id, dock in window.docks.items():
+        assert dock.objectName() == f"dock_{panel_id}"
+        assert dock.features() & QDockWidget.DockWidgetFeature.DockWidgetClosable
+        assert dock.features() & QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        assert dock.windowTitle() in titles
+    assert "&Reset layout" in titles
+    assert [a.text() for a in window.training_menu.actions()][:2] == ["&Start training", "&Pause"]
+
+
+def test_layout_is_saved_and_restored(qtbot, tmp_path):
+    first = MainWindow()
+    first.show()
+    first.docks["gallery"].toggleViewAction().trigger()      # hide Gallery from the View menu
+    first.docks["losses"].setFloating(True)
+    assert first.docks["gallery"].isHidden()
+    first.close()
+    dispose(first)
+    assert (tmp_path / "settings.ini").exists()
+
+    second = MainWindow()
+    second.show()
+    assert second.docks["gallery"].isHidden()
+    assert second.docks["losses"].isFloating()
+    assert not second.docks["dataset"].isHidden()
+    second.reset_layout()
+    assert not second.docks["gallery"].isHidden() and not second.docks["losses"].isFloating()
+    second.close()
+    dispose(second)
+
+
+def test_failure_shows_message_with_details(qtbot, window):
+    window.state.failed.emit(ev.Failed(7, "RuntimeError: boom", "Traceback (most recent call last):\n  boom"))
+    message = window.message_bar.messages[-1]
+    assert "boom" in message.text and "step 7" in message.text
+    message.buttons["Details…"].click()
+    assert message.details_dialog.isVisible()
+    assert "Traceback" in message.details_dialog.text.toPlainText()
+    message.dismiss()
+    qtbot.waitUntil(lambda: not window.message_bar.messages)
+    assert not window.banner.isVisible()
+
+
+def test_rollback_warning_offers_roll_back_only_when_control_can(qtbot, window):
+    warning = ev.TrainWarning(50, "the discriminator loss diverged", "divergence", rollback=True)
+    window.state.train_warning.emit(warning)
+    assert "Roll back" not in window.message_bar.messages[-1].buttons  # no run, no control
+
+    class ControlWithRollback:  # what issue 4 adds to engines.train.loop.Control
+        def __init__(self):
+            self.rollbacks = 0
+
+        def request_rollback(self):
+            self.rollbacks += 1
+
+    control = ControlWithRollback()
+    window.state.session.control = control
+    try:
+        window.state.train_warning.emit(warning)
+        message = window.message_bar.messages[-1]
+        message.buttons["Roll back"].click()
+        assert control.rollbacks == 1
+    finally:
+        window.state.session.control = None
+
+
+def test_uncaught_exception_becomes_a_message(window):
+    install_excepthook(window.show_message)
+    try:
+        try:
+            raise ValueError("something odd")
+        except ValueError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        uninstall_excepthook()
+    message = window.message_bar.messages[-1]
+    assert message.level == "error" and "something odd" in message.text and "ValueError" in message.details

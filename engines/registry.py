@@ -23,7 +23,13 @@ class UnknownFamily(LookupError):
 
 # name -> "module:attribute" of a Family object; imported lazily so a broken family cannot break the rest.
 _FAMILIES: dict[str, str] = {
-    "dcgan": "engines.families.dcgan:FAMILY",
+    # dcgan first: the studio opens on the first family
+    "dcgan": "engines.families.gan:DCGAN",
+    "gan": "engines.families.gan:GAN",
+    "cgan": "engines.families.gan:CGAN",
+    "wgan-gp": "engines.families.gan:WGAN_GP",
+    "sngan": "engines.families.gan:SNGAN",
+    "sagan": "engines.families.gan:SAGAN",
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",

@@ -4,7 +4,12 @@ A new family adds one line here if its defaults are too big for a 16 px, few-ste
 """
 
 SMALL_CONFIG: dict[str, dict] = {
+    "gan": {"latent_dim": 8, "mlp_hidden": 16},
     "dcgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "cgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "wgan-gp": {"latent_dim": 8, "g_width": 8, "d_width": 8, "n_critic": 2},
+    "sngan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "sagan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "ae": {"latent_dim": 4, "width": 4},
     "vae": {"latent_dim": 4, "width": 4},
     "cvae": {"latent_dim": 4, "width": 4},

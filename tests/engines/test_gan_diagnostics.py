@@ -1,0 +1,97 @@
+"""Live GAN diagnostics: mode collapse, divergence, class counts, and class-conditional sampling."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from engines.families.base import Batch
+from engines.families.gan import COLLAPSE_WARMUP
+from tests.engines.test_gan import batches, make_engine
+
+
+class SpreadGenerator(nn.Module):
+    """Output varies strongly with z (a stand-in for a healthy generator)."""
+
+    def __init__(self, latent_dim, size):
+        super().__init__()
+        self.size = size
+        self.proj = nn.Linear(latent_dim, size * size)
+        nn.init.normal_(self.proj.weight, 0, 1.0)
+
+    def forward(self, z, labels=None):
+        return torch.tanh(self.proj(z)).view(-1, 1, self.size, self.size)
+
+
+class CollapsedGenerator(nn.Module):
+    """Ignores z: every sample is the same image."""
+
+    def __init__(self, size):
+        super().__init__()
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+        self.register_buffer("image", torch.exp(-(xx ** 2 + yy ** 2) * 4) * 2 - 1)
+
+    def forward(self, z, labels=None):
+        return self.image.expand(z.shape[0], 1, -1, -1)
+
+
+def test_diversity_falls_on_a_collapsed_generator_and_a_rollback_is_offered():
+    torch.manual_seed(0)
+    engine = make_engine("dcgan", ema_decay=0.0)
+    engine.train_step(batches(n=32))
+    engine.G = SpreadGenerator(engine.config.latent_dim, 16)
+    healthy, findings = engine.monitor(100)
+    assert not findings
+    assert healthy["diversity_vs_data"] > engine.config.collapse_ratio and healthy["near_duplicates"] < 0.5
+
+    engine.G = CollapsedGenerator(16)
+    collapsed, findings = engine.monitor(200)
+    assert collapsed["sample_diversity"] < 0.05 * healthy["sample_diversity"]
+    assert collapsed["near_duplicates"] == 1.0
+    assert [(f.kind, f.rollback) for f in findings] == [("mode-collapse", True)]
+    assert engine.monitor(300)[1] == []  # said once per fall, not at every check
+
+
+def test_a_fresh_featureless_generator_is_not_called_collapsed_until_the_warmup_ends():
+    engine = make_engine("dcgan", ema_decay=0.0)
+    engine.train_step(batches(n=32))
+    engine.G = CollapsedGenerator(16)
+    assert engine.monitor(10)[1] == []
+    assert [f.kind for f in engine.monitor(COLLAPSE_WARMUP)[1]] == ["mode-collapse"]
+
+
+def test_a_discriminator_that_wins_outright_is_flagged_as_divergence():
+    torch.manual_seed(0)
+    # a frozen-ish generator against a fast discriminator: D(real) -> 1, D(fake) -> 0 within a few steps
+    engine = make_engine("dcgan", lr_g=1e-6, lr_d=5e-3, divergence_steps=20)
+    batch = batches(n=32)
+    for _ in range(40):
+        losses = engine.train_step(batch)
+    assert losses["d_real"] > 0.95 and losses["d_fake"] < 0.05
+    metrics, findings = engine.monitor(40)
+    assert metrics["d_saturated_steps"] >= 20
+    assert [(f.kind, f.rollback) for f in findings] == [("divergence", True)]
+
+
+def _dark_and_bright(n=64, size=8):
+    """Class 0: dark images, class 1: bright ones, each with some texture."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 2
+    base = np.where(labels == 0, 40, 215)[:, None, None, None]
+    pixels = np.clip(base + rng.normal(0, 20, (n, 1, size, size)), 0, 255).astype(np.uint8)
+    return Batch(torch.from_numpy(pixels), torch.from_numpy(labels.astype(np.int64)))
+
+
+def test_conditional_sampling_honours_the_requested_class_and_counts_classes():
+    torch.manual_seed(0)
+    engine = make_engine("cgan", size=8, classes=2, diffaugment="", lr_g=1e-3, lr_d=1e-3, ema_decay=0.9)
+    batch = _dark_and_bright()
+    for _ in range(150):
+        engine.train_step(batch)
+    dark = engine.sample(32, seed=1, labels=np.zeros(32, np.int64)).astype(float).mean(axis=(1, 2, 3))
+    bright = engine.sample(32, seed=1, labels=np.ones(32, np.int64)).astype(float).mean(axis=(1, 2, 3))
+    assert dark.max() < 128 < bright.min(), (dark, bright)
+
+    metrics, _ = engine.monitor(150)
+    assert metrics["class_agreement"] > 0.9
+    assert metrics["classes_seen"] == 2
+    assert metrics["class_count/class0"] + metrics["class_count/class1"] == 64

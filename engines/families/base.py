@@ -31,6 +31,8 @@ from typing import Callable, ClassVar, Iterable
 import numpy as np
 import torch
 
+from ..config import ConfigError
+
 
 class Cancelled(Exception):
     """Raised by a progress callback to stop a long computation (sampling, inversion, projection)."""
@@ -154,7 +156,7 @@ class Engine:
     def set_sampling_options(self, **options: str) -> None:
         """Sampler options from the command line or the studio (strings, validated by the family)."""
         if options:
-            raise ValueError(f"{self.family} has no sampling options")
+            raise ConfigError(f"{self.family} has no sampling options")
 
     # --- state ----------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:

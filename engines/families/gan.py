@@ -375,25 +375,32 @@ class GANEngine(Engine):
     def _decode_labels(self, n: int) -> torch.Tensor | None:
         return torch.full((n,), self.decode_label, dtype=torch.int64, device=self.device) if self.conditional else None
 
-    def render(self, latents: torch.Tensor) -> torch.Tensor:
+    def _labels_for(self, n: int, labels) -> torch.Tensor | None:
+        """Explicit class indices for n images, else the decode label (conditional runs only)."""
+        if labels is None or not self.conditional:
+            return self._decode_labels(n)
+        return torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=self.device).reshape(n)
+
+    def render(self, latents: torch.Tensor, labels=None) -> torch.Tensor:
         """Differentiable latents -> images in [-1, 1] (used to project real images into the latent space)."""
         g = self._sampling_generator()
         g.eval()
-        return g(latents.to(self.device, torch.float32), self._decode_labels(latents.shape[0]))
+        return g(latents.to(self.device, torch.float32), self._labels_for(latents.shape[0], labels))
 
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        return to_uint8(self._sampling_generator_output(latents, self._decode_labels(latents.shape[0])))
+    def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
+        """Latents -> uint8 images; conditional runs draw `labels` (or the decode label) per image."""
+        return to_uint8(self._sampling_generator_output(latents, self._labels_for(latents.shape[0], labels)))
 
     def set_sampling_options(self, **options: str) -> None:
         """Conditional runs: label=NAME picks the class that decode() draws (sample() takes labels directly)."""
         unknown = set(options) - ({"label"} if self.conditional else set())
         if unknown:
-            raise ValueError(f"{self.family} has no sampling option {sorted(unknown)[0]!r}"
+            raise ConfigError(f"{self.family} has no sampling option {sorted(unknown)[0]!r}"
                              + ("; it has: label" if self.conditional else ""))
         if "label" in options:
             names = list(self.data.class_names)
             if options["label"] not in names:
-                raise ValueError(f"unknown label {options['label']!r}; known labels: {', '.join(names)}")
+                raise ConfigError(f"unknown label {options['label']!r}; known labels: {', '.join(names)}")
             self.decode_label = names.index(options["label"])
 
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:

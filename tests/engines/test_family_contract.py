@@ -133,3 +133,28 @@ def test_a_non_finite_loss_rolls_back_and_lowers_every_learning_rate(tmp_path, n
     assert [(e.kind, e.step) for e in events if isinstance(e, ev.TrainWarning)] == [("rollback", 2)]
     after = [g["lr"] for o in trainer.engine.optimizers().values() for g in o.param_groups]
     assert after == pytest.approx([lr * settings.lr_backoff for lr in lrs])
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_latent_interface_for_the_explorer(name):
+    """What the Latent panel and `genstudio interpolate` call: random latents, decode (with labels for
+    conditional runs), and real images placed back in the latent space."""
+    import torch
+
+    from engines.families.base import DataSpec
+    from engines.latent import latent_support, path, to_latents
+
+    torch.manual_seed(0)
+    engine = registry.get(name).engine_class(small_config(name), DataSpec(16, 1, 2, ("a", "b")), "cpu")
+    if not engine.has_latent:
+        assert latent_support(engine) is None
+        return
+    assert latent_support(engine)
+    z = engine.random_latents(3, seed=1)
+    torch.testing.assert_close(z, engine.random_latents(3, seed=1))
+    images = engine.decode(path(z[0], z[1], 3))
+    assert images.shape == (3, 16, 16, 1) and images.dtype == np.uint8
+    if engine.conditional:
+        assert engine.decode(z, labels=torch.tensor([0, 1, 0])).shape == (3, 16, 16, 1)
+    back = to_latents(engine, images[:2], steps=5, restarts=1)
+    assert back.shape == z[:2].shape

@@ -102,6 +102,10 @@ class ModelService(QThread):
                 return
             if kind == "seed":
                 z = engine.random_latents(1, int(value))
+            elif "projection" in (latent_support(engine) or ""):
+                # show the reconstruction improving while the latent is optimised
+                z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress,
+                               preview=lambda images: self.endpoint_ready.emit(name, images[0]))
             else:
                 z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress)
             self.latents[name] = z[0].cpu()

@@ -4,7 +4,7 @@ import torch
 
 from engines.families.base import DataSpec, Engine, to_uint8
 from engines.families.dcgan import DCGANConfig
-from engines.latent import (LatentError, corner_grid, endpoint_latent, latent_support, lerp, path,
+from engines.latent import (LatentError, corner_grid, endpoint_latent, latent_support, lerp, path, to_latents,
                             project, random_walk, slerp)
 from engines.train.loop import Trainer, TrainSettings
 
@@ -114,3 +114,24 @@ def test_endpoint_from_a_seed_or_an_image(gan, tmp_path):
     (tmp_path / "bad.png").write_text("not an image")
     with pytest.raises(LatentError, match="not a readable image"):
         endpoint_latent(gan, str(tmp_path / "bad.png"))
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "realnvp"])
+def test_an_interpolation_from_a_real_image_starts_at_its_reconstruction(name):
+    from engines import registry
+    from engines.families.base import DataSpec
+    from tests.engines.conftest import tiny_dataset
+    from tests.engines.family_cases import SMALL_CONFIG
+
+    from engines.config import replace_checked
+
+    torch.manual_seed(0)
+    fam = registry.get(name)
+    engine = fam.engine_class(replace_checked(fam.config_class(), **SMALL_CONFIG[name]), DataSpec(16, 1), "cpu")
+    image = tiny_dataset(n=1, size=16).images
+    z = to_latents(engine, image)
+    frames = engine.decode(path(z[0], engine.random_latents(1, 3)[0], 5))
+    reconstruction = engine.decode(z)
+    np.testing.assert_array_equal(frames[0], reconstruction[0])
+    if name == "realnvp":  # an exact inverse: the first frame is the image itself
+        np.testing.assert_array_equal(frames[0], image[0])

@@ -8,8 +8,9 @@ venv="$root/.venv"
 
 # Qt needs a few shared libraries even offscreen; install them from Debian when they are missing.
 need=()
+libs="$(ldconfig -p 2>/dev/null || true)"   # read once: `ldconfig | grep -q` trips pipefail on SIGPIPE
 for lib in libEGL.so.1 libGL.so.1 libxkbcommon.so.0 libfontconfig.so.1 libdbus-1.so.3; do
-  ldconfig -p 2>/dev/null | grep -q "$lib" || need+=("$lib")
+  grep -qF "$lib" <<<"$libs" || need+=("$lib")
 done
 if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "setup: installing system libraries for Qt (${need[*]})"

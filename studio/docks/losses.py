@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout
 
 import pyqtgraph as pg
 
@@ -62,7 +62,8 @@ class CurveSet:
 
     def _update_legend(self) -> None:
         # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
-        self.legend.setText("&nbsp;&nbsp;".join(
+        # entries are joined by ordinary spaces so a long legend wraps instead of widening the window
+        self.legend.setText(" &nbsp;".join(
             f"<span style='color:{c}'>&#9644;</span>&nbsp;{name}" for name, c in self.colours.items()))
 
     def add(self, step: int, values: dict[str, float]) -> None:
@@ -137,10 +138,11 @@ class LossesPanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        legends = QHBoxLayout()
-        legends.addWidget(self.loss_legend)
-        legends.addStretch(1)
-        legends.addWidget(self.metric_legend)
+        legends = QVBoxLayout()
+        for legend in (self.loss_legend, self.metric_legend):
+            legend.setWordWrap(True)
+            legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            legends.addWidget(legend)
         layout.addLayout(legends)
         layout.addWidget(self.view, 1)
 

@@ -56,7 +56,7 @@ def labelled_grid(images: np.ndarray, labels: Sequence[str], columns: int | None
 
 def _check_target(path: Path, force: bool) -> None:
     if path.exists() and not force:
-        raise ExportError(f"{path} already exists; choose another name or overwrite it explicitly")
+        raise ExportError(f"{path} already exists; choose another name, or overwrite it (--force)")
     if not path.parent.exists():
         raise ExportError(f"the folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
@@ -82,7 +82,7 @@ def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0
     if frames.dtype != np.uint8 or frames.ndim != 4 or len(frames) == 0:
         raise ExportError("nothing to export")
     if not 0 < fps <= 120:
-        raise ExportError("fps must be between 0 and 120")
+        raise ExportError("fps must be more than 0 and at most 120")
     if not 1 <= scale <= 64:
         raise ExportError("scale must be between 1 and 64")
     suffix = path.suffix.lower()
@@ -92,7 +92,11 @@ def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0
     if suffix == "":
         return _export_folder(frames, path, force)
     _check_target(path, force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    os.fchmod(fd, 0o644)  # mkstemp makes private files; an export is meant to be shared
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -161,6 +161,7 @@ def to_latents(engine: Engine, images: np.ndarray, progress: Callable[[int, int]
     support = latent_support(engine)
     if support is None:
         raise LatentError(f"{engine.family} has no latent space to place images in")
+    images = np.array(images, dtype=np.uint8, copy=True)  # writable: encoders hand it to torch
     if type(engine).encode is not Engine.encode:
         try:
             return engine.encode(images, progress=progress)

@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, *PERSON_ERRORS) as exc:
         print(f"genstudio: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `genstudio runs | head`: the reader has gone, nothing to say
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         print("genstudio: interrupted", file=sys.stderr)
         return 130

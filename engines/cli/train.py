@@ -92,6 +92,11 @@ def run(args) -> int:
             raise ConfigError(f"{args.out} is a {rec['family']} run; it cannot be resumed as {args.family}")
         if args.set:
             raise ConfigError("--set cannot change a run being resumed; start a new run instead")
+        fixed = [f"--{n.replace('_', '-')}" for n in ("size", "channels", "fit", "batch_size", "seed")
+                 if getattr(args, n) is not None]
+        if fixed:
+            raise ConfigError(f"{fixed[0]} cannot change a run being resumed (only --steps and --device can); "
+                              "start a new run instead")
         sources = args.data or rec["data"]["sources"]
         spec = rec["data_spec"]
         dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
@@ -105,7 +110,7 @@ def run(args) -> int:
     if not args.data:
         raise ConfigError("at least one --data FOLDER is required")
     family = registry.get(args.family)
-    size = args.size or 32
+    size = args.size if args.size is not None else 32
     assignments = parse_assignments(args.set)
     settings = TrainSettings()
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,

@@ -42,6 +42,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # like any file the person writes, not private as mkstemp makes it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

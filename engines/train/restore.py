@@ -53,8 +53,8 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
 def label_index(engine: Engine, name: str) -> int:
     """Class index for a class name of the run's data; a clear error listing the known names."""
     names = list(engine.data.class_names)
-    if not names:
-        raise RunError("this run was trained without classes, so --label cannot be used")
+    if not names or not getattr(engine, "conditional", False):
+        raise RunError(f"this {engine.family} run is not class-conditional, so --label cannot be used")
     if name not in names:
         raise RunError(f"unknown label {name!r}; known labels: {', '.join(names)}")
     return names.index(name)

@@ -63,3 +63,30 @@ def test_the_installed_command_runs_headless():
         pytest.skip("genstudio is not installed in this environment")
     r = subprocess.run([str(exe), "families"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "dcgan" in r.stdout
+
+
+def test_mistakes_around_an_existing_run_are_one_line_and_exit_code_2(tmp_path, capsys):
+    import stat
+
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, steps=2)
+    cases = [
+        (["sample", str(run), "--n", "1", "--out", str(tmp_path / "s"), "--label", "3"], "not class-conditional"),
+        (["interpolate", str(run), "--a", "1", "--b", "2", "--out", "/proc/x.gif"], "cannot write to /proc"),
+        (["timelapse", str(run), "--out", "/proc/x.mp4"], "cannot write to /proc"),
+        (["train", "--out", str(run), "--resume", "--batch-size", "64"], "--batch-size cannot change a run"),
+        (["train", "--out", str(run), "--resume", "--size", "32"], "--size cannot change a run"),
+        (["train", "--family", "dcgan", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "r0"),
+          "--size", "0"], "size"),
+    ]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, (args, err)
+    assert not (tmp_path / "r0" / "run.json").exists()
+    out = tmp_path / "m.gif"
+    assert main(["interpolate", str(run), "--a", "1", "--b", "2", "--frames", "2", "--out", str(out)]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # an export is readable by others, like any file
+    assert stat.S_IMODE((run / "run.json").stat().st_mode) == 0o644

@@ -18,14 +18,13 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from engines.data.ingest import to_array
-from engines.export import ExportError, export_frames
 from engines.imaging import make_grid
 from engines.latent import MODES
 
 from ..images import to_pixmap
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
-from ..dialogs import ask_overwrite
+from ..dialogs import ask_overwrite, export_checked
 from .base import RIGHT, Panel
 from .gallery import GridView
 
@@ -406,19 +405,13 @@ class LatentPanel(Panel):
             self.say("Nothing to export yet: make a strip, grid or walk first.")
             return None
         path = Path(path)
-        if path.exists() and not self.confirm_overwrite(path):
-            self.say("Export cancelled; nothing was overwritten.")
-            return None
         columns = self.result_columns if path.suffix.lower() == ".png" else None
-        try:
-            out = export_frames(self.result, path, fps=fps, scale=scale, force=True, columns=columns)
-        except ExportError as exc:
-            self.say(str(exc))
-            self.state.message.emit("error", f"Export failed: {exc}", "")
-            return None
-        self.say(f"Exported {len(self.result)} frames to {out}.")
+        out, message = export_checked(self.result, path, self.confirm_overwrite, fps=fps, scale=scale,
+                                      columns=columns)
+        self.say(message)
+        if out is None and message.startswith("Export failed"):
+            self.state.message.emit("error", message, "")
         return out
-
 
     def shutdown(self) -> None:
         self.service.shutdown()

@@ -12,11 +12,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
 
 from engines.config import ConfigError, parse_assignments
-from engines.export import ExportError, export_frames
 from engines.imaging import make_grid
 from engines.families.base import Engine
 
-from ..dialogs import ask_overwrite
+from ..dialogs import ask_overwrite, export_checked
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel
@@ -221,16 +220,8 @@ class SamplerPanel(Panel):
     def export_to(self, path: str | Path, scale: int = 4) -> Path | None:
         if self.result is None:
             return None
-        path = Path(path)
-        if path.exists() and not self.confirm_overwrite(path):
-            self.say("Export cancelled; nothing was overwritten.")
-            return None
-        try:
-            out = export_frames(self.result, path, scale=scale, force=True, columns=self.columns)
-        except ExportError as exc:
-            self.say(str(exc))
-            return None
-        self.say(f"Exported to {out}.")
+        out, message = export_checked(self.result, path, self.confirm_overwrite, scale=scale, columns=self.columns)
+        self.say(message)
         return out
 
     def shutdown(self) -> None:

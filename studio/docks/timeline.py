@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout)
 
-from engines.export import ExportError, export_frames, timelapse_frames
+from engines.export import ExportError, timelapse_frames
 
-from ..dialogs import ask_overwrite
+from ..dialogs import ask_overwrite, export_checked
 from .base import RIGHT, Panel
 from .gallery import GridView
 
@@ -126,14 +126,7 @@ class TimelinePanel(Panel):
     def export_to(self, path: str | Path, scale: int = 2) -> Path | None:
         if not self.grids:
             return None
-        path = Path(path)
-        if path.exists() and not self.confirm_overwrite(path):
-            self.step_label.setText("Export cancelled; nothing was overwritten.")
-            return None
-        try:
-            out = export_frames(np.stack(self.grids), path, fps=self.fps.value(), scale=scale, force=True)
-        except ExportError as exc:
-            self.state.message.emit("error", f"Export failed: {exc}", "")
-            return None
-        self.state.message.emit("info", f"Timelapse of {len(self.grids)} grids written to {out}.", "")
+        out, message = export_checked(np.stack(self.grids), path, self.confirm_overwrite,
+                                      fps=self.fps.value(), scale=scale)
+        self.state.message.emit("info" if out is not None else "warning", message, "")
         return out

@@ -11,9 +11,7 @@ Prints p50 / p99 / max in milliseconds. Goal while training: p99 <= 16 ms, max <
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -63,21 +61,13 @@ def main() -> int:
     p.add_argument("--prefill", type=int, default=300_000,
                    help="points per loss curve added (at negative steps) before the probe, to load the plot")
     a = p.parse_args()
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    scratch = Path(tempfile.mkdtemp(prefix="genstudio-latency-"))
-    os.environ["GENSTUDIO_WORKSPACE"] = str(scratch / "workspace")
-    os.environ["GENSTUDIO_SETTINGS"] = str(scratch / "settings.ini")
-
     import torch
     torch.set_num_threads(a.threads)
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from studio.app import create_window, make_app
+    from studio.app import scratch_window
 
-    app = make_app()
-    window = create_window()
-    window.show()
+    app, window = scratch_window("genstudio-latency-")
     state = window.state
     window.panels["dataset"].size_box.setValue(a.size)
     loop = QEventLoop()

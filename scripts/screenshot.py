@@ -10,9 +10,7 @@ saves `QWidget.grab()` of the window. Uses a throwaway workspace and settings fi
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,22 +25,13 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
     args = parser.parse_args()
 
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    scratch = Path(tempfile.mkdtemp(prefix="genstudio-shot-"))
-    os.environ["GENSTUDIO_WORKSPACE"] = str(scratch / "workspace")
-    os.environ["GENSTUDIO_SETTINGS"] = str(scratch / "settings.ini")
-
     import torch
     torch.set_num_threads(args.threads)
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from studio.app import create_window, make_app
+    from studio.app import scratch_window
 
-    app = make_app()
-    window = create_window()
-    window.resize(1440, 900)
-    window.show()
+    app, window = scratch_window("genstudio-shot-", size=(1440, 900))
     state = window.state
 
     def wait_for(signal, timeout_s: float) -> None:

@@ -30,6 +30,25 @@ def create_window(folders: list[str] | None = None):
     return window
 
 
+def scratch_window(prefix: str, size: tuple[int, int] | None = None):
+    """(app, shown main window) on a throwaway workspace and settings file, offscreen when there is no
+    display: for scripts and benchmarks that drive the real studio without touching a person's runs."""
+    import tempfile
+    from pathlib import Path
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ[workspace.WORKSPACE_ENV] = str(scratch / "workspace")
+    os.environ[workspace.SETTINGS_ENV] = str(scratch / "settings.ini")
+    app = make_app()
+    window = create_window()
+    if size is not None:
+        window.resize(*size)
+    window.show()
+    return app, window
+
+
 def run_studio(folders: list[str]) -> int:
     app = make_app()
     from .errors import install_excepthook

@@ -1,6 +1,6 @@
 """Diffusion quality/speed check on digits: train the 28 px CPU preset for a fixed time, then sample.
 
-    nice -n 10 /work/main/.venv/bin/python benchmarks/diffusion.py --seconds 420 --out /tmp/ddpm_bench
+    nice -n 10 /work/main/.venv/bin/python benchmarks/diffusion.py --seconds 300 --clock cpu --out /tmp/ddpm_bench
 
 Builds the digit folder itself (engines/data/toy.py, copies=2, ~3.6k images, 10 classes), trains
 `ddpm` with its preset through the normal training loop, and prints:
@@ -10,7 +10,12 @@ Builds the digit folder itself (engines/data/toy.py, copies=2, ~3.6k images, 10 
   - class accuracy of conditional samples, judged by a nearest-neighbour classifier fitted on the
     real digits (a cheap stand-in for a person's eye), for DDIM 10/50 steps and full ancestral, and
     the class spread of unguided (unconditional) samples;
+  - DDIM-50 against the full ancestral sampler on --compare images each (same labels): Fréchet
+    distance to the real digits in engines/quality.py's feature space (with real-vs-real at the same
+    count as the floor), and the share of "speckled" images: high-frequency energy (mean squared
+    Laplacian) above what 99% of the real digits have. Noise left in a sample shows up there first.
 and writes sample grids (one column per class) as PNGs into --out. Look at them.
+--run DIR keeps the trained run (or reuses it when DIR already holds one) so sampling can be redone.
 """
 
 from __future__ import annotations
@@ -32,8 +37,18 @@ from engines.config import parse_assignments, replace_checked  # noqa: E402
 from engines.data import load_images  # noqa: E402
 from engines.data.toy import write_digit_folder  # noqa: E402
 from engines.imaging import make_grid, save_png  # noqa: E402
+from engines.quality import FeatureSpace  # noqa: E402
 from engines.train import events as ev  # noqa: E402
 from engines.train.loop import Control, Trainer, TrainSettings  # noqa: E402
+from engines.train.restore import load_engine  # noqa: E402
+
+
+def high_frequency(images: np.ndarray) -> np.ndarray:
+    """Per image: mean squared discrete Laplacian of the [0, 1] pixels (speckle noise raises it)."""
+    x = torch.from_numpy(np.asarray(images)).float().permute(0, 3, 1, 2) / 255.0
+    kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(x.shape[1], 1, 3, 3)
+    lap = torch.nn.functional.conv2d(x, kernel, groups=x.shape[1])
+    return lap.pow(2).mean(dim=(1, 2, 3)).numpy()
 
 
 def fit_judge(data):
@@ -54,7 +69,12 @@ def fit_judge(data):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=420, help="training time budget")
+    ap.add_argument("--seconds", type=float, default=300, help="training time budget")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
+                    help="budget this process's CPU seconds (steady on a busy machine) or wall seconds")
+    ap.add_argument("--run", default=None, help="keep the run in this folder; reuse it if it already holds one")
+    ap.add_argument("--compare", type=int, default=60, help="images per sampler in the DDIM-50 vs ancestral "
+                    "comparison (0: skip; the ancestral side costs ~T network passes per image)")
     ap.add_argument("--out", default="/tmp/ddpm_bench")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=28)
@@ -74,28 +94,14 @@ def main() -> int:
     judge, held_acc = fit_judge(data)
     print(f"judge: 5-nearest-neighbours, held-out accuracy on real digits {held_acc:.3f}")
 
-    family = registry.get("ddpm")
-    config = replace_checked(family.preset(family.config_class(), args.size), **parse_assignments(args.set))
-    settings = TrainSettings(steps=10_000_000, batch_size=args.batch, log_every=100, sample_every=0,
-                             checkpoint_every=0, validate_every=0, monitor_every=0, n_samples=10, device="cpu")
-    trainer = Trainer.new("ddpm", config, settings, data, None)
-    print(f"config: {config}")
-    print(f"parameters: {trainer.engine.parameter_count():,}")
-    control = Control()
-    t0 = time.perf_counter()
-    for e in trainer.run(control):
-        if isinstance(e, ev.Progress):
-            print(f"  step {e.step:6d}  {time.perf_counter() - t0:6.0f}s  "
-                  + "  ".join(f"{k} {v:.4f}" for k, v in e.losses.items()), flush=True)
-            if time.perf_counter() - t0 > args.seconds:
-                control.request_stop()
-        elif isinstance(e, ev.Failed):
-            print("FAILED:", e.message, e.details)
+    if args.run and (Path(args.run) / "run.json").exists():
+        engine, record = load_engine(args.run)
+        config = engine.config
+        print(f"reusing {args.run} at step {record['checkpoint_step']}: {config}")
+    else:
+        engine, config = train(args, data)
+        if engine is None:
             return 1
-    engine = trainer.engine
-    steps_done = trainer.step
-    print(f"trained {steps_done} steps in {time.perf_counter() - t0:.0f}s "
-          f"({(time.perf_counter() - t0) / max(steps_done, 1) * 1000:.0f} ms/step, batch {args.batch})")
 
     classes = data.num_classes
     n = classes * args.per_class
@@ -125,6 +131,9 @@ def main() -> int:
     save_png(make_grid(uncond, columns=classes), out / "unconditional_ddim_50.png", scale=3)
     print(f"  unconditional DDIM 50: judged class counts {counts.tolist()} (of {n})")
 
+    if args.compare:
+        compare(engine, data, args.compare, guidance, config.timesteps, out)
+
     engine.set_sampling_options(sampler="ddim", steps="50", guidance=str(guidance))
     frames, ts = engine.sample_path(classes, seed=3, labels=np.arange(classes), keep_steps=8)
     path_grid = make_grid(frames.transpose(1, 0, 2, 3, 4).reshape(-1, *frames.shape[2:]), columns=len(ts))
@@ -132,6 +141,60 @@ def main() -> int:
     print(f"  denoising path at timesteps {ts} -> denoising_path.png")
     print(f"grids in {out}")
     return 0
+
+
+def train(args, data):
+    family = registry.get("ddpm")
+    config = replace_checked(family.preset(family.config_class(), args.size), **parse_assignments(args.set))
+    settings = TrainSettings(steps=10_000_000, batch_size=args.batch, log_every=100, sample_every=0,
+                             checkpoint_every=0, validate_every=0, monitor_every=0, n_samples=10, device="cpu")
+    trainer = Trainer.new("ddpm", config, settings, data, args.run)
+    print(f"config: {config}")
+    print(f"parameters: {trainer.engine.parameter_count():,}")
+    control = Control()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    t0, c0 = time.perf_counter(), clock()
+    for e in trainer.run(control):
+        if isinstance(e, ev.Progress):
+            print(f"  step {e.step:6d}  {time.perf_counter() - t0:6.0f}s wall {clock() - c0:6.0f}s {args.clock}  "
+                  + "  ".join(f"{k} {v:.4f}" for k, v in e.losses.items()), flush=True)
+            if clock() - c0 > args.seconds:
+                control.request_stop()
+        elif isinstance(e, ev.Failed):
+            print("FAILED:", e.message, e.details)
+            return None, config
+    steps_done = trainer.step
+    spent = clock() - c0
+    print(f"trained {steps_done} steps in {spent:.0f} {args.clock} s "
+          f"({spent / max(steps_done, 1) * 1000:.0f} ms/step, batch {args.batch})")
+    return trainer.engine, config
+
+
+def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path) -> None:
+    """DDIM-50 (the default sampler) against the full ancestral sampler on the same labels."""
+    space = FeatureSpace.fit(data.images, data.labels)
+    rng = np.random.default_rng(0)
+    real_a, real_b = (data.images[rng.choice(len(data), n, replace=False)] for _ in range(2))
+    real_hf = high_frequency(data.images)
+    threshold = np.percentile(real_hf, 99)
+    labels = np.arange(n) % data.num_classes
+    print(f"DDIM-50 vs ancestral-{timesteps}, {n} conditional images each, guidance {guidance:g} "
+          f"(Fréchet distance to real digits; real vs real at {n} images: {space.frechet(real_a, real_b):.1f}; "
+          f"speckled = high-frequency energy above 99% of real digits):")
+    for name, options in ((f"ddim_50", dict(sampler="ddim", steps=50)),
+                          (f"ddim_50_eta0.5", dict(sampler="ddim", steps=50, eta=0.5)),
+                          (f"ancestral_{timesteps}", dict(sampler="ancestral", steps=timesteps))):
+        engine.set_sampling_options(**{k: str(v) for k, v in dict(options, guidance=guidance).items()})
+        t = time.process_time()
+        images = engine.sample(n, seed=21, labels=labels)
+        cpu = (time.process_time() - t) / n
+        hf = high_frequency(images)
+        accuracy = float((space.predict(images) == labels).mean())
+        print(f"  {name:18s} Fréchet {space.frechet(real_a, images):6.1f}   speckled {np.mean(hf > threshold):5.3f}   "
+              f"high-freq / real {hf.mean() / real_hf.mean():4.2f}   class accuracy {accuracy:.2f}   "
+              f"{cpu * 1000:6.0f} CPU-ms/image", flush=True)
+        save_png(make_grid(images, columns=data.num_classes), out / f"compare_{name}.png", scale=3)
+    engine.set_sampling_options(eta="0")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class StudioState(QObject):
     training_state_changed = Signal(str)
     run_started = Signal(object)            # ev.Started
     progress = Signal(object)               # ev.Progress
+    phase = Signal(object)                  # ev.Phase (e.g. drawing the sample grid)
     metrics = Signal(object)                # ev.Metrics
     samples = Signal(object)                # ev.Samples
     checkpoint = Signal(object)             # ev.CheckpointSaved
@@ -198,6 +199,7 @@ class StudioState(QObject):
         worker = self.session.start(request)
         worker.started.connect(self._on_started)
         worker.progress.connect(self.progress)
+        worker.phase.connect(self.phase)
         worker.metrics.connect(self.metrics)
         worker.samples.connect(self.samples)
         worker.checkpoint.connect(self.checkpoint)

@@ -33,6 +33,7 @@ class TrainWorker(QObject):
 
     started = Signal(object)       # ev.Started
     progress = Signal(object)      # ev.Progress
+    phase = Signal(object)         # ev.Phase
     metrics = Signal(object)       # ev.Metrics
     samples = Signal(object)       # ev.Samples
     checkpoint = Signal(object)    # ev.CheckpointSaved
@@ -47,7 +48,8 @@ class TrainWorker(QObject):
         super().__init__()
         self.request = request
         self.control = control
-        self._routes = {ev.Started: self.started, ev.Progress: self.progress, ev.Metrics: self.metrics,
+        self._routes = {ev.Started: self.started, ev.Progress: self.progress, ev.Phase: self.phase,
+                        ev.Metrics: self.metrics,
                         ev.Samples: self.samples, ev.CheckpointSaved: self.checkpoint,
                         ev.Paused: self.paused, ev.Resumed: self.resumed, ev.TrainWarning: self.warning,
                         ev.Finished: self.finished, ev.Failed: self.failed}

@@ -153,6 +153,12 @@ class Engine:
         """uint8 (n, H, W, C). Same seed, same images; never touches the global RNG."""
         raise NotImplementedError
 
+    def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """The sample grid drawn during training (every sample_every steps). The same as sample()
+        unless a family has a cheaper way that still shows how training is going (diffusion: fewer
+        denoising steps)."""
+        return self.sample(n, seed, labels)
+
     def set_sampling_options(self, **options: str) -> None:
         """Sampler options from the command line or the studio (strings, validated by the family)."""
         if options:

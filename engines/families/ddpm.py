@@ -54,6 +54,7 @@ class DDPMConfig:
     # --- sampling defaults (changeable at sampling time) ---
     sampler: str = param("ddim", choices=SAMPLERS, help="ddim (fast, deterministic at eta 0) or ancestral (the original DDPM sampler).")
     sample_steps: int = param(50, min=1, max=4000, help="Denoising steps when sampling, for either sampler (fewer is faster; the training T is the most).")
+    preview_steps: int = param(20, min=1, max=4000, help="DDIM steps for the sample grids drawn during training (never more than sample_steps); fewer keeps training time for training.")
     eta: float = param(0.0, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling.")
     guidance: float = param(2.0, min=0.0, max=20.0, help="Classifier-free guidance scale for conditional runs: 1 = plain conditional, higher = more typical of the class.")
 
@@ -263,6 +264,18 @@ class DDPMEngine(Engine):
         scheduler = self._scheduler()
         x, snaps = denoise(self._denoiser(self._labels(n, labels)), scheduler, x, gen, progress, keep, constrain)
         return to_uint8(x), snaps
+
+    @torch.no_grad()
+    def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """Training-time grids: DDIM with preview_steps, so a CPU run spends its time training
+        (64 images x 50 guided steps would cost about as much as 50-100 training steps)."""
+        saved = self.options
+        steps = max(1, min(self.config.preview_steps, saved.steps))
+        self.options = replace(saved, sampler="ddim", steps=steps)
+        try:
+            return self.sample(n, seed, labels)
+        finally:
+            self.options = saved
 
     @torch.no_grad()
     def sample_path(self, n: int, seed: int, labels: np.ndarray | None = None, keep_steps: int = 8,

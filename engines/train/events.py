@@ -28,6 +28,16 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """The loop starts work that is not a training step and may take a while (drawing the sample
+    grid); the next event says it is done. Lets a person see why the step counter stands still."""
+    step: int
+    phase: str                    # "sampling"
+    message: str                  # for a person, e.g. "drawing 64 sample images"
+    expected_s: float | None = None  # what the same work took last time; None: not known yet
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Measures that are not losses (validation bits/dim, diagnostics), logged at some steps."""
     step: int
@@ -80,4 +90,4 @@ class Failed:
     kind: str = "error"           # "error" | "out-of-memory" | "diverged" (the UI may offer a remedy)
 
 
-Event = Started | Progress | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Finished | Failed
+Event = Started | Progress | Phase | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Finished | Failed

@@ -220,6 +220,7 @@ class Trainer:
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
+        self._last_sampling_s: float | None = None  # how long the last sample grid took
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -404,10 +405,19 @@ class Trainer:
             yield Batch(x.contiguous().to(self.device), y.to(self.device))
 
     # --- the loop ---------------------------------------------------------------------------------
+    def _sample_events(self) -> Iterator[ev.Event]:
+        """Phase (so a person sees why steps stand still while a slow family draws), then Samples."""
+        yield ev.Phase(self.step, "sampling", f"drawing {self.settings.n_samples} sample images",
+                       self._last_sampling_s)
+        t0 = time.perf_counter()
+        samples = self.make_samples()
+        self._last_sampling_s = time.perf_counter() - t0
+        yield samples
+
     def make_samples(self) -> ev.Samples:
         self._phase = "sampling"
-        images = self.engine.sample(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
-                                    labels=self._sample_labels)
+        images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
+                                     labels=self._sample_labels)
         columns = self.spec.num_classes if self._sample_labels is not None and self.spec.num_classes <= 16 else None
         grid = make_grid(images, columns=columns)
         path = str(self.run_dir.save_samples(self.step, grid)) if self.run_dir is not None else None
@@ -539,7 +549,7 @@ class Trainer:
                                   f"{self.family.name}; training in fp32", "precision")
         if self.run_dir is None or not self.run_dir.checkpoints():
             self._snapshot = _cpu_copy(self._state())  # something good to roll back to
-        yield self.make_samples()
+        yield from self._sample_events()
         start_step, t0 = self.step, time.perf_counter()
         step_time = None
         last_ckpt = self.step
@@ -610,7 +620,7 @@ class Trainer:
                                       per_step * (s.steps - self.step))
 
                 if s.sample_every and self.step % s.sample_every == 0:
-                    yield self.make_samples()
+                    yield from self._sample_events()
                 if (s.checkpoint_every and self.step % s.checkpoint_every == 0) or new_best:
                     self._phase = "checkpoint"
                     path = self.save(best=new_best)
@@ -628,7 +638,7 @@ class Trainer:
             except FloatingPointError as exc:  # never end a run on a garbage checkpoint
                 raise Diverged(f"{exc}; the last good checkpoint was kept") from None
         if not (s.sample_every and self.step % s.sample_every == 0):
-            yield self.make_samples()
+            yield from self._sample_events()
         reason = "stopped" if self.step < s.steps else "completed"
         self._set_status("stopped" if reason == "stopped" else "finished")
         yield ev.Finished(self.step, reason)

@@ -72,6 +72,8 @@ class TrainingPanel(Panel):
 
         state.run_started.connect(self._on_started)
         state.progress.connect(self._on_progress)
+        state.phase.connect(self._on_phase)
+        state.samples.connect(self._on_samples)
         state.training_state_changed.connect(self._on_state)
         state.finished.connect(self._on_finished)
         state.failed.connect(self._on_failed)
@@ -102,6 +104,16 @@ class TrainingPanel(Panel):
         self.speed_label.setText(f"{event.images_per_sec:,.0f}")
         self.eta_label.setText(format_duration(event.eta_s))
         self.elapsed_label.setText(format_duration(event.elapsed_s))
+
+    def _on_phase(self, event: ev.Phase) -> None:
+        text = event.message[:1].upper() + event.message[1:]
+        if event.expected_s is not None and event.expected_s >= 1:
+            text += f" (about {format_duration(event.expected_s)})"
+        self.status_label.setText(text + "…")
+
+    def _on_samples(self, _event) -> None:
+        if self.state.training_state == "running":  # the phase is over; paused/stopping say so themselves
+            self._on_state("running")
 
     def _on_state(self, state: str) -> None:
         text = {"starting": "Starting…", "paused": "Paused", "stopping": "Stopping: saving a checkpoint…",

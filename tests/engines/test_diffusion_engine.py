@@ -181,3 +181,30 @@ def test_cli_sample_routes_options_and_labels(tmp_path, capsys):
     assert rc == 0 and len(list(out.glob("*.png"))) == 2
     rc = cli_main(["sample", str(tmp_path / "run"), "--n", "2", "--out", str(out), "--force", "--set", "sampler=euler"])
     assert rc == 2 and "sampler must be one of" in capsys.readouterr().err
+
+
+def test_training_grids_are_cheap_previews_announced_by_a_phase_event():
+    """The loop announces each sample grid (Phase, with the last grid's duration) and ddpm draws it
+    with DDIM at preview_steps, leaving the person's sampling options alone."""
+    rng = np.random.default_rng(0)
+    data = ImageDataset(rng.integers(0, 255, (12, 8, 8, 1), dtype=np.uint8), np.zeros(12, np.int64), [],
+                        sources=["<test>"])
+    config = replace_checked(DDPMConfig(), **{**TINY, "sample_steps": 10, "preview_steps": 3,
+                                              "sampler": "ancestral"})
+    settings = TrainSettings(steps=4, batch_size=4, sample_every=2, checkpoint_every=0, n_samples=2,
+                             validate_every=0, monitor_every=0, log_every=2)
+    trainer = Trainer.new("ddpm", config, settings, data, None)
+    events = list(trainer.run())
+    kinds = [type(e).__name__ for e in events]
+    samples = [i for i, k in enumerate(kinds) if k == "Samples"]
+    assert len(samples) == 3 and all(kinds[i - 1] == "Phase" for i in samples)
+    phases = [events[i - 1] for i in samples]
+    assert phases[0].expected_s is None and all(p.expected_s > 0 for p in phases[1:])
+    assert phases[0].phase == "sampling" and "2 sample images" in phases[0].message
+
+    engine = trainer.engine
+    steps_seen = []
+    engine.sample(1, seed=0, progress=lambda done, total: steps_seen.append(total))
+    assert steps_seen[-1] == 10 and engine.options.sampler == "ancestral"  # untouched by the previews
+    engine.set_sampling_options(sampler="ddim", steps="3")
+    np.testing.assert_array_equal(events[samples[-1]].images, engine.sample(2, seed=settings.seed + 1_000_003))

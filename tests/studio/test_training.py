@@ -147,3 +147,13 @@ def test_shutdown_during_training_joins_the_worker(qtbot, window, blob_folder):
         start(qtbot, window)
     assert window.state.shutdown(30_000)
     assert not window.state.session.active
+
+
+def test_training_panel_says_when_it_draws_samples(window):
+    from engines.train import events as ev
+
+    label = window.panels["training"].status_label
+    window.state.phase.emit(ev.Phase(10, "sampling", "drawing 64 sample images", 3.2))
+    assert label.text() == "Drawing 64 sample images (about 0:03)…"
+    window.state.phase.emit(ev.Phase(0, "sampling", "drawing 64 sample images", None))
+    assert label.text() == "Drawing 64 sample images…"

@@ -1,10 +1,13 @@
 """Denoising diffusion (DDPM, Ho et al. 2020) with DDIM and ancestral sampling.
 
-Training: pick t, noise the image to x_t, ask a U-Net for the noise (eps) or for v, mean squared
-error (optionally min-SNR weighted). An exponential moving average of the weights is what samples
-by default. With labels, the class is fed to the network and dropped with probability
-`label_dropout`, so the same network also learns the unconditional model and classifier-free
-guidance (Ho & Salimans 2022) can mix the two at sampling time.
+Training: pick t, noise the image to x_t, ask a U-Net for v (default) or for the noise (eps), mean
+squared error (optionally min-SNR weighted). v is the default because the image implied by an
+eps-prediction divides by sqrt(alpha_bar), ~5e-5 at the noisiest cosine step: a DDIM step of 20
+timesteps from there writes the amplified (clipped) network error into x_t as speckle that stays.
+An exponential moving average of the weights is what samples by default. With labels, the class
+is fed to the network and dropped with probability `label_dropout`, so the same network also
+learns the unconditional model and classifier-free guidance (Ho & Salimans 2022) can mix the two
+at sampling time.
 
 The maths of schedules and samplers is in engines/diffusion/, independent of the network.
 """
@@ -40,7 +43,7 @@ class DDPMConfig:
     # --- diffusion ---
     schedule: str = param("cosine", choices=SCHEDULES, help="Noise schedule: linear (Ho et al.) or cosine (Nichol & Dhariwal; better at small sizes).")
     timesteps: int = param(1000, min=10, max=4000, help="Diffusion steps T used in training (the full ancestral sampler visits all of them).")
-    prediction: str = param("eps", choices=PREDICTIONS, help="What the network predicts: the noise (eps) or v = sqrt(a) eps - sqrt(1-a) x0.")
+    prediction: str = param("v", choices=PREDICTIONS, help="What the network predicts: v = sqrt(a) eps - sqrt(1-a) x0 (steady at every noise level, so few-step DDIM stays clean) or the noise eps (Ho et al.; with DDIM at eta 0 some samples keep speckle, eta 0.5 helps).")
     min_snr_gamma: float = param(5.0, min=0.0, max=100.0, help="Min-SNR loss weighting gamma (Hang et al.); 0 turns it off (plain MSE).")
     # --- optimisation ---
     lr: float = param(1e-3, min=1e-6, max=1e-2, help="Adam learning rate.")

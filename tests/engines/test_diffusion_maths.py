@@ -51,6 +51,22 @@ def test_targets_convert_back_to_image_and_noise(prediction):
     np.testing.assert_allclose(eps_back, eps, atol=tol)
 
 
+def test_a_small_network_error_at_the_noisiest_step_ruins_eps_but_not_v():
+    """Why ddpm defaults to v: at t = T - 1 of the cosine schedule sqrt(alpha_bar) is ~5e-5, so the
+    image implied by an eps-prediction multiplies the network's error by ~2e4 (clipping then turns it
+    into saturated speckle that a big DDIM step writes into x_t); v's implied image keeps the error's size."""
+    s = NoiseSchedule("cosine", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand(4, 1, 8, 8, generator=g) * 2 - 1, torch.randn(4, 1, 8, 8, generator=g)
+    error = 1e-3 * torch.randn(4, 1, 8, 8, generator=g)
+    t = torch.full((4,), 999)
+    x_t = s.add_noise(x0, eps, t)
+    x0_eps, _ = s.split("eps", s.target("eps", x0, eps, t) + error, x_t, t, clip=False)
+    x0_v, _ = s.split("v", s.target("v", x0, eps, t) + error, x_t, t, clip=False)
+    assert (x0_v - x0).abs().max() <= error.abs().max() * 1.001
+    assert (x0_eps - x0).abs().mean() > 10  # far outside the data range [-1, 1]
+
+
 def test_min_snr_weights():
     s = NoiseSchedule("linear", 1000)
     t = torch.arange(0, 1000, 50)

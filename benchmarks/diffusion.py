@@ -72,6 +72,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=300, help="training time budget")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
                     help="budget this process's CPU seconds (steady on a busy machine) or wall seconds")
+    ap.add_argument("--ms-per-step", type=float, default=130, help="training CPU-ms per step when --run reuses a run "
+                    "(for the preview-cost ratio)")
     ap.add_argument("--run", default=None, help="keep the run in this folder; reuse it if it already holds one")
     ap.add_argument("--compare", type=int, default=60, help="images per sampler in the DDIM-50 vs ancestral "
                     "comparison (0: skip; the ancestral side costs ~T network passes per image)")
@@ -97,9 +99,10 @@ def main() -> int:
     if args.run and (Path(args.run) / "run.json").exists():
         engine, record = load_engine(args.run)
         config = engine.config
+        ms_per_step = float(args.ms_per_step)
         print(f"reusing {args.run} at step {record['checkpoint_step']}: {config}")
     else:
-        engine, config = train(args, data)
+        engine, config, ms_per_step = train(args, data)
         if engine is None:
             return 1
 
@@ -131,6 +134,7 @@ def main() -> int:
     save_png(make_grid(uncond, columns=classes), out / "unconditional_ddim_50.png", scale=3)
     print(f"  unconditional DDIM 50: judged class counts {counts.tolist()} (of {n})")
 
+    preview_cost(engine, data, ms_per_step, guidance)
     if args.compare:
         compare(engine, data, args.compare, guidance, config.timesteps, out)
 
@@ -153,7 +157,7 @@ def train(args, data):
     print(f"parameters: {trainer.engine.parameter_count():,}")
     control = Control()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    t0, c0 = time.perf_counter(), clock()
+    t0, c0, cpu0 = time.perf_counter(), clock(), time.process_time()
     for e in trainer.run(control):
         if isinstance(e, ev.Progress):
             print(f"  step {e.step:6d}  {time.perf_counter() - t0:6.0f}s wall {clock() - c0:6.0f}s {args.clock}  "
@@ -162,12 +166,12 @@ def train(args, data):
                 control.request_stop()
         elif isinstance(e, ev.Failed):
             print("FAILED:", e.message, e.details)
-            return None, config
+            return None, config, 0.0
     steps_done = trainer.step
     spent = clock() - c0
     print(f"trained {steps_done} steps in {spent:.0f} {args.clock} s "
           f"({spent / max(steps_done, 1) * 1000:.0f} ms/step, batch {args.batch})")
-    return trainer.engine, config
+    return trainer.engine, config, (time.process_time() - cpu0) / max(steps_done, 1) * 1000
 
 
 def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path) -> None:
@@ -181,8 +185,9 @@ def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path) ->
     print(f"DDIM-50 vs ancestral-{timesteps}, {n} conditional images each, guidance {guidance:g} "
           f"(Fréchet distance to real digits; real vs real at {n} images: {space.frechet(real_a, real_b):.1f}; "
           f"speckled = high-frequency energy above 99% of real digits):")
-    for name, options in ((f"ddim_50", dict(sampler="ddim", steps=50)),
-                          (f"ddim_50_eta0.5", dict(sampler="ddim", steps=50, eta=0.5)),
+    for name, options in (("ddim_20", dict(sampler="ddim", steps=20, eta=0)),
+                          ("ddim_50", dict(sampler="ddim", steps=50, eta=0)),
+                          ("ddim_50_eta0.5", dict(sampler="ddim", steps=50, eta=0.5)),
                           (f"ancestral_{timesteps}", dict(sampler="ancestral", steps=timesteps))):
         engine.set_sampling_options(**{k: str(v) for k, v in dict(options, guidance=guidance).items()})
         t = time.process_time()
@@ -190,11 +195,26 @@ def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path) ->
         cpu = (time.process_time() - t) / n
         hf = high_frequency(images)
         accuracy = float((space.predict(images) == labels).mean())
-        print(f"  {name:18s} Fréchet {space.frechet(real_a, images):6.1f}   speckled {np.mean(hf > threshold):5.3f}   "
+        print(f"  {name:16s} Fréchet {space.frechet(real_a, images):6.1f}   speckled {np.mean(hf > threshold):5.3f}   "
               f"high-freq / real {hf.mean() / real_hf.mean():4.2f}   class accuracy {accuracy:.2f}   "
               f"{cpu * 1000:6.0f} CPU-ms/image", flush=True)
         save_png(make_grid(images, columns=data.num_classes), out / f"compare_{name}.png", scale=3)
     engine.set_sampling_options(eta="0")
+
+
+def preview_cost(engine, data, ms_per_step: float, guidance: float) -> None:
+    """What the sample grid drawn during training costs (64 images, the loop's default)."""
+    labels = np.arange(64) % data.num_classes
+    engine.set_sampling_options(sampler="ddim", steps="50", eta="0", guidance=str(guidance))
+    t = time.process_time()
+    engine.sample(64, seed=1, labels=labels)
+    full = time.process_time() - t
+    t = time.process_time()
+    engine.preview(64, seed=1, labels=labels)
+    preview = time.process_time() - t
+    print(f"training-time grid of 64: {preview:.1f} CPU-s with preview_steps={engine.config.preview_steps} "
+          f"(was {full:.1f} CPU-s at 50 steps) = {preview / (200 * ms_per_step / 1000):.0%} of the 200 training "
+          f"steps between grids (was {full / (200 * ms_per_step / 1000):.0%})")
 
 
 if __name__ == "__main__":

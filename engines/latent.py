@@ -137,6 +137,14 @@ def class_grid(corners: list[int], rows: int, columns: int, num_classes: int) ->
     return torch.stack(out)
 
 
+def mix_caption(weights: torch.Tensor, class_names: list[str] | tuple[str, ...]) -> str:
+    """A short caption for one row of class weights: "cat", or the two largest shares "cat 60% dog 40%"."""
+    order = torch.argsort(weights, descending=True).tolist()
+    if weights[order[0]] >= 0.995:
+        return str(class_names[order[0]])
+    return " ".join(f"{class_names[i]} {round(float(weights[i]) * 100)}%" for i in order[:2] if weights[i] > 0.005)
+
+
 def decode_batches(engine: Engine, latents: torch.Tensor, weights: torch.Tensor | None = None,
                    chunk: int = 32, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """engine.decode in chunks, each latent with its row of class weights (or the engine's default class)."""
@@ -269,4 +277,4 @@ def endpoint_latent(engine: Engine, spec: str | int, seed_offset: int = 0,
 
 __all__ = ["MODES", "LatentError", "lerp", "slerp", "interpolate", "path", "corner_grid", "random_walk",
            "latent_support", "project", "Projection", "to_latents", "load_image_for", "endpoint_latent",
-           "can_mix_classes", "one_hot", "class_path", "class_at", "class_grid", "decode_batches", "Cancelled"]
+           "can_mix_classes", "one_hot", "class_path", "class_at", "class_grid", "mix_caption", "decode_batches", "Cancelled"]

@@ -73,6 +73,9 @@ class EndpointEditor(QWidget):
         self.class_box.setToolTip(f"Class at end point {name}: the image morphs into the next end point's class")
         self.class_box.currentIndexChanged.connect(self._on_class_changed)
         self.class_box.hide()
+        self.class_label = QLabel("class")  # digits as class names would read like seeds without it
+        self.class_label.setStyleSheet("color: #888;")
+        self.class_label.hide()
         self.preview = QLabel()
         self.preview.setFixedSize(40, 40)
         self.preview.setStyleSheet("background:#202020; border:1px solid #444;")
@@ -81,6 +84,7 @@ class EndpointEditor(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
+        row.addWidget(self.class_label)
         row.addWidget(self.class_box)
         row.addWidget(self.pick)
         row.addWidget(self.preview)
@@ -97,6 +101,7 @@ class EndpointEditor(QWidget):
             self.class_box.setCurrentIndex(min(default, len(names) - 1))
         self.class_box.blockSignals(False)
         self.class_box.setVisible(bool(names))
+        self.class_label.setVisible(bool(names))
 
     def label(self) -> int | None:
         """The chosen class index, or None when the run has no classes."""

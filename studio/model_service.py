@@ -85,7 +85,8 @@ class ModelService(QThread):
         def job(progress):
             engine, record = load_engine(run_dir, checkpoint)
             self.engine, self.record, self.latents, self.classes = engine, record, {}, {}
-            self.loaded.emit({"class_mixing": can_mix_classes(engine), "family": record["family"], "support": latent_support(engine),
+            self.loaded.emit({"family": record["family"], "support": latent_support(engine),
+                              "class_mixing": can_mix_classes(engine),
                               "size": engine.data.size, "channels": engine.data.channels,
                               "classes": list(engine.data.class_names),
                               "conditional": bool(getattr(engine, "conditional", False)),

@@ -92,7 +92,11 @@ class EndpointEditor(QWidget):
 
     # --- its class (conditional runs) -----------------------------------------------------------
     def set_classes(self, names: list[str], default: int = 0) -> None:
-        """Offer these classes (an empty list hides the choice: unconditional runs)."""
+        """Offer these classes (an empty list hides the choice: unconditional runs). The same classes
+        again (another checkpoint of the run) keep the person's choice."""
+        current = [self.class_box.itemText(k) for k in range(self.class_box.count())]
+        if current == list(names) and names:
+            default = self.class_box.currentIndex()
         self.class_box.blockSignals(True)
         self.class_box.clear()
         for i, class_name in enumerate(names):

@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fps", type=float, default=12.0)
     p.add_argument("--scale", type=int, default=4, help="enlarge frames by this integer factor (default 4)")
     p.add_argument("--label", help="class name for conditional runs")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write PNG files into")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class name to sample (conditional runs)")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampling option of the family (e.g. steps=50); repeatable")
     p.add_argument("--scale", type=int, default=1, help="enlarge each image by this integer factor")
@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if not 1 <= args.n <= 10_000:
         raise CliError("--n must be between 1 and 10000")
+    if not 0 <= args.seed < 2**63:
+        raise CliError("--seed must be a whole number from 0 to 2^63-1")
     if not 1 <= args.scale <= 32:
         raise CliError("--scale must be between 1 and 32")
     engine, record = load_engine(args.run_dir, args.checkpoint)
@@ -54,4 +56,7 @@ def run(args) -> int:
     for image, path in zip(images, names):
         save_png(image, path, scale=args.scale)
     print(f"wrote {len(names)} images to {out} (step {record['checkpoint_step']})")
+    older = sorted(set(out.glob(f"sample_{args.seed}_*.png")) - set(names))
+    if older:  # never deleted: the person may want them; say they are not from this call
+        print(f"note: {len(older)} other sample_{args.seed}_*.png files from an earlier call are still in {out}")
     return 0

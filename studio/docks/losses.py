@@ -2,10 +2,13 @@
 
 Points go into preallocated numpy buffers as events arrive; the curves are redrawn by a timer
 (only when something changed), with peak downsampling and clip-to-view, so hundreds of thousands
-of points stay smooth.
+of points stay smooth. Clicking a name in a legend hides or shows that curve.
 """
 
 from __future__ import annotations
+
+import html
+from urllib.parse import quote, unquote
 
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import Qt, QTimer
@@ -32,6 +35,12 @@ class CurveSet:
     def __init__(self, plot: pg.PlotItem, legend: QLabel):
         self.plot = plot
         self.legend = legend
+        # Names the person clicked off in the legend. Kept across runs: someone who hid the per-class
+        # counts once does not want them back at every start. Hidden curves do not set the y range.
+        self.hidden: set[str] = set()
+        legend.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        legend.setToolTip("Click a name to hide or show its curve")
+        legend.linkActivated.connect(self.toggle)
         self.colours: dict[str, str] = {}
         self.series: dict[str, Series] = {}
         self.raw: dict[str, pg.PlotDataItem] = {}
@@ -56,6 +65,9 @@ class CurveSet:
             item.setClipToView(True)
             item.setSkipFiniteCheck(True)
         self.raw[name], self.smooth[name] = raw, smooth
+        if name in self.hidden:
+            raw.setVisible(False)
+            smooth.setVisible(False)
         series = Series()
         series.weight = self.weight
         self.series[name] = series
@@ -63,8 +75,31 @@ class CurveSet:
     def _update_legend(self) -> None:
         # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
         # entries are joined by ordinary spaces so a long legend wraps instead of widening the window
-        self.legend.setText(" &nbsp;".join(
-            f"<span style='color:{c}'>&#9644;</span>&nbsp;{name}" for name, c in self.colours.items()))
+        self.legend.setText(" &nbsp;".join(self._entry(name, c) for name, c in self.colours.items()))
+
+    def _entry(self, name: str, colour: str) -> str:
+        text = html.escape(name)
+        if name in self.hidden:
+            return (f"<a href='{quote(name)}' style='color:#aaaaaa; text-decoration:line-through'>"
+                    f"&#9644;&nbsp;{text}</a>")
+        return (f"<a href='{quote(name)}' style='color:black; text-decoration:none'>"
+                f"<span style='color:{colour}'>&#9644;</span>&nbsp;{text}</a>")
+
+    def toggle(self, link: str) -> None:
+        """Hide a shown curve or show a hidden one (the legend's links carry the quoted name)."""
+        name = unquote(link)
+        if name not in self.series:
+            return
+        self.hidden.symmetric_difference_update({name})
+        for item in (self.raw[name], self.smooth[name]):
+            item.setVisible(name not in self.hidden)
+        self._update_legend()
+        view = self.plot.getViewBox()
+        view.enableAutoRange()
+        view.updateAutoRange()  # re-fit to what is shown now: visibility alone does not trigger it
+
+    def is_shown(self, name: str) -> bool:
+        return name in self.series and name not in self.hidden
 
     def add(self, step: int, values: dict[str, float]) -> None:
         for name, value in values.items():

@@ -21,6 +21,7 @@ from engines.train import events as ev
 from ..series import Series
 from .base import RIGHT, Panel
 
+LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per pixel column of a wide plot
 REDRAW_MS = 250  # 4 Hz: live enough for a loss curve, and each plot repaint costs ~10 ms on a slow CPU
 
 
@@ -47,6 +48,12 @@ class CurveSet:
         self.smooth: dict[str, pg.PlotDataItem] = {}
         self.weight = 0.0
         self.dirty = False
+        # zooming or panning shows another stretch of a long series: pick its points again
+        plot.getViewBox().sigXRangeChanged.connect(self._range_changed)
+
+    def _range_changed(self, *_):
+        if any(s.n > LOD_POINTS for s in self.series.values()):
+            self.dirty = True
 
     def _curve(self, name: str, index: int) -> None:
         colour = pg.intColor(index, hues=8, values=1, maxValue=220)
@@ -118,9 +125,16 @@ class CurveSet:
         if not self.dirty:
             return
         self.dirty = False
+        # Hand each curve only what the visible x range can show (a few thousand points, see
+        # Series.display): pyqtgraph would otherwise clip and downsample every full array on each
+        # redraw and again on each range change, tens of ms per curve for a long run.
+        lo, hi = self.plot.getViewBox().viewRange()[0]
         for name, s in self.series.items():
-            self.smooth[name].setData(s.xs, s.smoothed if self.weight > 0 else s.ys)
-            self.raw[name].setData(s.xs, s.ys) if show_raw and self.weight > 0 else self.raw[name].setData([], [])
+            self.smooth[name].setData(*s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0))
+            if show_raw and self.weight > 0:
+                self.raw[name].setData(*s.display(lo, hi, LOD_POINTS))
+            else:
+                self.raw[name].setData([], [])
 
     def clear(self) -> None:
         self.plot.clear()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "interpolate": ".interpolate",
     "timelapse": ".timelapse",
     "runs": ".runs",
+    "compare": ".compare",
 }
 
 

@@ -175,6 +175,7 @@ class LossesPanel(Panel):
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=40)
         self.smoothing.setObjectName("smoothing")
+        self.smoothing.setMinimumWidth(60)  # a narrow dock must not squeeze it to nothing
         self.smoothing.setToolTip("Exponential moving average over logged points; left: raw values")
         self.smoothing_label = QLabel()
         self.show_raw = QCheckBox("raw", checked=True)

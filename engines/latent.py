@@ -270,6 +270,8 @@ def endpoint_latent(engine: Engine, spec: str | int, seed_offset: int = 0,
     `label`: the image's class on conditional runs (see to_latents)."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
         seed = int(spec)
+        if not 0 <= seed < 2**63:  # what torch.Generator takes; beyond it is an overflow, not a seed
+            raise LatentError(f"seed {seed} is out of range: use a whole number from 0 to 2^63-1")
         return engine.random_latents(1, seed)[0], f"seed {seed}"
     labels = None if label is None else np.array([label], dtype=np.int64)
     return to_latents(engine, load_image_for(engine, spec), progress=progress, labels=labels)[0], Path(spec).name

@@ -112,6 +112,9 @@ def describe_data(data: dict) -> str:
     return f"{where} — {', '.join(parts)}" if parts else where
 
 
+_CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.json$")
+
+
 def _status(record: dict) -> str:
     status = str(record.get("status", "unknown"))
     pid, host = record.get("pid"), record.get("host")
@@ -172,9 +175,13 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     def number(v, kind):
         return kind(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
+    # run.json's step is written at status changes; a run killed mid-way has moved on since, and its
+    # newest checkpoint (what a resume continues from) says how far.
+    newest = max((int(m.group(1)) for p in (ckpt_dir.glob("step_*.json") if ckpt_dir.is_dir() else ())
+                  if (m := _CHECKPOINT_NAME.match(p.name))), default=0)
     return RunSummary(
         path=path, name=path.name, family=record["family"], status=_status(record),
-        step=number(record.get("step"), int) or 0, total_steps=number(settings.get("steps"), int),
+        step=max(number(record.get("step"), int) or 0, newest), total_steps=number(settings.get("steps"), int),
         dataset=describe_data(data), last_losses=_last_losses(path / "metrics.jsonl"),
         thumbnail=_thumbnail(path), created=number(record.get("created"), float),
         updated=number(record.get("updated"), float), device=record.get("device"), checkpoints=n_ckpt)

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
                        help=f"class at end point {end.upper()} (conditional runs; the class morphs between ends)")
     add_export_arguments(p, fps=12.0, scale=4,
                          labels_help="caption each frame or grid tile with its class mix (conditional runs)")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write PNG files into")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class name to sample (conditional runs)")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampling option of the family (e.g. steps=50); repeatable")
     add_export_arguments(p, fps=None, scale=1,
@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if not 1 <= args.n <= 10_000:
         raise CliError("--n must be between 1 and 10000")
+    if not 0 <= args.seed < 2**63:
+        raise CliError("--seed must be a whole number from 0 to 2^63-1")
+    if not 1 <= args.scale <= 32:
+        raise CliError("--scale must be between 1 and 32")
     out_options = export_options(args)
     if out_options.labels and not args.grid:
         raise CliError("--labels captions the grid: add --grid")
@@ -73,4 +77,7 @@ def run(args) -> int:
             raise CliError(str(exc)) from None
     print(f"wrote {len(names)} images{' and a grid' if args.grid else ''} to {out} "
           f"(step {record['checkpoint_step']})")
+    older = sorted(set(out.glob(f"sample_{args.seed}_*.png")) - set(names))
+    if older:  # never deleted: the person may want them; say they are not from this call
+        print(f"note: {len(older)} other sample_{args.seed}_*.png files from an earlier call are still in {out}")
     return 0

@@ -119,3 +119,13 @@ def test_real_images_are_placed_with_their_class(trained):
     torch.testing.assert_close(with_class, engine.encode(image, labels=np.array([1])))
     averaged = to_latents(engine, image)
     assert not torch.equal(with_class, averaged)
+
+
+def test_diffusion_guidance_works_against_the_no_label_row_for_mixes_too(trained):
+    engine = trained["ddpm"]
+    assert engine.options.guidance != 1.0  # sample() guides: conditional and 'no label' passes mixed
+    labels = np.array([1, 0, 1])
+    one_hot = np.eye(2, dtype=np.float32)[labels]
+    np.testing.assert_array_equal(engine.sample(3, seed=4, labels=one_hot), engine.sample(3, seed=4, labels=labels))
+    mixed = engine.sample(3, seed=4, labels=np.full((3, 2), 0.5, np.float32))
+    assert mixed.shape == (3, 16, 16, 1)

@@ -81,9 +81,18 @@ def captioned(tiles: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     for i, (tile, label) in enumerate(zip(tiles, labels)):
         canvas = Image.new("RGB", (w, h + CAPTION_HEIGHT), "white")
         canvas.paste(Image.fromarray(tile), (0, 0))
-        ImageDraw.Draw(canvas).text((2, h), str(label)[: max(1, w // 6)], fill="black", font=font)
+        ImageDraw.Draw(canvas).text((2, h), _fit(str(label), font, w - 3), fill="black", font=font)
         out[i] = np.asarray(canvas)
     return out
+
+
+def _fit(text: str, font, width: int) -> str:
+    """`text` cut (with an ellipsis) to what the font draws within `width` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…" if text else ""
 
 
 def labelled_grid(images: np.ndarray, labels: Sequence[str], columns: int | None = None,

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from engines.export import ExportOptions
 
 ANIMATED = (".gif", ".mp4")
+_last_folder = Path.home()   # where the previous export went, shared by all panels
 
 
 class ExportDialog(QDialog):
@@ -107,11 +108,17 @@ class ExportDialog(QDialog):
 def ask_export(parent: QWidget, title: str, default_path: str | Path, filters: str, options: ExportOptions,
                captions: str | None = None, frame_size: tuple[int, int] | None = None
                ) -> tuple[Path, ExportOptions] | None:
-    """Show the export dialog; (path, options) when the person saves, None when they cancel."""
+    """Show the export dialog; (path, options) when the person saves, None when they cancel.
+    A bare file name starts in the folder of the previous export (at first the home folder)."""
+    global _last_folder
+    default_path = Path(default_path)
+    if not default_path.is_absolute():
+        default_path = _last_folder / default_path
     dialog = ExportDialog(parent, title, default_path, filters, options, captions, frame_size)
     try:
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
+        _last_folder = dialog.path().parent
         return dialog.path(), dialog.options()
     finally:
         dialog.deleteLater()

@@ -115,11 +115,26 @@ def test_export_dialog_fills_in_export_options(qtbot, tmp_path):
     assert not plain.options().labels  # no captions to offer: never asks for labels
 
 
-def test_timeline_exports_with_step_captions(qtbot, window, tmp_path):
+def test_timeline_exports_with_step_captions(qtbot, window, tmp_path, monkeypatch):
+    from studio.docks import timeline as timeline_module
     from tests.helpers import train_tiny_run
 
     timeline = window.panels["timeline"]
     timeline.load_run(train_tiny_run(tmp_path, steps=4))
+    # the Export button: the dialog's choices are used and remembered for next time
+    asked = []
+    chosen = ExportOptions(scale=3, fps=2.0, loop=2)
+
+    def fake_dialog(parent, title, default_path, filters, options, captions=None, frame_size=None):
+        asked.append((options, captions))
+        return tmp_path / "chosen.gif", chosen
+    monkeypatch.setattr(timeline_module, "ask_export", fake_dialog)
+    timeline.export_button.click()
+    assert asked == [(ExportOptions(scale=2, fps=6.0), "training step under each frame")]
+    assert timeline.export_options == chosen
+    with Image.open(tmp_path / "chosen.gif") as im:
+        assert im.info["loop"] == 1 and im.info["duration"] == 500 and im.n_frames == 3
+        assert im.size == (timeline.grids[0].shape[1] * 3, timeline.grids[0].shape[0] * 3)
     out = timeline.export_to(tmp_path / "tl.gif", scale=1, labels=True, loop=1)
     frames = read_frames(out)
     assert frames.shape[0] == 3 and frames.shape[1] == timeline.grids[0].shape[0] + 12

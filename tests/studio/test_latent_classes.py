@@ -49,6 +49,12 @@ def test_the_class_morphs_with_the_latent(qtbot, window, conditional, tmp_path):
     za, zb = engine.random_latents(1, 1), engine.random_latents(1, 2)
     np.testing.assert_array_equal(panel.result[0], engine.decode(za, labels=np.array([0]))[0])
     np.testing.assert_array_equal(panel.result[-1], engine.decode(zb, labels=np.array([1]))[0])
+    # the slider mixes the classes at the same t as the latents
+    with qtbot.waitSignal(panel.service.frame_ready, timeout=30_000, check_params_cb=lambda t, img: t == 0.5):
+        panel.slider.setValue(500)
+    from engines.latent import lerp
+    halfway = engine.decode(lerp(za, zb, 0.5), labels=np.array([[0.5, 0.5]], np.float32))[0]
+    np.testing.assert_array_equal(panel.last_frame[1], halfway)
 
     # labelled PNG strip: a caption band under each frame; a GIF that plays once
     strip = panel.export_to(tmp_path / "strip.png", ExportOptions(scale=2, labels=True))

@@ -6,6 +6,7 @@ from PIL import Image
 
 from engines.cli import main as cli
 from engines.export import ExportOptions, read_frames
+from engines.latent import lerp
 from engines.train.restore import load_engine
 from studio.export_dialog import ExportDialog
 from tests.studio.conftest import load_into
@@ -52,7 +53,6 @@ def test_the_class_morphs_with_the_latent(qtbot, window, conditional, tmp_path):
     # the slider mixes the classes at the same t as the latents
     with qtbot.waitSignal(panel.service.frame_ready, timeout=30_000, check_params_cb=lambda t, img: t == 0.5):
         panel.slider.setValue(500)
-    from engines.latent import lerp
     halfway = engine.decode(lerp(za, zb, 0.5), labels=np.array([[0.5, 0.5]], np.float32))[0]
     np.testing.assert_array_equal(panel.last_frame[1], halfway)
 

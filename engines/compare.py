@@ -241,14 +241,25 @@ def table(facts: list[RunFacts], measured: dict[Path, Measured] | None = None) -
         per_step = f.seconds_per_step
         row = [f.name, f.family, f.status, f"{f.step:,}", _duration(f.train_seconds),
                f"{per_step * 1000:.0f} ms" if per_step is not None else "–"]
-        row += [_number(f.best.get(n, f.final.get(n))) for n in names]
+        bound = _is_bound(f.family)
+        row += [("≤ " if bound and n == "val/bits_per_dim" and n in f.final else "") + _number(f.best.get(n, f.final.get(n)))
+                for n in names]
         if m is None:
             row += ["–"] * 4
         else:
-            row += [f"{m.parameters:,}", f"{m.ms_per_image:.1f}", _number(m.frechet),
+            row += [f"{m.parameters:,}", f"{m.ms_per_image:.3g}", _number(m.frechet),
                     f"{m.classes_covered}/{m.num_classes}" if m.classes_covered is not None else "–"]
         rows.append(row)
     return headers, rows
+
+
+def _is_bound(family: str) -> bool:
+    """Whether the family's bits/dim is an upper bound (VAEs: the negative ELBO) rather than exact."""
+    from . import registry
+    try:
+        return bool(getattr(registry.get(family).engine_class, "bits_per_dim_is_bound", False))
+    except registry.UnknownFamily:
+        return False
 
 
 def mixed_data_note(facts: list[RunFacts]) -> str:

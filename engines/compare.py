@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from .workspace import describe_data, summarize_run
+from .workspace import describe_data, metric_rows, summarize_run
 
 # The direction of the measures the families log, by name without the "val/" prefix. A measure not
 # listed has no "best" (diagnostics such as diversity are judged by a person, not minimised).
@@ -71,16 +71,7 @@ def run_facts(path: str | Path) -> RunFacts:
     rows: dict[str, list[tuple[float, float, float]]] = {}
     offset = last_time = 0.0
     rollbacks = 0
-    try:
-        lines = (summary.path / "metrics.jsonl").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-            step = int(row["step"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a line torn by a crash
+    for step, row in metric_rows(summary.path):
         if row.get("event") == "rollback":
             rollbacks += 1
             continue

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from .workspace import describe_data, summarize_run
+from .workspace import describe_data, metric_rows, summarize_run
 
 # The direction of the measures the families log, by name without the "val/" prefix. A measure not
 # listed has no "best" (diagnostics such as diversity are judged by a person, not minimised).
@@ -71,16 +71,7 @@ def run_facts(path: str | Path) -> RunFacts:
     rows: dict[str, list[tuple[float, float, float]]] = {}
     offset = last_time = 0.0
     rollbacks = 0
-    try:
-        lines = (summary.path / "metrics.jsonl").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-            step = int(row["step"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a line torn by a crash
+    for step, row in metric_rows(summary.path):
         if row.get("event") == "rollback":
             rollbacks += 1
             continue
@@ -241,14 +232,25 @@ def table(facts: list[RunFacts], measured: dict[Path, Measured] | None = None) -
         per_step = f.seconds_per_step
         row = [f.name, f.family, f.status, f"{f.step:,}", _duration(f.train_seconds),
                f"{per_step * 1000:.0f} ms" if per_step is not None else "–"]
-        row += [_number(f.best.get(n, f.final.get(n))) for n in names]
+        bound = _is_bound(f.family)
+        row += [("≤ " if bound and n == "val/bits_per_dim" and n in f.final else "") + _number(f.best.get(n, f.final.get(n)))
+                for n in names]
         if m is None:
             row += ["–"] * 4
         else:
-            row += [f"{m.parameters:,}", f"{m.ms_per_image:.1f}", _number(m.frechet),
+            row += [f"{m.parameters:,}", f"{m.ms_per_image:.3g}", _number(m.frechet),
                     f"{m.classes_covered}/{m.num_classes}" if m.classes_covered is not None else "–"]
         rows.append(row)
     return headers, rows
+
+
+def _is_bound(family: str) -> bool:
+    """Whether the family's bits/dim is an upper bound (VAEs: the negative ELBO) rather than exact."""
+    from . import registry
+    try:
+        return bool(getattr(registry.get(family).engine_class, "bits_per_dim_is_bound", False))
+    except registry.UnknownFamily:
+        return False
 
 
 def mixed_data_note(facts: list[RunFacts]) -> str:

@@ -15,6 +15,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -249,6 +250,21 @@ def split_grid(grid: np.ndarray, tile: int, n: int | None = None, pad: int = 2) 
     return out
 
 
+def metric_rows(run: Path) -> Iterator[tuple[int, dict]]:
+    """(step, row) for every readable line of the run's metrics.jsonl; lines torn by a crash are skipped."""
+    try:
+        lines = (Path(run) / "metrics.jsonl").read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        try:
+            row = json.loads(line)
+            step = int(row["step"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        yield step, row
+
+
 def read_history(path: str | os.PathLike) -> RunHistory:
     """Everything needed to show a past run again. ValueError (with a reason) for a broken folder;
     torn metrics lines and unreadable sample images are skipped."""
@@ -257,16 +273,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
     summary = summarize_run(path)
     record = json.loads((summary.path / "run.json").read_text())
     losses, metrics, rollbacks = [], [], []
-    try:
-        lines = (summary.path / "metrics.jsonl").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-            step = int(row["step"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
+    for step, row in metric_rows(summary.path):
         if row.get("event") == "rollback":
             rollbacks.append(row)
             continue

@@ -83,6 +83,18 @@ class Series:
         self.n = 0
         self.ascending = True
 
+    def truncate_after(self, x: float) -> None:
+        """Forget the points past x (a rollback returned training to step x; what follows replaces them)."""
+        if self.ascending:
+            self.n = int(np.searchsorted(self.xs, x, "right"))
+            return
+        keep = np.flatnonzero(self.xs <= x)
+        m = len(keep)
+        self.x[:m], self.y[:m] = self.x[keep], self.y[keep]
+        self.n = m
+        self.smooth[:m] = ema(self.y[:m], self.weight)
+        self.ascending = bool(np.all(np.diff(self.xs) >= 0))
+
     def display(self, lo: float, hi: float, budget: int = 4096, smoothed: bool = False
                 ) -> tuple[np.ndarray, np.ndarray]:
         """At most about `budget` points covering x in [lo, hi] for drawing: every point when they fit,

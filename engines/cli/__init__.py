@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "timelapse": ".timelapse",
     "runs": ".runs",
     "compare": ".compare",
+    "export": ".export_model",
 }
 
 

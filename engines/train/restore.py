@@ -17,9 +17,17 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
                 device: str | torch.device = "cpu") -> tuple[Engine, dict]:
     """(engine with the checkpoint's weights, run record). The newest checkpoint unless one is named.
 
+    `run_path` may also be a model file written by `genstudio export` (engines/train/model_file.py).
     `checkpoint`: "latest" (the default), "best" (families with a validation measure; refused
     clearly when the run has none), a step number, or the path of one of this run's checkpoint JSONs.
     """
+    from .model_file import is_model_file, load_model
+
+    if is_model_file(run_path):  # an exported model: one set of weights, no checkpoints to choose from
+        if checkpoint not in (None, "latest"):
+            raise CheckpointError(f"{Path(run_path).name} is an exported model with one set of weights; "
+                                  f"a checkpoint cannot be chosen")
+        return load_model(run_path, device)
     run = RunDir.open(run_path)
     record = run.record()
     try:

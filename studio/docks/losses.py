@@ -115,6 +115,11 @@ class CurveSet:
             self.series[name].append(step, float(value))
         self.dirty = True
 
+    def truncate_after(self, step: int) -> None:
+        for s in self.series.values():
+            s.truncate_after(step)
+        self.dirty = True
+
     def set_weight(self, weight: float) -> None:
         self.weight = weight
         for s in self.series.values():
@@ -208,6 +213,7 @@ class LossesPanel(Panel):
         state.progress.connect(self._on_progress)
         state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
+        state.train_warning.connect(self._on_warning)
 
     # --- events -----------------------------------------------------------------------------------
     def _on_started(self, event: ev.Started) -> None:
@@ -223,6 +229,11 @@ class LossesPanel(Panel):
             self.metrics.add(step, values)
         if history.metrics:
             self.metric_plot.show()
+
+    def _on_warning(self, event: ev.TrainWarning) -> None:
+        if event.kind == "rollback":  # training went back to event.step: the later points are history
+            self.losses.truncate_after(event.step)
+            self.metrics.truncate_after(event.step)
 
     def _on_progress(self, event: ev.Progress) -> None:
         self.losses.add(event.step, event.losses)

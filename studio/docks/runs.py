@@ -1,18 +1,21 @@
 """Runs panel: the workspace's past runs (family, data, steps, last losses, thumbnail); open one to
-see its curves, samples and settings again, continue training it from its last checkpoint, or
-select several and compare them side by side."""
+see its curves, samples and settings again, continue training it from its last checkpoint,
+export its model as one file, or select several and compare them side by side."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHBoxLayout, QLabel, QPushButton,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout)
 
 from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 
+from ..dialogs import ask_overwrite
 from .base import LEFT, Panel
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -44,6 +47,10 @@ class RunsPanel(Panel):
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open")
         self.open_button.setToolTip("Show this run's curves, latest samples and settings")
+        self.export_button = QPushButton("Export model…")
+        self.export_button.setToolTip("Write this run's trained model as one .safetensors file (weights and "
+                                      "settings; `genstudio sample FILE` and friends take it like a run folder)")
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Show the selected runs side by side (select several with Ctrl or Shift)")
         self.continue_button = QPushButton("Continue training")
@@ -56,6 +63,7 @@ class RunsPanel(Panel):
         buttons = QHBoxLayout()
         buttons.addWidget(self.refresh_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
         buttons.addWidget(self.compare_button)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.continue_button)
@@ -69,6 +77,7 @@ class RunsPanel(Panel):
         self.open_button.clicked.connect(lambda: self.open_selected())
         self.continue_button.clicked.connect(lambda: self.continue_selected())
         self.compare_button.clicked.connect(lambda: self.compare_selected())
+        self.export_button.clicked.connect(self._choose_export)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
         state.run_started.connect(lambda *_: self.refresh())   # the new run's folder appears
@@ -133,6 +142,8 @@ class RunsPanel(Panel):
         self.open_button.setEnabled(chosen and idle)
         self.continue_button.setEnabled(chosen and idle)
         self.compare_button.setEnabled(bool(self.selected_paths()))
+        summary = next((s for s in self.summaries if s.path == self.selected_path()), None)
+        self.export_button.setEnabled(summary is not None and summary.checkpoints > 0)
 
     # --- commands ----------------------------------------------------------------------------------
     def _history(self, path: Path | None):
@@ -155,6 +166,41 @@ class RunsPanel(Panel):
             self.state.message.emit("error", f"Cannot open the run {history.path.name}: {exc}", "")
             return False
         return True
+
+    def _choose_export(self) -> None:
+        path = self.selected_path()
+        if path is None:
+            return
+        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(Path.home() / f"{path.name}.safetensors"),
+                                                "Model (*.safetensors)",
+                                                options=QFileDialog.Option.DontConfirmOverwrite)
+        if target:
+            self.export_model(path, target)
+
+    def export_model(self, run: Path, target: str | Path) -> Path | None:
+        """Write the run's newest checkpoint as a model file; a message says what happened."""
+        from engines.errors import PERSON_ERRORS
+        from engines.train.model_file import save_model
+        from engines.train.restore import load_engine
+
+        target = Path(target)
+        if target.suffix != ".safetensors":
+            target = target.with_name(target.name + ".safetensors")
+        if target.exists() and not self.confirm_overwrite(target):
+            self.state.message.emit("info", "Export cancelled; nothing was overwritten.", "")
+            return None
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            engine, record = load_engine(run)
+            save_model(engine, target, record["checkpoint_step"], source=str(run))
+        except (*PERSON_ERRORS, OSError) as exc:
+            self.state.message.emit("error", f"Cannot export the model of {run.name}: {exc}", "")
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.state.message.emit("info", f"Exported the model of {run.name} (step {record['checkpoint_step']}) "
+                                        f"to {target}.", "")
+        return target
 
     def compare_selected(self) -> bool:
         paths = self.selected_paths()

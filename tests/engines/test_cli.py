@@ -135,3 +135,35 @@ def test_sample_force_says_which_older_files_it_left(tmp_path, capsys):
     assert main(["sample", str(run), "--n", "1", "--out", str(out), "--force"]) == 0
     assert "2 other sample_0_*.png files" in capsys.readouterr().out
     assert len(list(out.glob("*.png"))) == 3  # nothing the person did not name is deleted
+
+
+def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys):
+    from safetensors import safe_open
+
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, steps=4)
+    model = tmp_path / "digits.safetensors"
+    assert main(["export", str(run), "--out", str(model)]) == 0
+    assert "dcgan, step 4" in capsys.readouterr().out
+    with safe_open(str(model), "pt") as f:  # a plain safetensors file other tools can read
+        assert json.loads(f.metadata()["genstudio"])["family"] == "dcgan" and len(list(f.keys())) > 0
+    ckpt = sorted((run / "checkpoints").glob("*.safetensors"))[-1]
+    assert model.stat().st_size < ckpt.stat().st_size  # no optimiser state
+    assert main(["sample", str(run), "--n", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", str(model), "--n", "2", "--out", str(tmp_path / "b")]) == 0
+    for name in ("sample_0_0000.png", "sample_0_0001.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    capsys.readouterr()
+    cases = [
+        (["export", str(run), "--out", str(model)], "already exists"),
+        (["export", str(run), "--out", str(tmp_path / "m.pt")], "must end in .safetensors"),
+        (["sample", str(model), "--n", "1", "--out", str(tmp_path / "c"), "--checkpoint", "best"], "one set of weights"),
+    ]
+    (tmp_path / "fake.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    cases.append((["sample", str(tmp_path / "fake.safetensors"), "--n", "1", "--out", str(tmp_path / "d")],
+                  "not a genstudio model file"))
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, (args, err)

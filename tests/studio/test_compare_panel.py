@@ -61,3 +61,27 @@ def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_fol
     compare.measure()
     qtbot.waitUntil(lambda: not compare.measuring, timeout=60_000)
     assert any("Cannot measure" in m for m in messages) and compare.measure_button.isEnabled()
+
+
+def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot, window, blob_folder, tmp_path):
+    from engines.train.restore import load_engine
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    runs = window.panels["runs"]
+    runs.refresh()
+    assert not runs.export_button.isEnabled()
+    assert runs.select(gan) and runs.export_button.isEnabled()
+    messages = []
+    window.state.message.connect(lambda level, text, details: messages.append(text))
+    out = runs.export_model(gan, tmp_path / "digits")          # the suffix is added
+    assert out == tmp_path / "digits.safetensors" and "Exported the model" in messages[-1]
+    engine, record = load_engine(out)
+    assert record["family"] == "dcgan" and record["checkpoint_step"] == 6
+    before = out.read_bytes()
+    runs.confirm_overwrite = lambda path: False
+    assert runs.export_model(gan, out) is None and "nothing was overwritten" in messages[-1]
+    assert out.read_bytes() == before
+    for p in (gan / "checkpoints").iterdir():
+        p.unlink()
+    assert runs.export_model(gan, tmp_path / "other.safetensors") is None
+    assert "Cannot export" in messages[-1] and not (tmp_path / "other.safetensors").exists()

@@ -42,3 +42,16 @@ def test_clicking_a_legend_name_hides_its_curve_and_the_range_follows(qtbot, win
     panel.clear()
     panel._on_metrics(ev.Metrics(1, {"class_count/0": 3.0}))
     assert not curves.is_shown("class_count/0") and not curves.smooth["class_count/0"].isVisible()
+
+
+def test_a_rollback_removes_the_undone_stretch_of_the_curves(qtbot, window):
+    panel = window.panels["losses"]
+    for step in range(1, 11):
+        panel._on_progress(ev.Progress(step, 20, {"loss": float(step)}, 1.0, 1.0, 0.0))
+        panel._on_metrics(ev.Metrics(step, {"val/bits_per_dim": float(step)}))
+    window.state.train_warning.emit(ev.TrainWarning(6, "went back to step 6", "rollback"))
+    assert panel.point_count("loss") == 6 and panel.point_count("val/bits_per_dim") == 6
+    panel._on_progress(ev.Progress(7, 20, {"loss": 0.5}, 1.0, 1.0, 0.0))
+    assert list(panel.losses.series["loss"].xs) == [1, 2, 3, 4, 5, 6, 7]
+    window.state.train_warning.emit(ev.TrainWarning(7, "mode collapse", "mode-collapse", True))
+    assert panel.point_count("loss") == 7  # other warnings leave the curves alone

@@ -66,3 +66,17 @@ def test_display_of_a_growing_series_does_not_shift_its_buckets():
     after = s.display(-1, 1e9, budget=2048)
     # same bucket width and alignment: every earlier envelope point is drawn again
     assert set(before[0][:-1].tolist()) <= set(after[0].tolist())
+
+
+def test_truncate_after_drops_the_points_a_rollback_undid():
+    s = Series()
+    s.weight = 0.5
+    s.extend(np.arange(10.0), np.arange(10.0))
+    s.truncate_after(6)
+    assert list(s.xs) == [0, 1, 2, 3, 4, 5, 6] and s.ascending
+    s.extend([7.0, 8.0], [70.0, 80.0])          # the replayed steps follow on
+    assert list(s.ys[-3:]) == [6, 70, 80]
+    jumbled = Series()
+    jumbled.extend([0.0, 5.0, 3.0, 9.0], [1.0, 2.0, 3.0, 4.0])
+    jumbled.truncate_after(4)
+    assert list(jumbled.xs) == [0, 3] and list(jumbled.smoothed) == list(jumbled.ys)

@@ -55,6 +55,7 @@ class TimelinePanel(Panel):
         state.run_started.connect(self._on_run_started)
         state.samples.connect(self._on_samples)
         state.run_opened.connect(self.load_run)  # the Runs panel reopens old runs
+        state.train_warning.connect(self._on_warning)
 
     # --- filling --------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -80,6 +81,18 @@ class TimelinePanel(Panel):
             self.clear()
         else:  # a resumed run: start from what is on disk
             self.load_run(event.run_dir)
+
+    def _on_warning(self, event) -> None:
+        """A rollback took training back to event.step: its later grids are gone from the run folder
+        too, and fresh ones will replace them."""
+        if event.kind != "rollback" or not self.steps or self.steps[-1] <= event.step:
+            return
+        keep = bisect.bisect_right(self.steps, event.step)
+        del self.steps[keep:], self.grids[keep:]
+        if not self.grids:
+            self.clear()
+            return
+        self._refresh(jump_to_end=self.follow or self.slider.value() >= len(self.grids))
 
     def _on_samples(self, event) -> None:
         grid = np.asarray(event.grid)

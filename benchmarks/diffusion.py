@@ -98,6 +98,9 @@ def main() -> int:
 
     if args.run and (Path(args.run) / "run.json").exists():
         engine, record = load_engine(args.run)
+        if args.set:  # only the sampling keys (eta, guidance, preview_steps...) mean anything for a trained run
+            engine.config = replace_checked(engine.config, **parse_assignments(args.set))
+            engine.set_sampling_options(eta=str(engine.config.eta), guidance=str(engine.config.guidance))
         config = engine.config
         ms_per_step = float(args.ms_per_step)
         print(f"reusing {args.run} at step {record['checkpoint_step']}: {config}")
@@ -120,11 +123,11 @@ def main() -> int:
         print(f"  {name:28s} {per_image * 1000:8.1f} ms/image   class accuracy {acc:.3f}")
         return images
 
-    print("sampling (conditional, one column per class; accuracy judged by the classifier):")
+    print(f"sampling (conditional, one column per class, eta {config.eta:g}; accuracy judged by the classifier):")
     guidance = config.guidance
     for steps in (10, 25, 50, 100):
-        run(f"ddim_{steps}_g{guidance:g}", sampler="ddim", steps=steps, eta=0, guidance=guidance)
-    run("ddim_50_g1", sampler="ddim", steps=50, eta=0, guidance=1)
+        run(f"ddim_{steps}_g{guidance:g}", sampler="ddim", steps=steps, eta=config.eta, guidance=guidance)
+    run("ddim_50_g1", sampler="ddim", steps=50, eta=config.eta, guidance=1)
     if args.ancestral:
         run(f"ancestral_{config.timesteps}_g{guidance:g}", sampler="ancestral", steps=config.timesteps,
             guidance=guidance)
@@ -185,8 +188,8 @@ def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path) ->
     print(f"DDIM-50 vs ancestral-{timesteps}, {n} conditional images each, guidance {guidance:g} "
           f"(Fréchet distance to real digits; real vs real at {n} images: {space.frechet(real_a, real_b):.1f}; "
           f"speckled = high-frequency energy above 99% of real digits):")
-    for name, options in (("ddim_20", dict(sampler="ddim", steps=20, eta=0)),
-                          ("ddim_50", dict(sampler="ddim", steps=50, eta=0)),
+    for name, options in (("ddim_20_eta0.5", dict(sampler="ddim", steps=20, eta=0.5)),
+                          ("ddim_50_eta0", dict(sampler="ddim", steps=50, eta=0)),
                           ("ddim_50_eta0.5", dict(sampler="ddim", steps=50, eta=0.5)),
                           (f"ancestral_{timesteps}", dict(sampler="ancestral", steps=timesteps))):
         engine.set_sampling_options(**{k: str(v) for k, v in dict(options, guidance=guidance).items()})
@@ -199,13 +202,13 @@ def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path) ->
               f"high-freq / real {hf.mean() / real_hf.mean():4.2f}   class accuracy {accuracy:.2f}   "
               f"{cpu * 1000:6.0f} CPU-ms/image", flush=True)
         save_png(make_grid(images, columns=data.num_classes), out / f"compare_{name}.png", scale=3)
-    engine.set_sampling_options(eta="0")
+    engine.set_sampling_options(eta=str(engine.config.eta))
 
 
 def preview_cost(engine, data, ms_per_step: float, guidance: float) -> None:
     """What the sample grid drawn during training costs (64 images, the loop's default)."""
     labels = np.arange(64) % data.num_classes
-    engine.set_sampling_options(sampler="ddim", steps="50", eta="0", guidance=str(guidance))
+    engine.set_sampling_options(sampler="ddim", steps="50", eta=str(engine.config.eta), guidance=str(guidance))
     t = time.process_time()
     engine.sample(64, seed=1, labels=labels)
     full = time.process_time() - t

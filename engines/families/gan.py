@@ -5,8 +5,10 @@ penalty weight); spectral norm on D and/or G; self-attention at chosen resolutio
 conditioning on subfolder labels (embedding into G, projection discriminator); an exponential moving
 average of G used for sampling; DiffAugment for small datasets; R1 penalty; separate G/D learning rates.
 
-Live diagnostics (monitor): D(real)/D(fake) and gradient norms are reported every step as losses;
-every `monitor_every` steps the sampling generator draws a fixed batch, whose diversity in a fixed
+Live diagnostics: train_step returns losses only (the Losses panel scales its loss plot by them);
+D(real)/D(fake) means and the gradient norms of G and D are averaged between monitor calls and
+reported by monitor() as metrics (the panel's metric plot, metrics.jsonl). Every `monitor_every`
+steps the sampling generator also draws a fixed batch, whose diversity in a fixed
 random feature space is compared with the data's own (mode collapse), the discriminator's
 saturation streak is checked (divergence), and for labelled data samples are assigned to classes
 by the nearest class mean of real images in the same feature space (a cheap stand-in for a
@@ -165,10 +167,12 @@ class GANEngine(Engine):
         self._probe = diversity.RandomFeatures(data.channels, MONITOR_SEED, self.device)
         self._last_real: torch.Tensor | None = None   # the latest real batch: monitor's view of the data
         self._last_labels: torch.Tensor | None = None
-        self._state = {"d_steps": 0, "g_steps": 0, "g_loss": 0.0, "g_grad_norm": 0.0, "saturated_streak": 0,
+        self._state = {"d_steps": 0, "g_steps": 0, "g_loss": 0.0, "saturated_streak": 0,
                        "data_diversity": 0.0, "data_diversity_n": 0, "diversity_peak": 0.0,
                        "collapse_flagged": False, "divergence_flagged": False,
-                       "class_sums": [], "class_counts": []}
+                       "class_sums": [], "class_counts": [],
+                       # sums since the last monitor call of the per-step diagnostics (not losses)
+                       "interval_sums": {}, "interval_counts": {}}
 
     # --- training ---------------------------------------------------------------------------------
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,16 +230,18 @@ class GANEngine(Engine):
             out["r1_penalty"] = r1.item()
         self.opt_d.zero_grad(set_to_none=True)
         total_d.backward()
-        out["d_grad_norm"] = self.clip_and_check(self.D)
+        self._note("d_grad_norm", self.clip_and_check(self.D))
         self.opt_d.step()
         st["d_steps"] += 1
 
         gap = (d_real.mean() - d_fake.mean()).item()
         st["saturated_streak"] = st["saturated_streak"] + 1 if gap > SATURATION_GAP[c.loss] else 0
         if c.loss == "bce":  # probabilities read more naturally for the classic loss
-            out["d_real"], out["d_fake"] = torch.sigmoid(d_real).mean().item(), torch.sigmoid(d_fake).mean().item()
+            self._note("d_real", torch.sigmoid(d_real).mean().item())
+            self._note("d_fake", torch.sigmoid(d_fake).mean().item())
         else:
-            out["d_real"], out["d_fake"] = d_real.mean().item(), d_fake.mean().item()
+            self._note("d_real", d_real.mean().item())
+            self._note("d_fake", d_fake.mean().item())
 
         # --- generator (every n_critic-th step)
         if g_turn:
@@ -246,7 +252,7 @@ class GANEngine(Engine):
                 loss_g.backward()
             finally:
                 self.D.requires_grad_(True)
-            st["g_grad_norm"] = self.clip_and_check(self.G)
+            self._note("g_grad_norm", self.clip_and_check(self.G))
             self.opt_g.step()
             st["g_loss"] = loss_g.item()
             st["g_steps"] += 1
@@ -255,10 +261,20 @@ class GANEngine(Engine):
                 decay = min(c.ema_decay, (1 + st["g_steps"]) / (10 + st["g_steps"]))
                 ema_update(self.G_ema, self.G, decay)
         out["g_loss"] = st["g_loss"]
-        out["g_grad_norm"] = st["g_grad_norm"]
         return out
 
     # --- diagnostics ------------------------------------------------------------------------------
+    def _note(self, name: str, value: float) -> None:
+        """Add a per-step diagnostic to the running sums that monitor() averages and reports."""
+        sums, counts = self._state["interval_sums"], self._state["interval_counts"]
+        sums[name] = sums.get(name, 0.0) + float(value)
+        counts[name] = counts.get(name, 0) + 1
+
+    def interval_means(self) -> dict[str, float]:
+        """Means of D(real), D(fake) and the gradient norms since the last monitor call."""
+        st = self._state
+        return {k: v / st["interval_counts"][k] for k, v in st["interval_sums"].items()}
+
     def _monitor_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         gen = torch.Generator().manual_seed(MONITOR_SEED)
         z = torch.randn(MONITOR_SAMPLES, self.config.latent_dim, generator=gen)
@@ -268,7 +284,8 @@ class GANEngine(Engine):
     @torch.no_grad()
     def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
         c, st = self.config, self._state
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = self.interval_means()
+        st["interval_sums"], st["interval_counts"] = {}, {}
         findings: list[Finding] = []
 
         real_features = None

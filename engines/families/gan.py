@@ -36,9 +36,21 @@ from .base import Batch, DataSpec, Engine, Finding, to_uint8
 LOSSES = ("bce", "hinge", "wgan-gp")
 MONITOR_SAMPLES = 64        # fixed batch drawn at every monitor call
 MONITOR_SEED = 20_240_601   # its latents (and the random feature space) never change during a run
+# Thresholds calibrated with benchmarks/gan_thresholds.py and benchmarks/gan_recipes.py on 3.6k 28 px
+# digits (one thread, 40-100 CPU-s runs, monitor batch of 64). Healthy runs (sngan, dcgan; 3 seeds at
+# 100 CPU-s, 1 at 40) had a diversity ratio of 0.90-0.95 from step ~800 on and no near-duplicates
+# (share 0.00); broken ones: frozen G (lr_g 1e-6) 0.10-0.15, the trained sngan generator fed 1 / 2 / 4 /
+# 8 distinct latents 0.00 / 0.29 / 0.62 / 0.81, all with a near-duplicate share of 1.00. The ratio alone cannot see a collapse onto
+# several modes (nor onto one digit class: 64 real digits of one class score 0.72-0.94), the
+# near-duplicate share can; so either one raises the warning.
 COLLAPSE_WARMUP = 1000      # before this step a still-featureless generator is not called "collapsed"
 NEAR_DUPLICATE = 0.15       # two samples closer than this share of the data's mean distance are duplicates
-# D "wins outright" when mean D(real) - mean D(fake) exceeds this (logits for bce: sigmoid 0.95 vs 0.05)
+                            # (real digits: the closest pair in a batch of 64 is 0.25-0.31 of the mean)
+DUPLICATE_SHARE = 0.5       # collapse when at least this share of the batch has a near duplicate (0.00 vs 1.00)
+# D "wins outright" when mean D(real) - mean D(fake) exceeds this (logits for bce: sigmoid 0.95 vs 0.05).
+# Longest streaks measured: healthy sngan 41 steps (early on), dcgan 0; D lr x10 (not diverging: its
+# samples stayed varied) 58 (sngan) and 99 (dcgan); frozen G: every step from ~50 on (396 of 450 dcgan,
+# 867 of 1000 sngan). Hence divergence_steps 200. The wgan-gp gap is not calibrated.
 SATURATION_GAP = {"bce": 6.0, "hinge": 4.0, "wgan-gp": 50.0}
 
 
@@ -65,8 +77,8 @@ class GANConfig:
     beta1: float = param(0.0, min=0.0, max=0.999, help="Adam beta1; GANs use 0.5 or 0 instead of 0.9 for stability.")
     beta2: float = param(0.9, min=0.0, max=0.9999, help="Adam beta2.")
     real_label: float = param(1.0, min=0.5, max=1.0, help="BCE loss: target for real images; below 1 is one-sided label smoothing.")
-    collapse_ratio: float = param(0.4, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's.")
-    divergence_steps: int = param(300, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row.")
+    collapse_ratio: float = param(0.5, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's (healthy runs: 0.9-0.95; collapsed: 0-0.3).")
+    divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row (healthy runs: under 100).")
 
     def check(self) -> None:
         try:
@@ -307,8 +319,9 @@ class GANEngine(Engine):
         if reference > 0:
             ratio = sample_diversity / reference
             metrics["diversity_vs_data"] = ratio
-            metrics["near_duplicates"] = diversity.near_duplicate_share(fake_features, NEAR_DUPLICATE * reference)
-            findings += self._collapse_findings(step, ratio)
+            duplicates = diversity.near_duplicate_share(fake_features, NEAR_DUPLICATE * reference)
+            metrics["near_duplicates"] = duplicates
+            findings += self._collapse_findings(step, ratio, duplicates)
         metrics.update(self._class_metrics(fake_features, labels))
 
         if st["saturated_streak"] >= c.divergence_steps:
@@ -324,12 +337,14 @@ class GANEngine(Engine):
         metrics["d_saturated_steps"] = float(st["saturated_streak"])
         return metrics, findings
 
-    def _collapse_findings(self, step: int, ratio: float) -> list[Finding]:
+    def _collapse_findings(self, step: int, ratio: float, duplicates: float) -> list[Finding]:
         st, threshold = self._state, self.config.collapse_ratio
-        st["diversity_peak"] = max(st["diversity_peak"], ratio)
+        collapsed = ratio < threshold or duplicates >= DUPLICATE_SHARE
+        if not collapsed:
+            st["diversity_peak"] = max(st["diversity_peak"], ratio)
         # a fresh generator draws near-identical blobs: only a fall from real variety (or a long wait) counts
         armed = st["diversity_peak"] >= threshold or step >= COLLAPSE_WARMUP
-        if ratio >= threshold:
+        if not collapsed:
             st["collapse_flagged"] = False
             return []
         if not armed or st["collapse_flagged"]:
@@ -337,8 +352,8 @@ class GANEngine(Engine):
         st["collapse_flagged"] = True
         return [Finding(
             "mode-collapse",
-            f"Samples have become much less varied than the data (diversity {ratio:.0%} of the data's): "
-            f"the generator may be collapsing onto a few images. Roll back to the last checkpoint, or try "
+            f"Samples have become much less varied than the data (diversity {ratio:.0%} of the data's, "
+            f"{duplicates:.0%} with a near-duplicate): the generator may be collapsing onto a few images. Roll back to the last checkpoint, or try "
             f"lower learning rates, DiffAugment or the sngan recipe.", rollback=True)]
 
     def _update_class_means(self, real_features: torch.Tensor) -> None:

@@ -57,6 +57,38 @@ def test_diversity_falls_on_a_collapsed_generator_and_a_rollback_is_offered():
     assert engine.monitor(300)[1] == []  # said once per fall, not at every check
 
 
+class FewModes(nn.Module):
+    """A trained generator collapsed onto k images: every z is swapped for one of k fixed latents."""
+
+    def __init__(self, generator, k, latent_dim):
+        super().__init__()
+        self.generator, self.k = generator, k
+        self.register_buffer("modes", torch.randn(k, latent_dim, generator=torch.Generator().manual_seed(3)))
+
+    def forward(self, z, labels=None):
+        return self.generator(self.modes[z[:, :self.k].argmax(1)], labels)
+
+
+def test_a_healthy_short_run_raises_no_collapse_warning_and_its_collapsed_generator_does():
+    torch.manual_seed(0)
+    engine = make_engine("dcgan", size=8, lr_g=1e-3, lr_d=1e-3)
+    data = tiny_dataset(n=64, size=8)
+    pixels = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()
+    order = torch.Generator().manual_seed(0)
+    for _ in range(160):
+        idx = torch.randperm(64, generator=order)[:32]
+        engine.train_step(Batch(pixels[idx], torch.zeros(32, dtype=torch.int64)))
+    healthy, findings = engine.monitor(COLLAPSE_WARMUP)  # past the warm-up: armed
+    assert findings == []
+    assert healthy["diversity_vs_data"] > engine.config.collapse_ratio and healthy["near_duplicates"] < 0.25
+
+    # collapsed onto 4 modes: the diversity ratio alone barely moves, the near-duplicate share does
+    engine.G = FewModes(engine.G, 4, engine.config.latent_dim)
+    collapsed, findings = engine.monitor(COLLAPSE_WARMUP + 100)
+    assert collapsed["near_duplicates"] == 1.0
+    assert [(f.kind, f.rollback) for f in findings] == [("mode-collapse", True)]
+
+
 def test_a_fresh_featureless_generator_is_not_called_collapsed_until_the_warmup_ends():
     engine = make_engine("dcgan", ema_decay=0.0)
     engine.train_step(batches(n=32))

@@ -145,8 +145,8 @@ def test_presets_per_name_and_resolution():
     assert (dcgan.loss, dcgan.d_batch_norm, dcgan.lr_g, dcgan.beta1, dcgan.ema_decay, dcgan.diffaugment) == \
         ("bce", True, 2e-4, 0.5, 0.0, "")
     sngan = registry.get("sngan").config_class()
-    assert (sngan.loss, sngan.spectral_norm_d, sngan.ema_decay > 0, bool(sngan.diffaugment)) == \
-        ("hinge", True, True, True)
+    # DiffAugment off by default: it lost at short CPU budgets on 3.6k digits (benchmarks/gan_recipes.py)
+    assert (sngan.loss, sngan.spectral_norm_d, sngan.ema_decay > 0, sngan.diffaugment) == ("hinge", True, True, "")
     assert registry.get("sngan").preset(sngan, 128).g_width < sngan.g_width
 
 

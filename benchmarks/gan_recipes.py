@@ -1,6 +1,6 @@
 """GAN recipes at equal CPU time on digits: the small-data default (sngan) against classic DCGAN.
 
-    nice -n 10 /work/main/.venv/bin/python benchmarks/gan_recipes.py --seconds 100 --seeds 0,1,2 --jobs 2
+    nice -n 10 /work/main/.venv/bin/python benchmarks/gan_recipes.py --seconds 100 --seeds 0,1,2,3,4 --jobs 2
 
 Builds ~3.6k digit images itself (scikit-learn's digits, engines/data/toy.py, copies=2), trains each
 recipe once per seed through the normal training loop, unconditionally (labels hidden), on one

@@ -5,8 +5,10 @@ penalty weight); spectral norm on D and/or G; self-attention at chosen resolutio
 conditioning on subfolder labels (embedding into G, projection discriminator); an exponential moving
 average of G used for sampling; DiffAugment for small datasets; R1 penalty; separate G/D learning rates.
 
-Live diagnostics (monitor): D(real)/D(fake) and gradient norms are reported every step as losses;
-every `monitor_every` steps the sampling generator draws a fixed batch, whose diversity in a fixed
+Live diagnostics: train_step returns losses only (the Losses panel scales its loss plot by them);
+D(real)/D(fake) means and the gradient norms of G and D are averaged between monitor calls and
+reported by monitor() as metrics (the panel's metric plot, metrics.jsonl). Every `monitor_every`
+steps the sampling generator also draws a fixed batch, whose diversity in a fixed
 random feature space is compared with the data's own (mode collapse), the discriminator's
 saturation streak is checked (divergence), and for labelled data samples are assigned to classes
 by the nearest class mean of real images in the same feature space (a cheap stand-in for a
@@ -35,9 +37,21 @@ from .base import class_weights
 LOSSES = ("bce", "hinge", "wgan-gp")
 MONITOR_SAMPLES = 64        # fixed batch drawn at every monitor call
 MONITOR_SEED = 20_240_601   # its latents (and the random feature space) never change during a run
+# Thresholds calibrated with benchmarks/gan_thresholds.py and benchmarks/gan_recipes.py on 3.6k 28 px
+# digits (one thread, 40-100 CPU-s runs, monitor batch of 64). Healthy runs (dcgan and sngan variants:
+# 21 runs at 100 CPU-s, 2 at 40) had a diversity ratio of 0.90-1.00 from step ~800 on, and the 12 that
+# logged it no near-duplicates (share 0.00). Broken ones: frozen G (lr_g 1e-6) 0.10-0.15; the trained
+# sngan generator fed 1 / 2 / 4 / 8 distinct latents 0.00 / 0.29 / 0.62 / 0.81; all with a near-duplicate
+# share of 1.00. The ratio alone cannot see a collapse onto several modes (nor onto one digit class: 64
+# real digits of one class score 0.72-0.94); the near-duplicate share can, so either one raises the warning.
 COLLAPSE_WARMUP = 1000      # before this step a still-featureless generator is not called "collapsed"
 NEAR_DUPLICATE = 0.15       # two samples closer than this share of the data's mean distance are duplicates
-# D "wins outright" when mean D(real) - mean D(fake) exceeds this (logits for bce: sigmoid 0.95 vs 0.05)
+                            # (real digits: the closest pair in a batch of 64 is 0.25-0.31 of the mean)
+DUPLICATE_SHARE = 0.5       # collapse when at least this share of the batch has a near duplicate (0.00 vs 1.00)
+# D "wins outright" when mean D(real) - mean D(fake) exceeds this (logits for bce: sigmoid 0.95 vs 0.05).
+# Longest streaks measured: healthy sngan 41 steps (early on), dcgan 0; D lr x10 (not diverging: its
+# samples stayed varied) 58 (sngan) and 99 (dcgan); frozen G: every step from ~50 on (396 of 450 dcgan,
+# 867 of 1000 sngan). Hence divergence_steps 200. The wgan-gp gap is not calibrated.
 SATURATION_GAP = {"bce": 6.0, "hinge": 4.0, "wgan-gp": 50.0}
 
 
@@ -58,14 +72,14 @@ class GANConfig:
     attention_at: str = param("", help="Self-attention at these feature-map sizes, comma separated (e.g. 16); empty: none (SAGAN uses one).")
     conditional: bool = param(False, help="Condition on subfolder labels when the data has them (class embedding in G, projection D).")
     ema_decay: float = param(0.995, min=0.0, max=0.99999, help="Samples come from a moving average of G with this decay; 0 samples the live G.")
-    diffaugment: str = param("translation", help="DiffAugment policies applied to real and fake images for D (comma list of color, translation, cutout; empty: off). Translation alone won on 3.6k digits at short CPU budgets.")
+    diffaugment: str = param("", help="DiffAugment policies applied to real and fake images for D (comma list of color, translation, cutout; empty: off). Off by default: on 3.6k digits at 100 CPU-s, translation made sngan's Fréchet distance worse and less steady; turn it on for a few hundred images or long runs, where D starts memorising the data.")
     lr_g: float = param(2e-4, min=1e-6, max=1e-1, help="Generator learning rate (Adam).")
     lr_d: float = param(4e-4, min=1e-6, max=1e-1, help="Discriminator learning rate (Adam).")
     beta1: float = param(0.0, min=0.0, max=0.999, help="Adam beta1; GANs use 0.5 or 0 instead of 0.9 for stability.")
     beta2: float = param(0.9, min=0.0, max=0.9999, help="Adam beta2.")
     real_label: float = param(1.0, min=0.5, max=1.0, help="BCE loss: target for real images; below 1 is one-sided label smoothing.")
-    collapse_ratio: float = param(0.4, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's.")
-    divergence_steps: int = param(300, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row.")
+    collapse_ratio: float = param(0.5, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's (healthy runs: 0.9-0.95; collapsed: 0-0.3).")
+    divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row (healthy runs: under 100).")
 
     def check(self) -> None:
         try:
@@ -106,7 +120,7 @@ DCGANConfig = _recipe_config(
     latent_dim=100, g_width=64, d_width=64, loss="bce", spectral_norm_d=False, d_batch_norm=True,
     ema_decay=0.0, diffaugment="", lr_d=2e-4, beta1=0.5, beta2=0.999)
 SNGANConfig = _recipe_config(
-    "SNGANConfig", "Small-data default: hinge loss, spectral norm in D, EMA of G, DiffAugment, TTUR (D 4e-4, Adam 0/0.9).")
+    "SNGANConfig", "Small-data default: hinge loss, spectral norm in D, EMA of G, TTUR (D 4e-4, Adam 0/0.9); DiffAugment available.")
 CGANConfig = _recipe_config(
     "CGANConfig", "The SN-GAN recipe conditioned on subfolder labels (projection discriminator).",
     conditional=True)
@@ -167,10 +181,12 @@ class GANEngine(Engine):
         self._probe = diversity.RandomFeatures(data.channels, MONITOR_SEED, self.device)
         self._last_real: torch.Tensor | None = None   # the latest real batch: monitor's view of the data
         self._last_labels: torch.Tensor | None = None
-        self._state = {"d_steps": 0, "g_steps": 0, "g_loss": 0.0, "g_grad_norm": 0.0, "saturated_streak": 0,
+        self._state = {"d_steps": 0, "g_steps": 0, "g_loss": 0.0, "saturated_streak": 0,
                        "data_diversity": 0.0, "data_diversity_n": 0, "diversity_peak": 0.0,
                        "collapse_flagged": False, "divergence_flagged": False,
-                       "class_sums": [], "class_counts": []}
+                       "class_sums": [], "class_counts": [],
+                       # sums since the last monitor call of the per-step diagnostics (not losses)
+                       "interval_sums": {}, "interval_counts": {}}
 
     # --- training ---------------------------------------------------------------------------------
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,16 +244,18 @@ class GANEngine(Engine):
             out["r1_penalty"] = r1.item()
         self.opt_d.zero_grad(set_to_none=True)
         total_d.backward()
-        out["d_grad_norm"] = self.clip_and_check(self.D)
+        self._note("d_grad_norm", self.clip_and_check(self.D))
         self.opt_d.step()
         st["d_steps"] += 1
 
         gap = (d_real.mean() - d_fake.mean()).item()
         st["saturated_streak"] = st["saturated_streak"] + 1 if gap > SATURATION_GAP[c.loss] else 0
         if c.loss == "bce":  # probabilities read more naturally for the classic loss
-            out["d_real"], out["d_fake"] = torch.sigmoid(d_real).mean().item(), torch.sigmoid(d_fake).mean().item()
+            self._note("d_real", torch.sigmoid(d_real).mean().item())
+            self._note("d_fake", torch.sigmoid(d_fake).mean().item())
         else:
-            out["d_real"], out["d_fake"] = d_real.mean().item(), d_fake.mean().item()
+            self._note("d_real", d_real.mean().item())
+            self._note("d_fake", d_fake.mean().item())
 
         # --- generator (every n_critic-th step)
         if g_turn:
@@ -248,7 +266,7 @@ class GANEngine(Engine):
                 loss_g.backward()
             finally:
                 self.D.requires_grad_(True)
-            st["g_grad_norm"] = self.clip_and_check(self.G)
+            self._note("g_grad_norm", self.clip_and_check(self.G))
             self.opt_g.step()
             st["g_loss"] = loss_g.item()
             st["g_steps"] += 1
@@ -257,10 +275,20 @@ class GANEngine(Engine):
                 decay = min(c.ema_decay, (1 + st["g_steps"]) / (10 + st["g_steps"]))
                 ema_update(self.G_ema, self.G, decay)
         out["g_loss"] = st["g_loss"]
-        out["g_grad_norm"] = st["g_grad_norm"]
         return out
 
     # --- diagnostics ------------------------------------------------------------------------------
+    def _note(self, name: str, value: float) -> None:
+        """Add a per-step diagnostic to the running sums that monitor() averages and reports."""
+        sums, counts = self._state["interval_sums"], self._state["interval_counts"]
+        sums[name] = sums.get(name, 0.0) + float(value)
+        counts[name] = counts.get(name, 0) + 1
+
+    def interval_means(self) -> dict[str, float]:
+        """Means of D(real), D(fake) and the gradient norms since the last monitor call."""
+        st = self._state
+        return {k: v / st["interval_counts"][k] for k, v in st["interval_sums"].items()}
+
     def _monitor_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         gen = torch.Generator().manual_seed(MONITOR_SEED)
         z = torch.randn(MONITOR_SAMPLES, self.config.latent_dim, generator=gen)
@@ -270,7 +298,8 @@ class GANEngine(Engine):
     @torch.no_grad()
     def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
         c, st = self.config, self._state
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = self.interval_means()
+        st["interval_sums"], st["interval_counts"] = {}, {}
         findings: list[Finding] = []
 
         real_features = None
@@ -292,8 +321,9 @@ class GANEngine(Engine):
         if reference > 0:
             ratio = sample_diversity / reference
             metrics["diversity_vs_data"] = ratio
-            metrics["near_duplicates"] = diversity.near_duplicate_share(fake_features, NEAR_DUPLICATE * reference)
-            findings += self._collapse_findings(step, ratio)
+            duplicates = diversity.near_duplicate_share(fake_features, NEAR_DUPLICATE * reference)
+            metrics["near_duplicates"] = duplicates
+            findings += self._collapse_findings(step, ratio, duplicates)
         metrics.update(self._class_metrics(fake_features, labels))
 
         if st["saturated_streak"] >= c.divergence_steps:
@@ -309,12 +339,14 @@ class GANEngine(Engine):
         metrics["d_saturated_steps"] = float(st["saturated_streak"])
         return metrics, findings
 
-    def _collapse_findings(self, step: int, ratio: float) -> list[Finding]:
+    def _collapse_findings(self, step: int, ratio: float, duplicates: float) -> list[Finding]:
         st, threshold = self._state, self.config.collapse_ratio
-        st["diversity_peak"] = max(st["diversity_peak"], ratio)
+        collapsed = ratio < threshold or duplicates >= DUPLICATE_SHARE
+        if not collapsed:
+            st["diversity_peak"] = max(st["diversity_peak"], ratio)
         # a fresh generator draws near-identical blobs: only a fall from real variety (or a long wait) counts
         armed = st["diversity_peak"] >= threshold or step >= COLLAPSE_WARMUP
-        if ratio >= threshold:
+        if not collapsed:
             st["collapse_flagged"] = False
             return []
         if not armed or st["collapse_flagged"]:
@@ -322,8 +354,8 @@ class GANEngine(Engine):
         st["collapse_flagged"] = True
         return [Finding(
             "mode-collapse",
-            f"Samples have become much less varied than the data (diversity {ratio:.0%} of the data's): "
-            f"the generator may be collapsing onto a few images. Roll back to the last checkpoint, or try "
+            f"Samples have become much less varied than the data (diversity {ratio:.0%} of the data's, "
+            f"{duplicates:.0%} with a near-duplicate): the generator may be collapsing onto a few images. Roll back to the last checkpoint, or try "
             f"lower learning rates, DiffAugment or the sngan recipe.", rollback=True)]
 
     def _update_class_means(self, real_features: torch.Tensor) -> None:
@@ -453,8 +485,9 @@ CGAN = _family("cgan", "Conditional GAN", "The SN-GAN recipe conditioned on subf
                "to draw. Trains unconditionally when the data has no subfolders.", CGANConfig)
 WGAN_GP = _family("wgan-gp", "WGAN-GP", "Wasserstein critic with gradient penalty and 5 critic steps per "
                   "generator step: slow but hard to collapse.", WGANGPConfig)
-SNGAN = _family("sngan", "SN-GAN (small-data default)", "Hinge loss, spectral norm, moving-average generator "
-                "and DiffAugment: the most reliable GAN for a few thousand images on a CPU.", SNGANConfig)
+SNGAN = _family("sngan", "SN-GAN (small-data default)", "Hinge loss, spectral norm and a moving-average "
+                "generator (DiffAugment optional): the most reliable GAN for a few thousand images on a CPU.",
+                SNGANConfig)
 SAGAN = _family("sagan", "SAGAN", "SN-GAN with self-attention, spectral norm in both nets and separate "
                 "learning rates (G 1e-4, D 4e-4): better long-range structure, slower per step.", SAGANConfig)
 

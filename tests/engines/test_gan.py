@@ -43,9 +43,14 @@ def test_each_recipe_trains_and_reports_its_losses(name):
     before = [p.detach().clone() for p in engine.G.parameters()]
     steps = [engine.train_step(batch) for _ in range(engine.config.n_critic)]
     for losses in steps:
-        assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(losses)
+        assert {"d_loss", "g_loss"} <= set(losses)
         assert all(np.isfinite(v) for v in losses.values())
-    assert steps[-1]["d_grad_norm"] > 0 and steps[-1]["g_grad_norm"] > 0
+        # diagnostics that are not losses would set the loss plot's scale: they are metrics instead
+        assert not {"d_real", "d_fake", "d_grad_norm", "g_grad_norm"} & set(losses)
+    metrics, _ = engine.monitor(engine.config.n_critic)
+    assert {"d_real", "d_fake", "d_grad_norm", "g_grad_norm", "diversity_vs_data"} <= set(metrics)
+    assert metrics["d_grad_norm"] > 0 and metrics["g_grad_norm"] > 0
+    assert engine.interval_means() == {}  # each monitor call reports the steps since the last one
     assert any(not torch.equal(a, b) for a, b in zip(before, engine.G.parameters())), "G never stepped"
     assert engine.family == name
 
@@ -140,8 +145,8 @@ def test_presets_per_name_and_resolution():
     assert (dcgan.loss, dcgan.d_batch_norm, dcgan.lr_g, dcgan.beta1, dcgan.ema_decay, dcgan.diffaugment) == \
         ("bce", True, 2e-4, 0.5, 0.0, "")
     sngan = registry.get("sngan").config_class()
-    assert (sngan.loss, sngan.spectral_norm_d, sngan.ema_decay > 0, bool(sngan.diffaugment)) == \
-        ("hinge", True, True, True)
+    # DiffAugment off by default: it lost at short CPU budgets on 3.6k digits (benchmarks/gan_recipes.py)
+    assert (sngan.loss, sngan.spectral_norm_d, sngan.ema_decay > 0, sngan.diffaugment) == ("hinge", True, True, "")
     assert registry.get("sngan").preset(sngan, 128).g_width < sngan.g_width
 
 

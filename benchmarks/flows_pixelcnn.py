@@ -1,14 +1,19 @@
 """Train RealNVP, Glow and gated PixelCNN for a fixed time on digits; print held-out bits/dim and time.
 
-    nice -n 10 python benchmarks/flows_pixelcnn.py --seconds 180 --out /tmp/flowbench
-    nice -n 10 python benchmarks/flows_pixelcnn.py realnvp glow:hidden=64 --seconds 120 --clock cpu
+    nice -n 10 python benchmarks/flows_pixelcnn.py --seconds 300 --clock cpu --out /tmp/flowbench
+    nice -n 10 python benchmarks/flows_pixelcnn.py pixelcnn realnvp --seconds 900 --clock cpu \
+        --marks 60,120,300,600 --temperatures 1,0.8 --out /tmp/flowbench
+    nice -n 10 python benchmarks/flows_pixelcnn.py realnvp:batch_size=32 glow:coupling=additive --seconds 90 --clock cpu
 
 Each argument is a family name, optionally with settings: `name:key=value,...` on top of the
-family's preset for --size (`batch_size` and `lr` too). The data is built here: scikit-learn's
-digits upscaled to --size px with --copies shifted/rotated variants (engines/data/toy.py), 10% held
-out. The uniform-noise baseline is 8 bits/dim; small flows and PixelCNNs reach about 1-1.5 on
-MNIST-like data after long training. `--clock cpu` budgets this process's CPU seconds instead of
-wall seconds, which is fairer on a shared machine; both are printed. Sample grids go to --out.
+family's recipe for --size (its preset, and its batch size from the family's train_preset;
+`batch_size` and `lr` can be given too). The data is built here: scikit-learn's digits upscaled
+to --size px with --copies shifted/rotated variants (engines/data/toy.py), 10% held out. The
+uniform-noise baseline is 8 bits/dim; small flows and PixelCNNs reach about 1-1.5 on MNIST-like
+data after long training. `--clock cpu` budgets this process's CPU seconds instead of wall
+seconds, which is fairer on a shared machine; both are printed. `--marks` also prints held-out
+bits/dim (and writes grids) after that much training; validating and sampling are not counted as
+training time. Sample grids go to --out, one per --temperatures value.
 """
 
 from __future__ import annotations

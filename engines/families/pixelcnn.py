@@ -359,8 +359,9 @@ class PixelCNNEngine(Engine):
 FAMILY = Family(
     name="pixelcnn",
     title="Gated PixelCNN",
-    description="Autoregressive model with gated masked convolutions (no blind spot) and a 256-way softmax per "
-                "subpixel: the best exact likelihood here, but sampling is sequential, pixel by pixel.",
+    description="Autoregressive model with gated masked convolutions (no blind spot) and a discretised logistic "
+                "mixture (or 256-way softmax) per subpixel: the best exact likelihood here, but sampling is "
+                "sequential, pixel by pixel.",
     config_class=PixelCNNConfig,
     engine_class=PixelCNNEngine,
     preset=preset,

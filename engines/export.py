@@ -1,12 +1,15 @@
 """Writing what a person made: single images, grids, strips, GIFs, MP4s and folders of frames.
 
 Nothing is ever overwritten unless `force=True`; the studio asks first, the CLI needs --force.
+`ExportOptions` is the one bundle of choices (upscale, resampling, fps, GIF loop, captions) that the
+studio's export dialog and the CLI's export flags both fill in.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +27,33 @@ class ExportError(ValueError):
     """The export cannot be written as asked (exists, bad format, not writable). For a person."""
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """How frames are written, whatever asked for them (an export dialog, CLI flags)."""
+    scale: int = 1               # integer upscale factor
+    resample: str = "nearest"    # "nearest" keeps pixels crisp; "bilinear" smooths them
+    fps: float = 12.0            # GIF and MP4 frame rate
+    loop: int = 0                # GIF: how many times it plays; 0 = forever
+    labels: bool = False         # caption each frame or grid tile, where the caller has captions
+
+    def check(self) -> "ExportOptions":
+        if not 1 <= self.scale <= 64:
+            raise ExportError("scale must be between 1 and 64")
+        if self.resample not in RESAMPLING:
+            raise ExportError(f"resampling must be one of {', '.join(RESAMPLING)}")
+        if not 0 < self.fps <= 120:
+            raise ExportError("fps must be more than 0 and at most 120")
+        if not 0 <= self.loop <= 65535:
+            raise ExportError("loop must be 0 (forever) or how many times the GIF plays (up to 65535)")
+        return self
+
+    def frame_options(self, captions: Sequence[str] | None = None) -> dict:
+        """Keyword arguments for export_frames; `captions` are used only when labels are switched on."""
+        out = asdict(self)
+        out["labels"] = list(captions) if self.labels and captions is not None else None
+        return out
+
+
 def upscale(image: np.ndarray, scale: int, resample: str = "nearest") -> np.ndarray:
     """uint8 (H, W, C) enlarged by an integer factor."""
     if scale == 1:
@@ -36,22 +66,40 @@ def upscale(image: np.ndarray, scale: int, resample: str = "nearest") -> np.ndar
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def labelled_grid(images: np.ndarray, labels: Sequence[str], columns: int | None = None,
-                  scale: int = 1) -> np.ndarray:
-    """A grid with a caption under each tile (RGB)."""
-    tiles = np.stack([upscale(im, scale) for im in images])
+CAPTION_HEIGHT = 12
+
+
+def captioned(tiles: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """uint8 (N, H, W, C) -> RGB (N, H + 12, W, 3), each tile with its caption on a white band below."""
+    if len(labels) != len(tiles):
+        raise ExportError(f"{len(labels)} captions for {len(tiles)} frames")
     if tiles.shape[-1] == 1:
         tiles = np.repeat(tiles, 3, axis=-1)
     font = ImageFont.load_default()
-    caption_h = 12
     h, w = tiles.shape[1:3]
-    captioned = np.full((len(tiles), h + caption_h, w, 3), 255, np.uint8)
+    out = np.full((len(tiles), h + CAPTION_HEIGHT, w, 3), 255, np.uint8)
     for i, (tile, label) in enumerate(zip(tiles, labels)):
-        canvas = Image.new("RGB", (w, h + caption_h), "white")
+        canvas = Image.new("RGB", (w, h + CAPTION_HEIGHT), "white")
         canvas.paste(Image.fromarray(tile), (0, 0))
-        ImageDraw.Draw(canvas).text((2, h), str(label)[: max(1, w // 6)], fill="black", font=font)
-        captioned[i] = np.asarray(canvas)
-    return make_grid(captioned, columns=columns, fill=255)
+        ImageDraw.Draw(canvas).text((2, h), _fit(str(label), font, w - 3), fill="black", font=font)
+        out[i] = np.asarray(canvas)
+    return out
+
+
+def _fit(text: str, font, width: int) -> str:
+    """`text` cut (with an ellipsis) to what the font draws within `width` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…" if text else ""
+
+
+def labelled_grid(images: np.ndarray, labels: Sequence[str], columns: int | None = None,
+                  scale: int = 1, resample: str = "nearest") -> np.ndarray:
+    """A grid with a caption under each tile (RGB)."""
+    tiles = np.stack([upscale(im, scale, resample) for im in images])
+    return make_grid(captioned(tiles, labels), columns=columns, fill=255)
 
 
 def _check_target(path: Path, force: bool) -> None:
@@ -73,22 +121,26 @@ def _rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
-def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0, loop: bool = True,
+def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0, loop: int = 0,
                   scale: int = 1, resample: str = "nearest", force: bool = False,
-                  columns: int | None = None) -> Path:
-    """Write uint8 (N, H, W, C) frames; the suffix chooses: .png strip/grid, .gif, .mp4, none = folder."""
+                  columns: int | None = None, labels: Sequence[str] | None = None) -> Path:
+    """Write uint8 (N, H, W, C) frames; the suffix chooses: .png strip/grid, .gif, .mp4, none = folder.
+
+    `loop`: how many times a GIF plays, 0 = forever. `labels`: one caption per frame, written under
+    each grid tile (PNG) or under each frame (GIF, MP4, folder)."""
     path = Path(path).expanduser()
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or len(frames) == 0:
         raise ExportError("nothing to export")
-    if not 0 < fps <= 120:
-        raise ExportError("fps must be more than 0 and at most 120")
-    if not 1 <= scale <= 64:
-        raise ExportError("scale must be between 1 and 64")
+    ExportOptions(scale, resample, fps, loop).check()
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ExportError(f"unknown format {suffix!r}; use one of .png, .gif, .mp4, or a folder name")
     frames = np.stack([upscale(f, scale, resample) for f in frames])
+    if labels is not None:
+        frames = captioned(frames, labels)
+        if suffix == ".png" and len(frames) > 1:  # white gaps between captioned tiles read better
+            return _write_png(make_grid(frames, columns=columns or len(frames), fill=255), path, force)
     if suffix == "":
         return _export_folder(frames, path, force)
     _check_target(path, force)
@@ -105,8 +157,10 @@ def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0
             to_pil(image).save(tmp, format="PNG")
         elif suffix == ".gif":
             pils = [to_pil(f).convert("RGB") if f.shape[-1] == 3 else to_pil(f) for f in frames]
+            # GIF's loop field counts repeats after the first play; no field at all plays once
+            repeat = {} if loop == 1 else {"loop": 0 if loop == 0 else loop - 1}
             pils[0].save(tmp, format="GIF", save_all=True, append_images=pils[1:],
-                         duration=int(round(1000 / fps)), loop=0 if loop else 1, disposal=1)
+                         duration=int(round(1000 / fps)), disposal=1, **repeat)
         else:
             import imageio.v3 as iio
 
@@ -120,6 +174,11 @@ def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _write_png(image: np.ndarray, path: Path, force: bool) -> Path:
+    """One image written the way export_frames writes a .png (checked, atomic, readable by all)."""
+    return export_frames(image[None], path, force=force)
 
 
 def _export_folder(frames: np.ndarray, folder: Path, force: bool) -> Path:

@@ -15,6 +15,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -112,6 +113,9 @@ def describe_data(data: dict) -> str:
     return f"{where} — {', '.join(parts)}" if parts else where
 
 
+_CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.json$")
+
+
 def _status(record: dict) -> str:
     status = str(record.get("status", "unknown"))
     pid, host = record.get("pid"), record.get("host")
@@ -172,9 +176,13 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     def number(v, kind):
         return kind(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
+    # run.json's step is written at status changes; a run killed mid-way has moved on since, and its
+    # newest checkpoint (what a resume continues from) says how far.
+    newest = max((int(m.group(1)) for p in (ckpt_dir.glob("step_*.json") if ckpt_dir.is_dir() else ())
+                  if (m := _CHECKPOINT_NAME.match(p.name))), default=0)
     return RunSummary(
         path=path, name=path.name, family=record["family"], status=_status(record),
-        step=number(record.get("step"), int) or 0, total_steps=number(settings.get("steps"), int),
+        step=max(number(record.get("step"), int) or 0, newest), total_steps=number(settings.get("steps"), int),
         dataset=describe_data(data), last_losses=_last_losses(path / "metrics.jsonl"),
         thumbnail=_thumbnail(path), created=number(record.get("created"), float),
         updated=number(record.get("updated"), float), device=record.get("device"), checkpoints=n_ckpt)
@@ -242,6 +250,21 @@ def split_grid(grid: np.ndarray, tile: int, n: int | None = None, pad: int = 2) 
     return out
 
 
+def metric_rows(run: Path) -> Iterator[tuple[int, dict]]:
+    """(step, row) for every readable line of the run's metrics.jsonl; lines torn by a crash are skipped."""
+    try:
+        lines = (Path(run) / "metrics.jsonl").read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        try:
+            row = json.loads(line)
+            step = int(row["step"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        yield step, row
+
+
 def read_history(path: str | os.PathLike) -> RunHistory:
     """Everything needed to show a past run again. ValueError (with a reason) for a broken folder;
     torn metrics lines and unreadable sample images are skipped."""
@@ -250,16 +273,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
     summary = summarize_run(path)
     record = json.loads((summary.path / "run.json").read_text())
     losses, metrics, rollbacks = [], [], []
-    try:
-        lines = (summary.path / "metrics.jsonl").read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-            step = int(row["step"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
+    for step, row in metric_rows(summary.path):
         if row.get("event") == "rollback":
             rollbacks.append(row)
             continue

@@ -22,7 +22,8 @@ from PySide6.QtCore import QThread, Signal
 
 from engines.errors import PERSON_ERRORS
 from engines.families.base import Cancelled
-from engines.latent import (corner_grid, interpolate, latent_support, path, random_walk, to_latents)
+from engines.latent import (can_mix_classes, class_at, class_grid, class_path, corner_grid, decode_batches,
+                            interpolate, latent_support, mix_caption, path, random_walk, to_latents)
 from engines.train.restore import load_engine
 
 Job = Callable[[Callable[[int, int], None]], None]
@@ -34,6 +35,7 @@ class ModelService(QThread):
     frame_ready = Signal(float, object)   # t, uint8 (H, W, C)
     frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples": uint8 (N, H, W, C);
                                           # "path": uint8 (n, K, H, W, C), K snapshots per sample
+    captions_ready = Signal(str, object)  # sent just before a strip/grid/walk: its class mix per frame, or None
     timings_ready = Signal(object)        # [(DDIM steps, seconds per image), ...]
     progress = Signal(str, int, int)      # job kind, done, total
     failed = Signal(str, str, str)        # job kind, message for a person, details
@@ -51,7 +53,7 @@ class ModelService(QThread):
         self.engine = None
         self.record: dict = {}
         self.latents: dict[str, torch.Tensor] = {}
-        self.label: int | None = None
+        self.classes: dict[str, int] = {}   # class index of each end point (conditional runs)
 
     # --- GUI-thread API -------------------------------------------------------------------------
     def submit(self, kind: str, job: Job) -> None:
@@ -82,8 +84,9 @@ class ModelService(QThread):
     def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
         def job(progress):
             engine, record = load_engine(run_dir, checkpoint)
-            self.engine, self.record, self.latents = engine, record, {}
+            self.engine, self.record, self.latents, self.classes = engine, record, {}, {}
             self.loaded.emit({"family": record["family"], "support": latent_support(engine),
+                              "class_mixing": can_mix_classes(engine),
                               "size": engine.data.size, "channels": engine.data.channels,
                               "classes": list(engine.data.class_names),
                               "conditional": bool(getattr(engine, "conditional", False)),
@@ -91,54 +94,63 @@ class ModelService(QThread):
                               "checkpoint": record.get("checkpoint")})
         self.submit("open", job)
 
-    def set_endpoint(self, name: str, spec: tuple[str, object]) -> None:
-        """spec: ("seed", int) | ("image", uint8 (H, W, C) at the model's size) | ("clear", None)."""
+    def set_endpoint(self, name: str, spec: tuple[str, object], label: int | None = None) -> None:
+        """spec: ("seed", int) | ("image", uint8 (H, W, C) at the model's size) | ("clear", None).
+        `label`: the end point's class on conditional runs (an image is placed in the latent space
+        given its class; the class morphs between end points along with the latent)."""
         def job(progress):
             engine = self._need_engine()
             kind, value = spec
             if kind == "clear":
                 self.latents.pop(name, None)
+                self.classes.pop(name, None)
                 self.endpoint_ready.emit(name, None)
                 return
+            conditional = label is not None and getattr(engine, "conditional", False)
+            labels = np.array([label]) if conditional else None
             if kind == "seed":
                 z = engine.random_latents(1, int(value))
             elif "projection" in (latent_support(engine) or ""):
                 # show the reconstruction improving while the latent is optimised
-                z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress,
+                z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress, labels=labels,
                                preview=lambda images: self.endpoint_ready.emit(name, images[0]))
             else:
-                z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress)
+                z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress, labels=labels)
             self.latents[name] = z[0].cpu()
-            self.endpoint_ready.emit(name, self._decode(z)[0])
+            if conditional:
+                self.classes[name] = int(label)
+            else:
+                self.classes.pop(name, None)
+            own_class = self._class_rows((name,), lambda c, k: class_at(c[0], c[0], k, 0))
+            self.endpoint_ready.emit(name, self._decode(z, own_class)[0])
         self.submit(f"endpoint:{name}", job)
-
-    def set_label(self, label: int | None) -> None:
-        def job(progress):
-            self.label = label
-        self.submit("label", job)
 
     def render_frame(self, t: float, mode: str) -> None:
         def job(progress):
             a, b = self._ends("A", "B")
-            self.frame_ready.emit(t, self._decode(interpolate(a, b, t, mode)[None])[0])
+            rows = self._class_rows(("A", "B"), lambda c, k: class_at(c[0], c[1], k, t))
+            self.frame_ready.emit(t, self._decode(interpolate(a, b, t, mode)[None], rows)[0])
         self.submit("frame", job)
 
     def render_strip(self, frames: int, mode: str) -> None:
         def job(progress):
             a, b = self._ends("A", "B")
-            self.frames_ready.emit("strip", self._decode(path(a, b, frames, mode), progress))
+            rows = self._class_rows(("A", "B"), lambda c, k: class_path(c[0], c[1], k, frames))
+            self._emit_frames("strip", self._decode(path(a, b, frames, mode), rows, progress), rows)
         self.submit("frames", job)
 
     def render_grid(self, side: int, mode: str) -> None:
         def job(progress):
             corners = list(self._ends("A", "B", "C", "D"))
-            self.frames_ready.emit("grid", self._decode(corner_grid(corners, side, side, mode), progress))
+            rows = self._class_rows(("A", "B", "C", "D"), lambda c, k: class_grid(c, side, side, k))
+            self._emit_frames("grid", self._decode(corner_grid(corners, side, side, mode), rows, progress), rows)
         self.submit("frames", job)
 
     def render_walk(self, frames: int, step_size: float, seed: int) -> None:
         def job(progress):
             (a,) = self._ends("A")
-            self.frames_ready.emit("walk", self._decode(random_walk(a, frames, step_size, seed), progress))
+            rows = self._class_rows(("A",), lambda c, k: class_path(c[0], c[0], k, frames))
+            self._emit_frames("walk", self._decode(random_walk(a, frames, step_size, seed), rows, progress), rows)
         self.submit("frames", job)
 
     def set_options(self, options: dict[str, str]) -> None:
@@ -184,18 +196,29 @@ class ModelService(QThread):
             raise LookupError(f"set end point {', '.join(missing)} first")
         return tuple(self.latents[n] for n in names)
 
-    def _decode(self, latents: torch.Tensor, progress=None) -> np.ndarray:
+    def _class_rows(self, names: tuple[str, ...], weights) -> torch.Tensor | None:
+        """What decode() gets as labels for a request between end points `names`: the class weights
+        `weights(classes, num_classes)` builds, hard labels of the first end point's class when the
+        model cannot mix classes, None on unconditional runs (or before the classes are known)."""
         engine = self._need_engine()
-        out = []
-        for i in range(0, len(latents), 32):
-            chunk = latents[i:i + 32]
-            if self.label is not None and getattr(engine, "conditional", False):
-                out.append(engine.decode(chunk, labels=torch.full((len(chunk),), self.label, dtype=torch.long)))
-            else:
-                out.append(engine.decode(chunk))
-            if progress is not None:
-                progress(min(i + 32, len(latents)), len(latents))
-        return np.concatenate(out)
+        if not getattr(engine, "conditional", False) or any(n not in self.classes for n in names):
+            return None
+        classes = [self.classes[n] for n in names]
+        rows = weights(classes, engine.data.num_classes)
+        if not can_mix_classes(engine):
+            return torch.full((len(rows),), classes[0], dtype=torch.long)
+        return rows
+
+    def _emit_frames(self, kind: str, frames: np.ndarray, rows: torch.Tensor | None) -> None:
+        names = list(self._need_engine().data.class_names)
+        captions = None
+        if rows is not None and names:
+            captions = [names[int(r)] if r.ndim == 0 else mix_caption(r, names) for r in rows]
+        self.captions_ready.emit(kind, captions)
+        self.frames_ready.emit(kind, frames)
+
+    def _decode(self, latents: torch.Tensor, rows: torch.Tensor | None = None, progress=None) -> np.ndarray:
+        return decode_batches(self._need_engine(), latents, rows, chunk=32, progress=progress)
 
     def run(self) -> None:  # the thread
         while True:

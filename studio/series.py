@@ -44,6 +44,7 @@ class Series:
         self.smooth = np.empty(capacity, np.float64)
         self.n = 0
         self.weight = 0.0
+        self.ascending = True  # x never went back (a rollback repeats steps): display() may bisect
 
     def _grow(self, need: int) -> None:
         capacity = len(self.x)
@@ -62,6 +63,8 @@ class Series:
         m = len(xs)
         if m == 0:
             return
+        if self.ascending and (np.any(np.diff(xs) < 0) or (self.n and xs[0] < self.x[self.n - 1])):
+            self.ascending = False
         self._grow(self.n + m)
         self.x[self.n:self.n + m] = xs
         self.y[self.n:self.n + m] = ys
@@ -78,6 +81,45 @@ class Series:
 
     def clear(self) -> None:
         self.n = 0
+        self.ascending = True
+
+    def truncate_after(self, x: float) -> None:
+        """Forget the points past x (a rollback returned training to step x; what follows replaces them)."""
+        if self.ascending:
+            self.n = int(np.searchsorted(self.xs, x, "right"))
+            return
+        keep = np.flatnonzero(self.xs <= x)
+        m = len(keep)
+        self.x[:m], self.y[:m] = self.x[keep], self.y[keep]
+        self.n = m
+        self.smooth[:m] = ema(self.y[:m], self.weight)
+        self.ascending = bool(np.all(np.diff(self.xs) >= 0))
+
+    def display(self, lo: float, hi: float, budget: int = 4096, smoothed: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """At most about `budget` points covering x in [lo, hi] for drawing: every point when they fit,
+        else the first and last point of each bucket's minimum and maximum (the peak envelope, so
+        spikes survive). Buckets are aligned to fixed multiples of a power-of-two width, so a growing
+        series keeps its shape between redraws instead of shimmering."""
+        xs, ys = self.xs, (self.smoothed if smoothed else self.ys)
+        if self.n <= budget or not self.ascending:
+            return xs, ys
+        i0 = max(0, int(np.searchsorted(xs, lo, "left")) - 1)
+        i1 = min(self.n, int(np.searchsorted(xs, hi, "right")) + 1)
+        if i1 - i0 <= budget:
+            return xs[i0:i1], ys[i0:i1]
+        width = 1 << int(math.ceil(math.log2((i1 - i0) / (budget // 2))))
+        start = -(-i0 // width) * width                  # first full bucket at or after i0
+        stop = start + (i1 - start) // width * width     # end of the last full bucket
+        blocks = ys[start:stop].reshape(-1, width)
+        lo_at, hi_at = blocks.argmin(axis=1), blocks.argmax(axis=1)
+        base = start + np.arange(len(blocks)) * width
+        picks = np.empty(2 * len(blocks), dtype=np.int64)
+        picks[0::2] = base + np.minimum(lo_at, hi_at)    # in x order within each bucket
+        picks[1::2] = base + np.maximum(lo_at, hi_at)
+        # the first and last points too, so the drawn extent (and autorange) matches the data's
+        idx = np.unique(np.concatenate([[i0], np.arange(i0, start), picks, np.arange(stop, i1), [i1 - 1]]))
+        return xs[idx], ys[idx]
 
     @property
     def xs(self) -> np.ndarray:

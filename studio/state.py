@@ -52,6 +52,7 @@ class StudioState(QObject):
     # a past run shown again: an engines.workspace.RunHistory (curves, samples, settings), which is
     # also os.PathLike for its run folder
     run_opened = Signal(object)
+    compare_requested = Signal(list)        # run folders to show side by side (Compare panel)
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)

@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "interpolate": ".interpolate",
     "timelapse": ".timelapse",
     "runs": ".runs",
+    "compare": ".compare",
+    "export": ".export_model",
 }
 
 
@@ -33,7 +35,9 @@ class CliError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
-        raise CliError(f"{self.prog}: {message}")
+        # main() prints "genstudio: error: ", so name only the subcommand here ("train: ...").
+        command = self.prog.removeprefix("genstudio").strip()
+        raise CliError(f"{command}: {message}" if command else message)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--data", action="append", required=True, metavar="FOLDER",
                    help="image folder or file to evaluate on; repeatable")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--batch-size", type=int, default=256, help="images per evaluation batch (default 256)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -1,16 +1,22 @@
-"""genstudio interpolate RUN_DIR --a SEED|IMAGE --b SEED|IMAGE --frames K --out FILE.png|.gif|.mp4"""
+"""genstudio interpolate RUN_DIR --a SEED|IMAGE --b SEED|IMAGE --frames K --out FILE.png|.gif|.mp4
+
+Conditional runs morph the class too: --label-a NAME --label-b NAME (the class moves from A's to B's
+along the same steps as the latent); --label NAME holds one class for every end point."""
 
 from __future__ import annotations
 
 import sys
 
-import numpy as np
 import torch
 
 from ..export import ExportError, export_frames
-from ..latent import MODES, LatentError, corner_grid, endpoint_latent, path
+from ..latent import (MODES, LatentError, can_mix_classes, class_grid, class_path, corner_grid, decode_batches,
+                      endpoint_latent, mix_caption, path)
 from ..train.restore import label_index, load_engine
 from . import CliError
+from .export_args import add_export_arguments, export_options
+
+ENDS = ("a", "b", "c", "d")
 
 
 def add_parser(sub) -> None:
@@ -23,10 +29,13 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=int, default=16, help="frames from a to b (grid: per side)")
     p.add_argument("--out", required=True, help="FILE.png (strip), FILE.gif, FILE.mp4, or a folder for frames")
     p.add_argument("--mode", choices=MODES, default="slerp")
-    p.add_argument("--fps", type=float, default=12.0)
-    p.add_argument("--scale", type=int, default=4, help="enlarge frames by this integer factor (default 4)")
-    p.add_argument("--label", help="class name for conditional runs")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--label", metavar="NAME", help="class for every end point (conditional runs)")
+    for end in ENDS:
+        p.add_argument(f"--label-{end}", metavar="NAME",
+                       help=f"class at end point {end.upper()} (conditional runs; the class morphs between ends)")
+    add_export_arguments(p, fps=12.0, scale=4,
+                         labels_help="caption each frame or grid tile with its class mix (conditional runs)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
@@ -35,29 +44,61 @@ def _say(done: int, total: int) -> None:
         print(f"  placing image in latent space: {done}/{total}", file=sys.stderr, flush=True)
 
 
+def _end_classes(args, engine, family: str, ends: list[str]) -> list[int] | None:
+    """The class index of each end point, or None when no class was asked for."""
+    per_end = {e: getattr(args, f"label_{e}") for e in ENDS}
+    for e in ENDS:
+        if per_end[e] is not None and e not in ends:
+            raise CliError(f"--label-{e} needs --{e}")
+    if args.label is None and not any(per_end.values()):
+        return None
+    if not getattr(engine, "conditional", False):
+        raise CliError(f"this {family} run is not class-conditional, so it has no classes to set "
+                       f"(--label, --label-a, --label-b)")
+    missing = [e for e in ends if (per_end[e] or args.label) is None]
+    if missing:
+        raise CliError(f"give a class for every end point: --label-{missing[0]} NAME (or --label NAME for all)")
+    classes = [label_index(engine, per_end[e] or args.label) for e in ends]
+    if len(set(classes)) > 1 and not can_mix_classes(engine):
+        raise CliError(f"{family} cannot morph between classes; use one --label for all end points")
+    return classes
+
+
 def run(args) -> int:
     if not 2 <= args.frames <= 1000:
         raise CliError("--frames must be between 2 and 1000")
     if (args.c is None) != (args.d is None):
         raise CliError("--c and --d go together (four corners)")
+    options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
     if not engine.has_latent:
         raise CliError(f"{record['family']} has no latent space to interpolate in")
+    ends = [e for e in ENDS if getattr(args, e) is not None]
+    classes = _end_classes(args, engine, record["family"], ends)
+    if options.labels and classes is None:
+        raise CliError("--labels captions frames with their classes: give --label-a/--label-b (or --label) "
+                       "on a class-conditional run")
+    grid = len(ends) == 4
     try:
-        ends = [endpoint_latent(engine, s, progress=_say)[0] for s in (args.a, args.b, args.c, args.d) if s is not None]
-        latents = corner_grid(ends, args.frames, args.frames, args.mode) if len(ends) == 4 else \
-            path(ends[0], ends[1], args.frames, args.mode)
+        latents = [endpoint_latent(engine, getattr(args, e), progress=_say,
+                                   label=None if classes is None else classes[i])[0] for i, e in enumerate(ends)]
+        latents = corner_grid(latents, args.frames, args.frames, args.mode) if grid else \
+            path(latents[0], latents[1], args.frames, args.mode)
+        weights = captions = None
+        if classes is not None and can_mix_classes(engine):
+            k = engine.data.num_classes
+            weights = class_grid(classes, args.frames, args.frames, k) if grid else \
+                class_path(classes[0], classes[1], k, args.frames)
+            captions = [mix_caption(w, engine.data.class_names) for w in weights]
+        elif classes is not None:  # one class throughout, as plain class indices
+            weights = torch.full((len(latents),), classes[0], dtype=torch.long)
+            captions = [engine.data.class_names[classes[0]]] * len(latents)
     except LatentError as exc:
         raise CliError(str(exc)) from None
-    kwargs = {}
-    if args.label is not None:
-        kwargs["labels"] = torch.full((len(latents),), label_index(engine, args.label), dtype=torch.long)
-    frames = np.concatenate([engine.decode(chunk, **kwargs) if not kwargs else
-                             engine.decode(chunk, labels=kwargs["labels"][i:i + len(chunk)])
-                             for i, chunk in zip(range(0, len(latents), 64), latents.split(64))])
+    frames = decode_batches(engine, latents, weights, chunk=64)
     try:
-        out = export_frames(frames, args.out, fps=args.fps, scale=args.scale, force=args.force,
-                            columns=args.frames if len(ends) == 4 else None)
+        out = export_frames(frames, args.out, force=args.force, columns=args.frames if grid else None,
+                            **options.frame_options(captions))
     except ExportError as exc:
         raise CliError(str(exc)) from None
     print(f"wrote {len(frames)} frames to {out}")

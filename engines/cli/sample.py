@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import parse_assignments
-from ..imaging import save_png
+from ..export import ExportError, export_frames, upscale
+from ..imaging import to_pil
 from ..train.restore import label_index, load_engine
 from . import CliError
+from .export_args import add_export_arguments, export_options
 
 
 def add_parser(sub) -> None:
@@ -19,22 +21,33 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write PNG files into")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class name to sample (conditional runs)")
-    p.add_argument("--checkpoint", help="a checkpoint JSON of the run (default: the newest)")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampling option of the family (e.g. steps=50); repeatable")
-    p.add_argument("--scale", type=int, default=1, help="enlarge each image by this integer factor")
+    add_export_arguments(p, fps=None, scale=1,
+                         labels_help="with --grid: the class name under each tile (conditional runs)")
+    p.add_argument("--grid", action="store_true", help="also write all samples as one grid_SEED.png")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
 def run(args) -> int:
     if not 1 <= args.n <= 10_000:
         raise CliError("--n must be between 1 and 10000")
+    if not 0 <= args.seed < 2**63:
+        raise CliError("--seed must be a whole number from 0 to 2^63-1")
     if not 1 <= args.scale <= 32:
         raise CliError("--scale must be between 1 and 32")
+    out_options = export_options(args)
+    if out_options.labels and not args.grid:
+        raise CliError("--labels captions the grid: add --grid")
     engine, record = load_engine(args.run_dir, args.checkpoint)
     labels = None
     if args.label is not None:
         labels = np.full(args.n, label_index(engine, args.label), dtype=np.int64)
+    elif out_options.labels:
+        if not getattr(engine, "conditional", False) or not engine.data.class_names:
+            raise CliError(f"--labels writes class names; this {record['family']} run is not class-conditional")
+        labels = np.arange(args.n) % engine.data.num_classes  # every class in turn, so the captions are known
     options = parse_assignments(args.set)
     if options:
         configure = getattr(engine, "set_sampling_options", None)
@@ -43,7 +56,8 @@ def run(args) -> int:
         configure(**options)
     out = Path(args.out).expanduser()
     names = [out / f"sample_{args.seed}_{i:04d}.png" for i in range(args.n)]
-    clash = [p for p in names if p.exists()]
+    grid_path = out / f"grid_{args.seed}.png"
+    clash = [p for p in names + ([grid_path] if args.grid else []) if p.exists()]
     if clash and not args.force:
         raise CliError(f"{clash[0]} already exists; use --force to overwrite")
     try:
@@ -52,6 +66,18 @@ def run(args) -> int:
         raise CliError(f"cannot create {out}: {exc.strerror or exc}") from None
     images = engine.sample(args.n, seed=args.seed, labels=labels)
     for image, path in zip(images, names):
-        save_png(image, path, scale=args.scale)
-    print(f"wrote {len(names)} images to {out} (step {record['checkpoint_step']})")
+        to_pil(upscale(image, out_options.scale, out_options.resample)).save(path, format="PNG")
+    if args.grid:
+        columns = engine.data.num_classes if labels is not None and args.label is None else None
+        captions = None if labels is None else [engine.data.class_names[int(y)] for y in labels]
+        try:
+            export_frames(images, grid_path, force=True, columns=columns or int(np.ceil(np.sqrt(args.n))),
+                          **out_options.frame_options(captions))
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
+    print(f"wrote {len(names)} images{' and a grid' if args.grid else ''} to {out} "
+          f"(step {record['checkpoint_step']})")
+    older = sorted(set(out.glob(f"sample_{args.seed}_*.png")) - set(names))
+    if older:  # never deleted: the person may want them; say they are not from this call
+        print(f"note: {len(older)} other sample_{args.seed}_*.png files from an earlier call are still in {out}")
     return 0

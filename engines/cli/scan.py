@@ -61,4 +61,7 @@ def run(args) -> int:
         print(f"skipped {len(skipped)}:")
         for s in skipped:
             print(f"  {s.path}: {s.reason}")
+    if not len(data):  # the scan itself completed (exit 0); say plainly what that means for training
+        print("no usable images: training on " + ("this folder" if len(args.sources) == 1 else "these folders")
+              + " would stop at once" + (" (the reasons are above)" if skipped else ""))
     return 0

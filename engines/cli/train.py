@@ -115,6 +115,10 @@ def run(args) -> int:
     settings = registry.default_settings(family.name, size, TrainSettings())
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
                                    "device": args.device}.items() if v is not None}
+    twice = sorted(set(explicit) & set(assignments))
+    if twice:  # which one wins would be a guess; ask for one
+        raise ConfigError(f"{twice[0]} is given twice (--{twice[0].replace('_', '-')} and --set {twice[0]}=...); "
+                          f"give it once")
     settings = replace_checked(settings, **explicit)
     config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
     fit = args.fit or "center-crop"

@@ -1,7 +1,7 @@
 """On-disk cache of preprocessed images: one .npy (memory-mapped when read) plus a JSON index.
 
 A slot is keyed by the dropped sources and every setting that changes pixels; inside it, each row is
-tied to its file's identity (path, byte size, mtime_ns), so unchanged files are reused and changed
+tied to its file's identity (path, byte size, last change: the later of mtime and ctime), so unchanged files are reused and changed
 ones decoded again. Writes never modify a data file that a reader may have mapped: a new data file
 is written under a fresh name, then index.json is replaced atomically. Anything that does not check
 out (unparsable index, wrong shape or length, missing file) is treated as no cache.
@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import PIL
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: rows keyed on max(mtime, ctime) instead of mtime
 ENV_VAR = "GENSTUDIO_CACHE"
 _INDEX = "index.json"
 
@@ -48,7 +48,7 @@ class Row(NamedTuple):  # a tuple: thousands are made per load
     """One cached image: its file's identity and what its header said."""
     path: str
     size: int
-    mtime_ns: int
+    changed_ns: int
     width: int
     height: int
     format: str
@@ -56,7 +56,7 @@ class Row(NamedTuple):  # a tuple: thousands are made per load
 
     @property
     def identity(self) -> tuple[str, int, int]:
-        return (self.path, self.size, self.mtime_ns)
+        return (self.path, self.size, self.changed_ns)
 
 
 @dataclass
@@ -137,7 +137,7 @@ class Slot:
             partial.unlink(missing_ok=True)
         index = {"version": CACHE_VERSION, "key": self.key, "channels": channels, "size": size,
                  "data_file": final.name, "created": time.time(),
-                 "rows": [[r.path, r.size, r.mtime_ns, r.width, r.height, r.format, r.mode] for r in rows],
+                 "rows": [[r.path, r.size, r.changed_ns, r.width, r.height, r.format, r.mode] for r in rows],
                  "skipped": [[k[0], k[1], k[2], v] for k, v in skips.items()]}
         tmp = self.dir / f"{_INDEX}.{secrets.token_hex(4)}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:

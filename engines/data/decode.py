@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from .scan import changed_ns
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 80_000_000   # a 48 MP phone photo fits; Pillow's own warning starts at ~89 MP
 FIT_MODES = ("center-crop", "pad", "stretch")
@@ -275,4 +277,4 @@ def to_array(img: Image.Image, size: int, channels: int, fit: str,
 
 def file_identity(path: str) -> tuple[int, int]:
     st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, changed_ns(st)

@@ -16,15 +16,22 @@ from typing import Callable, NamedTuple, Sequence
 from .dataset import Skipped
 
 
+def changed_ns(st: os.stat_result) -> int:
+    """When a file's content last changed, as far as the file system can tell. The later of mtime and
+    ctime: an edit that restores the old mtime (touch -r, some editors, rsync -t) still moves ctime,
+    which no program can set; a copy or chmod moves it too, costing a needless re-decode, never a stale image."""
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
 class Candidate(NamedTuple):  # a tuple: thousands are made per load
     path: str
     label: str | None
     size: int          # bytes
-    mtime_ns: int
+    changed_ns: int
 
     @property
     def identity(self) -> tuple[str, int, int]:
-        return (self.path, self.size, self.mtime_ns)
+        return (self.path, self.size, self.changed_ns)
 
 
 @dataclass
@@ -81,7 +88,7 @@ class _Walker:
             self.skip(path, f"same file as {first} (reached twice through links)")
             return
         self.seen_files[real] = path
-        self.result.candidates.append(Candidate(path, label, st.st_size, st.st_mtime_ns))
+        self.result.candidates.append(Candidate(path, label, st.st_size, changed_ns(st)))
 
     def walk(self, folder: str, real: str, label: str | None, subfolders_are_classes: bool) -> None:
         """Depth-first, sorted by name: files of a folder first, then its subfolders."""
@@ -153,7 +160,7 @@ def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None =
     labels = {c.label for c in result.candidates}
     if None in labels and len(labels) > 1:
         result.note = "loose files next to class folders: the images are treated as unlabelled"
-        result.candidates = [Candidate(c.path, None, c.size, c.mtime_ns) for c in result.candidates]
+        result.candidates = [Candidate(c.path, None, c.size, c.changed_ns) for c in result.candidates]
     else:
         result.class_names = sorted(lbl for lbl in labels if lbl is not None)
     return result

@@ -7,6 +7,12 @@ The surface is small on purpose:
 Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
 encode/decode when `has_latent`; set_sampling_options(**strings) for samplers with options.
 
+Conditional families whose `class_mixing` is True also take soft class conditioning: `labels` given
+to decode()/render() may be class weights, a float array (n, num_classes) of probability vectors
+(0.3 of one class and 0.7 of another), instead of class indices; one-hot rows give exactly the
+images of the hard labels. `class_weights()` below checks them; the latent explorer uses them to
+morph the class along with the latent.
+
 Slow samplers (autoregressive, diffusion) call `progress(done, total)` between their sequential
 steps; the callback may raise `Cancelled` to stop sampling early.
 
@@ -81,6 +87,27 @@ class Batch:
         return self.pixels.float().div_(127.5).sub_(1.0)
 
 
+def class_weights(labels, n: int, num_classes: int) -> torch.Tensor | None:
+    """Soft class conditioning: float32 (n, num_classes) when `labels` are class weights, else None.
+
+    Weights are any floating array of that shape whose rows are probability vectors (non-negative,
+    summing to 1); integer arrays (class indices) and None are hard labels and return None, so a
+    family can call this first and fall through to its usual label handling.
+    """
+    if labels is None:
+        return None
+    w = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    if not w.is_floating_point():
+        return None
+    w = w.detach().float()
+    if w.shape != (n, num_classes):
+        raise ValueError(f"class weights must have shape ({n}, {num_classes}); got {tuple(w.shape)}")
+    sums_to_one = torch.allclose(w.sum(1), torch.ones(n, device=w.device), atol=1e-4)
+    if not torch.isfinite(w).all() or (w < 0).any() or not sums_to_one:
+        raise ValueError("class weights must be non-negative and each row must sum to 1")
+    return w
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) in [-1, 1] -> uint8 numpy (B, H, W, C)."""
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -93,6 +120,8 @@ class Engine:
     family: ClassVar[str] = ""
     has_latent: ClassVar[bool] = False
     conditional: bool = False
+    # decode()/render() of conditional runs accept class weights (n, num_classes) as `labels`
+    class_mixing: ClassVar[bool] = False
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
     # False keeps this family in fp32 even where bf16 autocast is available.

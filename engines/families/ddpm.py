@@ -26,6 +26,7 @@ from ..diffusion.schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 from ..nn.unet import UNet, parse_mults
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, ProgressFn, to_uint8
+from .base import class_weights
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class DDPMEngine(Engine):
     family = "ddpm"
     has_latent = True
     best_metric = "loss"  # held-out noise-prediction error from validate(): lower is better
+    class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
 
     def __init__(self, config: DDPMConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -224,6 +226,9 @@ class DDPMEngine(Engine):
             return None
         if labels is None:
             labels = np.arange(n) % self.data.num_classes
+        soft = class_weights(labels, n, self.data.num_classes)
+        if soft is not None:  # a mix of class embeddings; the extra column is the 'no label' row's weight
+            return F.pad(soft, (0, 1)).to(self.device)
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
         if labels.numel() != n:
             raise ValueError(f"got {labels.numel()} labels for {n} images")
@@ -240,9 +245,10 @@ class DDPMEngine(Engine):
             tt = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
             if labels is None or w == 1.0:
                 return net(x, tt, labels)
+            null = self._null_like(labels)
             if w == 0.0:
-                return net(x, tt, torch.full_like(labels, self.null_label))
-            both = net(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([labels, torch.full_like(labels, self.null_label)]))
+                return net(x, tt, null)
+            both = net(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([labels, null]))
             cond, uncond = both.chunk(2)
             # mixing v-predictions is the same linear mix as mixing eps (both are linear in eps at fixed x_t)
             return uncond + w * (cond - uncond)
@@ -329,6 +335,13 @@ class DDPMEngine(Engine):
         lab = self._labels(len(x), labels) if labels is not None else self._null_labels(len(x))
         x, _ = denoise(self._denoiser(lab, guidance=1.0), self._ddim(), x, None, progress)
         return to_uint8(x)
+
+    def _null_like(self, labels: torch.Tensor) -> torch.Tensor:
+        """The 'no label' conditioning in the same form as `labels` (indices, or class weights)."""
+        if labels.is_floating_point():
+            return F.one_hot(torch.full(labels.shape[:1], self.null_label, device=labels.device),
+                             labels.shape[1]).to(labels.dtype)
+        return torch.full_like(labels, self.null_label)
 
     def _null_labels(self, n: int) -> torch.Tensor | None:
         return torch.full((n,), self.null_label, device=self.device, dtype=torch.long) if self.conditional else None

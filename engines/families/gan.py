@@ -30,6 +30,7 @@ from ..nn.gan_blocks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator,
                              ema_update, init_dcgan_weights, parse_policy, plan_resolutions)
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, to_uint8
+from .base import class_weights
 
 LOSSES = ("bce", "hinge", "wgan-gp")
 MONITOR_SAMPLES = 64        # fixed batch drawn at every monitor call
@@ -135,6 +136,7 @@ def preset_for_size(config, size: int):
 class GANEngine(Engine):
     family = "gan"
     has_latent = True
+    class_mixing = True  # conditional runs: G's class embedding takes weights (n, classes) too
 
     def __init__(self, config: GANConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -379,6 +381,9 @@ class GANEngine(Engine):
         """Explicit class indices for n images, else the decode label (conditional runs only)."""
         if labels is None or not self.conditional:
             return self._decode_labels(n)
+        soft = class_weights(labels, n, self.data.num_classes)
+        if soft is not None:  # a mix of the class embeddings (the explorer morphs one class into another)
+            return soft.to(self.device)
         return torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=self.device).reshape(n)
 
     def render(self, latents: torch.Tensor, labels=None) -> torch.Tensor:

@@ -30,6 +30,7 @@ from ..measures import (bernoulli_256_mean, bernoulli_256_nll, discretized_gauss
 from ..nn.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, to_uint8
+from .base import class_weights
 
 LIKELIHOODS = ("auto", "bernoulli", "logistic", "gaussian")
 # The Bernoulli-on-grey-levels distribution needs logits in the hundreds to put its mass on one
@@ -102,6 +103,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAEEngine(Engine):
     family = "vae"
     has_latent = True
+    class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
     bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so
 
     def __init__(self, config: VAEConfig, data: DataSpec, device="cpu"):
@@ -131,6 +133,8 @@ class VAEEngine(Engine):
 
     # --- the model --------------------------------------------------------------------------------
     def _onehot(self, labels: torch.Tensor, device) -> torch.Tensor:
+        if labels.is_floating_point():  # soft class weights (n, classes): the decoder sees the mix itself
+            return labels.to(device)
         return F.one_hot(labels.to(device).long().clamp(0, self.num_classes - 1), self.num_classes).float()
 
     def _posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,6 +261,9 @@ class VAEEngine(Engine):
             return None
         if labels is None:  # one of each class in turn: a grid of all classes
             return torch.arange(n) % self.num_classes
+        soft = class_weights(labels, n, self.num_classes)
+        if soft is not None:
+            return soft
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).flatten()
         if labels.numel() == 1:
             labels = labels.expand(n)
@@ -288,7 +295,8 @@ class VAEEngine(Engine):
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
-        """Decoder means as uint8 images. cVAE: `labels` per latent, else the sampling option `label` (class 0)."""
+        """Decoder means as uint8 images. cVAE: `labels` per latent (indices, or class weights (n, classes)),
+        else the sampling option `label` (class 0)."""
         was_training = self.decoder.training
         self.decoder.eval()
         try:

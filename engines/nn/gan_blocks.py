@@ -13,6 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .conditioning import embed_classes
+
 
 def plan_resolutions(size: int) -> tuple[int, int]:
     """(base, doublings): the smallest feature map and how many 2x steps reach `size`."""
@@ -94,7 +96,7 @@ class ConvGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], 1)
+            z = torch.cat([z, embed_classes(self.embed, labels)], 1)
         return self.net(z[:, :, None, None])
 
 
@@ -148,7 +150,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], 1)
+            z = torch.cat([z, embed_classes(self.embed, labels)], 1)
         return self.net(z).view(-1, *self.shape)
 
 

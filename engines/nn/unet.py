@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .conditioning import embed_classes
+
 
 def parse_mults(text: str) -> tuple[int, ...]:
     """'1,2,2' -> (1, 2, 2); ValueError with a readable message otherwise."""
@@ -163,7 +165,7 @@ class UNet(nn.Module):
         if self.class_emb is not None:
             if labels is None:
                 labels = torch.full((x.shape[0],), self.num_classes, device=x.device, dtype=torch.long)
-            emb = emb + self.class_emb(labels)
+            emb = emb + embed_classes(self.class_emb, labels)  # indices or weights (B, classes + 1)
         if self.patch > 1:
             x = F.pixel_unshuffle(x, self.patch)
         h = self.stem(x)

@@ -9,7 +9,7 @@ import torch
 from .. import registry
 from ..config import from_dict
 from ..families.base import DataSpec, Engine
-from .checkpoint import CheckpointError, best_checkpoint, latest_checkpoint, load_checkpoint, load_engine_state
+from .checkpoint import CheckpointError, best_checkpoint, checkpoint_paths, latest_checkpoint, load_checkpoint, load_engine_state
 from .run import RunDir, RunError
 
 
@@ -17,9 +17,17 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
                 device: str | torch.device = "cpu") -> tuple[Engine, dict]:
     """(engine with the checkpoint's weights, run record). The newest checkpoint unless one is named.
 
-    `checkpoint`: a checkpoint's JSON path, "latest" (the default) or "best" (families with a
-    validation measure; refused clearly when the run has none).
+    `run_path` may also be a model file written by `genstudio export` (engines/train/model_file.py).
+    `checkpoint`: "latest" (the default), "best" (families with a validation measure; refused
+    clearly when the run has none), a step number, or the path of one of this run's checkpoint JSONs.
     """
+    from .model_file import is_model_file, load_model
+
+    if is_model_file(run_path):  # an exported model: one set of weights, no checkpoints to choose from
+        if checkpoint not in (None, "latest"):
+            raise CheckpointError(f"{Path(run_path).name} is an exported model with one set of weights; "
+                                  f"a checkpoint cannot be chosen")
+        return load_model(run_path, device)
     run = RunDir.open(run_path)
     record = run.record()
     try:
@@ -34,7 +42,7 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
     elif checkpoint is None or checkpoint == "latest":
         path = latest_checkpoint(run.path)
     else:
-        path = Path(checkpoint)
+        path = _checkpoint_of_run(run.path, checkpoint)
     if path is None:
         raise CheckpointError(f"{run.path} has no checkpoint yet; train it first")
     payload, meta = load_checkpoint(path)
@@ -48,6 +56,28 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
         m.eval()
     record = dict(record, checkpoint=str(path), checkpoint_step=int(meta.get("step", 0)))
     return engine, record
+
+
+def _checkpoint_of_run(run_path: Path, checkpoint: str | Path) -> Path:
+    """The run's own checkpoint named by step number, file name or path; another run's is refused
+    (same family and shapes would load silently and give that run's images under this run's name)."""
+    folder = run_path / "checkpoints"
+    text = str(checkpoint).strip()
+    if text.isdigit():
+        path = folder / f"step_{int(text):08d}.json"
+        if not path.is_file():
+            steps = [str(step) for step, _ in checkpoint_paths(run_path)]
+            raise CheckpointError(f"{run_path.name} has no checkpoint at step {int(text)}; "
+                                  f"it has: {', '.join(steps) or 'none'}")
+        return path
+    path = Path(text).expanduser()
+    if not path.exists() and not path.is_absolute():
+        path = folder / path.name
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint {text!r} in {run_path.name}")
+    if path.resolve().parent != folder.resolve():
+        raise CheckpointError(f"{text} is not a checkpoint of {run_path.name} (its checkpoints are in {folder})")
+    return path
 
 
 def label_index(engine: Engine, name: str) -> int:

@@ -1,7 +1,9 @@
 """Latent panel: morph between seeds, gallery samples or real images; strips, grids, walks; export.
 
 All model work happens on a LatentService thread; the slider only posts the latest position, so
-dragging it never blocks the window.
+dragging it never blocks the window. On class-conditional runs every end point has a class too (a
+dataset image or gallery sample brings its own; a seed gets the one picked), and the class morphs
+from end point to end point along with the latent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from engines.data.ingest import to_array
+from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.latent import MODES
 
@@ -25,6 +28,7 @@ from ..images import to_pixmap
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from ..dialogs import ask_overwrite, export_checked
+from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from .gallery import GridView
 
@@ -65,6 +69,13 @@ class EndpointEditor(QWidget):
             act.triggered.connect(slot)
             menu.addAction(act)
         self.pick.setMenu(menu)
+        self.class_box = QComboBox()
+        self.class_box.setToolTip(f"Class at end point {name}: the image morphs into the next end point's class")
+        self.class_box.currentIndexChanged.connect(self._on_class_changed)
+        self.class_box.hide()
+        self.class_label = QLabel("class")  # digits as class names would read like seeds without it
+        self.class_label.setStyleSheet("color: #888;")
+        self.class_label.hide()
         self.preview = QLabel()
         self.preview.setFixedSize(40, 40)
         self.preview.setStyleSheet("background:#202020; border:1px solid #444;")
@@ -73,9 +84,42 @@ class EndpointEditor(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
+        row.addWidget(self.class_label)
+        row.addWidget(self.class_box)
         row.addWidget(self.pick)
         row.addWidget(self.preview)
         self._counter = 0
+
+    # --- its class (conditional runs) -----------------------------------------------------------
+    def set_classes(self, names: list[str], default: int = 0) -> None:
+        """Offer these classes (an empty list hides the choice: unconditional runs). The same classes
+        again (another checkpoint of the run) keep the person's choice."""
+        current = [self.class_box.itemText(k) for k in range(self.class_box.count())]
+        if current == list(names) and names:
+            default = self.class_box.currentIndex()
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        for i, class_name in enumerate(names):
+            self.class_box.addItem(class_name, i)
+        if names:
+            self.class_box.setCurrentIndex(min(default, len(names) - 1))
+        self.class_box.blockSignals(False)
+        self.class_box.setVisible(bool(names))
+        self.class_label.setVisible(bool(names))
+
+    def label(self) -> int | None:
+        """The chosen class index, or None when the run has no classes."""
+        return self.class_box.currentData() if self.class_box.count() else None
+
+    def set_label(self, index: int) -> None:
+        """Choose a class without re-placing the end point (the caller sets the end point next)."""
+        self.class_box.blockSignals(True)
+        self.class_box.setCurrentIndex(index)
+        self.class_box.blockSignals(False)
+
+    def _on_class_changed(self, index: int) -> None:
+        if index >= 0 and self.spec is not None:
+            self.changed.emit(self.name, self.spec)  # re-placed with the new class
 
     # --- ways to set it -------------------------------------------------------------------------
     def _emit(self, spec: tuple[str, object]) -> None:
@@ -104,6 +148,11 @@ class EndpointEditor(QWidget):
             return
         i = int(np.random.default_rng(self._counter + hash(self.name) % 1000).integers(len(data)))
         self._counter += 1
+        names = [self.class_box.itemText(k) for k in range(self.class_box.count())]
+        if names and len(data.class_names):  # the image's own class, matched by name
+            own = data.class_names[int(data.labels[i])]
+            if own in names:
+                self.set_label(names.index(own))
         self.set_image(np.asarray(data.images[i]), f"dataset image {i}")
 
     def from_gallery(self) -> None:
@@ -113,6 +162,8 @@ class EndpointEditor(QWidget):
             return
         i = int(np.random.default_rng(self._counter + 7).integers(len(images)))
         self._counter += 1
+        if self.class_box.count():  # training draws the gallery's samples with classes 0, 1, 2, ... in turn
+            self.set_label(i % self.class_box.count())
         self.set_image(images[i], f"gallery sample {i}")
 
     def clear(self) -> None:
@@ -178,6 +229,9 @@ class LatentPanel(Panel):
         self.result_kind = ""
         self.result_columns: int | None = None
         self.last_frame: tuple[float, np.ndarray] | None = None
+        self.result_captions: list[str] | None = None   # the class mix of each frame (conditional runs)
+        self._captions: dict[str, list[str] | None] = {}
+        self.export_options = ExportOptions(scale=4)    # the last choices in the export dialog
         # asked before an export overwrites a file; tests replace it
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
 
@@ -187,6 +241,7 @@ class LatentPanel(Panel):
         s.endpoint_ready.connect(self._on_endpoint)
         s.frame_ready.connect(self._on_frame)
         s.frames_ready.connect(self._on_frames)
+        s.captions_ready.connect(self._on_captions)
         s.failed.connect(self._on_failed)
         s.progress.connect(self._on_progress)
         s.busy_changed.connect(self._on_busy)
@@ -211,12 +266,7 @@ class LatentPanel(Panel):
             editor.changed.connect(self._on_endpoint_changed)
             self.endpoints[name] = editor
             form.addRow(name, editor)
-        self.class_box = QComboBox()
-        self.class_box.setToolTip("Class to render (conditional runs)")
-        self.class_box.currentIndexChanged.connect(self._on_class_changed)
-        form.addRow("class", self.class_box)
         self._form = form
-        form.setRowVisible(self.class_box, False)
         self.mode_box = QComboBox()
         for m in MODES:
             self.mode_box.addItem(m)
@@ -305,14 +355,12 @@ class LatentPanel(Panel):
             return
         self.support_label.setText(f"Real images are placed in its latent space by {support}.")
         self._set_enabled(True)
-        self.class_box.blockSignals(True)
-        self.class_box.clear()
-        if info["conditional"] and info["classes"]:
-            for i, name in enumerate(info["classes"]):
-                self.class_box.addItem(name, i)
-        self._form.setRowVisible(self.class_box, self.class_box.count() > 0)
-        self.class_box.blockSignals(False)
-        self.service.set_label(0 if self.class_box.count() else None)
+        classes = list(info["classes"]) if info["conditional"] else []
+        for i, (name, editor) in enumerate(self.endpoints.items()):
+            # A, B, C, D start on different classes so the class morph shows at once; a model that
+            # cannot mix classes uses A's class throughout, so only A offers one
+            offered = classes if info.get("class_mixing") or name == "A" else []
+            editor.set_classes(offered, default=i % max(1, len(classes)))
         for name, editor in self.endpoints.items():  # re-place the end points in the new model
             if editor.spec is not None:
                 self._on_endpoint_changed(name, editor.spec)
@@ -331,16 +379,11 @@ class LatentPanel(Panel):
             spec = ("image", fit_to_model(spec[1], info["size"], info["channels"]))
             if "projection" in info["support"]:
                 self.say(f"Projecting the image for {name} into the model's latent space…")
-        self.service.set_endpoint(name, spec)
+        self.service.set_endpoint(name, spec, self.endpoints[name].label())
 
     def _on_endpoint(self, name: str, image) -> None:
         self.endpoints[name].show_preview(image)
         if name in ("A", "B"):
-            self._request_frame()
-
-    def _on_class_changed(self, index: int) -> None:
-        if index >= 0:
-            self.service.set_label(self.class_box.itemData(index))
             self._request_frame()
 
     def _request_frame(self) -> None:
@@ -361,8 +404,12 @@ class LatentPanel(Panel):
     def render_walk(self) -> None:
         self.service.render_walk(self.frames_spin.value(), 0.25, seed=int(self.slider.value()))
 
+    def _on_captions(self, kind: str, captions) -> None:
+        self._captions[kind] = captions  # arrives just before the frames it describes
+
     def _on_frames(self, kind: str, frames: np.ndarray) -> None:
         self.result, self.result_kind = frames, kind
+        self.result_captions = self._captions.pop(kind, None)
         self.result_columns = int(round(len(frames) ** 0.5)) if kind == "grid" else len(frames)
         grid = make_grid(frames, columns=self.result_columns)
         self.view.set_grid(grid, len(frames), frames.shape[1])
@@ -392,22 +439,25 @@ class LatentPanel(Panel):
     def _choose_export(self) -> None:
         if self.result is None:
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export frames", f"{self.result_kind}.gif",
-            "Animated GIF (*.gif);;MP4 video (*.mp4);;PNG strip or grid (*.png)",
-            options=QFileDialog.Option.DontConfirmOverwrite)
-        if path:
-            self.export_to(path)
+        chosen = ask_export(self, "Export frames", f"{self.result_kind}.gif",
+                            "Animated GIF (*.gif);;MP4 video (*.mp4);;PNG strip or grid (*.png)", self.export_options,
+                            captions="class mix under each frame" if self.result_captions else None,
+                            frame_size=self.result.shape[1:3])
+        if chosen is not None:
+            self.export_options = chosen[1]
+            self.export_to(chosen[0])
 
-    def export_to(self, path: str | Path, fps: float = 12.0, scale: int = 4) -> Path | None:
-        """Write the current frames; asks before replacing a file. Returns the path, or None."""
+    def export_to(self, path: str | Path, options: ExportOptions | None = None, **changes) -> Path | None:
+        """Write the current frames with `options` (default: the last ones chosen), fields replaced by
+        `changes` (e.g. scale=1); asks before replacing a file. Returns the path, or None."""
         if self.result is None:
             self.say("Nothing to export yet: make a strip, grid or walk first.")
             return None
+        options = with_changes(options or self.export_options, **changes)
         path = Path(path)
         columns = self.result_columns if path.suffix.lower() == ".png" else None
-        out, message = export_checked(self.result, path, self.confirm_overwrite, fps=fps, scale=scale,
-                                      columns=columns)
+        out, message = export_checked(self.result, path, self.confirm_overwrite, columns=columns,
+                                      **options.frame_options(self.result_captions))
         self.say(message)
         if out is None and message.startswith("Export failed"):
             self.state.message.emit("error", message, "")

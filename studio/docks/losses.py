@@ -2,10 +2,13 @@
 
 Points go into preallocated numpy buffers as events arrive; the curves are redrawn by a timer
 (only when something changed), with peak downsampling and clip-to-view, so hundreds of thousands
-of points stay smooth.
+of points stay smooth. Clicking a name in a legend hides or shows that curve.
 """
 
 from __future__ import annotations
+
+import html
+from urllib.parse import quote, unquote
 
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import Qt, QTimer
@@ -18,6 +21,7 @@ from engines.train import events as ev
 from ..series import Series
 from .base import RIGHT, Panel
 
+LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per pixel column of a wide plot
 REDRAW_MS = 250  # 4 Hz: live enough for a loss curve, and each plot repaint costs ~10 ms on a slow CPU
 
 
@@ -32,12 +36,24 @@ class CurveSet:
     def __init__(self, plot: pg.PlotItem, legend: QLabel):
         self.plot = plot
         self.legend = legend
+        # Names the person clicked off in the legend. Kept across runs: someone who hid the per-class
+        # counts once does not want them back at every start. Hidden curves do not set the y range.
+        self.hidden: set[str] = set()
+        legend.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        legend.setToolTip("Click a name to hide or show its curve")
+        legend.linkActivated.connect(self.toggle)
         self.colours: dict[str, str] = {}
         self.series: dict[str, Series] = {}
         self.raw: dict[str, pg.PlotDataItem] = {}
         self.smooth: dict[str, pg.PlotDataItem] = {}
         self.weight = 0.0
         self.dirty = False
+        # zooming or panning shows another stretch of a long series: pick its points again
+        plot.getViewBox().sigXRangeChanged.connect(self._range_changed)
+
+    def _range_changed(self, *_):
+        if any(s.n > LOD_POINTS for s in self.series.values()):
+            self.dirty = True
 
     def _curve(self, name: str, index: int) -> None:
         colour = pg.intColor(index, hues=8, values=1, maxValue=220)
@@ -56,6 +72,9 @@ class CurveSet:
             item.setClipToView(True)
             item.setSkipFiniteCheck(True)
         self.raw[name], self.smooth[name] = raw, smooth
+        if name in self.hidden:
+            raw.setVisible(False)
+            smooth.setVisible(False)
         series = Series()
         series.weight = self.weight
         self.series[name] = series
@@ -63,14 +82,42 @@ class CurveSet:
     def _update_legend(self) -> None:
         # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
         # entries are joined by ordinary spaces so a long legend wraps instead of widening the window
-        self.legend.setText(" &nbsp;".join(
-            f"<span style='color:{c}'>&#9644;</span>&nbsp;{name}" for name, c in self.colours.items()))
+        self.legend.setText(" &nbsp;".join(self._entry(name, c) for name, c in self.colours.items()))
+
+    def _entry(self, name: str, colour: str) -> str:
+        text = html.escape(name)
+        if name in self.hidden:
+            return (f"<a href='{quote(name)}' style='color:#aaaaaa; text-decoration:line-through'>"
+                    f"&#9644;&nbsp;{text}</a>")
+        return (f"<a href='{quote(name)}' style='color:black; text-decoration:none'>"
+                f"<span style='color:{colour}'>&#9644;</span>&nbsp;{text}</a>")
+
+    def toggle(self, link: str) -> None:
+        """Hide a shown curve or show a hidden one (the legend's links carry the quoted name)."""
+        name = unquote(link)
+        if name not in self.series:
+            return
+        self.hidden.symmetric_difference_update({name})
+        for item in (self.raw[name], self.smooth[name]):
+            item.setVisible(name not in self.hidden)
+        self._update_legend()
+        view = self.plot.getViewBox()
+        view.enableAutoRange()
+        view.updateAutoRange()  # re-fit to what is shown now: visibility alone does not trigger it
+
+    def is_shown(self, name: str) -> bool:
+        return name in self.series and name not in self.hidden
 
     def add(self, step: int, values: dict[str, float]) -> None:
         for name, value in values.items():
             if name not in self.series:
                 self._curve(name, len(self.series))
             self.series[name].append(step, float(value))
+        self.dirty = True
+
+    def truncate_after(self, step: int) -> None:
+        for s in self.series.values():
+            s.truncate_after(step)
         self.dirty = True
 
     def set_weight(self, weight: float) -> None:
@@ -83,9 +130,16 @@ class CurveSet:
         if not self.dirty:
             return
         self.dirty = False
+        # Hand each curve only what the visible x range can show (a few thousand points, see
+        # Series.display): pyqtgraph would otherwise clip and downsample every full array on each
+        # redraw and again on each range change, tens of ms per curve for a long run.
+        lo, hi = self.plot.getViewBox().viewRange()[0]
         for name, s in self.series.items():
-            self.smooth[name].setData(s.xs, s.smoothed if self.weight > 0 else s.ys)
-            self.raw[name].setData(s.xs, s.ys) if show_raw and self.weight > 0 else self.raw[name].setData([], [])
+            self.smooth[name].setData(*s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0))
+            if show_raw and self.weight > 0:
+                self.raw[name].setData(*s.display(lo, hi, LOD_POINTS))
+            else:
+                self.raw[name].setData([], [])
 
     def clear(self) -> None:
         self.plot.clear()
@@ -126,6 +180,7 @@ class LossesPanel(Panel):
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=40)
         self.smoothing.setObjectName("smoothing")
+        self.smoothing.setMinimumWidth(60)  # a narrow dock must not squeeze it to nothing
         self.smoothing.setToolTip("Exponential moving average over logged points; left: raw values")
         self.smoothing_label = QLabel()
         self.show_raw = QCheckBox("raw", checked=True)
@@ -158,6 +213,7 @@ class LossesPanel(Panel):
         state.progress.connect(self._on_progress)
         state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
+        state.train_warning.connect(self._on_warning)
 
     # --- events -----------------------------------------------------------------------------------
     def _on_started(self, event: ev.Started) -> None:
@@ -173,6 +229,11 @@ class LossesPanel(Panel):
             self.metrics.add(step, values)
         if history.metrics:
             self.metric_plot.show()
+
+    def _on_warning(self, event: ev.TrainWarning) -> None:
+        if event.kind == "rollback":  # training went back to event.step: the later points are history
+            self.losses.truncate_after(event.step)
+            self.metrics.truncate_after(event.step)
 
     def _on_progress(self, event: ev.Progress) -> None:
         self.losses.add(event.step, event.losses)

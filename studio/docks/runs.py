@@ -1,17 +1,21 @@
 """Runs panel: the workspace's past runs (family, data, steps, last losses, thumbnail); open one to
-see its curves, samples and settings again, or continue training it from its last checkpoint."""
+see its curves, samples and settings again, continue training it from its last checkpoint,
+export its model as one file, or select several and compare them side by side."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHBoxLayout, QLabel, QPushButton,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout)
 
 from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 
+from ..dialogs import ask_overwrite
 from .base import LEFT, Panel
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -39,9 +43,16 @@ class RunsPanel(Panel):
         self.tree.setUniformRowHeights(True)
         self.tree.setIconSize(QSize(THUMB, THUMB))
         self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open")
         self.open_button.setToolTip("Show this run's curves, latest samples and settings")
+        self.export_button = QPushButton("Export model…")
+        self.export_button.setToolTip("Write this run's trained model as one .safetensors file (weights and "
+                                      "settings; `genstudio sample FILE` and friends take it like a run folder)")
+        self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Show the selected runs side by side (select several with Ctrl or Shift)")
         self.continue_button = QPushButton("Continue training")
         self.continue_button.setToolTip("Train this run further from its last checkpoint "
                                         "(raise Steps first if it has finished)")
@@ -52,6 +63,8 @@ class RunsPanel(Panel):
         buttons = QHBoxLayout()
         buttons.addWidget(self.refresh_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.compare_button)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.continue_button)
         layout = QVBoxLayout(self)
@@ -63,6 +76,8 @@ class RunsPanel(Panel):
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(lambda: self.open_selected())
         self.continue_button.clicked.connect(lambda: self.continue_selected())
+        self.compare_button.clicked.connect(lambda: self.compare_selected())
+        self.export_button.clicked.connect(self._choose_export)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
         state.run_started.connect(lambda *_: self.refresh())   # the new run's folder appears
@@ -73,14 +88,15 @@ class RunsPanel(Panel):
     # --- listing ---------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Rescan the workspace (never fails: broken run folders are counted, not shown)."""
-        keep = self.selected_path()
+        keep = set(self.selected_paths())
         folder = runs_folder()
         self.summaries, skipped = scan_runs(folder)
         self.tree.clear()
         for summary in self.summaries:
-            self.tree.addTopLevelItem(self._item(summary))
-            if summary.path == keep:
-                self.tree.setCurrentItem(self.tree.topLevelItem(self.tree.topLevelItemCount() - 1))
+            item = self._item(summary)
+            self.tree.addTopLevelItem(item)
+            if summary.path in keep:
+                item.setSelected(True)
         for column in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
         text = f"{len(self.summaries)} run{'s' if len(self.summaries) != 1 else ''} in {folder}"
@@ -103,9 +119,13 @@ class RunsPanel(Panel):
                                                     Qt.TransformationMode.SmoothTransformation)))
         return item
 
+    def selected_paths(self) -> list[Path]:
+        return [Path(item.data(0, PATH_ROLE)) for item in self.tree.selectedItems()]
+
     def selected_path(self) -> Path | None:
-        item = self.tree.currentItem()
-        return Path(item.data(0, PATH_ROLE)) if item is not None and item.isSelected() else None
+        """The one selected run (None when none or several are selected)."""
+        chosen = self.selected_paths()
+        return chosen[0] if len(chosen) == 1 else None
 
     def select(self, path: str | Path) -> bool:
         for i in range(self.tree.topLevelItemCount()):
@@ -121,6 +141,9 @@ class RunsPanel(Panel):
         idle = not self.state.session.active
         self.open_button.setEnabled(chosen and idle)
         self.continue_button.setEnabled(chosen and idle)
+        self.compare_button.setEnabled(bool(self.selected_paths()))
+        summary = next((s for s in self.summaries if s.path == self.selected_path()), None)
+        self.export_button.setEnabled(summary is not None and summary.checkpoints > 0)
 
     # --- commands ----------------------------------------------------------------------------------
     def _history(self, path: Path | None):
@@ -143,6 +166,47 @@ class RunsPanel(Panel):
             self.state.message.emit("error", f"Cannot open the run {history.path.name}: {exc}", "")
             return False
         return True
+
+    def _choose_export(self) -> None:
+        path = self.selected_path()
+        if path is None:
+            return
+        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(Path.home() / f"{path.name}.safetensors"),
+                                                "Model (*.safetensors)",
+                                                options=QFileDialog.Option.DontConfirmOverwrite)
+        if target:
+            self.export_model(path, target)
+
+    def export_model(self, run: Path, target: str | Path) -> Path | None:
+        """Write the run's newest checkpoint as a model file; a message says what happened."""
+        from engines.errors import PERSON_ERRORS
+        from engines.train.model_file import save_model
+        from engines.train.restore import load_engine
+
+        target = Path(target)
+        if target.suffix != ".safetensors":
+            target = target.with_name(target.name + ".safetensors")
+        if target.exists() and not self.confirm_overwrite(target):
+            self.state.message.emit("info", "Export cancelled; nothing was overwritten.", "")
+            return None
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            engine, record = load_engine(run)
+            save_model(engine, target, record["checkpoint_step"], source=str(run))
+        except (*PERSON_ERRORS, OSError) as exc:
+            self.state.message.emit("error", f"Cannot export the model of {run.name}: {exc}", "")
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.state.message.emit("info", f"Exported the model of {run.name} (step {record['checkpoint_step']}) "
+                                        f"to {target}.", "")
+        return target
+
+    def compare_selected(self) -> bool:
+        paths = self.selected_paths()
+        if paths:
+            self.state.compare_requested.emit(paths)
+        return bool(paths)
 
     def continue_selected(self) -> bool:
         history = self._history(self.selected_path())

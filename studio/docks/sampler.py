@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
 
 from engines.config import ConfigError, parse_assignments
+from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.families.base import Engine
 
 from ..dialogs import ask_overwrite, export_checked
+from ..export_dialog import ask_export, with_changes
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel
@@ -36,6 +38,9 @@ class SamplerPanel(Panel):
         self.info: dict | None = None
         self.result: np.ndarray | None = None      # uint8 (N, H, W, C) laid out row by row
         self.columns: int | None = None
+        self.captions: list[str] | None = None      # class name of each result image (conditional runs)
+        self._asked_labels: np.ndarray | None = None
+        self.export_options = ExportOptions(scale=4)  # the last choices in the export dialog
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
 
         self.chooser = RunChooser(state, self)
@@ -159,7 +164,8 @@ class SamplerPanel(Panel):
         if self.info is None or not self._apply_options():
             return
         n = self.count.value()
-        self.service.sample(n, self.seed.value(), self._labels(n))
+        self._asked_labels = self._labels(n)
+        self.service.sample(n, self.seed.value(), self._asked_labels)
 
     def sample_path(self) -> None:
         if self.info is None or not self._apply_options():
@@ -175,11 +181,16 @@ class SamplerPanel(Panel):
     def _on_frames(self, kind: str, frames: np.ndarray) -> None:
         if kind == "samples":
             self.result, self.columns = frames, None
+            names = self.info["classes"] if self.info else []
+            labels = self._asked_labels
+            self.captions = [names[int(y)] for y in labels] if labels is not None and len(labels) == len(frames) \
+                else None
             label = self.class_box.currentText() if self.class_box.count() else ""
             self.say(f"{len(frames)} samples" + (f" ({label})" if label else "") + ".")
         elif kind == "path":
             n, k = frames.shape[:2]
             self.result, self.columns = frames.reshape((n * k,) + frames.shape[2:]), k
+            self.captions = None
             self.say(f"Denoising path: {k} snapshots from pure noise (left) to the image (right), {n} samples.")
         else:
             return
@@ -212,15 +223,23 @@ class SamplerPanel(Panel):
         self.stop_button.setEnabled(busy)
 
     def _choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export samples", "samples.png", "PNG grid (*.png)",
-                                              options=QFileDialog.Option.DontConfirmOverwrite)
-        if path:
-            self.export_to(path)
+        if self.result is None:
+            return
+        chosen = ask_export(self, "Export samples", "samples.png",
+                            "PNG grid (*.png);;Animated GIF (*.gif);;MP4 video (*.mp4)", self.export_options,
+                            captions="class name under each image" if self.captions else None,
+                            frame_size=self.result.shape[1:3])
+        if chosen is not None:
+            self.export_options = chosen[1]
+            self.export_to(chosen[0])
 
-    def export_to(self, path: str | Path, scale: int = 4) -> Path | None:
+    def export_to(self, path: str | Path, options: ExportOptions | None = None, **changes) -> Path | None:
+        """Write the current samples with `options` (default: the last ones chosen), fields replaced by `changes`."""
         if self.result is None:
             return None
-        out, message = export_checked(self.result, path, self.confirm_overwrite, scale=scale, columns=self.columns)
+        options = with_changes(options or self.export_options, **changes)
+        out, message = export_checked(self.result, path, self.confirm_overwrite, columns=self.columns,
+                                      **options.frame_options(self.captions))
         self.say(message)
         return out
 

@@ -9,12 +9,12 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
-                               QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout
 
-from engines.export import ExportError, timelapse_frames
+from engines.export import ExportError, ExportOptions, timelapse_frames
 
 from ..dialogs import ask_overwrite, export_checked
+from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from .gallery import GridView
 
@@ -39,16 +39,13 @@ class TimelinePanel(Panel):
         self.slider.setRange(0, 0)
         self.slider.valueChanged.connect(self._show)
         self.step_label = QLabel("No samples yet.")
-        self.fps = QSpinBox()
-        self.fps.setRange(1, 60)
-        self.fps.setValue(6)
-        self.fps.setSuffix(" fps")
+        # the last choices in the export dialog (captions: the training step under each frame)
+        self.export_options = ExportOptions(scale=2, fps=6.0)
         self.export_button = QPushButton("Export timelapse…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_export)
         row = QHBoxLayout()
         row.addWidget(self.step_label, 1)
-        row.addWidget(self.fps)
         row.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
@@ -58,6 +55,7 @@ class TimelinePanel(Panel):
         state.run_started.connect(self._on_run_started)
         state.samples.connect(self._on_samples)
         state.run_opened.connect(self.load_run)  # the Runs panel reopens old runs
+        state.train_warning.connect(self._on_warning)
 
     # --- filling --------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -83,6 +81,18 @@ class TimelinePanel(Panel):
             self.clear()
         else:  # a resumed run: start from what is on disk
             self.load_run(event.run_dir)
+
+    def _on_warning(self, event) -> None:
+        """A rollback took training back to event.step: its later grids are gone from the run folder
+        too, and fresh ones will replace them."""
+        if event.kind != "rollback" or not self.steps or self.steps[-1] <= event.step:
+            return
+        keep = bisect.bisect_right(self.steps, event.step)
+        del self.steps[keep:], self.grids[keep:]
+        if not self.grids:
+            self.clear()
+            return
+        self._refresh(jump_to_end=self.follow or self.slider.value() >= len(self.grids))
 
     def _on_samples(self, event) -> None:
         grid = np.asarray(event.grid)
@@ -117,16 +127,22 @@ class TimelinePanel(Panel):
 
     # --- export ---------------------------------------------------------------------------------
     def _choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export timelapse", "timelapse.gif",
-                                              "Animated GIF (*.gif);;MP4 video (*.mp4)",
-                                              options=QFileDialog.Option.DontConfirmOverwrite)
-        if path:
-            self.export_to(path)
+        if not self.grids:
+            return
+        chosen = ask_export(self, "Export timelapse", "timelapse.gif",
+                            "Animated GIF (*.gif);;MP4 video (*.mp4);;PNG strip (*.png)", self.export_options,
+                            captions="training step under each frame", frame_size=self.grids[0].shape[:2])
+        if chosen is not None:
+            self.export_options = chosen[1]
+            self.export_to(chosen[0])
 
-    def export_to(self, path: str | Path, scale: int = 2) -> Path | None:
+    def export_to(self, path: str | Path, options: ExportOptions | None = None, **changes) -> Path | None:
+        """Write the timelapse with `options` (default: the last ones chosen), fields replaced by `changes`."""
         if not self.grids:
             return None
+        options = with_changes(options or self.export_options, **changes)
+        captions = [f"step {s}" for s in self.steps]
         out, message = export_checked(np.stack(self.grids), path, self.confirm_overwrite,
-                                      fps=self.fps.value(), scale=scale)
+                                      **options.frame_options(captions))
         self.state.message.emit("info" if out is not None else "warning", message, "")
         return out

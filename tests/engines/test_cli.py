@@ -92,6 +92,8 @@ def test_mistakes_around_an_existing_run_are_one_line_and_exit_code_2(tmp_path, 
         (["sample", str(run), "--n", "1", "--out", str(tmp_path / "s"), "--label", "3"], "not class-conditional"),
         (["interpolate", str(run), "--a", "1", "--b", "2", "--out", "/proc/x.gif"], "cannot write to /proc"),
         (["timelapse", str(run), "--out", "/proc/x.mp4"], "cannot write to /proc"),
+        (["interpolate", str(run), "--a", "-3", "--b", "2", "--out", str(tmp_path / "n.gif")], "out of range"),
+        (["interpolate", str(run), "--a", "9" * 25, "--b", "2", "--out", str(tmp_path / "n.gif")], "out of range"),
         (["train", "--out", str(run), "--resume", "--batch-size", "64"], "--batch-size cannot change a run"),
         (["train", "--out", str(run), "--resume", "--size", "32"], "--size cannot change a run"),
         (["train", "--family", "dcgan", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "r0"),
@@ -107,3 +109,78 @@ def test_mistakes_around_an_existing_run_are_one_line_and_exit_code_2(tmp_path, 
     assert main(["interpolate", str(run), "--a", "1", "--b", "2", "--frames", "2", "--out", str(out)]) == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o644  # an export is readable by others, like any file
     assert stat.S_IMODE((run / "run.json").stat().st_mode) == 0o644
+
+
+def test_argument_errors_name_the_subcommand_once(tmp_path, capsys):
+    assert main(["train", "--steps", "abc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("genstudio: error: train: ") and err.count("genstudio") == 1, err
+
+
+def test_a_setting_given_twice_is_refused_rather_than_guessed(tmp_path, capsys):
+    imgs = _folder(tmp_path)
+    out = tmp_path / "run"
+    assert main(["train", "--family", "dcgan", "--data", str(imgs), "--out", str(out), "--size", "16",
+                 "--steps", "4", "--set", "steps=8"]) == 2
+    assert "steps is given twice" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_checkpoints_are_chosen_by_step_and_only_from_the_run_itself(tmp_path, capsys):
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path / "a", steps=4)
+    other = train_tiny_run(tmp_path / "b", steps=4)
+    steps = sorted(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.json"))
+    assert main(["sample", str(run), "--n", "1", "--out", str(tmp_path / "s"), "--checkpoint", str(steps[0])]) == 0
+    assert f"(step {steps[0]})" in capsys.readouterr().out
+    foreign = sorted((other / "checkpoints").glob("step_*.json"))[-1]
+    for checkpoint, message in [(str(foreign), "is not a checkpoint of"), ("999", "no checkpoint at step 999")]:
+        assert main(["sample", str(run), "--n", "1", "--out", str(tmp_path / "t"), "--checkpoint", checkpoint]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "1", "--out", str(tmp_path / "t"), "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_sample_force_says_which_older_files_it_left(tmp_path, capsys):
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, steps=2)
+    out = tmp_path / "s"
+    assert main(["sample", str(run), "--n", "3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "1", "--out", str(out), "--force"]) == 0
+    assert "2 other sample_0_*.png files" in capsys.readouterr().out
+    assert len(list(out.glob("*.png"))) == 3  # nothing the person did not name is deleted
+
+
+def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys):
+    from safetensors import safe_open
+
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, steps=4)
+    model = tmp_path / "digits.safetensors"
+    assert main(["export", str(run), "--out", str(model)]) == 0
+    assert "dcgan, step 4" in capsys.readouterr().out
+    with safe_open(str(model), "pt") as f:  # a plain safetensors file other tools can read
+        assert json.loads(f.metadata()["genstudio"])["family"] == "dcgan" and len(list(f.keys())) > 0
+    ckpt = sorted((run / "checkpoints").glob("*.safetensors"))[-1]
+    assert model.stat().st_size < ckpt.stat().st_size  # no optimiser state
+    assert main(["sample", str(run), "--n", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", str(model), "--n", "2", "--out", str(tmp_path / "b")]) == 0
+    for name in ("sample_0_0000.png", "sample_0_0001.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    capsys.readouterr()
+    cases = [
+        (["export", str(run), "--out", str(model)], "already exists"),
+        (["export", str(run), "--out", str(tmp_path / "m.pt")], "must end in .safetensors"),
+        (["sample", str(model), "--n", "1", "--out", str(tmp_path / "c"), "--checkpoint", "best"], "one set of weights"),
+    ]
+    (tmp_path / "fake.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    cases.append((["sample", str(tmp_path / "fake.safetensors"), "--n", "1", "--out", str(tmp_path / "d")],
+                  "not a genstudio model file"))
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, (args, err)

@@ -12,6 +12,7 @@ from engines.config import field_infos, replace_checked
 from engines.train import events as ev
 from engines.train.loop import Control, Trainer, TrainSettings
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint
+from engines.train.model_file import save_model
 from engines.train.restore import load_engine
 from tests.engines.conftest import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
@@ -54,6 +55,13 @@ def test_trains_samples_and_reloads(tmp_path, name, channels, classes):
     engine, record = load_engine(tmp_path / "run")
     assert record["checkpoint_step"] == SETTINGS.steps
     np.testing.assert_array_equal(engine.sample(3, seed=5), a)
+
+    # the exported model file (weights only) samples exactly like the run it came from
+    model = save_model(engine, tmp_path / "model.safetensors", record["checkpoint_step"])
+    exported, info = load_engine(model)
+    assert (info["family"], info["checkpoint_step"]) == (name, SETTINGS.steps)
+    assert list(exported.data.class_names) == list(engine.data.class_names)
+    np.testing.assert_array_equal(exported.sample(3, seed=5), a)
 
 
 def _assert_same_state(a, b, where="engine"):

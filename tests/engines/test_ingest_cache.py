@@ -203,3 +203,17 @@ def test_training_reads_batches_from_the_cached_array(folder, cache, tmp_path):
     trainer = Trainer.new("dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8), settings, data, tmp_path / "run")
     events = list(trainer.run())
     assert isinstance(events[-1], ev.Finished) and events[-1].step == 2
+
+
+def test_an_edit_that_keeps_size_and_restores_mtime_is_still_redecoded(folder, cache, monkeypatch):
+    load_images([folder], size=16, cache_dir=cache)
+    target = folder / "3.png"
+    st = os.stat(target)
+    put(target, 250)                     # same encoder, same size: only the pixels change
+    if os.stat(target).st_size != st.st_size:
+        pytest.skip("the edit changed the file size; this case needs an equal-size edit")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # what `touch -r` or `rsync -t` leave behind
+    calls = count_decodes(monkeypatch)
+    after = load_images([folder], size=16, cache_dir=cache)
+    assert calls == ["3.png"]
+    assert tuple(after.images[3, 8, 8])[0] == 250

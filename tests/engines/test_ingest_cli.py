@@ -39,6 +39,8 @@ def test_scan_with_nothing_usable_still_reports(tmp_path, capsys):
     assert main(["scan", str(tmp_path), "--json", "--no-cache"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 0 and report["skipped"][0]["reason"].startswith("not an image")
+    assert main(["scan", str(tmp_path), "--no-cache"]) == 0
+    assert "no usable images: training on this folder would stop at once" in capsys.readouterr().out
 
 
 def test_scan_of_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):

@@ -43,7 +43,8 @@ def test_list_runs_summarises_good_runs_and_skips_broken_folders(tmp_path, tiny)
     list(Trainer.new("dcgan", SMALL, SETTINGS, tiny, crashed).run())
     record = json.loads((crashed / "run.json").read_text())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    record.update(status="running", pid=int(dead.stdout), created=record["created"] + 1)
+    # killed after its checkpoint at step 4 but before run.json was brought up to date
+    record.update(status="running", pid=int(dead.stdout), created=record["created"] + 1, step=0)
     (crashed / "run.json").write_text(json.dumps(record))
     runs_dir = ws / "runs"
     (runs_dir / "empty").mkdir()
@@ -58,6 +59,7 @@ def test_list_runs_summarises_good_runs_and_skips_broken_folders(tmp_path, tiny)
     runs, skipped = scan_runs(ws)
     assert [r.path for r in runs] == [crashed, good]  # newest first
     assert runs[0].status == "interrupted" and runs[1].status == "finished"
+    assert runs[0].step == 4  # how far it got is its newest checkpoint, not run.json's stale step
     r = runs[1]
     assert (r.family, r.step, r.total_steps, r.checkpoints) == ("dcgan", 4, 4, 1)
     assert set(r.last_losses) >= {"d_loss", "g_loss"}

@@ -109,6 +109,14 @@ def test_timeline_scrubs_and_exports(qtbot, window, trained_run, tmp_path):
     out = timeline.export_to(tmp_path / "tl.mp4", scale=1)
     assert out is not None and read_frames(out).shape[0] == 4
 
+    # a rollback to step 3 drops the grids training went back over; the next grid follows on
+    from engines.train import events as ev
+    window.state.train_warning.emit(ev.TrainWarning(3, "went back to step 3", "rollback"))
+    assert timeline.steps == [0, 2]
+    grid = timeline.grids[-1]
+    window.state.samples.emit(ev.Samples(5, np.zeros((4, 16, 16, 1), np.uint8), grid))
+    assert timeline.steps == [0, 2, 5] and "step 5" in timeline.step_label.text()
+
 
 def test_a_folder_that_is_not_a_run_gives_a_message(qtbot, window, tmp_path):
     panel = window.panels["latent"]

@@ -51,6 +51,10 @@ def test_diffusion_options_path_and_timings(qtbot, window, runs, tmp_path):
     with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
         panel.sample()
     assert panel.result.shape == (4, 16, 16, 1)
+    # all classes in turn, one column per class: the labelled grid names each image's class
+    assert panel.captions == ["c0", "c1", "c0", "c1"]
+    grid = panel.export_to(tmp_path / "classes.png", scale=1, labels=True)
+    assert Image.open(grid).size == (2 * 16 + 3 * 2, 2 * (16 + 12) + 3 * 2)
     with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
         panel.sample_path()
     assert panel.columns >= 2 and len(panel.result) == 4 * panel.columns

@@ -30,3 +30,53 @@ def test_series_grows_by_doubling_and_keeps_smoothing_incremental():
     assert np.allclose(s.smoothed, reference_ema(x, 0.9), atol=1e-9)
     s.set_weight(0.0)
     assert np.array_equal(s.smoothed, x)
+
+
+def test_display_keeps_a_long_series_envelope_within_the_point_budget():
+    rng = np.random.default_rng(3)
+    s = Series()
+    n = 300_001
+    ys = rng.standard_normal(n)
+    ys[123_457] = 40.0     # a spike: must survive the thinning
+    ys[200_003] = -40.0
+    s.extend(np.arange(n, dtype=float), ys)
+    xs_d, ys_d = s.display(-1, n + 1, budget=4096)
+    assert len(xs_d) <= 4096 + 2 and np.all(np.diff(xs_d) > 0)
+    assert xs_d[0] == 0 and xs_d[-1] == n - 1                      # the ends are kept: autorange is unchanged
+    assert ys_d.max() == 40.0 and ys_d.min() == -40.0
+    assert set(zip(xs_d.tolist(), ys_d.tolist())) <= set(zip(range(n), ys.tolist()))  # real points only
+    # a zoomed-in view gets every point of its stretch once it fits the budget
+    xz, yz = s.display(1000, 2000, budget=4096)
+    assert np.array_equal(xz, np.arange(999, 2002)) and np.array_equal(yz, ys[999:2002])
+    # a short series, or one whose x went back (a rollback), is drawn as it is
+    short = Series()
+    short.extend([0, 1, 2], [1.0, 2.0, 3.0])
+    assert len(short.display(0, 2, budget=2)[0]) == 3
+    back = Series()
+    back.extend(np.arange(10_000.0), np.zeros(10_000))
+    back.extend([5.0], [1.0])
+    assert len(back.display(0, 10_000, budget=100)[0]) == 10_001
+
+
+def test_display_of_a_growing_series_does_not_shift_its_buckets():
+    s = Series()
+    s.extend(np.arange(100_000.0), np.sin(np.arange(100_000.0) / 50))
+    before = s.display(-1, 1e9, budget=2048)
+    s.extend([100_000.0], [0.0])
+    after = s.display(-1, 1e9, budget=2048)
+    # same bucket width and alignment: every earlier envelope point is drawn again
+    assert set(before[0][:-1].tolist()) <= set(after[0].tolist())
+
+
+def test_truncate_after_drops_the_points_a_rollback_undid():
+    s = Series()
+    s.weight = 0.5
+    s.extend(np.arange(10.0), np.arange(10.0))
+    s.truncate_after(6)
+    assert list(s.xs) == [0, 1, 2, 3, 4, 5, 6] and s.ascending
+    s.extend([7.0, 8.0], [70.0, 80.0])          # the replayed steps follow on
+    assert list(s.ys[-3:]) == [6, 70, 80]
+    jumbled = Series()
+    jumbled.extend([0.0, 5.0, 3.0, 9.0], [1.0, 2.0, 3.0, 4.0])
+    jumbled.truncate_after(4)
+    assert list(jumbled.xs) == [0, 3] and list(jumbled.smoothed) == list(jumbled.ys)

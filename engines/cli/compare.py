@@ -1,0 +1,60 @@
+"""genstudio compare RUN_DIR [RUN_DIR ...] [--measure] [--n N] [--json]: runs side by side."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..compare import Measured, measure_run, mixed_data_note, run_facts, table
+from . import CliError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="runs side by side: training time, likelihood, sample speed and quality")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--measure", action="store_true",
+                   help="also sample from each run now: parameters, time per image, and (for data with class "
+                        "subfolders) Fréchet distance and classes covered")
+    p.add_argument("--n", type=int, default=128, help="images to draw per run with --measure (default 128)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    if not 16 <= args.n <= 5000:
+        raise CliError("--n must be between 16 and 5000")
+    if not 0 <= args.seed < 2**63:
+        raise CliError("--seed must be a whole number from 0 to 2^63-1")
+    facts = []
+    for path in args.runs:
+        try:
+            facts.append(run_facts(path))
+        except ValueError as exc:
+            raise CliError(f"{path} is not a usable run: {exc}") from None
+    measured: dict = {}
+    if args.measure:
+        features: dict = {}
+        for f in facts:
+            say = (lambda text, name=f.name: print(f"{name}: {text}", file=sys.stderr)) if not args.json else None
+            measured[f.path] = measure_run(f.path, n=args.n, seed=args.seed, features=features, progress=say)
+    note = mixed_data_note(facts)
+    if args.json:
+        print(json.dumps({"runs": [_json(f, measured.get(f.path)) for f in facts], "note": note}, indent=1))
+        return 0
+    headers, rows = table(facts, measured)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    for line in [headers, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+    notes = [m.note for m in measured.values() if m.note]
+    for text in [note, *dict.fromkeys(notes)]:
+        if text:
+            print(f"note: {text}")
+    return 0
+
+
+def _json(f, m: Measured | None) -> dict:
+    out = {"run": str(f.path), "family": f.family, "status": f.status, "step": f.step, "dataset": f.dataset,
+           "train_seconds": f.train_seconds, "final": f.final, "best": f.best, "rollbacks": f.rollbacks}
+    if m is not None:
+        out["measured"] = {k: getattr(m, k) for k in m.__dataclass_fields__}
+    return out

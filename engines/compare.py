@@ -1,0 +1,262 @@
+"""Runs side by side: the facts a person weighs when choosing between families on their own data.
+
+Two kinds of facts:
+- `run_facts(path)`: what the run folder already says (status, steps, training time, the last and
+  best value of every logged measure, the curves). Reading it costs milliseconds.
+- `measure_run(path, ...)`: what only the trained model can say, measured now on the same footing
+  for every family: parameters, sampling time per image, and (for data with class subfolders) the
+  Fréchet distance and classes covered in the feature space of a small classifier of that data
+  (engines/quality.py). Seconds to minutes; progress is reported and it can be cancelled.
+
+Figures are comparable between runs on the same data (`data_key`), not across datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .workspace import describe_data, metric_rows, summarize_run
+
+# The direction of the measures the families log, by name without the "val/" prefix. A measure not
+# listed has no "best" (diagnostics such as diversity are judged by a person, not minimised).
+LOWER_IS_BETTER = frozenset({"bits_per_dim", "loss", "mse", "nll", "frechet"})
+HIGHER_IS_BETTER = frozenset({"psnr_db"})
+
+
+def _direction(name: str) -> int:
+    base = name.split("/", 1)[1] if name.startswith("val/") else name
+    return -1 if base in LOWER_IS_BETTER else (1 if base in HIGHER_IS_BETTER else 0)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    path: Path
+    name: str
+    family: str
+    status: str
+    step: int
+    dataset: str                     # a person's description of the data
+    data_key: str                    # equal for runs trained on the same data with the same preprocessing
+    train_seconds: float | None      # training time over all sessions (resumes add up)
+    final: dict[str, float]          # the last logged value of every measure
+    best: dict[str, float]           # the best logged value of measures with a known direction
+    curves: dict[str, np.ndarray] = field(repr=False)  # name -> (k, 3): step, training seconds, value
+    rollbacks: int = 0
+    thumbnail: Path | None = None
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        return self.train_seconds / self.step if self.train_seconds and self.step else None
+
+
+def data_key(data: dict) -> str:
+    """Runs with equal keys saw the same images the same way, so their quality figures compare."""
+    keep = {k: data.get(k) for k in ("sources", "size", "channels", "fit", "background")}
+    keep["sources"] = sorted(str(s).rstrip("/\\") for s in keep["sources"] or [])
+    return json.dumps(keep, sort_keys=True)
+
+
+def run_facts(path: str | Path) -> RunFacts:
+    """Facts from the run folder alone. ValueError (with a reason) when it is not a usable run."""
+    summary = summarize_run(path)
+    record = json.loads((summary.path / "run.json").read_text())
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    offset = last_time = 0.0
+    rollbacks = 0
+    for step, row in metric_rows(summary.path):
+        if row.get("event") == "rollback":
+            rollbacks += 1
+            continue
+        t = row.get("time")
+        if isinstance(t, (int, float)) and math.isfinite(t):
+            if t < last_time:        # a resumed session restarts its clock: carry the earlier total
+                offset += last_time
+            last_time = float(t)
+        seconds = offset + last_time
+        values = row.get("metrics") if isinstance(row.get("metrics"), dict) else {}
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                rows.setdefault(str(name), []).append((float(step), seconds, float(value)))
+    curves = {name: np.asarray(points, dtype=np.float64) for name, points in rows.items()}
+    final = {name: float(c[-1, 2]) for name, c in curves.items()}
+    best = {}
+    for name, c in curves.items():
+        direction = _direction(name)
+        if direction:
+            best[name] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
+    return RunFacts(
+        path=summary.path, name=summary.name, family=summary.family, status=summary.status,
+        step=summary.step, dataset=describe_data(data), data_key=data_key(data),
+        train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
+        rollbacks=rollbacks, thumbnail=summary.thumbnail)
+
+
+def common_measures(facts: list[RunFacts]) -> list[str]:
+    """Measures worth a column or a plot: those at least one run logged, the shared ones first,
+    validation measures before diagnostics, per-class counts last."""
+    names = sorted({n for f in facts for n in f.curves})
+    shared = lambda n: sum(n in f.curves for f in facts)  # noqa: E731
+    return sorted(names, key=lambda n: (-shared(n), not n.startswith("val/"), "/" in n and not n.startswith("val/"), n))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the trained model itself says, measured now."""
+    checkpoint_step: int
+    parameters: int
+    n: int                                   # images drawn for the measures
+    ms_per_image: float                      # wall time of drawing them, per image
+    frechet: float | None = None             # vs the run's own data, in its classifier's feature space
+    classes_covered: int | None = None
+    num_classes: int | None = None
+    note: str = ""                           # why a figure is missing
+
+
+class Cancelled(Exception):
+    pass
+
+
+FeatureCache = dict  # data_key -> (FeatureSpace, real images); shared across the runs of one comparison
+
+
+def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: FeatureCache | None = None,
+                progress: Callable[[str], None] | None = None,
+                cancelled: Callable[[], bool] | None = None) -> Measured:
+    """Sample n images from the run's newest checkpoint and measure them (see the module note).
+
+    `features` caches the classifier per dataset between calls; `progress(text)` says what is
+    happening; `cancelled()` is polled between and inside the slow parts (raises Cancelled)."""
+    from .families.base import Cancelled as EngineCancelled
+    from .train.restore import load_engine
+
+    say = progress or (lambda text: None)
+    stop = cancelled or (lambda: False)
+
+    def check():
+        if stop():
+            raise Cancelled()
+
+    say("loading the model")
+    engine, record = load_engine(path)
+    check()
+
+    def sampling_progress(done: int, total: int) -> None:
+        if stop():
+            raise EngineCancelled()
+        say(f"drawing {n} samples: {done}/{total}")
+
+    say(f"drawing {n} samples")
+    t0 = time.perf_counter()
+    try:
+        images = engine.sample(n, seed=seed, progress=sampling_progress)
+    except EngineCancelled:
+        raise Cancelled() from None
+    ms = (time.perf_counter() - t0) * 1000.0 / n
+    base = dict(checkpoint_step=int(record["checkpoint_step"]), parameters=engine.parameter_count(), n=n,
+                ms_per_image=ms)
+    check()
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    if len(data.get("classes") or {}) < 2:
+        return Measured(**base, note="Fréchet distance needs data with at least two class subfolders")
+    key = data_key(data)
+    cache = features if features is not None else {}
+    if key not in cache:
+        cache[key] = _feature_space(data, say, stop)
+    space, real = cache[key]
+    check()
+    say("measuring samples")
+    return Measured(**base, frechet=space.frechet(real, images), classes_covered=space.classes_covered(images),
+                    num_classes=space.num_classes)
+
+
+def _feature_space(data: dict, say, stop):
+    from .data import DataError
+    from .data.ingest import load_images
+    from .quality import FeatureSpace
+
+    say("loading the run's data")
+    try:
+        dataset = load_images([str(s) for s in data.get("sources", [])], size=int(data["size"]),
+                              channels=int(data["channels"]), fit=str(data.get("fit", "center-crop")),
+                              background=data.get("background", "#ffffff"), cancelled=stop)
+    except DataError as exc:
+        if stop():
+            raise Cancelled() from None
+        raise DataError(f"cannot load the run's training data again ({exc}); sample quality needs it") from None
+    if stop():
+        raise Cancelled()
+    say(f"training a small classifier on {len(dataset):,} images (once per dataset)")
+    real, labels = dataset.images, dataset.labels
+    if len(real) > 5000:  # enough for stable statistics; keeps the classifier to seconds
+        pick = np.random.default_rng(0).choice(len(real), 5000, replace=False)
+        real, labels = real[pick], labels[pick]
+    real = np.array(real)
+    return FeatureSpace.fit(real, labels), real
+
+
+# Diagnostics that say something across runs at a glance; the rest stay in the curves.
+_GLANCE = ("diversity_vs_data", "classes_seen", "active_units")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{seconds:.1f}s")
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def table(facts: list[RunFacts], measured: dict[Path, Measured] | None = None) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows of text), one row per run: the comparison as the CLI prints it and the studio shows it."""
+    measured = measured or {}
+    names = [n for n in common_measures(facts) if n.startswith("val/") or n in _GLANCE]
+    headers = ["Run", "Family", "Status", "Steps", "Training time", "Per step"]
+    headers += [f"{n.removeprefix('val/')}{' (best)' if _direction(n) else ''}" for n in names]
+    headers += ["Parameters", "ms / image", "Fréchet ↓", "Classes covered"]
+    rows = []
+    for f in facts:
+        m = measured.get(f.path)
+        per_step = f.seconds_per_step
+        row = [f.name, f.family, f.status, f"{f.step:,}", _duration(f.train_seconds),
+               f"{per_step * 1000:.0f} ms" if per_step is not None else "–"]
+        bound = _is_bound(f.family)
+        row += [("≤ " if bound and n == "val/bits_per_dim" and n in f.final else "") + _number(f.best.get(n, f.final.get(n)))
+                for n in names]
+        if m is None:
+            row += ["–"] * 4
+        else:
+            row += [f"{m.parameters:,}", f"{m.ms_per_image:.3g}", _number(m.frechet),
+                    f"{m.classes_covered}/{m.num_classes}" if m.classes_covered is not None else "–"]
+        rows.append(row)
+    return headers, rows
+
+
+def _is_bound(family: str) -> bool:
+    """Whether the family's bits/dim is an upper bound (VAEs: the negative ELBO) rather than exact."""
+    from . import registry
+    try:
+        return bool(getattr(registry.get(family).engine_class, "bits_per_dim_is_bound", False))
+    except registry.UnknownFamily:
+        return False
+
+
+def mixed_data_note(facts: list[RunFacts]) -> str:
+    """A warning when the runs did not all see the same data (their quality figures do not compare)."""
+    groups = {f.data_key for f in facts}
+    if len(groups) <= 1:
+        return ""
+    return (f"these runs were trained on {len(groups)} different datasets or preprocessings: "
+            f"compare likelihood and Fréchet figures only between runs on the same data")

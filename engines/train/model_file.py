@@ -1,0 +1,91 @@
+"""A trained model as one file to keep or share: `.safetensors` with the weights and, in its header,
+everything needed to rebuild the model (family, config, image size and channels, class names).
+
+What a run's checkpoints hold besides (optimiser moments, RNG states, data position) is left out: a
+model file samples, encodes and is evaluated like its run, but it does not resume training. Like
+checkpoints, it is never pickle: opening a model file from elsewhere cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .. import registry
+from ..config import from_dict, to_dict
+from ..families.base import DataSpec, Engine
+from .checkpoint import (CheckpointError, _join_tensors, _split_tensors, _to_json_plain, _unshared,
+                         atomic_write_bytes, load_engine_state)
+
+MODEL_FORMAT = "genstudio-model/1"
+_HEADER_KEY = "genstudio"
+
+
+def is_model_file(path: str | Path) -> bool:
+    return Path(path).suffix == ".safetensors" and Path(path).is_file()
+
+
+def save_model(engine: Engine, path: str | Path, step: int, source: str = "") -> Path:
+    """Write the engine's weights and the facts to rebuild it, atomically."""
+    path = Path(path)
+    state = {"modules": {name: m.state_dict() for name, m in engine.modules().items()},
+             "extra": engine.extra_state()}
+    tensors: dict[str, torch.Tensor] = {}
+    structure = _split_tensors(state, "m", tensors)
+    header = {"format": MODEL_FORMAT, "family": engine.family, "config": to_dict(engine.config),
+              "data_spec": engine.data.to_json(), "step": int(step), "source": source,
+              "state": _to_json_plain(structure)}
+    blob = st_save(_unshared(tensors), metadata={_HEADER_KEY: json.dumps(header)})
+    atomic_write_bytes(path, blob)
+    return path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Engine, dict]:
+    """(engine in eval mode, record shaped like a run's: family, config, data_spec, checkpoint_step...)."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    header = _header(blob, path.name)
+    try:
+        family = registry.get(str(header.get("family")))
+    except registry.UnknownFamily as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from None
+    try:
+        tensors = st_load(blob)
+    except (SafetensorError, Exception) as exc:  # noqa: BLE001 - never fall back to anything else
+        raise CheckpointError(f"{path.name} is damaged ({type(exc).__name__})") from None
+    config = from_dict(family.config_class, header.get("config", {}), strict=False)
+    spec = DataSpec.from_json(header["data_spec"])
+    engine = family.engine_class(config, spec, torch.device(device))
+    state = _join_tensors(header["state"], tensors)
+    load_engine_state(engine, {"modules": state["modules"], "optimizers": {}, "schedulers": {},
+                               "extra": state.get("extra", {})})
+    for m in engine.modules().values():
+        m.eval()
+    record = {"family": family.name, "config": header.get("config", {}), "data_spec": header["data_spec"],
+              "data": {"size": spec.size, "channels": spec.channels,
+                       "classes": {name: 0 for name in spec.class_names}},
+              "checkpoint": str(path), "checkpoint_step": int(header.get("step", 0)), "model_file": True}
+    return engine, record
+
+
+def _header(blob: bytes, name: str) -> dict:
+    """The JSON header of a model file, read without touching the tensors."""
+    try:
+        size = int.from_bytes(blob[:8], "little")
+        meta = json.loads(blob[8:8 + size]).get("__metadata__", {})
+        header = json.loads(meta[_HEADER_KEY])
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise CheckpointError(f"{name} is not a genstudio model file") from None
+    if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{name} is not a genstudio model file")
+    if not isinstance(header.get("data_spec"), dict) or not isinstance(header.get("state"), dict):
+        raise CheckpointError(f"{name} is a genstudio model file with a damaged header")
+    return header

@@ -1,0 +1,101 @@
+"""Runs side by side: facts from the run folders, and measures drawn from the trained models."""
+
+import json
+
+import numpy as np
+import pytest
+
+from engines.cli import main
+from engines.compare import (data_key, measure_run, mixed_data_note, run_facts, table)
+from engines.data.toy import write_digit_folder
+
+
+def _train(data, out, family, *sets, steps=6):
+    args = ["train", "--family", family, "--data", str(data), "--out", str(out), "--size", "16", "--steps",
+            str(steps), "--batch-size", "8", "--quiet", "--set", "log_every=2", "--set", "sample_every=0"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    digits = write_digit_folder(root / "digits", size=16, per_class=12)
+    vae = _train(digits, root / "vae", "vae", "latent_dim=4", "width=4", "validate_every=2")
+    gan = _train(digits, root / "gan", "dcgan", "latent_dim=8", "g_width=8", "d_width=8")
+    return root, digits, vae, gan
+
+
+def test_facts_come_from_the_run_folder(runs):
+    root, digits, vae, gan = runs
+    v, g = run_facts(vae), run_facts(gan)
+    assert (v.family, v.step, g.family, g.step) == ("vae", 6, "dcgan", 6)
+    assert v.train_seconds and v.train_seconds > 0 and v.seconds_per_step == v.train_seconds / 6
+    curve = v.curves["val/bits_per_dim"]
+    assert curve.shape[1] == 3 and list(curve[:, 0]) == sorted(curve[:, 0]) and np.all(curve[:, 1] > 0)
+    assert v.best["val/bits_per_dim"] == curve[:, 2].min() and v.final["val/bits_per_dim"] == curve[-1, 2]
+    assert v.data_key == g.data_key and mixed_data_note([v, g]) == ""
+    headers, rows = table([v, g])
+    assert "bits_per_dim (best)" in headers and len(rows) == 2
+    col = headers.index("bits_per_dim (best)")
+    assert rows[0][col] == f"≤ {v.best['val/bits_per_dim']:.4g}"  # the ELBO bounds the true value
+    assert rows[1][col] == "–"  # a GAN has no likelihood
+
+
+def test_a_resumed_session_adds_its_time_instead_of_restarting_the_clock(runs, tmp_path):
+    root, digits, vae, gan = runs
+    import shutil
+    run = shutil.copytree(gan, tmp_path / "gan")
+    before = run_facts(run).train_seconds
+    assert main(["train", "--out", str(run), "--resume", "--steps", "10", "--quiet"]) == 0
+    after = run_facts(run)
+    assert after.step == 10 and after.train_seconds > before
+
+
+def test_measuring_samples_gives_speed_and_quality_on_labelled_data(runs):
+    root, digits, vae, gan = runs
+    features = {}
+    said = []
+    m = measure_run(vae, n=32, features=features, progress=said.append)
+    assert m.parameters > 0 and m.ms_per_image > 0 and m.n == 32 and m.checkpoint_step == 6
+    assert m.frechet is not None and m.frechet > 0 and m.num_classes == 10 and 0 <= m.classes_covered <= 10
+    assert any("classifier" in s for s in said) and len(features) == 1
+    said.clear()
+    m2 = measure_run(gan, n=32, features=features, progress=said.append)
+    assert not any("classifier" in s for s in said)  # same data: the classifier is trained once
+    assert m2.frechet is not None
+    # the real images against themselves score near zero: the measure can tell good from bad
+    space, real = next(iter(features.values()))
+    assert space.frechet(real, real) < 1e-6 < m2.frechet
+
+
+def test_measuring_can_be_cancelled(runs):
+    from engines.compare import Cancelled
+    root, digits, vae, gan = runs
+    with pytest.raises(Cancelled):
+        measure_run(vae, n=32, cancelled=lambda: True)
+
+
+def test_cli_prints_a_table_and_json_and_says_when_data_differ(runs, tmp_path, capsys):
+    root, digits, vae, gan = runs
+    other = write_digit_folder(tmp_path / "other", size=16, per_class=3)
+    third = _train(other, tmp_path / "third", "ae", "latent_dim=4", "width=4", steps=2)
+    capsys.readouterr()
+    assert main(["compare", str(vae), str(gan), str(third)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("Run") and "vae" in out and "dcgan" in out
+    assert "different datasets" in out
+    assert main(["compare", str(vae), str(gan), "--measure", "--n", "16", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["family"] for r in data["runs"]] == ["vae", "dcgan"]
+    assert all(r["measured"]["ms_per_image"] > 0 for r in data["runs"]) and data["note"] == ""
+    assert main(["compare", str(tmp_path)]) == 2
+    assert "is not a usable run" in capsys.readouterr().err
+
+
+def test_data_key_ignores_trailing_slashes_and_order():
+    a = {"sources": ["/x/a/", "/x/b"], "size": 16, "channels": 1, "fit": "center-crop", "background": "#ffffff"}
+    b = dict(a, sources=["/x/b/", "/x/a"])
+    assert data_key(a) == data_key(b) != data_key(dict(a, size=32))

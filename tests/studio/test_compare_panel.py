@@ -1,0 +1,87 @@
+"""Compare panel: runs chosen in the Runs panel side by side, measured in the background."""
+
+from engines.data import load_images
+from engines.families.dcgan import DCGANConfig
+from engines.families.vae import VAEConfig
+from engines.train.loop import Trainer, TrainSettings
+from engines.workspace import new_run_dir
+
+
+def _past_run(blob_folder, family, config, **settings):
+    data = load_images([str(blob_folder)], size=16, channels=1)
+    s = TrainSettings(steps=6, batch_size=8, log_every=1, sample_every=3, n_samples=9, checkpoint_every=0,
+                      device="cpu", **settings)
+    out = new_run_dir(None, family)
+    list(Trainer.new(family, config, s, data, out).run())
+    return out
+
+
+def test_selected_runs_are_compared_and_measured_off_the_gui_thread(qtbot, window, blob_folder):
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    vae = _past_run(blob_folder, "vae", VAEConfig(latent_dim=4, width=4), validate_every=2)
+    runs = window.panels["runs"]
+    runs.refresh()
+    assert not runs.compare_button.isEnabled()
+    for i in range(runs.tree.topLevelItemCount()):
+        runs.tree.topLevelItem(i).setSelected(True)
+    assert runs.compare_button.isEnabled() and not runs.open_button.isEnabled()  # open takes one run
+    compare = window.panels["compare"]
+    with qtbot.waitSignal(window.state.compare_requested):
+        runs.compare_button.click()
+    assert compare.table.columnCount() == 2  # one column per run
+    assert compare.cell(vae.name, "Family") == "vae" and compare.cell(gan.name, "Steps") == "6"
+    assert compare.cell(gan.name, "bits_per_dim (best)") == "–" != compare.cell(vae.name, "bits_per_dim (best)")
+    assert compare.measure_box.currentText() == "val/bits_per_dim" and compare.drawn_curves() == 1
+    assert "not logged" in compare.legend.text()  # the GAN has no likelihood to draw
+    compare.axis_box.setCurrentText("training time (s)")
+    assert compare.drawn_curves() == 1
+
+    compare.n_box.setValue(32)
+    compare.measure_button.click()
+    assert compare.measuring and not compare.measure_button.isEnabled()
+    qtbot.waitUntil(lambda: not compare.measuring and compare.measure_button.isEnabled(), timeout=120_000)
+    for run in (gan, vae):
+        assert float(compare.cell(run.name, "ms / image")) > 0
+        assert compare.cell(run.name, "Fréchet ↓") != "–"          # the blobs have two class folders
+        assert compare.cell(run.name, "Classes covered").endswith("/2")
+    assert "measured 2 of 2" in compare.status.text()
+
+
+def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_folder):
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    messages = []
+    window.state.message.connect(lambda level, text, details: messages.append(text))
+    (gan.parent / "gone").mkdir()
+    window.state.compare_requested.emit([gan, gan.parent / "gone"])
+    compare = window.panels["compare"]
+    assert compare.table.columnCount() == 1 and "cannot be compared" in messages[-1]
+    # the measurement of a run whose checkpoints vanished fails with a message; the panel stays usable
+    for p in (gan / "checkpoints").iterdir():
+        p.unlink()
+    compare.measure()
+    qtbot.waitUntil(lambda: not compare.measuring, timeout=60_000)
+    assert any("Cannot measure" in m for m in messages) and compare.measure_button.isEnabled()
+
+
+def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot, window, blob_folder, tmp_path):
+    from engines.train.restore import load_engine
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    runs = window.panels["runs"]
+    runs.refresh()
+    assert not runs.export_button.isEnabled()
+    assert runs.select(gan) and runs.export_button.isEnabled()
+    messages = []
+    window.state.message.connect(lambda level, text, details: messages.append(text))
+    out = runs.export_model(gan, tmp_path / "digits")          # the suffix is added
+    assert out == tmp_path / "digits.safetensors" and "Exported the model" in messages[-1]
+    engine, record = load_engine(out)
+    assert record["family"] == "dcgan" and record["checkpoint_step"] == 6
+    before = out.read_bytes()
+    runs.confirm_overwrite = lambda path: False
+    assert runs.export_model(gan, out) is None and "nothing was overwritten" in messages[-1]
+    assert out.read_bytes() == before
+    for p in (gan / "checkpoints").iterdir():
+        p.unlink()
+    assert runs.export_model(gan, tmp_path / "other.safetensors") is None
+    assert "Cannot export" in messages[-1] and not (tmp_path / "other.safetensors").exists()

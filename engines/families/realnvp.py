@@ -30,7 +30,7 @@ class RealNVPConfig:
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
     warmup_steps: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
-    temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling temperature: the prior's standard deviation; below 1 gives cleaner, less varied samples.")
+    temperature: float = param(0.8, min=0.0, max=2.0, help="Sampling temperature: the prior's standard deviation; below 1 gives cleaner, less varied samples (0.8 looked clearly cleaner than 1 on digits).")
 
 
 def preset(config: RealNVPConfig, size: int) -> RealNVPConfig:

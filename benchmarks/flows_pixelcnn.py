@@ -1,14 +1,19 @@
 """Train RealNVP, Glow and gated PixelCNN for a fixed time on digits; print held-out bits/dim and time.
 
-    nice -n 10 python benchmarks/flows_pixelcnn.py --seconds 180 --out /tmp/flowbench
-    nice -n 10 python benchmarks/flows_pixelcnn.py realnvp glow:hidden=64 --seconds 120 --clock cpu
+    nice -n 10 python benchmarks/flows_pixelcnn.py --seconds 300 --clock cpu --out /tmp/flowbench
+    nice -n 10 python benchmarks/flows_pixelcnn.py pixelcnn realnvp --seconds 900 --clock cpu \
+        --marks 60,120,300,600 --temperatures 1,0.8 --out /tmp/flowbench
+    nice -n 10 python benchmarks/flows_pixelcnn.py realnvp:batch_size=32 glow:coupling=additive --seconds 90 --clock cpu
 
 Each argument is a family name, optionally with settings: `name:key=value,...` on top of the
-family's preset for --size (`batch_size` and `lr` too). The data is built here: scikit-learn's
-digits upscaled to --size px with --copies shifted/rotated variants (engines/data/toy.py), 10% held
-out. The uniform-noise baseline is 8 bits/dim; small flows and PixelCNNs reach about 1-1.5 on
-MNIST-like data after long training. `--clock cpu` budgets this process's CPU seconds instead of
-wall seconds, which is fairer on a shared machine; both are printed. Sample grids go to --out.
+family's recipe for --size (its preset, and its batch size from the family's train_preset;
+`batch_size` and `lr` can be given too). The data is built here: scikit-learn's digits upscaled
+to --size px with --copies shifted/rotated variants (engines/data/toy.py), 10% held out. The
+uniform-noise baseline is 8 bits/dim; small flows and PixelCNNs reach about 1-1.5 on MNIST-like
+data after long training. `--clock cpu` budgets this process's CPU seconds instead of wall
+seconds, which is fairer on a shared machine; both are printed. `--marks` also prints held-out
+bits/dim (and writes grids) after that much training; validating and sampling are not counted as
+training time. Sample grids go to --out, one per --temperatures value.
 """
 
 from __future__ import annotations
@@ -29,8 +34,7 @@ from engines.data import ImageDataset  # noqa: E402
 from engines.data.toy import digit_images  # noqa: E402
 from engines.families.base import Batch, DataSpec  # noqa: E402
 from engines.imaging import make_grid, save_png  # noqa: E402
-
-DEFAULT_BATCH = {"realnvp": 64, "glow": 64, "pixelcnn": 32}
+from engines.train.loop import TrainSettings  # noqa: E402
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -48,10 +52,32 @@ def batches(images: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Ge
                         torch.from_numpy(labels[idx]))
 
 
+def save_grids(engine, spec: str, when: str, args) -> float:
+    """A sample grid per --temperatures value (or the recipe's own) into --out; returns the seconds of
+    the last sampling."""
+    labels = np.arange(args.samples) % 10 if engine.conditional else None
+    sample_s = 0.0
+    for temperature in args.temperatures or [None]:
+        if temperature is not None:
+            engine.set_sampling_options(temperature=str(temperature))
+        t = time.perf_counter()
+        images = engine.sample(args.samples, seed=1, labels=labels)
+        sample_s = time.perf_counter() - t
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            tag = spec.replace(":", "_").replace(",", "_").replace("=", "-")
+            suffix = when + ("" if temperature is None else f"_T{temperature:g}")
+            save_png(make_grid(images, columns=10 if engine.conditional else None), out / f"{tag}{suffix}.png",
+                     scale=2)
+    return sample_s
+
+
 def run_one(spec: str, train: ImageDataset, val: ImageDataset, args) -> dict:
     name, settings = parse_spec(spec)
     family = registry.get(name)
-    batch_size = int(settings.pop("batch_size", DEFAULT_BATCH.get(name, 64)))
+    recipe = registry.default_settings(name, args.size, TrainSettings())  # the family's own batch size
+    batch_size = int(settings.pop("batch_size", recipe.batch_size))
     config = family.config_class()
     if family.preset is not None:
         config = family.preset(config, args.size)
@@ -62,34 +88,36 @@ def run_one(spec: str, train: ImageDataset, val: ImageDataset, args) -> dict:
     engine.grad_clip = 0.0  # as the loop leaves it by default: the family's own recipe applies
     stream = batches(train.images, np.asarray(train.labels, np.int64), batch_size, np.random.default_rng(0))
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    start, wall0, cpu0 = clock(), time.perf_counter(), time.process_time()
-    steps, curve = 0, []
-    next_report = args.seconds / 4
-    while clock() - start < args.seconds:
-        losses = engine.train_step(next(stream))
-        steps += 1
-        if clock() - start >= next_report:
-            curve.append((steps, round(losses["bits_per_dim"], 3)))
-            next_report += args.seconds / 4
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
 
     def val_batches():
         for i in range(0, len(val), 256):
             yield Batch(torch.from_numpy(val.images[i:i + 256]).permute(0, 3, 1, 2).contiguous(),
                         torch.from_numpy(np.asarray(val.labels[i:i + 256], np.int64)))
 
+    # held-out bits/dim at each mark of training time; validation itself is not counted as training
+    marks = sorted(m for m in args.marks if m < args.seconds)
+    start, wall0, cpu0 = clock(), time.perf_counter(), time.process_time()
+    paused, steps, curve, at_marks = 0.0, 0, [], []
+    next_report = args.seconds / 4
+    while clock() - start - paused < args.seconds:
+        losses = engine.train_step(next(stream))
+        steps += 1
+        trained = clock() - start - paused
+        if trained >= next_report:
+            curve.append((steps, round(losses["bits_per_dim"], 3)))
+            next_report += args.seconds / 4
+        if marks and trained >= marks[0]:
+            t = clock()
+            at_marks.append((marks.pop(0), steps, round(engine.validate(val_batches())["bits_per_dim"], 3)))
+            print(f"  {spec}: {at_marks[-1][0]:g} s, step {steps}: held-out {at_marks[-1][2]:.3f} bits/dim", flush=True)
+            save_grids(engine, spec, f"_at{at_marks[-1][0]:g}s", args)
+            paused += clock() - t
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+
     bpd = engine.validate(val_batches())["bits_per_dim"]
-    t = time.perf_counter()
-    labels = np.arange(args.samples) % 10 if engine.conditional else None
-    images = engine.sample(args.samples, seed=1, labels=labels)
-    sample_s = time.perf_counter() - t
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        tag = spec.replace(":", "_").replace(",", "_").replace("=", "-")
-        save_png(make_grid(images, columns=10 if engine.conditional else None), out / f"{tag}.png")
+    sample_s = save_grids(engine, spec, "", args)
     return {"spec": spec, "params": engine.parameter_count(), "batch": batch_size, "steps": steps,
-            "wall_s": wall, "cpu_s": cpu, "val_bpd": bpd, "sample_s": sample_s, "curve": curve,
+            "wall_s": wall, "cpu_s": cpu, "val_bpd": bpd, "sample_s": sample_s, "curve": curve, "marks": at_marks,
             "config": to_dict(config)}
 
 
@@ -103,6 +131,10 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--out", default="", help="folder for sample grids")
+    ap.add_argument("--temperatures", type=lambda t: [float(v) for v in t.split(",") if v], default=[],
+                    help="sampling temperatures for the grids, e.g. 1,0.7 (default: the recipe's own)")
+    ap.add_argument("--marks", type=lambda t: [float(v) for v in t.split(",") if v], default=[],
+                    help="also print held-out bits/dim after this much training time, e.g. 60,120,300")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     images, labels = digit_images(args.size, args.copies)
@@ -116,6 +148,8 @@ def main(argv=None) -> None:
         r = run_one(spec, train, val, args)
         print(f"{r['spec']:34s} {r['params']:8d} {r['steps']:6d} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} "
               f"{r['val_bpd']:8.3f} {r['sample_s']:8.1f}  {r['curve']}", flush=True)
+        if r["marks"]:
+            print(f"{'':34s} held-out bits/dim at (s, step, bpd): {r['marks']}", flush=True)
 
 
 if __name__ == "__main__":

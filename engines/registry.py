@@ -15,6 +15,8 @@ class Family:
     config_class: type        # a dataclass built with engines.config.param
     engine_class: type        # subclass of engines.families.base.Engine
     preset: Callable[[object, int], object] | None = None  # (config, image size) -> tuned config
+    # image size -> training settings (TrainSettings field names) the recipe needs, e.g. a smaller batch
+    train_preset: Callable[[int], dict] | None = None
 
 
 class UnknownFamily(LookupError):
@@ -58,6 +60,15 @@ def default_config(name: str, size: int):
     family = get(name)
     config = family.config_class()
     return family.preset(config, size) if family.preset is not None else config
+
+
+def default_settings(name: str, size: int, settings):
+    """`settings` (a TrainSettings) with the family's recommended training settings for `size` px
+    applied on top; a person's explicit choices should be applied after this."""
+    from .config import replace_checked
+
+    family = get(name)
+    return replace_checked(settings, **family.train_preset(size)) if family.train_preset is not None else settings
 
 
 def all_families() -> list[Family]:

@@ -112,7 +112,7 @@ def run(args) -> int:
     family = registry.get(args.family)
     size = args.size if args.size is not None else 32
     assignments = parse_assignments(args.set)
-    settings = TrainSettings()
+    settings = registry.default_settings(family.name, size, TrainSettings())
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
                                    "device": args.device}.items() if v is not None}
     twice = sorted(set(explicit) & set(assignments))

@@ -30,16 +30,23 @@ class RealNVPConfig:
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
     warmup_steps: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
-    temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling temperature: the prior's standard deviation; below 1 gives cleaner, less varied samples.")
+    temperature: float = param(0.8, min=0.0, max=2.0, help="Sampling temperature: the prior's standard deviation; below 1 gives cleaner, less varied samples (0.8 looked clearly cleaner than 1 on digits).")
 
 
 def preset(config: RealNVPConfig, size: int) -> RealNVPConfig:
     """Recipes that train in a few CPU minutes: fewer, narrower couplings as images grow."""
+    # lr 2e-3 (with batch 16, see train_preset) beat 1e-3 on 28 px digits in the same CPU time
     if size <= 20:
-        return replace_checked(config, levels=2, couplings=3, hidden=32, blocks=1)
+        return replace_checked(config, levels=2, couplings=3, hidden=32, blocks=1, lr=2e-3)
     if size <= 32:
-        return replace_checked(config, levels=3, couplings=3, hidden=32, blocks=1)
+        return replace_checked(config, levels=3, couplings=3, hidden=32, blocks=1, lr=2e-3)
     return replace_checked(config, levels=4, couplings=2, hidden=32, blocks=1)
+
+
+def train_preset(size: int) -> dict:
+    """Small batches: in a fixed CPU budget more, noisier steps beat fewer, cleaner ones (batch 16
+    reached a lower bits/dim than 32 or 64 in the same CPU time on 28 px digits)."""
+    return {"batch_size": 16}
 
 
 class RealNVPEngine(FlowEngine):
@@ -71,4 +78,5 @@ FAMILY = Family(
     config_class=RealNVPConfig,
     engine_class=RealNVPEngine,
     preset=preset,
+    train_preset=train_preset,
 )

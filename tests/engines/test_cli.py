@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from engines import registry
 from engines.cli import main
+from engines.train.loop import TrainSettings
 
 
 def _folder(tmp_path, n=20, size=16):
@@ -55,6 +57,21 @@ def test_train_then_sample_writes_n_pngs(tmp_path, capsys):
     files = sorted((tmp_path / "s").glob("*.png"))
     assert len(files) == 3 and Image.open(files[0]).size == (16, 16)
     assert main(["sample", str(out), "--n", "3", "--out", str(tmp_path / "s")]) == 2  # no silent overwrite
+
+
+def test_train_starts_from_the_family_recipe_for_training_settings_and_explicit_choices_win(tmp_path):
+    imgs = _folder(tmp_path)
+    small = ["--set", "layers=1", "--set", "hidden=6", "--set", "head=8", "--set", "kernel=3"]
+    recipe = registry.default_settings("pixelcnn", 16, TrainSettings())
+    assert recipe != TrainSettings()  # pixelcnn's recipe changes the batch size and sampling cadence
+    assert main(["train", "--family", "pixelcnn", "--data", str(imgs), "--out", str(tmp_path / "a"), "--size", "16",
+                 "--steps", "1", "--quiet", *small]) == 0
+    settings = json.loads((tmp_path / "a" / "run.json").read_text())["settings"]
+    assert (settings["batch_size"], settings["sample_every"]) == (recipe.batch_size, recipe.sample_every)
+    assert main(["train", "--family", "pixelcnn", "--data", str(imgs), "--out", str(tmp_path / "b"), "--size", "16",
+                 "--steps", "1", "--quiet", "--batch-size", "4", "--set", "sample_every=7", *small]) == 0
+    settings = json.loads((tmp_path / "b" / "run.json").read_text())["settings"]
+    assert (settings["batch_size"], settings["sample_every"]) == (4, 7)
 
 
 def test_the_installed_command_runs_headless():

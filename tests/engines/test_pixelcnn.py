@@ -1,5 +1,6 @@
-"""Gated PixelCNN: causality by gradients (no leak, no blind spot), exact bits/dim on a known answer,
-class conditioning, and sampling that reports progress and can be cancelled."""
+"""Gated PixelCNN: causality by gradients (no leak, no blind spot), exact bits/dim on a known answer
+(softmax and logistic-mixture outputs), class conditioning, the learning-rate decay, and sampling that
+reports progress and can be cancelled."""
 
 import numpy as np
 import pytest
@@ -8,16 +9,19 @@ import torch
 from engines import registry
 from engines.config import replace_checked
 from engines.families.base import Batch, Cancelled, DataSpec
-from engines.families.pixelcnn import GatedPixelCNN, autoregress
+from engines.measures import discretized_logistic_nll
+from engines.families.pixelcnn import GatedPixelCNN, autoregress, mixture_log_probs, mixture_nll
 
 
+@pytest.mark.parametrize("per_subpixel", [256, 6])  # softmax logits, or a 2-component mixture's parameters
 @pytest.mark.parametrize("channels", [1, 3])
-def test_logits_depend_on_every_earlier_subpixel_and_nothing_else(channels):
+def test_logits_depend_on_every_earlier_subpixel_and_nothing_else(channels, per_subpixel):
     """d logits(i, j, c) / d input is zero at (i, j, c) and after (raster order, R -> G -> B), and
     non-zero everywhere before it: no leak of the future, and no blind spot in the past."""
     torch.manual_seed(0)
     size = 5
-    net = GatedPixelCNN(channels, hidden=6, layers=5, kernel=3, head=12, num_classes=0).double()
+    net = GatedPixelCNN(channels, hidden=6, layers=5, kernel=3, head=12, num_classes=0,
+                        per_subpixel=per_subpixel).double()
     # several inputs: a path that a ReLU happens to close for one input is open for another
     x = torch.randn(4, channels, size, size, dtype=torch.float64, requires_grad=True)
     # order[c, i, j] = raster position of subpixel (i, j, c)
@@ -32,13 +36,14 @@ def test_logits_depend_on_every_earlier_subpixel_and_nothing_else(channels):
                 assert torch.equal(sees, before), f"subpixel {(i, j, c)} sees {sees.int().tolist()}"
 
 
-@pytest.mark.parametrize("channels, classes", [(1, 0), (3, 4)])
-def test_incremental_sampler_computes_the_same_logits_as_the_full_network(channels, classes):
+@pytest.mark.parametrize("channels, classes, per_subpixel", [(1, 0, 256), (3, 4, 256), (3, 4, 9)])
+def test_incremental_sampler_computes_the_same_logits_as_the_full_network(channels, classes, per_subpixel):
     """Teacher-force the row-by-row sampler with a known image: every subpixel's logits must equal
     the full forward pass on that image (so sampling draws from exactly the trained model)."""
     torch.manual_seed(0)
     size = 6
-    net = GatedPixelCNN(channels, hidden=6, layers=3, kernel=5, head=9, num_classes=classes).double().eval()
+    net = GatedPixelCNN(channels, hidden=6, layers=3, kernel=5, head=9, num_classes=classes,
+                        per_subpixel=per_subpixel).double().eval()
     labels = torch.arange(2) % classes if classes else None
     if classes:
         torch.nn.init.normal_(net.layers[1].class_bias.weight)
@@ -79,15 +84,44 @@ def test_uniform_logits_give_exactly_eight_bits_per_dim(channels):
     assert got["bits_per_dim"] == pytest.approx(8.0, abs=1e-6)
 
 
-def test_training_lowers_bits_per_dim_below_uniform():
+def test_one_component_mixture_is_the_discretised_logistic_and_every_mixture_sums_to_one():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 256, (5, 1, 3, 3), generator=gen, dtype=torch.uint8)
+    target[0, 0, 0] = torch.tensor([0, 255, 128], dtype=torch.uint8)  # both edge bins and the middle
+    params = torch.randn(5, 3, 1, 3, 3, generator=gen, dtype=torch.float64)
+    expected = discretized_logistic_nll(target, params[:, 1], params[:, 2])
+    assert torch.allclose(mixture_nll(params, target), expected, atol=1e-12)
+
+    many = torch.randn(7, 12, generator=gen, dtype=torch.float64) * 3   # 4 components, some very narrow
+    table = mixture_log_probs(many)
+    assert torch.allclose(table.exp().sum(1), torch.ones(7, dtype=torch.float64), atol=1e-9)
+    values = torch.randint(0, 256, (7,), generator=gen)
+    assert torch.allclose(table.gather(1, values[:, None])[:, 0], -mixture_nll(many, values), atol=1e-12)
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+def test_training_lowers_bits_per_dim_below_uniform(output):
     torch.manual_seed(0)
-    engine = make_engine(lr=3e-2)
+    engine = make_engine(lr=3e-2, output=output, mixtures=2)
     b = batch()
     b.pixels[:] = b.pixels // 128 * 255  # black or white: 1 bit/dim is reachable from the marginal alone
     first = engine.train_step(b)["bits_per_dim"]
     for _ in range(30):
         last = engine.train_step(b)["bits_per_dim"]
-    assert first > 7.5 and last < 3.0
+    # a fresh softmax is near-uniform (8 bits/dim); a fresh mixture already puts mass on the edge bins
+    assert first > (7.5 if output == "softmax" else 1.5)
+    assert last < min(3.0, first - 0.5)
+
+
+def test_learning_rate_halves_every_half_life_and_rollbacks_scale_it():
+    engine = make_engine(lr=1e-2, lr_half_life=4)
+    for _ in range(4):
+        engine.train_step(batch())
+    assert engine.opt.param_groups[0]["lr"] == pytest.approx(5e-3)
+    engine.set_learning_rate_scale(0.5)
+    for _ in range(4):
+        engine.train_step(batch())
+    assert engine.opt.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 * 0.25)
 
 
 def test_conditional_only_with_labels_and_labels_change_the_prediction():

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QLabel, QPushButton, QScrol
                                QWidget)
 
 from engines import registry
-from engines.config import ConfigError
+from engines.config import ConfigError, replace_checked
 from engines.train.loop import TrainSettings
 
 from ..forms import ConfigForm
@@ -69,8 +69,11 @@ class ModelPanel(Panel):
         state.training_state_changed.connect(self._on_training_state)
         state.dataset_changed.connect(self._follow_data_size)
         self._preset_shown = None      # the recipe the family form was last filled with
+        self._train_recipe: dict = {}  # training settings the family's recipe put in the form
         self._show_family(state.family_name)
         self.settings_form.set_config(state.settings)
+        self._apply_train_recipe()
+        self._push()
 
     def _show_settings(self) -> None:
         """Settings changed elsewhere (e.g. flip in the Dataset panel): show them here too."""
@@ -103,6 +106,29 @@ class ModelPanel(Panel):
         """Fill the family form with the family's recipe for the current image size."""
         self._preset_shown = registry.default_config(self.state.family_name, self._data_size())
         self.family_form.set_config(self._preset_shown)
+        self._apply_train_recipe()
+
+    def _apply_train_recipe(self) -> None:
+        """The family's recommended training settings (e.g. batch 16 for flows), as the CLI applies
+        them. A setting the person changed is theirs and stays; one the previous family's recipe set
+        and nobody touched goes back to its default when the new family has no opinion on it."""
+        try:
+            current = self.settings_form.config()
+        except ConfigError:
+            return  # an invalid form: leave it as the person has it
+        defaults = TrainSettings()
+        recipe = registry.default_settings(self.state.family_name, self._data_size(), defaults)
+        wanted = {k: getattr(recipe, k) for k in vars(defaults) if getattr(recipe, k) != getattr(defaults, k)}
+        changes = {}
+        for key, value in self._train_recipe.items():
+            if key not in wanted and getattr(current, key) == value:
+                changes[key] = getattr(defaults, key)
+        for key, value in wanted.items():
+            if getattr(current, key) in (getattr(defaults, key), self._train_recipe.get(key)):
+                changes[key] = value
+        self._train_recipe = {k: v for k, v in wanted.items() if changes.get(k, getattr(current, k)) == v}
+        if changes:
+            self.settings_form.set_config(replace_checked(current, **changes))
 
     def _follow_data_size(self, dataset) -> None:
         """New data of another size: an untouched recipe follows it; edited settings are kept."""
@@ -115,14 +141,16 @@ class ModelPanel(Panel):
     def _show_loaded_settings(self) -> None:
         """A reopened run's settings replace what the forms show."""
         config, settings = self.state.config, self.state.settings
+        self._train_recipe = {}  # the run's own settings, not a recipe
         if self.family_form is not None:
             self.family_form.set_config(config)
         self.settings_form.set_config(settings)
 
     def reset(self) -> None:
+        self.settings_form.reset()
+        self._train_recipe = {}
         if self.family_form is not None:
             self._fill_preset()
-        self.settings_form.reset()
         self._push()
 
     def _push(self) -> None:

@@ -90,3 +90,24 @@ def test_the_family_form_starts_from_the_recipe_for_the_data_size(qtbot, window,
     assert state.config.beta == 2.5
     model.reset()
     assert state.config == recipe16
+
+
+def test_training_settings_follow_the_family_recipe_unless_the_person_changed_them(qtbot, window):
+    from engines.train.loop import TrainSettings
+
+    model, state = window.panels["model"], window.state
+    defaults = TrainSettings()
+    state.set_family("pixelcnn")
+    assert (state.settings.batch_size, state.settings.sample_every, state.settings.n_samples) == (16, 1000, 40)
+    state.set_family("dcgan")  # no recipe: the untouched settings go back to their defaults
+    assert (state.settings.batch_size, state.settings.sample_every, state.settings.n_samples) == (
+        defaults.batch_size, defaults.sample_every, defaults.n_samples)
+    state.set_family("realnvp")
+    assert state.settings.batch_size == 16
+    model.settings_form.editor("batch_size").setValue(32)   # the person's choice
+    state.set_family("glow")
+    assert state.settings.batch_size == 32
+    state.set_family("dcgan")
+    assert state.settings.batch_size == 32
+    model.reset()
+    assert state.settings.batch_size == defaults.batch_size

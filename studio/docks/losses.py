@@ -33,12 +33,14 @@ def slider_to_weight(value: int) -> float:
 class CurveSet:
     """Named series on one plot: a faint raw curve and a bold smoothed one per name."""
 
-    def __init__(self, plot: pg.PlotItem, legend: QLabel):
+    def __init__(self, plot: pg.PlotItem, legend: QLabel, start_hidden=lambda name: False):
         self.plot = plot
         self.legend = legend
+        self.start_hidden = start_hidden  # names drawn only once the person asks (e.g. per-class counts)
         # Names the person clicked off in the legend. Kept across runs: someone who hid the per-class
         # counts once does not want them back at every start. Hidden curves do not set the y range.
         self.hidden: set[str] = set()
+        self.shown: set[str] = set()  # names the person clicked on: start_hidden no longer applies
         legend.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
         legend.setToolTip("Click a name to hide or show its curve")
         legend.linkActivated.connect(self.toggle)
@@ -72,6 +74,8 @@ class CurveSet:
             item.setClipToView(True)
             item.setSkipFiniteCheck(True)
         self.raw[name], self.smooth[name] = raw, smooth
+        if self.start_hidden(name) and name not in self.shown:
+            self.hidden.add(name)
         if name in self.hidden:
             raw.setVisible(False)
             smooth.setVisible(False)
@@ -98,6 +102,7 @@ class CurveSet:
         if name not in self.series:
             return
         self.hidden.symmetric_difference_update({name})
+        (self.shown.add if name not in self.hidden else self.shown.discard)(name)
         for item in (self.raw[name], self.smooth[name]):
             item.setVisible(name not in self.hidden)
         self._update_legend()
@@ -176,7 +181,10 @@ class LossesPanel(Panel):
         self.loss_legend = QLabel()
         self.metric_legend = QLabel()
         self.losses = CurveSet(self.loss_plot, self.loss_legend)
-        self.metrics = CurveSet(self.metric_plot, self.metric_legend)
+        # Per-class sample counts (class_count/3...) are ten or more curves on another scale: listed
+        # in the legend, drawn when clicked. Held-out measures (val/...) always show.
+        self.metrics = CurveSet(self.metric_plot, self.metric_legend,
+                                start_hidden=lambda name: "/" in name and not name.startswith("val/"))
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=40)
         self.smoothing.setObjectName("smoothing")

@@ -26,9 +26,14 @@ def test_clicking_a_legend_name_hides_its_curve_and_the_range_follows(qtbot, win
         panel._on_metrics(ev.Metrics(step, {"class_count/0": 500.0 * step, "val/bits_per_dim": 2.0 - 0.1 * step}))
     panel.redraw()
     curves = panel.metrics
-    assert "class_count/0" in panel.metric_legend.text() and curves.is_shown("class_count/0")
+    # per-class counts start hidden (listed, struck through); held-out measures show
+    assert "class_count/0" in panel.metric_legend.text() and not curves.is_shown("class_count/0")
+    assert curves.is_shown("val/bits_per_dim")
     # what a click on the link delivers: the href of the name's entry
     href = panel.metric_legend.text().split("href='")[1].split("'")[0]
+    panel.metric_legend.linkActivated.emit(href)
+    assert curves.is_shown("class_count/0")
+    qtbot.waitUntil(lambda: panel.metric_plot.viewRange()[1][1] > 1000)
     panel.metric_legend.linkActivated.emit(href)
     assert not curves.is_shown("class_count/0") and curves.is_shown("val/bits_per_dim")
     assert not curves.smooth["class_count/0"].isVisible()
@@ -37,11 +42,15 @@ def test_clicking_a_legend_name_hides_its_curve_and_the_range_follows(qtbot, win
     panel.metric_legend.linkActivated.emit(href)
     assert curves.is_shown("class_count/0")
     qtbot.waitUntil(lambda: panel.metric_plot.viewRange()[1][1] > 1000)
-    # hidden names stay hidden in the next run
-    curves.toggle(href)
+    # the person's choice carries into the next run: shown stays shown, hidden stays hidden
     panel.clear()
-    panel._on_metrics(ev.Metrics(1, {"class_count/0": 3.0}))
-    assert not curves.is_shown("class_count/0") and not curves.smooth["class_count/0"].isVisible()
+    panel._on_metrics(ev.Metrics(1, {"class_count/0": 3.0, "sample_diversity": 1.0}))
+    assert curves.is_shown("class_count/0")
+    curves.toggle("sample_diversity")
+    panel.clear()
+    panel._on_metrics(ev.Metrics(1, {"class_count/0": 3.0, "sample_diversity": 1.0}))
+    assert curves.is_shown("class_count/0") and not curves.is_shown("sample_diversity")
+    assert not curves.smooth["sample_diversity"].isVisible()
 
 
 def test_a_rollback_removes_the_undone_stretch_of_the_curves(qtbot, window):

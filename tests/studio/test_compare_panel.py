@@ -81,6 +81,8 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     runs.confirm_overwrite = lambda path: False
     assert runs.export_model(gan, out) is None and "nothing was overwritten" in messages[-1]
     assert out.read_bytes() == before
+    assert runs.export_model(gan, tmp_path / "missing" / "m.safetensors") is None
+    assert messages[-1].endswith(f"the folder {tmp_path / 'missing'} does not exist") and ".tmp" not in messages[-1]
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
     assert runs.export_model(gan, tmp_path / "other.safetensors") is None

@@ -114,3 +114,16 @@ def test_cli_measures_the_other_runs_when_one_cannot_be_measured(runs, tmp_path,
     assert "no checkpoint" in data["runs"][0]["measure_error"] and "measured" not in data["runs"][0]
     assert data["runs"][1]["measured"]["ms_per_image"] > 0
     assert "cannot measure bare" in captured.err
+
+
+def test_a_run_still_training_counts_the_steps_its_metrics_reached(runs, tmp_path):
+    import shutil
+    root, digits, vae, gan = runs
+    live = tmp_path / "live"
+    shutil.copytree(gan, live)
+    record = json.loads((live / "run.json").read_text())
+    record.update(status="running", step=0)  # what run.json holds between status changes
+    (live / "run.json").write_text(json.dumps(record))
+    shutil.rmtree(live / "checkpoints")
+    facts = run_facts(live)
+    assert facts.step == 6 and facts.seconds_per_step is not None

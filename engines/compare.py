@@ -71,7 +71,9 @@ def run_facts(path: str | Path) -> RunFacts:
     rows: dict[str, list[tuple[float, float, float]]] = {}
     offset = last_time = 0.0
     rollbacks = 0
+    logged_step = 0  # a running run's run.json still says step 0; its metrics say how far it got
     for step, row in metric_rows(summary.path):
+        logged_step = max(logged_step, step)
         if row.get("event") == "rollback":
             rollbacks += 1
             continue
@@ -94,7 +96,7 @@ def run_facts(path: str | Path) -> RunFacts:
             best[name] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
     return RunFacts(
         path=summary.path, name=summary.name, family=summary.family, status=summary.status,
-        step=summary.step, dataset=describe_data(data), data_key=data_key(data),
+        step=max(summary.step, logged_step), dataset=describe_data(data), data_key=data_key(data),
         train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
         rollbacks=rollbacks, thumbnail=summary.thumbnail)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from difflib import get_close_matches
 from pathlib import Path
 
 
@@ -13,6 +14,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
         sys.exit(cli_main(argv))
+    # `genstudio trian ...`: a mistyped command would read as a missing folder or an unknown option
+    close = (get_close_matches(argv[0], list(COMMANDS), n=1)
+             if argv and not argv[0].startswith("-") and not Path(argv[0]).expanduser().exists() else [])
+    if close:
+        print(f"genstudio: error: unknown command {argv[0]!r} (did you mean `genstudio {close[0]}`?)",
+              file=sys.stderr)
+        sys.exit(2)
     options = [a for a in argv if a.startswith("-")]
     if options:
         print(f"genstudio: error: unknown option {options[0]} (try `genstudio --help`)", file=sys.stderr)

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..compare import Measured, measure_run, mixed_data_note, run_facts, table
+from ..errors import PERSON_ERRORS
 from . import CliError
 
 
@@ -32,14 +33,20 @@ def run(args) -> int:
         except ValueError as exc:
             raise CliError(f"{path} is not a usable run: {exc}") from None
     measured: dict = {}
+    unmeasured: dict = {}  # run path -> why: one run without a checkpoint must not hide the others' figures
     if args.measure:
         features: dict = {}
         for f in facts:
             say = (lambda text, name=f.name: print(f"{name}: {text}", file=sys.stderr)) if not args.json else None
-            measured[f.path] = measure_run(f.path, n=args.n, seed=args.seed, features=features, progress=say)
+            try:
+                measured[f.path] = measure_run(f.path, n=args.n, seed=args.seed, features=features, progress=say)
+            except PERSON_ERRORS as exc:
+                unmeasured[f.path] = str(exc)
+                print(f"genstudio: warning: cannot measure {f.name}: {exc}", file=sys.stderr)
     note = mixed_data_note(facts)
     if args.json:
-        print(json.dumps({"runs": [_json(f, measured.get(f.path)) for f in facts], "note": note}, indent=1))
+        print(json.dumps({"runs": [_json(f, measured.get(f.path), unmeasured.get(f.path)) for f in facts],
+                          "note": note}, indent=1))
         return 0
     headers, rows = table(facts, measured)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -52,9 +59,11 @@ def run(args) -> int:
     return 0
 
 
-def _json(f, m: Measured | None) -> dict:
+def _json(f, m: Measured | None, problem: str | None = None) -> dict:
     out = {"run": str(f.path), "family": f.family, "status": f.status, "step": f.step, "dataset": f.dataset,
            "train_seconds": f.train_seconds, "final": f.final, "best": f.best, "rollbacks": f.rollbacks}
     if m is not None:
         out["measured"] = {k: getattr(m, k) for k in m.__dataclass_fields__}
+    if problem is not None:
+        out["measure_error"] = problem
     return out

@@ -24,7 +24,8 @@ def run(args) -> int:
     if out.exists() and not args.force:
         raise CliError(f"{out} already exists; use --force to overwrite")
     if not out.parent.is_dir():
-        raise CliError(f"cannot write to {out}: the folder {out.parent} does not exist")
+        problem = "is a file, not a folder" if out.parent.exists() else "does not exist"
+        raise CliError(f"cannot write to {out}: {out.parent} {problem}")
     engine, record = load_engine(args.run_dir, args.checkpoint)
     try:
         save_model(engine, out, record["checkpoint_step"], source=str(Path(args.run_dir).resolve()))

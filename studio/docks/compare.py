@@ -153,6 +153,7 @@ class ComparePanel(Panel):
         self.measure_box.currentTextChanged.connect(self._draw)
         self.axis_box.currentTextChanged.connect(self._draw)
         state.compare_requested.connect(self.compare)
+        state.run_ended.connect(self._after_run)
         self._update_buttons()
 
     # --- commands ----------------------------------------------------------------------------------
@@ -169,6 +170,11 @@ class ComparePanel(Panel):
     def refresh(self) -> None:
         """Read the run folders again (a run may have trained further)."""
         self._load([f.path for f in self.facts])
+
+    def _after_run(self) -> None:
+        # a compared run may be the one that just ended: its status, steps and time have moved on
+        if self.facts and not self.measuring:
+            self.refresh()
 
     def _load(self, paths: list[Path]) -> None:
         facts, problems = [], []

@@ -189,12 +189,17 @@ class RunsPanel(Panel):
         if target.exists() and not self.confirm_overwrite(target):
             self.state.message.emit("info", "Export cancelled; nothing was overwritten.", "")
             return None
+        if not target.parent.is_dir():  # else the message would name the hidden temporary file
+            self.state.message.emit("error", f"Cannot export the model of {run.name}: the folder "
+                                             f"{target.parent} does not exist", "")
+            return None
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             engine, record = load_engine(run)
             save_model(engine, target, record["checkpoint_step"], source=str(run))
         except (*PERSON_ERRORS, OSError) as exc:
-            self.state.message.emit("error", f"Cannot export the model of {run.name}: {exc}", "")
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self.state.message.emit("error", f"Cannot export the model of {run.name}: {reason}", "")
             return None
         finally:
             QApplication.restoreOverrideCursor()

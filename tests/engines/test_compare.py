@@ -99,3 +99,31 @@ def test_data_key_ignores_trailing_slashes_and_order():
     a = {"sources": ["/x/a/", "/x/b"], "size": 16, "channels": 1, "fit": "center-crop", "background": "#ffffff"}
     b = dict(a, sources=["/x/b/", "/x/a"])
     assert data_key(a) == data_key(b) != data_key(dict(a, size=32))
+
+
+def test_cli_measures_the_other_runs_when_one_cannot_be_measured(runs, tmp_path, capsys):
+    import shutil
+    root, digits, vae, gan = runs
+    bare = tmp_path / "bare"
+    shutil.copytree(gan, bare)
+    shutil.rmtree(bare / "checkpoints")  # listed, but nothing to sample from
+    capsys.readouterr()
+    assert main(["compare", str(bare), str(vae), "--measure", "--n", "16", "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert "no checkpoint" in data["runs"][0]["measure_error"] and "measured" not in data["runs"][0]
+    assert data["runs"][1]["measured"]["ms_per_image"] > 0
+    assert "cannot measure bare" in captured.err
+
+
+def test_a_run_still_training_counts_the_steps_its_metrics_reached(runs, tmp_path):
+    import shutil
+    root, digits, vae, gan = runs
+    live = tmp_path / "live"
+    shutil.copytree(gan, live)
+    record = json.loads((live / "run.json").read_text())
+    record.update(status="running", step=0)  # what run.json holds between status changes
+    (live / "run.json").write_text(json.dumps(record))
+    shutil.rmtree(live / "checkpoints")
+    facts = run_facts(live)
+    assert facts.step == 6 and facts.seconds_per_step is not None

@@ -81,7 +81,23 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     runs.confirm_overwrite = lambda path: False
     assert runs.export_model(gan, out) is None and "nothing was overwritten" in messages[-1]
     assert out.read_bytes() == before
+    assert runs.export_model(gan, tmp_path / "missing" / "m.safetensors") is None
+    assert messages[-1].endswith(f"the folder {tmp_path / 'missing'} does not exist") and ".tmp" not in messages[-1]
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
     assert runs.export_model(gan, tmp_path / "other.safetensors") is None
     assert "Cannot export" in messages[-1] and not (tmp_path / "other.safetensors").exists()
+
+
+def test_the_table_follows_a_compared_run_when_training_ends(qtbot, window, blob_folder):
+    import json
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    record = json.loads((gan / "run.json").read_text())
+    (gan / "run.json").write_text(json.dumps(dict(record, status="running")))
+    window.state.compare_requested.emit([gan])
+    compare = window.panels["compare"]
+    assert compare.cell(gan.name, "Status") == "running"
+    (gan / "run.json").write_text(json.dumps(record))  # what the trainer writes when it stops
+    window.state.run_ended.emit()
+    assert compare.cell(gan.name, "Status") == record["status"] != "running"

@@ -83,7 +83,10 @@ def run_facts(path: str | Path) -> RunFacts:
                 offset += last_time
             last_time = float(t)
         seconds = offset + last_time
-        values = row.get("metrics") if isinstance(row.get("metrics"), dict) else {}
+        values = dict(row.get("metrics") if isinstance(row.get("metrics"), dict) else {})
+        # training losses too, as "train/NAME": a short run has them long before its first validation
+        losses = row.get("losses") if isinstance(row.get("losses"), dict) else {}
+        values.update({f"train/{name}": value for name, value in losses.items()})
         for name, value in values.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 rows.setdefault(str(name), []).append((float(step), seconds, float(value)))
@@ -102,11 +105,12 @@ def run_facts(path: str | Path) -> RunFacts:
 
 
 def common_measures(facts: list[RunFacts]) -> list[str]:
-    """Measures worth a column or a plot: those at least one run logged, the shared ones first,
-    validation measures before diagnostics, per-class counts last."""
+    """Measures worth a column or a plot: those at least one run logged; held-out measures first,
+    then the ones most runs share, training losses after diagnostics, per-class counts last."""
     names = sorted({n for f in facts for n in f.curves})
     shared = lambda n: sum(n in f.curves for f in facts)  # noqa: E731
-    return sorted(names, key=lambda n: (-shared(n), not n.startswith("val/"), "/" in n and not n.startswith("val/"), n))
+    return sorted(names, key=lambda n: (not n.startswith("val/"), -shared(n), n.startswith("train/"),
+                                        "/" in n and not n.startswith(("val/", "train/")), n))
 
 
 @dataclass(frozen=True)

@@ -34,5 +34,5 @@ def run(args) -> int:
     size = out.stat().st_size
     amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} kB"
     print(f"wrote {out} ({record['family']}, step {record['checkpoint_step']}, {amount}); "
-          f"use it wherever a run folder goes: genstudio sample {out.name} --n 16 --out DIR")
+          f"sample, interpolate and evaluate take it like a run folder: genstudio sample {out.name} --n 16 --out DIR")
     return 0

@@ -140,7 +140,7 @@ class ComparePanel(Panel):
         split.addWidget(self.table)
         split.addWidget(curves)
         split.addWidget(thumbs_scroll)
-        split.setSizes([260, 260, THUMB + 50])
+        split.setSizes([380, 240, THUMB + 50])  # the table first: its measured rows are at the bottom
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)

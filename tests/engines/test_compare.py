@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engines.cli import main
-from engines.compare import (data_key, measure_run, mixed_data_note, run_facts, table)
+from engines.compare import (common_measures, data_key, measure_run, mixed_data_note, run_facts, table)
 from engines.data.toy import write_digit_folder
 
 
@@ -37,6 +37,10 @@ def test_facts_come_from_the_run_folder(runs):
     assert curve.shape[1] == 3 and list(curve[:, 0]) == sorted(curve[:, 0]) and np.all(curve[:, 1] > 0)
     assert v.best["val/bits_per_dim"] == curve[:, 2].min() and v.final["val/bits_per_dim"] == curve[-1, 2]
     assert v.data_key == g.data_key and mixed_data_note([v, g]) == ""
+    # training losses are curves too (a short run has them before any validation), not table rows
+    assert list(g.curves["train/d_loss"][:, 0]) == [2, 4, 6] and "train/d_loss" not in g.best
+    names = common_measures([v, g])
+    assert names[0].startswith("val/") and names.index("train/d_loss") > names.index("val/bits_per_dim")
     headers, rows = table([v, g])
     assert "bits_per_dim (best)" in headers and len(rows) == 2
     col = headers.index("bits_per_dim (best)")

@@ -62,8 +62,18 @@ def field_infos(cls_or_obj) -> list[FieldInfo]:
         out.append(FieldInfo(
             name=f.name, type=hints[f.name], default=f.default, help=m.get("help", ""),
             min=m.get("min"), max=m.get("max"), choices=m.get("choices"),
-            label=m.get("label") or f.name.replace("_", " "), advanced=m.get("advanced", False)))
+            label=m.get("label") or readable_name(f.name), advanced=m.get("advanced", False)))
     return out
+
+
+# Words in field names that a person reads better spelt out or in their usual case.
+_WORDS = {"lr": "learning rate", "ema": "EMA", "kl": "KL", "gp": "GP", "r1": "R1", "fp32": "fp32",
+          "g": "G", "d": "D", "n": "n", "nan": "NaN", "ddim": "DDIM", "snr": "SNR", "cfg": "CFG", "mlp": "MLP"}
+
+
+def readable_name(name: str) -> str:
+    """A field name as a form label: lr_g -> "learning rate G", ema_decay -> "EMA decay"."""
+    return " ".join(_WORDS.get(word, word) for word in name.split("_"))
 
 
 def _coerce(info: FieldInfo, value: Any) -> Any:

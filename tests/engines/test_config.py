@@ -43,3 +43,11 @@ def test_parse_assignments():
     assert parse_assignments(["a=1", "b = x=y"]) == {"a": "1", "b": " x=y"}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_assignments(["novalue"])
+
+
+def test_form_labels_spell_out_abbreviations():
+    from engines.config import readable_name
+
+    assert readable_name("lr_g") == "learning rate G"
+    assert readable_name("ema_decay") == "EMA decay" and readable_name("kl_warmup_steps") == "KL warmup steps"
+    assert readable_name("latent_dim") == "latent dim"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
+from . import CliError
 from ..workspace import ENV_VAR, default_workspace, runs_folder, scan_runs
 
 
@@ -17,6 +19,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if args.workspace:  # a folder the person named must exist; the default one may simply be empty
+        named = Path(args.workspace).expanduser()
+        if not named.exists():
+            raise CliError(f"--workspace {named} does not exist")
+        if not named.is_dir():
+            raise CliError(f"--workspace {named} is a file, not a folder")
     workspace = runs_folder(args.workspace or default_workspace())
     runs, skipped = scan_runs(workspace)
     if args.json:

@@ -98,8 +98,11 @@ def test_genstudio_runs_lists_the_workspace(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr()
     assert "dcgan  finished  step 2/2" in out.out and "imgs — 8 images" in out.out
     assert "skipped" in out.err and "junk" in out.err
-    assert main(["runs", "--workspace", str(tmp_path / "nothing")]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["runs", "--workspace", str(tmp_path / "empty")]) == 0
     assert "no runs in" in capsys.readouterr().out
+    assert main(["runs", "--workspace", str(tmp_path / "nothing")]) == 2  # a mistyped folder is named
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_read_history_gives_curves_settings_and_the_latest_samples(tmp_path, tiny):

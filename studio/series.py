@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+WINDOW_SHARE_INVERSE = 5.0  # the smoothing window spans at most 1/5 of a series' points
+
 # exp(230) ~ 1e100: keeps w**-k inside float64 with plenty of headroom
 _MAX_EXPONENT = 230.0
 
@@ -68,16 +70,25 @@ class Series:
         self._grow(self.n + m)
         self.x[self.n:self.n + m] = xs
         self.y[self.n:self.n + m] = ys
-        prev = float(self.smooth[self.n - 1]) if self.n else None
-        self.smooth[self.n:self.n + m] = ema(ys, self.weight, prev)
+        applied = self.applied_weight(self.n)
         self.n += m
+        if self.applied_weight(self.n) != applied:   # a short series: its window grew with it
+            self.smooth[:self.n] = ema(self.y[:self.n], self.applied_weight(self.n))
+        else:
+            prev = float(self.smooth[self.n - m - 1]) if self.n > m else None
+            self.smooth[self.n - m:self.n] = ema(ys, applied, prev)
 
     def append(self, x: float, y: float) -> None:
         self.extend([x], [y])
 
+    def applied_weight(self, n: int) -> float:
+        """The slider's weight, capped so the average spans at most a fifth of the points (its window
+        is about 1/(1-w) points): 20 logged points at 0.937 would otherwise trail far behind the data."""
+        return min(self.weight, max(0.0, 1.0 - WINDOW_SHARE_INVERSE / n)) if n else self.weight
+
     def set_weight(self, weight: float) -> None:
         self.weight = float(weight)
-        self.smooth[:self.n] = ema(self.y[:self.n], self.weight)
+        self.smooth[:self.n] = ema(self.y[:self.n], self.applied_weight(self.n))
 
     def clear(self) -> None:
         self.n = 0
@@ -85,14 +96,17 @@ class Series:
 
     def truncate_after(self, x: float) -> None:
         """Forget the points past x (a rollback returned training to step x; what follows replaces them)."""
+        before = self.applied_weight(self.n)
         if self.ascending:
             self.n = int(np.searchsorted(self.xs, x, "right"))
+            if self.applied_weight(self.n) != before:
+                self.smooth[:self.n] = ema(self.y[:self.n], self.applied_weight(self.n))
             return
         keep = np.flatnonzero(self.xs <= x)
         m = len(keep)
         self.x[:m], self.y[:m] = self.x[keep], self.y[keep]
         self.n = m
-        self.smooth[:m] = ema(self.y[:m], self.weight)
+        self.smooth[:m] = ema(self.y[:m], self.applied_weight(m))
         self.ascending = bool(np.all(np.diff(self.xs) >= 0))
 
     def display(self, lo: float, hi: float, budget: int = 4096, smoothed: bool = False

@@ -80,3 +80,19 @@ def test_truncate_after_drops_the_points_a_rollback_undid():
     jumbled.extend([0.0, 5.0, 3.0, 9.0], [1.0, 2.0, 3.0, 4.0])
     jumbled.truncate_after(4)
     assert list(jumbled.xs) == [0, 3] and list(jumbled.smoothed) == list(jumbled.ys)
+
+
+def test_a_short_series_is_not_smoothed_past_a_fifth_of_its_points():
+    # 20 points of a falling loss at the slider's 0.937: the average must stay near the data's end
+    ys = np.linspace(1000.0, 550.0, 20)
+    s = Series()
+    s.weight = 0.937
+    for i, y in enumerate(ys):
+        s.append(float(i), float(y))
+    assert s.applied_weight(20) == pytest.approx(0.75)
+    assert np.allclose(s.smoothed, ema(ys, 0.75))      # as if smoothed in one go at the capped weight
+    assert abs(s.smoothed[-1] - 550.0) < 100            # 0.937 uncapped ends near 800: 250 behind
+    long = Series()
+    long.weight = 0.937
+    long.extend(np.arange(1000.0), np.zeros(1000))
+    assert long.applied_weight(long.n) == 0.937         # long series get the slider's weight as it is

@@ -70,6 +70,8 @@ class ModelPanel(Panel):
         state.dataset_changed.connect(self._follow_data_size)
         self._preset_shown = None      # the recipe the family form was last filled with
         self._train_recipe: dict = {}  # training settings the family's recipe put in the form
+        self._edited: dict = {}        # family -> its settings as the person left them (switching away)
+        self._form_family = state.family_name
         self._show_family(state.family_name)
         self.settings_form.set_config(state.settings)
         self._apply_train_recipe()
@@ -89,14 +91,29 @@ class ModelPanel(Panel):
             self.family_box.setCurrentIndex(index)
         self.description.setText(family.description)
         if self.family_form is not None:
+            self._keep_edits()
             self.family_form.setParent(None)
             self.family_form.deleteLater()
         self.family_form = ConfigForm(family.config_class)
         self.family_form.setObjectName("family_form")
+        self._form_family = name
         self._fill_preset()
+        if name in self._edited:  # coming back to a family: the settings as the person left them
+            self.family_form.set_config(self._edited[name])
         self.family_form.changed.connect(self._push)
         self.family_layout.addWidget(self.family_form)
         self._push()
+
+    def _keep_edits(self) -> None:
+        """Remember the leaving family's settings if the person changed them from the recipe."""
+        try:
+            config = self.family_form.config()
+        except ConfigError:
+            return  # half-typed: not worth keeping
+        if config != self._preset_shown:
+            self._edited[self._form_family] = config
+        else:
+            self._edited.pop(self._form_family, None)
 
     def _data_size(self) -> int:
         data = self.state.dataset
@@ -149,6 +166,7 @@ class ModelPanel(Panel):
     def reset(self) -> None:
         self.settings_form.reset()
         self._train_recipe = {}
+        self._edited.pop(self.state.family_name, None)
         if self.family_form is not None:
             self._fill_preset()
         self._push()

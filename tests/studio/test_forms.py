@@ -111,3 +111,17 @@ def test_training_settings_follow_the_family_recipe_unless_the_person_changed_th
     assert state.settings.batch_size == 32
     model.reset()
     assert state.settings.batch_size == defaults.batch_size
+
+
+def test_switching_family_and_back_keeps_the_model_settings_the_person_changed(qtbot, window):
+    model, state = window.panels["model"], window.state
+    state.set_family("dcgan")
+    model.family_form.editor("g_width").setValue(32)
+    assert state.config.g_width == 32
+    state.set_family("realnvp")
+    state.set_family("dcgan")
+    assert state.config.g_width == 32 and model.family_form.config().g_width == 32
+    model.reset()
+    state.set_family("realnvp")
+    state.set_family("dcgan")
+    assert state.config.g_width != 32   # Defaults forgot the edit

@@ -21,3 +21,18 @@ def train_tiny_run(root: Path, steps: int = 6, sample_every: int = 2) -> Path:
                  "--set", "d_width=8", "--set", f"sample_every={sample_every}", "--quiet"])
     assert code == 0
     return run
+
+
+def train_tiny_conditional_run(root: Path) -> tuple[Path, Path]:
+    """(image folder with dark/light class subfolders, a cVAE run trained on it for 20 steps)."""
+    from engines.cli import main
+
+    for c, name in enumerate(("dark", "light")):
+        (root / "imgs" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("L", (16, 16), color=30 + 180 * c + i).save(root / "imgs" / name / f"{i}.png")
+    run = root / "run"
+    assert main(["train", "--family", "cvae", "--data", str(root / "imgs"), "--out", str(run), "--size", "16",
+                 "--steps", "20", "--batch-size", "8", "--set", "latent_dim=4", "--set", "width=4",
+                 "--set", "sample_every=0", "--quiet"]) == 0
+    return root / "imgs", run

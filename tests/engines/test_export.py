@@ -138,18 +138,9 @@ def test_cli_export_flags(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
     """A tiny cVAE trained through the CLI on two class folders (dark and light squares)."""
-    from PIL import Image
+    from tests.helpers import train_tiny_conditional_run
 
-    root = tmp_path_factory.mktemp("cvae")
-    for c, name in enumerate(("dark", "light")):
-        (root / "imgs" / name).mkdir(parents=True)
-        for i in range(8):
-            Image.new("L", (16, 16), color=30 + 180 * c + i).save(root / "imgs" / name / f"{i}.png")
-    run = root / "run"
-    assert main(["train", "--family", "cvae", "--data", str(root / "imgs"), "--out", str(run), "--size", "16",
-                 "--steps", "20", "--batch-size", "8", "--set", "latent_dim=4", "--set", "width=4",
-                 "--set", "sample_every=0", "--quiet"]) == 0
-    return run
+    return train_tiny_conditional_run(tmp_path_factory.mktemp("cvae"))[1]
 
 
 def test_cli_interpolates_the_class_of_a_conditional_run(conditional_run, tmp_path, capsys):

@@ -15,16 +15,9 @@ from tests.studio.conftest import load_into
 @pytest.fixture(scope="module")
 def conditional(tmp_path_factory):
     """(image folder with dark/light subfolders, a cVAE run trained on it for a few steps)."""
-    root = tmp_path_factory.mktemp("classes")
-    for c, name in enumerate(("dark", "light")):
-        (root / "imgs" / name).mkdir(parents=True)
-        for i in range(8):
-            Image.new("L", (16, 16), color=30 + 180 * c + i).save(root / "imgs" / name / f"{i}.png")
-    run = root / "run"
-    assert cli(["train", "--family", "cvae", "--data", str(root / "imgs"), "--out", str(run), "--size", "16",
-                "--steps", "20", "--batch-size", "8", "--set", "latent_dim=4", "--set", "width=4",
-                "--set", "sample_every=0", "--quiet"]) == 0
-    return root / "imgs", run
+    from tests.helpers import train_tiny_conditional_run
+
+    return train_tiny_conditional_run(tmp_path_factory.mktemp("classes"))
 
 
 def _open(qtbot, panel, run):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.cli import main as cli
 from engines.export import ExportOptions, read_frames
 from engines.latent import lerp
 from engines.train.restore import load_engine

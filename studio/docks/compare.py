@@ -25,7 +25,7 @@ from engines.errors import PERSON_ERRORS
 
 from .base import RIGHT, Panel
 
-THUMB = 150
+THUMB = 120
 X_AXES = {"step": 0, "training time (s)": 1}  # column of RunFacts.curves rows
 
 
@@ -140,7 +140,7 @@ class ComparePanel(Panel):
         split.addWidget(self.table)
         split.addWidget(curves)
         split.addWidget(thumbs_scroll)
-        split.setSizes([380, 240, THUMB + 50])  # the table first: its measured rows are at the bottom
+        split.setSizes([250, 250, THUMB + 50])  # every part in view; the splitter handles give any one more
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)

@@ -16,6 +16,12 @@ from .flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, clip_with_r
                     encode_images, parse_temperature)
 
 
+def flow_train_preset(size: int) -> dict:
+    """Small batches: in a fixed CPU budget more, noisier steps beat fewer, cleaner ones (batch 16
+    reached a lower bits/dim than 32 or 64 in the same CPU time on 28 px digits)."""
+    return {"batch_size": 16}
+
+
 class FlowEngine(Engine):
     has_latent = True
     conditional = False

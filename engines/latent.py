@@ -198,8 +198,10 @@ def project(engine: Engine, images: np.ndarray, steps: int = 200, lr: float = 0.
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(n)
         render = lambda lat: engine.render(lat, labels=y.repeat_interleave(len(lat) // n))  # noqa: E731
         decode = lambda lat: engine.decode(lat, labels=y)  # noqa: E731
-    for m in engine.modules().values():
-        m.requires_grad_(False)
+    # freeze every weight for the search, then give each back its own flag (moving-average copies stay frozen)
+    flags = [(p, p.requires_grad) for m in engine.modules().values() for p in m.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
     try:
         for i in range(steps):
             opt.zero_grad(set_to_none=True)
@@ -216,8 +218,8 @@ def project(engine: Engine, images: np.ndarray, steps: int = 200, lr: float = 0.
                     pick = z.view(n, restarts, *z.shape[1:])[torch.arange(n), best]
                     preview(decode(pick.detach()))
     finally:
-        for m in engine.modules().values():
-            m.requires_grad_(True)
+        for p, flag in flags:
+            p.requires_grad_(flag)
     with torch.no_grad():
         per = (render(z) - tgt).pow(2).flatten(1).mean(1).view(n, restarts)
         best = per.argmin(1)

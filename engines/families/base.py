@@ -241,4 +241,5 @@ class Engine:
         raise NotImplementedError(f"{self.family} cannot render latents differentiably")
 
     def parameter_count(self) -> int:
-        return sum(p.numel() for m in self.modules().values() for p in m.parameters())
+        """Trained parameters: moving-average copies (frozen, requires_grad off) are the same model again."""
+        return sum(p.numel() for m in self.modules().values() for p in m.parameters() if p.requires_grad)

@@ -14,7 +14,6 @@ The maths of schedules and samplers is in engines/diffusion/, independent of the
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, replace
 
@@ -26,6 +25,7 @@ from torch.nn import functional as F
 from ..config import ConfigError, param
 from ..diffusion.samplers import SAMPLERS, DDIMScheduler, Scheduler, denoise, invert, make_scheduler
 from ..diffusion.schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
+from ..nn.ema import EMA
 from ..nn.unet import UNet, parse_mults
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, ProgressFn, to_uint8
@@ -85,30 +85,6 @@ class SamplingOptions:
     eta: float
     guidance: float
     ema: bool = True
-
-
-class EMA(nn.Module):
-    """A slowly moving copy of a network; a module so checkpoints (and exact resume) include it."""
-
-    def __init__(self, network: nn.Module, decay: float, warmup: bool):
-        super().__init__()
-        self.network = copy.deepcopy(network).requires_grad_(False).eval()
-        self.decay = decay
-        self.warmup = warmup
-        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
-
-    @torch.no_grad()
-    def update(self, network: nn.Module) -> None:
-        n = int(self.updates) + 1
-        self.updates.fill_(n)
-        decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
-        for avg, p in zip(self.network.parameters(), network.parameters()):
-            avg.lerp_(p.detach(), 1 - decay)
-        for avg, b in zip(self.network.buffers(), network.buffers()):
-            avg.copy_(b)
-
-    def train(self, mode: bool = True):  # the average never trains (no dropout when sampling)
-        return super().train(False)
 
 
 class DDPMEngine(Engine):
@@ -394,10 +370,6 @@ class DDPMEngine(Engine):
         return to_uint8(x)
 
     # --- state ----------------------------------------------------------------------------------------------
-    def parameter_count(self) -> int:
-        """The network's size (the EMA copy is the same network again, not more model)."""
-        return sum(p.numel() for p in self.net.parameters())
-
     def modules(self) -> dict[str, nn.Module]:
         return {"unet": self.net, "ema": self.ema}
 

@@ -13,15 +13,21 @@ from engines.measures import discretized_logistic_nll
 from engines.families.pixelcnn import GatedPixelCNN, autoregress, mixture_log_probs, mixture_nll
 
 
+# (layers, dilation cycle, vertical residual): plain layers, and dilated ones (taps 1, 2, 4 pixels apart)
+# whose 4 layers reach as far as plain ones would need 7 for
+ARCHITECTURES = [(5, 1, False), (4, 3, True), (4, 2, False)]
+
+
 @pytest.mark.parametrize("per_subpixel", [256, 6])  # softmax logits, or a 2-component mixture's parameters
 @pytest.mark.parametrize("channels", [1, 3])
-def test_logits_depend_on_every_earlier_subpixel_and_nothing_else(channels, per_subpixel):
+@pytest.mark.parametrize("layers, cycle, v_residual", ARCHITECTURES)
+def test_logits_depend_on_every_earlier_subpixel_and_nothing_else(channels, per_subpixel, layers, cycle, v_residual):
     """d logits(i, j, c) / d input is zero at (i, j, c) and after (raster order, R -> G -> B), and
     non-zero everywhere before it: no leak of the future, and no blind spot in the past."""
     torch.manual_seed(0)
-    size = 5
-    net = GatedPixelCNN(channels, hidden=6, layers=5, kernel=3, head=12, num_classes=0,
-                        per_subpixel=per_subpixel).double()
+    size = 5 if cycle == 1 else 7
+    net = GatedPixelCNN(channels, hidden=6, layers=layers, kernel=3, head=12, num_classes=0,
+                        per_subpixel=per_subpixel, dilation_cycle=cycle, v_residual=v_residual).double()
     # several inputs: a path that a ReLU happens to close for one input is open for another
     x = torch.randn(4, channels, size, size, dtype=torch.float64, requires_grad=True)
     # order[c, i, j] = raster position of subpixel (i, j, c)
@@ -37,16 +43,23 @@ def test_logits_depend_on_every_earlier_subpixel_and_nothing_else(channels, per_
 
 
 @pytest.mark.parametrize("channels, classes, per_subpixel", [(1, 0, 256), (3, 4, 256), (3, 4, 9)])
-def test_incremental_sampler_computes_the_same_logits_as_the_full_network(channels, classes, per_subpixel):
+@pytest.mark.parametrize("cycle, v_residual, position", [(1, False, False), (3, True, True)])
+def test_incremental_sampler_computes_the_same_logits_as_the_full_network(channels, classes, per_subpixel, cycle,
+                                                                        v_residual, position):
     """Teacher-force the row-by-row sampler with a known image: every subpixel's logits must equal
     the full forward pass on that image (so sampling draws from exactly the trained model)."""
     torch.manual_seed(0)
     size = 6
     net = GatedPixelCNN(channels, hidden=6, layers=3, kernel=5, head=9, num_classes=classes,
-                        per_subpixel=per_subpixel).double().eval()
+                        per_subpixel=per_subpixel, dilation_cycle=cycle, v_residual=v_residual,
+                        position_size=size if position else 0).double().eval()
     labels = torch.arange(2) % classes if classes else None
     if classes:
         torch.nn.init.normal_(net.layers[1].class_bias.weight)
+    if position:  # learnt position biases start at zero: make them matter
+        for layer in net.layers:
+            torch.nn.init.normal_(layer.row_bias)
+            torch.nn.init.normal_(layer.col_bias)
     truth = torch.randint(0, 256, (2, channels, size, size), dtype=torch.uint8)
     expected = net(truth.double() / 127.5 - 1.0, labels)  # (2, 256, C, H, W)
     got = torch.zeros_like(expected)

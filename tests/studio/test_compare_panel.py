@@ -73,19 +73,30 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     assert runs.select(gan) and runs.export_button.isEnabled()
     messages = []
     window.state.message.connect(lambda level, text, details: messages.append(text))
-    out = runs.export_model(gan, tmp_path / "digits")          # the suffix is added
+
+    def export(target):
+        """Start an export and wait for it to end; the file written, or None."""
+        with qtbot.waitSignal(runs.export_done, timeout=60_000) as ended:
+            runs.export_model(gan, target)
+        return ended.args[0]
+
+    with qtbot.waitSignal(runs.export_done, timeout=60_000) as ended:
+        assert runs.export_model(gan, tmp_path / "digits") == tmp_path / "digits.safetensors"  # suffix added
+        assert not runs.export_button.isEnabled() and "Exporting" in messages[-1]  # in the background
+    out = ended.args[0]
     assert out == tmp_path / "digits.safetensors" and "Exported the model" in messages[-1]
+    assert runs.export_button.isEnabled()
     engine, record = load_engine(out)
     assert record["family"] == "dcgan" and record["checkpoint_step"] == 6
     before = out.read_bytes()
     runs.confirm_overwrite = lambda path: False
-    assert runs.export_model(gan, out) is None and "nothing was overwritten" in messages[-1]
+    assert export(out) is None and "nothing was overwritten" in messages[-1]
     assert out.read_bytes() == before
-    assert runs.export_model(gan, tmp_path / "missing" / "m.safetensors") is None
+    assert export(tmp_path / "missing" / "m.safetensors") is None
     assert messages[-1].endswith(f"the folder {tmp_path / 'missing'} does not exist") and ".tmp" not in messages[-1]
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
-    assert runs.export_model(gan, tmp_path / "other.safetensors") is None
+    assert export(tmp_path / "other.safetensors") is None
     assert "Cannot export" in messages[-1] and not (tmp_path / "other.safetensors").exists()
 
 

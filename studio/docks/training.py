@@ -128,6 +128,9 @@ class TrainingPanel(Panel):
         self.status_label.setText(f"Checkpoint saved at step {event.step}")
 
     def _on_finished(self, event: ev.Finished) -> None:
+        # progress is reported every log_every steps: a stop between two reports would leave the bar behind
+        self.bar.setValue(min(event.step, self.bar.maximum()))
+        self.step_label.setText(f"{event.step} / {self.bar.maximum()}")
         self.status_label.setText(f"Finished ({event.reason}) at step {event.step}")
         self.eta_label.setText("–")
 

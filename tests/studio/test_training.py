@@ -87,10 +87,14 @@ def test_pause_resume_stop(qtbot, window, blob_folder):
     assert "% dcgan" in window.windowTitle()
     with qtbot.waitSignal(state.checkpoint, timeout=30_000) as saved:
         state.actions.save.trigger()
-    with qtbot.waitSignals([state.finished, state.run_ended], timeout=60_000) as _:
+    finished = []
+    state.finished.connect(finished.append)
+    with qtbot.waitSignals([state.finished, state.run_ended], timeout=60_000):
         state.actions.stop.trigger()
-    finished_step = window.panels["training"].bar.value()
+    panel = window.panels["training"]
+    finished_step = panel.bar.value()
     assert 0 < finished_step < 100_000
+    assert finished_step == finished[0].step and panel.step_label.text() == f"{finished_step} / 100000"
     assert saved.args[0].step > 0
     assert state.training_state == "idle" and not state.session.active
     assert list((state.run_dir / "checkpoints").iterdir())

@@ -14,6 +14,12 @@ data after long training. `--clock cpu` budgets this process's CPU seconds inste
 seconds, which is fairer on a shared machine; both are printed. `--marks` also prints held-out
 bits/dim (and writes grids) after that much training; validating and sampling are not counted as
 training time. Sample grids go to --out, one per --temperatures value.
+
+`--judge N` draws N more samples per temperature at the end and has a small classifier of the
+training digits (engines/quality.py, the one the Compare panel uses) judge them: the share it reads
+as the class asked for (conditional families) and the Fréchet distance to the training digits in its
+feature space. The same figures for the held-out real digits are printed first as the ceiling.
+(The classifier's confidence is no measure of "recognisable": it is sure of a third of pure noise.)
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from engines.data import ImageDataset  # noqa: E402
 from engines.data.toy import digit_images  # noqa: E402
 from engines.families.base import Batch, DataSpec  # noqa: E402
 from engines.imaging import make_grid, save_png  # noqa: E402
+from engines.quality import FeatureSpace  # noqa: E402
 from engines.train.loop import TrainSettings  # noqa: E402
 
 
@@ -73,7 +80,32 @@ def save_grids(engine, spec: str, when: str, args) -> float:
     return sample_s
 
 
-def run_one(spec: str, train: ImageDataset, val: ImageDataset, args) -> dict:
+def judge(space: FeatureSpace, images: np.ndarray, labels: np.ndarray | None, real: np.ndarray) -> dict:
+    out = {"frechet": space.frechet(images, real)}
+    if labels is not None:
+        out["class_accuracy"] = float((space.predict(images) == labels).mean())
+    return out
+
+
+def judge_samples(engine, space: FeatureSpace, real: np.ndarray, args) -> list[tuple[float | None, dict]]:
+    labels = np.arange(args.judge) % 10 if engine.conditional else None
+    results = []
+    for temperature in args.temperatures or [None]:
+        if temperature is not None:
+            engine.set_sampling_options(temperature=str(temperature))
+        images = engine.sample(args.judge, seed=2, labels=labels)
+        results.append((temperature, judge(space, images, labels, real)))
+    return results
+
+
+def describe(verdict: dict) -> str:
+    text = f"Fréchet distance {verdict['frechet']:.1f}"
+    if "class_accuracy" in verdict:
+        text += f", read as the class asked for {verdict['class_accuracy']:.0%}"
+    return text
+
+
+def run_one(spec: str, train: ImageDataset, val: ImageDataset, args, space: FeatureSpace | None = None) -> dict:
     name, settings = parse_spec(spec)
     family = registry.get(name)
     recipe = registry.default_settings(name, args.size, TrainSettings())  # the family's own batch size
@@ -116,7 +148,8 @@ def run_one(spec: str, train: ImageDataset, val: ImageDataset, args) -> dict:
 
     bpd = engine.validate(val_batches())["bits_per_dim"]
     sample_s = save_grids(engine, spec, "", args)
-    return {"spec": spec, "params": engine.parameter_count(), "batch": batch_size, "steps": steps,
+    verdicts = judge_samples(engine, space, train.images, args) if space is not None else []
+    return {"verdicts": verdicts, "spec": spec, "params": engine.parameter_count(), "batch": batch_size, "steps": steps,
             "wall_s": wall, "cpu_s": cpu, "val_bpd": bpd, "sample_s": sample_s, "curve": curve, "marks": at_marks,
             "config": to_dict(config)}
 
@@ -135,6 +168,8 @@ def main(argv=None) -> None:
                     help="sampling temperatures for the grids, e.g. 1,0.7 (default: the recipe's own)")
     ap.add_argument("--marks", type=lambda t: [float(v) for v in t.split(",") if v], default=[],
                     help="also print held-out bits/dim after this much training time, e.g. 60,120,300")
+    ap.add_argument("--judge", type=int, default=0, metavar="N",
+                    help="judge N samples per temperature with a classifier of the digits (see above)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     images, labels = digit_images(args.size, args.copies)
@@ -142,14 +177,23 @@ def main(argv=None) -> None:
     train, val = data.split(0.1, seed=0)
     print(f"digits {args.size}px x{len(train)} train / {len(val)} held out; {args.seconds:g} {args.clock} s per "
           f"family, {args.threads} thread(s); uniform baseline 8.000 bits/dim")
+    space = None
+    if args.judge:
+        space = FeatureSpace.fit(train.images, np.asarray(train.labels), epochs=10)
+        n = min(args.judge, len(val))  # Fréchet distances shrink with more images: compare like with like
+        real = judge(space, val.images[:n], np.asarray(val.labels[:n]), train.images)
+        print(f"judge: {n} held-out real digits: {describe(real)}")
     print(f"{'family':34s} {'params':>8s} {'steps':>6s} {'wall s':>7s} {'cpu s':>7s} {'val bpd':>8s} "
           f"{'sample s':>8s}  train bpd curve (step, bpd)")
     for spec in args.families:
-        r = run_one(spec, train, val, args)
+        r = run_one(spec, train, val, args, space)
         print(f"{r['spec']:34s} {r['params']:8d} {r['steps']:6d} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} "
               f"{r['val_bpd']:8.3f} {r['sample_s']:8.1f}  {r['curve']}", flush=True)
         if r["marks"]:
             print(f"{'':34s} held-out bits/dim at (s, step, bpd): {r['marks']}", flush=True)
+        for temperature, verdict in r["verdicts"]:
+            t = "recipe's" if temperature is None else f"{temperature:g}"
+            print(f"{'':34s} {args.judge} samples at temperature {t}: {describe(verdict)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ output reaches the horizontal stack only after a one-row shift down), and a hori
 the pixels to the left in the current row. Each layer is gated, tanh(a) * sigmoid(b), with a class
 bias added to both halves when the data has labels. Each subpixel gets a 256-way softmax, or a
 discretised logistic mixture (PixelCNN++, Salimans et al., 2017): a few means and scales instead of
-256 free logits (neighbouring values share evidence; on 28 px digits it did not beat the softmax). For RGB
+256 free logits (neighbouring values share evidence; on 28 px digits its bits/dim are a little worse
+than the softmax's, its samples better). For RGB
 the channels of one pixel are predicted in order R -> G -> B: hidden channels are split into three
 groups, and at the current pixel group g sees input channels < g in the first layer (mask A) and
 groups <= g afterwards (mask B), so the logits of G see R and those of B see R and G, never more.
@@ -67,8 +68,9 @@ def preset(config: PixelCNNConfig, size: int) -> PixelCNNConfig:
     # layers (taps 1, 2, 4 apart) see the whole digit, a per-row/column bias tells them where they are,
     # and the weight average steadies the small-batch noise. On 28 px digits after 300 CPU-s (batch 16,
     # benchmarks/flows_pixelcnn.py): 256-way softmax 1.73 bits/dim held out, logistic mixture 1.79, but
-    # the mixture's samples are far more often the digit asked for (the softmax spends its capacity on
-    # 256 free logits per subpixel; the mixture's neighbouring values share evidence), so it is the recipe.
+    # the mixture's 40-sample grids showed the digit asked for far more often (by eye; the softmax's had
+    # streaks and wrong digits), so it is the recipe. A classifier reads 53% of the mixture recipe's
+    # samples as the class asked for, against 16% for the old plain-layer softmax recipe.
     shape = dict(dilation_cycle=3, vertical_residual=True, position_bias=True, ema_decay=0.998,
                  output="logistic_mixture")
     if size <= 20:

@@ -37,7 +37,7 @@ class RealNVPConfig:
 def preset(config: RealNVPConfig, size: int) -> RealNVPConfig:
     """Recipes that train in a few CPU minutes: fewer, narrower couplings as images grow."""
     # lr 2e-3 (with batch 16, see flow_train_preset) beat 1e-3 on 28 px digits in the same CPU time;
-    # the weight average took 300 CPU-s from 1.80 to 1.71 bits/dim held out (benchmarks/flows_pixelcnn.py)
+    # the weight average: 1.71 -> 1.67 bits/dim held out after 300 CPU-s (paired runs, benchmarks/flows_pixelcnn.py)
     if size <= 20:
         return replace_checked(config, levels=2, couplings=3, hidden=32, blocks=1, lr=2e-3, ema_decay=0.998)
     if size <= 32:

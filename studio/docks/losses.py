@@ -180,7 +180,9 @@ class LossesPanel(Panel):
         self.metric_plot.hide()
         self.loss_legend = QLabel()
         self.metric_legend = QLabel()
-        self.losses = CurveSet(self.loss_plot, self.loss_legend)
+        # A gradient norm is a diagnostic on its own scale (tens, against a loss of ~2): listed, drawn
+        # when clicked, so the losses keep the plot's range
+        self.losses = CurveSet(self.loss_plot, self.loss_legend, start_hidden=lambda name: name.endswith("grad_norm"))
         # Per-class sample counts (class_count/3...) are ten or more curves on another scale: listed
         # in the legend, drawn when clicked. Held-out measures (val/...) always show.
         self.metrics = CurveSet(self.metric_plot, self.metric_legend,

@@ -53,6 +53,18 @@ def test_clicking_a_legend_name_hides_its_curve_and_the_range_follows(qtbot, win
     assert not curves.smooth["sample_diversity"].isVisible()
 
 
+def test_gradient_norms_are_listed_but_start_hidden_so_the_losses_keep_the_range(qtbot, window):
+    panel = window.panels["losses"]
+    for step in range(1, 6):
+        panel._on_progress(ev.Progress(step, 10, {"bits_per_dim": 2.0 - 0.1 * step, "grad_norm": 40.0}, 1.0, 1.0, 0.0))
+    panel.redraw()
+    assert "grad_norm" in panel.loss_legend.text() and not panel.losses.is_shown("grad_norm")
+    assert panel.losses.is_shown("bits_per_dim")
+    qtbot.waitUntil(lambda: panel.loss_plot.viewRange()[1][1] < 10)
+    panel.losses.toggle("grad_norm")
+    qtbot.waitUntil(lambda: panel.loss_plot.viewRange()[1][1] > 30)
+
+
 def test_a_rollback_removes_the_undone_stretch_of_the_curves(qtbot, window):
     panel = window.panels["losses"]
     for step in range(1, 11):

@@ -66,6 +66,9 @@ def print_events(events, quiet: bool = False) -> int:
             line = f"step {e.step}/{e.total_steps}  {losses}  {e.images_per_sec:.0f} img/s  ETA {_format_eta(e.eta_s)}"
         elif isinstance(e, ev.Metrics):
             line = f"step {e.step}  " + "  ".join(f"{k} {v:.4g}" for k, v in e.values.items())
+        elif isinstance(e, ev.Phase):  # say why the step counter stands still (a slow sample grid)
+            about = f" (about {_format_eta(e.expected_s)})" if e.expected_s is not None and e.expected_s >= 1 else ""
+            line = f"step {e.step}  {e.message}{about}…"
         elif isinstance(e, ev.TrainWarning):
             print(f"warning: step {e.step}: {e.message}", file=sys.stderr)
         elif isinstance(e, ev.CheckpointSaved):
@@ -115,7 +118,9 @@ def run(args) -> int:
     settings = registry.default_settings(family.name, size, TrainSettings())
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
                                    "device": args.device}.items() if v is not None}
-    twice = sorted(set(explicit) & set(assignments))
+    # a family setting of the same name (Glow's `steps`: flow steps per level) is not the training one
+    family_keys = {i.name for i in field_infos(family.config_class)}
+    twice = sorted((set(explicit) & set(assignments)) - family_keys)
     if twice:  # which one wins would be a guess; ask for one
         raise ConfigError(f"{twice[0]} is given twice (--{twice[0].replace('_', '-')} and --set {twice[0]}=...); "
                           f"give it once")

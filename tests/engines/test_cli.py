@@ -126,6 +126,11 @@ def test_a_setting_given_twice_is_refused_rather_than_guessed(tmp_path, capsys):
                  "--steps", "4", "--set", "steps=8"]) == 2
     assert "steps is given twice" in capsys.readouterr().err
     assert not out.exists()
+    # Glow's own `steps` (flow steps per level) is another setting: both are taken
+    assert main(["train", "--family", "glow", "--data", str(imgs), "--out", str(out), "--size", "16",
+                 "--steps", "2", "--set", "steps=1", "--set", "hidden=8", "--quiet"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["config"]["steps"] == 1 and record["settings"]["steps"] == 2
 
 
 def test_checkpoints_are_chosen_by_step_and_only_from_the_run_itself(tmp_path, capsys):
@@ -188,3 +193,12 @@ def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, (args, err)
+
+
+def test_training_says_when_it_draws_a_sample_grid(tmp_path, capsys):
+    imgs = _folder(tmp_path)
+    assert main(["train", "--family", "dcgan", "--data", str(imgs), "--out", str(tmp_path / "run"), "--size", "16",
+                 "--steps", "4", "--set", "sample_every=2", "--set", "n_samples=4", "--set", "g_width=8",
+                 "--set", "d_width=8", "--set", "latent_dim=8"]) == 0
+    drawing = [line for line in capsys.readouterr().out.splitlines() if "drawing 4 sample images" in line]
+    assert [line.split()[1] for line in drawing] == ["0", "2", "4"]  # the step each grid belongs to

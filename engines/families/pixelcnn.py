@@ -117,7 +117,7 @@ class GatedLayer(nn.Module):
                  dilation: int = 1, v_residual: bool = False, position_size: int = 0):
         super().__init__()
         k, half = kernel, kernel // 2
-        self.half, self.first, self.dilation = half, first, dilation
+        self.first = first
         # how far the kernel reaches, in pixels: half taps spaced `dilation` apart on each side
         self.reach = half * dilation
         self.v_residual = v_residual and not first

@@ -32,6 +32,7 @@ _FAMILIES: dict[str, str] = {
     "wgan-gp": "engines.families.gan:WGAN_GP",
     "sngan": "engines.families.gan:SNGAN",
     "sagan": "engines.families.gan:SAGAN",
+    "progan": "engines.families.progan:FAMILY",
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",

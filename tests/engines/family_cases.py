@@ -10,6 +10,7 @@ SMALL_CONFIG: dict[str, dict] = {
     "wgan-gp": {"latent_dim": 8, "g_width": 8, "d_width": 8, "n_critic": 2},
     "sngan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "sagan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "progan": {"latent_dim": 8, "width": 4, "max_width": 8},
     "ae": {"latent_dim": 4, "width": 4},
     "vae": {"latent_dim": 4, "width": 4},
     "cvae": {"latent_dim": 4, "width": 4},

@@ -33,6 +33,7 @@ _FAMILIES: dict[str, str] = {
     "sngan": "engines.families.gan:SNGAN",
     "sagan": "engines.families.gan:SAGAN",
     "progan": "engines.families.progan:FAMILY",
+    "biggan": "engines.families.biggan:FAMILY",
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",

@@ -100,3 +100,65 @@ def test_progan_resumes_exactly_in_the_middle_of_a_fade(tmp_path):
     _assert_same_state(load_checkpoint(latest_checkpoint(tmp_path / "a"))[0]["engine"],
                        load_checkpoint(latest_checkpoint(tmp_path / "b"))[0]["engine"])
     np.testing.assert_array_equal(straight.engine.sample(3, seed=9), resumed.engine.sample(3, seed=9))
+
+
+# --- BigGAN ----------------------------------------------------------------------------------------
+
+def _spread(images):
+    x = images.reshape(len(images), -1).astype(np.float64)
+    return float(np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1)).mean())
+
+
+def test_biggan_class_conditioning_reaches_the_generator_and_the_discriminator():
+    torch.manual_seed(0)
+    engine = make_engine("biggan", classes=3)
+    assert engine.conditional and engine.G.shared is not None
+    losses = _step(engine, batch_of(classes=3), 0)
+    assert {"d_loss", "g_loss"} <= set(losses) and all(np.isfinite(v) for v in losses.values())
+    metrics, findings = engine.monitor(1)
+    assert "ortho_penalty" in metrics and metrics["ortho_penalty"] > 0 and not findings
+    z = engine.random_latents(3, seed=1)
+    a = engine.decode(z, labels=torch.tensor([0, 0, 0]))
+    b = engine.decode(z, labels=torch.tensor([1, 1, 1]))
+    assert not np.array_equal(a, b)
+    # one-hot class weights are exactly the hard labels; a half-half mix is neither
+    np.testing.assert_array_equal(engine.decode(z, labels=torch.eye(3)[[1, 1, 1]]), b)
+    mix = engine.decode(z, labels=torch.tensor([[0.5, 0.5, 0.0]] * 3))
+    assert not np.array_equal(mix, a) and not np.array_equal(mix, b)
+    x = batch_of(n=4, classes=3).float()
+    assert not torch.equal(engine.D(x, torch.zeros(4, dtype=torch.long)), engine.D(x, torch.ones(4, dtype=torch.long)))
+    # per-class sampling
+    engine.set_sampling_options(label="class2")
+    assert engine.decode_label == 2
+
+
+def test_biggan_on_unlabelled_data_trains_unconditionally_and_says_so():
+    engine = make_engine("biggan", classes=0)
+    assert not engine.conditional and engine.G.shared is None
+    _step(engine, batch_of(), 0)
+    _, findings = engine.monitor(1)
+    assert [f.kind for f in findings] == ["unconditional"] and "subfolder" in findings[0].message
+    assert engine.monitor(2)[1] == []  # said once
+    with pytest.raises(ConfigError, match="label"):
+        engine.set_sampling_options(label="class0")
+
+
+def test_biggan_truncation_one_is_plain_sampling_and_lower_values_reduce_variety():
+    from engines.families.biggan import truncated_normal
+
+    torch.manual_seed(0)
+    engine = make_engine("biggan")
+    plain = engine.sample(16, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    torch.testing.assert_close(engine.random_latents(4, seed=3), torch.randn(4, engine.config.latent_dim, generator=gen))
+    engine.set_sampling_options(truncation="1")
+    np.testing.assert_array_equal(engine.sample(16, seed=3), plain)
+    engine.set_sampling_options(truncation="0.2")
+    z = engine.random_latents(16, seed=3)
+    assert z.abs().max() <= 0.4
+    np.testing.assert_array_equal(engine.sample(16, seed=3), engine.sample(16, seed=3))
+    assert _spread(engine.sample(16, seed=3)) < _spread(plain)
+    assert truncated_normal(1000, 4, 0.5, torch.Generator().manual_seed(0)).abs().max() <= 1.0
+    for bad in ("0", "1.5", "x"):
+        with pytest.raises(ConfigError, match="truncation"):
+            engine.set_sampling_options(truncation=bad)

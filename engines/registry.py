@@ -34,6 +34,7 @@ _FAMILIES: dict[str, str] = {
     "sagan": "engines.families.gan:SAGAN",
     "progan": "engines.families.progan:FAMILY",
     "biggan": "engines.families.biggan:FAMILY",
+    "stylegan": "engines.families.stylegan:FAMILY",
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",

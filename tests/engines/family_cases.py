@@ -11,6 +11,7 @@ SMALL_CONFIG: dict[str, dict] = {
     "sngan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "sagan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "progan": {"latent_dim": 8, "width": 4, "max_width": 8},
+    "stylegan": {"latent_dim": 8, "mapping_layers": 2, "width": 4, "max_width": 8, "r1_every": 2},
     "biggan": {"latent_dim": 9, "embed_dim": 4, "g_width": 4, "d_width": 4},
     "ae": {"latent_dim": 4, "width": 4},
     "vae": {"latent_dim": 4, "width": 4},

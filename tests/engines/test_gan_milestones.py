@@ -162,3 +162,80 @@ def test_biggan_truncation_one_is_plain_sampling_and_lower_values_reduce_variety
     for bad in ("0", "1.5", "x"):
         with pytest.raises(ConfigError, match="truncation"):
             engine.set_sampling_options(truncation=bad)
+
+
+# --- StyleGAN --------------------------------------------------------------------------------------
+
+def test_stylegan_trains_with_lazy_r1_style_mixing_and_tracks_the_mean_w():
+    torch.manual_seed(0)
+    engine = make_engine("stylegan", r1_every=3, pl_weight=1.0)
+    batch = batch_of()
+    r1_seen = []
+    for i in range(4):
+        losses = _step(engine, batch, i)
+        assert {"d_loss", "g_loss"} <= set(losses) and all(np.isfinite(v) for v in losses.values())
+        r1_seen.append(engine._state["r1"])
+    # R1 is taken at steps 0 and 3 only (lazy): the value changes on those steps alone
+    assert r1_seen[0] > 0 and r1_seen[0] == r1_seen[1] == r1_seen[2] != r1_seen[3]
+    metrics, _ = engine.monitor(4)
+    assert {"r1_penalty", "path_length", "diversity_vs_data"} <= set(metrics)
+    assert engine.G.w_avg.abs().sum() > 0 and torch.equal(engine.G_ema.w_avg, engine.G.w_avg)
+    # the mapping net learns 100x slower: its parameters carry a 0.01 multiplier
+    assert engine.G.mapping.layers[0].lr_mul == pytest.approx(0.01)
+
+
+def test_stylegan_latents_live_in_w_or_z_and_truncation_pulls_towards_the_mean():
+    torch.manual_seed(0)
+    engine = make_engine("stylegan")
+    for i in range(2):
+        _step(engine, batch_of(), i)
+    w = engine.random_latents(4, seed=2)
+    engine.set_sampling_options(space="z")
+    z = engine.random_latents(4, seed=2)
+    assert not torch.equal(w, z)
+    np.testing.assert_array_equal(engine.decode(z), engine.sample(4, seed=2))
+    engine.set_sampling_options(space="w")
+    np.testing.assert_array_equal(engine.decode(w), engine.sample(4, seed=2))
+    plain = engine.sample(16, seed=4)
+    engine.set_sampling_options(truncation="1")
+    np.testing.assert_array_equal(engine.sample(16, seed=4), plain)
+    engine.set_sampling_options(truncation="0.3")
+    assert _spread(engine.sample(16, seed=4)) < _spread(plain)
+    engine.set_sampling_options(truncation="0.0001")  # everything at the mean w: (nearly) one image
+    tight = engine.sample(4, seed=4).astype(int)
+    assert np.abs(tight - tight[:1]).max() <= 1
+    with pytest.raises(ConfigError, match="space"):
+        engine.set_sampling_options(space="q")
+
+
+def test_stylegan_style_mixing_grid_rows_share_the_chosen_styles():
+    from engines.nn.stylegan_nets import style_levels
+
+    torch.manual_seed(0)
+    engine = make_engine("stylegan", size=16)
+    assert style_levels([4, 8, 16], [0, 1, 1, 2, 2]) == {"coarse": [0], "middle": [1, 2], "fine": [3, 4]}
+    assert style_levels([4, 8, 16, 32], [0, 1, 1, 2, 2, 3, 3])["coarse"] == [0, 1, 2]
+    grid = engine.style_mix([1, 2], [3, 4, 5], "coarse")
+    assert grid.shape == (3, 4, 16, 16, 1)
+    assert (grid[0, 0] == 255).all()
+    # sources are the seeds' plain images
+    for j, seed in enumerate([3, 4, 5]):
+        np.testing.assert_array_equal(grid[0, j + 1], engine.sample(1, seed)[0])
+    for i, seed in enumerate([1, 2]):
+        np.testing.assert_array_equal(grid[i + 1, 0], engine.sample(1, seed)[0])
+    # cell (i, j): column j's styles with row i's coarse ones, which every cell of row i shares
+    g = engine.G_ema
+    def w_of(seed):
+        return g.mapping(torch.randn(1, engine.config.latent_dim, generator=torch.Generator().manual_seed(seed)))
+    with torch.no_grad():
+        ws = g.broadcast(w_of(4)).clone()
+        ws[:, engine.levels["coarse"]] = g.broadcast(w_of(2))[:, engine.levels["coarse"]]
+        g.eval()
+        expected = ((g.synthesis(ws).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(grid[2, 2], expected[0])
+    # taking a row's own seed as the column gives that seed's image back
+    same = engine.style_mix([7], [7, 8], "fine")
+    np.testing.assert_array_equal(same[1, 1], same[1, 0])
+    assert not np.array_equal(same[1, 2], same[0, 2])
+    with pytest.raises(ConfigError, match="level"):
+        engine.style_mix([1], [2], "all")

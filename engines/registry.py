@@ -41,6 +41,7 @@ _FAMILIES: dict[str, str] = {
     "ddpm": "engines.families.ddpm:FAMILY",
     "ebm": "engines.families.ebm:FAMILY",
     "vqvae": "engines.families.vqvae:FAMILY",
+    "transformer": "engines.families.transformer:FAMILY",
 }
 
 

@@ -20,7 +20,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConfigError
 from ..measures import continuous_nll_to_bpd
 
 LOG_2PI = math.log(2 * math.pi)
@@ -441,13 +440,3 @@ def clip_with_recipe_default(engine, module: nn.Module) -> float:
         return engine.clip_and_check(module)
     finally:
         engine.grad_clip = from_settings
-
-
-def parse_temperature(value) -> float:
-    try:
-        t = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"temperature must be a number, not {value!r}") from None
-    if not (0.0 <= t <= 2.0):
-        raise ConfigError(f"temperature must be between 0 and 2; got {t:g}")
-    return t

@@ -111,7 +111,7 @@ class DDPMEngine(Engine):
         self.options = SamplingOptions(c.sampler, c.sample_steps, c.eta, c.guidance, ema=c.ema_decay > 0)
 
     # --- training ---------------------------------------------------------------------------------------
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self.net.train()
         x0 = batch.float()
         b = x0.shape[0]
@@ -132,22 +132,11 @@ class DDPMEngine(Engine):
             loss = per_image.mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = self._clip_gradients()
-        self.opt.step()
+        grad_norm = self.optimizer_step(self.opt, self.net, clip=self.config.grad_clip)  # diffusion trains best clipped
         self.lr_sched.step()
         if self.config.ema_decay > 0:
             self.ema.update(self.net)
         return {"loss": loss.item(), "mse": per_image.mean().item(), "grad_norm": grad_norm}
-
-    def _clip_gradients(self) -> float:
-        """Clip and check for inf/NaN (Engine.clip_and_check). The run's grad_clip setting wins when it is
-        set; otherwise this family's own default applies, because diffusion trains best clipped."""
-        run_setting = self.grad_clip
-        self.grad_clip = run_setting if run_setting > 0 else self.config.grad_clip
-        try:
-            return self.clip_and_check(self.net)
-        finally:
-            self.grad_clip = run_setting
 
     @torch.no_grad()
     def validate(self, batches) -> dict[str, float]:

@@ -213,7 +213,7 @@ class GANEngine(Engine):
         grad, = torch.autograd.grad(self.D(mixed, labels).sum(), mixed, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         c, st = self.config, self._state
         self.G.train()
         self.D.train()
@@ -244,8 +244,7 @@ class GANEngine(Engine):
             out["r1_penalty"] = r1.item()
         self.opt_d.zero_grad(set_to_none=True)
         total_d.backward()
-        self._note("d_grad_norm", self.clip_and_check(self.D))
-        self.opt_d.step()
+        self._note("d_grad_norm", self.optimizer_step(self.opt_d, self.D))
         st["d_steps"] += 1
 
         gap = (d_real.mean() - d_fake.mean()).item()
@@ -266,8 +265,7 @@ class GANEngine(Engine):
                 loss_g.backward()
             finally:
                 self.D.requires_grad_(True)
-            self._note("g_grad_norm", self.clip_and_check(self.G))
-            self.opt_g.step()
+            self._note("g_grad_norm", self.optimizer_step(self.opt_g, self.G))
             st["g_loss"] = loss_g.item()
             st["g_steps"] += 1
             if self.G_ema is not None:

@@ -321,19 +321,12 @@ class PixelCNNEngine(Engine):
             nll = F.cross_entropy(out, batch.pixels.long(), reduction="none")  # (B, C, H, W) nats
         return nll.flatten(1).mean(1) / LOG2
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self.net.train()
         loss = self.bits_per_dim(batch).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        # the family's own clip norm unless the training settings set one (0 there: no preference)
-        from_settings = self.grad_clip
-        self.grad_clip = from_settings or self.config.grad_clip
-        try:
-            grad_norm = self.clip_and_check(self.net)  # raises on inf/NaN: the loop rolls back
-        finally:
-            self.grad_clip = from_settings
-        self.opt.step()
+        grad_norm = self.optimizer_step(self.opt, self.net, clip=self.config.grad_clip)
         self.lr_sched.step()
         if self.ema is not None:
             self.ema.update(self.net)

@@ -184,7 +184,7 @@ class VAEEngine(Engine):
             return c.beta
         return c.beta * min(1.0, float(self.stats.steps) / c.kl_warmup_steps)
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self._decide_likelihood(batch.pixels)
         self.encoder.train()
         self.decoder.train()
@@ -198,10 +198,8 @@ class VAEEngine(Engine):
         loss = (recon + self.kl_weight() * kl_cost) / dims  # per dimension: the same step size at any image size
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        if self.config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(list(self.encoder.parameters()) + list(self.decoder.parameters()),
-                                     self.config.grad_clip)
-        self.opt.step()
+        self.optimizer_step(self.opt, [*self.encoder.parameters(), *self.decoder.parameters()],
+                            clip=self.config.grad_clip)
         with torch.no_grad():
             self.stats.kl_sum += kl_dims.detach().double()
             self.stats.kl_batches += 1

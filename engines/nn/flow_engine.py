@@ -13,7 +13,7 @@ from torch import nn
 from ..config import ConfigError
 from ..families.base import Batch, DataSpec, Engine
 from .ema import EMA
-from .flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, clip_with_recipe_default, decode_latents,
+from .flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, decode_latents,
                     encode_images, parse_temperature)
 
 
@@ -56,15 +56,14 @@ class FlowEngine(Engine):
         ramp = min(1.0, (self.steps_done + 1) / warm) if warm else 1.0
         return self.config.lr * ramp * self.lr_scale
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self.flow.train()
         for group in self.opt.param_groups:
             group["lr"] = self._current_lr()
         loss = bits_per_dim(self.flow, batch.pixels).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = clip_with_recipe_default(self, self.flow)
-        self.opt.step()
+        grad_norm = self.optimizer_step(self.opt, self.flow, clip=self.config.grad_clip)
         if self.ema is not None:
             self.ema.update(self.flow)
         self.steps_done += 1

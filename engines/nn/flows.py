@@ -431,18 +431,6 @@ def decode_latents(flow: MultiScaleFlow, latents: torch.Tensor, device: torch.de
     return quantize(x01).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def clip_with_recipe_default(engine, module: nn.Module) -> float:
-    """engine.clip_and_check with the family's own clip norm (config.grad_clip) unless the training
-    settings asked for one (the loop sets engine.grad_clip; 0 there means 'no preference').
-    Raises NonFiniteError on inf/NaN gradients, so the loop rolls back instead of stepping."""
-    from_settings = engine.grad_clip
-    engine.grad_clip = from_settings or engine.config.grad_clip
-    try:
-        return engine.clip_and_check(module)
-    finally:
-        engine.grad_clip = from_settings
-
-
 def parse_temperature(value) -> float:
     try:
         t = float(value)

@@ -7,7 +7,7 @@
 The studio's worker forwards the events as Qt signals; the command line prints them. Control
 (stop, pause, save now, roll back) is a thread-safe object polled between steps.
 
-Safety: a non-finite loss, gradient (Engine.clip_and_check) or weight never gets trained on or
+Safety: a non-finite loss, gradient (Engine.optimizer_step) or weight never gets trained on or
 saved. The loop rolls back to the last good checkpoint (or an in-memory copy of the starting
 state), scales the learning rate by `lr_backoff`, reports a TrainWarning(kind="rollback") and a
 metrics.jsonl row {"event": "rollback"}; after `max_rollbacks` it stops with Failed(kind="diverged").
@@ -74,7 +74,7 @@ class TrainSettings:
     val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
-    grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (families that call clip_and_check); 0 turns clipping off.")
+    grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (each family has its own default when this is 0); 0 turns clipping off.")
     nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
     lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.", advanced=True)
     max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.", advanced=True)
@@ -609,7 +609,7 @@ class Trainer:
                 self._phase = "training"
                 t_step = time.perf_counter()
                 with self.engine.autocast():
-                    losses = self.engine.train_step(self._batch(self.step))
+                    losses = self.engine.train_step(self._batch(self.step), self.step, s.steps)
                 bad = [k for k, v in losses.items() if not math.isfinite(float(v))]
                 if bad:
                     raise NonFiniteError(f"loss {', '.join(bad)} became non-finite at step {self.step + 1}")
@@ -663,7 +663,7 @@ class Trainer:
                     last_ckpt = self.step
                     if path is not None:
                         yield ev.CheckpointSaved(self.step, str(path))
-            except FloatingPointError as exc:  # NonFiniteError from the loss, clip_and_check or save
+            except FloatingPointError as exc:  # NonFiniteError from the loss, optimizer_step or save
                 yield self._diverged(str(exc))
                 start_step, t0, last_ckpt, step_time = self.step, _now(), self.step, None
 

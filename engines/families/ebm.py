@@ -29,14 +29,14 @@ There is no likelihood (the normaliser is unknown), so no bits/dim.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConfigError, param, replace_checked
+from ..config import param, replace_checked
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
 
@@ -137,11 +137,12 @@ def langevin(energy: nn.Module, x: torch.Tensor, steps: int, step_size: float, n
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
-    steps: int
-    step_size: float
-    noise: float
-    start: str = "noise"
+class EBMSampling:
+    """What `genstudio sample --set` and the Sampler panel may change; the run's settings are the defaults."""
+    steps: int = param(100, min=1, max=100_000, help="Langevin steps from the starting images.")
+    step_size: float = param(10.0, min=1e-6, max=1e4, help="Langevin step: x moves by this times the (clipped) energy gradient.")
+    noise: float = param(0.005, min=0.0, max=1.0, help="Standard deviation of the noise added at each Langevin step.")
+    start: str = param("noise", choices=STARTS, help="noise: chains start from uniform noise (a real test of the model). buffer: from random replay-buffer images (the persistent chains; cleaner).")
 
 
 class EBMEngine(Engine):
@@ -155,7 +156,7 @@ class EBMEngine(Engine):
         self.net = EnergyNet(data.channels, data.size, c.width, c.spectral_norm).to(self.device)
         self.buffer = ReplayBuffer(c.buffer_size, data.channels, data.size).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, betas=(0.0, 0.999))
-        self.options = SamplingOptions(c.sample_steps, c.sgld_step_size, c.sgld_noise)
+        self.options = EBMSampling(c.sample_steps, c.sgld_step_size, c.sgld_noise)
         self._last: dict[str, float] = {}    # energies of the latest step, for monitor()
 
     def _noise_images(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -166,18 +167,9 @@ class EBMEngine(Engine):
     def _optimise(self, loss: torch.Tensor) -> float:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        run_setting = self.grad_clip
-        self.grad_clip = run_setting if run_setting > 0 else self.config.grad_clip
-        try:
-            if hasattr(self, "optimizer_step"):  # backbone v2: one gradient seam
-                return float(self.optimizer_step(self.opt, self.net))
-            norm = self.clip_and_check(self.net)
-            self.opt.step()
-            return norm
-        finally:
-            self.grad_clip = run_setting
+        return self.optimizer_step(self.opt, self.net, clip=self.config.grad_clip)
 
-    def train_step(self, batch: Batch, step: int = 0, total: int = 0) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         c = self.config
         real = batch.float()
         b = real.shape[0]
@@ -234,25 +226,13 @@ class EBMEngine(Engine):
         return {"energy_real": held_out, "energy_buffer": e_buf, "energy_gap": e_buf - held_out}
 
     # --- sampling ----------------------------------------------------------------------------------
-    def set_sampling_options(self, **options: str) -> None:
-        """steps=N Langevin steps, step_size=X, noise=X, start=noise|buffer."""
-        known = {"steps", "step_size", "noise", "start"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"ebm has no sampling option {unknown[0]!r}; it has: {', '.join(sorted(known))}")
-        changes: dict = {}
-        if "steps" in options:
-            changes["steps"] = _number(options["steps"], "steps", int, 1, 100_000)
-        if "step_size" in options:
-            changes["step_size"] = _number(options["step_size"], "step_size", float, 1e-6, 1e4)
-        if "noise" in options:
-            changes["noise"] = _number(options["noise"], "noise", float, 0.0, 1.0)
-        if "start" in options:
-            value = str(options["start"]).strip().lower()
-            if value not in STARTS:
-                raise ConfigError(f"start must be one of {', '.join(STARTS)}; got {options['start']!r}")
-            changes["start"] = value
-        self.options = replace(self.options, **changes)
+    sampling_config = EBMSampling
+
+    def sampling_options(self) -> EBMSampling:
+        return self.options
+
+    def apply_sampling_options(self, options: EBMSampling) -> None:
+        self.options = options
 
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
         """`steps` Langevin steps from uniform noise (or from randomly chosen buffer images with
@@ -292,17 +272,6 @@ class EBMEngine(Engine):
 
     def load_extra_state(self, state: dict) -> None:
         self._last = {k: float(v) for k, v in state.get("last", {}).items()}
-
-
-def _number(text, name: str, kind: type, low: float, high: float):
-    try:
-        value = kind(str(text).strip())
-    except ValueError:
-        word = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name} must be {word}; got {text!r}") from None
-    if not (low <= value <= high):
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}; got {text!r}")
-    return value
 
 
 FAMILY = Family(

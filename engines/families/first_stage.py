@@ -153,12 +153,11 @@ class TwoStage:
             self._cache = LatentCache(self._encode_one)
         return self._cache(pixels)
 
-    def train_step(self, batch, step: int = 0, total: int = 0) -> dict[str, float]:
+    def train_step(self, batch, step: int = 0, total: int = 1) -> dict[str, float]:
         if self.phase == 1:
-            self.first.grad_clip = self.grad_clip
-            if hasattr(self, "optimizer_step"):  # backbone v2: the inner engine uses the same seam
-                self.first.optimizer_step = self.optimizer_step
-            losses = rename_losses(self.first.train_step(batch))
+            # the inner engine steps through the loop's seam settings (clip, distributed averaging)
+            self.first.grad_clip, self.first.gradient_reducer = self.grad_clip, self.gradient_reducer
+            losses = rename_losses(self.first.train_step(batch, step, total))
             self.steps_done += 1
             if self.phase == 2:
                 self._enter_phase_two()

@@ -28,7 +28,7 @@ callback may raise Cancelled.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -176,10 +176,11 @@ def dequantise(tokens: torch.Tensor, levels: int, channels: int, size: int) -> n
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
-    temperature: float
-    top_k: int
-    cache: bool = True
+class TransformerSampling:
+    """What `genstudio sample --set` and the Sampler panel may change; the run's settings are the defaults."""
+    temperature: float = param(1.0, min=0.05, max=2.0, help="Divides the logits: below 1 gives cleaner, less varied samples.")
+    top_k: int = param(0, min=0, max=65536, help="Sample only among the k most likely tokens (0: all).")
+    cache: bool = param(True, help="Keep each layer's keys and values between tokens (KV cache); off recomputes the whole prefix at every token: the same images, slower.")
 
 
 class TransformerEngine(fs.TwoStage, Engine):
@@ -198,7 +199,7 @@ class TransformerEngine(fs.TwoStage, Engine):
         c = config
         self.conditional = bool(c.conditional and data.num_classes > 0)
         self.tokens_variant = c.variant == "tokens"
-        self.options = SamplingOptions(c.temperature, c.top_k)
+        self.options = TransformerSampling(c.temperature, c.top_k)
         if self.tokens_variant:
             self.best_metric = "token_nll"
             self._init_first_stage(inputs)
@@ -262,7 +263,7 @@ class TransformerEngine(fs.TwoStage, Engine):
         return nll_nats if self.tokens_variant else nll_nats / LOG2 / self.data.channels
 
     # --- training --------------------------------------------------------------------------------------
-    def train_step(self, batch: Batch, step: int = 0, total: int = 0) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         if self.tokens_variant:
             return super().train_step(batch, step, total)
         self.steps_done += 1
@@ -273,16 +274,7 @@ class TransformerEngine(fs.TwoStage, Engine):
         loss = self._nll(batch).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        run_setting = self.grad_clip
-        self.grad_clip = run_setting if run_setting > 0 else self.config.grad_clip
-        try:
-            if hasattr(self, "optimizer_step"):
-                norm = float(self.optimizer_step(self.opt, self.net))
-            else:
-                norm = self.clip_and_check(self.net)
-                self.opt.step()
-        finally:
-            self.grad_clip = run_setting
+        norm = self.optimizer_step(self.opt, self.net, clip=self.config.grad_clip)
         self.lr_sched.step()
         return {self._nll_name(): self._to_report(loss.item()), "grad_norm": norm}
 
@@ -321,24 +313,16 @@ class TransformerEngine(fs.TwoStage, Engine):
         return (nll / LOG2 / self.data.channels).cpu().numpy()
 
     # --- sampling ------------------------------------------------------------------------------------
-    def set_sampling_options(self, **options: str) -> None:
-        """temperature=X (0.05-2), top_k=N (0: all tokens), cache=true|false (KV cache; false recomputes
-        the whole prefix at every token: the same images, slower)."""
-        known = {"temperature", "top_k", "cache"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"transformer has no sampling option {unknown[0]!r}; it has: {', '.join(sorted(known))}")
-        changes: dict = {}
-        if "temperature" in options:
-            changes["temperature"] = _number(options["temperature"], "temperature", float, 0.05, 2.0)
-        if "top_k" in options:
-            changes["top_k"] = _number(options["top_k"], "top_k", int, 0, 65536)
-        if "cache" in options:
-            value = str(options["cache"]).strip().lower()
-            if value not in ("true", "false", "1", "0", "yes", "no"):
-                raise ConfigError(f"cache must be true or false; got {options['cache']!r}")
-            changes["cache"] = value in ("true", "1", "yes")
-        self.options = replace(self.options, **changes)
+    sampling_config = TransformerSampling
+
+    def sampling_options(self) -> TransformerSampling:
+        return self.options
+
+    def sampling_limits(self) -> dict:
+        return {"top_k": {"max": self.vocab}}
+
+    def apply_sampling_options(self, options: TransformerSampling) -> None:
+        self.options = options
 
     def _sample_labels(self, n: int, labels, gen: torch.Generator) -> torch.Tensor | None:
         if not self.conditional:
@@ -421,17 +405,6 @@ class TransformerEngine(fs.TwoStage, Engine):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for m in self.modules().values() for p in m.parameters())
-
-
-def _number(text, name: str, kind: type, low: float, high: float):
-    try:
-        value = kind(str(text).strip())
-    except ValueError:
-        word = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name} must be {word}; got {text!r}") from None
-    if not (low <= value <= high):
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}; got {text!r}")
-    return value
 
 
 FAMILY = Family(

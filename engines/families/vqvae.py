@@ -207,7 +207,7 @@ class VQVAEEngine(Engine):
     def tokens_to_latents(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.codebook.lookup(tokens.to(self.device)).permute(0, 3, 1, 2)
 
-    def train_step(self, batch: Batch, step: int = 0, total: int = 0) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self.encoder.train()
         self.decoder.train()
         x = batch.float()
@@ -230,16 +230,7 @@ class VQVAEEngine(Engine):
 
     def _optimise(self) -> float:
         params = [p for g in self.opt.param_groups for p in g["params"]]
-        run_setting = self.grad_clip
-        self.grad_clip = run_setting if run_setting > 0 else self.config.grad_clip
-        try:
-            if hasattr(self, "optimizer_step"):  # backbone v2: one gradient seam
-                return float(self.optimizer_step(self.opt, params))
-            norm = self.clip_and_check(params)
-            self.opt.step()
-            return norm
-        finally:
-            self.grad_clip = run_setting
+        return self.optimizer_step(self.opt, params, clip=self.config.grad_clip)
 
     def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
         """Codebook health from the moving-average use of each code."""

@@ -26,7 +26,16 @@ from ..nn.gan_blocks import diff_augment, parse_policy
 from ..registry import Family
 from .base import Batch, DataSpec, Finding
 from .gan import SATURATION_GAP, attention_sizes
-from .gan_common import MilestoneGAN
+from .gan_common import TRUNCATION_HELP, MilestoneGAN
+
+
+@dataclass(frozen=True)
+class BigGANSampling:
+    """BigGAN's sampling options: the class decode() draws, and the truncation trick."""
+    label: str = param("", help="Class that decode() draws when given no labels (the Latent panel's default); "
+                                "conditional runs only. sample() takes classes directly.")
+    truncation: float = param(1.0, min=0.05, max=1.0, help=TRUNCATION_HELP + " BigGAN draws every entry of z "
+                              "again until it lies within +-2*psi.")
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ class BigGANEngine(MilestoneGAN):
     family = "biggan"
     has_latent = True
     class_mixing = True
-    sampling_options = ("truncation",)
+    sampling_config = BigGANSampling
 
     def __init__(self, config: BigGANConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -123,7 +132,7 @@ class BigGANEngine(MilestoneGAN):
         loss_d = torch.relu(1.0 - d_real).mean() + torch.relu(1.0 + d_fake).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        self._note("d_grad_norm", self._step(self.opt_d, self.D))
+        self._note("d_grad_norm", self.optimizer_step(self.opt_d, self.D))
         st["d_steps"] += 1
         self._record_scores(d_real, d_fake, SATURATION_GAP["hinge"])
         out = {"d_loss": loss_d.item()}
@@ -141,7 +150,7 @@ class BigGANEngine(MilestoneGAN):
                 total_g.backward()
             finally:
                 self.D.requires_grad_(True)
-            self._note("g_grad_norm", self._step(self.opt_g, self.G))
+            self._note("g_grad_norm", self.optimizer_step(self.opt_g, self.G))
             self._update_ema(self.G)
             st["g_loss"] = loss_g.item()
         out["g_loss"] = st["g_loss"]
@@ -159,6 +168,18 @@ class BigGANEngine(MilestoneGAN):
                 "are driven by z alone and there are no classes to pick or mix. Put each class in its own "
                 "subfolder to train it class-conditionally."))
         return metrics, findings
+
+    def sampling_options(self) -> BigGANSampling:
+        label = self.data.class_names[self.decode_label] if self.conditional and self.data.class_names else ""
+        return BigGANSampling(label, self.truncation)
+
+    def sampling_limits(self) -> dict:
+        return {"label": {"choices": self.data.class_names} if self.conditional else None}
+
+    def apply_sampling_options(self, options: BigGANSampling) -> None:
+        if self.conditional and options.label:
+            self.decode_label = list(self.data.class_names).index(options.label)
+        self.truncation = float(options.truncation)
 
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         """z for n images; with the truncation option below 1, drawn from the truncated normal."""

@@ -5,9 +5,7 @@ class mean, the per-interval D(real)/D(fake) and gradient-norm metrics), its sam
 class mixing; a variant builds its own networks and writes its own `train_step`. It adds:
   - a step counter kept in the extra state, so step-dependent schedules (ProGAN's growth, StyleGAN's
     lazy R1) resume exactly whether or not the loop passes `step`;
-  - the gradient seam (`_step`): the backbone's `optimizer_step` when the engine has it, else clip,
-    check for inf/NaN and step;
-  - the `truncation` sampling option (0 < psi <= 1; 1 is plain sampling) for the variants that have it.
+  - `truncation` (1 = plain sampling) for the variants whose typed sampling options have it.
 """
 
 from __future__ import annotations
@@ -17,17 +15,18 @@ import copy
 import torch
 from torch import nn
 
-from ..config import ConfigError
 from ..nn import diversity
 from ..nn.gan_blocks import ema_update
 from .base import DataSpec, Engine
 from .gan import MONITOR_SEED, GANEngine
 
+TRUNCATION_HELP = ("Truncation psi: below 1, samples keep nearer the model's typical image (less varied, cleaner); "
+                   "1 is plain sampling.")
+
 
 class MilestoneGAN(GANEngine):
     """Base for the GAN milestones: set up shared state, then build G, D (and G_ema) in a subclass."""
 
-    sampling_options: tuple[str, ...] = ()   # options besides `label` (conditional runs)
 
     def __init__(self, config, data: DataSpec, device="cpu"):  # noqa: D107 - GANEngine's is replaced
         Engine.__init__(self, config, data, device)
@@ -48,15 +47,6 @@ class MilestoneGAN(GANEngine):
         """The 0-based index of this training step: the loop's when given, else our own counter."""
         return int(step) if step is not None else int(self._state["steps"])
 
-    def _step(self, opt: torch.optim.Optimizer, module: nn.Module) -> float:
-        """After backward(): clip, refuse inf/NaN gradients, step; returns the gradient norm."""
-        seam = getattr(self, "optimizer_step", None)
-        if seam is not None:
-            return float(seam(opt, module))
-        norm = self.clip_and_check(module)
-        opt.step()
-        return norm
-
     def _record_scores(self, d_real: torch.Tensor, d_fake: torch.Tensor, gap_limit: float) -> None:
         st = self._state
         gap = (d_real.mean() - d_fake.mean()).item()
@@ -73,32 +63,3 @@ class MilestoneGAN(GANEngine):
 
     def _make_ema(self, generator: nn.Module) -> None:
         self.G_ema = copy.deepcopy(generator).requires_grad_(False).eval() if self.config.ema_decay > 0 else None
-
-    # --- sampling options -------------------------------------------------------------------------
-    def set_sampling_options(self, **options: str) -> None:
-        """label=NAME (conditional runs) picks the class decode() draws; truncation=PSI (0 < PSI <= 1,
-        1 = off) trades variety for typical-looking samples where the family has it."""
-        known = set(self.sampling_options) | ({"label"} if self.conditional else set())
-        unknown = set(options) - known
-        if unknown:
-            has = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"{self.family} has no sampling option {sorted(unknown)[0]!r}; it has: {has}")
-        if "truncation" in options:
-            self.truncation = parse_truncation(options["truncation"])
-        rest = {k: v for k, v in options.items() if k != "truncation"}
-        if "label" in rest:
-            GANEngine.set_sampling_options(self, label=rest.pop("label"))
-        self._set_own_options(**rest)
-
-    def _set_own_options(self, **options: str) -> None:
-        """Variant-specific options (e.g. StyleGAN's space)."""
-
-
-def parse_truncation(text) -> float:
-    try:
-        psi = float(text)
-    except (TypeError, ValueError):
-        raise ConfigError(f"truncation must be a number between 0 and 1 (1 = off), not {text!r}") from None
-    if not 0.0 < psi <= 1.0:
-        raise ConfigError(f"truncation must be above 0 and at most 1 (1 = off), not {text}")
-    return psi

@@ -153,7 +153,7 @@ class ProGANEngine(MilestoneGAN):
         drift = d_real.pow(2).mean()
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d + c.gp_weight * gp + c.drift * drift).backward()
-        self._note("d_grad_norm", self._step(self.opt_d, self.D))
+        self._note("d_grad_norm", self.optimizer_step(self.opt_d, self.D))
         st["d_steps"] += 1
         self._record_scores(d_real, d_fake, SATURATION_GAP["wgan-gp"])
 
@@ -164,7 +164,7 @@ class ProGANEngine(MilestoneGAN):
             loss_g.backward()
         finally:
             self.D.requires_grad_(True)
-        self._note("g_grad_norm", self._step(self.opt_g, self.G))
+        self._note("g_grad_norm", self.optimizer_step(self.opt_g, self.G))
         self._update_ema(self.G)
         st["g_loss"] = loss_g.item()
         st["steps"] = index + 1

@@ -29,7 +29,7 @@ from ..nn.stylegan_nets import StyleDiscriminator, StyleGenerator, style_levels
 from ..registry import Family
 from .base import Batch, DataSpec, to_uint8
 from .gan import SATURATION_GAP
-from .gan_common import MilestoneGAN
+from .gan_common import TRUNCATION_HELP, MilestoneGAN
 
 LEVELS = ("coarse", "middle", "fine")
 SPACES = ("w", "z")
@@ -72,11 +72,20 @@ def preset_for_size(config: StyleGANConfig, size: int) -> StyleGANConfig:
     return config
 
 
+@dataclass(frozen=True)
+class StyleGANSampling:
+    """StyleGAN's sampling options: truncation towards the mean w, and the space latents live in."""
+    truncation: float = param(1.0, min=0.0, max=1.0, help=TRUNCATION_HELP + " StyleGAN moves each w this share "
+                              "of the way from the mean w tracked in training (0: the mean image).")
+    space: str = param("w", choices=SPACES, help="Latent space of decode(), random_latents() and interpolation: "
+                       "w (the style space, smoother) or z (the noise before the mapping network).")
+
+
 class StyleGANEngine(MilestoneGAN):
     family = "stylegan"
     has_latent = True
     class_mixing = False
-    sampling_options = ("truncation", "space")
+    sampling_config = StyleGANSampling
 
     def __init__(self, config: StyleGANConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
@@ -136,7 +145,7 @@ class StyleGANEngine(MilestoneGAN):
             st["r1"] = r1.item()
         self.opt_d.zero_grad(set_to_none=True)
         total_d.backward()
-        self._note("d_grad_norm", self._step(self.opt_d, self.D))
+        self._note("d_grad_norm", self.optimizer_step(self.opt_d, self.D))
         st["d_steps"] += 1
         self._record_scores(torch.sigmoid(d_real.detach()), torch.sigmoid(d_fake.detach()), 2.0)
         gap = (d_real.mean() - d_fake.mean()).item()  # the streak on logits, as the other bce GANs
@@ -156,7 +165,7 @@ class StyleGANEngine(MilestoneGAN):
             total_g.backward()
         finally:
             self.D.requires_grad_(True)
-        self._note("g_grad_norm", self._step(self.opt_g, self.G))
+        self._note("g_grad_norm", self.optimizer_step(self.opt_g, self.G))
         self._update_ema(self.G)
         st["g_loss"] = loss_g.item()
         out["g_loss"] = st["g_loss"]
@@ -184,11 +193,14 @@ class StyleGANEngine(MilestoneGAN):
         return metrics, findings
 
     # --- latents and sampling ------------------------------------------------------------------
-    def _set_own_options(self, **options: str) -> None:
-        if "space" in options:
-            if options["space"] not in SPACES:
-                raise ConfigError(f"space must be w or z, not {options['space']!r}")
-            self.space = options["space"]
+    def sampling_options(self) -> StyleGANSampling:
+        return StyleGANSampling(self.truncation, self.space)
+
+    def sampling_limits(self) -> dict:
+        return {}
+
+    def apply_sampling_options(self, options: StyleGANSampling) -> None:
+        self.truncation, self.space = float(options.truncation), options.space
 
     def _to_w(self, latents: torch.Tensor, g) -> torch.Tensor:
         latents = latents.to(self.device, torch.float32)

@@ -8,7 +8,7 @@ import sys
 import time
 
 from .. import registry
-from ..config import ConfigError, field_infos, parse_assignments, replace_checked
+from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, load_images
 from ..train import events as ev
 from ..train.loop import DEVICES, Trainer, TrainSettings
@@ -73,6 +73,48 @@ def parse_duration(text: str, flag: str = "--time") -> float:
     return seconds
 
 
+# what a resumed run may change; everything else must be the run's own value when given again
+RESUME_CHANGEABLE = ("steps", "device", "time_limit")
+
+
+def check_same_as_run(rec: dict, args) -> dict:
+    """Options given again with --resume (the same command with --resume appended) are fine when they
+    equal the run's own; a different value is refused, naming both. Returns the --set values a resumed
+    run may change (steps, device, time_limit), typed."""
+    def refuse(given: str, own: str) -> None:
+        raise ConfigError(f"{given} differs from the run's own {own}: a resumed run keeps its settings "
+                          "(only --steps, --time and --device can change); start a new run instead")
+
+    spec, data, saved = rec["data_spec"], rec.get("data", {}), rec.get("settings", {})
+    own = {"size": spec["size"], "channels": spec["channels"], "fit": data.get("fit", "center-crop"),
+           "batch_size": saved.get("batch_size"), "seed": saved.get("seed")}
+    for name, value in own.items():
+        given = getattr(args, name, None)
+        if given is not None and given != value:
+            option = name.replace("_", "-")
+            refuse(f"--{option} {given}", f"{option} {value}")
+    assignments = parse_assignments(args.set)
+    if not assignments:
+        return {}
+    family = registry.get(rec["family"])
+    config = from_dict(family.config_class, rec.get("config", {}), strict=False)
+    settings = from_dict(TrainSettings, saved, strict=False)
+    family_keys = {i.name for i in field_infos(family.config_class)}
+    new_config, new_settings = split_settings(family, config, settings, assignments)
+    changes = {}
+    for key in assignments:
+        if key in family_keys:
+            before, after = to_dict(config)[key], to_dict(new_config)[key]
+        else:
+            before, after = to_dict(settings)[key], to_dict(new_settings)[key]
+            if key in RESUME_CHANGEABLE:
+                changes[key] = after
+                continue
+        if before != after:
+            refuse(f"--set {key}={assignments[key].strip()}", f"{key}={before}")
+    return changes
+
+
 def _format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -123,13 +165,13 @@ def run(args) -> int:
         rec = run_dir.record()
         if args.family and args.family != rec["family"]:
             raise ConfigError(f"{args.out} is a {rec['family']} run; it cannot be resumed as {args.family}")
-        if args.set:
-            raise ConfigError("--set cannot change a run being resumed; start a new run instead")
-        fixed = [f"--{n.replace('_', '-')}" for n in ("size", "channels", "fit", "batch_size", "seed")
-                 if getattr(args, n) is not None]
-        if fixed:
-            raise ConfigError(f"{fixed[0]} cannot change a run being resumed (only --steps, --time and --device can); "
-                              "start a new run instead")
+        changes = check_same_as_run(rec, args)
+        if "steps" in changes and args.steps is None:
+            args.steps = int(changes["steps"])
+        if "device" in changes and args.device is None:
+            args.device = changes["device"]
+        if "time_limit" in changes and time_limit is None:
+            time_limit = float(changes["time_limit"])
         sources = args.data or rec["data"]["sources"]
         spec = rec["data_spec"]
         dataset = load_images(sources, size=spec["size"], channels=spec["channels"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -77,8 +77,11 @@ def run_facts(path: str | Path) -> RunFacts:
         if row.get("event") == "rollback":
             rollbacks += 1
             continue
+        total = row.get("train_seconds")  # the loop's own count over sessions (what time budgets use)
         t = row.get("time")
-        if isinstance(t, (int, float)) and math.isfinite(t):
+        if isinstance(total, (int, float)) and math.isfinite(total):
+            offset, last_time = 0.0, float(total)
+        elif isinstance(t, (int, float)) and math.isfinite(t):
             if t < last_time:        # a resumed session restarts its clock: carry the earlier total
                 offset += last_time
             last_time = float(t)
@@ -102,6 +105,27 @@ def run_facts(path: str | Path) -> RunFacts:
         step=max(summary.step, logged_step), dataset=describe_data(data), data_key=data_key(data),
         train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
         rollbacks=rollbacks, thumbnail=summary.thumbnail)
+
+
+def at(f: RunFacts, step: int | None = None, seconds: float | None = None) -> RunFacts:
+    """The run as it stood at `step` or after `seconds` of training time (rows logged up to then):
+    lines runs up at equal steps or at equal training time. Past its end, the run as it is."""
+    if step is None and seconds is None:
+        return f
+    column, limit = (0, float(step)) if step is not None else (1, float(seconds))
+    curves = {n: c[c[:, column] <= limit + 1e-9] for n, c in f.curves.items()}
+    curves = {n: c for n, c in curves.items() if len(c)}
+    final = {n: float(c[-1, 2]) for n, c in curves.items()}
+    best = {}
+    for n, c in curves.items():
+        direction = _direction(n)
+        if direction:
+            best[n] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
+    points = np.concatenate([c[:, :2] for c in curves.values()]) if curves else np.zeros((0, 2))
+    last = points[points[:, 0].argmax()] if len(points) else None
+    return replace(f, step=int(last[0]) if last is not None else 0,
+                   train_seconds=float(last[1]) if last is not None and last[1] > 0 else None,
+                   final=final, best=best, curves=curves)
 
 
 def common_measures(facts: list[RunFacts]) -> list[str]:
@@ -130,12 +154,46 @@ class Cancelled(Exception):
     pass
 
 
+def checkpoints_with_time(path: str | Path) -> list[tuple[int, float | None]]:
+    """(step, training seconds when it was saved) of every checkpoint of a run, oldest first.
+    Seconds come from the checkpoint (runs since time budgets) or else from the logged rows."""
+    from .train.checkpoint import checkpoint_paths
+
+    facts = None
+    out = []
+    for step, p in checkpoint_paths(Path(path)):
+        seconds = None
+        try:
+            seconds = json.loads(p.read_text()).get("loop", {}).get("train_seconds")
+        except (OSError, ValueError, AttributeError):
+            pass
+        if not isinstance(seconds, (int, float)):
+            if facts is None:
+                facts = run_facts(path)
+            rows = np.concatenate([c[:, :2] for c in facts.curves.values()]) if facts.curves else np.zeros((0, 2))
+            rows = rows[rows[:, 0] <= step]
+            seconds = float(rows[:, 1].max()) if len(rows) else None
+        out.append((step, float(seconds) if seconds is not None else None))
+    return out
+
+
+def checkpoint_at(path: str | Path, step: int | None = None, seconds: float | None = None) -> int | None:
+    """The step of the newest checkpoint saved at or before `step` / `seconds` of training time
+    (None when there is none that early); without a limit, the newest."""
+    found = checkpoints_with_time(path)
+    if step is not None:
+        found = [c for c in found if c[0] <= step]
+    if seconds is not None:
+        found = [c for c in found if c[1] is not None and c[1] <= seconds + 1e-6]
+    return found[-1][0] if found else None
+
+
 FeatureCache = dict  # data_key -> (FeatureSpace, real images); shared across the runs of one comparison
 
 
 def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: FeatureCache | None = None,
                 progress: Callable[[str], None] | None = None,
-                cancelled: Callable[[], bool] | None = None) -> Measured:
+                cancelled: Callable[[], bool] | None = None, checkpoint: str | int | None = None) -> Measured:
     """Sample n images from the run's newest checkpoint and measure them (see the module note).
 
     `features` caches the classifier per dataset between calls; `progress(text)` says what is
@@ -151,7 +209,7 @@ def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: Feature
             raise Cancelled()
 
     say("loading the model")
-    engine, record = load_engine(path)
+    engine, record = load_engine(path, None if checkpoint is None else str(checkpoint))
     check()
 
     def sampling_progress(done: int, total: int) -> None:

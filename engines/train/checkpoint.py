@@ -170,6 +170,9 @@ def engine_state(engine) -> dict:
 
 
 def load_engine_state(engine, state: dict) -> None:
+    """Extra state first: a family whose networks depend on it (one that grows with the step, or
+    builds on a first stage) rebuilds them in load_extra_state, then the weights and optimisers load."""
+    engine.load_extra_state(state.get("extra", {}))
     modules = engine.modules()
     missing = set(modules) ^ set(state["modules"])
     if missing:
@@ -186,7 +189,6 @@ def load_engine_state(engine, state: dict) -> None:
     for name, s in engine.schedulers().items():
         if name in state["schedulers"]:
             s.load_state_dict(state["schedulers"][name])
-    engine.load_extra_state(state.get("extra", {}))
 
 
 # --- files --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from .data import DataError
 from .registry import UnknownFamily
 from .train.checkpoint import CheckpointError
 from .train.run import RunError
+from .tools.common import ToolError
 
 PERSON_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, UnknownFamily, CheckpointError, RunError,
-                                                 ExportError, LatentError)
+                                                 ExportError, LatentError, ToolError)

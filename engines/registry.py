@@ -39,6 +39,9 @@ _FAMILIES: dict[str, str] = {
     "glow": "engines.families.glow:FAMILY",
     "pixelcnn": "engines.families.pixelcnn:FAMILY",
     "ddpm": "engines.families.ddpm:FAMILY",
+    "ebm": "engines.families.ebm:FAMILY",
+    "vqvae": "engines.families.vqvae:FAMILY",
+    "transformer": "engines.families.transformer:FAMILY",
 }
 
 

@@ -7,7 +7,9 @@ from .data import DataError
 from .registry import UnknownFamily
 from .train.checkpoint import CheckpointError
 from .train.run import RunError
+from .style import FeatureError, StyleError
 from .tools.common import ToolError
 
 PERSON_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, UnknownFamily, CheckpointError, RunError,
-                                                 ExportError, LatentError, ToolError)
+                                                 ExportError, LatentError, FeatureError,
+                                                 StyleError, ToolError)

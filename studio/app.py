@@ -57,3 +57,48 @@ def run_studio(folders: list[str]) -> int:
     app.aboutToQuit.connect(window.state.shutdown)  # belt and braces: never leave a thread running
     window.show()
     return app.exec()
+
+
+def smoke_launch(png: str | None = None, timeout_ms: int = 30000) -> int:
+    """Open the real main window on the current platform (a throwaway workspace and settings), wait
+    until the window system shows it, read its pixels back from the screen, close, and say so: CI
+    runs this under Xvfb so a missing platform library cannot pass unnoticed. 0 when it showed."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    scratch = Path(tempfile.mkdtemp(prefix="genstudio-smoke-"))
+    try:
+        return _smoke_launch(scratch, png, timeout_ms)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _smoke_launch(scratch, png: str | None, timeout_ms: int) -> int:
+    os.environ[workspace.WORKSPACE_ENV] = str(scratch / "workspace")
+    os.environ[workspace.SETTINGS_ENV] = str(scratch / "settings.ini")
+    app = make_app()
+    from PySide6.QtTest import QTest
+    window = create_window()
+    window.resize(1280, 720)
+    window.show()
+    platform = app.platformName()
+    if not QTest.qWaitForWindowExposed(window, timeout_ms):
+        print(f"genstudio: error: the window was not shown on {platform} within {timeout_ms / 1000:.0f} s",
+              file=sys.stderr)
+        return 1
+    app.processEvents()
+    shot = window.screen().grabWindow(window.winId()).toImage()
+    colours = {shot.pixel(x, y) for x in range(0, shot.width(), 16) for y in range(0, shot.height(), 16)}
+    if shot.isNull() or len(colours) < 2:
+        print(f"genstudio: error: the window on {platform} shows nothing ({shot.width()}×{shot.height()})",
+              file=sys.stderr)
+        return 1
+    if png:
+        shot.save(png)
+    size = window.frameGeometry().size()
+    window.close()
+    app.processEvents()
+    print(f"genstudio: the studio window opened on {platform} ({size.width()}×{size.height()}, "
+          f"{len(colours)} colours) and closed")
+    return 0

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "denoise": ".denoise",
     "upscale": ".upscale",
     "synthesize": ".synthesize",
+    "stylize": ".stylize",
 }
 
 

@@ -107,7 +107,7 @@ class AEEngine(Engine):
         z = self.encoder(x)
         return z, torch.tanh(self.decoder(z))
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self.encoder.train()
         self.decoder.train()
         x = batch.float()
@@ -115,7 +115,7 @@ class AEEngine(Engine):
         loss = F.mse_loss(recon, x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        self.optimizer_step(self.opt, [*self.encoder.parameters(), *self.decoder.parameters()])
         self.codes.update(z)
         return {"recon": loss.item()}
 

@@ -5,7 +5,8 @@ The surface is small on purpose:
     images = engine.sample(n, seed)          # uint8 (n, H, W, C), same seed -> same images
     engine.modules(), engine.optimizers()    # what a checkpoint saves (handled generically)
 Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
-encode/decode when `has_latent`; set_sampling_options(**strings) for samplers with options.
+encode/decode when `has_latent`; sampling options as a typed config (`sampling_config`, see
+engines/sampling.py), set with set_sampling_options(**strings).
 
 Conditional families whose `class_mixing` is True also take soft class conditioning: `labels` given
 to decode()/render() may be class weights, a float array (n, num_classes) of probability vectors
@@ -16,11 +17,13 @@ morph the class along with the latent.
 Slow samplers (autoregressive, diffusion) call `progress(done, total)` between their sequential
 steps; the callback may raise `Cancelled` to stop sampling early.
 
-Training safety, shared by every family (the loop sets the attributes before training):
-    norm = self.clip_and_check(self.G.parameters())   # between backward() and optimizer.step()
-clips gradients to `self.grad_clip` (TrainSettings.grad_clip; 0 = off), returns the total norm, and
-raises NonFiniteError on inf/NaN gradients *before* the step, so the weights stay clean and the
-loop rolls back (TrainSettings.nan_policy). Families whose validate() has a measure where lower is
+Training safety and the one gradient seam, shared by every family (the loop sets the attributes):
+    loss.backward()
+    norm = self.optimizer_step(self.opt_g, self.G)     # instead of optimizer.step()
+averages gradients across processes when training is distributed, clips them to `self.grad_clip`
+(TrainSettings.grad_clip, or the family's own default), returns the total norm, and raises
+NonFiniteError on inf/NaN gradients *before* the step, so the weights stay clean and the loop rolls
+back (TrainSettings.nan_policy). Families whose validate() has a measure where lower is
 better name it in `best_metric` (e.g. "bits_per_dim"): the loop then keeps a "best" checkpoint.
 On CUDA the loop runs train_step under `self.autocast()` (bf16) and puts modules and batches in
 channels_last; a family whose maths needs fp32 (log-determinants, large softmaxes) sets
@@ -36,8 +39,6 @@ from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 import torch
-
-from ..config import ConfigError
 
 
 class Cancelled(Exception):
@@ -127,7 +128,9 @@ class Engine:
     # False keeps this family in fp32 even where bf16 autocast is available.
     mixed_precision_ok: ClassVar[bool] = True
     # Set by the training loop from TrainSettings before the first step.
-    grad_clip: float = 0.0            # max total gradient norm in clip_and_check; 0 = no clipping
+    grad_clip: float = 0.0            # max total gradient norm in optimizer_step; 0 = the family's own
+    # Averages a list of parameters' gradients in place across training processes (None: one process).
+    gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
     precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
 
     def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu"):
@@ -136,27 +139,39 @@ class Engine:
         self.device = torch.device(device)
 
     # --- training -------------------------------------------------------------------------
-    def train_step(self, batch: Batch) -> dict[str, float]:
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
+        """One optimisation step on `batch`; `step` is this step's 0-based index and `total` the run's
+        planned steps, so a family can grow, schedule lazy regularisers or switch phases. Backward
+        passes end in `optimizer_step`. Returns named float losses."""
         raise NotImplementedError
 
-    def clip_and_check(self, parameters) -> float:
-        """Call between backward() and optimizer.step(): clip to `grad_clip`, return the total norm.
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, parameters, clip: float = 0.0) -> float:
+        """The one gradient seam: every family steps its optimisers through here, after backward().
 
-        `parameters`: a module or an iterable of parameters. Raises NonFiniteError when a gradient
-        is inf/NaN, so the optimiser never steps on garbage.
+        In order: average the gradients over every training process (`gradient_reducer`, set by the
+        loop when it runs distributed; all processes then hold identical gradients), clip the total
+        norm to the run's `grad_clip` (or, when that is 0, to `clip`, the family's own default; 0 =
+        no clipping), raise NonFiniteError on inf/NaN *before* the step (the loop rolls back; after
+        the average every process sees the same value, so they all agree), then step. Returns the
+        total gradient norm. `parameters`: a module or an iterable of parameters.
         """
         if isinstance(parameters, torch.nn.Module):
             parameters = parameters.parameters()
         grads = [p for p in parameters if p.grad is not None]
         if not grads:
+            optimizer.step()
             return 0.0
-        if self.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(grads, self.grad_clip)
+        if self.gradient_reducer is not None:
+            self.gradient_reducer(grads)
+        limit = self.grad_clip or clip
+        if limit > 0:
+            norm = torch.nn.utils.clip_grad_norm_(grads, limit)
         else:  # the same norm without touching the gradients
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in grads]))
         value = float(norm)
         if not math.isfinite(value):
             raise NonFiniteError(f"gradients became non-finite (norm {value})")
+        optimizer.step()
         return value
 
     def autocast(self):
@@ -188,10 +203,28 @@ class Engine:
         denoising steps)."""
         return self.sample(n, seed, labels)
 
-    def set_sampling_options(self, **options: str) -> None:
-        """Sampler options from the command line or the studio (strings, validated by the family)."""
-        if options:
-            raise ConfigError(f"{self.family} has no sampling options")
+    # Sampling options: a frozen dataclass of param(...) fields (engines/sampling.py), or None.
+    sampling_config: ClassVar[type | None] = None
+
+    def sampling_options(self):
+        """The current sampling options (an instance of `sampling_config`), or None."""
+        return None
+
+    def sampling_limits(self) -> dict[str, dict | None]:
+        """Run-dependent limits on sampling options: {name: {"max": ..., "choices": ...}}; None drops an
+        option that does not apply to this run."""
+        return {}
+
+    def apply_sampling_options(self, options) -> None:
+        """Use `options` (a checked `sampling_config` instance) from now on."""
+
+    def set_sampling_options(self, **options) -> None:
+        """Sampler options from the command line or the studio (strings or typed values), checked against
+        `sampling_config` and this run's limits: ConfigError names the bad one and nothing changes."""
+        from ..sampling import parse_sampling_options
+        parsed = parse_sampling_options(self, options)
+        if parsed is not None:
+            self.apply_sampling_options(parsed)
 
     # --- state ----------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:

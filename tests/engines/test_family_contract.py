@@ -95,10 +95,10 @@ def test_resume_is_exact(tmp_path, name):
     first = Trainer.new(name, config, settings, data, tmp_path / "b")
     real_step = first.engine.train_step
 
-    def step_then_stop(batch):  # stop after step 3: between two logged steps
+    def step_then_stop(batch, *args):  # stop after step 3: between two logged steps
         if first.step == 2:
             control.request_stop()
-        return real_step(batch)
+        return real_step(batch, *args)
 
     first.engine.train_step = step_then_stop
     events = list(first.run(control))
@@ -128,8 +128,8 @@ def test_a_non_finite_loss_rolls_back_and_lowers_every_learning_rate(tmp_path, n
     trainer = Trainer.new(name, small_config(name), settings, data, tmp_path / "run")
     real_step, poisoned = trainer.engine.train_step, []
 
-    def poison_step_3(batch):
-        losses = real_step(batch)
+    def poison_step_3(batch, *args):
+        losses = real_step(batch, *args)
         if trainer.step == 2 and not poisoned:
             poisoned.append(True)
             losses = {k: float("nan") for k in losses}

@@ -1,0 +1,1 @@
+"""Where training runs: processes and their collectives (torch.distributed). Below families, above data."""

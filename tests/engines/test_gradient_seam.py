@@ -1,0 +1,139 @@
+"""The one gradient seam (Engine.optimizer_step): every family steps through it, and averaging
+there across processes equals training on the combined batch."""
+
+import math
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from engines import registry
+from engines.config import replace_checked
+from engines.families.base import Batch, DataSpec, Engine, NonFiniteError
+from engines.runtime.distributed import average_gradients
+
+SPEC = DataSpec(8, 1, 0)
+
+
+def _tiny_engine():
+    engine = Engine(None, SPEC)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    return engine, net
+
+
+def _grads(net, x):
+    net.zero_grad()
+    net(x).pow(2).mean().backward()
+    return [p.grad.clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_family_steps_every_optimiser_through_the_seam(name):
+    """Each optimiser step of a training step is preceded by the reducer: nothing bypasses it."""
+    family = registry.get(name)
+    config = family.config_class()
+    if hasattr(config, "first_stage_steps"):  # two-stage families: one step of each phase
+        config = replace_checked(config, first_stage_steps=1)
+    engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu")
+    calls = []
+    engine.gradient_reducer = lambda grads: calls.append("reduce")
+    for opt_name, opt in engine.optimizers().items():
+        real = opt.step
+        opt.step = lambda *a, _real=real, _name=opt_name, **k: (calls.append(_name), _real(*a, **k))[1]
+    pixels = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8)
+    for step in range(getattr(config, "n_critic", 1) + 1):
+        engine.train_step(Batch(pixels, torch.zeros(4, dtype=torch.long)), step, 10)
+    stepped = [c for c in calls if c != "reduce"]
+    assert set(stepped) == set(engine.optimizers())
+    assert calls == [x for s in stepped for x in ("reduce", s)]
+
+
+def test_a_fake_two_process_reducer_averages_like_the_combined_batch():
+    torch.manual_seed(0)
+    engine, net = _tiny_engine()
+    x = torch.randn(8, 4)
+    combined = _grads(net, x)
+    halves = [_grads(net, x[:4]), _grads(net, x[4:])]
+
+    def fake_all_reduce(grads):  # what two processes' all_reduce-then-divide leaves on each
+        for i, p in enumerate(grads):
+            p.grad.copy_((halves[0][i] + halves[1][i]) / 2)
+
+    engine.gradient_reducer = fake_all_reduce
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    engine.optimizer_step(opt, net)
+    for p, want in zip(net.parameters(), combined):
+        torch.testing.assert_close(p.grad, want)
+
+
+def test_non_finite_gradients_raise_before_the_step_and_leave_weights_alone():
+    engine, net = _tiny_engine()
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    before = [p.detach().clone() for p in net.parameters()]
+    net(torch.randn(2, 4)).sum().backward()
+    next(net.parameters()).grad[0, 0] = math.nan
+    with pytest.raises(NonFiniteError):
+        engine.optimizer_step(opt, net)
+    for p, b in zip(net.parameters(), before):
+        assert torch.equal(p.detach(), b)
+
+
+def test_the_family_default_clip_applies_unless_the_run_sets_one():
+    engine, net = _tiny_engine()
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    net(torch.randn(16, 4) * 100).pow(2).sum().backward()
+    norm = engine.optimizer_step(opt, net, clip=0.5)
+    after = float(torch.nn.utils.get_total_norm([p.grad for p in net.parameters()]))
+    assert norm > 0.5 and after == pytest.approx(0.5, rel=1e-4)
+    engine.grad_clip = 0.25  # the run's setting wins
+    engine.optimizer_step(opt, net, clip=0.5)
+    after = float(torch.nn.utils.get_total_norm([p.grad for p in net.parameters()]))
+    assert after == pytest.approx(0.25, rel=1e-4)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, port, x, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.set_num_threads(1)
+        torch.manual_seed(0)
+        engine, net = _tiny_engine()
+        engine.gradient_reducer = average_gradients
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        net(x[rank * 4:(rank + 1) * 4]).pow(2).mean().backward()
+        engine.optimizer_step(opt, net)
+        out.put((rank, torch.cat([p.detach().reshape(-1) for p in net.parameters()]).numpy()))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_take_the_combined_batch_step():
+    torch.manual_seed(1)
+    x = torch.randn(8, 4)
+    ctx = mp.get_context("fork")  # forked workers start in milliseconds; spawn re-imports torch
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, port, x, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    out = dict(queue.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    torch.manual_seed(0)
+    engine, net = _tiny_engine()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net(x).pow(2).mean().backward()
+    engine.optimizer_step(opt, net)
+    want = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    torch.testing.assert_close(torch.from_numpy(out[0]), want)
+    torch.testing.assert_close(torch.from_numpy(out[1]), want)

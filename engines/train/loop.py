@@ -35,9 +35,9 @@ from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
 from . import events as ev
-from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
-                         engine_state, latest_checkpoint, load_checkpoint, load_engine_state,
-                         remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
+                         disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
+                         load_newest_intact, remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -227,6 +227,7 @@ class Trainer:
         self._best: float | None = None      # best validation value of engine.best_metric so far
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
+        self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
@@ -303,9 +304,10 @@ class Trainer:
                            f"{got.num_classes} classes)")
         remove_stale_temp_files(run.path)
         trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
-        ckpt = latest_checkpoint(run.path)
-        if ckpt is not None:
-            trainer.load(ckpt)
+        if checkpoint_paths(run.path):  # the newest intact one; damaged newer ones are set aside, said
+            path, payload, meta, trainer._start_warnings = load_newest_intact(run.path)
+            trainer.load(path, (payload, meta))
+            trainer._set_aside_after(int(meta.get("step", 0)))
         else:  # killed before its first checkpoint: start over cleanly
             run.truncate_metrics(0)
             run.truncate_samples(0)
@@ -348,8 +350,17 @@ class Trainer:
         self._snapshot = None  # the checkpoint on disk is the last good state now
         return path
 
-    def load(self, path: Path) -> None:
-        payload, meta = load_checkpoint(path)
+    def _set_aside_after(self, step: int) -> None:
+        """Rename checkpoints newer than `step` (damaged ones skipped on resume) to damaged_*, kept for
+        a look but out of the run's timeline: training from `step` writes its own newer ones."""
+        for s, p in checkpoint_paths(self.run_dir.path):
+            if s > step:
+                for f in (p, p.with_suffix(".safetensors")):
+                    if f.exists():
+                        f.replace(f.with_name(f"damaged_{f.name}"))
+
+    def load(self, path: Path, loaded: tuple[dict, dict] | None = None) -> None:
+        payload, meta = loaded if loaded is not None else load_checkpoint(path)
         if meta.get("family") != self.family.name:
             raise CheckpointError(f"checkpoint is from family {meta.get('family')!r}, not {self.family.name!r}")
         ours = to_dict(self.config)
@@ -484,7 +495,12 @@ class Trainer:
             yield ev.Failed(self.step, str(exc), traceback.format_exc(), kind="diverged")
         except Exception as exc:  # noqa: BLE001 - the loop reports, the caller decides
             kind = "error"
-            if _is_oom(exc):
+            if is_disk_full(exc):  # a plain sentence: where, roughly how much, the last good checkpoint
+                kind = "disk-full"
+                where = getattr(exc, "filename", None) or "the run folder"
+                message = (str(exc) if isinstance(exc, DiskFullError) else disk_full_message(
+                    self.run_dir.path if self.run_dir is not None else Path(where).parent, where))
+            elif _is_oom(exc):
                 kind = "out-of-memory"
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()  # give the memory back so the app can carry on
@@ -571,6 +587,8 @@ class Trainer:
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
                          self.train_seconds())
+        for warning in self._start_warnings:
+            yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")

@@ -93,7 +93,7 @@ class ModelService(QThread):
                               "conditional": bool(getattr(engine, "conditional", False)),
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
                               "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
-                              "checkpoint": record.get("checkpoint")})
+                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", [])})
         self.submit("open", job)
 
     def set_endpoint(self, name: str, spec: tuple[str, object], label: int | None = None) -> None:

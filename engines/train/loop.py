@@ -35,9 +35,9 @@ from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
 from . import events as ev
-from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
-                         engine_state, latest_checkpoint, load_checkpoint, load_engine_state,
-                         remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
+                         disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
+                         load_newest_intact, remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -227,6 +227,7 @@ class Trainer:
         self._best: float | None = None      # best validation value of engine.best_metric so far
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
+        self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
@@ -303,9 +304,10 @@ class Trainer:
                            f"{got.num_classes} classes)")
         remove_stale_temp_files(run.path)
         trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
-        ckpt = latest_checkpoint(run.path)
-        if ckpt is not None:
-            trainer.load(ckpt)
+        if checkpoint_paths(run.path):  # the newest intact one; damaged newer ones are set aside, said
+            path, payload, meta, trainer._start_warnings = load_newest_intact(run.path)
+            trainer.load(path, (payload, meta))
+            trainer._set_aside_after(int(meta.get("step", 0)))
         else:  # killed before its first checkpoint: start over cleanly
             run.truncate_metrics(0)
             run.truncate_samples(0)
@@ -348,8 +350,17 @@ class Trainer:
         self._snapshot = None  # the checkpoint on disk is the last good state now
         return path
 
-    def load(self, path: Path) -> None:
-        payload, meta = load_checkpoint(path)
+    def _set_aside_after(self, step: int) -> None:
+        """Rename checkpoints newer than `step` (damaged ones skipped on resume) to damaged_*, kept for
+        a look but out of the run's timeline: training from `step` writes its own newer ones."""
+        for s, p in checkpoint_paths(self.run_dir.path):
+            if s > step:
+                for f in (p, p.with_suffix(".safetensors")):
+                    if f.exists():
+                        f.replace(f.with_name(f"damaged_{f.name}"))
+
+    def load(self, path: Path, loaded: tuple[dict, dict] | None = None) -> None:
+        payload, meta = loaded if loaded is not None else load_checkpoint(path)
         if meta.get("family") != self.family.name:
             raise CheckpointError(f"checkpoint is from family {meta.get('family')!r}, not {self.family.name!r}")
         ours = to_dict(self.config)
@@ -484,7 +495,12 @@ class Trainer:
             yield ev.Failed(self.step, str(exc), traceback.format_exc(), kind="diverged")
         except Exception as exc:  # noqa: BLE001 - the loop reports, the caller decides
             kind = "error"
-            if _is_oom(exc):
+            if is_disk_full(exc):  # a plain sentence: where, roughly how much, the last good checkpoint
+                kind = "disk-full"
+                where = getattr(exc, "filename", None) or "the run folder"
+                message = (str(exc) if isinstance(exc, DiskFullError) else disk_full_message(
+                    self.run_dir.path if self.run_dir is not None else Path(where).parent, where))
+            elif _is_oom(exc):
                 kind = "out-of-memory"
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()  # give the memory back so the app can carry on
@@ -496,6 +512,29 @@ class Trainer:
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self._set_status_quietly("failed")
             yield ev.Failed(self.step, message, traceback.format_exc(), kind=kind)
+        finally:
+            if self.run_dir is not None and self.run_dir.tensorboard is not None:
+                self.run_dir.tensorboard.close()
+                self.run_dir.tensorboard = None
+
+    def _open_tensorboard(self) -> Iterator[ev.Event]:
+        """TensorBoard event files beside metrics.jsonl (engines/train/tensorboard.py decides who writes)."""
+        if self.run_dir is None:
+            return
+        from . import tensorboard
+        if not tensorboard.available():
+            yield ev.TrainWarning(self.step, f"this run writes no TensorBoard files: tensorboardX is not "
+                                  f"installed ({tensorboard.INSTALL_HINT})", "tensorboard")
+            return
+        try:
+            log = tensorboard.open_log(self.run_dir.path, purge_step=self.step)
+            if log is not None:
+                log.hparams({"family": self.family.name, **{f"config/{k}": v for k, v in to_dict(self.config).items()},
+                             **{f"settings/{k}": v for k, v in to_dict(self.settings).items()}})
+        except Exception as exc:  # noqa: BLE001 - a side log must never stop training
+            yield ev.TrainWarning(self.step, f"this run writes no TensorBoard files: {exc}", "tensorboard")
+            return
+        self.run_dir.tensorboard = log
 
     def _set_status_quietly(self, status: str) -> None:
         try:
@@ -571,6 +610,9 @@ class Trainer:
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
                          self.train_seconds())
+        yield from self._open_tensorboard()
+        for warning in self._start_warnings:
+            yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")

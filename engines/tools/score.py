@@ -241,7 +241,8 @@ def _projection(engine, images: np.ndarray, seed: int, steps: int) -> np.ndarray
     labels_list = [None] if not engine.conditional else list(range(engine.data.num_classes))
     for c in labels_list:
         lab = None if c is None else np.full(len(images), c, dtype=np.int64)
-        p = project(engine, images, steps=steps, restarts=2, seed=seed, labels=lab)
+        with torch.enable_grad():
+            p = project(engine, images, steps=steps, restarts=2, seed=seed, labels=lab)
         err = ((p.reconstruction.astype(np.float64) - images.astype(np.float64)) ** 2).reshape(len(images), -1).mean(1)
         best = err if best is None else np.minimum(best, err)
     return best

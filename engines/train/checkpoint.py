@@ -315,3 +315,20 @@ def load_checkpoint(path: Path, verify: bool = True) -> tuple[dict, dict]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     paths = checkpoint_paths(run_dir)
     return paths[-1][1] if paths else None
+
+
+# --- state as bytes (to send between training processes; no pickle either) -----------------------
+
+def pack_state(obj: Any) -> bytes:
+    """Nested dicts/lists of tensors and JSON values -> bytes: 8-byte JSON length, JSON, safetensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = json.dumps(_to_json_plain(_split_tensors(obj, "s", tensors))).encode()
+    blob = st_save(_unshared(tensors)) if tensors else b""
+    return len(structure).to_bytes(8, "little") + structure + blob
+
+
+def unpack_state(data: bytes) -> Any:
+    n = int.from_bytes(data[:8], "little")
+    structure = json.loads(data[8:8 + n].decode())
+    blob = data[8 + n:]
+    return _join_tensors(structure, st_load(blob) if blob else {})

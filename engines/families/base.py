@@ -5,7 +5,8 @@ The surface is small on purpose:
     images = engine.sample(n, seed)          # uint8 (n, H, W, C), same seed -> same images
     engine.modules(), engine.optimizers()    # what a checkpoint saves (handled generically)
 Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
-encode/decode when `has_latent`; set_sampling_options(**strings) for samplers with options.
+encode/decode when `has_latent`; sampling options as a typed config (`sampling_config`, see
+engines/sampling.py), set with set_sampling_options(**strings).
 
 Conditional families whose `class_mixing` is True also take soft class conditioning: `labels` given
 to decode()/render() may be class weights, a float array (n, num_classes) of probability vectors
@@ -38,8 +39,6 @@ from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 import torch
-
-from ..config import ConfigError
 
 
 class Cancelled(Exception):
@@ -204,10 +203,28 @@ class Engine:
         denoising steps)."""
         return self.sample(n, seed, labels)
 
-    def set_sampling_options(self, **options: str) -> None:
-        """Sampler options from the command line or the studio (strings, validated by the family)."""
-        if options:
-            raise ConfigError(f"{self.family} has no sampling options")
+    # Sampling options: a frozen dataclass of param(...) fields (engines/sampling.py), or None.
+    sampling_config: ClassVar[type | None] = None
+
+    def sampling_options(self):
+        """The current sampling options (an instance of `sampling_config`), or None."""
+        return None
+
+    def sampling_limits(self) -> dict[str, dict | None]:
+        """Run-dependent limits on sampling options: {name: {"max": ..., "choices": ...}}; None drops an
+        option that does not apply to this run."""
+        return {}
+
+    def apply_sampling_options(self, options) -> None:
+        """Use `options` (a checked `sampling_config` instance) from now on."""
+
+    def set_sampling_options(self, **options) -> None:
+        """Sampler options from the command line or the studio (strings or typed values), checked against
+        `sampling_config` and this run's limits: ConfigError names the bad one and nothing changes."""
+        from ..sampling import parse_sampling_options
+        parsed = parse_sampling_options(self, options)
+        if parsed is not None:
+            self.apply_sampling_options(parsed)
 
     # --- state ----------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:

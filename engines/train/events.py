@@ -15,6 +15,8 @@ class Started:
     total_steps: int
     device: str
     parameters: int
+    time_limit_s: float = 0.0     # training-time budget over all sessions; 0: none
+    train_seconds: float = 0.0    # training time the run already had (earlier sessions)
     world_size: int = 1           # training processes (torch.distributed); 1: this process alone
     per_process_batch: int = 0    # images each process takes per step (0: not said)
     global_batch: int = 0         # images per step over all processes (TrainSettings.batch_size)
@@ -82,7 +84,7 @@ class TrainWarning:
 @dataclass(frozen=True)
 class Finished:
     step: int
-    reason: str                   # "completed" | "stopped"
+    reason: str                   # "completed" | "stopped" | "time budget" (settings.time_limit reached)
 
 
 @dataclass(frozen=True)

@@ -36,15 +36,20 @@ from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
 from ..runtime import distributed as dist_rt
 from . import events as ev
-from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
-                         engine_state, latest_checkpoint, load_checkpoint, load_engine_state,
-                         pack_state, remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state,
-                         unpack_state)
+from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
+                         disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
+                         load_newest_intact, pack_state, remove_stale_temp_files, rng_state, save_checkpoint,
+                         set_rng_state, unpack_state)
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 NAN_POLICIES = ("rollback", "fail")
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _now() -> float:
+    """The loop's clock (training time, ETA, the time budget); tests replace it."""
+    return time.perf_counter()
 
 
 class Diverged(RuntimeError):
@@ -86,6 +91,10 @@ def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
 class TrainSettings:
     """How long and how to train; the same for every family."""
     steps: int = param(2000, min=1, max=10_000_000, help="Total optimisation steps.")
+    time_limit: float = param(0.0, min=0.0, max=1e8, label="time limit (s)",
+                              help="Also stop (with a checkpoint, as Stop does) after this much training time in "
+                                   "seconds, counted over all sessions of the run, paused time not counted; "
+                                   "0: steps alone decide.")
     batch_size: int = param(64, min=1, max=4096, help="Images per step.")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, data order and noise; same seed, same run.")
     device: str = param("auto", choices=DEVICES, help="Where to train; auto picks CUDA, then MPS, then CPU.")
@@ -292,9 +301,21 @@ class Trainer:
         self._best: float | None = None      # best validation value of engine.best_metric so far
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
+        self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
+        self._seconds_before = 0.0           # training time of earlier sessions (from the checkpoint)
+        self._clock_start: float | None = None  # _now() at this session's start, moved on by pauses
+
+    def train_seconds(self) -> float:
+        """Training time over all sessions of the run so far, paused time not counted."""
+        if self._clock_start is None:
+            return self._seconds_before
+        return self._seconds_before + _now() - self._clock_start
+
+    def _out_of_time(self) -> bool:
+        return bool(self.settings.time_limit) and self.train_seconds() >= self.settings.time_limit
 
     def _join_processes(self) -> None:
         """Same weights everywhere (rank 0's), gradients averaged at the one seam, own noise per rank.
@@ -359,7 +380,8 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_path: str | Path, dataset: ImageDataset, steps: int | None = None,
-               device: str | None = None, family: str | None = None) -> "Trainer":
+               device: str | None = None, family: str | None = None,
+               time_limit: float | None = None) -> "Trainer":
         """Continue a run from its latest checkpoint (exactly, on the same device).
 
         `family`, when given, must be the run's family (a clear refusal otherwise).
@@ -391,6 +413,8 @@ class Trainer:
         changes = {}
         if steps is not None:
             changes["steps"] = steps
+        if time_limit is not None:
+            changes["time_limit"] = time_limit
         if device is not None:
             changes["device"] = device
         settings = replace_checked(settings, **changes)
@@ -401,9 +425,21 @@ class Trainer:
                            f"{spec.num_classes} classes; data: {got.size}px, {got.channels} channels, "
                            f"{got.num_classes} classes)")
         trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
-        ckpt = _from_main(lambda: str(p) if (p := latest_checkpoint(run.path)) is not None else None)
-        if ckpt is not None:
-            trainer.load(Path(ckpt))
+
+        def newest():  # the newest intact one (rank 0 reads it); damaged newer ones are set aside, said
+            if not checkpoint_paths(run.path):
+                return None
+            path, payload, meta, warnings = load_newest_intact(run.path)
+            payload, meta = trainer._read_checkpoint(path, (payload, meta))
+            return {"payload": payload, "meta": meta, "warnings": warnings}
+
+        found = _from_main(newest)
+        if found is not None:
+            trainer._start_warnings = list(found["warnings"])
+            trainer._apply_state(found["payload"], found["meta"])
+            if trainer.run_dir is not None:
+                trainer.run_dir.truncate_metrics(trainer.step)
+                trainer._set_aside_after(trainer.step)
         elif trainer.run_dir is not None:  # killed before its first checkpoint: start over cleanly
             run.truncate_metrics(0)
             run.truncate_samples(0)
@@ -420,7 +456,8 @@ class Trainer:
     def _loop_state(self) -> dict:
         return {"step": self.step, "acc": dict(self._acc), "acc_n": self._acc_n,
                 "pending_metrics": dict(self._pending_metrics), "lr_scale": self._lr_scale,
-                "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step}
+                "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step,
+                "train_seconds": self.train_seconds()}
 
     def _state(self) -> tuple[dict, dict]:
         """The checkpoint's content. Several processes (a collective): every process's own random
@@ -455,15 +492,24 @@ class Trainer:
         self._snapshot = None  # the checkpoint on disk is the last good state now
         return path
 
-    def load(self, path: Path) -> None:
+    def _set_aside_after(self, step: int) -> None:
+        """Rename checkpoints newer than `step` (damaged ones skipped on resume) to damaged_*, kept for
+        a look but out of the run's timeline: training from `step` writes its own newer ones."""
+        for s, p in checkpoint_paths(self.run_dir.path):
+            if s > step:
+                for f in (p, p.with_suffix(".safetensors")):
+                    if f.exists():
+                        f.replace(f.with_name(f"damaged_{f.name}"))
+
+    def load(self, path: Path, loaded: tuple[dict, dict] | None = None) -> None:
         """Continue from a checkpoint (rank 0 reads it; every process gets the same state)."""
-        payload, meta = _from_main(lambda: self._read_checkpoint(path))
+        payload, meta = _from_main(lambda: self._read_checkpoint(path, loaded))
         self._apply_state(payload, meta)
         if self.run_dir is not None:
             self.run_dir.truncate_metrics(self.step)
 
-    def _read_checkpoint(self, path: Path) -> tuple[dict, dict]:
-        payload, meta = load_checkpoint(path)
+    def _read_checkpoint(self, path: Path, loaded: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
+        payload, meta = loaded if loaded is not None else load_checkpoint(path)
         if meta.get("family") != self.family.name:
             raise CheckpointError(f"checkpoint is from family {meta.get('family')!r}, not {self.family.name!r}")
         ours = to_dict(self.config)
@@ -514,6 +560,8 @@ class Trainer:
         self._rollbacks = int(loop.get("rollbacks", 0))
         self._best = loop.get("best")
         self._best_step = loop.get("best_step")
+        if self._clock_start is None:  # resuming: the budget goes on from the checkpoint's training time
+            self._seconds_before = float(loop.get("train_seconds", 0.0))
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
@@ -533,8 +581,14 @@ class Trainer:
             out.extend(perm[pos:pos + take])
         return np.asarray(out)
 
+    def shard_indices(self, step: int) -> np.ndarray:
+        """This process's part of the global batch of `step`: rank r takes the r-th slice of
+        batch_size / world images, so the processes together see exactly the one-process batch."""
+        b = self.local_batch
+        return self._batch_indices(step)[self.rank * b:(self.rank + 1) * b]
+
     def _batch(self, step: int) -> Batch:
-        idx = self._batch_indices(step)
+        idx = self.shard_indices(step)
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
         pixels = np.empty((len(idx),) + self.train_data.images.shape[1:], np.uint8)
         pixels[order] = self.train_data.images[idx[order]]
@@ -614,7 +668,12 @@ class Trainer:
                 yield self._process_failed(exc)
                 return
             kind = "error"
-            if _is_oom(exc):
+            if is_disk_full(exc):  # a plain sentence: where, roughly how much, the last good checkpoint
+                kind = "disk-full"
+                where = getattr(exc, "filename", None) or "the run folder"
+                message = (str(exc) if isinstance(exc, DiskFullError) else disk_full_message(
+                    self.run_dir.path if self.run_dir is not None else Path(where).parent, where))
+            elif _is_oom(exc):
                 kind = "out-of-memory"
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()  # give the memory back so the app can carry on
@@ -762,8 +821,10 @@ class Trainer:
     def _run(self, control: Control, s: TrainSettings) -> Iterator[ev.Event]:
         self._set_status("running")
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
-                         s.steps, str(self.device), self.engine.parameter_count(),
-                         self.world, self.local_batch, s.batch_size)
+                         s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
+                         self.train_seconds(), self.world, self.local_batch, s.batch_size)
+        for warning in self._start_warnings:
+            yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
@@ -771,30 +832,36 @@ class Trainer:
         self._notes = []
         if dist_rt.broadcast_flag(self.run_dir is None or not self.run_dir.checkpoints()):
             self._snapshot = _cpu_copy(self._state())  # something good to roll back to
+        self._clock_start = _now()
         yield from self._sample_events()
-        start_step, t0 = self.step, time.perf_counter()
+        start_step, t0 = self.step, _now()
         step_time = None
         last_ckpt = self.step
+        out_of_time = False
         while self.step < s.steps:
             before_requests = self.step
             self._sync_control(control)
             if control.paused:
-                paused_at = time.perf_counter()
+                paused_at = _now()
                 yield ev.Paused(self.step)
                 while control.paused and not control.stop_requested:
                     control.wait_while_paused()
                     self._sync_control(control)
                     yield from self._serve_requests(control)
-                t0 += time.perf_counter() - paused_at  # paused time is not training time
+                t0 += _now() - paused_at  # paused time is not training time
+                self._clock_start += _now() - paused_at
                 yield ev.Resumed(self.step)
             if control.stop_requested:
+                break
+            if self.settings.time_limit and dist_rt.broadcast_flag(self._out_of_time()):  # rank 0's clock
+                out_of_time = True
                 break
             for e in self._serve_requests(control):
                 if isinstance(e, ev.CheckpointSaved):
                     last_ckpt = self.step
                 yield e
             if self.step != before_requests:  # rolled back: time from here
-                start_step, t0, last_ckpt = self.step, time.perf_counter(), self.step
+                start_step, t0, last_ckpt = self.step, _now(), self.step
 
             try:
                 self._phase = "training"
@@ -836,16 +903,19 @@ class Trainer:
                     mean = {k: v / self._acc_n for k, v in self._acc.items()}
                     if self.world > 1:  # the mean over every process's losses
                         mean = dict(zip(sorted(mean), dist_rt.mean_values([mean[k] for k in sorted(mean)])))
-                    elapsed = time.perf_counter() - t0
+                    elapsed = _now() - t0
                     per_step = elapsed / max(1, self.step - start_step)
-                    row = {"step": self.step, "losses": mean, "time": round(elapsed, 3)}
+                    row = {"step": self.step, "losses": mean, "time": round(elapsed, 3),
+                           "train_seconds": round(self.train_seconds(), 3)}
                     if self._pending_metrics:
                         row["metrics"] = dict(self._pending_metrics)
                     if self.run_dir is not None:
                         self.run_dir.append_metrics(row)
                     self._acc, self._acc_n, self._pending_metrics = {}, 0, {}
-                    yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed,
-                                      per_step * (s.steps - self.step))
+                    eta = per_step * (s.steps - self.step)
+                    if s.time_limit:  # whichever limit comes first
+                        eta = max(0.0, min(eta, s.time_limit - self.train_seconds()))
+                    yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed, eta)
 
                 if s.sample_every and self.step % s.sample_every == 0:
                     yield from self._sample_events()
@@ -857,7 +927,7 @@ class Trainer:
                         yield ev.CheckpointSaved(self.step, str(path))
             except FloatingPointError as exc:  # NonFiniteError from the loss, optimizer_step or save
                 yield self._diverged(str(exc))
-                start_step, t0, last_ckpt, step_time = self.step, time.perf_counter(), self.step, None
+                start_step, t0, last_ckpt, step_time = self.step, _now(), self.step, None
 
         self._phase = "checkpoint"
         if self.persist and dist_rt.broadcast_flag(
@@ -868,6 +938,6 @@ class Trainer:
                 raise Diverged(f"{exc}; the last good checkpoint was kept") from None
         if not (s.sample_every and self.step % s.sample_every == 0):
             yield from self._sample_events()
-        reason = "stopped" if self.step < s.steps else "completed"
+        reason = "completed" if self.step >= s.steps else ("time budget" if out_of_time else "stopped")
         self._set_status("stopped" if reason == "stopped" else "finished")
         yield ev.Finished(self.step, reason)

@@ -77,7 +77,8 @@ def _worker(rank, world, port, job, queue):
                    "failed": [(e.message, e.rank) for e in events if isinstance(e, ev.Failed)],
                    "started": [(e.world_size, e.per_process_batch, e.global_batch)
                                for e in events if isinstance(e, ev.Started)],
-                   "step": trainer.step, "params": _flat_parameters(trainer)}
+                   "step": trainer.step, "params": _flat_parameters(trainer),
+                   "shards": [trainer.shard_indices(k).tolist() for k in range(3)]}
     except Exception:  # noqa: BLE001 - the test reads it
         summary = {"rank": rank, "error": traceback.format_exc()}
     queue.put(summary)
@@ -133,6 +134,11 @@ def test_two_processes_train_one_run_and_resume_exactly(tmp_path, name):
     for s in straight:
         assert s["events"][-1] == "Finished", s
         assert s["started"] == [(2, 2, 4)]
+    # each process reads its half of the one-process batch of every step
+    alone = Trainer.new(name, small_config(name), SETTINGS, tiny_dataset(n=20, size=16, channels=1, classes=2), None)
+    for k in range(3):
+        assert straight[0]["shards"][k] + straight[1]["shards"][k] == alone.shard_indices(k).tolist()
+        assert len(straight[0]["shards"][k]) == 2
     # both processes hold the same weights, weight averages included
     np.testing.assert_array_equal(straight[0]["params"], straight[1]["params"])
 

@@ -26,6 +26,11 @@ COMMANDS: dict[str, str] = {
     "runs": ".runs",
     "compare": ".compare",
     "export": ".export_model",
+    "score": ".score",
+    "inpaint": ".inpaint",
+    "denoise": ".denoise",
+    "upscale": ".upscale",
+    "synthesize": ".synthesize",
     "stylize": ".stylize",
 }
 

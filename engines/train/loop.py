@@ -685,6 +685,29 @@ class Trainer:
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self._set_status_quietly("failed")
             yield ev.Failed(self.step, message, traceback.format_exc(), kind=kind)
+        finally:
+            if self.run_dir is not None and self.run_dir.tensorboard is not None:
+                self.run_dir.tensorboard.close()
+                self.run_dir.tensorboard = None
+
+    def _open_tensorboard(self) -> Iterator[ev.Event]:
+        """TensorBoard event files beside metrics.jsonl (engines/train/tensorboard.py decides who writes)."""
+        if self.run_dir is None:
+            return
+        from . import tensorboard
+        if not tensorboard.available():
+            yield ev.TrainWarning(self.step, f"this run writes no TensorBoard files: tensorboardX is not "
+                                  f"installed ({tensorboard.INSTALL_HINT})", "tensorboard")
+            return
+        try:
+            log = tensorboard.open_log(self.run_dir.path, purge_step=self.step)
+            if log is not None:
+                log.hparams({"family": self.family.name, **{f"config/{k}": v for k, v in to_dict(self.config).items()},
+                             **{f"settings/{k}": v for k, v in to_dict(self.settings).items()}})
+        except Exception as exc:  # noqa: BLE001 - a side log must never stop training
+            yield ev.TrainWarning(self.step, f"this run writes no TensorBoard files: {exc}", "tensorboard")
+            return
+        self.run_dir.tensorboard = log
 
     def _sync_control(self, control: Control) -> None:
         """Several processes: rank 0's stop/pause/save-now/roll-back requests (the person talks to
@@ -823,6 +846,7 @@ class Trainer:
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
                          self.train_seconds(), self.world, self.local_batch, s.batch_size)
+        yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
         if s.precision == "bf16" and self.precision != "bf16":

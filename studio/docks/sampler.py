@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLin
 from engines.config import ConfigError, parse_assignments
 from engines.export import ExportOptions
 from engines.imaging import make_grid
+from engines.families import capabilities
 from engines.families.base import Engine
 
 from ..dialogs import ask_overwrite, export_checked
@@ -122,7 +123,7 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"))
+        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"))
         self.info = info
         self.chooser.show_loaded(info)
         self.class_box.clear()

@@ -121,6 +121,8 @@ def _coerce(info: FieldInfo, value: Any) -> Any:
         v = value.strip()
     else:  # tuples and anything exotic pass through unchanged
         v = tuple(value) if isinstance(value, list) else value
+    if info.choices is not None and v not in info.choices and isinstance(v, str):
+        v = next((c for c in info.choices if isinstance(c, str) and c.lower() == v.lower()), v)  # "DDIM" is ddim
     if info.choices is not None and v not in info.choices:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, info.choices))}; got {v!r}")
     if info.min is not None and isinstance(v, (int, float)) and v < info.min:

@@ -7,6 +7,8 @@ from .data import DataError
 from .registry import UnknownFamily
 from .train.checkpoint import CheckpointError
 from .train.run import RunError
+from .style import FeatureError, StyleError
 
 PERSON_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, UnknownFamily, CheckpointError, RunError,
-                                                 ExportError, LatentError)
+                                                 ExportError, LatentError, FeatureError,
+                                                 StyleError)

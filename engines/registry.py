@@ -32,6 +32,9 @@ _FAMILIES: dict[str, str] = {
     "wgan-gp": "engines.families.gan:WGAN_GP",
     "sngan": "engines.families.gan:SNGAN",
     "sagan": "engines.families.gan:SAGAN",
+    "progan": "engines.families.progan:FAMILY",
+    "biggan": "engines.families.biggan:FAMILY",
+    "stylegan": "engines.families.stylegan:FAMILY",
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",
@@ -39,6 +42,9 @@ _FAMILIES: dict[str, str] = {
     "glow": "engines.families.glow:FAMILY",
     "pixelcnn": "engines.families.pixelcnn:FAMILY",
     "ddpm": "engines.families.ddpm:FAMILY",
+    "ebm": "engines.families.ebm:FAMILY",
+    "vqvae": "engines.families.vqvae:FAMILY",
+    "transformer": "engines.families.transformer:FAMILY",
 }
 
 

@@ -63,10 +63,18 @@ def smoke_launch(png: str | None = None, timeout_ms: int = 30000) -> int:
     """Open the real main window on the current platform (a throwaway workspace and settings), wait
     until the window system shows it, read its pixels back from the screen, close, and say so: CI
     runs this under Xvfb so a missing platform library cannot pass unnoticed. 0 when it showed."""
+    import shutil
     import tempfile
     from pathlib import Path
 
     scratch = Path(tempfile.mkdtemp(prefix="genstudio-smoke-"))
+    try:
+        return _smoke_launch(scratch, png, timeout_ms)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _smoke_launch(scratch, png: str | None, timeout_ms: int) -> int:
     os.environ[workspace.WORKSPACE_ENV] = str(scratch / "workspace")
     os.environ[workspace.SETTINGS_ENV] = str(scratch / "settings.ini")
     app = make_app()

@@ -24,6 +24,7 @@ from engines.errors import PERSON_ERRORS
 from engines.families.base import Cancelled
 from engines.latent import (can_mix_classes, class_at, class_grid, class_path, corner_grid, decode_batches,
                             interpolate, latent_support, mix_caption, path, random_walk, to_latents)
+from engines.sampling import sampling_fields
 from engines.train.restore import load_engine
 
 Job = Callable[[Callable[[int, int], None]], None]
@@ -90,8 +91,9 @@ class ModelService(QThread):
                               "size": engine.data.size, "channels": engine.data.channels,
                               "classes": list(engine.data.class_names),
                               "conditional": engine.conditional,
+                              "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
                               "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
-                              "checkpoint": record.get("checkpoint")})
+                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", [])})
         self.submit("open", job)
 
     def set_endpoint(self, name: str, spec: tuple[str, object], label: int | None = None) -> None:
@@ -153,27 +155,34 @@ class ModelService(QThread):
             self._emit_frames("walk", self._decode(random_walk(a, frames, step_size, seed), rows, progress), rows)
         self.submit("frames", job)
 
-    def set_options(self, options: dict[str, str]) -> None:
+    def set_options(self, options: dict) -> None:
         """Sampling options of the family (sampler, steps, temperature, ...), as on the command line."""
         def job(progress):
             self._need_engine().set_sampling_options(**options)
         self.submit("options", job)
 
-    def sample(self, n: int, seed: int, labels: np.ndarray | None) -> None:
+    def sample(self, n: int, seed: int, labels: np.ndarray | None, options: dict | None = None) -> None:
+        """`options`: sampling options applied first, in the same job (invalid ones fail it: nothing is drawn)."""
         def job(progress):
             engine = self._need_engine()
+            engine.set_sampling_options(**(options or {}))
             self.frames_ready.emit("samples", engine.sample(n, seed, labels=labels, progress=progress))
         self.submit("sample", job)
 
-    def sample_path(self, n: int, seed: int, labels: np.ndarray | None, keep: int = 8) -> None:
+    def sample_path(self, n: int, seed: int, labels: np.ndarray | None, keep: int = 8,
+                    options: dict | None = None) -> None:
         def job(progress):
-            frames, _ = self._need_engine().sample_path(n, seed, labels=labels, keep_steps=keep, progress=progress)
+            engine = self._need_engine()
+            engine.set_sampling_options(**(options or {}))
+            frames, _ = engine.sample_path(n, seed, labels=labels, keep_steps=keep, progress=progress)
             self.frames_ready.emit("path", np.ascontiguousarray(frames.transpose(1, 0, 2, 3, 4)))
         self.submit("sample", job)
 
-    def sampling_times(self) -> None:
+    def sampling_times(self, options: dict | None = None) -> None:
         def job(progress):
-            self.timings_ready.emit(self._need_engine().sampling_times())
+            engine = self._need_engine()
+            engine.set_sampling_options(**(options or {}))
+            self.timings_ready.emit(engine.sampling_times())
         self.submit("sample", job)
 
     def cancel(self, kind: str) -> None:

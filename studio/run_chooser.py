@@ -53,7 +53,9 @@ class RunChooser(QWidget):
         self.open_run(self.state.run_dir)
 
     def show_loaded(self, info: dict) -> None:
-        self.label.setText(f"{Path(info['run_dir']).name} — {info['family']}, step {info['step']}")
+        text = f"{Path(info['run_dir']).name} — {info['family']}, step {info['step']}"
+        warnings = info.get("warnings") or []
+        self.label.setText(text + "".join(f"\n⚠ {w}" for w in warnings))
 
     def show_failed(self) -> None:
         self.label.setText("No run open.")

@@ -5,6 +5,7 @@ Qt's abort message with the packages to install."""
 from __future__ import annotations
 
 import os
+import random
 import select
 import shutil
 import subprocess
@@ -18,25 +19,43 @@ from studio import platform_deps
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start_xvfb() -> tuple[subprocess.Popen, str]:
+def _start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         if os.geteuid() == 0 and shutil.which("apt-get"):
             pytest.fail("Xvfb is missing though this machine can install it: run `bash scripts/setup.sh`")
         pytest.skip("Xvfb is not installed and cannot be installed here (not root or no apt-get); "
                     "`sudo apt-get install xvfb` enables this check")
-    read_end, write_end = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x720x24",
-                               "-nolisten", "tcp"], pass_fds=(write_end,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
-    ready, _, _ = select.select([read_end], [], [], 30)
-    number = os.read(read_end, 64).decode().strip() if ready else ""
-    os.close(read_end)
-    if not number:
-        server.kill()
-        pytest.fail("Xvfb did not start within 30 s")
+    # A random display number rather than the first free one, so test runs in parallel rarely race for
+    # the same number (a taken one makes Xvfb exit, and the next number is tried).
+    for number in random.sample(range(300, 30000), 5):
+        read_end, write_end = os.pipe()
+        with log.open("a") as err:
+            server = subprocess.Popen([xvfb, f":{number}", "-displayfd", str(write_end), "-screen", "0",
+                                       "1280x720x24", "-nolisten", "tcp"], pass_fds=(write_end,),
+                                      stdout=subprocess.DEVNULL, stderr=err)
+        os.close(write_end)
+        # Xvfb writes the number and a newline separately when ready, and stops if the pipe is closed
+        # between the two: read up to the newline, and keep the pipe open while the server runs.
+        said = b""
+        while not said.endswith(b"\n") and select.select([read_end], [], [], 30)[0]:
+            chunk = os.read(read_end, 64)
+            if not chunk:
+                break
+            said += chunk
+        server.display_pipe = read_end
+        if said.strip() == str(number).encode():
+            break
+        _stop(server)
+    else:
+        pytest.fail(f"Xvfb did not start: {log.read_text()[-2000:]}")
     return server, f":{number}"
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=10)
+    os.close(server.display_pipe)
 
 
 def _launch(display: str, shot: Path) -> subprocess.CompletedProcess:
@@ -47,16 +66,16 @@ def _launch(display: str, shot: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_real_window_opens_and_closes_under_xvfb(tmp_path):
-    server, display = _start_xvfb()
     shot = tmp_path / "window.png"
+    log = tmp_path / "xvfb.log"
+    server, display = _start_xvfb(log)
     try:
         result = _launch(display, shot)
-        if "could not connect to display" in result.stderr and server.poll() is None:
-            result = _launch(display, shot)  # once seen right after Xvfb said it was ready: try again
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    assert result.returncode == 0, result.stderr
+        alive = server.poll() is None
+        _stop(server)
+    assert result.returncode == 0, (f"{result.stderr}\nXvfb {display} (running: {alive}) said:\n"
+                                    f"{log.read_text()}")
     assert "window opened on xcb" in result.stdout
     assert shot.stat().st_size > 1000
 

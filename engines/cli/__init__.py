@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "runs": ".runs",
     "compare": ".compare",
     "export": ".export_model",
+    "stylize": ".stylize",
 }
 
 

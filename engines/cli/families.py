@@ -6,6 +6,7 @@ import json
 
 from .. import registry
 from ..config import field_infos
+from ..sampling import sampling_fields_json
 
 
 def add_parser(sub) -> None:
@@ -17,7 +18,8 @@ def run(args) -> int:
     fams = registry.all_families()
     if args.json:
         print(json.dumps([{"name": f.name, "title": f.title, "description": f.description,
-                           "fields": [i.to_json() for i in field_infos(f.config_class)]} for f in fams], indent=1))
+                           "fields": [i.to_json() for i in field_infos(f.config_class)],
+                           "sampling": sampling_fields_json(f.engine_class.sampling_config)} for f in fams], indent=1))
         return 0
     for f in fams:
         print(f"{f.name:10s} {f.title} — {f.description}")
@@ -25,4 +27,11 @@ def run(args) -> int:
             rng = f" [{', '.join(map(str, i.choices))}]" if i.choices else (
                 f" [{i.min:g}..{i.max:g}]" if i.min is not None and i.max is not None else "")
             print(f"    {i.name}={i.default}{rng}  {i.help}")
+        sampling = f.engine_class.sampling_config
+        if sampling is not None:
+            print("  sampling options (genstudio sample --set KEY=VALUE; the run's own settings are the defaults):")
+            for i in field_infos(sampling):
+                rng = f" [{', '.join(map(str, i.choices))}]" if i.choices else (
+                    f" [{i.min:g}..{i.max:g}]" if i.min is not None and i.max is not None else "")
+                print(f"    {i.name}{rng}  {i.help}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ def run(args) -> int:
     if out_options.labels and not args.grid:
         raise CliError("--labels captions the grid: add --grid")
     engine, record = load_engine(args.run_dir, args.checkpoint)
+    for warning in record.get("warnings", []):  # e.g. a damaged newest checkpoint, skipped
+        print(f"warning: {warning}", file=sys.stderr)
     labels = None
     if args.label is not None:
         labels = np.full(args.n, label_index(engine, args.label), dtype=np.int64)
@@ -48,12 +51,7 @@ def run(args) -> int:
         if not engine.conditional or not engine.data.class_names:
             raise CliError(f"--labels writes class names; this {record['family']} run is not class-conditional")
         labels = np.arange(args.n) % engine.data.num_classes  # every class in turn, so the captions are known
-    options = parse_assignments(args.set)
-    if options:
-        configure = getattr(engine, "set_sampling_options", None)
-        if configure is None:
-            raise CliError(f"{record['family']} has no sampling options")
-        configure(**options)
+    engine.set_sampling_options(**parse_assignments(args.set))  # ConfigError: one line, exit 2
     out = Path(args.out).expanduser()
     names = [out / f"sample_{args.seed}_{i:04d}.png" for i in range(args.n)]
     grid_path = out / f"grid_{args.seed}.png"

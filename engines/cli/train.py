@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 
 from .. import registry
-from ..config import ConfigError, field_infos, parse_assignments, replace_checked
+from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, load_images
 from ..train import events as ev
 from ..train.loop import DEVICES, Trainer, TrainSettings
@@ -25,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 grey or 3 RGB (default: from the data)")
     p.add_argument("--fit", choices=FIT_MODES, help="how images are made square (default center-crop)")
     p.add_argument("--steps", type=int, help="total training steps")
+    p.add_argument("--time", metavar="DURATION",
+                   help="also stop (with a checkpoint) after this much training time, e.g. 90s, 10m, 1.5h; "
+                        "counted over all sessions of the run, paused time not counted; 0 for none")
     p.add_argument("--batch-size", type=int, help="images per step")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--device", choices=DEVICES, help="auto, cpu, cuda or mps")
@@ -47,6 +51,70 @@ def split_settings(family: registry.Family, config, settings: TrainSettings, ass
     return replace_checked(config, **to_family), replace_checked(settings, **to_train)
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, flag: str = "--time") -> float:
+    """'90s', '10m', '1.5h' (or '0': no limit) -> seconds; ConfigError with one line otherwise."""
+    value = str(text).strip().lower()
+    if value in ("0", "0s", "0m", "0h"):
+        return 0.0
+    unit = value[-1:] if value[-1:] in _UNITS else None
+    try:
+        number = float(value[:-1] if unit else "nan")
+    except ValueError:
+        number = float("nan")
+    if unit is None or not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{flag} {text!r} is not a duration; give a positive number with a unit: "
+                          f"s, m or h (e.g. 90s, 10m, 1.5h), or 0 for no time limit")
+    seconds = number * _UNITS[unit]
+    if seconds > 1e8:
+        raise ConfigError(f"{flag} {text!r} is longer than this program can count (at most about 3 years)")
+    return seconds
+
+
+# what a resumed run may change; everything else must be the run's own value when given again
+RESUME_CHANGEABLE = ("steps", "device", "time_limit")
+
+
+def check_same_as_run(rec: dict, args) -> dict:
+    """Options given again with --resume (the same command with --resume appended) are fine when they
+    equal the run's own; a different value is refused, naming both. Returns the --set values a resumed
+    run may change (steps, device, time_limit), typed."""
+    def refuse(given: str, own: str) -> None:
+        raise ConfigError(f"{given} differs from the run's own {own}: a resumed run keeps its settings "
+                          "(only --steps, --time and --device can change); start a new run instead")
+
+    spec, data, saved = rec["data_spec"], rec.get("data", {}), rec.get("settings", {})
+    own = {"size": spec["size"], "channels": spec["channels"], "fit": data.get("fit", "center-crop"),
+           "batch_size": saved.get("batch_size"), "seed": saved.get("seed")}
+    for name, value in own.items():
+        given = getattr(args, name, None)
+        if given is not None and given != value:
+            option = name.replace("_", "-")
+            refuse(f"--{option} {given}", f"{option} {value}")
+    assignments = parse_assignments(args.set)
+    if not assignments:
+        return {}
+    family = registry.get(rec["family"])
+    config = from_dict(family.config_class, rec.get("config", {}), strict=False)
+    settings = from_dict(TrainSettings, saved, strict=False)
+    family_keys = {i.name for i in field_infos(family.config_class)}
+    new_config, new_settings = split_settings(family, config, settings, assignments)
+    changes = {}
+    for key in assignments:
+        if key in family_keys:
+            before, after = to_dict(config)[key], to_dict(new_config)[key]
+        else:
+            before, after = to_dict(settings)[key], to_dict(new_settings)[key]
+            if key in RESUME_CHANGEABLE:
+                changes[key] = after
+                continue
+        if before != after:
+            refuse(f"--set {key}={assignments[key].strip()}", f"{key}={before}")
+    return changes
+
+
 def _format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -61,6 +129,9 @@ def print_events(events, quiet: bool = False) -> int:
         if isinstance(e, ev.Started):
             line = (f"training {e.family} on {e.device} ({e.parameters:,} parameters) "
                     f"from step {e.start_step} to {e.total_steps}")
+            if e.time_limit_s:
+                line += (f" or for {_format_eta(e.time_limit_s)} of training time, whichever comes first"
+                         + (f" ({_format_eta(e.train_seconds)} already spent)" if e.train_seconds >= 1 else ""))
         elif isinstance(e, ev.Progress):
             losses = "  ".join(f"{k} {v:.4g}" for k, v in e.losses.items())
             line = f"step {e.step}/{e.total_steps}  {losses}  {e.images_per_sec:.0f} img/s  ETA {_format_eta(e.eta_s)}"
@@ -86,6 +157,7 @@ def print_events(events, quiet: bool = False) -> int:
 
 
 def run(args) -> int:
+    time_limit = parse_duration(args.time) if args.time is not None else None
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR, the run to continue (see `genstudio runs`)")
@@ -93,19 +165,19 @@ def run(args) -> int:
         rec = run_dir.record()
         if args.family and args.family != rec["family"]:
             raise ConfigError(f"{args.out} is a {rec['family']} run; it cannot be resumed as {args.family}")
-        if args.set:
-            raise ConfigError("--set cannot change a run being resumed; start a new run instead")
-        fixed = [f"--{n.replace('_', '-')}" for n in ("size", "channels", "fit", "batch_size", "seed")
-                 if getattr(args, n) is not None]
-        if fixed:
-            raise ConfigError(f"{fixed[0]} cannot change a run being resumed (only --steps and --device can); "
-                              "start a new run instead")
+        changes = check_same_as_run(rec, args)
+        if "steps" in changes and args.steps is None:
+            args.steps = int(changes["steps"])
+        if "device" in changes and args.device is None:
+            args.device = changes["device"]
+        if "time_limit" in changes and time_limit is None:
+            time_limit = float(changes["time_limit"])
         sources = args.data or rec["data"]["sources"]
         spec = rec["data_spec"]
         dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
                               fit=rec["data"].get("fit", "center-crop"),
                               background=rec["data"].get("background", (255, 255, 255)))
-        trainer = Trainer.resume(args.out, dataset, steps=args.steps, device=args.device)
+        trainer = Trainer.resume(args.out, dataset, steps=args.steps, device=args.device, time_limit=time_limit)
         return print_events(trainer.run(), args.quiet)
 
     if not args.family:
@@ -117,12 +189,12 @@ def run(args) -> int:
     assignments = parse_assignments(args.set)
     settings = registry.default_settings(family.name, size, TrainSettings())
     explicit = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
-                                   "device": args.device}.items() if v is not None}
+                                   "device": args.device, "time_limit": time_limit}.items() if v is not None}
     # a family setting of the same name (Glow's `steps`: flow steps per level) is not the training one
     family_keys = {i.name for i in field_infos(family.config_class)}
     twice = sorted((set(explicit) & set(assignments)) - family_keys)
     if twice:  # which one wins would be a guess; ask for one
-        raise ConfigError(f"{twice[0]} is given twice (--{twice[0].replace('_', '-')} and --set {twice[0]}=...); "
+        raise ConfigError(f"{twice[0]} is given twice (--{'time' if twice[0] == 'time_limit' else twice[0].replace('_', '-')} and --set {twice[0]}=...); "
                           f"give it once")
     settings = replace_checked(settings, **explicit)
     config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)

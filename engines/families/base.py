@@ -5,9 +5,10 @@ The surface is small on purpose:
     images = engine.sample(n, seed)          # uint8 (n, H, W, C), same seed -> same images
     engine.modules(), engine.optimizers()    # what a checkpoint saves (handled generically)
 Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
-set_sampling_options(**strings) for samplers with options. What a trained model can do (sample,
-latent space, translate, likelihood, ...) is declared by inheriting the interfaces in
-capabilities.py and asked through `capabilities.has(engine, name)`.
+set_sampling_options(**strings) for samplers with options (a typed config, `sampling_config`, see
+engines/sampling.py). What a trained model can do (sample, latent space, translate, likelihood, ...)
+is declared by inheriting the interfaces in capabilities.py and asked through
+`capabilities.has(engine, name)`.
 
 Conditional families whose `class_mixing` is True also take soft class conditioning: `labels` given
 to decode()/render() may be class weights, a float array (n, num_classes) of probability vectors
@@ -40,8 +41,6 @@ from typing import Callable, ClassVar, Iterable
 
 import numpy as np
 import torch
-
-from ..config import ConfigError
 
 
 class Cancelled(Exception):
@@ -210,10 +209,28 @@ class Engine:
         shows what it does instead (fixed inputs beside their translations)."""
         return self.sample(n, seed, labels)  # type: ignore[attr-defined]  # Sampler
 
-    def set_sampling_options(self, **options: str) -> None:
-        """Sampler options from the command line or the studio (strings, validated by the family)."""
-        if options:
-            raise ConfigError(f"{self.family} has no sampling options")
+    # Sampling options: a frozen dataclass of param(...) fields (engines/sampling.py), or None.
+    sampling_config: ClassVar[type | None] = None
+
+    def sampling_options(self):
+        """The current sampling options (an instance of `sampling_config`), or None."""
+        return None
+
+    def sampling_limits(self) -> dict[str, dict | None]:
+        """Run-dependent limits on sampling options: {name: {"max": ..., "choices": ...}}; None drops an
+        option that does not apply to this run."""
+        return {}
+
+    def apply_sampling_options(self, options) -> None:
+        """Use `options` (a checked `sampling_config` instance) from now on."""
+
+    def set_sampling_options(self, **options) -> None:
+        """Sampler options from the command line or the studio (strings or typed values), checked against
+        `sampling_config` and this run's limits: ConfigError names the bad one and nothing changes."""
+        from ..sampling import parse_sampling_options
+        parsed = parse_sampling_options(self, options)
+        if parsed is not None:
+            self.apply_sampling_options(parsed)
 
     # --- state ----------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:

@@ -80,12 +80,13 @@ def preset(config: DDPMConfig, size: int) -> DDPMConfig:
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
-    sampler: str
-    steps: int
-    eta: float
-    guidance: float
-    ema: bool = True
+class DDPMSampling:
+    """What `genstudio sample --set` and the Sampler panel may change; the run's own settings are the defaults."""
+    sampler: str = param("ddim", choices=SAMPLERS, help="ddim (fast, deterministic at eta 0) or ancestral (the original DDPM sampler).")
+    steps: int = param(50, min=1, max=4000, help="Denoising steps (fewer is faster; at most the run's training T).")
+    eta: float = param(0.5, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling.")
+    guidance: float = param(2.0, min=0.0, max=20.0, help="Classifier-free guidance scale for conditional runs: 1 = plain conditional, higher = more typical of the class.")
+    ema: bool = param(True, help="Sample with the weight average (when the run keeps one).")
 
 
 class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
@@ -109,7 +110,7 @@ class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         warm = max(1, c.lr_warmup)
         self.lr_sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda step: min(1.0, (step + 1) / warm))
-        self.options = SamplingOptions(c.sampler, c.sample_steps, c.eta, c.guidance, ema=c.ema_decay > 0)
+        self.options = DDPMSampling(c.sampler, min(c.sample_steps, c.timesteps), c.eta, c.guidance, ema=c.ema_decay > 0)
 
     # --- training ---------------------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
@@ -157,31 +158,16 @@ class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
         return {"loss": total / max(count, 1)}
 
     # --- sampling options ---------------------------------------------------------------------------------
-    def set_sampling_options(self, **options: str) -> None:
-        """sampler=ddim|ancestral, steps=N, eta=X, guidance=X, ema=true|false (strings are fine)."""
-        known = {"sampler", "steps", "eta", "guidance", "ema"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"unknown sampling option {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        o = self.options
-        changes: dict = {}
-        if "sampler" in options:
-            value = str(options["sampler"]).strip().lower()
-            if value not in SAMPLERS:
-                raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}; got {options['sampler']!r}")
-            changes["sampler"] = value
-        if "steps" in options:
-            changes["steps"] = _number(options["steps"], "steps", int, 1, self.config.timesteps)
-        if "eta" in options:
-            changes["eta"] = _number(options["eta"], "eta", float, 0.0, 1.0)
-        if "guidance" in options:
-            changes["guidance"] = _number(options["guidance"], "guidance", float, 0.0, 20.0)
-        if "ema" in options:
-            value = str(options["ema"]).strip().lower()
-            if value not in ("true", "false", "1", "0", "yes", "no"):
-                raise ConfigError(f"ema must be true or false; got {options['ema']!r}")
-            changes["ema"] = value in ("true", "1", "yes")
-        self.options = replace(o, **changes)
+    sampling_config = DDPMSampling
+
+    def sampling_options(self) -> DDPMSampling:
+        return self.options
+
+    def sampling_limits(self) -> dict:
+        return {"steps": {"max": self.config.timesteps}}
+
+    def apply_sampling_options(self, options: DDPMSampling) -> None:
+        self.options = options
 
     def _sampling_net(self) -> nn.Module:
         return self.ema.network if self.options.ema and self.config.ema_decay > 0 else self.net
@@ -368,17 +354,6 @@ class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
 
     def schedulers(self) -> dict[str, object]:
         return {"lr": self.lr_sched}
-
-
-def _number(text, name: str, kind: type, low: float, high: float):
-    try:
-        value = kind(str(text).strip())
-    except ValueError:
-        word = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name} must be {word}; got {text!r}") from None
-    if not (low <= value <= high):
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}; got {text!r}")
-    return value
 
 
 FAMILY = Family(

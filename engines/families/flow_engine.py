@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConfigError
 from .base import Batch, DataSpec, Engine, image_batches
 from .capabilities import LatentCodec, Likelihood, Sampler
 from ..nn.ema import EMA
 from ..nn.flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, decode_latents,
-                    encode_images, parse_temperature)
+                        encode_images)
+from ..sampling import TemperatureSampling
 
 
 def flow_train_preset(size: int) -> dict:
@@ -110,13 +110,13 @@ class FlowEngine(Engine, Sampler, LatentCodec, Likelihood):
         self.lr_scale = float(state.get("lr_scale", 1.0))
 
     # --- sampling and the latent space --------------------------------------------------------
-    def set_sampling_options(self, **options: str) -> None:
-        """temperature=X: the prior's standard deviation; below 1 gives cleaner, less varied samples."""
-        unknown = set(options) - {"temperature"}
-        if unknown:
-            raise ConfigError(f"{self.family} has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
-        if "temperature" in options:
-            self.temperature = parse_temperature(options["temperature"])
+    sampling_config = TemperatureSampling
+
+    def sampling_options(self) -> TemperatureSampling:
+        return TemperatureSampling(self.temperature)
+
+    def apply_sampling_options(self, options: TemperatureSampling) -> None:
+        self.temperature = options.temperature
 
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(int(seed))

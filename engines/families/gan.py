@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import ConfigError, param
+from ..sampling import LabelSampling
 from ..nn import diversity
 from ..nn.gan_blocks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, diff_augment,
                              ema_update, init_dcgan_weights, parse_policy, plan_resolutions)
@@ -427,17 +428,17 @@ class GANEngine(Engine, Sampler, LatentCodec):
         """Latents -> uint8 images; conditional runs draw `labels` (or the decode label) per image."""
         return to_uint8(self._sampling_generator_output(latents, self._labels_for(latents.shape[0], labels)))
 
-    def set_sampling_options(self, **options: str) -> None:
-        """Conditional runs: label=NAME picks the class that decode() draws (sample() takes labels directly)."""
-        unknown = set(options) - ({"label"} if self.conditional else set())
-        if unknown:
-            raise ConfigError(f"{self.family} has no sampling option {sorted(unknown)[0]!r}"
-                             + ("; it has: label" if self.conditional else ""))
-        if "label" in options:
-            names = list(self.data.class_names)
-            if options["label"] not in names:
-                raise ConfigError(f"unknown label {options['label']!r}; known labels: {', '.join(names)}")
-            self.decode_label = names.index(options["label"])
+    sampling_config = LabelSampling
+
+    def sampling_options(self) -> LabelSampling:
+        return LabelSampling(self.data.class_names[self.decode_label] if self.conditional and self.data.class_names else "")
+
+    def sampling_limits(self) -> dict:
+        return {"label": {"choices": self.data.class_names}} if self.conditional else {"label": None}
+
+    def apply_sampling_options(self, options: LabelSampling) -> None:
+        if self.conditional and options.label:
+            self.decode_label = list(self.data.class_names).index(options.label)
 
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         z = self.random_latents(n, seed)

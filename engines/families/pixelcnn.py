@@ -63,6 +63,11 @@ class PixelCNNConfig:
             raise ConfigError(f"kernel must be odd; got {self.kernel}")
 
 
+@dataclass(frozen=True)
+class PixelCNNSampling:
+    temperature: float = param(1.0, min=0.05, max=2.0, help="Divides the logits; below 1 gives cleaner, less varied samples.")
+
+
 def preset(config: PixelCNNConfig, size: int) -> PixelCNNConfig:
     """Recipes that train in a few CPU minutes; larger images need a wider receptive field, not width."""
     # Plain 5x5 layers see only 2 rows further up per layer, so samples were stroke fragments: dilated
@@ -349,19 +354,13 @@ class PixelCNNEngine(Engine, Sampler, Likelihood):
         return torch.cat(out).numpy() if out else np.zeros(0)
 
     # --- sampling ------------------------------------------------------------------------------
-    def set_sampling_options(self, **options: str) -> None:
-        """temperature=X (0.05-2): divides the logits; below 1 gives cleaner, less varied samples."""
-        unknown = set(options) - {"temperature"}
-        if unknown:
-            raise ConfigError(f"pixelcnn has no sampling option {', '.join(sorted(unknown))}; it has: temperature")
-        if "temperature" in options:
-            try:
-                t = float(options["temperature"])
-            except ValueError:
-                raise ConfigError(f"temperature must be a number, not {options['temperature']!r}") from None
-            if not 0.05 <= t <= 2.0:
-                raise ConfigError(f"temperature must be between 0.05 and 2; got {t:g}")
-            self.temperature = t
+    sampling_config = PixelCNNSampling
+
+    def sampling_options(self) -> PixelCNNSampling:
+        return PixelCNNSampling(self.temperature)
+
+    def apply_sampling_options(self, options: PixelCNNSampling) -> None:
+        self.temperature = options.temperature
 
     def _sample_labels(self, n: int, labels, gen: torch.Generator) -> torch.Tensor | None:
         if not self.conditional:

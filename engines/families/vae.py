@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConfigError, param
+from ..config import param
+from ..sampling import LabelSampling
 from ..measures import (bernoulli_256_mean, bernoulli_256_nll, discretized_gaussian_nll, discretized_logistic_nll,
                         discretized_mean, nats_to_bits_per_dim)
 from ..nn.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
@@ -325,17 +326,17 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         return self.decode(self.random_latents(n, seed), labels=self._labels_for(n, labels))
 
-    def set_sampling_options(self, **options: str) -> None:
-        """cVAE: label=NAME picks the class `decode` uses when given no labels."""
-        unknown = set(options) - ({"label"} if self.conditional else set())
-        if unknown:
-            raise ConfigError(f"{self.family} has no sampling option {sorted(unknown)[0]!r}"
-                              + ("; known: label" if self.conditional else ""))
-        if "label" in options:
-            names = list(self.data.class_names)
-            if options["label"] not in names:
-                raise ConfigError(f"unknown label {options['label']!r}; known labels: {', '.join(names)}")
-            self._default_label = names.index(options["label"])
+    sampling_config = LabelSampling
+
+    def sampling_options(self) -> LabelSampling:
+        return LabelSampling(self.data.class_names[self._default_label] if self.conditional and self.data.class_names else "")
+
+    def sampling_limits(self) -> dict:
+        return {"label": {"choices": self.data.class_names}} if self.conditional else {"label": None}
+
+    def apply_sampling_options(self, options: LabelSampling) -> None:
+        if self.conditional and options.label:
+            self._default_label = list(self.data.class_names).index(options.label)
 
     # --- state ---------------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:

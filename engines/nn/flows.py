@@ -20,7 +20,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConfigError
 from ..measures import continuous_nll_to_bpd
 
 LOG_2PI = math.log(2 * math.pi)
@@ -429,13 +428,3 @@ def decode_latents(flow: MultiScaleFlow, latents: torch.Tensor, device: torch.de
             flow.train(was_training)
     x01 = torch.nan_to_num(x01, nan=0.5, posinf=1.0, neginf=0.0)
     return quantize(x01).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def parse_temperature(value) -> float:
-    try:
-        t = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"temperature must be a number, not {value!r}") from None
-    if not (0.0 <= t <= 2.0):
-        raise ConfigError(f"temperature must be between 0 and 2; got {t:g}")
-    return t

@@ -15,6 +15,8 @@ class Started:
     total_steps: int
     device: str
     parameters: int
+    time_limit_s: float = 0.0     # training-time budget over all sessions; 0: none
+    train_seconds: float = 0.0    # training time the run already had (earlier sessions)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class TrainWarning:
 @dataclass(frozen=True)
 class Finished:
     step: int
-    reason: str                   # "completed" | "stopped"
+    reason: str                   # "completed" | "stopped" | "time budget" (settings.time_limit reached)
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,19 @@ from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
 from . import events as ev
-from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
-                         engine_state, latest_checkpoint, load_checkpoint, load_engine_state,
-                         remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
+                         disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
+                         load_newest_intact, remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 NAN_POLICIES = ("rollback", "fail")
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _now() -> float:
+    """The loop's clock (training time, ETA, the time budget); tests replace it."""
+    return time.perf_counter()
 
 
 class Diverged(RuntimeError):
@@ -53,6 +58,10 @@ class Diverged(RuntimeError):
 class TrainSettings:
     """How long and how to train; the same for every family."""
     steps: int = param(2000, min=1, max=10_000_000, help="Total optimisation steps.")
+    time_limit: float = param(0.0, min=0.0, max=1e8, label="time limit (s)",
+                              help="Also stop (with a checkpoint, as Stop does) after this much training time in "
+                                   "seconds, counted over all sessions of the run, paused time not counted; "
+                                   "0: steps alone decide.")
     batch_size: int = param(64, min=1, max=4096, help="Images per step.")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, data order and noise; same seed, same run.")
     device: str = param("auto", choices=DEVICES, help="Where to train; auto picks CUDA, then MPS, then CPU.")
@@ -218,9 +227,21 @@ class Trainer:
         self._best: float | None = None      # best validation value of engine.best_metric so far
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
+        self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
+        self._seconds_before = 0.0           # training time of earlier sessions (from the checkpoint)
+        self._clock_start: float | None = None  # _now() at this session's start, moved on by pauses
+
+    def train_seconds(self) -> float:
+        """Training time over all sessions of the run so far, paused time not counted."""
+        if self._clock_start is None:
+            return self._seconds_before
+        return self._seconds_before + _now() - self._clock_start
+
+    def _out_of_time(self) -> bool:
+        return bool(self.settings.time_limit) and self.train_seconds() >= self.settings.time_limit
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -243,7 +264,8 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_path: str | Path, dataset: ImageDataset, steps: int | None = None,
-               device: str | None = None, family: str | None = None) -> "Trainer":
+               device: str | None = None, family: str | None = None,
+               time_limit: float | None = None) -> "Trainer":
         """Continue a run from its latest checkpoint (exactly, on the same device).
 
         `family`, when given, must be the run's family (a clear refusal otherwise).
@@ -270,6 +292,8 @@ class Trainer:
         changes = {}
         if steps is not None:
             changes["steps"] = steps
+        if time_limit is not None:
+            changes["time_limit"] = time_limit
         if device is not None:
             changes["device"] = device
         settings = replace_checked(settings, **changes)
@@ -280,9 +304,10 @@ class Trainer:
                            f"{got.num_classes} classes)")
         remove_stale_temp_files(run.path)
         trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
-        ckpt = latest_checkpoint(run.path)
-        if ckpt is not None:
-            trainer.load(ckpt)
+        if checkpoint_paths(run.path):  # the newest intact one; damaged newer ones are set aside, said
+            path, payload, meta, trainer._start_warnings = load_newest_intact(run.path)
+            trainer.load(path, (payload, meta))
+            trainer._set_aside_after(int(meta.get("step", 0)))
         else:  # killed before its first checkpoint: start over cleanly
             run.truncate_metrics(0)
             run.truncate_samples(0)
@@ -298,7 +323,8 @@ class Trainer:
     def _loop_state(self) -> dict:
         return {"step": self.step, "acc": dict(self._acc), "acc_n": self._acc_n,
                 "pending_metrics": dict(self._pending_metrics), "lr_scale": self._lr_scale,
-                "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step}
+                "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step,
+                "train_seconds": self.train_seconds()}
 
     def _state(self) -> tuple[dict, dict]:
         payload = {"engine": engine_state(self.engine), "rng": rng_state()}
@@ -324,8 +350,17 @@ class Trainer:
         self._snapshot = None  # the checkpoint on disk is the last good state now
         return path
 
-    def load(self, path: Path) -> None:
-        payload, meta = load_checkpoint(path)
+    def _set_aside_after(self, step: int) -> None:
+        """Rename checkpoints newer than `step` (damaged ones skipped on resume) to damaged_*, kept for
+        a look but out of the run's timeline: training from `step` writes its own newer ones."""
+        for s, p in checkpoint_paths(self.run_dir.path):
+            if s > step:
+                for f in (p, p.with_suffix(".safetensors")):
+                    if f.exists():
+                        f.replace(f.with_name(f"damaged_{f.name}"))
+
+    def load(self, path: Path, loaded: tuple[dict, dict] | None = None) -> None:
+        payload, meta = loaded if loaded is not None else load_checkpoint(path)
         if meta.get("family") != self.family.name:
             raise CheckpointError(f"checkpoint is from family {meta.get('family')!r}, not {self.family.name!r}")
         ours = to_dict(self.config)
@@ -361,6 +396,8 @@ class Trainer:
         self._rollbacks = int(loop.get("rollbacks", 0))
         self._best = loop.get("best")
         self._best_step = loop.get("best_step")
+        if self._clock_start is None:  # resuming: the budget goes on from the checkpoint's training time
+            self._seconds_before = float(loop.get("train_seconds", 0.0))
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
@@ -458,7 +495,12 @@ class Trainer:
             yield ev.Failed(self.step, str(exc), traceback.format_exc(), kind="diverged")
         except Exception as exc:  # noqa: BLE001 - the loop reports, the caller decides
             kind = "error"
-            if _is_oom(exc):
+            if is_disk_full(exc):  # a plain sentence: where, roughly how much, the last good checkpoint
+                kind = "disk-full"
+                where = getattr(exc, "filename", None) or "the run folder"
+                message = (str(exc) if isinstance(exc, DiskFullError) else disk_full_message(
+                    self.run_dir.path if self.run_dir is not None else Path(where).parent, where))
+            elif _is_oom(exc):
                 kind = "out-of-memory"
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()  # give the memory back so the app can carry on
@@ -543,34 +585,43 @@ class Trainer:
     def _run(self, control: Control, s: TrainSettings) -> Iterator[ev.Event]:
         self._set_status("running")
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
-                         s.steps, str(self.device), self.engine.parameter_count())
+                         s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
+                         self.train_seconds())
+        for warning in self._start_warnings:
+            yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
         if self.run_dir is None or not self.run_dir.checkpoints():
             self._snapshot = _cpu_copy(self._state())  # something good to roll back to
+        self._clock_start = _now()
         yield from self._sample_events()
-        start_step, t0 = self.step, time.perf_counter()
+        start_step, t0 = self.step, _now()
         step_time = None
         last_ckpt = self.step
+        out_of_time = False
         while self.step < s.steps:
             before_requests = self.step
             if control.paused:
-                paused_at = time.perf_counter()
+                paused_at = _now()
                 yield ev.Paused(self.step)
                 while control.paused and not control.stop_requested:
                     control.wait_while_paused()
                     yield from self._serve_requests(control)
-                t0 += time.perf_counter() - paused_at  # paused time is not training time
+                t0 += _now() - paused_at  # paused time is not training time
+                self._clock_start += _now() - paused_at
                 yield ev.Resumed(self.step)
             if control.stop_requested:
+                break
+            if self._out_of_time():
+                out_of_time = True
                 break
             for e in self._serve_requests(control):
                 if isinstance(e, ev.CheckpointSaved):
                     last_ckpt = self.step
                 yield e
             if self.step != before_requests:  # rolled back: time from here
-                start_step, t0, last_ckpt = self.step, time.perf_counter(), self.step
+                start_step, t0, last_ckpt = self.step, _now(), self.step
 
             try:
                 self._phase = "training"
@@ -608,16 +659,19 @@ class Trainer:
 
                 if self.step % s.log_every == 0 or self.step == s.steps:
                     mean = {k: v / self._acc_n for k, v in self._acc.items()}
-                    elapsed = time.perf_counter() - t0
+                    elapsed = _now() - t0
                     per_step = elapsed / max(1, self.step - start_step)
-                    row = {"step": self.step, "losses": mean, "time": round(elapsed, 3)}
+                    row = {"step": self.step, "losses": mean, "time": round(elapsed, 3),
+                           "train_seconds": round(self.train_seconds(), 3)}
                     if self._pending_metrics:
                         row["metrics"] = dict(self._pending_metrics)
                     if self.run_dir is not None:
                         self.run_dir.append_metrics(row)
                     self._acc, self._acc_n, self._pending_metrics = {}, 0, {}
-                    yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed,
-                                      per_step * (s.steps - self.step))
+                    eta = per_step * (s.steps - self.step)
+                    if s.time_limit:  # whichever limit comes first
+                        eta = max(0.0, min(eta, s.time_limit - self.train_seconds()))
+                    yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed, eta)
 
                 if s.sample_every and self.step % s.sample_every == 0:
                     yield from self._sample_events()
@@ -629,7 +683,7 @@ class Trainer:
                         yield ev.CheckpointSaved(self.step, str(path))
             except FloatingPointError as exc:  # NonFiniteError from the loss, optimizer_step or save
                 yield self._diverged(str(exc))
-                start_step, t0, last_ckpt, step_time = self.step, time.perf_counter(), self.step, None
+                start_step, t0, last_ckpt, step_time = self.step, _now(), self.step, None
 
         self._phase = "checkpoint"
         if self.run_dir is not None and (self.step != last_ckpt or not self.run_dir.checkpoints()):
@@ -639,6 +693,6 @@ class Trainer:
                 raise Diverged(f"{exc}; the last good checkpoint was kept") from None
         if not (s.sample_every and self.step % s.sample_every == 0):
             yield from self._sample_events()
-        reason = "stopped" if self.step < s.steps else "completed"
+        reason = "completed" if self.step >= s.steps else ("time budget" if out_of_time else "stopped")
         self._set_status("stopped" if reason == "stopped" else "finished")
         yield ev.Finished(self.step, reason)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QLabel, QPushButton, QScrollArea, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from engines import registry
 from engines.config import ConfigError, replace_checked
@@ -41,7 +41,24 @@ class ModelPanel(Panel):
 
         self.settings_group = QGroupBox("Training settings")
         self.settings_form = ConfigForm(TrainSettings, basic=BASIC_TRAIN_SETTINGS)
-        QVBoxLayout(self.settings_group).addWidget(self.settings_form)
+        # "Train for: steps | minutes": minutes fill in the time_limit setting; steps stay a cap
+        self.train_for = QComboBox()
+        self.train_for.setObjectName("train_for")
+        self.train_for.addItems(["steps", "minutes"])
+        self.train_for.setToolTip("Steps: train to the step count. Minutes: stop (with a checkpoint) after this much "
+                                  "training time, or at the step count if that comes first; paused time does not count")
+        self.minutes_box = QDoubleSpinBox(minimum=0.1, maximum=1_000_000.0, value=10.0, decimals=1)
+        self.minutes_box.setObjectName("train_minutes")
+        self.minutes_box.setSuffix(" min")
+        self.minutes_box.setVisible(False)
+        train_for = QHBoxLayout()
+        train_for.addWidget(self.train_for)
+        train_for.addWidget(self.minutes_box, 1)
+        budget = QFormLayout()
+        budget.addRow("Train for", train_for)
+        settings_layout = QVBoxLayout(self.settings_group)
+        settings_layout.addLayout(budget)
+        settings_layout.addWidget(self.settings_form)
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -61,6 +78,9 @@ class ModelPanel(Panel):
         outer.addWidget(scroll)
 
         self.settings_form.changed.connect(self._push)
+        self.settings_form.changed.connect(self._show_train_for)
+        self.train_for.currentIndexChanged.connect(self._set_time_limit)
+        self.minutes_box.valueChanged.connect(self._set_time_limit)
         self.family_box.currentIndexChanged.connect(self._family_picked)
         self.reset_button.clicked.connect(self.reset)
         state.family_changed.connect(self._show_family)
@@ -80,6 +100,33 @@ class ModelPanel(Panel):
     def _show_settings(self) -> None:
         """Settings changed elsewhere (e.g. flip in the Dataset panel): show them here too."""
         self.settings_form.set_config(self.state.settings)
+
+    def _set_time_limit(self, *_args) -> None:
+        """The Train-for row writes the time_limit setting (seconds; 0 = steps alone)."""
+        minutes = self.train_for.currentText() == "minutes"
+        self.minutes_box.setVisible(minutes)
+        try:
+            current = self.settings_form.config()
+        except ConfigError:
+            return  # an invalid form: the person fixes that first
+        seconds = round(self.minutes_box.value() * 60.0, 3) if minutes else 0.0
+        if current.time_limit != seconds:
+            self.settings_form.set_config(replace_checked(current, time_limit=seconds))
+
+    def _show_train_for(self) -> None:
+        """Settings shown from elsewhere (a reopened run, Defaults, the Advanced field): follow them."""
+        try:
+            seconds = self.settings_form.config().time_limit
+        except ConfigError:
+            return
+        for widget in (self.train_for, self.minutes_box):
+            widget.blockSignals(True)
+        self.train_for.setCurrentIndex(1 if seconds > 0 else 0)
+        if seconds > 0:
+            self.minutes_box.setValue(seconds / 60.0)
+        self.minutes_box.setVisible(seconds > 0)
+        for widget in (self.train_for, self.minutes_box):
+            widget.blockSignals(False)
 
     def _family_picked(self, _index: int) -> None:
         self.state.set_family(self.family_box.currentData())

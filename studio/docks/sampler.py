@@ -8,23 +8,77 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
 
-from engines.config import ConfigError, parse_assignments
+from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.families import capabilities
 from engines.families.base import Engine
+from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
+from ..forms import INVALID_STYLE, FieldEditor
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel
 from .gallery import GridView
 
 ALL_CLASSES = -1
+# sampling options the panel's own controls already cover (the class box picks the classes sample() draws)
+COVERED_BY_PANEL = {"label"}
+
+
+class SamplingOptionsForm(QWidget):
+    """Editors built from a run's sampling options (FieldInfo with the run's limits), checked with the
+    engines' own check on every edit: `values()` raises ConfigError while anything is invalid."""
+
+    def __init__(self, on_change, parent=None):
+        super().__init__(parent)
+        self._on_change = on_change
+        self.fields: list[FieldInfo] = []
+        self.editors: dict[str, FieldEditor] = {}
+        self.error: str | None = None
+        self.layout_ = QFormLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+
+    def set_fields(self, fields: list[FieldInfo]) -> None:
+        while self.layout_.rowCount():
+            self.layout_.removeRow(0)
+        self.fields = [f for f in fields if f.name not in COVERED_BY_PANEL]
+        self.editors = {}
+        for info in self.fields:
+            editor = FieldEditor(info, self._edited)
+            editor.set_value(info.default)
+            self.editors[info.name] = editor
+            label = QLabel(info.label[:1].upper() + info.label[1:])
+            label.setToolTip(editor.widget.toolTip())
+            self.layout_.addRow(label, editor.widget)
+        self._edited()
+
+    def editor(self, name: str) -> QWidget:
+        return self.editors[name].widget
+
+    def _edited(self) -> None:
+        self.error = None
+        bad = set()
+        for name, editor in self.editors.items():
+            try:
+                check_sampling_options(self.fields, {name: editor.raw_value()})
+            except ConfigError as exc:
+                self.error = self.error or str(exc)
+                bad.add(name)
+        for name, editor in self.editors.items():
+            editor.widget.setStyleSheet(INVALID_STYLE if name in bad else "")
+        self._on_change()
+
+    def values(self) -> dict:
+        """The typed options; ConfigError (one line, naming the option) while one is invalid."""
+        if self.error:
+            raise ConfigError(self.error)
+        return check_sampling_options(self.fields, {n: e.raw_value() for n, e in self.editors.items()})
 
 
 class SamplerPanel(Panel):
@@ -53,18 +107,25 @@ class SamplerPanel(Panel):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.class_box = QComboBox()
-        self.options = QLineEdit()
-        self.options.setToolTip("The family's sampling options as KEY=VALUE pairs, as `genstudio sample --set` takes them")
+        self.options = SamplingOptionsForm(self._update_enabled)
+        self.options.setToolTip("The family's sampling options, the ones `genstudio sample --set KEY=VALUE` takes")
         self.options_hint = QLabel("")
         self.options_hint.setWordWrap(True)
         self.options_hint.setStyleSheet("color: #888;")
+        self.options_error = QLabel("")
+        self.options_error.setObjectName("form_error")
+        self.options_error.setWordWrap(True)
+        self.options_error.setStyleSheet("color: #c9302c;")
+        self.options_error.hide()
         form = QFormLayout()
         form.addRow("images", self.count)
         form.addRow("seed", self.seed)
         form.addRow("class", self.class_box)
-        form.addRow("options", self.options)
-        form.addRow("", self.options_hint)
+        form.addRow(self.options)
+        form.addRow(self.options_hint)
+        form.addRow(self.options_error)
         self._form = form
+        self._ready = False
 
         self.sample_button = QPushButton("Sample")
         self.sample_button.clicked.connect(self.sample)
@@ -116,10 +177,25 @@ class SamplerPanel(Panel):
         self.chooser.open_run(run_dir, checkpoint)
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.count, self.seed, self.options, self.sample_button):
+        self._ready = on
+        for w in (self.count, self.seed, self.options):
             w.setEnabled(on)
-        self.path_button.setEnabled(on and bool(self.info and self.info.get("path")))
-        self.times_button.setEnabled(on and bool(self.info and self.info.get("times")))
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        """Nothing runs while an option is invalid: the buttons say why instead."""
+        error = self.options.error
+        self.options_error.setText(error or "")
+        self.options_error.setVisible(bool(error))
+        runnable = self._ready and not error
+        reason = f"Fix the sampling options first: {error}" if error else ""
+        self.sample_button.setEnabled(runnable)
+        self.sample_button.setToolTip(reason or "Draw the images with these options")
+        self.path_button.setEnabled(runnable and bool(self.info and self.info.get("path")))
+        self.times_button.setEnabled(runnable and bool(self.info and self.info.get("times")))
+        for b in (self.path_button, self.times_button):
+            if error:
+                b.setToolTip(reason)
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
@@ -132,13 +208,11 @@ class SamplerPanel(Panel):
             for i, name in enumerate(info["classes"]):
                 self.class_box.addItem(name, i)
         self._form.setRowVisible(self.class_box, self.class_box.count() > 0)
-        doc = (type(engine).set_sampling_options.__doc__ or "").strip().splitlines()
-        has_options = type(engine).set_sampling_options is not Engine.set_sampling_options
-        if not has_options:
-            self.options_hint.setText("no sampling options")
-        else:
-            self.options_hint.setText(doc[0] if doc else "KEY=VALUE pairs, as `genstudio sample --set` takes them")
-        self.options.setEnabled(has_options)
+        self.options.set_fields(info.get("sampling") or [])
+        names = [f.name for f in self.options.fields]
+        self.options_hint.setText(f"Sampling options (as `genstudio sample --set`): {', '.join(names)}" if names
+                                  else f"{info['family']} has no sampling options")
+        self.options.setVisible(bool(names))
         self._set_enabled(True)
         self.say("")
 
@@ -150,34 +224,37 @@ class SamplerPanel(Panel):
             return np.arange(n) % len(self.info["classes"])
         return np.full(n, int(label), dtype=np.int64)
 
-    def _apply_options(self) -> bool:
-        text = self.options.text().replace(",", " ").split()
+    def _checked_options(self) -> dict | None:
+        """The typed sampling options, or None (and the reason shown) while one is invalid."""
+        if self.info is None:
+            return None
         try:
-            options = parse_assignments(text)
+            return self.options.values()
         except ConfigError as exc:
             self.say(str(exc))
-            return False
-        if options:
-            self.service.set_options(options)
-        return True
+            self._update_enabled()
+            return None
 
     def sample(self) -> None:
-        if self.info is None or not self._apply_options():
+        options = self._checked_options()
+        if options is None:
             return
         n = self.count.value()
         self._asked_labels = self._labels(n)
-        self.service.sample(n, self.seed.value(), self._asked_labels)
+        self.service.sample(n, self.seed.value(), self._asked_labels, options)
 
     def sample_path(self) -> None:
-        if self.info is None or not self._apply_options():
+        options = self._checked_options()
+        if options is None:
             return
         n = min(self.count.value(), 8)
-        self.service.sample_path(n, self.seed.value(), self._labels(n))
+        self.service.sample_path(n, self.seed.value(), self._labels(n), options=options)
 
     def sampling_times(self) -> None:
-        if self.info is not None and self._apply_options():
+        options = self._checked_options()
+        if options is not None:
             self.say("Timing DDIM at 10, 25, 50 and 100 steps…")
-            self.service.sampling_times()
+            self.service.sampling_times(options)
 
     def _on_frames(self, kind: str, frames: np.ndarray) -> None:
         if kind == "samples":

@@ -84,7 +84,10 @@ class TrainingPanel(Panel):
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
         self.bar.setFormat("%v / %m steps (%p%)")
-        self.step_label.setText(f"{event.start_step} / {event.total_steps}")
+        # with a time budget the ETA follows whichever limit comes first; say which ones there are
+        self._budget = (f", or {format_duration(event.time_limit_s)} of training time"
+                        if event.time_limit_s else "")
+        self.step_label.setText(f"{event.start_step} / {event.total_steps}{self._budget}")
         self.run_label.setText(event.run_dir or "(not saved)")
         self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")
 
@@ -100,7 +103,7 @@ class TrainingPanel(Panel):
     def _on_progress(self, event: ev.Progress) -> None:
         self.bar.setMaximum(max(event.total_steps, 1))
         self.bar.setValue(event.step)
-        self.step_label.setText(f"{event.step} / {event.total_steps}")
+        self.step_label.setText(f"{event.step} / {event.total_steps}{getattr(self, '_budget', '')}")
         self.speed_label.setText(f"{event.images_per_sec:,.0f}")
         self.eta_label.setText(format_duration(event.eta_s))
         self.elapsed_label.setText(format_duration(event.elapsed_s))

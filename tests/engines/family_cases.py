@@ -10,6 +10,9 @@ SMALL_CONFIG: dict[str, dict] = {
     "wgan-gp": {"latent_dim": 8, "g_width": 8, "d_width": 8, "n_critic": 2},
     "sngan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
     "sagan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
+    "progan": {"latent_dim": 8, "width": 4, "max_width": 8},
+    "stylegan": {"latent_dim": 8, "mapping_layers": 2, "width": 4, "max_width": 8, "r1_every": 2},
+    "biggan": {"latent_dim": 9, "embed_dim": 4, "g_width": 4, "d_width": 4},
     "ae": {"latent_dim": 4, "width": 4},
     "vae": {"latent_dim": 4, "width": 4},
     "cvae": {"latent_dim": 4, "width": 4},
@@ -17,4 +20,7 @@ SMALL_CONFIG: dict[str, dict] = {
     "glow": {"levels": 2, "steps": 2, "hidden": 8},
     "pixelcnn": {"layers": 2, "hidden": 6, "kernel": 3, "head": 8},
     "ddpm": {"base_channels": 8, "channel_mults": "1,2", "timesteps": 100, "sample_steps": 4},
+    "vqvae": {"width": 4, "code_dim": 4, "codebook_size": 8},
+    "transformer": {"layers": 1, "dim": 16, "heads": 2, "lr_warmup": 0},
+    "ebm": {"width": 4, "buffer_size": 16, "sgld_steps": 2, "sample_steps": 3},
 }

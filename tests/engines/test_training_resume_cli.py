@@ -40,6 +40,17 @@ def test_resume_continues_in_out_to_more_steps(run, capsys):
     assert record["step"] == 6 and record["settings"]["steps"] == 6  # the run list shows 6 / 6
 
 
+def test_the_same_command_with_resume_appended_continues(run, tmp_path, capsys):
+    """Options equal to the run's own are fine: only different values are refused."""
+    imgs = tmp_path / "imgs"
+    assert main(["train", "--family", "dcgan", "--data", str(imgs), "--out", str(run), "--size", "16",
+                 "--steps", "6", "--batch-size", "4", "--seed", "0", "--channels", "1", "--fit", "center-crop",
+                 "--quiet", *SMALL, "--set", "lr_g=2e-4", "--resume"]) == 0, capsys.readouterr().err
+    assert "completed at step 6" in capsys.readouterr().out
+    assert main(["train", "--out", str(run), "--resume", "--set", "steps=8", "--quiet"]) == 0  # --set steps is --steps
+    assert json.loads((run / "run.json").read_text())["step"] == 8
+
+
 def _edit(path, change):
     record = json.loads(path.read_text())
     change(record)
@@ -48,7 +59,11 @@ def _edit(path, change):
 
 @pytest.mark.parametrize("args, tamper, message", [
     (["--family", "vae"], None, "is a dcgan run; it cannot be resumed as vae"),
-    (["--set", "lr_g=1e-3"], None, "--set cannot change a run being resumed"),
+    (["--set", "lr_g=1e-3"], None, "--set lr_g=1e-3 differs from the run's own lr_g=0.0002"),
+    (["--size", "32"], None, "--size 32 differs from the run's own size 16"),
+    (["--batch-size", "8", "--size", "16"], None, "--batch-size 8 differs from the run's own batch-size 4"),
+    (["--set", "checkpoint_every=3"], None, "--set checkpoint_every=3 differs from the run's own checkpoint_every=2"),
+    (["--set", "nope=3"], None, "unknown setting 'nope' for dcgan"),
     ([], ("run.json", lambda r: r.update(family="not-a-family")), "unknown family 'not-a-family'"),
     ([], ("run.json", lambda r: r["config"].update(latent_dim=16)),
      "latent_dim: 8 in the checkpoint, 16 in run.json"),

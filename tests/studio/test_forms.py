@@ -125,3 +125,19 @@ def test_switching_family_and_back_keeps_the_model_settings_the_person_changed(q
     state.set_family("realnvp")
     state.set_family("dcgan")
     assert state.config.g_width != 32   # Defaults forgot the edit
+
+
+def test_train_for_minutes_sets_the_time_budget_and_follows_reopened_settings(qtbot, window):
+    from engines.config import replace_checked
+
+    model, state = window.panels["model"], window.state
+    assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0
+    model.train_for.setCurrentText("minutes")
+    model.minutes_box.setValue(2.5)
+    assert state.settings.time_limit == 150.0 and model.minutes_box.isVisible()
+    model.train_for.setCurrentText("steps")
+    assert state.settings.time_limit == 0 and not model.minutes_box.isVisible()
+    model.settings_form.set_config(replace_checked(state.settings, time_limit=600.0))  # e.g. a reopened run
+    assert model.train_for.currentText() == "minutes" and model.minutes_box.value() == 10.0
+    model.reset()
+    assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0

@@ -44,10 +44,12 @@ def _open(qtbot, window, run):
 def test_diffusion_options_path_and_timings(qtbot, window, runs, tmp_path):
     panel = _open(qtbot, window, runs["ddpm"])
     assert panel.path_button.isEnabled() and panel.times_button.isEnabled()
-    assert "sampler=" in panel.options_hint.text()
+    assert "sampler, steps, eta, guidance, ema" in panel.options_hint.text()
     assert panel.class_box.count() == 3  # all classes + c0 + c1
+    steps = panel.options.editor("steps")
+    assert steps.maximum() == 100 and steps.value() == 4  # the run's T and its own sample_steps
     panel.count.setValue(4)
-    panel.options.setText("sampler=ddim steps=3")
+    steps.setValue(3)
     with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
         panel.sample()
     assert panel.result.shape == (4, 16, 16, 1)
@@ -62,12 +64,33 @@ def test_diffusion_options_path_and_timings(qtbot, window, runs, tmp_path):
     with qtbot.waitSignal(panel.service.timings_ready, timeout=120_000):
         panel.sampling_times()
     assert "10 steps" in panel.status.text() and "100 steps" in panel.status.text()
-    panel.options.setText("sampler=warp")
-    with qtbot.waitSignal(panel.service.failed, timeout=30_000):
-        panel.sample()
-    assert "sampler must be one of" in panel.status.text()
     out = panel.export_to(tmp_path / "path.png", scale=1)
     assert out is not None and Image.open(out).size[0] > 16
+
+
+def test_nothing_samples_while_an_option_is_invalid(qtbot, window, runs):
+    panel = _open(qtbot, window, runs["ddpm"])
+    got, failed = [], []
+    panel.service.frames_ready.connect(lambda kind, frames: got.append(kind))
+    panel.service.failed.connect(lambda *a: failed.append(a))
+    eta = panel.options.editor("eta")
+    eta.setText("2")  # beyond its range (the validator lets a person type it; the check refuses it)
+    assert not panel.sample_button.isEnabled() and not panel.path_button.isEnabled()
+    assert "eta must be at most 1" in panel.sample_button.toolTip()
+    assert panel.options_error.isVisible() and "eta must be at most 1" in panel.options_error.text()
+    panel.sample()  # e.g. a shortcut: refused with the reason, no job is queued
+    assert panel.service.pending == 0 and "eta must be at most 1" in panel.status.text()
+    QCoreApplication.processEvents()
+    assert got == [] and failed == [] and "eta must be at most 1" in panel.status.text()
+    panel.options.editor("steps").lineEdit().setText("abc")
+    assert not panel.sample_button.isEnabled()
+    eta.setText("0.2")
+    panel.options.editor("steps").setValue(2)
+    assert panel.sample_button.isEnabled() and not panel.options_error.isVisible()
+    panel.count.setValue(2)
+    with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
+        panel.sample()
+    assert panel.status.text().startswith("2 samples")
 
 
 def test_pixelcnn_samples_can_be_stopped(qtbot, window, runs):

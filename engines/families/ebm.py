@@ -1,0 +1,287 @@
+"""Energy-based model: a CNN gives every image an energy, low for data and high for everything else.
+
+The model is p(x) ∝ exp(-E(x)); its normaliser is intractable, so it trains by contrastive
+divergence (Hinton 2002, in the form of Du & Mordatch 2019, "IGEBM"): push the energy of real
+images down and the energy of the model's own samples up,
+
+    loss = mean E(real) - mean E(sampled) + alpha * mean(E(real)^2 + E(sampled)^2)
+
+where the samples come from short-run stochastic gradient Langevin dynamics (SGLD),
+
+    x <- x - step * clip(dE/dx) + noise * N(0, 1)
+
+started from a replay buffer of earlier samples (≈95%) or fresh uniform noise (≈5%), and written
+back to the buffer afterwards; a few steps per training step then add up to long chains. The L2
+term keeps the energies near zero (without it they drift apart without bound), and clipping the
+gradient inside the sampler keeps one steep spot from throwing a chain out of the image range.
+
+The replay buffer is the model's sample set while it trains: the sample grid shows images from the
+buffer, and the buffer is a module, so checkpoints (exact resume) and exported models hold it.
+`sample()` runs N Langevin steps from uniform noise (or from the buffer: sampling option
+start=buffer), reports progress after every step and stops when the callback raises Cancelled.
+
+The failure people hit most is divergence: the energies of real and sampled images run apart (the
+sampler no longer reaches the data, the network then wins trivially). monitor() watches the energy
+scale and the real/sampled gap and reports a Finding(kind="divergence", rollback=True).
+There is no likelihood (the normaliser is unknown), so no bits/dim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import param, replace_checked
+from ..registry import Family
+from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
+from .capabilities import Sampler
+
+STARTS = ("noise", "buffer")
+
+
+@dataclass(frozen=True)
+class EBMConfig:
+    width: int = param(32, min=4, max=512, help="Channels of the first conv layer of the energy network (doubling with each halving, up to 4x).")
+    spectral_norm: bool = param(False, help="Spectral normalisation on every layer: a smoother energy (steadier training, slower to sharpen).")
+    lr: float = param(1e-4, min=1e-6, max=1e-2, help="Adam learning rate (betas 0.0, 0.999 as in IGEBM).")
+    alpha: float = param(0.1, min=0.0, max=10.0, help="Weight of the L2 penalty on the energies of real and sampled images; keeps them near zero.")
+    buffer_size: int = param(2000, min=4, max=100_000, help="Images in the replay buffer the Langevin chains start from (and return to).")
+    reinit: float = param(0.05, min=0.0, max=1.0, help="Share of chains started from fresh uniform noise instead of the buffer each step.")
+    sgld_steps: int = param(20, min=1, max=1000, help="Langevin steps per training step.")
+    sgld_step_size: float = param(10.0, min=1e-4, max=1e4, help="Langevin step: x moves by this times the (clipped) energy gradient.")
+    sgld_noise: float = param(0.005, min=0.0, max=1.0, help="Standard deviation of the Gaussian noise added at each Langevin step.")
+    sgld_grad_clip: float = param(0.01, min=0.0, max=10.0, help="Clip each pixel's energy gradient to ±this inside the sampler (0: no clipping); keeps chains in range.")
+    grad_clip: float = param(1.0, min=0.0, max=1e6, help="Clip the network's gradient norm to this unless the run's grad_clip setting is set (0: off).")
+    sample_steps: int = param(100, min=1, max=10_000, help="Langevin steps when sampling from noise (sampling option steps).")
+    energy_limit: float = param(100.0, min=1.0, max=1e6, advanced=True, help="Report divergence when |energy| of real or sampled images exceeds this.")
+    gap_limit: float = param(20.0, min=0.1, max=1e6, advanced=True, help="Report divergence when the sampled-minus-real energy gap exceeds this (the sampler no longer reaches the data).")
+
+
+def preset(config: EBMConfig, size: int) -> EBMConfig:
+    if size <= 32:
+        return replace_checked(config, width=32, buffer_size=2000)
+    return replace_checked(config, width=64, buffer_size=5000, sgld_steps=40)
+
+
+def train_preset(size: int) -> dict:
+    """Small batches (each step runs sgld_steps extra forward/backward passes); every grid is the buffer,
+    so drawing one costs nothing."""
+    return {"batch_size": 32, "sample_every": 100, "monitor_every": 20}
+
+
+class EnergyNet(nn.Module):
+    """Image (B, C, S, S) in [-1, 1] -> energy (B,). Stride-2 convs with Swish, then a linear read-out."""
+
+    def __init__(self, channels: int, size: int, width: int, spectral: bool):
+        super().__init__()
+
+        def wrap(layer: nn.Module) -> nn.Module:
+            return nn.utils.parametrizations.spectral_norm(layer) if spectral else layer
+
+        layers: list[nn.Module] = [wrap(nn.Conv2d(channels, width, 3, 1, 1)), nn.SiLU()]
+        ch, s = width, size
+        while s > 4:
+            out = min(ch * 2, width * 4)
+            layers += [wrap(nn.Conv2d(ch, out, 3, 1, 1)), nn.SiLU(), wrap(nn.Conv2d(out, out, 4 if s % 2 == 0 else 3, 2, 1)), nn.SiLU()]
+            ch, s = out, (s + 1) // 2
+        self.features = nn.Sequential(*layers)
+        self.out = wrap(nn.Linear(ch, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x).mean(dim=(2, 3))
+        return self.out(h).squeeze(1)
+
+
+class ReplayBuffer(nn.Module):
+    """The persistent chains: images in [-1, 1], a module buffer so checkpoints and exports hold them."""
+
+    def __init__(self, n: int, channels: int, size: int):
+        super().__init__()
+        self.register_buffer("images", torch.rand(n, channels, size, size) * 2 - 1)
+
+
+def langevin(energy: nn.Module, x: torch.Tensor, steps: int, step_size: float, noise: float, clip: float,
+             generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+    """Short-run SGLD on `x`: x <- x - step * clip(dE/dx) + noise * N(0, 1), kept in [-1, 1].
+
+    The network's parameters get no gradients (only x does). With `generator` the noise comes from
+    it (sampling, reproducible); without, from the global RNG (training, which the loop checkpoints)."""
+    flags = [p.requires_grad for p in energy.parameters()]
+    for p in energy.parameters():
+        p.requires_grad_(False)
+    try:
+        x = x.detach().clone()
+        for i in range(steps):
+            x.requires_grad_(True)
+            with torch.enable_grad():
+                grad, = torch.autograd.grad(energy(x).sum(), x)
+            if clip > 0:
+                grad = grad.clamp(-clip, clip)
+            with torch.no_grad():
+                x = x - step_size * grad
+                if noise > 0:
+                    eps = (torch.randn(x.shape, generator=generator) if generator is not None
+                           else torch.randn(x.shape)).to(x.device)
+                    x = x + noise * eps
+                x = x.clamp(-1, 1)
+            if progress is not None:
+                progress(i + 1, steps)
+        return x.detach()
+    finally:
+        for p, f in zip(energy.parameters(), flags):
+            p.requires_grad_(f)
+
+
+@dataclass(frozen=True)
+class EBMSampling:
+    """What `genstudio sample --set` and the Sampler panel may change; the run's settings are the defaults."""
+    steps: int = param(100, min=1, max=100_000, help="Langevin steps from the starting images.")
+    step_size: float = param(10.0, min=1e-6, max=1e4, help="Langevin step: x moves by this times the (clipped) energy gradient.")
+    noise: float = param(0.005, min=0.0, max=1.0, help="Standard deviation of the noise added at each Langevin step.")
+    start: str = param("noise", choices=STARTS, help="noise: chains start from uniform noise (a real test of the model). buffer: from random replay-buffer images (the persistent chains; cleaner).")
+
+
+class EBMEngine(Engine, Sampler):
+    family = "ebm"
+
+    def __init__(self, config: EBMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
+        super().__init__(config, data, device)
+        c = config
+        self.conditional = False
+        self.net = EnergyNet(data.channels, data.size, c.width, c.spectral_norm).to(self.device)
+        self.buffer = ReplayBuffer(c.buffer_size, data.channels, data.size).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, betas=(0.0, 0.999))
+        self.options = EBMSampling(c.sample_steps, c.sgld_step_size, c.sgld_noise)
+        self._last: dict[str, float] = {}    # energies of the latest step, for monitor()
+
+    def _noise_images(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        shape = (n, self.data.channels, self.data.size, self.data.size)
+        u = torch.rand(shape, generator=generator) if generator is not None else torch.rand(shape)
+        return (u * 2 - 1).to(self.device)
+
+    def _optimise(self, loss: torch.Tensor) -> float:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        return self.optimizer_step(self.opt, self.net, clip=self.config.grad_clip)
+
+    def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
+        c = self.config
+        real = batch.float()
+        b = real.shape[0]
+        idx = torch.randint(0, c.buffer_size, (b,)).to(self.device)
+        start = self.buffer.images[idx]
+        fresh = (torch.rand(b) < c.reinit).to(self.device)
+        start = torch.where(fresh[:, None, None, None], self._noise_images(b), start)
+        self.net.eval()  # no spectral-norm power iteration inside the chains
+        fake = langevin(self.net, start, c.sgld_steps, c.sgld_step_size, c.sgld_noise, c.sgld_grad_clip)
+        self.buffer.images[idx] = fake
+        self.net.train()
+        e_real = self.net(real)
+        e_fake = self.net(fake)
+        cd = e_real.mean() - e_fake.mean()
+        loss = cd + c.alpha * (e_real.pow(2).mean() + e_fake.pow(2).mean())
+        norm = self._optimise(loss)
+        er, ef = e_real.mean().item(), e_fake.mean().item()
+        self._last = {"energy_real": er, "energy_sampled": ef}
+        return {"loss": loss.item(), "contrastive": cd.item(), "energy_real": er, "energy_sampled": ef,
+                "grad_norm": norm}
+
+    def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
+        if not self._last:
+            return {}, []
+        er, ef = self._last["energy_real"], self._last["energy_sampled"]
+        gap = ef - er
+        values = {"energy_gap": gap}
+        findings = []
+        c = self.config
+        if not (math.isfinite(er) and math.isfinite(ef)) or max(abs(er), abs(ef)) > c.energy_limit:
+            findings.append(Finding("divergence", f"the energies blew up (real {er:.3g}, sampled {ef:.3g}; "
+                                    f"limit {c.energy_limit:g}): roll back and lower the learning rate, raise "
+                                    f"alpha or turn on spectral_norm", rollback=True))
+        elif gap > c.gap_limit:
+            findings.append(Finding("divergence", f"sampled images have far higher energy than real ones "
+                                    f"(gap {gap:.3g} > {c.gap_limit:g}): the Langevin chains no longer reach the "
+                                    f"data; roll back, or use more sgld_steps or a larger sgld_step_size", rollback=True))
+        return values, findings
+
+    @torch.no_grad()
+    def validate(self, batches) -> dict[str, float]:
+        """Mean energy of held-out real images beside that of the replay buffer (what the model samples)."""
+        self.net.eval()
+        total, count = 0.0, 0
+        for batch in batches:
+            e = self.net(batch.float())
+            total += float(e.sum())
+            count += e.shape[0]
+        if not count:
+            return {}
+        buf = self.buffer.images[:256]
+        e_buf = float(self.net(buf).mean())
+        held_out = total / count
+        return {"energy_real": held_out, "energy_buffer": e_buf, "energy_gap": e_buf - held_out}
+
+    # --- sampling ----------------------------------------------------------------------------------
+    sampling_config = EBMSampling
+
+    def sampling_options(self) -> EBMSampling:
+        return self.options
+
+    def apply_sampling_options(self, options: EBMSampling) -> None:
+        self.options = options
+
+    def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+        """`steps` Langevin steps from uniform noise (or from randomly chosen buffer images with
+        start=buffer); progress(done, total) after each step may raise Cancelled to stop."""
+        gen = torch.Generator().manual_seed(int(seed))
+        o = self.options
+        if o.start == "buffer":
+            idx = torch.randint(0, self.config.buffer_size, (n,), generator=gen).to(self.device)
+            x = self.buffer.images[idx]
+        else:
+            x = self._noise_images(n, gen)
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            x = langevin(self.net, x, o.steps, o.step_size, o.noise, self.config.sgld_grad_clip, gen, progress)
+        finally:
+            self.net.train(was_training)
+        return to_uint8(x)
+
+    @torch.no_grad()
+    def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """The replay buffer is the sample set while training: n of its images (the same slots each time)."""
+        gen = torch.Generator().manual_seed(int(seed))
+        k = self.config.buffer_size
+        idx = torch.randperm(k, generator=gen)[:n] if n <= k else torch.randint(0, k, (n,), generator=gen)
+        return to_uint8(self.buffer.images[idx.to(self.device)])
+
+    # --- state ---------------------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        return {"energy": self.net, "replay_buffer": self.buffer}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"energy": self.opt}
+
+    def extra_state(self) -> dict:
+        return {"last": dict(self._last)}
+
+    def load_extra_state(self, state: dict) -> None:
+        self._last = {k: float(v) for k, v in state.get("last", {}).items()}
+
+
+FAMILY = Family(
+    name="ebm",
+    title="Energy-based model (EBM)",
+    description="A CNN scores images with an energy, low for data; trained by contrastive divergence against "
+                "short-run Langevin samples from a replay buffer (the buffer is the live sample grid). Samples by "
+                "Langevin dynamics from noise; no likelihood. Watch for divergence.",
+    config_class=EBMConfig,
+    engine_class=EBMEngine,
+    preset=preset,
+    train_preset=train_preset,
+)

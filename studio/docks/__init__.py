@@ -20,6 +20,7 @@ PANELS: list[str] = [
     "studio.docks.sampler:SamplerPanel",
     "studio.docks.compare:ComparePanel",
     "studio.docks.runs:RunsPanel",
+    "studio.docks.style:StylePanel",
 ]
 
 

@@ -18,7 +18,7 @@ from .messages import MessageBar
 from .state import StudioState
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 5          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 6          # bump when panels change so an old saved layout is not misapplied
 STOP_AND_SAVE, CANCEL_CLOSE = "stop", "cancel"
 
 

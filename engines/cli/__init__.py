@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": ".evaluate",
     "scan": ".scan",
     "interpolate": ".interpolate",
+    "stylemix": ".stylemix",
     "timelapse": ".timelapse",
     "runs": ".runs",
     "compare": ".compare",

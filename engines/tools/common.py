@@ -88,6 +88,8 @@ def has_capability(engine, name: str) -> bool:
         return bool(getattr(cls, "has_latent", False))
     if name == "sampler":
         return overrides(cls, "sample")
+    if name == "likelihood":  # bits_per_dim(images) -> per-image array
+        return callable(getattr(cls, "bits_per_dim", None))
     return False
 
 

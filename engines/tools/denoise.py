@@ -9,6 +9,7 @@ Methods, chosen from what the family can do:
     step t where (1 - alpha_bar_t) / alpha_bar_t = sigma^2 (on the [-1, 1] scale); the deterministic
     DDIM reverse process runs from that step to the clean image (as in SDEdit, Meng et al. 2022).
   * autoencoders and VAEs: encode, then decode.
+  * EBM: Langevin descent on the energy (no added noise) from the noisy image.
   * flows (and GANs): MAP in latent space, argmin |render(u) - y|^2 / (2 sigma^2) + |u|^2 / 2,
     started from the encoding of the noisy image where the family has an encoder.
 """
@@ -22,6 +23,7 @@ import torch
 
 from ..families.base import Engine
 from .common import Method, ProgressFn, ToolError, check_progress, choose, to_float, to_uint8
+from .langevin import clamped_langevin, is_ebm
 from .latent_fit import can_fit, fit_latents
 
 
@@ -36,8 +38,9 @@ def _is(module: str, name: str):
 METHODS = (
     Method("diffusion from the matching noise level (DDIM)", _is("engines.families.ddpm", "DDPMEngine")),
     Method("encode-decode (autoencoder)", lambda cls: _is("engines.families.ae", "AEEngine")(cls)
-           or _is("engines.families.vae", "VAEEngine")(cls)),
+           or _is("engines.families.vae", "VAEEngine")(cls) or _is("engines.families.vqvae", "VQVAEEngine")(cls)),
     Method("MAP in latent space", can_fit),
+    Method("Langevin descent on the energy (EBM)", is_ebm),
 )
 
 
@@ -91,8 +94,13 @@ def denoise(engine: Engine, images: np.ndarray, sigma: float | None = None, seed
         out = engine.decode(engine.encode(images))
         name = m.name
         check_progress(progress, 1, 1)
-    else:
+    elif m is METHODS[2]:
         out, name = _map(engine, images, sigmas, seed, labels, progress, **options)
+    else:
+        steps = int(options.get("steps") or engine.options.steps)
+        x = clamped_langevin(engine, to_float(images, engine.device), steps, engine.options.step_size, 0.0,
+                             progress=progress)
+        out, name = to_uint8(x), f"Langevin descent on the energy ({steps} steps, no noise; EBM)"
     return DenoiseResult(out, sigmas, estimated, name)
 
 

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from ..families.base import Engine
 from .common import Method, ProgressFn, ToolError, check_progress, choose, to_float, to_uint8
+from .langevin import clamped_langevin, is_ebm
 from .latent_fit import can_fit, fit_latents
 
 
@@ -39,6 +40,7 @@ METHODS = (
     Method("PixelCNN conditional sampling (exact in raster order, else Gibbs resampling)",
            _is("engines.families.pixelcnn", "PixelCNNEngine")),
     Method("latent optimisation (known pixels + prior)", can_fit),
+    Method("Langevin sampling with the known pixels clamped (EBM)", is_ebm),
 )
 
 
@@ -111,8 +113,10 @@ def inpaint(engine: Engine, images: np.ndarray, mask: np.ndarray, candidates: in
         out, name = _repaint(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     elif m is METHODS[1]:
         out, name = _pixelcnn(engine, rep, rep_holes, seed, rep_labels, progress, **options)
-    else:
+    elif m is METHODS[2]:
         out, name = _latent(engine, images, holes, k, seed, labels, progress, **options)
+    else:
+        out, name = _langevin(engine, rep, rep_holes, seed, progress, **options)
     out = np.where(rep_holes[..., None], out, rep)  # known pixels exactly as they were
     return InpaintResult(out.reshape((n, k) + images.shape[1:]), name)
 
@@ -289,6 +293,17 @@ def _latent(engine, images, holes, k, seed, labels, progress, steps: int = 200, 
     x = fit_latents(engine, evidence, n, k, seed, int(steps), float(lr), float(prior_weight), start=start,
                     labels=labels, progress=progress)
     return to_uint8(x), f"latent optimisation ({int(steps)} steps; known pixels + prior, {k} start{'s' if k > 1 else ''})"
+
+
+def _langevin(engine, images, holes, seed, progress, steps: int | None = None, **_ignored):
+    o = engine.options
+    steps = int(steps or o.steps)
+    gen = torch.Generator().manual_seed(int(seed))
+    values = to_float(images, engine.device)
+    known = torch.from_numpy(~holes)[:, None].float().to(engine.device)
+    x = (torch.rand(values.shape, generator=gen) * 2 - 1).to(engine.device)
+    x = clamped_langevin(engine, x, steps, o.step_size, o.noise, known, values, gen, progress)
+    return to_uint8(x), f"Langevin sampling ({steps} steps) with the known pixels clamped (EBM)"
 
 
 __all__ = ["METHODS", "InpaintResult", "inpaint", "box_mask", "load_mask", "raster_suffix", "method_for"]

@@ -127,13 +127,8 @@ def fit_latents(engine: Engine, evidence: Callable[[torch.Tensor], torch.Tensor]
     for m, _ in modes:
         m.eval()
     try:
-        for i in range(steps):
-            opt.zero_grad(set_to_none=True)
-            x = r.render(u)
-            loss = evidence(x).sum() + prior_weight * 0.5 * u.pow(2).flatten(1).sum(1).sum()
-            loss.backward()
-            opt.step()
-            check_progress(progress, i + 1, steps)
+        with torch.enable_grad():  # also when a caller runs tools under no_grad
+            _optimise(r, u, opt, evidence, prior_weight, steps, progress)
         with torch.no_grad():
             return r.render(u).float().clamp(-1, 1)
     finally:
@@ -141,3 +136,13 @@ def fit_latents(engine: Engine, evidence: Callable[[torch.Tensor], torch.Tensor]
             p.requires_grad_(flag)
         for m, mode in modes:
             m.train(mode)
+
+
+def _optimise(r: Renderer, u: torch.Tensor, opt, evidence, prior_weight: float, steps: int, progress) -> None:
+    for i in range(steps):
+        opt.zero_grad(set_to_none=True)
+        x = r.render(u)
+        loss = evidence(x).sum() + prior_weight * 0.5 * u.pow(2).flatten(1).sum(1).sum()
+        loss.backward()
+        opt.step()
+        check_progress(progress, i + 1, steps)

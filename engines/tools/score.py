@@ -7,7 +7,8 @@ Methods, chosen from what the family can do:
     out of distribution, so the score is bits/dim minus the image's own lossless (PNG) bits/dim.
   * VAEs: the negative ELBO in bits/dim (an upper bound on -log2 p(x) per dimension), same correction.
   * diffusion: the denoising loss (noise-prediction error at fixed noise levels and draws).
-  * autoencoders: reconstruction error; GANs: projection error (how well the generator can
+  * EBMs: the energy (low on the data the model was trained on).
+  * autoencoders (and VQ-VAEs): reconstruction error; GANs: projection error (how well the generator can
     reproduce the image after optimising its latent).
 Class-conditional models score p(x) with the class summed out (uniform over classes), or the
 best class where a sum is not meaningful (reconstruction, projection).
@@ -27,7 +28,8 @@ import torch
 from torch.nn import functional as F
 
 from ..families.base import Engine
-from .common import Method, ProgressFn, check_progress, choose, has_capability, to_float
+from .common import Method, ToolError, ProgressFn, check_progress, choose, has_capability, to_float
+from .langevin import is_ebm
 from .latent_fit import renderer_kind
 
 LOG2 = math.log(2.0)
@@ -50,8 +52,10 @@ METHODS = (
     Method("bits/dim (exact likelihood)", _likelihood),
     Method("negative ELBO (bits/dim bound)", _is("engines.families.vae", "VAEEngine")),
     Method("denoising loss (diffusion)", _is("engines.families.ddpm", "DDPMEngine")),
-    Method("reconstruction error (autoencoder)", _is("engines.families.ae", "AEEngine")),
+    Method("reconstruction error (autoencoder)", lambda cls: _is("engines.families.ae", "AEEngine")(cls)
+           or _is("engines.families.vqvae", "VQVAEEngine")(cls)),
     Method("projection error (generator)", lambda cls: renderer_kind(cls) == "render"),
+    Method("energy (EBM)", is_ebm),
 )
 BITS_METHODS = (METHODS[0], METHODS[1])
 
@@ -116,8 +120,10 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
             parts.append(_denoising(engine, chunk, seed))
         elif m is METHODS[3]:
             parts.append(_reconstruction(engine, chunk))
-        else:
+        elif m is METHODS[4]:
             parts.append(_projection(engine, chunk, seed, projection_steps))
+        else:
+            parts.append(_energy(engine, chunk))
         check_progress(progress, b + 1, total)
     raw = np.concatenate(parts) if parts else np.zeros(0)
     if m in BITS_METHODS:
@@ -125,7 +131,7 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
             png = png_bits_per_dim(images)
             return ScoreResult(raw - png, m.name + " minus PNG bits/dim (Serrà et al. 2020)", "bits/dim", raw, png)
         return ScoreResult(raw, m.name, "bits/dim", raw, None)
-    unit = "MSE (0-255 scale)" if m is not METHODS[2] else "MSE"
+    unit = {METHODS[2]: "MSE", METHODS[5]: "energy"}.get(m, "MSE (0-255 scale)")
     return ScoreResult(raw, m.name, unit)
 
 
@@ -164,7 +170,10 @@ def _bits(engine, images: np.ndarray, seed: int) -> np.ndarray:
                                for c in range(k)], 1)
             nats = -(torch.logsumexp(-per, 1) - math.log(k))
         return (nats / (dims * LOG2)).cpu().numpy()
-    out = engine.bits_per_dim(images)  # the backbone's Likelihood capability
+    try:
+        out = engine.bits_per_dim(images)  # the backbone's Likelihood capability
+    except NotImplementedError as exc:
+        raise ToolError(f"this {engine.family} run has no bits/dim over pixels to score with ({exc})") from None
     return np.asarray(out, dtype=np.float64).reshape(len(images))
 
 
@@ -232,10 +241,22 @@ def _projection(engine, images: np.ndarray, seed: int, steps: int) -> np.ndarray
     labels_list = [None] if not engine.conditional else list(range(engine.data.num_classes))
     for c in labels_list:
         lab = None if c is None else np.full(len(images), c, dtype=np.int64)
-        p = project(engine, images, steps=steps, restarts=2, seed=seed, labels=lab)
+        with torch.enable_grad():
+            p = project(engine, images, steps=steps, restarts=2, seed=seed, labels=lab)
         err = ((p.reconstruction.astype(np.float64) - images.astype(np.float64)) ** 2).reshape(len(images), -1).mean(1)
         best = err if best is None else np.minimum(best, err)
     return best
+
+
+@torch.no_grad()
+def _energy(engine, images: np.ndarray) -> np.ndarray:
+    net = engine.net
+    was = net.training
+    net.eval()
+    try:
+        return net(to_float(images, engine.device)).double().cpu().numpy()
+    finally:
+        net.train(was)
 
 
 # --- the held-out reference -------------------------------------------------------------------------

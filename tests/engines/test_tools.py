@@ -252,3 +252,36 @@ def test_a_family_that_cannot_says_so_in_one_line(world, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and "pixelcnn run cannot" in err and "ddpm" in err
         assert not (tmp_path / tool).exists()
+
+
+# --- the later families: EBM, VQ-VAE, pixel transformer, StyleGAN -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def later(world):
+    root = world["root"] / "later"
+    root.mkdir()
+    return {fam: load_engine(train(root, fam, world["data"]))[0] for fam in ("ebm", "vqvae", "transformer", "stylegan")}
+
+
+@pytest.mark.parametrize("family,word", [("ebm", "energy"), ("vqvae", "reconstruction"), ("transformer", "bits/dim"),
+                                         ("stylegan", "projection")])
+def test_later_families_score(world, later, family, word):
+    res = sc.score(later[family], world["images"][:3], projection_steps=5)
+    assert word in res.method and res.scores.shape == (3,) and np.isfinite(res.scores).all()
+
+
+def test_ebm_inpaints_with_clamped_langevin_and_denoises(world, later):
+    engine = later["ebm"]
+    mask = ip.box_mask(SIZE, (4, 4, 8, 8))
+    res = ip.inpaint(engine, world["images"][:2], mask, steps=5)
+    assert "Langevin" in res.method and (res.images[:, 0][:, ~mask] == world["images"][:2][:, ~mask]).all()
+    den = dn.denoise(engine, dn.add_noise(world["images"][:2], 20.0), steps=5)
+    assert "Langevin" in den.method and den.images.shape == (2, SIZE, SIZE, 1)
+
+
+def test_vqvae_denoises_by_encode_decode_and_stylegan_inpaints_by_projection(world, later):
+    den = dn.denoise(later["vqvae"], dn.add_noise(world["images"][:2], 20.0))
+    assert "encode-decode" in den.method and den.images.shape == (2, SIZE, SIZE, 1)
+    mask = ip.box_mask(SIZE, (0, 0, 8, 16))
+    res = ip.inpaint(later["stylegan"], world["images"][:2], mask, steps=5)
+    assert "latent" in res.method and (res.images[:, 0][:, ~mask] == world["images"][:2][:, ~mask]).all()

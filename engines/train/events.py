@@ -79,6 +79,14 @@ class TrainWarning:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something worth knowing that is not a problem (what to expect from a small dataset)."""
+    step: int
+    message: str
+    kind: str = "note"            # e.g. "small-data"
+
+
+@dataclass(frozen=True)
 class Finished:
     step: int
     reason: str                   # "completed" | "stopped" | "time budget" (settings.time_limit reached)
@@ -92,4 +100,4 @@ class Failed:
     kind: str = "error"           # "error" | "out-of-memory" | "diverged" (the UI may offer a remedy)
 
 
-Event = Started | Progress | Phase | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Finished | Failed
+Event = Started | Progress | Phase | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Note | Finished | Failed

@@ -45,6 +45,7 @@ _FAMILIES: dict[str, str] = {
     "ebm": "engines.families.ebm:FAMILY",
     "vqvae": "engines.families.vqvae:FAMILY",
     "transformer": "engines.families.transformer:FAMILY",
+    "ldm": "engines.families.ldm:FAMILY",
 }
 
 

@@ -22,10 +22,16 @@ COMMANDS: dict[str, str] = {
     "evaluate": ".evaluate",
     "scan": ".scan",
     "interpolate": ".interpolate",
+    "stylemix": ".stylemix",
     "timelapse": ".timelapse",
     "runs": ".runs",
     "compare": ".compare",
     "export": ".export_model",
+    "score": ".score",
+    "inpaint": ".inpaint",
+    "denoise": ".denoise",
+    "upscale": ".upscale",
+    "synthesize": ".synthesize",
     "stylize": ".stylize",
 }
 

@@ -17,6 +17,9 @@ class Started:
     parameters: int
     time_limit_s: float = 0.0     # training-time budget over all sessions; 0: none
     train_seconds: float = 0.0    # training time the run already had (earlier sessions)
+    world_size: int = 1           # training processes (torch.distributed); 1: this process alone
+    per_process_batch: int = 0    # images each process takes per step (0: not said)
+    global_batch: int = 0         # images per step over all processes (TrainSettings.batch_size)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class Failed:
     message: str                  # one line for a person
     details: str = ""             # traceback, behind a "details" button
     kind: str = "error"           # "error" | "out-of-memory" | "diverged" (the UI may offer a remedy)
+    rank: int | None = None       # several processes: the one that failed first (None: one process)
 
 
 Event = Started | Progress | Phase | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Note | Finished | Failed

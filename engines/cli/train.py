@@ -157,6 +157,9 @@ def print_events(events, quiet: bool = False) -> int:
             line = f"step {e.step}  {e.message}{about}…"
         elif isinstance(e, ev.TrainWarning):
             print(f"warning: step {e.step}: {e.message}", file=sys.stderr)
+        elif isinstance(e, ev.Note):
+            if not quiet:
+                print(f"note: {e.message}", file=sys.stderr)
         elif isinstance(e, ev.CheckpointSaved):
             line = f"checkpoint {e.path}"
         elif isinstance(e, ev.Finished):

@@ -82,6 +82,14 @@ class TrainWarning:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something worth knowing that is not a problem (what to expect from a small dataset)."""
+    step: int
+    message: str
+    kind: str = "note"            # e.g. "small-data"
+
+
+@dataclass(frozen=True)
 class Finished:
     step: int
     reason: str                   # "completed" | "stopped" | "time budget" (settings.time_limit reached)
@@ -96,13 +104,13 @@ class Failed:
     rank: int | None = None       # several processes: the one that failed first (None: one process)
 
 
-Event = Started | Progress | Phase | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Finished | Failed
+Event = Started | Progress | Phase | Metrics | Samples | CheckpointSaved | Paused | Resumed | TrainWarning | Note | Finished | Failed
 
 
 # --- one event per JSON line (a multi-process run streams them to the studio) -------------------
 
 _KINDS = {cls.__name__: cls for cls in (Started, Progress, Phase, Metrics, Samples, CheckpointSaved, Paused,
-                                         Resumed, TrainWarning, Finished, Failed)}
+                                         Resumed, TrainWarning, Note, Finished, Failed)}
 
 
 def to_json(event: Event) -> dict:

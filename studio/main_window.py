@@ -18,7 +18,7 @@ from .messages import MessageBar
 from .state import StudioState
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 5          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 6          # bump when panels change so an old saved layout is not misapplied
 STOP_AND_SAVE, CANCEL_CLOSE = "stop", "cancel"
 
 
@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
         actions = []
         if event.rollback and self.state.can_roll_back():
             actions.append(("Roll back", self.state.roll_back))
+        if event.kind == "overfitting":  # open the best checkpoint in Sampler, Latent, ...
+            actions.append(("Use best", self.state.use_best))
         self.show_message("warning", f"Step {event.step}: {event.message}", "", actions)
 
     # --- title ------------------------------------------------------------------------------------

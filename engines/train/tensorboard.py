@@ -71,8 +71,9 @@ def available() -> bool:
 
 def open_log(folder: Path, purge_step: int | None = None) -> TensorBoardLog | None:
     """A writer for this run folder, or None where this process must not or cannot write.
-    (Multi-process training: return None here on every rank but the main one.)"""
-    if not available():
+    (Multi-process training: None on every rank but the main one.)"""
+    from ..runtime.distributed import rank
+    if not available() or rank() != 0:
         return None
     return TensorBoardLog(folder, purge_step)
 

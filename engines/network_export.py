@@ -129,7 +129,7 @@ def image_network(engine) -> ImageNetwork:
     from .families.gan import GANEngine
     from .families.pixelcnn import PixelCNNEngine
     from .families.vae import VAEEngine
-    from .nn.flow_engine import FlowEngine
+    from .families.flow_engine import FlowEngine
 
     spec = engine.data
     b = 2

@@ -20,6 +20,7 @@ from engines.train.loop import TrainSettings
 
 from . import workspace
 from .loader import DatasetLoader
+from .process_session import ProcessTrainingSession
 from .worker import RunRequest, TrainingSession
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
@@ -54,6 +55,7 @@ class StudioState(QObject):
     # also os.PathLike for its run folder
     run_opened = Signal(object)
     compare_requested = Signal(list)        # run folders to show side by side (Compare panel)
+    checkpoint_chosen = Signal(object, object)  # run folder, checkpoint JSON: the explorer panels open it
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
@@ -81,8 +83,14 @@ class StudioState(QObject):
         self.loader.failed.connect(self._on_load_failed)
         self.loader.busy_changed.connect(self.loading_changed)
 
-        self.session = TrainingSession(self)
-        self.session.ended.connect(self._on_run_ended)
+        # one run at a time: in this process (a thread), or on several processes (a subprocess
+        # streaming its events); `session` is the one in use, or the last one used
+        self.processes = 1                  # training processes (Training settings)
+        self.thread_session = TrainingSession(self)
+        self.process_session = ProcessTrainingSession(parent=self)
+        for session in (self.thread_session, self.process_session):
+            session.ended.connect(self._on_run_ended)
+        self.session = self.thread_session
         self._continue_after_load: Path | None = None  # a reopened run waiting for its images
 
     # --- data -------------------------------------------------------------------------------
@@ -197,6 +205,14 @@ class StudioState(QObject):
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)
         request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+        if self.processes > 1:
+            if run_dir is None:  # the processes write their run folder; there is no in-memory run
+                run_dir = workspace.new_run_dir(self.family_name)
+                request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+            self.process_session.nproc = self.processes
+            self.session = self.process_session
+        else:
+            self.session = self.thread_session
         worker = self.session.start(request)
         worker.started.connect(self._on_started)
         worker.progress.connect(self.progress)
@@ -207,6 +223,7 @@ class StudioState(QObject):
         worker.paused.connect(self._on_paused)
         worker.resumed.connect(self._on_resumed)
         worker.warning.connect(self._on_warning)
+        worker.note.connect(lambda note: self.message.emit("info", note.message, ""))
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         self.run_dir = run_dir
@@ -250,10 +267,31 @@ class StudioState(QObject):
         if self.can_roll_back():
             self.control.request_rollback()  # type: ignore[union-attr]
 
+    def use_best(self, run_dir: str | Path | None = None) -> bool:
+        """Open the run's best checkpoint (by its held-out measure) in the explorer panels (Sampler,
+        Latent, ...); the current run unless `run_dir` is given. False, with a message, when it has none."""
+        from engines.train.checkpoint import best_checkpoint
+
+        run_dir = Path(run_dir) if run_dir is not None else self.run_dir
+        best = best_checkpoint(run_dir) if run_dir is not None else None
+        if best is None:
+            self.message.emit("warning", "This run has no best checkpoint yet (it is kept once the run has "
+                              "validated).", "")
+            return False
+        self.checkpoint_chosen.emit(run_dir, best)
+        return True
+
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Stop everything and wait for the threads (the app is quitting)."""
         self.loader.shutdown()
         return self.session.join(timeout_ms)
+
+    def set_processes(self, n: int) -> None:
+        """Train on `n` processes (torch.distributed) from the next start; 1: in this process."""
+        n = max(1, int(n))
+        if n != self.processes:
+            self.processes = n
+            self.config_changed.emit()
 
     def _set_training_state(self, state: str) -> None:
         if state != self.training_state:

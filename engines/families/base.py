@@ -5,8 +5,10 @@ The surface is small on purpose:
     images = engine.sample(n, seed)          # uint8 (n, H, W, C), same seed -> same images
     engine.modules(), engine.optimizers()    # what a checkpoint saves (handled generically)
 Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
-encode/decode when `has_latent`; sampling options as a typed config (`sampling_config`, see
-engines/sampling.py), set with set_sampling_options(**strings).
+set_sampling_options(**strings) for samplers with options (a typed config, `sampling_config`, see
+engines/sampling.py). What a trained model can do (sample, latent space, translate, likelihood, ...)
+is declared by inheriting the interfaces in capabilities.py and asked through
+`capabilities.has(engine, name)`.
 
 Conditional families whose `class_mixing` is True also take soft class conditioning: `labels` given
 to decode()/render() may be class weights, a float array (n, num_classes) of probability vectors
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable
 
 import numpy as np
@@ -78,10 +80,49 @@ class DataSpec:
                    tuple(d.get("class_names", ())))
 
 
+INPUT_KINDS = {
+    "images": "an image set: one or more folders or image files (labels from subfolders)",
+    "image": "a single image file",
+    "run": "a trained run folder or an exported model file",
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One named input a family trains on. The main image set is always called "data" (`--data`);
+    others are given as `--input NAME=PATH` and reach the engine's constructor as `inputs[NAME]`:
+    a DataSpec for an image set (its batches arrive in `batch.extra[NAME]`), a uint8 (H, W, C)
+    array for a single image, a loaded Engine for a run (None for an optional input not given)."""
+    name: str
+    kind: str                         # a key of INPUT_KINDS
+    help: str
+    required: bool = True
+    families: tuple[str, ...] = ()    # kind "run": the families it may come from (empty: any)
+
+    def __post_init__(self):
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"input kind must be one of {', '.join(INPUT_KINDS)}, not {self.kind!r}")
+
+    def expects(self) -> str:
+        """What this input takes, in words (for errors and help)."""
+        what = INPUT_KINDS[self.kind]
+        if self.kind == "run" and self.families:
+            what += f" of {', '.join(self.families)}"
+        return what
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "help": self.help, "required": self.required,
+                "families": list(self.families), "expects": self.expects()}
+
+
+MAIN_INPUT = InputSpec("data", "images", "The training images: folders (subfolders are classes) or image files.")
+
+
 @dataclass
 class Batch:
     pixels: torch.Tensor          # uint8 (B, C, H, W) on the engine's device
     labels: torch.Tensor          # int64 (B,)
+    extra: dict[str, "Batch"] = field(default_factory=dict)  # batches of the family's other image sets
 
     def float(self) -> torch.Tensor:
         """Pixels scaled to [-1, 1]."""
@@ -109,6 +150,17 @@ def class_weights(labels, n: int, num_classes: int) -> torch.Tensor | None:
     return w
 
 
+def image_batches(images: np.ndarray, device: torch.device, labels: np.ndarray | None = None,
+                  batch_size: int = 64):
+    """uint8 (n, H, W, C) images (and optional class indices) as Batches on `device`."""
+    images = np.asarray(images, np.uint8)
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).permute(0, 3, 1, 2).contiguous()
+        y = (torch.as_tensor(np.asarray(labels[i:i + batch_size]), dtype=torch.int64) if labels is not None
+             else torch.zeros(len(x), dtype=torch.int64))
+        yield Batch(x.to(device), y.to(device))
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) in [-1, 1] -> uint8 numpy (B, H, W, C)."""
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -119,12 +171,14 @@ class Engine:
     """Base class. Subclasses set `family`, build networks/optimisers in __init__."""
 
     family: ClassVar[str] = ""
-    has_latent: ClassVar[bool] = False
-    conditional: bool = False
-    # decode()/render() of conditional runs accept class weights (n, num_classes) as `labels`
-    class_mixing: ClassVar[bool] = False
+    conditional: bool = False         # trained on class labels (set by conditional families)
+    # The inputs this family trains on; the first is the main image set ("data").
+    inputs: ClassVar[tuple[InputSpec, ...]] = (MAIN_INPUT,)
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
+    # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the
+    # same name as best_metric, else "loss", else the first one
+    train_measure: ClassVar[str | None] = None
     # False keeps this family in fp32 even where bf16 autocast is available.
     mixed_precision_ok: ClassVar[bool] = True
     # Set by the training loop from TrainSettings before the first step.
@@ -133,10 +187,16 @@ class Engine:
     gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
     precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
 
-    def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu"):
+    def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu", inputs: dict | None = None):
         self.config = config
         self.data = data
         self.device = torch.device(device)
+        # values of the family's other inputs by name (see InputSpec); absent when not given
+        self.input_values: dict[str, object] = dict(inputs or {})
+
+    @classmethod
+    def input_spec(cls, name: str) -> InputSpec | None:
+        return next((i for i in cls.inputs if i.name == name), None)
 
     # --- training -------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
@@ -192,16 +252,12 @@ class Engine:
         return {}, []
 
     # --- sampling -------------------------------------------------------------------------
-    def sample(self, n: int, seed: int, labels: np.ndarray | None = None,
-               progress: ProgressFn | None = None) -> np.ndarray:
-        """uint8 (n, H, W, C). Same seed, same images; never touches the global RNG."""
-        raise NotImplementedError
-
     def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
-        """The sample grid drawn during training (every sample_every steps). The same as sample()
-        unless a family has a cheaper way that still shows how training is going (diffusion: fewer
-        denoising steps)."""
-        return self.sample(n, seed, labels)
+        """The images of the grid drawn during training (every sample_every steps), uint8 (n, H, W, C).
+        For a Sampler the same as sample() unless a family has a cheaper way that still shows how
+        training is going (diffusion: fewer denoising steps); a family without samples (a translator)
+        shows what it does instead (fixed inputs beside their translations)."""
+        return self.sample(n, seed, labels)  # type: ignore[attr-defined]  # Sampler
 
     # Sampling options: a frozen dataclass of param(...) fields (engines/sampling.py), or None.
     sampling_config: ClassVar[type | None] = None
@@ -257,21 +313,6 @@ class Engine:
         for sched in self.schedulers().values():
             if hasattr(sched, "base_lrs"):
                 sched.base_lrs = [lr * scale for lr in sched.base_lrs]
-
-    # --- latent space (families with has_latent = True) -----------------------------------
-    def encode(self, images: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError(f"{self.family} has no latent space")
-
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        raise NotImplementedError(f"{self.family} has no latent space")
-
-    def random_latents(self, n: int, seed: int) -> torch.Tensor:
-        raise NotImplementedError(f"{self.family} has no latent space")
-
-    def render(self, latents: torch.Tensor) -> torch.Tensor:
-        """Differentiable latents -> images in [-1, 1], (B, C, H, W). Families without an encoder
-        (GANs) implement it so real images can be projected into their latent space."""
-        raise NotImplementedError(f"{self.family} cannot render latents differentiably")
 
     def parameter_count(self) -> int:
         """Trained parameters: moving-average copies (frozen, requires_grad off) are the same model again."""

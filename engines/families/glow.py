@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..config import param, replace_checked
-from ..nn.flow_engine import FlowEngine, flow_train_preset
+from .flow_engine import FlowEngine, flow_train_preset
 from ..nn.flows import ActNorm, Coupling, InvConv1x1, Preprocess, Scale, channel_mask
 from ..registry import Family
 from .base import DataSpec
@@ -53,7 +53,7 @@ def preset(config: GlowConfig, size: int) -> GlowConfig:
 class GlowEngine(FlowEngine):
     family = "glow"
 
-    def __init__(self, config: GlowConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: GlowConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device, Preprocess(config.preprocess, config.logit_alpha), learned_prior=True)
 
     def _build_level(self, scale: Scale, channels: int, size: int) -> tuple[list[nn.Module], list[nn.Module]]:

@@ -79,10 +79,9 @@ def schedule(step: int, phase: int, doublings: int) -> tuple[int, float]:
 
 class ProGANEngine(MilestoneGAN):
     family = "progan"
-    has_latent = True
     class_mixing = False
 
-    def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = False

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..config import from_dict, param, replace_checked, to_dict
+from ..config import field_infos, from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
@@ -40,9 +40,11 @@ from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkp
                          disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
                          load_newest_intact, pack_state, remove_stale_temp_files, rng_state, save_checkpoint,
                          set_rng_state, unpack_state)
+from .inputs import InputError, engine_inputs, record_inputs, reload_inputs
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SMALL_DATA = 500  # images: at or below this many a run starts with a note on what to expect
 NAN_POLICIES = ("rollback", "fail")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -106,6 +108,7 @@ class TrainSettings:
     flip: bool = param(False, help="Random horizontal flips while training (augmentation).")
     val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
+    overfit_patience: int = param(3, min=0, max=100, help="Warn of overfitting when the held-out measure gets worse this many validations in a row while the training loss improves; 0 turns the warning off.", advanced=True)
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
     grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (each family has its own default when this is 0); 0 turns clipping off.")
     nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
@@ -252,7 +255,7 @@ class Trainer:
     """Owns one run: the engine, the data order, the run folder and the loop state."""
 
     def __init__(self, family: registry.Family, config, settings: TrainSettings, dataset: ImageDataset,
-                 run: RunDir | None, device: torch.device):
+                 run: RunDir | None, device: torch.device, inputs: dict[str, object] | None = None):
         self.family = family
         self.config = config
         self.settings = settings
@@ -275,7 +278,10 @@ class Trainer:
         self.spec = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
-        self.engine: Engine = family.engine_class(config, self.spec, device)
+        # the family's other inputs: ImageDataset (image sets), uint8 arrays (images), Engines (runs)
+        self.input_values = dict(inputs or {})
+        self.engine: Engine = family.engine_class(config, self.spec, device,
+                                                  inputs=engine_inputs(family.engine_class, self.input_values))
         self.engine.grad_clip = float(settings.grad_clip)
         self.batch_norm = "none"
         self._notes: list[ev.TrainWarning] = []  # said once the run starts (resuming on another world size)
@@ -287,10 +293,19 @@ class Trainer:
         if self.channels_last:
             for m in self.engine.modules().values():
                 m.to(memory_format=torch.channels_last)  # in place: optimisers keep their parameters
-        if engine_overrides_validate(self.engine) and settings.val_fraction > 0 and len(dataset) >= 2:
+        validates = engine_overrides_validate(self.engine) and settings.val_fraction > 0
+        if validates and len(dataset) >= 2:
             self.train_data, self.val_data = dataset.split(settings.val_fraction, seed=settings.seed)
         else:
             self.train_data, self.val_data = dataset, None
+        # every other image set has its own held-out split and its own data order (its stream number)
+        self.extra_train: dict[str, tuple[int, ImageDataset]] = {}
+        for stream, spec in enumerate(family.engine_class.inputs[1:], start=1):
+            data = self.input_values.get(spec.name)
+            if isinstance(data, ImageDataset):
+                if validates and len(data) >= 2:
+                    data = data.split(settings.val_fraction, seed=settings.seed + stream)[0]
+                self.extra_train[spec.name] = (stream, data)
         self.step = 0
         self._acc: dict[str, float] = {}
         self._acc_n = 0
@@ -302,6 +317,10 @@ class Trainer:
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
         self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
+        # overfitting watch: (step, held-out value, mean training measure since the previous validation)
+        self._val_history: list[list[float]] = []
+        self._overfit_warned = False
+        self._train_sum, self._train_n = 0.0, 0   # training measure since the last validation
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
@@ -353,8 +372,16 @@ class Trainer:
     # --- construction ------------------------------------------------------------------------
     @classmethod
     def new(cls, family_name: str, config, settings: TrainSettings, dataset: ImageDataset,
-            out_dir: str | Path | None, data_record: dict | None = None) -> "Trainer":
+            out_dir: str | Path | None, data_record: dict | None = None,
+            inputs: dict[str, object] | None = None, input_paths: dict[str, list[str]] | None = None) -> "Trainer":
+        """A new run. `inputs`: the values of the family's other inputs by name (see
+        engines/train/inputs.py, which loads them); `input_paths`: where they came from, for run.json."""
         family = registry.get(family_name)
+        inputs = dict(inputs or {})
+        missing = [i for i in family.engine_class.inputs[1:] if i.required and inputs.get(i.name) is None]
+        if missing:
+            raise InputError(f"{family.name} needs input {missing[0].name!r}: {missing[0].expects()} "
+                             f"(--input {missing[0].name}=PATH)")
         device = resolve_device(settings.device)
         if len(dataset) < 1:
             raise RunError("the dataset has no images")
@@ -367,21 +394,22 @@ class Trainer:
                 "family": family.name, "config": to_dict(config), "settings": to_dict(settings),
                 "data": {**dataset.describe(), **(data_record or {})}, "device": str(device),
                 "data_spec": DataSpec(dataset.size, dataset.channels, dataset.num_classes,
-                                      tuple(dataset.class_names)).to_json()})
+                                      tuple(dataset.class_names)).to_json(),
+                "inputs": record_inputs(family.engine_class, input_paths or {}, inputs)})
             return str(out_dir)
 
         made = _from_main(create)
         run = RunDir(Path(out_dir).expanduser()) if made is not None and dist_rt.is_main() else None
         if made is not None and run is None:
             run = _RemoteRun(Path(made))
-        trainer = cls(family, config, settings, dataset, run, device)
+        trainer = cls(family, config, settings, dataset, run, device, inputs)
         trainer._record_device()
         return trainer
 
     @classmethod
     def resume(cls, run_path: str | Path, dataset: ImageDataset, steps: int | None = None,
                device: str | None = None, family: str | None = None,
-               time_limit: float | None = None) -> "Trainer":
+               time_limit: float | None = None, inputs: dict[str, object] | None = None) -> "Trainer":
         """Continue a run from its latest checkpoint (exactly, on the same device).
 
         `family`, when given, must be the run's family (a clear refusal otherwise).
@@ -424,7 +452,11 @@ class Trainer:
             raise RunError(f"the data does not match this run (run: {spec.size}px, {spec.channels} channels, "
                            f"{spec.num_classes} classes; data: {got.size}px, {got.channels} channels, "
                            f"{got.num_classes} classes)")
-        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
+        if inputs is None and len(fam.engine_class.inputs) > 1:  # load them again from where they were
+            data = rec.get("data", {})
+            inputs = reload_inputs(fam.engine_class, rec, spec.size, data.get("fit", "center-crop"),
+                                   data.get("background", (255, 255, 255)), resolve_device(settings.device))
+        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device), inputs)
 
         def newest():  # the newest intact one (rank 0 reads it); damaged newer ones are set aside, said
             if not checkpoint_paths(run.path):
@@ -457,6 +489,8 @@ class Trainer:
         return {"step": self.step, "acc": dict(self._acc), "acc_n": self._acc_n,
                 "pending_metrics": dict(self._pending_metrics), "lr_scale": self._lr_scale,
                 "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step,
+                "val_history": self._val_history, "overfit_warned": self._overfit_warned,
+                "train_since_val": [self._train_sum, self._train_n],
                 "train_seconds": self.train_seconds()}
 
     def _state(self) -> tuple[dict, dict]:
@@ -560,43 +594,55 @@ class Trainer:
         self._rollbacks = int(loop.get("rollbacks", 0))
         self._best = loop.get("best")
         self._best_step = loop.get("best_step")
+        self._val_history = [list(row) for row in loop.get("val_history", [])]
+        self._overfit_warned = bool(loop.get("overfit_warned", False))
+        self._train_sum, self._train_n = (float(v) for v in loop.get("train_since_val", [0.0, 0]))
+        self._train_n = int(self._train_n)
         if self._clock_start is None:  # resuming: the budget goes on from the checkpoint's training time
             self._seconds_before = float(loop.get("train_seconds", 0.0))
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
-        if self.spec.num_classes == 0 or not getattr(self.engine, "conditional", False):
+        if self.spec.num_classes == 0 or not self.engine.conditional:
             return None
         return np.arange(self.settings.n_samples) % self.spec.num_classes
 
-    def _batch_indices(self, step: int) -> np.ndarray:
-        """Indices for `step`: epochs are seeded permutations, so the order depends on the step only."""
-        n, b = len(self.train_data), self.settings.batch_size
+    def _batch_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
+        """Indices for `step`: epochs are seeded permutations, so the order depends on the step only.
+        `stream` > 0 numbers another image set of the family (its own order, same rule)."""
+        n = len(self.train_data) if n is None else n
+        b = self.settings.batch_size
         start = step * b
+        key = [self.settings.seed] if stream == 0 else [self.settings.seed, stream]
         out = []
         while len(out) < b:
             epoch, pos = divmod(start + len(out), n)
-            perm = np.random.default_rng([self.settings.seed, epoch]).permutation(n)
+            perm = np.random.default_rng([*key, epoch]).permutation(n)
             take = min(b - len(out), n - pos)
             out.extend(perm[pos:pos + take])
         return np.asarray(out)
 
-    def shard_indices(self, step: int) -> np.ndarray:
+    def shard_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
         """This process's part of the global batch of `step`: rank r takes the r-th slice of
         batch_size / world images, so the processes together see exactly the one-process batch."""
         b = self.local_batch
-        return self._batch_indices(step)[self.rank * b:(self.rank + 1) * b]
+        return self._batch_indices(step, n, stream)[self.rank * b:(self.rank + 1) * b]
 
     def _batch(self, step: int) -> Batch:
-        idx = self.shard_indices(step)
+        batch = self._batch_of(self.train_data, self.shard_indices(step))
+        for name, (stream, data) in self.extra_train.items():
+            batch.extra[name] = self._batch_of(data, self.shard_indices(step, len(data), stream))
+        return batch
+
+    def _batch_of(self, data: ImageDataset, idx: np.ndarray) -> Batch:
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
-        pixels = np.empty((len(idx),) + self.train_data.images.shape[1:], np.uint8)
-        pixels[order] = self.train_data.images[idx[order]]
+        pixels = np.empty((len(idx),) + data.images.shape[1:], np.uint8)
+        pixels[order] = data.images[idx[order]]
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
         if self.settings.flip:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
-        y = torch.from_numpy(np.asarray(self.train_data.labels[idx], dtype=np.int64))
+        y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
         x = x.to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -646,6 +692,70 @@ class Trainer:
             return False
         self._best, self._best_step = float(value), self.step
         return True
+
+    # --- overfitting and small data ----------------------------------------------------------------
+    def _train_measure(self, losses: dict) -> str | None:
+        """The training loss that mirrors the held-out measure (the family's `train_measure`, else the
+        loss named like `best_metric`, else "loss", else the first one)."""
+        if not self.engine.best_metric or not losses:
+            return None
+        for name in (self.engine.train_measure, self.engine.best_metric, "loss"):
+            if name and name in losses:
+                return name
+        return next(iter(losses))
+
+    def _watch_overfitting(self, values: dict[str, float], new_best: bool) -> ev.TrainWarning | None:
+        """A warning (once per episode) when the held-out measure got worse `overfit_patience`
+        validations in a row (by more than 2% in all, not noise) while the training measure went down
+        over the same span."""
+        name = self.engine.best_metric
+        key = name if name and name.startswith("val") else f"val/{name}"
+        value = values.get(key)
+        train = self._train_sum / self._train_n if self._train_n else None
+        self._train_sum, self._train_n = 0.0, 0
+        if value is None or train is None or not math.isfinite(value):
+            return None
+        patience = self.settings.overfit_patience
+        self._val_history = (self._val_history + [[self.step, float(value), float(train)]])[-(patience + 1):]
+        if new_best:
+            self._overfit_warned = False  # improving again: a later episode is worth saying
+        if patience <= 0 or self._overfit_warned or len(self._val_history) < patience + 1:
+            return None
+        rows = self._val_history
+        worse = all(b[1] > a[1] for a, b in zip(rows, rows[1:])) and rows[-1][1] - rows[0][1] > 0.02 * abs(rows[0][1])
+        if not (worse and rows[-1][2] < rows[0][2]):
+            return None
+        self._overfit_warned = True
+        (s0, v0, t0), (s1, v1, t1) = rows[0], rows[-1]
+        measure = getattr(self, "_measure_name", "loss")
+        best = (f" The best checkpoint (step {self._best_step:,}, {name} {self._best:.4g}) is kept: use it to "
+                f"sample and export." if self._best_step is not None and self._best is not None else "")
+        return ev.TrainWarning(
+            self.step, f"overfitting: held-out {name} got worse {patience} validations in a row, {v0:.4g} at step "
+            f"{int(s0):,} to {v1:.4g} at step {int(s1):,}, while the training {measure} fell from {t0:.4g} to "
+            f"{t1:.4g}: the model is memorising its {len(self.train_data):,} training images.{best} "
+            f"What helps: more images, flip=true, a smaller network, or fewer steps.", "overfitting")
+
+    def _data_notes(self) -> list[ev.TrainWarning | ev.Note]:
+        """What to expect from very little data, said once when a run starts."""
+        n = len(self.train_data) + (len(self.val_data) if self.val_data is not None else 0)
+        gan = any(i.name == "diffaugment" for i in field_infos(self.config))
+        if n == 1:
+            return [ev.TrainWarning(0, "training on a single image: the model can only learn to reproduce that "
+                                    "image (or small variations of it); add more images for a model that makes "
+                                    "new ones", "single-image")]
+        if n > SMALL_DATA:
+            return []
+        helps = ["flip=true (mirrored copies, where mirrored images make sense)", "a smaller network",
+                 "fewer steps"]
+        if gan:
+            helps.insert(1, "diffaugment=color,translation (DiffAugment: D sees augmented real and fake images)")
+        if self.engine.best_metric:
+            helps.append("sampling from the best checkpoint, which is kept")
+        return [ev.Note(0, f"{n:,} images is a small dataset: expect the model to memorise them, with samples "
+                                f"close to training images" + (" and a held-out measure that improves, then rises"
+                                                               if self.engine.best_metric else "")
+                                + ". What helps: " + "; ".join(helps) + ".", "small-data")]
 
     def _set_status(self, status: str) -> None:
         if self.run_dir is not None:
@@ -849,6 +959,8 @@ class Trainer:
         yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
+        if self.step == 0:
+            yield from self._data_notes()
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
@@ -900,6 +1012,11 @@ class Trainer:
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1
+                measure = self._train_measure(losses)
+                if measure is not None:
+                    self._train_sum += float(losses[measure])
+                    self._train_n += 1
+                    self._measure_name = measure
                 dt = time.perf_counter() - t_step
                 step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
 
@@ -910,6 +1027,9 @@ class Trainer:
                         self._pending_metrics.update(values)
                         new_best = self._is_new_best(values)
                         yield ev.Metrics(self.step, values)
+                        warning = self._watch_overfitting(values, new_best)
+                        if warning is not None:
+                            yield warning
                     new_best = dist_rt.broadcast_flag(new_best)  # rank 0's measure decides for all
 
                 if s.monitor_every and self.step % s.monitor_every == 0:

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
 from engines.imaging import make_grid
+from engines.families import capabilities
+from engines.families.base import Engine
 from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
@@ -255,8 +257,8 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-        levels = getattr(engine, "levels", {}) if callable(getattr(engine, "style_mix", None)) else {}
-        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"),
+        levels = engine.levels if capabilities.has(engine, "stylemix") else {}
+        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"),
                     style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
         self.info = info
         self.chooser.show_loaded(info)

@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
         actions = []
         if event.rollback and self.state.can_roll_back():
             actions.append(("Roll back", self.state.roll_back))
+        if event.kind == "overfitting":  # open the best checkpoint in Sampler, Latent, ...
+            actions.append(("Use best", self.state.use_best))
         self.show_message("warning", f"Step {event.step}: {event.message}", "", actions)
 
     # --- title ------------------------------------------------------------------------------------

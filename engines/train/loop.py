@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..config import from_dict, param, replace_checked, to_dict
+from ..config import field_infos, from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
@@ -43,6 +43,7 @@ from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkp
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SMALL_DATA = 500  # images: at or below this many a run starts with a note on what to expect
 NAN_POLICIES = ("rollback", "fail")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -106,6 +107,7 @@ class TrainSettings:
     flip: bool = param(False, help="Random horizontal flips while training (augmentation).")
     val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
+    overfit_patience: int = param(3, min=0, max=100, help="Warn of overfitting when the held-out measure gets worse this many validations in a row while the training loss improves; 0 turns the warning off.", advanced=True)
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
     grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (each family has its own default when this is 0); 0 turns clipping off.")
     nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
@@ -302,6 +304,10 @@ class Trainer:
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
         self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
+        # overfitting watch: (step, held-out value, mean training measure since the previous validation)
+        self._val_history: list[list[float]] = []
+        self._overfit_warned = False
+        self._train_sum, self._train_n = 0.0, 0   # training measure since the last validation
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
@@ -457,6 +463,8 @@ class Trainer:
         return {"step": self.step, "acc": dict(self._acc), "acc_n": self._acc_n,
                 "pending_metrics": dict(self._pending_metrics), "lr_scale": self._lr_scale,
                 "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step,
+                "val_history": self._val_history, "overfit_warned": self._overfit_warned,
+                "train_since_val": [self._train_sum, self._train_n],
                 "train_seconds": self.train_seconds()}
 
     def _state(self) -> tuple[dict, dict]:
@@ -560,12 +568,16 @@ class Trainer:
         self._rollbacks = int(loop.get("rollbacks", 0))
         self._best = loop.get("best")
         self._best_step = loop.get("best_step")
+        self._val_history = [list(row) for row in loop.get("val_history", [])]
+        self._overfit_warned = bool(loop.get("overfit_warned", False))
+        self._train_sum, self._train_n = (float(v) for v in loop.get("train_since_val", [0.0, 0]))
+        self._train_n = int(self._train_n)
         if self._clock_start is None:  # resuming: the budget goes on from the checkpoint's training time
             self._seconds_before = float(loop.get("train_seconds", 0.0))
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
-        if self.spec.num_classes == 0 or not getattr(self.engine, "conditional", False):
+        if self.spec.num_classes == 0 or not self.engine.conditional:
             return None
         return np.arange(self.settings.n_samples) % self.spec.num_classes
 
@@ -646,6 +658,70 @@ class Trainer:
             return False
         self._best, self._best_step = float(value), self.step
         return True
+
+    # --- overfitting and small data ----------------------------------------------------------------
+    def _train_measure(self, losses: dict) -> str | None:
+        """The training loss that mirrors the held-out measure (the family's `train_measure`, else the
+        loss named like `best_metric`, else "loss", else the first one)."""
+        if not self.engine.best_metric or not losses:
+            return None
+        for name in (self.engine.train_measure, self.engine.best_metric, "loss"):
+            if name and name in losses:
+                return name
+        return next(iter(losses))
+
+    def _watch_overfitting(self, values: dict[str, float], new_best: bool) -> ev.TrainWarning | None:
+        """A warning (once per episode) when the held-out measure got worse `overfit_patience`
+        validations in a row (by more than 2% in all, not noise) while the training measure went down
+        over the same span."""
+        name = self.engine.best_metric
+        key = name if name and name.startswith("val") else f"val/{name}"
+        value = values.get(key)
+        train = self._train_sum / self._train_n if self._train_n else None
+        self._train_sum, self._train_n = 0.0, 0
+        if value is None or train is None or not math.isfinite(value):
+            return None
+        patience = self.settings.overfit_patience
+        self._val_history = (self._val_history + [[self.step, float(value), float(train)]])[-(patience + 1):]
+        if new_best:
+            self._overfit_warned = False  # improving again: a later episode is worth saying
+        if patience <= 0 or self._overfit_warned or len(self._val_history) < patience + 1:
+            return None
+        rows = self._val_history
+        worse = all(b[1] > a[1] for a, b in zip(rows, rows[1:])) and rows[-1][1] - rows[0][1] > 0.02 * abs(rows[0][1])
+        if not (worse and rows[-1][2] < rows[0][2]):
+            return None
+        self._overfit_warned = True
+        (s0, v0, t0), (s1, v1, t1) = rows[0], rows[-1]
+        measure = getattr(self, "_measure_name", "loss")
+        best = (f" The best checkpoint (step {self._best_step:,}, {name} {self._best:.4g}) is kept: use it to "
+                f"sample and export." if self._best_step is not None and self._best is not None else "")
+        return ev.TrainWarning(
+            self.step, f"overfitting: held-out {name} got worse {patience} validations in a row, {v0:.4g} at step "
+            f"{int(s0):,} to {v1:.4g} at step {int(s1):,}, while the training {measure} fell from {t0:.4g} to "
+            f"{t1:.4g}: the model is memorising its {len(self.train_data):,} training images.{best} "
+            f"What helps: more images, flip=true, a smaller network, or fewer steps.", "overfitting")
+
+    def _data_notes(self) -> list[ev.TrainWarning | ev.Note]:
+        """What to expect from very little data, said once when a run starts."""
+        n = len(self.train_data) + (len(self.val_data) if self.val_data is not None else 0)
+        gan = any(i.name == "diffaugment" for i in field_infos(self.config))
+        if n == 1:
+            return [ev.TrainWarning(0, "training on a single image: the model can only learn to reproduce that "
+                                    "image (or small variations of it); add more images for a model that makes "
+                                    "new ones", "single-image")]
+        if n > SMALL_DATA:
+            return []
+        helps = ["flip=true (mirrored copies, where mirrored images make sense)", "a smaller network",
+                 "fewer steps"]
+        if gan:
+            helps.insert(1, "diffaugment=color,translation (DiffAugment: D sees augmented real and fake images)")
+        if self.engine.best_metric:
+            helps.append("sampling from the best checkpoint, which is kept")
+        return [ev.Note(0, f"{n:,} images is a small dataset: expect the model to memorise them, with samples "
+                                f"close to training images" + (" and a held-out measure that improves, then rises"
+                                                               if self.engine.best_metric else "")
+                                + ". What helps: " + "; ".join(helps) + ".", "small-data")]
 
     def _set_status(self, status: str) -> None:
         if self.run_dir is not None:
@@ -849,6 +925,8 @@ class Trainer:
         yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
+        if self.step == 0:
+            yield from self._data_notes()
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
@@ -900,6 +978,11 @@ class Trainer:
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1
+                measure = self._train_measure(losses)
+                if measure is not None:
+                    self._train_sum += float(losses[measure])
+                    self._train_n += 1
+                    self._measure_name = measure
                 dt = time.perf_counter() - t_step
                 step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
 
@@ -910,6 +993,9 @@ class Trainer:
                         self._pending_metrics.update(values)
                         new_best = self._is_new_best(values)
                         yield ev.Metrics(self.step, values)
+                        warning = self._watch_overfitting(values, new_best)
+                        if warning is not None:
+                            yield warning
                     new_best = dist_rt.broadcast_flag(new_best)  # rank 0's measure decides for all
 
                 if s.monitor_every and self.step % s.monitor_every == 0:

@@ -77,6 +77,14 @@ class TrainingPanel(Panel):
         else:
             self.processes.hide()
         left.addRow("Batch", self.batch_label)
+        # families that grow (progan) report their current resolution and fade-in alpha as metrics
+        self.growth_label = QLabel("–")
+        self.growth_label.setObjectName("training_growth")
+        self.growth_label.setToolTip("Progressive growing: the resolution the networks train at now, and "
+                                     "how far the newest layers have faded in (alpha 0 -> 1)")
+        right.addRow("Resolution", self.growth_label)
+        self._right = right
+        right.setRowVisible(self.growth_label, False)
         details = QHBoxLayout()
         details.addLayout(left, 1)
         details.addLayout(right, 2)
@@ -94,9 +102,20 @@ class TrainingPanel(Panel):
         state.finished.connect(self._on_finished)
         state.failed.connect(self._on_failed)
         state.checkpoint.connect(self._on_checkpoint)
+        state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
 
+    def _on_metrics(self, event: ev.Metrics) -> None:
+        values = event.values
+        if "resolution" not in values:
+            return
+        px, alpha = int(values["resolution"]), float(values.get("fade_alpha", 1.0))
+        self.growth_label.setText(f"{px}×{px} px, fading in (alpha {alpha:.2f})" if alpha < 1
+                                  else f"{px}×{px} px")
+        self._right.setRowVisible(self.growth_label, True)
+
     def _on_started(self, event: ev.Started) -> None:
+        self._right.setRowVisible(self.growth_label, False)
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
         self.bar.setFormat("%v / %m steps (%p%)")

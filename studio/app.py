@@ -80,7 +80,6 @@ def _smoke_launch(scratch, png: str | None, timeout_ms: int) -> int:
     app = make_app()
     from PySide6.QtTest import QTest
     window = create_window()
-    window.resize(1280, 720)
     window.show()
     platform = app.platformName()
     if not QTest.qWaitForWindowExposed(window, timeout_ms):

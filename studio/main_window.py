@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMessageBox, QScrollArea, QToolBar, QWidget
 
 from engines.train import events as ev
 
@@ -18,8 +18,22 @@ from .messages import MessageBar
 from .state import StudioState
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 4          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 5          # bump when panels change so an old saved layout is not misapplied
+# Below this available screen size (a 1366×768 or 1280×720 laptop) the default layout tabs Model and Runs
+# with Dataset, so each panel of the left column gets the column's full height.
+SMALL_SCREEN = (1440, 860)
 STOP_AND_SAVE, CANCEL_CLOSE = "stop", "cancel"
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """The panel in a frameless scroll area: a dock smaller than its panel's minimum scrolls instead of
+    forcing the window wider or taller than a laptop screen; larger, the panel fills it as before."""
+    scroll = QScrollArea()
+    scroll.setObjectName(f"scroll_{panel.panel_id}")
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(panel)
+    return scroll
 
 
 class MainWindow(QMainWindow):
@@ -36,7 +50,10 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resize(1400, 880)
+        available = self._available_size()
+        self.small_screen = available[0] < SMALL_SCREEN[0] or available[1] < SMALL_SCREEN[1]
+        # The window manager's title bar and frame come on top of the size given here.
+        self.resize(min(1400, available[0]), min(880, available[1] - 40))
 
         self.state.actions = TrainingActions(self.state, self)
         self.message_bar = MessageBar()
@@ -60,10 +77,14 @@ class MainWindow(QMainWindow):
 
         s = self.state
         s.message.connect(self.show_message)
+        s.notice.connect(self._on_notice)
         s.failed.connect(self._on_failed)
         s.train_warning.connect(self._on_warning)
         s.progress.connect(self._update_title)
         s.run_started.connect(self._on_run_started)
+        # A success takes the failure of the same action off the banner.
+        s.run_started.connect(lambda _event: self.message_bar.dismiss_topic("start"))
+        s.dataset_changed.connect(lambda dataset: dataset is not None and self.message_bar.dismiss_topic("load"))
         s.training_state_changed.connect(self._update_title)
         s.run_ended.connect(self._on_run_ended)
 
@@ -73,20 +94,35 @@ class MainWindow(QMainWindow):
             panel = cls(self.state, self)
             dock = QDockWidget(cls.title, self)
             dock.setObjectName(f"dock_{cls.panel_id}")
-            dock.setWidget(panel)
+            dock.setWidget(_scrolling(panel))
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.panels[cls.panel_id] = panel
             self.docks[cls.panel_id] = dock
-            if cls.tab_with and cls.tab_with in self.docks:
-                self.tabifyDockWidget(self.docks[cls.tab_with], dock)
+            tab_with = "dataset" if self.small_screen and cls.panel_id == "model" else cls.tab_with
+            if tab_with and tab_with in self.docks:
+                self.tabifyDockWidget(self.docks[tab_with], dock)
             elif cls.split_from and cls.split_from in self.docks:
                 self.splitDockWidget(self.docks[cls.split_from], dock, cls.split_orientation)
             else:
                 self.addDockWidget(cls.area, dock)
-        self._resize(Qt.Orientation.Horizontal, {"dataset": 400, "losses": 520, "gallery": 480})
-        self._resize(Qt.Orientation.Vertical, {"dataset": 430, "losses": 600, "training": 150})
+        for first in ("gallery", "dataset"):  # the panels in front of their tab groups
+            if first in self.docks:
+                self.docks[first].raise_()
+        if self.small_screen:
+            self._resize(Qt.Orientation.Horizontal, {"dataset": 340, "losses": 420, "gallery": 440})
+            self._resize(Qt.Orientation.Vertical, {"losses": 520, "training": 110})
+        else:
+            self._resize(Qt.Orientation.Horizontal, {"dataset": 400, "losses": 520, "gallery": 480})
+            self._resize(Qt.Orientation.Vertical, {"dataset": 430, "losses": 600, "training": 150})
+
+    def _available_size(self) -> tuple[int, int]:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return 1920, 1080
+        geometry = screen.availableGeometry()
+        return geometry.width(), geometry.height()
 
     def _resize(self, orientation: Qt.Orientation, sizes: dict[str, int]) -> None:
         present = [k for k in sizes if k in self.docks]
@@ -141,8 +177,14 @@ class MainWindow(QMainWindow):
             dock.show()
 
     # --- messages ---------------------------------------------------------------------------------
-    def show_message(self, level: str, text: str, details: str = "", actions=None):
-        return self.message_bar.show_message(level, text, details, actions)
+    def show_message(self, level: str, text: str, details: str = "", actions=None, topic: str = ""):
+        return self.message_bar.show_message(level, text, details, actions, topic)
+
+    def _on_notice(self, level: str, text: str, details: str, topic: str) -> None:
+        if text:
+            self.show_message(level, text, details, topic=topic)
+        else:
+            self.message_bar.dismiss_topic(topic)
 
     def _on_failed(self, event: ev.Failed) -> None:
         where = f" at step {event.step}" if event.step else ""

@@ -12,12 +12,13 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMessageBox, QPushButton, QSizePolicy,
                                QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from engines.imaging import grid_cell, make_grid, save_png
 from engines.train import events as ev
 
+from ..flow import FlowLayout
 from ..images import to_qimage
 from .base import RIGHT, Panel
 
@@ -165,8 +166,8 @@ class GalleryPanel(Panel):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([600, 300])
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.caption, 1)
+        bottom = FlowLayout()  # wraps in a narrow dock
+        bottom.addWidget(self.caption)
         bottom.addWidget(QLabel("Scale"))
         bottom.addWidget(self.scale_box)
         bottom.addWidget(self.export_selected_button)
@@ -250,9 +251,9 @@ class GalleryPanel(Panel):
         try:
             save_png(image, path, scale=self.scale_box.value())
         except OSError as exc:
-            self.state.message.emit("error", f"Could not write {path}: {exc.strerror or exc}", "")
+            self.state.notice.emit("error", f"Could not write {path}: {exc.strerror or exc}", "", "export:gallery")
             return None
-        self.state.message.emit("info", f"Saved {path}", "")
+        self.state.notice.emit("info", f"Saved {path}", "", "export:gallery")
         return path
 
     def _dialog_save_path(self, title: str, suggested: str) -> str:

@@ -24,6 +24,7 @@ from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.latent import MODES
 
+from ..flow import FlowLayout
 from ..images import to_pixmap
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
@@ -298,7 +299,7 @@ class LatentPanel(Panel):
         slide.addWidget(self.live)
         form.addRow("A → B", slide)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps in a narrow dock
         self.strip_button = QPushButton("Strip")
         self.strip_button.setToolTip("Frames from A to B")
         self.strip_button.clicked.connect(self.render_strip)
@@ -459,8 +460,9 @@ class LatentPanel(Panel):
         out, message = export_checked(self.result, path, self.confirm_overwrite, columns=columns,
                                       **options.frame_options(self.result_captions))
         self.say(message)
-        if out is None and message.startswith("Export failed"):
-            self.state.message.emit("error", message, "")
+        failed = out is None and message.startswith("Export failed")
+        # an export that worked takes an earlier failure off the banner (empty text: only that)
+        self.state.notice.emit("error" if failed else "", message if failed else "", "", "export:latent")
         return out
 
     def shutdown(self) -> None:

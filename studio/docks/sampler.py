@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from engines.config import ConfigError, FieldInfo
@@ -18,6 +18,7 @@ from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
+from ..flow import FlowLayout
 from ..forms import INVALID_STYLE, FieldEditor
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
@@ -139,7 +140,7 @@ class SamplerPanel(Panel):
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_export)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps in a narrow dock
         for b in (self.sample_button, self.path_button, self.times_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()

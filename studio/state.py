@@ -57,6 +57,8 @@ class StudioState(QObject):
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
+    # the same with a topic (the action reported on): replaces the banner's earlier message on that topic
+    notice = Signal(str, str, str, str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -151,7 +153,7 @@ class StudioState(QObject):
     def _on_load_failed(self, message: str, details: str) -> None:
         self._continue_after_load = None
         self.dataset_failed.emit(message)
-        self.message.emit("error", f"Could not load images: {message}", details)
+        self.notice.emit("error", f"Could not load images: {message}", details, "load")
 
     # --- model --------------------------------------------------------------------------------
     def set_family(self, name: str) -> None:
@@ -192,7 +194,7 @@ class StudioState(QObject):
     def start(self, out_dir: str | Path | None = "auto", resume: bool = False) -> bool:
         reason = self.can_start()
         if reason is not None:
-            self.message.emit("warning", f"Cannot start training: {reason}.", "")
+            self.notice.emit("warning", f"Cannot start training: {reason}.", "", "start")
             return False
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)

@@ -68,7 +68,7 @@ class StudioState(QObject):
         self.channels: int | None = None    # None: auto
         self.fit = "center-crop"
         self.background: tuple[int, int, int] = (255, 255, 255)   # behind transparent pixels
-        self.family_name = registry.names()[0]
+        self.family_name = registry.DEFAULT if registry.DEFAULT in registry.names() else registry.names()[0]
         self.config = registry.get(self.family_name).config_class()
         self.settings = TrainSettings()
         self.config_error: str | None = None

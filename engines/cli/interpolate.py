@@ -15,6 +15,7 @@ from ..latent import (MODES, LatentError, can_mix_classes, class_grid, class_pat
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
+from ..words import count
 
 ENDS = ("a", "b", "c", "d")
 
@@ -101,5 +102,5 @@ def run(args) -> int:
                             **options.frame_options(captions))
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    print(f"wrote {len(frames)} frames to {out}")
+    print(f"wrote {count(len(frames), 'frame')} to {out}")
     return 0

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLab
 from engines.data import ImageDataset, Skipped
 
 from ..images import to_qimage
+from engines.words import count
 
 PREVIEW_COUNT = 8      # images shown in the preview
 PREVIEW_EDGE = 64      # px on screen per preview image
@@ -187,7 +188,7 @@ class PreviewStrip(QWidget):
         else:
             s = dataset.info.get("settings", {})
             kind = "grey" if dataset.channels == 1 else "RGB"
-            self.caption.setText(f"{len(picks)} of {len(dataset)} images as the model sees them: "
+            self.caption.setText(f"{len(picks)} of {count(len(dataset), 'image')} as the model sees them: "
                                  f"{dataset.size}×{dataset.size} {kind}, {s.get('fit', 'center-crop')}"
                                  + (", background " + s["background"] if "background" in s else "")
                                  + ("; below: mirrored, as flip shows them half of the time" if flip else ""))

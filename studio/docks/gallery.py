@@ -21,6 +21,7 @@ from engines.train import events as ev
 from ..flow import FlowLayout
 from ..images import to_qimage
 from .base import RIGHT, Panel
+from engines.words import count
 
 GRID_PAD = 2  # make_grid's default padding
 
@@ -198,7 +199,7 @@ class GalleryPanel(Panel):
     def show_samples(self, event: ev.Samples) -> None:
         self.latest = event
         self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]))
-        self.caption.setText(f"Step {event.step:,} · {len(event.images)} samples from fixed noise")
+        self.caption.setText(f"Step {event.step:,} · {count(len(event.images), 'sample')} from fixed noise")
         if self.focus is not None and self.focus < len(event.images):
             self.enlarged.set_image(event.images[self.focus])
         self._update_buttons()

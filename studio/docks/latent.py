@@ -32,6 +32,7 @@ from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from .gallery import GridView
+from engines.words import count
 
 ENDPOINTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
@@ -416,7 +417,7 @@ class LatentPanel(Panel):
         self.view.set_grid(grid, len(frames), frames.shape[1])
         self.export_button.setEnabled(True)
         self.progress_bar.hide()
-        self.say(f"{len(frames)} frames ({kind}).")
+        self.say(f"{count(len(frames), 'frame')} ({kind}).")
 
     def _on_samples(self, event) -> None:
         self.gallery_images = event.images

@@ -24,6 +24,7 @@ from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel
 from .gallery import GridView
+from engines.words import count
 
 ALL_CLASSES = -1
 # sampling options the panel's own controls already cover (the class box picks the classes sample() draws)
@@ -263,12 +264,12 @@ class SamplerPanel(Panel):
             self.captions = [names[int(y)] for y in labels] if labels is not None and len(labels) == len(frames) \
                 else None
             label = self.class_box.currentText() if self.class_box.count() else ""
-            self.say(f"{len(frames)} samples" + (f" ({label})" if label else "") + ".")
+            self.say(count(len(frames), "sample") + (f" ({label})" if label else "") + ".")
         elif kind == "path":
             n, k = frames.shape[:2]
             self.result, self.columns = frames.reshape((n * k,) + frames.shape[2:]), k
             self.captions = None
-            self.say(f"Denoising path: {k} snapshots from pure noise (left) to the image (right), {n} samples.")
+            self.say(f"Denoising path: {count(k, 'snapshot')} from pure noise (left) to the image (right), {count(n, 'sample')}.")
         else:
             return
         columns = self.columns

@@ -139,15 +139,35 @@ def common_measures(facts: list[RunFacts]) -> list[str]:
 
 @dataclass(frozen=True)
 class Measured:
-    """What the trained model itself says, measured now."""
+    """What the trained model itself says, measured now (engines/metrics.py for the measures)."""
     checkpoint_step: int
     parameters: int
     n: int                                   # images drawn for the measures
     ms_per_image: float                      # wall time of drawing them, per image
-    frechet: float | None = None             # vs the run's own data, in its classifier's feature space
+    frechet: float | None = None             # vs the run's own data, in the feature space named below
     classes_covered: int | None = None
     num_classes: int | None = None
     note: str = ""                           # why a figure is missing
+    features: str = ""                       # the feature extractor every quality figure comes from
+    kid: float | None = None                 # unbiased KID (cubic kernel), mean over subsets
+    kid_std_error: float | None = None
+    precision: float | None = None           # Kynkäänniemi et al. 2019, k = 3
+    recall: float | None = None
+    density: float | None = None             # Naeem et al. 2020, k = 3
+    coverage: float | None = None
+    memorised: float | None = None           # share of samples nearer a training image than ~5% of
+                                             # training images are to each other (~0.05 is normal)
+    train_seconds: float | None = None       # training time of the checkpoint measured
+    samples: np.ndarray | None = field(default=None, repr=False)         # the first samples, uint8 NHWC
+    nearest_images: np.ndarray | None = field(default=None, repr=False)  # their nearest training images
+    flagged: np.ndarray | None = field(default=None, repr=False)         # which of them count as memorised
+
+    def to_json(self) -> dict:
+        skip = {"samples", "nearest_images", "flagged"}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
+
+
+SHOWN_NEAREST = 16  # samples kept with their nearest training images for a person to look at
 
 
 class Cancelled(Exception):
@@ -224,27 +244,41 @@ def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: Feature
     except EngineCancelled:
         raise Cancelled() from None
     ms = (time.perf_counter() - t0) * 1000.0 / n
-    base = dict(checkpoint_step=int(record["checkpoint_step"]), parameters=engine.parameter_count(), n=n,
-                ms_per_image=ms)
+    step = int(record["checkpoint_step"])
+    seconds = dict(checkpoints_with_time(path)).get(step) if Path(path).is_dir() else None
+    base = dict(checkpoint_step=step, parameters=engine.parameter_count(), n=n, ms_per_image=ms,
+                train_seconds=seconds)
     check()
     data = record.get("data") if isinstance(record.get("data"), dict) else {}
-    if len(data.get("classes") or {}) < 2:
-        return Measured(**base, note="Fréchet distance needs data with at least two class subfolders")
+    if not data.get("sources"):
+        return Measured(**base, note="the run does not say which images it trained on; quality needs them")
     key = data_key(data)
     cache = features if features is not None else {}
     if key not in cache:
         cache[key] = _feature_space(data, say, stop)
-    space, real = cache[key]
+    space, name, real, real_features = cache[key]
     check()
     say("measuring samples")
-    return Measured(**base, frechet=space.frechet(real, images), classes_covered=space.classes_covered(images),
-                    num_classes=space.num_classes)
+    from .metrics import quality_report
+    from .quality import FeatureSpace
+    report = quality_report(space, name, real, images, seed=seed, train_features=real_features)
+    shown = min(SHOWN_NEAREST, n)
+    classes = {}
+    if isinstance(space, FeatureSpace):
+        classes = dict(classes_covered=space.classes_covered(images), num_classes=space.num_classes)
+    return Measured(**base, frechet=report.frechet, features=name, kid=report.kid,
+                    kid_std_error=report.kid_std_error, precision=report.precision, recall=report.recall,
+                    density=report.density, coverage=report.coverage, memorised=report.memorised,
+                    samples=np.asarray(images[:shown]), nearest_images=np.asarray(real[report.nearest[:shown]]),
+                    flagged=report.flagged[:shown], **classes)
 
 
 def _feature_space(data: dict, say, stop):
+    """(extractor, its name, the training images, their features) for the run's data: the data's
+    classifier when it has class subfolders, else random conv features (engines/metrics.py)."""
     from .data import DataError
     from .data.ingest import load_images
-    from .quality import FeatureSpace
+    from .metrics import extractor_for
 
     say("loading the run's data")
     try:
@@ -257,13 +291,16 @@ def _feature_space(data: dict, say, stop):
         raise DataError(f"cannot load the run's training data again ({exc}); sample quality needs it") from None
     if stop():
         raise Cancelled()
-    say(f"training a small classifier on {len(dataset):,} images (once per dataset)")
     real, labels = dataset.images, dataset.labels
     if len(real) > 5000:  # enough for stable statistics; keeps the classifier to seconds
         pick = np.random.default_rng(0).choice(len(real), 5000, replace=False)
         real, labels = real[pick], labels[pick]
     real = np.array(real)
-    return FeatureSpace.fit(real, labels), real
+    classes = len(data.get("classes") or {}) >= 2 and len(np.unique(labels)) >= 2
+    say(f"training a small classifier on {len(real):,} images (once per dataset)" if classes
+        else "building random conv features (the data has no classes)")
+    space, name = extractor_for(real, labels if classes else None)
+    return space, name, real, space.features(real)
 
 
 # Diagnostics that say something across runs at a glance; the rest stay in the curves.
@@ -289,7 +326,7 @@ def table(facts: list[RunFacts], measured: dict[Path, Measured] | None = None) -
     names = [n for n in common_measures(facts) if n.startswith("val/") or n in _GLANCE]
     headers = ["Run", "Family", "Status", "Steps", "Training time", "Per step"]
     headers += [f"{n.removeprefix('val/')}{' (best)' if _direction(n) else ''}" for n in names]
-    headers += ["Parameters", "ms / image", "Fréchet ↓", "Classes covered"]
+    headers += ["Parameters", "ms / image", "Fréchet ↓", "Classes covered"] + list(QUALITY_HEADERS)
     rows = []
     for f in facts:
         m = measured.get(f.path)
@@ -300,12 +337,29 @@ def table(facts: list[RunFacts], measured: dict[Path, Measured] | None = None) -
         row += [("≤ " if bound and n == "val/bits_per_dim" and n in f.final else "") + _number(f.best.get(n, f.final.get(n)))
                 for n in names]
         if m is None:
-            row += ["–"] * 4
+            row += ["–"] * (4 + len(QUALITY_HEADERS))
         else:
             row += [f"{m.parameters:,}", f"{m.ms_per_image:.3g}", _number(m.frechet),
                     f"{m.classes_covered}/{m.num_classes}" if m.classes_covered is not None else "–"]
+            row += [_kid_text(m)] + [_share(getattr(m, k)) for k in ("precision", "recall")]
+            row += [_number(m.density), _share(m.coverage), _share(m.memorised)]
         rows.append(row)
     return headers, rows
+
+
+# The sample-quality columns after Fréchet distance (engines/metrics.py says what each means).
+QUALITY_HEADERS = ("KID ↓", "Precision ↑", "Recall ↑", "Density", "Coverage ↑", "Memorised")
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _kid_text(m: Measured) -> str:
+    if m.kid is None:
+        return "–"
+    se = m.kid_std_error
+    return f"{m.kid:.3g} ± {se:.2g}" if se is not None and math.isfinite(se) else f"{m.kid:.3g}"
 
 
 def _is_bound(family: str) -> bool:

@@ -34,6 +34,9 @@ _FAMILIES: dict[str, str] = {
     "wgan-gp": "engines.families.gan:WGAN_GP",
     "sngan": "engines.families.gan:SNGAN",
     "sagan": "engines.families.gan:SAGAN",
+    "progan": "engines.families.progan:FAMILY",
+    "biggan": "engines.families.biggan:FAMILY",
+    "stylegan": "engines.families.stylegan:FAMILY",
     "ae": "engines.families.ae:FAMILY",
     "vae": "engines.families.vae:FAMILY",
     "cvae": "engines.families.vae:CVAE_FAMILY",
@@ -44,6 +47,7 @@ _FAMILIES: dict[str, str] = {
     "ebm": "engines.families.ebm:FAMILY",
     "vqvae": "engines.families.vqvae:FAMILY",
     "transformer": "engines.families.transformer:FAMILY",
+    "ldm": "engines.families.ldm:FAMILY",
 }
 
 

@@ -34,7 +34,7 @@ class ModelService(QThread):
     loaded = Signal(object)               # dict: family, support (str | None), size, channels, classes, step
     endpoint_ready = Signal(str, object)  # end point name, uint8 (H, W, C) of what it decodes to
     frame_ready = Signal(float, object)   # t, uint8 (H, W, C)
-    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples": uint8 (N, H, W, C);
+    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples" | "stylemix": uint8 (N, H, W, C);
                                           # "path": uint8 (n, K, H, W, C), K snapshots per sample
     captions_ready = Signal(str, object)  # sent just before a strip/grid/walk: its class mix per frame, or None
     timings_ready = Signal(object)        # [(DDIM steps, seconds per image), ...]
@@ -93,7 +93,7 @@ class ModelService(QThread):
                               "conditional": bool(getattr(engine, "conditional", False)),
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
                               "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
-                              "checkpoint": record.get("checkpoint")})
+                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", [])})
         self.submit("open", job)
 
     def set_endpoint(self, name: str, spec: tuple[str, object], label: int | None = None) -> None:
@@ -176,6 +176,16 @@ class ModelService(QThread):
             engine.set_sampling_options(**(options or {}))
             frames, _ = engine.sample_path(n, seed, labels=labels, keep_steps=keep, progress=progress)
             self.frames_ready.emit("path", np.ascontiguousarray(frames.transpose(1, 0, 2, 3, 4)))
+        self.submit("sample", job)
+
+    def style_mix(self, rows: list[int], columns: list[int], level: str, options: dict | None = None) -> None:
+        """StyleGAN's style-mixing grid: frames_ready("stylemix", uint8 ((R + 1) * (C + 1), H, W, C)),
+        row by row, the first row and column being the source images (the corner blank)."""
+        def job(progress):
+            engine = self._need_engine()
+            engine.set_sampling_options(**(options or {}))
+            grid = engine.style_mix(rows, columns, level)
+            self.frames_ready.emit("stylemix", np.ascontiguousarray(grid.reshape((-1,) + grid.shape[2:])))
         self.submit("sample", job)
 
     def sampling_times(self, options: dict | None = None) -> None:

@@ -16,8 +16,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="runs side by side: training time, likelihood, sample speed and quality")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--measure", action="store_true",
-                   help="also sample from each run now: parameters, time per image, and (for data with class "
-                        "subfolders) Fréchet distance and classes covered")
+                   help="also sample from each run now: parameters, time per image, and sample quality against "
+                        "the run's data: Fréchet distance, KID (± standard error), precision, recall, density, "
+                        "coverage, memorised share (and classes covered for data with class subfolders)")
     p.add_argument("--n", type=int, default=128, help="images to draw per run with --measure (default 128)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -81,7 +82,7 @@ def _json(f, m: Measured | None, problem: str | None = None) -> dict:
     out = {"run": str(f.path), "family": f.family, "status": f.status, "step": f.step, "dataset": f.dataset,
            "train_seconds": f.train_seconds, "final": f.final, "best": f.best, "rollbacks": f.rollbacks}
     if m is not None:
-        out["measured"] = {k: getattr(m, k) for k in m.__dataclass_fields__}
+        out["measured"] = m.to_json()
     if problem is not None:
         out["measure_error"] = problem
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,8 @@ def run(args) -> int:
     if out_options.labels and not args.grid:
         raise CliError("--labels captions the grid: add --grid")
     engine, record = load_engine(args.run_dir, args.checkpoint)
+    for warning in record.get("warnings", []):  # e.g. a damaged newest checkpoint, skipped
+        print(f"warning: {warning}", file=sys.stderr)
     labels = None
     if args.label is not None:
         labels = np.full(args.n, label_index(engine, args.label), dtype=np.int64)

@@ -125,6 +125,9 @@ class Engine:
     class_mixing: ClassVar[bool] = False
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
+    # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the
+    # same name as best_metric, else "loss", else the first one
+    train_measure: ClassVar[str | None] = None
     # False keeps this family in fp32 even where bf16 autocast is available.
     mixed_precision_ok: ClassVar[bool] = True
     # Set by the training loop from TrainSettings before the first step.

@@ -189,6 +189,9 @@ class TwoStage:
         self._cache = None
         if self.phase == 2:
             freeze(self.first)
+        else:  # back in phase 1 (a rollback to before the switch): the first stage trains again
+            for m in self.first.modules().values():
+                m.requires_grad_(True)
 
     def _first_stage_modules(self) -> dict[str, nn.Module]:
         return modules(self.first)

@@ -103,6 +103,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 class VAEEngine(Engine):
     family = "vae"
+    best_metric = "bits_per_dim"  # held-out, lower is better: the loop keeps a "best" checkpoint
+    train_measure = "bpd_bound"  # the same bound on the training batches
     has_latent = True
     class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
     bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so

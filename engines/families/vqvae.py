@@ -170,6 +170,8 @@ def usage_stats(counts: torch.Tensor) -> tuple[float, float]:
 
 class VQVAEEngine(Engine):
     family = "vqvae"
+    best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
+    train_measure = "recon"
     has_latent = True
     encode_method = "encoder (the continuous grid before quantisation)"
 

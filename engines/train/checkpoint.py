@@ -12,9 +12,11 @@ rollbacks never touch.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import random
 import re
 import tempfile
@@ -34,6 +36,41 @@ BEST = "best.json"
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, damaged, foreign or incompatible. Meant for a person."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint's files are unreadable, incomplete or fail their checksum (an older one may be intact)."""
+
+
+class DiskFullError(CheckpointError):
+    """The disk filled while a checkpoint was written; the previous checkpoint is intact."""
+
+
+DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, DiskFullError) or (isinstance(exc, OSError) and exc.errno in DISK_FULL)
+
+
+def _megabytes(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{max(n, 0) / 1e3:,.0f} kB"
+
+
+def disk_full_message(run_dir: Path, writing: str, needed: int | None = None) -> str:
+    """One plain paragraph: disk full, where, about how much is needed, the last good checkpoint."""
+    folder = Path(run_dir)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    need = f"; it needs about {_megabytes(needed)}" if needed else ""
+    have = f" ({_megabytes(free)} free)" if free is not None else ""
+    intact = checkpoint_paths(folder)
+    last = (f"the last good checkpoint is step {intact[-1][0]} ({intact[-1][1]})" if intact
+            else "no checkpoint was saved yet")
+    return (f"disk full: could not write {writing} in {folder}{have}{need}; {last}. Free some space, then "
+            f"continue with `genstudio train --out {folder} --resume`")
 
 
 # --- atomic files ------------------------------------------------------------------------------
@@ -221,10 +258,18 @@ def save_checkpoint(run_dir: Path, step: int, payload: dict, meta: dict, keep: i
     record = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors",
               "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
               "state": _to_json_plain(structure), **meta}
-    atomic_write_bytes(folder / f"{stem}.safetensors", blob)
-    atomic_write_json(folder / f"{stem}.json", record)
-    if best:
-        _write_best(folder, stem, blob, record)
+    try:
+        atomic_write_bytes(folder / f"{stem}.safetensors", blob)
+        atomic_write_json(folder / f"{stem}.json", record)
+        if best:
+            _write_best(folder, stem, blob, record)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        if not (folder / f"{stem}.json").exists():  # the JSON is the commit: without it the tensors are litter
+            (folder / f"{stem}.safetensors").unlink(missing_ok=True)
+        needed = len(blob) * (2 if best else 1) + 64 * 1024
+        raise DiskFullError(disk_full_message(run_dir, f"the checkpoint of step {step}", needed)) from None
     if keep is not None:
         prune(run_dir, keep, protect | {step})
     return folder / f"{stem}.json"
@@ -293,20 +338,20 @@ def load_checkpoint(path: Path, verify: bool = True) -> tuple[dict, dict]:
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path.name} is not readable: {exc}") from None
+        raise DamagedCheckpoint(f"{path.name} is not readable: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a genstudio checkpoint")
     tensor_path = path.parent / Path(str(record.get("tensors", ""))).name
     try:
         blob = tensor_path.read_bytes()
     except OSError:
-        raise CheckpointError(f"{tensor_path.name} is missing") from None
+        raise DamagedCheckpoint(f"{tensor_path.name} is missing") from None
     if verify and hashlib.sha256(blob).hexdigest() != record.get("sha256"):
-        raise CheckpointError(f"{tensor_path.name} is damaged (checksum differs)")
+        raise DamagedCheckpoint(f"{tensor_path.name} is damaged (checksum differs)")
     try:
         tensors = st_load(blob)
     except (SafetensorError, Exception) as exc:  # noqa: BLE001 - never fall back to anything else
-        raise CheckpointError(f"{tensor_path.name} is not a safetensors file ({type(exc).__name__})") from None
+        raise DamagedCheckpoint(f"{tensor_path.name} is not a safetensors file ({type(exc).__name__})") from None
     payload = _join_tensors(record["state"], tensors)
     meta = {k: v for k, v in record.items() if k not in ("state",)}
     return payload, meta
@@ -315,3 +360,43 @@ def load_checkpoint(path: Path, verify: bool = True) -> tuple[dict, dict]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     paths = checkpoint_paths(run_dir)
     return paths[-1][1] if paths else None
+
+
+def load_newest_intact(run_dir: Path, verify: bool = True) -> tuple[Path, dict, dict, list[str]]:
+    """(json path, payload, meta, warnings) of the newest step checkpoint that loads intact.
+
+    A damaged newer one is skipped with a warning (a sentence each); when none is intact, a
+    CheckpointError lists what was wrong with each. Other refusals (a foreign checkpoint) still raise.
+    """
+    paths = checkpoint_paths(run_dir)
+    if not paths:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet; train it first")
+    problems: list[tuple[int, str]] = []
+    for step, path in reversed(paths):
+        try:
+            payload, meta = load_checkpoint(path, verify=verify)
+        except DamagedCheckpoint as exc:
+            problems.append((step, str(exc)))
+            continue
+        warnings = [f"the checkpoint of step {bad} is damaged ({why}); using step {step}, the newest intact one"
+                    for bad, why in problems]
+        return path, payload, meta, warnings
+    raise DamagedCheckpoint(f"no intact checkpoint in {run_dir} (" +
+                            "; ".join(f"step {bad}: {why}" for bad, why in problems) + ")")
+
+
+# --- state as bytes (to send between training processes; no pickle either) -----------------------
+
+def pack_state(obj: Any) -> bytes:
+    """Nested dicts/lists of tensors and JSON values -> bytes: 8-byte JSON length, JSON, safetensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = json.dumps(_to_json_plain(_split_tensors(obj, "s", tensors))).encode()
+    blob = st_save(_unshared(tensors)) if tensors else b""
+    return len(structure).to_bytes(8, "little") + structure + blob
+
+
+def unpack_state(data: bytes) -> Any:
+    n = int.from_bytes(data[:8], "little")
+    structure = json.loads(data[8:8 + n].decode())
+    blob = data[8 + n:]
+    return _join_tensors(structure, st_load(blob) if blob else {})

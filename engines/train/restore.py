@@ -9,7 +9,8 @@ import torch
 from .. import registry
 from ..config import from_dict
 from ..families.base import DataSpec, Engine
-from .checkpoint import CheckpointError, best_checkpoint, checkpoint_paths, latest_checkpoint, load_checkpoint, load_engine_state
+from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_engine_state,
+                         load_newest_intact)
 from .run import RunDir, RunError
 
 
@@ -20,6 +21,8 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
     `run_path` may also be a model file written by `genstudio export` (engines/train/model_file.py).
     `checkpoint`: "latest" (the default), "best" (families with a validation measure; refused
     clearly when the run has none), a step number, or the path of one of this run's checkpoint JSONs.
+    "latest" is the newest *intact* checkpoint: a damaged newer one is skipped and said in
+    record["warnings"] (sentences for a person); with none intact, CheckpointError.
     """
     from .model_file import is_model_file, load_model
 
@@ -40,12 +43,16 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
             raise CheckpointError(f"{run.path} has no best checkpoint (its family has no validation measure, "
                                   f"or it has not validated yet)")
     elif checkpoint is None or checkpoint == "latest":
-        path = latest_checkpoint(run.path)
+        path = None
     else:
         path = _checkpoint_of_run(run.path, checkpoint)
-    if path is None:
+    warnings: list[str] = []
+    if path is None and checkpoint in (None, "latest"):  # a damaged newest one: the newest intact one, said
+        path, payload, meta, warnings = load_newest_intact(run.path)
+    elif path is None:
         raise CheckpointError(f"{run.path} has no checkpoint yet; train it first")
-    payload, meta = load_checkpoint(path)
+    else:
+        payload, meta = load_checkpoint(path)
     if meta.get("family") != family.name:
         raise CheckpointError(f"{path.name} is from family {meta.get('family')!r}, not {family.name!r}")
     config = from_dict(family.config_class, meta.get("config", record["config"]), strict=False)
@@ -54,7 +61,7 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
     load_engine_state(engine, payload["engine"])
     for m in engine.modules().values():
         m.eval()
-    record = dict(record, checkpoint=str(path), checkpoint_step=int(meta.get("step", 0)))
+    record = dict(record, checkpoint=str(path), checkpoint_step=int(meta.get("step", 0)), warnings=warnings)
     return engine, record
 
 

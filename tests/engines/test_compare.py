@@ -71,8 +71,14 @@ def test_measuring_samples_gives_speed_and_quality_on_labelled_data(runs):
     assert not any("classifier" in s for s in said)  # same data: the classifier is trained once
     assert m2.frechet is not None
     # the real images against themselves score near zero: the measure can tell good from bad
-    space, real = next(iter(features.values()))
+    space, name, real, _ = next(iter(features.values()))
     assert space.frechet(real, real) < 1e-6 < m2.frechet
+    assert m2.features == name and "classifier" in name and "10 classes" in name
+    for value in (m2.precision, m2.recall, m2.coverage, m2.memorised):
+        assert 0.0 <= value <= 1.0
+    assert m2.kid > 0 and m2.kid_std_error > 0 and m2.density >= 0
+    assert m2.samples.shape == m2.nearest_images.shape == (16, 16, 16, 1) and m2.flagged.shape == (16,)
+    assert m2.train_seconds is not None and m2.train_seconds > 0
 
 
 def test_measuring_can_be_cancelled(runs):
@@ -95,6 +101,10 @@ def test_cli_prints_a_table_and_json_and_says_when_data_differ(runs, tmp_path, c
     data = json.loads(capsys.readouterr().out)
     assert [r["family"] for r in data["runs"]] == ["vae", "dcgan"]
     assert all(r["measured"]["ms_per_image"] > 0 for r in data["runs"]) and data["note"] == ""
+    for r in data["runs"]:
+        m = r["measured"]
+        assert {"kid", "kid_std_error", "precision", "recall", "density", "coverage", "memorised"} <= set(m)
+        assert "classifier" in m["features"] and "samples" not in m
     assert main(["compare", str(tmp_path)]) == 2
     assert "is not a usable run" in capsys.readouterr().err
 
@@ -131,3 +141,21 @@ def test_a_run_still_training_counts_the_steps_its_metrics_reached(runs, tmp_pat
     shutil.rmtree(live / "checkpoints")
     facts = run_facts(live)
     assert facts.step == 6 and facts.seconds_per_step is not None
+
+
+def test_data_without_classes_is_measured_in_random_features_and_copies_count_as_memorised(tmp_path):
+    from engines.metrics import memorisation
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    from PIL import Image
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
+    run = _train(folder, tmp_path / "run", "dcgan", "latent_dim=8", "g_width=8", "d_width=8", steps=2)
+    features = {}
+    m = measure_run(run, n=16, features=features)
+    assert "random conv features" in m.features and m.kid is not None and m.classes_covered is None
+    space, name, real, real_features = next(iter(features.values()))
+    # the training images themselves, measured as if generated: all memorised
+    assert memorisation(real_features, space.features(real[:8])).share == 1.0

@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from engines import registry
+from engines.config import replace_checked
 from engines.families.base import Batch, DataSpec, Engine, NonFiniteError
 from engines.runtime.distributed import average_gradients
 
@@ -34,6 +35,8 @@ def test_every_family_steps_every_optimiser_through_the_seam(name):
     """Each optimiser step of a training step is preceded by the reducer: nothing bypasses it."""
     family = registry.get(name)
     config = family.config_class()
+    if hasattr(config, "first_stage_steps"):  # two-stage families: one step of each phase
+        config = replace_checked(config, first_stage_steps=1)
     engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu")
     calls = []
     engine.gradient_reducer = lambda grads: calls.append("reduce")

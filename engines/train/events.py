@@ -55,6 +55,7 @@ class Samples:
     images: np.ndarray            # uint8 (N, H, W, C), from the run's fixed seed
     grid: np.ndarray              # uint8 (H', W', C): the same images tiled
     path: str | None = None       # PNG written into the run folder, if any
+    captions: tuple[str, ...] | None = None  # conditional runs: the class name of each image
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from .. import registry
 from ..config import field_infos, from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
-from ..imaging import make_grid
+from ..imaging import class_grid_columns, make_grid
 from ..runtime import distributed as dist_rt
 from . import events as ev
 from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
@@ -637,10 +637,14 @@ class Trainer:
         self._phase = "sampling"
         images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
                                      labels=self._sample_labels)
-        columns = self.spec.num_classes if self._sample_labels is not None and self.spec.num_classes <= 16 else None
+        labels, names = self._sample_labels, self.spec.class_names
+        columns = (class_grid_columns(len(images), self.spec.num_classes)
+                   if labels is not None and self.spec.num_classes <= 16 else None)
         grid = make_grid(images, columns=columns)
         path = str(self.run_dir.save_samples(self.step, grid)) if self.run_dir is not None else None
-        return ev.Samples(self.step, images, grid, path)
+        captions = (tuple(names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels[:len(images)])
+                    if labels is not None else None)
+        return ev.Samples(self.step, images, grid, path, captions)
 
     def _validate(self) -> dict[str, float]:
         if self.val_data is None:

@@ -38,27 +38,45 @@ class GridView(QWidget):
         self.n = 0
         self.tile = 0
         self.columns = 1
+        self.column_names: list[str] | None = None   # conditional grids: the class of each column
         self.selected: set[int] = set()
         self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_grid(self, grid: np.ndarray, n: int, tile: int) -> None:
+    def set_grid(self, grid: np.ndarray, n: int, tile: int, captions=None) -> None:
+        """`captions`: a class name per image; when every column holds one class, its name heads it."""
         self.grid = grid  # kept alive with the QImage copy: both are small
         self.image = to_qimage(grid)
         self.n, self.tile = n, tile
         self.columns = max(1, (grid.shape[1] - GRID_PAD) // (tile + GRID_PAD))
+        self.column_names = self._column_names(captions)
         self.selected = {i for i in self.selected if i < n}
         self.update()
+
+    def _column_names(self, captions) -> list[str] | None:
+        if not captions or len(captions) < self.n:
+            return None
+        names = []
+        for column in range(min(self.columns, self.n)):
+            in_column = {captions[i] for i in range(column, self.n, self.columns)}
+            if len(in_column) != 1:
+                return None
+            names.append(in_column.pop())
+        return names
+
+    def header_height(self) -> int:
+        return self.fontMetrics().height() + 4 if self.column_names else 0
 
     def target_rect(self) -> QRect:
         if self.image is None:
             return QRect()
         iw, ih = self.image.width(), self.image.height()
-        scale = min(self.width() / iw, self.height() / ih)
+        header = self.header_height()
+        scale = min(self.width() / iw, max(self.height() - header, 1) / ih)
         if scale >= 3:
             scale = float(int(scale))  # whole-number zoom keeps pixels square and crisp
         w, h = int(iw * scale), int(ih * scale)
-        return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+        return QRect((self.width() - w) // 2, header + (self.height() - header - h) // 2, w, h)
 
     def tile_at(self, pos: QPoint) -> int | None:
         if self.grid is None:
@@ -90,6 +108,14 @@ class GridView(QWidget):
         fractional = target.width() % self.image.width() != 0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, fractional)
         painter.drawImage(target, self.image)
+        if self.column_names:
+            painter.setPen(self.palette().color(self.foregroundRole()))
+            header = self.header_height()
+            for column, name in enumerate(self.column_names):
+                cell = self.tile_rect(column)
+                box = QRect(cell.x(), target.y() - header, cell.width(), header)
+                text = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, max(box.width(), 8))
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         painter.setPen(QPen(QColor("#f5a623"), 2))
         for i in sorted(self.selected):
             painter.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
@@ -198,7 +224,7 @@ class GalleryPanel(Panel):
 
     def show_samples(self, event: ev.Samples) -> None:
         self.latest = event
-        self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]))
+        self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]), event.captions)
         self.caption.setText(f"Step {event.step:,} · {count(len(event.images), 'sample')} from fixed noise")
         if self.focus is not None and self.focus < len(event.images):
             self.enlarged.set_image(event.images[self.focus])

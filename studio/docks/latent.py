@@ -316,6 +316,7 @@ class LatentPanel(Panel):
         for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.setMinimumHeight(220)  # a grid between four corners needs room to be read
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumHeight(14)
         self.progress_bar.setTextVisible(False)
@@ -415,6 +416,7 @@ class LatentPanel(Panel):
         self.result_columns = int(round(len(frames) ** 0.5)) if kind == "grid" else len(frames)
         grid = make_grid(frames, columns=self.result_columns)
         self.view.set_grid(grid, len(frames), frames.shape[1])
+        self.reveal(self.view)
         self.export_button.setEnabled(True)
         self.progress_bar.hide()
         self.say(f"{count(len(frames), 'frame')} ({kind}).")

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
 
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
-from engines.imaging import make_grid
+from engines.imaging import class_grid_columns, make_grid
 from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
@@ -354,8 +354,10 @@ class SamplerPanel(Panel):
         columns = self.columns
         if columns is None:
             all_classes = self.class_box.currentData() == ALL_CLASSES
-            columns = len(self.info["classes"]) if all_classes else int(np.ceil(np.sqrt(len(self.result))))
-        self.view.set_grid(make_grid(self.result, columns=columns), len(self.result), self.result.shape[1])
+            columns = (class_grid_columns(len(self.result), len(self.info["classes"])) if all_classes
+                       else int(np.ceil(np.sqrt(len(self.result)))))
+        self.view.set_grid(make_grid(self.result, columns=columns), len(self.result), self.result.shape[1],
+                           self.captions)
         self.columns = columns
         self.export_button.setEnabled(True)
 

@@ -90,7 +90,7 @@ class ModelService(QThread):
                               "class_mixing": can_mix_classes(engine),
                               "size": engine.data.size, "channels": engine.data.channels,
                               "classes": list(engine.data.class_names),
-                              "conditional": bool(getattr(engine, "conditional", False)),
+                              "conditional": engine.conditional,
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
                               "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
                               "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", [])})
@@ -108,7 +108,7 @@ class ModelService(QThread):
                 self.classes.pop(name, None)
                 self.endpoint_ready.emit(name, None)
                 return
-            conditional = label is not None and getattr(engine, "conditional", False)
+            conditional = label is not None and engine.conditional
             labels = np.array([label]) if conditional else None
             if kind == "seed":
                 z = engine.random_latents(1, int(value))
@@ -220,7 +220,7 @@ class ModelService(QThread):
         `weights(classes, num_classes)` builds, hard labels of the first end point's class when the
         model cannot mix classes, None on unconditional runs (or before the classes are known)."""
         engine = self._need_engine()
-        if not getattr(engine, "conditional", False) or any(n not in self.classes for n in names):
+        if not engine.conditional or any(n not in self.classes for n in names):
             return None
         classes = [self.classes[n] for n in names]
         rows = weights(classes, engine.data.num_classes)

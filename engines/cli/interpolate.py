@@ -15,7 +15,11 @@ from ..config import ConfigError, parse_assignments
 from ..export import ExportError, export_frames
 from ..latent import (MODES, LatentError, can_mix_classes, class_grid, class_path, corner_grid, decode_batches,
                       endpoint_latent, mix_caption, path)
+<<<<<<< HEAD
+from ..families import capabilities
+=======
 from ..sampling import sampling_fields
+>>>>>>> main
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
@@ -61,7 +65,7 @@ def _end_classes(args, engine, family: str, ends: list[str]) -> list[int] | None
             raise CliError(f"--label-{e} needs --{e}")
     if args.label is None and not any(per_end.values()):
         return None
-    if not getattr(engine, "conditional", False):
+    if not engine.conditional:
         raise CliError(f"this {family} run is not class-conditional, so it has no classes to set "
                        f"(--label, --label-a, --label-b)")
     missing = [e for e in ends if (per_end[e] or args.label) is None]
@@ -93,9 +97,14 @@ def run(args) -> int:
         raise CliError("--c and --d go together (four corners)")
     options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
+<<<<<<< HEAD
+    if not capabilities.has(engine, "latent"):
+        raise CliError(capabilities.why_not(engine, "latent"))
+=======
     _sampling_options(engine, record["family"], args)
     if not engine.has_latent:
         raise CliError(f"{record['family']} has no latent space to interpolate in")
+>>>>>>> main
     ends = [e for e in ENDS if getattr(args, e) is not None]
     classes = _end_classes(args, engine, record["family"], ends)
     if options.labels and classes is None:

@@ -83,7 +83,6 @@ class StyleGANSampling:
 
 class StyleGANEngine(MilestoneGAN):
     family = "stylegan"
-    has_latent = True
     class_mixing = False
     sampling_config = StyleGANSampling
 

@@ -577,7 +577,7 @@ class Trainer:
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
-        if self.spec.num_classes == 0 or not getattr(self.engine, "conditional", False):
+        if self.spec.num_classes == 0 or not self.engine.conditional:
             return None
         return np.arange(self.settings.n_samples) % self.spec.num_classes
 

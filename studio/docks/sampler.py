@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
 
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
+from engines.families import capabilities
+from engines.families.base import Engine
 from engines.imaging import class_grid_columns, make_grid
 from engines.sampling import check_sampling_options
 
@@ -257,9 +259,13 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
+<<<<<<< HEAD
+        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"))
+=======
         levels = getattr(engine, "levels", {}) if callable(getattr(engine, "style_mix", None)) else {}
         info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"),
                     style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
+>>>>>>> main
         self.info = info
         self.chooser.show_loaded(info)
         self.class_box.clear()

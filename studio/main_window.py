@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMessageBox, QScrollArea, QToolBar, QWidget
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDockWidget, QFrame, QMainWindow, QMessageBox,
+                               QScrollArea, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
 from engines.train import events as ev
 
@@ -23,6 +24,37 @@ LAYOUT_VERSION = 7          # bump when panels change so an old saved layout is 
 # with Dataset, so each panel of the left column gets the column's full height.
 SMALL_SCREEN = (1440, 860)
 STOP_AND_SAVE, CANCEL_CLOSE = "stop", "cancel"
+
+
+def versions() -> dict[str, str]:
+    """What this studio runs on, for About and bug reports."""
+    import platform
+    from importlib import metadata
+
+    import PySide6
+    import torch
+    from PySide6.QtCore import qVersion
+
+    try:
+        own = metadata.version("genstudio")
+    except metadata.PackageNotFoundError:
+        own = "source checkout"
+    return {"genstudio": own, "PyTorch": torch.__version__, "Qt": qVersion(), "PySide6": PySide6.__version__,
+            "Python": platform.python_version()}
+
+
+def about_text() -> str:
+    lines = "".join(f"<tr><td>{name}</td><td>&nbsp;{version}</td></tr>" for name, version in versions().items())
+    return ("<p><b>genstudio</b>: a desktop studio for training and exploring generative image models on "
+            f"your own image folders.</p><table>{lines}</table>")
+
+
+def readme_path():
+    """The README beside the studio's source (a source checkout or an editable install), or None."""
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    return readme if readme.is_file() else None
 
 
 def _scrolling(panel: QWidget) -> QScrollArea:
@@ -160,6 +192,62 @@ class MainWindow(QMainWindow):
         for action in self.state.actions.all():
             self.training_menu.addAction(action)
             self.addAction(action)  # shortcuts work even when the menu bar is hidden
+
+        self.help_menu = bar.addMenu("&Help")
+        shortcuts = self.help_menu.addAction("&Keyboard shortcuts")
+        shortcuts.setShortcut(QKeySequence.StandardKey.HelpContents)
+        shortcuts.triggered.connect(self.show_shortcuts)
+        self.addAction(shortcuts)
+        readme = self.help_menu.addAction("Open the &README")
+        readme.triggered.connect(self.open_readme)
+        self.help_menu.addSeparator()
+        about = self.help_menu.addAction("&About genstudio")
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(lambda: QMessageBox.about(self, "About genstudio", about_text()))
+        # how a file is opened (the desktop's viewer); tests replace it
+        self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
+
+    # --- help -------------------------------------------------------------------------------------
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """(what, keys) for every menu action with a shortcut, in menu order."""
+        out = []
+        for menu in (self.menuBar().actions()):
+            for action in menu.menu().actions() if menu.menu() else []:
+                keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                if keys:
+                    out.append((action.text().replace("&", ""), keys))
+        return out
+
+    def show_shortcuts(self) -> QDialog:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(0, 2, dialog)
+        table.setHorizontalHeaderLabels(["Action", "Keys"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for what, keys in self.shortcut_list():
+            row = table.rowCount()
+            table.insertRow(row)
+            table.setItem(row, 0, QTableWidgetItem(what))
+            table.setItem(row, 1, QTableWidgetItem(keys))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, parent=dialog)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        dialog.resize(420, 360)
+        dialog.show()
+        return dialog
+
+    def open_readme(self) -> None:
+        readme = readme_path()
+        if readme is None:
+            self.show_message("warning", "The README is not installed with this copy of genstudio.", topic="help")
+        elif not self.open_url(QUrl.fromLocalFile(str(readme))):
+            self.show_message("warning", f"Could not open {readme}; open it in a text editor or browser.",
+                              topic="help")
 
     # --- layout -----------------------------------------------------------------------------------
     def restore_layout(self) -> bool:

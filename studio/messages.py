@@ -44,7 +44,9 @@ class Message(QWidget):
         bg, fg = COLOURS.get(level, COLOURS["info"])
         self.setObjectName("message")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet(f"#message {{ background: {bg}; border-left: 4px solid {fg}; }}")
+        # dark text on the light tint in a dark theme too
+        self.setStyleSheet(f"#message {{ background: {bg}; border-left: 4px solid {fg}; }} "
+                           f"#message QLabel {{ color: #1f2933; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 3, 4, 3)
         self.label = QLabel(text)

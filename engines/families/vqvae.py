@@ -171,12 +171,9 @@ def usage_stats(counts: torch.Tensor) -> tuple[float, float]:
 
 class VQVAEEngine(Engine, Sampler, LatentCodec):
     family = "vqvae"
-<<<<<<< HEAD
-=======
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "recon"
     has_latent = True
->>>>>>> main
     encode_method = "encoder (the continuous grid before quantisation)"
 
     def __init__(self, config: VQVAEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):

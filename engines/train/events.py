@@ -20,6 +20,7 @@ class Started:
     world_size: int = 1           # training processes (torch.distributed); 1: this process alone
     per_process_batch: int = 0    # images each process takes per step (0: not said)
     global_batch: int = 0         # images per step over all processes (TrainSettings.batch_size)
+    threads: int = 0              # CPU threads this process trains with (0: not said)
 
 
 @dataclass(frozen=True)

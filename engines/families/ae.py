@@ -94,7 +94,6 @@ def images_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 class AEEngine(Engine, Sampler, LatentCodec):
     family = "ae"
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
-    has_latent = True
 
     def __init__(self, config: AEConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)

@@ -94,8 +94,6 @@ class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
     encoding = "DDIM inversion (running the deterministic sampler backwards)"
     best_metric = "loss"  # held-out noise-prediction error from validate(): lower is better
     class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
-    # how the Latent panel says real images reach the latent space (there is no encoder network)
-    encode_method = "DDIM inversion (the deterministic sampler run backwards from the image to its noise)"
 
     def __init__(self, config: DDPMConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)

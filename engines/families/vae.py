@@ -107,7 +107,6 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     exact = False  # bits/dim from the ELBO: an upper bound on the true likelihood
     best_metric = "bits_per_dim"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "bpd_bound"  # the same bound on the training batches
-    has_latent = True
     class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
     bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so
 

@@ -259,7 +259,7 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-        levels = getattr(engine, "levels", {}) if callable(getattr(engine, "style_mix", None)) else {}
+        levels = engine.levels if capabilities.has(engine, "stylemix") else {}
         info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"),
                     style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
         self.info = info

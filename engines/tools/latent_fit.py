@@ -34,7 +34,7 @@ def renderer_kind(cls: type) -> str | None:
     """Which differentiable decoder a family has: 'vae', 'ae', 'flow', 'render' (GANs), or None."""
     from ..families.ae import AEEngine
     from ..families.vae import VAEEngine
-    from ..nn.flow_engine import FlowEngine
+    from ..families.flow_engine import FlowEngine
 
     if issubclass(cls, VAEEngine):
         return "vae"

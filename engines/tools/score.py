@@ -44,7 +44,7 @@ def _is(module: str, name: str):
 
 
 def _likelihood(cls: type) -> bool:
-    return (_is("engines.families.pixelcnn", "PixelCNNEngine")(cls) or _is("engines.nn.flow_engine", "FlowEngine")(cls)
+    return (_is("engines.families.pixelcnn", "PixelCNNEngine")(cls) or _is("engines.families.flow_engine", "FlowEngine")(cls)
             or has_capability(cls, "likelihood"))
 
 
@@ -140,7 +140,7 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
 @torch.no_grad()
 def _bits(engine, images: np.ndarray, seed: int) -> np.ndarray:
     from ..families.pixelcnn import PixelCNNEngine, mixture_nll
-    from ..nn.flow_engine import FlowEngine
+    from ..families.flow_engine import FlowEngine
     from ..nn.flows import bits_per_dim
 
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).to(engine.device)

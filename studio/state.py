@@ -20,6 +20,7 @@ from engines.train.loop import TrainSettings
 
 from . import workspace
 from .loader import DatasetLoader
+from .process_session import ProcessTrainingSession
 from .worker import RunRequest, TrainingSession
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
@@ -82,8 +83,14 @@ class StudioState(QObject):
         self.loader.failed.connect(self._on_load_failed)
         self.loader.busy_changed.connect(self.loading_changed)
 
-        self.session = TrainingSession(self)
-        self.session.ended.connect(self._on_run_ended)
+        # one run at a time: in this process (a thread), or on several processes (a subprocess
+        # streaming its events); `session` is the one in use, or the last one used
+        self.processes = 1                  # training processes (Training settings)
+        self.thread_session = TrainingSession(self)
+        self.process_session = ProcessTrainingSession(parent=self)
+        for session in (self.thread_session, self.process_session):
+            session.ended.connect(self._on_run_ended)
+        self.session = self.thread_session
         self._continue_after_load: Path | None = None  # a reopened run waiting for its images
 
     # --- data -------------------------------------------------------------------------------
@@ -198,6 +205,14 @@ class StudioState(QObject):
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)
         request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+        if self.processes > 1:
+            if run_dir is None:  # the processes write their run folder; there is no in-memory run
+                run_dir = workspace.new_run_dir(self.family_name)
+                request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+            self.process_session.nproc = self.processes
+            self.session = self.process_session
+        else:
+            self.session = self.thread_session
         worker = self.session.start(request)
         worker.started.connect(self._on_started)
         worker.progress.connect(self.progress)
@@ -270,6 +285,13 @@ class StudioState(QObject):
         """Stop everything and wait for the threads (the app is quitting)."""
         self.loader.shutdown()
         return self.session.join(timeout_ms)
+
+    def set_processes(self, n: int) -> None:
+        """Train on `n` processes (torch.distributed) from the next start; 1: in this process."""
+        n = max(1, int(n))
+        if n != self.processes:
+            self.processes = n
+            self.config_changed.emit()
 
     def _set_training_state(self, state: str) -> None:
         if state != self.training_state:

@@ -9,7 +9,7 @@ import time
 
 from .. import registry
 from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
-from ..data import FIT_MODES, load_images
+from ..data import FIT_MODES, load_images, parse_background
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
 from ..train.loop import DEVICES, Control, Trainer, TrainSettings
@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, help="image size in pixels (default 32)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 grey or 3 RGB (default: from the data)")
     p.add_argument("--fit", choices=FIT_MODES, help="how images are made square (default center-crop)")
+    p.add_argument("--background", metavar="COLOUR",
+                   help="colour behind transparent pixels, #rrggbb or R,G,B (default white)")
     p.add_argument("--steps", type=int, help="total training steps")
     p.add_argument("--time", metavar="DURATION",
                    help="also stop (with a checkpoint) after this much training time, e.g. 90s, 10m, 1.5h; "
@@ -304,7 +306,8 @@ def _make_trainer(args, time_limit) -> Trainer:
     size = args.size if args.size is not None else 32
     fit = args.fit or "center-crop"
     t0 = time.perf_counter()
-    dataset = load_images(args.data, size=size, channels=args.channels, fit=fit)
+    background = parse_background(args.background) if args.background else (255, 255, 255)
+    dataset = load_images(args.data, size=size, channels=args.channels, fit=fit, background=background)
     talk = not args.quiet and args.events == "text" and dist_rt.is_main()
     if talk:
         print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
@@ -313,7 +316,8 @@ def _make_trainer(args, time_limit) -> Trainer:
         out = _from_main_path(lambda: str(new_run_dir(default_workspace(), family.name)))
         if talk:
             print(f"run folder: {out}")
-    return Trainer.new(family.name, config, settings, dataset, out, data_record={"fit": fit})
+    return Trainer.new(family.name, config, settings, dataset, out,
+                       data_record={"fit": fit, "background": list(background)})
 
 
 def _from_main_path(make) -> str:

@@ -98,7 +98,7 @@ class BigGANEngine(MilestoneGAN):
     class_mixing = True
     sampling_config = BigGANSampling
 
-    def __init__(self, config: BigGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: BigGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = bool(c.conditional and data.num_classes > 0)

@@ -154,7 +154,7 @@ class GANEngine(Engine, Sampler, LatentCodec):
     encoding = "projection (optimising the latent until the generator reproduces the image)"
     class_mixing = True  # conditional runs: G's class embedding takes weights (n, classes) too
 
-    def __init__(self, config: GANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: GANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         self.family = RECIPE_NAMES.get(type(config), "gan")
         c = config

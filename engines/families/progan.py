@@ -81,7 +81,7 @@ class ProGANEngine(MilestoneGAN):
     family = "progan"
     class_mixing = False
 
-    def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = False

@@ -28,6 +28,7 @@ from ..nn.gan_blocks import diff_augment, parse_policy
 from ..nn.stylegan_nets import StyleDiscriminator, StyleGenerator, style_levels
 from ..registry import Family
 from .base import Batch, DataSpec, to_uint8
+from .capabilities import StyleMixer
 from .gan import SATURATION_GAP
 from .gan_common import TRUNCATION_HELP, MilestoneGAN
 
@@ -81,12 +82,12 @@ class StyleGANSampling:
                        "w (the style space, smoother) or z (the noise before the mapping network).")
 
 
-class StyleGANEngine(MilestoneGAN):
+class StyleGANEngine(MilestoneGAN, StyleMixer):
     family = "stylegan"
     class_mixing = False
     sampling_config = StyleGANSampling
 
-    def __init__(self, config: StyleGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: StyleGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = False

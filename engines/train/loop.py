@@ -40,6 +40,7 @@ from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkp
                          disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
                          load_newest_intact, pack_state, remove_stale_temp_files, rng_state, save_checkpoint,
                          set_rng_state, unpack_state)
+from .inputs import InputError, engine_inputs, record_inputs, reload_inputs
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -254,7 +255,7 @@ class Trainer:
     """Owns one run: the engine, the data order, the run folder and the loop state."""
 
     def __init__(self, family: registry.Family, config, settings: TrainSettings, dataset: ImageDataset,
-                 run: RunDir | None, device: torch.device):
+                 run: RunDir | None, device: torch.device, inputs: dict[str, object] | None = None):
         self.family = family
         self.config = config
         self.settings = settings
@@ -277,7 +278,10 @@ class Trainer:
         self.spec = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
-        self.engine: Engine = family.engine_class(config, self.spec, device)
+        # the family's other inputs: ImageDataset (image sets), uint8 arrays (images), Engines (runs)
+        self.input_values = dict(inputs or {})
+        self.engine: Engine = family.engine_class(config, self.spec, device,
+                                                  inputs=engine_inputs(family.engine_class, self.input_values))
         self.engine.grad_clip = float(settings.grad_clip)
         self.batch_norm = "none"
         self._notes: list[ev.TrainWarning] = []  # said once the run starts (resuming on another world size)
@@ -289,10 +293,19 @@ class Trainer:
         if self.channels_last:
             for m in self.engine.modules().values():
                 m.to(memory_format=torch.channels_last)  # in place: optimisers keep their parameters
-        if engine_overrides_validate(self.engine) and settings.val_fraction > 0 and len(dataset) >= 2:
+        validates = engine_overrides_validate(self.engine) and settings.val_fraction > 0
+        if validates and len(dataset) >= 2:
             self.train_data, self.val_data = dataset.split(settings.val_fraction, seed=settings.seed)
         else:
             self.train_data, self.val_data = dataset, None
+        # every other image set has its own held-out split and its own data order (its stream number)
+        self.extra_train: dict[str, tuple[int, ImageDataset]] = {}
+        for stream, spec in enumerate(family.engine_class.inputs[1:], start=1):
+            data = self.input_values.get(spec.name)
+            if isinstance(data, ImageDataset):
+                if validates and len(data) >= 2:
+                    data = data.split(settings.val_fraction, seed=settings.seed + stream)[0]
+                self.extra_train[spec.name] = (stream, data)
         self.step = 0
         self._acc: dict[str, float] = {}
         self._acc_n = 0
@@ -359,8 +372,16 @@ class Trainer:
     # --- construction ------------------------------------------------------------------------
     @classmethod
     def new(cls, family_name: str, config, settings: TrainSettings, dataset: ImageDataset,
-            out_dir: str | Path | None, data_record: dict | None = None) -> "Trainer":
+            out_dir: str | Path | None, data_record: dict | None = None,
+            inputs: dict[str, object] | None = None, input_paths: dict[str, list[str]] | None = None) -> "Trainer":
+        """A new run. `inputs`: the values of the family's other inputs by name (see
+        engines/train/inputs.py, which loads them); `input_paths`: where they came from, for run.json."""
         family = registry.get(family_name)
+        inputs = dict(inputs or {})
+        missing = [i for i in family.engine_class.inputs[1:] if i.required and inputs.get(i.name) is None]
+        if missing:
+            raise InputError(f"{family.name} needs input {missing[0].name!r}: {missing[0].expects()} "
+                             f"(--input {missing[0].name}=PATH)")
         device = resolve_device(settings.device)
         if len(dataset) < 1:
             raise RunError("the dataset has no images")
@@ -373,21 +394,22 @@ class Trainer:
                 "family": family.name, "config": to_dict(config), "settings": to_dict(settings),
                 "data": {**dataset.describe(), **(data_record or {})}, "device": str(device),
                 "data_spec": DataSpec(dataset.size, dataset.channels, dataset.num_classes,
-                                      tuple(dataset.class_names)).to_json()})
+                                      tuple(dataset.class_names)).to_json(),
+                "inputs": record_inputs(family.engine_class, input_paths or {}, inputs)})
             return str(out_dir)
 
         made = _from_main(create)
         run = RunDir(Path(out_dir).expanduser()) if made is not None and dist_rt.is_main() else None
         if made is not None and run is None:
             run = _RemoteRun(Path(made))
-        trainer = cls(family, config, settings, dataset, run, device)
+        trainer = cls(family, config, settings, dataset, run, device, inputs)
         trainer._record_device()
         return trainer
 
     @classmethod
     def resume(cls, run_path: str | Path, dataset: ImageDataset, steps: int | None = None,
                device: str | None = None, family: str | None = None,
-               time_limit: float | None = None) -> "Trainer":
+               time_limit: float | None = None, inputs: dict[str, object] | None = None) -> "Trainer":
         """Continue a run from its latest checkpoint (exactly, on the same device).
 
         `family`, when given, must be the run's family (a clear refusal otherwise).
@@ -430,7 +452,11 @@ class Trainer:
             raise RunError(f"the data does not match this run (run: {spec.size}px, {spec.channels} channels, "
                            f"{spec.num_classes} classes; data: {got.size}px, {got.channels} channels, "
                            f"{got.num_classes} classes)")
-        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
+        if inputs is None and len(fam.engine_class.inputs) > 1:  # load them again from where they were
+            data = rec.get("data", {})
+            inputs = reload_inputs(fam.engine_class, rec, spec.size, data.get("fit", "center-crop"),
+                                   data.get("background", (255, 255, 255)), resolve_device(settings.device))
+        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device), inputs)
 
         def newest():  # the newest intact one (rank 0 reads it); damaged newer ones are set aside, said
             if not checkpoint_paths(run.path):
@@ -581,34 +607,42 @@ class Trainer:
             return None
         return np.arange(self.settings.n_samples) % self.spec.num_classes
 
-    def _batch_indices(self, step: int) -> np.ndarray:
-        """Indices for `step`: epochs are seeded permutations, so the order depends on the step only."""
-        n, b = len(self.train_data), self.settings.batch_size
+    def _batch_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
+        """Indices for `step`: epochs are seeded permutations, so the order depends on the step only.
+        `stream` > 0 numbers another image set of the family (its own order, same rule)."""
+        n = len(self.train_data) if n is None else n
+        b = self.settings.batch_size
         start = step * b
+        key = [self.settings.seed] if stream == 0 else [self.settings.seed, stream]
         out = []
         while len(out) < b:
             epoch, pos = divmod(start + len(out), n)
-            perm = np.random.default_rng([self.settings.seed, epoch]).permutation(n)
+            perm = np.random.default_rng([*key, epoch]).permutation(n)
             take = min(b - len(out), n - pos)
             out.extend(perm[pos:pos + take])
         return np.asarray(out)
 
-    def shard_indices(self, step: int) -> np.ndarray:
+    def shard_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
         """This process's part of the global batch of `step`: rank r takes the r-th slice of
         batch_size / world images, so the processes together see exactly the one-process batch."""
         b = self.local_batch
-        return self._batch_indices(step)[self.rank * b:(self.rank + 1) * b]
+        return self._batch_indices(step, n, stream)[self.rank * b:(self.rank + 1) * b]
 
     def _batch(self, step: int) -> Batch:
-        idx = self.shard_indices(step)
+        batch = self._batch_of(self.train_data, self.shard_indices(step))
+        for name, (stream, data) in self.extra_train.items():
+            batch.extra[name] = self._batch_of(data, self.shard_indices(step, len(data), stream))
+        return batch
+
+    def _batch_of(self, data: ImageDataset, idx: np.ndarray) -> Batch:
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
-        pixels = np.empty((len(idx),) + self.train_data.images.shape[1:], np.uint8)
-        pixels[order] = self.train_data.images[idx[order]]
+        pixels = np.empty((len(idx),) + data.images.shape[1:], np.uint8)
+        pixels[order] = data.images[idx[order]]
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
         if self.settings.flip:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
-        y = torch.from_numpy(np.asarray(self.train_data.labels[idx], dtype=np.int64))
+        y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
         x = x.to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -257,13 +257,9 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-<<<<<<< HEAD
-        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"))
-=======
-        levels = getattr(engine, "levels", {}) if callable(getattr(engine, "style_mix", None)) else {}
-        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"),
+        levels = engine.levels if capabilities.has(engine, "stylemix") else {}
+        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"),
                     style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
->>>>>>> main
         self.info = info
         self.chooser.show_loaded(info)
         self.class_box.clear()

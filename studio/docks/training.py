@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QSpinBox,
+                               QToolButton, QVBoxLayout)
 
 from engines.train import events as ev
 
@@ -61,6 +61,22 @@ class TrainingPanel(Panel):
         right.addRow("Elapsed", self.elapsed_label)
         right.addRow("ETA", self.eta_label)
         right.addRow("Run folder", self.run_label)
+        # several training processes (torch.distributed), offered where there is more than one GPU or core
+        from ..process_session import processes_available
+        self.processes = QSpinBox()
+        self.processes.setObjectName("training_processes")
+        self.processes.setRange(1, max(1, processes_available()))
+        self.processes.setValue(state.processes)
+        self.processes.setToolTip("Train on this many processes (PyTorch's torch.distributed: one GPU each, or the "
+                                  "CPU cores split between them). The batch size stays the global batch and must "
+                                  "split evenly. More than 1 runs training as a separate program.")
+        self.processes.valueChanged.connect(state.set_processes)
+        self.batch_label = QLabel("–")
+        if processes_available() > 1:
+            left.addRow("Processes", self.processes)
+        else:
+            self.processes.hide()
+        left.addRow("Batch", self.batch_label)
         details = QHBoxLayout()
         details.addLayout(left, 1)
         details.addLayout(right, 2)
@@ -90,6 +106,11 @@ class TrainingPanel(Panel):
         self.step_label.setText(f"{event.start_step} / {event.total_steps}{self._budget}")
         self.run_label.setText(event.run_dir or "(not saved)")
         self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")
+        if event.world_size > 1:
+            self.batch_label.setText(f"{event.global_batch} per step: {event.world_size} processes × "
+                                     f"{event.per_process_batch}")
+        else:
+            self.batch_label.setText(f"{event.global_batch or self.state.settings.batch_size} per step, one process")
 
     def _on_opened(self, history) -> None:
         total = int(history.settings.get("steps", 0) or 0)

@@ -3,7 +3,9 @@
 All model work happens on a LatentService thread; the slider only posts the latest position, so
 dragging it never blocks the window. On class-conditional runs every end point has a class too (a
 dataset image or gallery sample brings its own; a seed gets the one picked), and the class morphs
-from end point to end point along with the latent.
+from end point to end point along with the latent. The family's sampling options that shape latents
+(StyleGAN's truncation psi and W/Z space, BigGAN's truncation) are editable here too: a change
+re-places the end points and redraws.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from .gallery import GridView
+from .sampler import SamplingOptionsForm
 
 ENDPOINTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
@@ -281,6 +284,14 @@ class LatentPanel(Panel):
         row.addWidget(QLabel("frames"))
         row.addWidget(self.frames_spin)
         form.addRow("mode", row)
+        self._options_loading = False
+        self._options_timer = QTimer(self)
+        self._options_timer.setSingleShot(True)
+        self._options_timer.setInterval(150)
+        self._options_timer.timeout.connect(self._apply_options)
+        self.options = SamplingOptionsForm(lambda: self._options_timer.start())
+        self.options.setToolTip("Sampling options that shape the latents (as `genstudio interpolate --set`)")
+        form.addRow("options", self.options)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)
         self.slider.setToolTip("Drag from A (left) to B (right); the image renders in the background")
@@ -355,6 +366,11 @@ class LatentPanel(Panel):
             return
         self.support_label.setText(f"Real images are placed in its latent space by {support}.")
         self._set_enabled(True)
+        self._options_loading = True  # the fields' first values are the model's own: nothing to apply
+        self.options.set_fields(info.get("sampling") or [])
+        self._options_loading = False
+        self._options_timer.stop()
+        self._form.setRowVisible(self.options, bool(self.options.fields))
         classes = list(info["classes"]) if info["conditional"] else []
         for i, (name, editor) in enumerate(self.endpoints.items()):
             # A, B, C, D start on different classes so the class morph shows at once; a model that
@@ -369,6 +385,18 @@ class LatentPanel(Panel):
         if not self.endpoints["B"].edit.text().strip():
             self.endpoints["B"].set_seed(2)
         self.say("")
+
+    def _apply_options(self) -> None:
+        """Send valid sampling options to the model, then place the end points again under them."""
+        if self._options_loading or self.model_info is None or not self.options.fields:
+            return
+        if self.options.error:
+            self.say(self.options.error)
+            return
+        self.service.set_options(self.options.values())
+        for name, editor in self.endpoints.items():
+            if editor.spec is not None:
+                self._on_endpoint_changed(name, editor.spec)
 
     # --- end points and rendering ---------------------------------------------------------------
     def _on_endpoint_changed(self, name: str, spec) -> None:

@@ -239,3 +239,17 @@ def test_stylegan_style_mixing_grid_rows_share_the_chosen_styles():
     assert not np.array_equal(same[1, 2], same[0, 2])
     with pytest.raises(ConfigError, match="level"):
         engine.style_mix([1], [2], "all")
+
+
+# --- recipes ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["progan", "biggan", "stylegan"])
+def test_cpu_recipes_up_to_32_px_and_a_wider_gpu_preset_at_64(name):
+    family = registry.get(name)
+    small, large = family.preset(family.config_class(), 32), family.preset(family.config_class(), 64)
+    assert small == family.config_class() and large != small
+    width = "g_width" if name == "biggan" else "width"
+    assert getattr(large, width) > getattr(small, width) or large.latent_dim > small.latent_dim
+    torch.manual_seed(0)
+    engine = family.engine_class(large, DataSpec(64, 3, 0, ()), "cpu")
+    assert engine.sample(1, seed=0).shape == (1, 64, 64, 3)

@@ -1017,6 +1017,8 @@ class Trainer:
                     where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
                     raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
+                if self.world > 1 and self.step == 1:  # data-dependent initialisation (Glow's ActNorm)
+                    dist_rt.broadcast_module_state(self.engine.modules().values())  # took each shard: use rank 0's
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1

@@ -357,7 +357,7 @@ def _new_run_settings(args, time_limit):
     if "data" in given:  # --input data=PATH is --data PATH
         args.data = [*args.data, *given.pop("data")]
         args.input = [f"{k}={p}" for k, paths in given.items() for p in paths]
-    check_given(family.engine_class, {**given, "data": [os.path.expanduser(d) for d in args.data]})
+    check_given(family.engine_class, {**given, "data": [os.path.expanduser(d) for d in args.data]}, family.name)
     size = args.size if args.size is not None else 32
     assignments = parse_assignments(args.set)
     settings = registry.default_settings(family.name, size, TrainSettings())

@@ -33,6 +33,7 @@ from engines.imaging import make_grid
 from ..images import to_pixmap
 
 from .base import RIGHT, Panel
+from engines.words import count
 
 THUMB = 120
 X_AXES = {"step": 0, "training time (s)": 1}  # column of RunFacts.curves rows
@@ -329,7 +330,7 @@ class ComparePanel(Panel):
         if thread is not None:
             thread.deleteLater()
         done = sum(f.path in self.measured for f in self.facts)
-        self.status.setText(f"measured {done} of {len(self.facts)} runs")
+        self.status.setText(f"measured {done} of {count(len(self.facts), 'run')}")
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -26,6 +26,7 @@ from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.latent import MODES
 
+from ..flow import FlowLayout
 from ..images import to_pixmap
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
@@ -33,6 +34,7 @@ from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from .gallery import GridView
+from engines.words import count
 from .sampler import SamplingOptionsForm
 
 ENDPOINTS = ("A", "B", "C", "D")
@@ -309,7 +311,7 @@ class LatentPanel(Panel):
         slide.addWidget(self.live)
         form.addRow("A → B", slide)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps in a narrow dock
         self.strip_button = QPushButton("Strip")
         self.strip_button.setToolTip("Frames from A to B")
         self.strip_button.clicked.connect(self.render_strip)
@@ -325,6 +327,7 @@ class LatentPanel(Panel):
         for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.setMinimumHeight(220)  # a grid between four corners needs room to be read
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumHeight(14)
         self.progress_bar.setTextVisible(False)
@@ -441,9 +444,10 @@ class LatentPanel(Panel):
         self.result_columns = int(round(len(frames) ** 0.5)) if kind == "grid" else len(frames)
         grid = make_grid(frames, columns=self.result_columns)
         self.view.set_grid(grid, len(frames), frames.shape[1])
+        self.reveal(self.view)
         self.export_button.setEnabled(True)
         self.progress_bar.hide()
-        self.say(f"{len(frames)} frames ({kind}).")
+        self.say(f"{count(len(frames), 'frame')} ({kind}).")
 
     def _on_samples(self, event) -> None:
         self.gallery_images = event.images
@@ -487,8 +491,9 @@ class LatentPanel(Panel):
         out, message = export_checked(self.result, path, self.confirm_overwrite, columns=columns,
                                       **options.frame_options(self.result_captions))
         self.say(message)
-        if out is None and message.startswith("Export failed"):
-            self.state.message.emit("error", message, "")
+        failed = out is None and message.startswith("Export failed")
+        # an export that worked takes an earlier failure off the banner (empty text: only that)
+        self.state.notice.emit("error" if failed else "", message if failed else "", "", "export:latent")
         return out
 
     def shutdown(self) -> None:

@@ -59,8 +59,9 @@ def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_fol
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
     compare.measure()
-    qtbot.waitUntil(lambda: not compare.measuring, timeout=60_000)
-    assert any("Cannot measure" in m for m in messages) and compare.measure_button.isEnabled()
+    # the thread may end before the first check, its queued "failed" not yet delivered: wait for that
+    qtbot.waitUntil(lambda: any("Cannot measure" in m for m in messages), timeout=60_000)
+    qtbot.waitUntil(lambda: not compare.measuring and compare.measure_button.isEnabled())
 
 
 def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot, window, blob_folder, tmp_path):
@@ -72,7 +73,7 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     assert not runs.export_button.isEnabled()
     assert runs.select(gan) and runs.export_button.isEnabled()
     messages = []
-    window.state.message.connect(lambda level, text, details: messages.append(text))
+    window.state.notice.connect(lambda level, text, details, topic: messages.append(text))
 
     def export(target):
         """Start an export and wait for it to end; the file written, or None."""
@@ -94,6 +95,10 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     assert out.read_bytes() == before
     assert export(tmp_path / "missing" / "m.safetensors") is None
     assert messages[-1].endswith(f"the folder {tmp_path / 'missing'} does not exist") and ".tmp" not in messages[-1]
+    # The banner: the next export's outcome replaces the failure, and "Exported" replaces "Exporting".
+    assert export(tmp_path / "again.safetensors") == tmp_path / "again.safetensors"
+    banner = window.message_bar.texts()
+    assert [t for t in banner if "export" in t.lower()] == [messages[-1]] and "Exported" in messages[-1]
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
     assert export(tmp_path / "other.safetensors") is None

@@ -46,7 +46,11 @@ class ExportThread(QThread):
 
         try:
             engine, record = load_engine(self.run_dir)
-            save_model(engine, self.target, record["checkpoint_step"], source=str(self.run_dir))
+            if self.target.suffix in (".onnx", ".pt2"):  # the image-making network, for other tools
+                from engines.network_export import write_network
+                write_network(engine, self.target)
+            else:
+                save_model(engine, self.target, record["checkpoint_step"], source=str(self.run_dir))
         except (*PERSON_ERRORS, OSError) as exc:
             self.failed.emit(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
         except Exception as exc:  # noqa: BLE001 - a damaged run is a message, never a crash
@@ -81,7 +85,8 @@ class RunsPanel(Panel):
         self.open_button.setToolTip("Show this run's curves, latest samples and settings")
         self.export_button = QPushButton("Export model…")
         self.export_button.setToolTip("Write this run's trained model as one .safetensors file (weights and "
-                                      "settings; `genstudio sample FILE` and friends take it like a run folder)")
+                                      "settings; `genstudio sample FILE` and friends take it like a run folder), or its "
+                                      "image-making network as ONNX (.onnx) or torch.export (.pt2) for other tools")
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Show the selected runs side by side (select several with Ctrl or Shift)")
@@ -218,7 +223,9 @@ class RunsPanel(Panel):
         if path is None:
             return
         target, _ = QFileDialog.getSaveFileName(self, "Export model", str(Path.home() / f"{path.name}.safetensors"),
-                                                "Model (*.safetensors)",
+                                                "Model for genstudio (*.safetensors);;"
+                                                "Image-making network as ONNX (*.onnx);;"
+                                                "Image-making network for torch.export (*.pt2)",
                                                 options=QFileDialog.Option.DontConfirmOverwrite)
         if target:
             self.export_model(path, target)
@@ -228,7 +235,7 @@ class RunsPanel(Panel):
         file it will write, or None when nothing was started. A message says how it ended, and
         `export_done` carries the file (or None)."""
         target = Path(target)
-        if target.suffix != ".safetensors":
+        if target.suffix not in (".safetensors", ".onnx", ".pt2"):
             target = target.with_name(target.name + ".safetensors")
         refusal = None
         if self.export_thread is not None:

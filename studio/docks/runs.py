@@ -119,6 +119,7 @@ class RunsPanel(Panel):
         state.run_started.connect(lambda *_: self.refresh())   # the new run's folder appears
         state.run_ended.connect(self.refresh)                  # and its final status
         state.training_state_changed.connect(self._update_buttons)
+        state.progress.connect(self._on_progress)  # the running run's live step (run.json lags to checkpoints)
         self.refresh()
 
     # --- listing ---------------------------------------------------------------------------------
@@ -154,6 +155,20 @@ class RunsPanel(Panel):
                 item.setIcon(0, QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                                     Qt.TransformationMode.SmoothTransformation)))
         return item
+
+    def _on_progress(self, event) -> None:
+        """The run being trained shows its live step and losses, not what its last checkpoint wrote."""
+        current = self.state.run_dir
+        if current is None:
+            return
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if Path(item.data(0, PATH_ROLE)) == Path(current):
+                item.setText(COLUMNS.index("Status"), "running")
+                item.setText(COLUMNS.index("Steps"), f"{event.step:,} / {event.total_steps:,}")
+                item.setText(COLUMNS.index("Last losses"),
+                             "  ".join(f"{k} {v:.3g}" for k, v in list(event.losses.items())[:3]))
+                return
 
     def selected_paths(self) -> list[Path]:
         return [Path(item.data(0, PATH_ROLE)) for item in self.tree.selectedItems()]

@@ -320,6 +320,7 @@ def wait_for_acknowledgement(wait_s: float = 10.0) -> bool:
         return False
     try:
         store.wait([_ACK_KEY], timedelta(seconds=wait_s))
+        time.sleep(1.0)  # and has said so, before a launcher that ends everyone on an exit gets to it
         return True
     except Exception:  # noqa: BLE001
         return False

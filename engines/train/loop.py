@@ -33,7 +33,8 @@ from .. import registry
 from ..config import field_infos, from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
-from ..imaging import make_grid
+from ..imaging import class_grid_columns, make_grid
+from ..runtime.threads import apply_threads
 from ..runtime import distributed as dist_rt
 from . import events as ev
 from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
@@ -100,6 +101,10 @@ class TrainSettings:
     batch_size: int = param(64, min=1, max=4096, help="Images per step.")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, data order and noise; same seed, same run.")
     device: str = param("auto", choices=DEVICES, help="Where to train; auto picks CUDA, then MPS, then CPU.")
+    threads: int = param(0, min=0, max=1024, label="CPU threads",
+                         help="Threads PyTorch computes with on the CPU; 0: automatic (OMP_NUM_THREADS when set, "
+                              "else one per physical core). Fewer leave room for other work; more than the "
+                              "cores only slows training down.")
     log_every: int = param(10, min=1, max=100_000, help="Steps between logged losses (averaged over the interval).")
     sample_every: int = param(200, min=0, max=1_000_000, help="Steps between sample grids; 0 turns them off.")
     checkpoint_every: int = param(500, min=0, max=1_000_000, help="Steps between checkpoints; 0: only at the end.")
@@ -306,6 +311,12 @@ class Trainer:
                 if validates and len(data) >= 2:
                     data = data.split(settings.val_fraction, seed=settings.seed + stream)[0]
                 self.extra_train[spec.name] = (stream, data)
+        if self.extra_train:  # the same few real images in every training grid
+            k = min(settings.n_samples, 64)
+            fixed = self._batch_of(self.train_data, np.arange(min(k, len(self.train_data))), augment=False)
+            for name, (_, data) in self.extra_train.items():
+                fixed.extra[name] = self._batch_of(data, np.arange(min(k, len(data))), augment=False)
+            self.engine.preview_batch = fixed
         self.step = 0
         self._acc: dict[str, float] = {}
         self._acc_n = 0
@@ -634,12 +645,12 @@ class Trainer:
             batch.extra[name] = self._batch_of(data, self.shard_indices(step, len(data), stream))
         return batch
 
-    def _batch_of(self, data: ImageDataset, idx: np.ndarray) -> Batch:
+    def _batch_of(self, data: ImageDataset, idx: np.ndarray, augment: bool = True) -> Batch:
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
         pixels = np.empty((len(idx),) + data.images.shape[1:], np.uint8)
         pixels[order] = data.images[idx[order]]
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-        if self.settings.flip:
+        if self.settings.flip and augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
         y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
@@ -671,10 +682,15 @@ class Trainer:
         self._phase = "sampling"
         images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
                                      labels=self._sample_labels)
-        columns = self.spec.num_classes if self._sample_labels is not None and self.spec.num_classes <= 16 else None
+        labels, names = self._sample_labels, self.spec.class_names
+        columns = self.engine.preview_columns
+        if columns is None and labels is not None and self.spec.num_classes <= 16:
+            columns = class_grid_columns(len(images), self.spec.num_classes)
         grid = make_grid(images, columns=columns)
         path = str(self.run_dir.save_samples(self.step, grid)) if self.run_dir is not None else None
-        return ev.Samples(self.step, images, grid, path)
+        captions = (tuple(names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels[:len(images)])
+                    if labels is not None else None)
+        return ev.Samples(self.step, images, grid, path, captions)
 
     def _validate(self) -> dict[str, float]:
         if self.val_data is None:
@@ -953,9 +969,13 @@ class Trainer:
 
     def _run(self, control: Control, s: TrainSettings) -> Iterator[ev.Event]:
         self._set_status("running")
+        # on the thread that trains (the studio's worker, the CLI's main thread); several processes on one
+        # machine keep their share of the cores unless a count was asked for
+        threads = (apply_threads(s.threads) if self.world == 1 or s.threads > 0
+                   else torch.get_num_threads())
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
-                         self.train_seconds(), self.world, self.local_batch, s.batch_size)
+                         self.train_seconds(), self.world, self.local_batch, s.batch_size, threads)
         yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
@@ -1009,6 +1029,8 @@ class Trainer:
                     where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
                     raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
+                if self.world > 1 and self.step == 1:  # data-dependent initialisation (Glow's ActNorm)
+                    dist_rt.broadcast_module_state(self.engine.modules().values())  # took each shard: use rank 0's
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1

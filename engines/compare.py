@@ -371,6 +371,18 @@ def _is_bound(family: str) -> bool:
         return False
 
 
+def write_csv(path: str | Path, headers: list[str], rows: list[list[str]]) -> Path:
+    """The comparison table as CSV (UTF-8, as the table shows it)."""
+    import csv
+
+    path = Path(path)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
+
+
 def mixed_data_note(facts: list[RunFacts]) -> str:
     """A warning when the runs did not all see the same data (their quality figures do not compare)."""
     groups = {f.data_key for f in facts}

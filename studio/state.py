@@ -59,6 +59,8 @@ class StudioState(QObject):
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
+    # the same with a topic (the action reported on): replaces the banner's earlier message on that topic
+    notice = Signal(str, str, str, str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -68,7 +70,7 @@ class StudioState(QObject):
         self.channels: int | None = None    # None: auto
         self.fit = "center-crop"
         self.background: tuple[int, int, int] = (255, 255, 255)   # behind transparent pixels
-        self.family_name = registry.names()[0]
+        self.family_name = registry.DEFAULT if registry.DEFAULT in registry.names() else registry.names()[0]
         self.config = registry.get(self.family_name).config_class()
         self.settings = TrainSettings()
         self.config_error: str | None = None
@@ -159,7 +161,7 @@ class StudioState(QObject):
     def _on_load_failed(self, message: str, details: str) -> None:
         self._continue_after_load = None
         self.dataset_failed.emit(message)
-        self.message.emit("error", f"Could not load images: {message}", details)
+        self.notice.emit("error", f"Could not load images: {message}", details, "load")
 
     # --- model --------------------------------------------------------------------------------
     def set_family(self, name: str) -> None:
@@ -200,7 +202,7 @@ class StudioState(QObject):
     def start(self, out_dir: str | Path | None = "auto", resume: bool = False) -> bool:
         reason = self.can_start()
         if reason is not None:
-            self.message.emit("warning", f"Cannot start training: {reason}.", "")
+            self.notice.emit("warning", f"Cannot start training: {reason}.", "", "start")
             return False
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)

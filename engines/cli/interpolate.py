@@ -20,6 +20,7 @@ from ..sampling import sampling_fields
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
+from ..words import count
 
 ENDS = ("a", "b", "c", "d")
 
@@ -124,5 +125,5 @@ def run(args) -> int:
                             **options.frame_options(captions))
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    print(f"wrote {len(frames)} frames to {out}")
+    print(f"wrote {count(len(frames), 'frame')} to {out}")
     return 0

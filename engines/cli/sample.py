@@ -13,6 +13,7 @@ from ..imaging import to_pil
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
+from ..words import count
 
 
 def add_parser(sub) -> None:
@@ -73,7 +74,7 @@ def run(args) -> int:
                           **out_options.frame_options(captions))
         except ExportError as exc:
             raise CliError(str(exc)) from None
-    print(f"wrote {len(names)} images{' and a grid' if args.grid else ''} to {out} "
+    print(f"wrote {count(len(names), 'image')}{' and a grid' if args.grid else ''} to {out} "
           f"(step {record['checkpoint_step']})")
     older = sorted(set(out.glob(f"sample_{args.seed}_*.png")) - set(names))
     if older:  # never deleted: the person may want them; say they are not from this call

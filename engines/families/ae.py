@@ -95,7 +95,7 @@ class AEEngine(Engine, Sampler, LatentCodec):
     family = "ae"
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
 
-    def __init__(self, config: AEConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: AEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.encoder = ConvEncoder(data.channels, data.size, c.width, c.latent_dim).to(self.device)

@@ -110,7 +110,7 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
     bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so
 
-    def __init__(self, config: VAEConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: VAEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.num_classes = self._conditioning_classes(data)

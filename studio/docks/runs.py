@@ -10,17 +10,19 @@ from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QThread, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTreeWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QLabel, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout)
 
 from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 
 from ..dialogs import ask_overwrite
+from ..flow import FlowLayout
 from .base import LEFT, Panel
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = ("Run", "Family", "Status", "Steps", "Last losses", "Data")
 THUMB = 48
+EXPORT_TOPIC = "export:model"   # banner topic: each export's outcome replaces the previous one's
 
 
 def _losses_text(summary: RunSummary) -> str:
@@ -90,9 +92,8 @@ class RunsPanel(Panel):
         self.note.setStyleSheet("color: #52606d;")
         self.note.setWordWrap(True)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps in a narrow dock
         buttons.addWidget(self.refresh_button)
-        buttons.addStretch(1)
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.compare_button)
         buttons.addWidget(self.open_button)
@@ -222,7 +223,7 @@ class RunsPanel(Panel):
         elif not target.parent.is_dir():  # else the message would name the hidden temporary file
             refusal = ("error", f"Cannot export the model of {run.name}: the folder {target.parent} does not exist")
         if refusal is not None:
-            self.state.message.emit(*refusal, "")
+            self.state.notice.emit(*refusal, "", EXPORT_TOPIC)
             self.export_done.emit(None)
             return None
         thread = ExportThread(run, target)
@@ -232,7 +233,7 @@ class RunsPanel(Panel):
             None, "error", f"Cannot export the model of {run.name}: {reason}"))
         self.export_thread = thread
         self._update_buttons()
-        self.state.message.emit("info", f"Exporting the model of {run.name}…", "")
+        self.state.notice.emit("busy", f"Exporting the model of {run.name}…", "", EXPORT_TOPIC)
         thread.start()
         return target
 
@@ -241,7 +242,7 @@ class RunsPanel(Panel):
             self.export_thread.wait()
             self.export_thread = None
         self._update_buttons()
-        self.state.message.emit(level, text, "")
+        self.state.notice.emit(level, text, "", EXPORT_TOPIC)  # replaces "Exporting…"
         self.export_done.emit(target)
 
     def shutdown(self) -> None:

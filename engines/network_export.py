@@ -265,3 +265,21 @@ def run_onnx(path: str | Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
         raise ExportError(ONNX_MISSING) from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {k: np.asarray(v) for k, v in inputs.items()})[0]
+
+
+def write_network(engine, path: str | Path) -> ImageNetwork:
+    """The engine's image-making network to `path` (.onnx or .pt2, by suffix), written atomically
+    (a temporary file beside it, renamed when complete)."""
+    path = Path(path)
+    if path.suffix not in (".onnx", ".pt2"):
+        raise ExportError(f"a network file ends in .onnx or .pt2, not {path.suffix or 'nothing'}")
+    if path.suffix == ".onnx" and not onnx_available():
+        raise ExportError(ONNX_MISSING)
+    net = image_network(engine)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        (export_onnx if path.suffix == ".onnx" else export_pt2)(net, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return net

@@ -311,6 +311,12 @@ class Trainer:
                 if validates and len(data) >= 2:
                     data = data.split(settings.val_fraction, seed=settings.seed + stream)[0]
                 self.extra_train[spec.name] = (stream, data)
+        if self.extra_train:  # the same few real images in every training grid
+            k = min(settings.n_samples, 64)
+            fixed = self._batch_of(self.train_data, np.arange(min(k, len(self.train_data))), augment=False)
+            for name, (_, data) in self.extra_train.items():
+                fixed.extra[name] = self._batch_of(data, np.arange(min(k, len(data))), augment=False)
+            self.engine.preview_batch = fixed
         self.step = 0
         self._acc: dict[str, float] = {}
         self._acc_n = 0
@@ -639,12 +645,12 @@ class Trainer:
             batch.extra[name] = self._batch_of(data, self.shard_indices(step, len(data), stream))
         return batch
 
-    def _batch_of(self, data: ImageDataset, idx: np.ndarray) -> Batch:
+    def _batch_of(self, data: ImageDataset, idx: np.ndarray, augment: bool = True) -> Batch:
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
         pixels = np.empty((len(idx),) + data.images.shape[1:], np.uint8)
         pixels[order] = data.images[idx[order]]
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-        if self.settings.flip:
+        if self.settings.flip and augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
         y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
@@ -677,8 +683,9 @@ class Trainer:
         images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
                                      labels=self._sample_labels)
         labels, names = self._sample_labels, self.spec.class_names
-        columns = (class_grid_columns(len(images), self.spec.num_classes)
-                   if labels is not None and self.spec.num_classes <= 16 else None)
+        columns = self.engine.preview_columns
+        if columns is None and labels is not None and self.spec.num_classes <= 16:
+            columns = class_grid_columns(len(images), self.spec.num_classes)
         grid = make_grid(images, columns=columns)
         path = str(self.run_dir.save_samples(self.step, grid)) if self.run_dir is not None else None
         captions = (tuple(names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels[:len(images)])

@@ -157,3 +157,29 @@ def test_quality_over_training_time_nearest_images_and_exports(qtbot, window, bl
     window.state.message.connect(lambda level, text, details: messages.append(text))
     compare._export(compare.export_csv, str(tmp_path / "missing" / "t.csv"))
     assert "Cannot save" in messages[-1]
+
+
+def test_the_runs_panel_exports_the_network_as_onnx_and_pt2(qtbot, window, blob_folder, tmp_path):
+    import numpy as np
+    import pytest
+    import torch
+
+    from engines.train.restore import load_engine
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    runs = window.panels["runs"]
+    runs.refresh()
+    engine, _ = load_engine(gan)
+    z = engine.random_latents(2, seed=1)
+    with torch.no_grad():
+        want = engine.render(z).numpy()
+    with qtbot.waitSignal(runs.export_done, timeout=120_000) as ended:
+        runs.export_model(gan, tmp_path / "g.pt2")
+    assert ended.args[0] == tmp_path / "g.pt2"
+    np.testing.assert_allclose(torch.export.load(str(tmp_path / "g.pt2")).module()(z).numpy(), want, atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    from engines.network_export import run_onnx
+    with qtbot.waitSignal(runs.export_done, timeout=120_000) as ended:
+        runs.export_model(gan, tmp_path / "g.onnx")
+    assert ended.args[0] == tmp_path / "g.onnx"
+    np.testing.assert_allclose(run_onnx(tmp_path / "g.onnx", {"z": z.numpy()}), want, atol=1e-4)

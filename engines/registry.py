@@ -46,6 +46,7 @@ _FAMILIES: dict[str, str] = {
     "vqvae": "engines.families.vqvae:FAMILY",
     "transformer": "engines.families.transformer:FAMILY",
     "ldm": "engines.families.ldm:FAMILY",
+    "style": "engines.families.style:FAMILY",
 }
 
 

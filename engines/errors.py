@@ -8,7 +8,8 @@ from .registry import UnknownFamily
 from .train.checkpoint import CheckpointError
 from .train.run import RunError
 from .style import FeatureError, StyleError
+from .tools.common import ToolError
 
 PERSON_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, UnknownFamily, CheckpointError, RunError,
                                                  ExportError, LatentError, FeatureError,
-                                                 StyleError)
+                                                 StyleError, ToolError)

@@ -47,3 +47,22 @@ def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     path = Path(path)
     pil.save(path, format="PNG")
     return path
+
+
+def split_grid(grid: np.ndarray, n: int, tile: int, pad: int = 2) -> np.ndarray:
+    """The N tiles of a make_grid grid back as uint8 (N, tile, tile, C) (a grid read from its PNG)."""
+    columns = max(1, (grid.shape[1] - pad) // (tile + pad))
+    out = np.empty((n, tile, tile, grid.shape[2]), np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        y, x = pad + r * (tile + pad), pad + col * (tile + pad)
+        out[i] = grid[y:y + tile, x:x + tile]
+    return out
+
+
+def load_png(path: str | Path, channels: int | None = None) -> np.ndarray:
+    """uint8 (H, W, C) from a PNG (C: 1 for grey, 3 for RGB; `channels` forces one)."""
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 or (channels is None and im.mode in ("L", "LA", "I", "1")) else "RGB")
+        arr = np.asarray(im, dtype=np.uint8)
+    return arr[..., None] if arr.ndim == 2 else arr

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .families import capabilities
 from .families.base import Cancelled, Engine
 
 MODES = ("slerp", "lerp")
@@ -98,7 +99,8 @@ def random_walk(start: torch.Tensor, steps: int, step_size: float = 0.2, seed: i
 
 def can_mix_classes(engine: Engine) -> bool:
     """True when the run is class-conditional and its decode() takes class weights (soft labels)."""
-    return bool(getattr(engine, "conditional", False)) and engine.class_mixing and engine.data.num_classes > 0
+    return (engine.conditional and capabilities.has(engine, "latent") and engine.class_mixing
+            and engine.data.num_classes > 0)
 
 
 def one_hot(label: int, num_classes: int) -> torch.Tensor:
@@ -161,13 +163,7 @@ def decode_batches(engine: Engine, latents: torch.Tensor, weights: torch.Tensor 
 
 def latent_support(engine: Engine) -> str | None:
     """How real images reach this model's latent space, in words; None when they cannot."""
-    if not engine.has_latent:
-        return None
-    if type(engine).encode is not Engine.encode:
-        return getattr(engine, "encode_method", "encoder")
-    if type(engine).render is not Engine.render:
-        return "projection (optimising the latent until the generator reproduces the image)"
-    return None
+    return engine.encoding if capabilities.has(engine, "latent") else None
 
 
 @dataclass
@@ -237,9 +233,9 @@ def to_latents(engine: Engine, images: np.ndarray, progress: Callable[[int, int]
     if support is None:
         raise LatentError(f"{engine.family} has no latent space to place images in")
     images = np.array(images, dtype=np.uint8, copy=True)  # writable: encoders hand it to torch
-    if not getattr(engine, "conditional", False):
+    if not engine.conditional:
         labels = None
-    if type(engine).encode is not Engine.encode:
+    if not support.startswith("projection"):
         extra = {} if labels is None else {"labels": np.asarray(labels, dtype=np.int64)}
         try:
             return engine.encode(images, progress=progress, **extra)

@@ -18,7 +18,7 @@ from .messages import MessageBar
 from .state import StudioState
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 5          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 6          # bump when panels change so an old saved layout is not misapplied
 STOP_AND_SAVE, CANCEL_CLOSE = "stop", "cancel"
 
 
@@ -114,6 +114,11 @@ class MainWindow(QMainWindow):
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.triggered.connect(self.reset_layout)
         self.view_menu.addAction(self.reset_layout_action)
+        from .tensorboard_view import TensorBoardLauncher
+        self.tensorboard = TensorBoardLauncher(workspace.runs_root, self.show_message, self)
+        self.tensorboard_action = self.view_menu.addAction("Open &TensorBoard")
+        self.tensorboard_action.setToolTip("Every run's losses, measures and sample grids in TensorBoard")
+        self.tensorboard_action.triggered.connect(self.tensorboard.open)
 
         self.training_menu = bar.addMenu("&Training")
         for action in self.state.actions.all():
@@ -152,6 +157,8 @@ class MainWindow(QMainWindow):
         actions = []
         if event.rollback and self.state.can_roll_back():
             actions.append(("Roll back", self.state.roll_back))
+        if event.kind == "overfitting":  # open the best checkpoint in Sampler, Latent, ...
+            actions.append(("Use best", self.state.use_best))
         self.show_message("warning", f"Step {event.step}: {event.message}", "", actions)
 
     # --- title ------------------------------------------------------------------------------------
@@ -208,4 +215,5 @@ class MainWindow(QMainWindow):
         self.save_layout()
         for panel in self.panels.values():
             panel.shutdown()
+        self.tensorboard.shutdown()
         self.state.shutdown()

@@ -34,7 +34,7 @@ class ModelService(QThread):
     loaded = Signal(object)               # dict: family, support (str | None), size, channels, classes, step
     endpoint_ready = Signal(str, object)  # end point name, uint8 (H, W, C) of what it decodes to
     frame_ready = Signal(float, object)   # t, uint8 (H, W, C)
-    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples": uint8 (N, H, W, C);
+    frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples" | "stylemix": uint8 (N, H, W, C);
                                           # "path": uint8 (n, K, H, W, C), K snapshots per sample
     captions_ready = Signal(str, object)  # sent just before a strip/grid/walk: its class mix per frame, or None
     timings_ready = Signal(object)        # [(DDIM steps, seconds per image), ...]
@@ -90,7 +90,7 @@ class ModelService(QThread):
                               "class_mixing": can_mix_classes(engine),
                               "size": engine.data.size, "channels": engine.data.channels,
                               "classes": list(engine.data.class_names),
-                              "conditional": bool(getattr(engine, "conditional", False)),
+                              "conditional": engine.conditional,
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
                               "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
                               "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", [])})
@@ -108,7 +108,7 @@ class ModelService(QThread):
                 self.classes.pop(name, None)
                 self.endpoint_ready.emit(name, None)
                 return
-            conditional = label is not None and getattr(engine, "conditional", False)
+            conditional = label is not None and engine.conditional
             labels = np.array([label]) if conditional else None
             if kind == "seed":
                 z = engine.random_latents(1, int(value))
@@ -178,6 +178,16 @@ class ModelService(QThread):
             self.frames_ready.emit("path", np.ascontiguousarray(frames.transpose(1, 0, 2, 3, 4)))
         self.submit("sample", job)
 
+    def style_mix(self, rows: list[int], columns: list[int], level: str, options: dict | None = None) -> None:
+        """StyleGAN's style-mixing grid: frames_ready("stylemix", uint8 ((R + 1) * (C + 1), H, W, C)),
+        row by row, the first row and column being the source images (the corner blank)."""
+        def job(progress):
+            engine = self._need_engine()
+            engine.set_sampling_options(**(options or {}))
+            grid = engine.style_mix(rows, columns, level)
+            self.frames_ready.emit("stylemix", np.ascontiguousarray(grid.reshape((-1,) + grid.shape[2:])))
+        self.submit("sample", job)
+
     def sampling_times(self, options: dict | None = None) -> None:
         def job(progress):
             engine = self._need_engine()
@@ -210,7 +220,7 @@ class ModelService(QThread):
         `weights(classes, num_classes)` builds, hard labels of the first end point's class when the
         model cannot mix classes, None on unconditional runs (or before the classes are known)."""
         engine = self._need_engine()
-        if not getattr(engine, "conditional", False) or any(n not in self.classes for n in names):
+        if not engine.conditional or any(n not in self.classes for n in names):
             return None
         classes = [self.classes[n] for n in names]
         rows = weights(classes, engine.data.num_classes)

@@ -3,12 +3,13 @@ run folder. Follows the studio: a finished training run or a run opened in the R
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from engines.train.checkpoint import checkpoint_paths
+from engines.train.checkpoint import best_checkpoint, checkpoint_paths
 
 
 class RunChooser(QWidget):
@@ -39,6 +40,7 @@ class RunChooser(QWidget):
         layout.addLayout(row)
         state.finished.connect(self._on_training_finished)
         state.run_opened.connect(lambda history: self.open_run(Path(history)))
+        state.checkpoint_chosen.connect(self.open_run)
 
     def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
         self.run_dir = Path(run_dir)
@@ -53,7 +55,8 @@ class RunChooser(QWidget):
         self.open_run(self.state.run_dir)
 
     def show_loaded(self, info: dict) -> None:
-        text = f"{Path(info['run_dir']).name} — {info['family']}, step {info['step']}"
+        best = str(info.get("checkpoint") or "").endswith("best.json")
+        text = f"{Path(info['run_dir']).name} — {info['family']}, {'best checkpoint, ' if best else ''}step {info['step']}"
         warnings = info.get("warnings") or []
         self.label.setText(text + "".join(f"\n⚠ {w}" for w in warnings))
 
@@ -71,6 +74,13 @@ class RunChooser(QWidget):
         self.checkpoint_box.clear()
         for step, path in reversed(checkpoint_paths(self.run_dir)) if self.run_dir else []:
             self.checkpoint_box.addItem(f"step {step}", str(path))
+        best = best_checkpoint(self.run_dir) if self.run_dir else None
+        if best is not None:
+            try:  # the JSON alone (no tensors read): which step the best one is
+                step = int(json.loads(best.read_text()).get("step", 0))
+                self.checkpoint_box.addItem(f"best (step {step})", str(best))
+            except (OSError, ValueError):
+                pass
         if chosen is not None:
             i = self.checkpoint_box.findData(str(chosen))
             if i >= 0:

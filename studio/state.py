@@ -54,6 +54,7 @@ class StudioState(QObject):
     # also os.PathLike for its run folder
     run_opened = Signal(object)
     compare_requested = Signal(list)        # run folders to show side by side (Compare panel)
+    checkpoint_chosen = Signal(object, object)  # run folder, checkpoint JSON: the explorer panels open it
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
@@ -207,6 +208,7 @@ class StudioState(QObject):
         worker.paused.connect(self._on_paused)
         worker.resumed.connect(self._on_resumed)
         worker.warning.connect(self._on_warning)
+        worker.note.connect(lambda note: self.message.emit("info", note.message, ""))
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         self.run_dir = run_dir
@@ -249,6 +251,20 @@ class StudioState(QObject):
     def roll_back(self) -> None:
         if self.can_roll_back():
             self.control.request_rollback()  # type: ignore[union-attr]
+
+    def use_best(self, run_dir: str | Path | None = None) -> bool:
+        """Open the run's best checkpoint (by its held-out measure) in the explorer panels (Sampler,
+        Latent, ...); the current run unless `run_dir` is given. False, with a message, when it has none."""
+        from engines.train.checkpoint import best_checkpoint
+
+        run_dir = Path(run_dir) if run_dir is not None else self.run_dir
+        best = best_checkpoint(run_dir) if run_dir is not None else None
+        if best is None:
+            self.message.emit("warning", "This run has no best checkpoint yet (it is kept once the run has "
+                              "validated).", "")
+            return False
+        self.checkpoint_chosen.emit(run_dir, best)
+        return True
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Stop everything and wait for the threads (the app is quitting)."""

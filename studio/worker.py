@@ -40,6 +40,7 @@ class TrainWorker(QObject):
     paused = Signal(object)        # ev.Paused
     resumed = Signal(object)       # ev.Resumed
     warning = Signal(object)       # ev.TrainWarning
+    note = Signal(object)          # ev.Note
     finished = Signal(object)      # ev.Finished
     failed = Signal(object)        # ev.Failed
     done = Signal()                # after finished or failed: the thread may end
@@ -52,6 +53,7 @@ class TrainWorker(QObject):
                         ev.Metrics: self.metrics,
                         ev.Samples: self.samples, ev.CheckpointSaved: self.checkpoint,
                         ev.Paused: self.paused, ev.Resumed: self.resumed, ev.TrainWarning: self.warning,
+                        ev.Note: self.note,
                         ev.Finished: self.finished, ev.Failed: self.failed}
 
     @Slot()

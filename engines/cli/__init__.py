@@ -22,10 +22,16 @@ COMMANDS: dict[str, str] = {
     "evaluate": ".evaluate",
     "scan": ".scan",
     "interpolate": ".interpolate",
+    "stylemix": ".stylemix",
     "timelapse": ".timelapse",
     "runs": ".runs",
     "compare": ".compare",
     "export": ".export_model",
+    "score": ".score",
+    "inpaint": ".inpaint",
+    "denoise": ".denoise",
+    "upscale": ".upscale",
+    "synthesize": ".synthesize",
     "stylize": ".stylize",
 }
 
@@ -54,11 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = argv  # `train --nproc-per-node N` starts itself again under the launcher
         if args.command is None:
             parser.print_help()
             return 0
         return int(importlib.import_module(COMMANDS[args.command], __name__).run(args) or 0)
     except (CliError, *PERSON_ERRORS) as exc:
+        rank = os.environ.get("RANK", "0") if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else "0"
+        if rank not in ("", "0"):  # several processes: rank 0 says it (they mostly fail alike); a
+            import time            # process failing alone still says it, after rank 0 had its chance
+            time.sleep(2.0)
+            print(f"genstudio: error: process {rank}: {exc}", file=sys.stderr)
+            return 2
         print(f"genstudio: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `genstudio runs | head`: the reader has gone, nothing to say

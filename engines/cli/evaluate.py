@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 def run_labels(engine, dataset) -> np.ndarray:
     """The dataset's labels as the run's class indices (matched by name)."""
     run_names = list(engine.data.class_names)
-    if not getattr(engine, "conditional", False):
+    if not engine.conditional:
         return np.zeros(len(dataset), dtype=np.int64)
     if not dataset.class_names:
         raise RunError(f"this run is conditioned on classes, so the data needs class subfolders named like the "

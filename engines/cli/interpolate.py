@@ -1,7 +1,9 @@
 """genstudio interpolate RUN_DIR --a SEED|IMAGE --b SEED|IMAGE --frames K --out FILE.png|.gif|.mp4
 
 Conditional runs morph the class too: --label-a NAME --label-b NAME (the class moves from A's to B's
-along the same steps as the latent); --label NAME holds one class for every end point."""
+along the same steps as the latent); --label NAME holds one class for every end point.
+StyleGAN runs walk in W by default; --space z walks in Z (each frame mapped to W). --set KEY=VALUE
+passes sampling options (e.g. truncation=0.7)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ import sys
 
 import torch
 
+from ..config import ConfigError, parse_assignments
 from ..export import ExportError, export_frames
 from ..latent import (MODES, LatentError, can_mix_classes, class_grid, class_path, corner_grid, decode_batches,
                       endpoint_latent, mix_caption, path)
+<<<<<<< HEAD
+from ..families import capabilities
+=======
+from ..sampling import sampling_fields
+>>>>>>> main
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
@@ -29,6 +37,10 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=int, default=16, help="frames from a to b (grid: per side)")
     p.add_argument("--out", required=True, help="FILE.png (strip), FILE.gif, FILE.mp4, or a folder for frames")
     p.add_argument("--mode", choices=MODES, default="slerp")
+    p.add_argument("--space", choices=("w", "z"),
+                   help="stylegan: interpolate in W (the style space, default) or in Z (the noise before mapping)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampling option of the family (e.g. truncation=0.7); repeatable")
     p.add_argument("--label", metavar="NAME", help="class for every end point (conditional runs)")
     for end in ENDS:
         p.add_argument(f"--label-{end}", metavar="NAME",
@@ -52,7 +64,7 @@ def _end_classes(args, engine, family: str, ends: list[str]) -> list[int] | None
             raise CliError(f"--label-{e} needs --{e}")
     if args.label is None and not any(per_end.values()):
         return None
-    if not getattr(engine, "conditional", False):
+    if not engine.conditional:
         raise CliError(f"this {family} run is not class-conditional, so it has no classes to set "
                        f"(--label, --label-a, --label-b)")
     missing = [e for e in ends if (per_end[e] or args.label) is None]
@@ -64,6 +76,19 @@ def _end_classes(args, engine, family: str, ends: list[str]) -> list[int] | None
     return classes
 
 
+def _sampling_options(engine, family: str, args) -> None:
+    options = parse_assignments(args.set)
+    if args.space is not None:
+        if "space" not in {f.name for f in sampling_fields(engine)}:
+            raise CliError(f"--space is for runs whose latents can be in W or Z (stylegan); {family} has one latent space")
+        options["space"] = args.space
+    if options:
+        try:
+            engine.set_sampling_options(**options)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+
+
 def run(args) -> int:
     if not 2 <= args.frames <= 1000:
         raise CliError("--frames must be between 2 and 1000")
@@ -71,8 +96,14 @@ def run(args) -> int:
         raise CliError("--c and --d go together (four corners)")
     options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
+<<<<<<< HEAD
+    if not capabilities.has(engine, "latent"):
+        raise CliError(capabilities.why_not(engine, "latent"))
+=======
+    _sampling_options(engine, record["family"], args)
     if not engine.has_latent:
         raise CliError(f"{record['family']} has no latent space to interpolate in")
+>>>>>>> main
     ends = [e for e in ENDS if getattr(args, e) is not None]
     classes = _end_classes(args, engine, record["family"], ends)
     if options.labels and classes is None:

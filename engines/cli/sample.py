@@ -48,7 +48,7 @@ def run(args) -> int:
     if args.label is not None:
         labels = np.full(args.n, label_index(engine, args.label), dtype=np.int64)
     elif out_options.labels:
-        if not getattr(engine, "conditional", False) or not engine.data.class_names:
+        if not engine.conditional or not engine.data.class_names:
             raise CliError(f"--labels writes class names; this {record['family']} run is not class-conditional")
         labels = np.arange(args.n) % engine.data.num_classes  # every class in turn, so the captions are known
     engine.set_sampling_options(**parse_assignments(args.set))  # ConfigError: one line, exit 2

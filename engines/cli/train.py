@@ -10,8 +10,9 @@ import time
 from .. import registry
 from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, load_images
+from ..runtime import distributed as dist_rt
 from ..train import events as ev
-from ..train.loop import DEVICES, Trainer, TrainSettings
+from ..train.loop import DEVICES, Control, Trainer, TrainSettings
 from ..train.run import RunDir
 from ..workspace import default_workspace, new_run_dir
 
@@ -36,6 +37,17 @@ def add_parser(sub) -> None:
                    help="a family or training setting; repeatable")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
+    p.add_argument("--nproc-per-node", type=int, metavar="N",
+                   help="train with N processes on this machine (torch.distributed: gloo on CPUs, one GPU each "
+                        "with --device cuda); --batch-size stays the global batch. Across machines start "
+                        "`torchrun ... -m engines.cli train ...` yourself (see the README)")
+    p.add_argument("--collective-timeout", type=float, metavar="SECONDS",
+                   help=f"several processes: how long one waits for the others in a collective before the run "
+                        f"fails (default {dist_rt.DEFAULT_TIMEOUT_S:.0f})")
+    p.add_argument("--events", choices=("text", "jsonl"), default="text",
+                   help="jsonl: one JSON object per training event on stdout (for programs, e.g. the studio)")
+    p.add_argument("--control", metavar="FILE",
+                   help="read commands (pause, resume, stop, save, rollback; one per line) appended to FILE")
 
 
 def split_settings(family: registry.Family, config, settings: TrainSettings, assignments: dict[str, str]):
@@ -129,6 +141,9 @@ def print_events(events, quiet: bool = False) -> int:
         if isinstance(e, ev.Started):
             line = (f"training {e.family} on {e.device} ({e.parameters:,} parameters) "
                     f"from step {e.start_step} to {e.total_steps}")
+            if e.world_size > 1:
+                line += (f" on {e.world_size} processes ({e.per_process_batch} images each, "
+                         f"{e.global_batch} per step)")
             if e.time_limit_s:
                 line += (f" or for {_format_eta(e.time_limit_s)} of training time, whichever comes first"
                          + (f" ({_format_eta(e.train_seconds)} already spent)" if e.train_seconds >= 1 else ""))
@@ -142,6 +157,9 @@ def print_events(events, quiet: bool = False) -> int:
             line = f"step {e.step}  {e.message}{about}…"
         elif isinstance(e, ev.TrainWarning):
             print(f"warning: step {e.step}: {e.message}", file=sys.stderr)
+        elif isinstance(e, ev.Note):
+            if not quiet:
+                print(f"note: {e.message}", file=sys.stderr)
         elif isinstance(e, ev.CheckpointSaved):
             line = f"checkpoint {e.path}"
         elif isinstance(e, ev.Finished):
@@ -158,6 +176,109 @@ def print_events(events, quiet: bool = False) -> int:
 
 def run(args) -> int:
     time_limit = parse_duration(args.time) if args.time is not None else None
+    if args.collective_timeout is not None:
+        if not args.collective_timeout > 0:
+            raise ConfigError("--collective-timeout must be a positive number of seconds")
+        os.environ[dist_rt.TIMEOUT_ENV] = str(args.collective_timeout)
+    if args.nproc_per_node is not None and args.nproc_per_node < 1:
+        raise ConfigError("--nproc-per-node must be at least 1")
+    if (args.nproc_per_node or 1) > 1 and not dist_rt.launched():
+        return _launch(args, time_limit)
+    if dist_rt.launched():
+        try:
+            dist_rt.init_from_env(args.device or _run_device(args))
+        except dist_rt.DistributedError as exc:
+            raise ConfigError(str(exc)) from None
+        dist_rt.remember_store()
+        try:
+            return _train(args, time_limit)
+        finally:
+            dist_rt.shutdown()
+    return _train(args, time_limit)
+
+
+def _run_device(args) -> str:
+    """The device setting of the run being resumed (auto for a new run without --device)."""
+    if args.resume and args.out:
+        try:
+            return str(RunDir.open(args.out).record().get("settings", {}).get("device", "auto"))
+        except Exception:  # noqa: BLE001 - not readable here (another machine): the run will say
+            return "auto"
+    return "auto"
+
+
+def _launch(args, time_limit) -> int:
+    """Check what can be checked here (a mistake is one line, exit 2), then start the processes."""
+    n = args.nproc_per_node
+    argv = list(args.argv)
+    if args.resume:
+        if not args.out:
+            raise ConfigError("--resume needs --out RUN_DIR, the run to continue (see `genstudio runs`)")
+        rec = RunDir.open(args.out).record()
+        check_same_as_run(rec, args)
+        batch = int(rec.get("settings", {}).get("batch_size", 0))
+    else:
+        family, _config, settings = _new_run_settings(args, time_limit)
+        from ..data.ingest import MAX_SIZE, MIN_SIZE
+        size = args.size if args.size is not None else 32
+        if not MIN_SIZE <= size <= MAX_SIZE:
+            raise ConfigError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
+        missing = [d for d in args.data if not os.path.exists(os.path.expanduser(d))]
+        if missing:
+            raise ConfigError(f"{missing[0]} does not exist")
+        batch = settings.batch_size
+        if not args.out:
+            out = new_run_dir(default_workspace(), family.name)
+            argv += ["--out", str(out)]
+            if not args.quiet and args.events == "text":
+                print(f"run folder: {out}")
+    if batch % n:
+        raise ConfigError(f"--batch-size {batch} does not split evenly over {n} processes; use a multiple of {n} "
+                          f"(it is the global batch: each process takes batch_size / {n})")
+    from .launch import launch, without_flag
+    return launch(without_flag(argv), n)
+
+
+def _train(args, time_limit) -> int:
+    control = Control()
+    reader = None
+    if args.control and dist_rt.is_main():
+        from .control import ControlFile
+        reader = ControlFile(args.control, control)
+        reader.start()
+    try:
+        trainer = _make_trainer(args, time_limit)
+        events = trainer.run(control)
+        if not dist_rt.is_main():  # the others train silently; rank 0 reports for all
+            return _drain(events)
+        if args.events == "jsonl":
+            return print_json_events(events)
+        return print_events(events, args.quiet)
+    finally:
+        if reader is not None:
+            reader.stop()
+
+
+def _drain(events) -> int:
+    status = 0
+    for e in events:
+        if isinstance(e, ev.Failed):
+            status = 1
+    return status
+
+
+def print_json_events(events) -> int:
+    """One JSON object per line on stdout, flushed at once (a reader follows the run live)."""
+    import json
+    status = 0
+    for e in events:
+        if isinstance(e, ev.Failed):
+            status = 1
+        print(json.dumps(ev.to_json(e)), flush=True)
+    return status
+
+
+def _make_trainer(args, time_limit) -> Trainer:
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR, the run to continue (see `genstudio runs`)")
@@ -177,9 +298,32 @@ def run(args) -> int:
         dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
                               fit=rec["data"].get("fit", "center-crop"),
                               background=rec["data"].get("background", (255, 255, 255)))
-        trainer = Trainer.resume(args.out, dataset, steps=args.steps, device=args.device, time_limit=time_limit)
-        return print_events(trainer.run(), args.quiet)
+        return Trainer.resume(args.out, dataset, steps=args.steps, device=args.device, time_limit=time_limit)
 
+    family, config, settings = _new_run_settings(args, time_limit)
+    size = args.size if args.size is not None else 32
+    fit = args.fit or "center-crop"
+    t0 = time.perf_counter()
+    dataset = load_images(args.data, size=size, channels=args.channels, fit=fit)
+    talk = not args.quiet and args.events == "text" and dist_rt.is_main()
+    if talk:
+        print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
+    out = args.out
+    if out is None:  # after the data loaded: no empty folders
+        out = _from_main_path(lambda: str(new_run_dir(default_workspace(), family.name)))
+        if talk:
+            print(f"run folder: {out}")
+    return Trainer.new(family.name, config, settings, dataset, out, data_record={"fit": fit})
+
+
+def _from_main_path(make) -> str:
+    """Rank 0 makes the folder; every process learns its name."""
+    if dist_rt.world_size() == 1:
+        return make()
+    return dist_rt.broadcast_json(make() if dist_rt.is_main() else None)
+
+
+def _new_run_settings(args, time_limit):
     if not args.family:
         raise ConfigError("--family is required (see `genstudio families`)")
     if not args.data:
@@ -198,13 +342,4 @@ def run(args) -> int:
                           f"give it once")
     settings = replace_checked(settings, **explicit)
     config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
-    fit = args.fit or "center-crop"
-    t0 = time.perf_counter()
-    dataset = load_images(args.data, size=size, channels=args.channels, fit=fit)
-    if not args.quiet:
-        print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
-    out = args.out or new_run_dir(default_workspace(), family.name)  # after the data loaded: no empty folders
-    if not args.out and not args.quiet:
-        print(f"run folder: {out}")
-    trainer = Trainer.new(family.name, config, settings, dataset, out, data_record={"fit": fit})
-    return print_events(trainer.run(), args.quiet)
+    return family, config, settings

@@ -55,6 +55,16 @@ class Scheduler:
         self._prev = {t: (self.timesteps[i + 1] if i + 1 < len(self.timesteps) else -1)
                       for i, t in enumerate(self.timesteps)}
 
+    def set_timesteps_from(self, start: int, steps: int) -> None:
+        """Visit `steps` timesteps from `start` (a noise level part-way, e.g. to denoise or edit an
+        image) down to 0, evenly spread; the reverse process then starts at x_start."""
+        start = max(0, min(int(start), len(self.schedule) - 1))
+        steps = max(1, min(int(steps), start + 1))
+        picked = np.unique(np.round(np.linspace(0, start, steps)).astype(np.int64)) if steps > 1 else np.array([start])
+        self.timesteps = [int(t) for t in picked[::-1]]
+        self._prev = {t: (self.timesteps[i + 1] if i + 1 < len(self.timesteps) else -1)
+                      for i, t in enumerate(self.timesteps)}
+
     def previous(self, t: int) -> int:
         """The timestep a step from t lands on (-1: the clean image)."""
         return self._prev[int(t)]

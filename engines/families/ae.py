@@ -24,6 +24,7 @@ from ..config import param
 from ..nn.autoencoder import ConvDecoder, ConvEncoder
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, to_uint8
+from .capabilities import LatentCodec, Sampler
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,13 @@ def images_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return (x / 127.5 - 1.0).to(device)
 
 
-class AEEngine(Engine):
+class AEEngine(Engine, Sampler, LatentCodec):
     family = "ae"
+<<<<<<< HEAD
+=======
+    best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
     has_latent = True
+>>>>>>> main
 
     def __init__(self, config: AEConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)

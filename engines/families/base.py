@@ -5,8 +5,10 @@ The surface is small on purpose:
     images = engine.sample(n, seed)          # uint8 (n, H, W, C), same seed -> same images
     engine.modules(), engine.optimizers()    # what a checkpoint saves (handled generically)
 Optional: validate(batches) -> measures; monitor() -> diagnostics and warnings;
-encode/decode when `has_latent`; sampling options as a typed config (`sampling_config`, see
-engines/sampling.py), set with set_sampling_options(**strings).
+set_sampling_options(**strings) for samplers with options (a typed config, `sampling_config`, see
+engines/sampling.py). What a trained model can do (sample, latent space, translate, likelihood, ...)
+is declared by inheriting the interfaces in capabilities.py and asked through
+`capabilities.has(engine, name)`.
 
 Conditional families whose `class_mixing` is True also take soft class conditioning: `labels` given
 to decode()/render() may be class weights, a float array (n, num_classes) of probability vectors
@@ -109,6 +111,17 @@ def class_weights(labels, n: int, num_classes: int) -> torch.Tensor | None:
     return w
 
 
+def image_batches(images: np.ndarray, device: torch.device, labels: np.ndarray | None = None,
+                  batch_size: int = 64):
+    """uint8 (n, H, W, C) images (and optional class indices) as Batches on `device`."""
+    images = np.asarray(images, np.uint8)
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).permute(0, 3, 1, 2).contiguous()
+        y = (torch.as_tensor(np.asarray(labels[i:i + batch_size]), dtype=torch.int64) if labels is not None
+             else torch.zeros(len(x), dtype=torch.int64))
+        yield Batch(x.to(device), y.to(device))
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) in [-1, 1] -> uint8 numpy (B, H, W, C)."""
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -119,12 +132,12 @@ class Engine:
     """Base class. Subclasses set `family`, build networks/optimisers in __init__."""
 
     family: ClassVar[str] = ""
-    has_latent: ClassVar[bool] = False
-    conditional: bool = False
-    # decode()/render() of conditional runs accept class weights (n, num_classes) as `labels`
-    class_mixing: ClassVar[bool] = False
+    conditional: bool = False         # trained on class labels (set by conditional families)
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
+    # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the
+    # same name as best_metric, else "loss", else the first one
+    train_measure: ClassVar[str | None] = None
     # False keeps this family in fp32 even where bf16 autocast is available.
     mixed_precision_ok: ClassVar[bool] = True
     # Set by the training loop from TrainSettings before the first step.
@@ -192,16 +205,12 @@ class Engine:
         return {}, []
 
     # --- sampling -------------------------------------------------------------------------
-    def sample(self, n: int, seed: int, labels: np.ndarray | None = None,
-               progress: ProgressFn | None = None) -> np.ndarray:
-        """uint8 (n, H, W, C). Same seed, same images; never touches the global RNG."""
-        raise NotImplementedError
-
     def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
-        """The sample grid drawn during training (every sample_every steps). The same as sample()
-        unless a family has a cheaper way that still shows how training is going (diffusion: fewer
-        denoising steps)."""
-        return self.sample(n, seed, labels)
+        """The images of the grid drawn during training (every sample_every steps), uint8 (n, H, W, C).
+        For a Sampler the same as sample() unless a family has a cheaper way that still shows how
+        training is going (diffusion: fewer denoising steps); a family without samples (a translator)
+        shows what it does instead (fixed inputs beside their translations)."""
+        return self.sample(n, seed, labels)  # type: ignore[attr-defined]  # Sampler
 
     # Sampling options: a frozen dataclass of param(...) fields (engines/sampling.py), or None.
     sampling_config: ClassVar[type | None] = None
@@ -257,21 +266,6 @@ class Engine:
         for sched in self.schedulers().values():
             if hasattr(sched, "base_lrs"):
                 sched.base_lrs = [lr * scale for lr in sched.base_lrs]
-
-    # --- latent space (families with has_latent = True) -----------------------------------
-    def encode(self, images: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError(f"{self.family} has no latent space")
-
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        raise NotImplementedError(f"{self.family} has no latent space")
-
-    def random_latents(self, n: int, seed: int) -> torch.Tensor:
-        raise NotImplementedError(f"{self.family} has no latent space")
-
-    def render(self, latents: torch.Tensor) -> torch.Tensor:
-        """Differentiable latents -> images in [-1, 1], (B, C, H, W). Families without an encoder
-        (GANs) implement it so real images can be projected into their latent space."""
-        raise NotImplementedError(f"{self.family} cannot render latents differentiably")
 
     def parameter_count(self) -> int:
         """Trained parameters: moving-average copies (frozen, requires_grad off) are the same model again."""

@@ -95,7 +95,6 @@ def truncated_normal(n: int, dim: int, psi: float, gen: torch.Generator) -> torc
 
 class BigGANEngine(MilestoneGAN):
     family = "biggan"
-    has_latent = True
     class_mixing = True
     sampling_config = BigGANSampling
 

@@ -29,6 +29,7 @@ from ..nn.ema import EMA
 from ..nn.unet import UNet, parse_mults
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, ProgressFn, to_uint8
+from .capabilities import DenoisingPath, LatentCodec, Sampler
 from .base import class_weights
 
 
@@ -88,9 +89,9 @@ class DDPMSampling:
     ema: bool = param(True, help="Sample with the weight average (when the run keeps one).")
 
 
-class DDPMEngine(Engine):
+class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
     family = "ddpm"
-    has_latent = True
+    encoding = "DDIM inversion (running the deterministic sampler backwards)"
     best_metric = "loss"  # held-out noise-prediction error from validate(): lower is better
     class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
 

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 from ..config import param, replace_checked
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
+from .capabilities import Sampler
 
 STARTS = ("noise", "buffer")
 
@@ -145,9 +146,8 @@ class EBMSampling:
     start: str = param("noise", choices=STARTS, help="noise: chains start from uniform noise (a real test of the model). buffer: from random replay-buffer images (the persistent chains; cleaner).")
 
 
-class EBMEngine(Engine):
+class EBMEngine(Engine, Sampler):
     family = "ebm"
-    has_latent = False
 
     def __init__(self, config: EBMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)

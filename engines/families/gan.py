@@ -33,6 +33,7 @@ from ..nn.gan_blocks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator,
                              ema_update, init_dcgan_weights, parse_policy, plan_resolutions)
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, to_uint8
+from .capabilities import LatentCodec, Sampler
 from .base import class_weights
 
 LOSSES = ("bce", "hinge", "wgan-gp")
@@ -148,9 +149,9 @@ def preset_for_size(config, size: int):
     return dataclasses.replace(config, **changes)
 
 
-class GANEngine(Engine):
+class GANEngine(Engine, Sampler, LatentCodec):
     family = "gan"
-    has_latent = True
+    encoding = "projection (optimising the latent until the generator reproduces the image)"
     class_mixing = True  # conditional runs: G's class embedding takes weights (n, classes) too
 
     def __init__(self, config: GANConfig, data: DataSpec, device="cpu"):

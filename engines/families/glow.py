@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..config import param, replace_checked
-from ..nn.flow_engine import FlowEngine, flow_train_preset
+from .flow_engine import FlowEngine, flow_train_preset
 from ..nn.flows import ActNorm, Coupling, InvConv1x1, Preprocess, Scale, channel_mask
 from ..registry import Family
 from .base import DataSpec

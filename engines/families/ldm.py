@@ -40,6 +40,7 @@ from ..nn.unet import parse_mults
 from ..registry import Family
 from . import first_stage as fs
 from .base import Batch, DataSpec, Engine, ProgressFn
+from .capabilities import LatentCodec, Sampler
 from .ddpm import DDPMConfig, DDPMEngine, DDPMSampling
 
 FIRST_STAGES = ("vae", "ae", "vqvae")
@@ -137,9 +138,9 @@ class LatentBatch(Batch):
         return self.latents
 
 
-class LDMEngine(fs.TwoStage, Engine):
+class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec):
     family = "ldm"
-    has_latent = True
+    encoding = "DDIM inversion in the first stage's latent space"
     class_mixing = True
     best_metric = "loss"
     first_stage_families = FIRST_STAGES

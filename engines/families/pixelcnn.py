@@ -33,7 +33,8 @@ from ..config import ConfigError, param, replace_checked
 from ..measures import discretized_logistic_nll
 from ..nn.ema import EMA
 from ..registry import Family
-from .base import Batch, DataSpec, Engine
+from .base import Batch, DataSpec, Engine, image_batches
+from .capabilities import Likelihood, Sampler
 
 LOG2 = math.log(2.0)
 OUTPUTS = ("softmax", "logistic_mixture")
@@ -287,9 +288,8 @@ def autoregress(net: GatedPixelCNN, n: int, size: int, labels: torch.Tensor | No
     return pixels
 
 
-class PixelCNNEngine(Engine):
+class PixelCNNEngine(Engine, Sampler, Likelihood):
     family = "pixelcnn"
-    has_latent = False
     best_metric = "bits_per_dim"
 
     def __init__(self, config: PixelCNNConfig, data: DataSpec, device="cpu"):
@@ -317,7 +317,7 @@ class PixelCNNEngine(Engine):
         """The network that validates and samples: the weight average when there is one."""
         return self.ema.network if self.ema is not None else self.net
 
-    def bits_per_dim(self, batch: Batch, net: GatedPixelCNN | None = None) -> torch.Tensor:
+    def batch_bits_per_dim(self, batch: Batch, net: GatedPixelCNN | None = None) -> torch.Tensor:
         """Exact discrete bits/dim per image: mean -log2 P(subpixel) under its predicted distribution."""
         out = (net or self.net)(scale_pixels(batch.pixels), self._labels(batch))
         if self.mixture:
@@ -328,7 +328,7 @@ class PixelCNNEngine(Engine):
 
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         self.net.train()
-        loss = self.bits_per_dim(batch).mean()
+        loss = self.batch_bits_per_dim(batch).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = self.optimizer_step(self.opt, self.net, clip=self.config.grad_clip)
@@ -341,10 +341,17 @@ class PixelCNNEngine(Engine):
     def validate(self, batches: Iterable[Batch]) -> dict[str, float]:
         total, count = 0.0, 0
         for batch in batches:
-            bpd = self.bits_per_dim(batch, self.model)
+            bpd = self.batch_bits_per_dim(batch, self.model)
             total += float(bpd.sum())
             count += bpd.shape[0]
         return {"bits_per_dim": total / count} if count else {}
+
+    @torch.no_grad()
+    def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Exact bits/dim of each image under the model (the weight average when there is one)."""
+        out = [self.batch_bits_per_dim(b, self.model).double().cpu()
+               for b in image_batches(images, self.device, labels)]
+        return torch.cat(out).numpy() if out else np.zeros(0)
 
     # --- sampling ------------------------------------------------------------------------------
     sampling_config = PixelCNNSampling

@@ -79,7 +79,6 @@ def schedule(step: int, phase: int, doublings: int) -> tuple[int, float]:
 
 class ProGANEngine(MilestoneGAN):
     family = "progan"
-    has_latent = True
     class_mixing = False
 
     def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu"):

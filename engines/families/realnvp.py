@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..config import param, replace_checked
-from ..nn.flow_engine import FlowEngine, flow_train_preset
+from .flow_engine import FlowEngine, flow_train_preset
 from ..nn.flows import Coupling, Preprocess, Scale, channel_mask, checkerboard_mask
 from ..registry import Family
 from .base import DataSpec

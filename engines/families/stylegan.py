@@ -83,7 +83,6 @@ class StyleGANSampling:
 
 class StyleGANEngine(MilestoneGAN):
     family = "stylegan"
-    has_latent = True
     class_mixing = False
     sampling_config = StyleGANSampling
 
@@ -254,17 +253,24 @@ class StyleGANEngine(MilestoneGAN):
         g.eval()
         return g.synthesis(g.broadcast(self._to_w(latents, g)))
 
-    def style_mix(self, row_seeds: list[int], col_seeds: list[int], level: str) -> np.ndarray:
-        """The paper's style-mixing figure as images: uint8 (R + 1, C + 1, H, W, ch). Row 0 holds the
-        column sources (cell 0 blank), column 0 the row sources; cell (i, j) draws column seed j with
-        the `level` styles (coarse, middle or fine layers) taken from row seed i, so every cell of a
-        row shares those styles. Truncation applies as when sampling."""
-        if level not in LEVELS:
-            raise ConfigError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
-        layers = self.levels[level]
+    def style_layers(self, level: str) -> list[int]:
+        """Style indices of a level name or a comma list of them (coarse, middle, fine)."""
+        names = [p.strip() for p in str(level).split(",") if p.strip()]
+        bad = [n for n in names if n not in LEVELS]
+        if bad or not names:
+            raise ConfigError(f"level must be one of {', '.join(LEVELS)} (or a comma list), not {level!r}")
+        layers = sorted({k for n in names for k in self.levels[n]})
         if not layers:
             raise ConfigError(f"at {self.data.size} px the generator has no {level} layers; use "
                               f"{' or '.join(k for k in LEVELS if self.levels[k])}")
+        return layers
+
+    def style_mix(self, row_seeds: list[int], col_seeds: list[int], level: str) -> np.ndarray:
+        """The paper's style-mixing figure as images: uint8 (R + 1, C + 1, H, W, ch). Row 0 holds the
+        column sources (cell 0 blank), column 0 the row sources; cell (i, j) draws column seed j with
+        the `level` styles (coarse, middle or fine layers, or a comma list of them) taken from row
+        seed i, so every cell of a row shares those styles. Truncation applies as when sampling."""
+        layers = self.style_layers(level)
         if not row_seeds or not col_seeds:
             raise ConfigError("a style-mixing grid needs at least one row seed and one column seed")
         g = self._sampling_generator()

@@ -40,6 +40,7 @@ from ..config import ConfigError, param, replace_checked
 from ..registry import Family
 from . import first_stage as fs
 from .base import Batch, DataSpec, Engine, ProgressFn
+from .capabilities import Sampler
 
 LOG2 = math.log(2.0)
 VARIANTS = ("pixels", "tokens")
@@ -183,9 +184,8 @@ class TransformerSampling:
     cache: bool = param(True, help="Keep each layer's keys and values between tokens (KV cache); off recomputes the whole prefix at every token: the same images, slower.")
 
 
-class TransformerEngine(fs.TwoStage, Engine):
+class TransformerEngine(fs.TwoStage, Engine, Sampler):
     family = "transformer"
-    has_latent = False
     best_metric = "bits_per_dim"
     first_stage_families = ("vqvae",)
     if InputSpec is not None:

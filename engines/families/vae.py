@@ -30,7 +30,8 @@ from ..measures import (bernoulli_256_mean, bernoulli_256_nll, discretized_gauss
                         discretized_mean, nats_to_bits_per_dim)
 from ..nn.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from ..registry import Family
-from .base import Batch, DataSpec, Engine, Finding, to_uint8
+from .base import Batch, DataSpec, Engine, Finding, image_batches, to_uint8
+from .capabilities import LatentCodec, Likelihood, Sampler
 from .base import class_weights
 
 LIKELIHOODS = ("auto", "bernoulli", "logistic", "gaussian")
@@ -101,9 +102,15 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
-class VAEEngine(Engine):
+class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     family = "vae"
+<<<<<<< HEAD
+    exact = False  # bits/dim from the ELBO: an upper bound on the true likelihood
+=======
+    best_metric = "bits_per_dim"  # held-out, lower is better: the loop keeps a "best" checkpoint
+    train_measure = "bpd_bound"  # the same bound on the training batches
     has_latent = True
+>>>>>>> main
     class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
     bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so
 
@@ -217,12 +224,9 @@ class VAEEngine(Engine):
         gen = torch.Generator().manual_seed(VALIDATION_SEED)
         recon_sum, kl_dims_sum, n, dims = 0.0, None, 0, 1
         for batch in batches:
-            self._decide_likelihood(batch.pixels)
-            mu, logvar = self._posterior(batch.float(), batch.labels)
-            eps = torch.randn(mu.shape, generator=gen).to(mu.device)
-            loc, log_scale = self._decode_params(mu + eps * (0.5 * logvar).exp(), batch.labels)
-            recon_sum += float(self._pixel_nll(batch.pixels, loc, log_scale).double().sum())
-            kl_b = gaussian_kl(mu, logvar).double().sum(0)
+            recon_b, kl_b = self._negative_elbo(batch, gen)
+            recon_sum += float(recon_b.sum())
+            kl_b = kl_b.sum(0)
             kl_dims_sum = kl_b if kl_dims_sum is None else kl_dims_sum + kl_b
             n += batch.pixels.shape[0]
             dims = batch.pixels[0].numel()
@@ -233,6 +237,26 @@ class VAEEngine(Engine):
         return {"bits_per_dim": float(nats_to_bits_per_dim(recon + kl, dims)),
                 "recon_nats": recon, "kl_nats": kl,
                 "active_units": float((kl_dims > self.config.active_threshold).sum())}
+
+    def _negative_elbo(self, batch: Batch, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image: reconstruction nats (B,) and KL nats per latent dimension (B, Z), float64."""
+        self._decide_likelihood(batch.pixels)
+        mu, logvar = self._posterior(batch.float(), batch.labels)
+        eps = torch.randn(mu.shape, generator=gen).to(mu.device)
+        loc, log_scale = self._decode_params(mu + eps * (0.5 * logvar).exp(), batch.labels)
+        return self._pixel_nll(batch.pixels, loc, log_scale).double(), gaussian_kl(mu, logvar).double()
+
+    @torch.no_grad()
+    def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Negative ELBO of each image in bits/dim (β = 1, no free bits): an upper bound on its NLL."""
+        self.encoder.eval()
+        self.decoder.eval()
+        gen = torch.Generator().manual_seed(VALIDATION_SEED)
+        out = []
+        for batch in image_batches(images, self.device, labels):
+            recon, kl = self._negative_elbo(batch, gen)
+            out.append(nats_to_bits_per_dim(recon + kl.sum(1), batch.pixels[0].numel()).cpu())
+        return torch.cat(out).numpy() if out else np.zeros(0)
 
     def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
         """Active latent units over the last interval; a posterior-collapse finding when few remain."""

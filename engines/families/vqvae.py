@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from ..config import param, replace_checked
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
+from .capabilities import LatentCodec, Sampler
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,14 @@ def usage_stats(counts: torch.Tensor) -> tuple[float, float]:
     return float((counts > 0).float().mean()), float(entropy.exp())
 
 
-class VQVAEEngine(Engine):
+class VQVAEEngine(Engine, Sampler, LatentCodec):
     family = "vqvae"
+<<<<<<< HEAD
+=======
+    best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
+    train_measure = "recon"
     has_latent = True
+>>>>>>> main
     encode_method = "encoder (the continuous grid before quantisation)"
 
     def __init__(self, config: VQVAEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):

@@ -383,3 +383,20 @@ def load_newest_intact(run_dir: Path, verify: bool = True) -> tuple[Path, dict, 
         return path, payload, meta, warnings
     raise DamagedCheckpoint(f"no intact checkpoint in {run_dir} (" +
                             "; ".join(f"step {bad}: {why}" for bad, why in problems) + ")")
+
+
+# --- state as bytes (to send between training processes; no pickle either) -----------------------
+
+def pack_state(obj: Any) -> bytes:
+    """Nested dicts/lists of tensors and JSON values -> bytes: 8-byte JSON length, JSON, safetensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = json.dumps(_to_json_plain(_split_tensors(obj, "s", tensors))).encode()
+    blob = st_save(_unshared(tensors)) if tensors else b""
+    return len(structure).to_bytes(8, "little") + structure + blob
+
+
+def unpack_state(data: bytes) -> Any:
+    n = int.from_bytes(data[:8], "little")
+    structure = json.loads(data[8:8 + n].decode())
+    blob = data[8 + n:]
+    return _join_tensors(structure, st_load(blob) if blob else {})

@@ -30,17 +30,20 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..config import from_dict, param, replace_checked, to_dict
+from ..config import field_infos, from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import make_grid
+from ..runtime import distributed as dist_rt
 from . import events as ev
 from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
                          disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
-                         load_newest_intact, remove_stale_temp_files, rng_state, save_checkpoint, set_rng_state)
+                         load_newest_intact, pack_state, remove_stale_temp_files, rng_state, save_checkpoint,
+                         set_rng_state, unpack_state)
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SMALL_DATA = 500  # images: at or below this many a run starts with a note on what to expect
 NAN_POLICIES = ("rollback", "fail")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -52,6 +55,37 @@ def _now() -> float:
 
 class Diverged(RuntimeError):
     """Training kept producing non-finite values; reported as Failed(kind="diverged")."""
+
+
+_SHARED_ERRORS = {cls.__name__: cls for cls in (RunError, CheckpointError)}
+
+
+def _from_main(fn):
+    """Run `fn` on rank 0 only and hand its result (tensors and JSON values) to every process; a
+    RunError/CheckpointError there is raised on every process, so they all stop alike. One process:
+    just fn()."""
+    if dist_rt.world_size() == 1:
+        return fn()
+    data, error = None, None
+    if dist_rt.is_main():
+        try:
+            data = pack_state({"ok": fn()})
+        except tuple(_SHARED_ERRORS.values()) as exc:
+            error = exc
+            data = pack_state({"error": [type(exc).__name__, str(exc)]})
+    shared = unpack_state(dist_rt.broadcast_bytes(data))
+    if error is not None:
+        raise error
+    if "error" in shared:
+        kind, message = shared["error"]
+        raise _SHARED_ERRORS.get(kind, RunError)(message)
+    return shared["ok"]
+
+
+def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """A process's own random stream (noise, flips): rank 0 keeps the run's seed, so one process
+    trains exactly like an undistributed run."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -73,6 +107,7 @@ class TrainSettings:
     flip: bool = param(False, help="Random horizontal flips while training (augmentation).")
     val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
     validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
+    overfit_patience: int = param(3, min=0, max=100, help="Warn of overfitting when the held-out measure gets worse this many validations in a row while the training loss improves; 0 turns the warning off.", advanced=True)
     monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
     grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (each family has its own default when this is 0); 0 turns clipping off.")
     nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
@@ -179,6 +214,15 @@ def _cpu_copy(obj):
     return copy.deepcopy(obj)
 
 
+def _is_collective_error(exc: BaseException) -> bool:
+    """A collective failed because another process went away or stalled (gloo/NCCL/store errors)."""
+    dist_error = getattr(torch.distributed, "DistError", ())
+    text = str(exc)
+    return (isinstance(exc, dist_error) if dist_error else False) or any(
+        s in text for s in ("gloo", "NCCL", "Connection reset", "Connection closed", "timed out", "Timed out",
+                            "Broken pipe", "ProcessGroup"))
+
+
 def _weights_finite(engine: Engine) -> bool:
     """inf/NaN anywhere in the weights or buffers. A float64 sum per tensor is a few times cheaper
     than an elementwise check and cannot overflow for finite values, so it is exact."""
@@ -192,6 +236,20 @@ def engine_overrides_validate(engine: Engine) -> bool:
     return type(engine).validate is not Engine.validate
 
 
+def _check_batch_split(batch_size: int) -> None:
+    """--batch-size is the global batch: each of the N processes takes batch_size / N images."""
+    n = dist_rt.world_size()
+    if batch_size % n:
+        raise RunError(f"the batch size {batch_size} does not split evenly over {n} processes; use a "
+                       f"multiple of {n} (it is the global batch: each process takes batch_size / {n})")
+
+
+@dataclass
+class _RemoteRun:
+    """Where rank 0 keeps the run, seen from another process: a path only, never written."""
+    path: Path
+
+
 class Trainer:
     """Owns one run: the engine, the data order, the run folder and the loop state."""
 
@@ -200,13 +258,31 @@ class Trainer:
         self.family = family
         self.config = config
         self.settings = settings
-        self.run_dir = run
+        # Several processes (torch.distributed initialised by the launcher or a test): rank 0 alone
+        # writes the run folder; every process trains on its shard of each global batch.
+        self.world, self.rank = dist_rt.world_size(), dist_rt.rank()
+        self.is_main = self.rank == 0
+        if self.world > 1:
+            if settings.batch_size % self.world:
+                raise RunError(f"the batch size {settings.batch_size} does not split evenly over {self.world} "
+                               f"processes; use a multiple of {self.world} (it is the global batch)")
+            if device.type == "cuda":
+                device = torch.device("cuda", torch.cuda.current_device())  # cuda:LOCAL_RANK
+            elif device.type != "cpu":
+                raise RunError(f"training on several processes works on CPUs and CUDA GPUs, not {device.type}")
+        self.local_batch = settings.batch_size // self.world
+        self.run_dir = run if self.is_main else None
+        self.persist = dist_rt.broadcast_flag(run is not None)  # rank 0 has a run folder
         self.device = device
         self.spec = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
         self.engine: Engine = family.engine_class(config, self.spec, device)
         self.engine.grad_clip = float(settings.grad_clip)
+        self.batch_norm = "none"
+        self._notes: list[ev.TrainWarning] = []  # said once the run starts (resuming on another world size)
+        if self.world > 1:
+            self._join_processes()
         self.precision = resolve_precision(settings.precision, device, self.engine)
         self.engine.precision = self.precision
         self.channels_last = bool(settings.channels_last and device.type == "cuda")
@@ -228,6 +304,10 @@ class Trainer:
         self._best_step: int | None = None
         self._snapshot: tuple[dict, dict] | None = None  # last good state while no checkpoint exists
         self._start_warnings: list[str] = []  # said when training starts (a damaged checkpoint skipped)
+        # overfitting watch: (step, held-out value, mean training measure since the previous validation)
+        self._val_history: list[list[float]] = []
+        self._overfit_warned = False
+        self._train_sum, self._train_n = 0.0, 0   # training measure since the last validation
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
@@ -243,6 +323,39 @@ class Trainer:
     def _out_of_time(self) -> bool:
         return bool(self.settings.time_limit) and self.train_seconds() >= self.settings.time_limit
 
+    def _join_processes(self) -> None:
+        """Same weights everywhere (rank 0's), gradients averaged at the one seam, own noise per rank.
+
+        Batch norm: SyncBatchNorm on CUDA (statistics over the global batch); on CPU (gloo) each
+        process normalises with its own shard's statistics and keeps its own running averages until
+        the next broadcast (start, resume, rollback); checkpoints and samples use rank 0's.
+        """
+        self.engine.gradient_reducer = dist_rt.average_gradients
+        modules = list(self.engine.modules().values())
+        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for mod in modules for m in mod.modules())
+        if has_bn and self.device.type == "cuda":
+            for m in modules:
+                if torch.nn.SyncBatchNorm.convert_sync_batchnorm(m) is not m:
+                    raise RunError("a family's top-level module is a batch norm; it cannot be synchronised")
+            self.batch_norm = "synchronised (SyncBatchNorm over the global batch)"
+        elif has_bn:
+            self.batch_norm = "per process (each process's shard; rank 0's running statistics are saved)"
+        dist_rt.broadcast_module_state(modules)
+        if self.rank:
+            self._reseed(0)
+
+    def _reseed(self, step: int) -> None:
+        seed = _rank_seed(self.settings.seed, self.rank, step)
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+
+    def distributed_record(self) -> dict:
+        """What run.json and the Training panel say about the processes."""
+        return {"world_size": self.world, "per_process_batch": self.local_batch,
+                "global_batch": self.settings.batch_size,
+                "backend": dist_rt.backend_name() if self.world > 1 else None,
+                "batch_norm": self.batch_norm}
+
     # --- construction ------------------------------------------------------------------------
     @classmethod
     def new(cls, family_name: str, config, settings: TrainSettings, dataset: ImageDataset,
@@ -251,13 +364,22 @@ class Trainer:
         device = resolve_device(settings.device)
         if len(dataset) < 1:
             raise RunError("the dataset has no images")
-        run = None
-        if out_dir is not None:
-            run = RunDir.create(out_dir, {
+        _check_batch_split(settings.batch_size)
+
+        def create():  # rank 0 alone makes the folder; the others hear whether it worked
+            if out_dir is None:
+                return None
+            RunDir.create(out_dir, {
                 "family": family.name, "config": to_dict(config), "settings": to_dict(settings),
                 "data": {**dataset.describe(), **(data_record or {})}, "device": str(device),
                 "data_spec": DataSpec(dataset.size, dataset.channels, dataset.num_classes,
                                       tuple(dataset.class_names)).to_json()})
+            return str(out_dir)
+
+        made = _from_main(create)
+        run = RunDir(Path(out_dir).expanduser()) if made is not None and dist_rt.is_main() else None
+        if made is not None and run is None:
+            run = _RemoteRun(Path(made))
         trainer = cls(family, config, settings, dataset, run, device)
         trainer._record_device()
         return trainer
@@ -270,11 +392,16 @@ class Trainer:
 
         `family`, when given, must be the run's family (a clear refusal otherwise).
         """
-        run = RunDir.open(run_path)
-        rec = run.record()
-        busy = run.training_pid()
-        if busy is not None:
-            raise RunError(f"{run.path} is being trained right now by process {busy}; stop that one first")
+        def open_run():  # rank 0 reads the folder; the others get its record
+            run = RunDir.open(run_path)
+            busy = run.training_pid()
+            if busy is not None:
+                raise RunError(f"{run.path} is being trained right now by process {busy}; stop that one first")
+            remove_stale_temp_files(run.path)
+            return run.record()
+
+        rec = _from_main(open_run)
+        run = RunDir(Path(run_path).expanduser()) if dist_rt.is_main() else _RemoteRun(Path(run_path))
         if family is not None and family != rec.get("family"):
             raise RunError(f"{run.path} is a {rec.get('family')} run; it cannot be continued as {family}")
         try:
@@ -297,18 +424,29 @@ class Trainer:
         if device is not None:
             changes["device"] = device
         settings = replace_checked(settings, **changes)
+        _check_batch_split(settings.batch_size)
         got = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         if (got.size, got.channels, got.class_names) != (spec.size, spec.channels, spec.class_names):
             raise RunError(f"the data does not match this run (run: {spec.size}px, {spec.channels} channels, "
                            f"{spec.num_classes} classes; data: {got.size}px, {got.channels} channels, "
                            f"{got.num_classes} classes)")
-        remove_stale_temp_files(run.path)
         trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
-        if checkpoint_paths(run.path):  # the newest intact one; damaged newer ones are set aside, said
-            path, payload, meta, trainer._start_warnings = load_newest_intact(run.path)
-            trainer.load(path, (payload, meta))
-            trainer._set_aside_after(int(meta.get("step", 0)))
-        else:  # killed before its first checkpoint: start over cleanly
+
+        def newest():  # the newest intact one (rank 0 reads it); damaged newer ones are set aside, said
+            if not checkpoint_paths(run.path):
+                return None
+            path, payload, meta, warnings = load_newest_intact(run.path)
+            payload, meta = trainer._read_checkpoint(path, (payload, meta))
+            return {"payload": payload, "meta": meta, "warnings": warnings}
+
+        found = _from_main(newest)
+        if found is not None:
+            trainer._start_warnings = list(found["warnings"])
+            trainer._apply_state(found["payload"], found["meta"])
+            if trainer.run_dir is not None:
+                trainer.run_dir.truncate_metrics(trainer.step)
+                trainer._set_aside_after(trainer.step)
+        elif trainer.run_dir is not None:  # killed before its first checkpoint: start over cleanly
             run.truncate_metrics(0)
             run.truncate_samples(0)
         trainer._record_device()
@@ -317,19 +455,28 @@ class Trainer:
     def _record_device(self) -> None:
         if self.run_dir is not None:
             self.run_dir.update_record(device=str(self.device), precision=self.precision,
-                                       channels_last=self.channels_last, settings=to_dict(self.settings))
+                                       channels_last=self.channels_last, settings=to_dict(self.settings),
+                                       distributed=self.distributed_record())
 
     # --- state ---------------------------------------------------------------------------------
     def _loop_state(self) -> dict:
         return {"step": self.step, "acc": dict(self._acc), "acc_n": self._acc_n,
                 "pending_metrics": dict(self._pending_metrics), "lr_scale": self._lr_scale,
                 "rollbacks": self._rollbacks, "best": self._best, "best_step": self._best_step,
+                "val_history": self._val_history, "overfit_warned": self._overfit_warned,
+                "train_since_val": [self._train_sum, self._train_n],
                 "train_seconds": self.train_seconds()}
 
     def _state(self) -> tuple[dict, dict]:
+        """The checkpoint's content. Several processes (a collective): every process's own random
+        state and loss accumulators go in too ("ranks"), gathered to all, so each can continue exactly."""
         payload = {"engine": engine_state(self.engine), "rng": rng_state()}
         meta = {"family": self.family.name, "config": to_dict(self.config), "settings": to_dict(self.settings),
                 "data_spec": self.spec.to_json(), "loop": self._loop_state()}
+        if self.world > 1:
+            mine = pack_state({"rng": payload["rng"], "acc": dict(self._acc), "acc_n": self._acc_n})
+            payload["ranks"] = [unpack_state(b) for b in dist_rt.gather_bytes(mine)]
+            meta["loop"]["world_size"] = self.world
         if self.engine.best_metric:
             meta["best_metric"] = self.engine.best_metric
         return payload, meta
@@ -339,14 +486,17 @@ class Trainer:
 
         Raises NonFiniteError instead of saving weights that hold inf/NaN.
         """
-        if not _weights_finite(self.engine):
+        if not _weights_finite(self.engine):  # weights are the same on every process: they all agree
             raise NonFiniteError(f"the weights became non-finite by step {self.step}")
-        if self.run_dir is None:
+        if not self.persist:
             self._snapshot = _cpu_copy(self._state())
             return None
         payload, meta = self._state()
-        path = save_checkpoint(self.run_dir.path, self.step, payload, meta,
-                               keep=self.settings.keep_checkpoints, best=best)
+        path = None
+        if self.run_dir is not None:
+            path = save_checkpoint(self.run_dir.path, self.step, payload, meta,
+                                   keep=self.settings.keep_checkpoints, best=best)
+        dist_rt.barrier()  # nobody trains on while rank 0 writes
         self._snapshot = None  # the checkpoint on disk is the last good state now
         return path
 
@@ -360,6 +510,13 @@ class Trainer:
                         f.replace(f.with_name(f"damaged_{f.name}"))
 
     def load(self, path: Path, loaded: tuple[dict, dict] | None = None) -> None:
+        """Continue from a checkpoint (rank 0 reads it; every process gets the same state)."""
+        payload, meta = _from_main(lambda: self._read_checkpoint(path, loaded))
+        self._apply_state(payload, meta)
+        if self.run_dir is not None:
+            self.run_dir.truncate_metrics(self.step)
+
+    def _read_checkpoint(self, path: Path, loaded: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
         payload, meta = loaded if loaded is not None else load_checkpoint(path)
         if meta.get("family") != self.family.name:
             raise CheckpointError(f"checkpoint is from family {meta.get('family')!r}, not {self.family.name!r}")
@@ -371,37 +528,56 @@ class Trainer:
             raise CheckpointError(f"the checkpoint was trained with other settings than this run's run.json "
                                   f"({k}: {theirs[k]!r} in the checkpoint, {ours[k]!r} in run.json); "
                                   f"it cannot be continued")
-        self._apply_state(payload, meta)
         best = best_checkpoint(self.run_dir.path) if self.run_dir is not None else None
         if best is not None and self.engine.best_metric:
             try:  # the best copy may come from a later, abandoned timeline: it still counts
                 _, best_meta = load_checkpoint(best, verify=False)
                 value = best_meta.get("loop", {}).get("best")
-                if value is not None and (self._best is None or value < self._best):
-                    self._best, self._best_step = float(value), int(best_meta["step"])
+                loop = meta.setdefault("loop", {})
+                mine = loop.get("best")
+                if value is not None and (mine is None or value < mine):
+                    loop["best"], loop["best_step"] = float(value), int(best_meta["step"])
             except CheckpointError:
                 pass
-        if self.run_dir is not None:
-            self.run_dir.truncate_metrics(self.step)
+        return payload, meta
 
     def _apply_state(self, payload: dict, meta: dict) -> None:
         load_engine_state(self.engine, payload["engine"])
-        set_rng_state(payload["rng"])
         loop = meta["loop"]
         self.step = int(loop["step"])
-        self._acc = {k: float(v) for k, v in loop["acc"].items()}
+        saved_world = int(loop.get("world_size", 1))
+        ranks = payload.get("ranks") or [{"rng": payload["rng"], "acc": loop["acc"], "acc_n": loop["acc_n"]}]
+        if saved_world == self.world:  # exact: each process takes up its own random state and sums
+            mine = ranks[self.rank]
+            set_rng_state(mine["rng"])
+            self._acc = {k: float(v) for k, v in mine["acc"].items()}
+        else:  # the interval's mean so far carries over; the random draws cannot
+            if self.rank == 0:
+                set_rng_state(payload["rng"])
+            else:
+                self._reseed(self.step)
+            self._acc = {k: sum(float(r["acc"][k]) for r in ranks) / len(ranks) for k in ranks[0]["acc"]}
+            self._notes.append(ev.TrainWarning(
+                self.step, f"this run was trained on {saved_world} process{'es' if saved_world > 1 else ''} and "
+                f"continues on {self.world}: weights, optimisers and step carry over, but the random draws "
+                f"(noise, flips, which process sees which images) differ from the interrupted run, so it will "
+                f"not repeat an uninterrupted run exactly", "distributed"))
         self._acc_n = int(loop["acc_n"])
         self._pending_metrics = dict(loop.get("pending_metrics", {}))
         self._lr_scale = float(loop.get("lr_scale", 1.0))
         self._rollbacks = int(loop.get("rollbacks", 0))
         self._best = loop.get("best")
         self._best_step = loop.get("best_step")
+        self._val_history = [list(row) for row in loop.get("val_history", [])]
+        self._overfit_warned = bool(loop.get("overfit_warned", False))
+        self._train_sum, self._train_n = (float(v) for v in loop.get("train_since_val", [0.0, 0]))
+        self._train_n = int(self._train_n)
         if self._clock_start is None:  # resuming: the budget goes on from the checkpoint's training time
             self._seconds_before = float(loop.get("train_seconds", 0.0))
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
-        if self.spec.num_classes == 0 or not getattr(self.engine, "conditional", False):
+        if self.spec.num_classes == 0 or not self.engine.conditional:
             return None
         return np.arange(self.settings.n_samples) % self.spec.num_classes
 
@@ -417,8 +593,14 @@ class Trainer:
             out.extend(perm[pos:pos + take])
         return np.asarray(out)
 
+    def shard_indices(self, step: int) -> np.ndarray:
+        """This process's part of the global batch of `step`: rank r takes the r-th slice of
+        batch_size / world images, so the processes together see exactly the one-process batch."""
+        b = self.local_batch
+        return self._batch_indices(step)[self.rank * b:(self.rank + 1) * b]
+
     def _batch(self, step: int) -> Batch:
-        idx = self._batch_indices(step)
+        idx = self.shard_indices(step)
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
         pixels = np.empty((len(idx),) + self.train_data.images.shape[1:], np.uint8)
         pixels[order] = self.train_data.images[idx[order]]
@@ -477,6 +659,70 @@ class Trainer:
         self._best, self._best_step = float(value), self.step
         return True
 
+    # --- overfitting and small data ----------------------------------------------------------------
+    def _train_measure(self, losses: dict) -> str | None:
+        """The training loss that mirrors the held-out measure (the family's `train_measure`, else the
+        loss named like `best_metric`, else "loss", else the first one)."""
+        if not self.engine.best_metric or not losses:
+            return None
+        for name in (self.engine.train_measure, self.engine.best_metric, "loss"):
+            if name and name in losses:
+                return name
+        return next(iter(losses))
+
+    def _watch_overfitting(self, values: dict[str, float], new_best: bool) -> ev.TrainWarning | None:
+        """A warning (once per episode) when the held-out measure got worse `overfit_patience`
+        validations in a row (by more than 2% in all, not noise) while the training measure went down
+        over the same span."""
+        name = self.engine.best_metric
+        key = name if name and name.startswith("val") else f"val/{name}"
+        value = values.get(key)
+        train = self._train_sum / self._train_n if self._train_n else None
+        self._train_sum, self._train_n = 0.0, 0
+        if value is None or train is None or not math.isfinite(value):
+            return None
+        patience = self.settings.overfit_patience
+        self._val_history = (self._val_history + [[self.step, float(value), float(train)]])[-(patience + 1):]
+        if new_best:
+            self._overfit_warned = False  # improving again: a later episode is worth saying
+        if patience <= 0 or self._overfit_warned or len(self._val_history) < patience + 1:
+            return None
+        rows = self._val_history
+        worse = all(b[1] > a[1] for a, b in zip(rows, rows[1:])) and rows[-1][1] - rows[0][1] > 0.02 * abs(rows[0][1])
+        if not (worse and rows[-1][2] < rows[0][2]):
+            return None
+        self._overfit_warned = True
+        (s0, v0, t0), (s1, v1, t1) = rows[0], rows[-1]
+        measure = getattr(self, "_measure_name", "loss")
+        best = (f" The best checkpoint (step {self._best_step:,}, {name} {self._best:.4g}) is kept: use it to "
+                f"sample and export." if self._best_step is not None and self._best is not None else "")
+        return ev.TrainWarning(
+            self.step, f"overfitting: held-out {name} got worse {patience} validations in a row, {v0:.4g} at step "
+            f"{int(s0):,} to {v1:.4g} at step {int(s1):,}, while the training {measure} fell from {t0:.4g} to "
+            f"{t1:.4g}: the model is memorising its {len(self.train_data):,} training images.{best} "
+            f"What helps: more images, flip=true, a smaller network, or fewer steps.", "overfitting")
+
+    def _data_notes(self) -> list[ev.TrainWarning | ev.Note]:
+        """What to expect from very little data, said once when a run starts."""
+        n = len(self.train_data) + (len(self.val_data) if self.val_data is not None else 0)
+        gan = any(i.name == "diffaugment" for i in field_infos(self.config))
+        if n == 1:
+            return [ev.TrainWarning(0, "training on a single image: the model can only learn to reproduce that "
+                                    "image (or small variations of it); add more images for a model that makes "
+                                    "new ones", "single-image")]
+        if n > SMALL_DATA:
+            return []
+        helps = ["flip=true (mirrored copies, where mirrored images make sense)", "a smaller network",
+                 "fewer steps"]
+        if gan:
+            helps.insert(1, "diffaugment=color,translation (DiffAugment: D sees augmented real and fake images)")
+        if self.engine.best_metric:
+            helps.append("sampling from the best checkpoint, which is kept")
+        return [ev.Note(0, f"{n:,} images is a small dataset: expect the model to memorise them, with samples "
+                                f"close to training images" + (" and a held-out measure that improves, then rises"
+                                                               if self.engine.best_metric else "")
+                                + ". What helps: " + "; ".join(helps) + ".", "small-data")]
+
     def _set_status(self, status: str) -> None:
         if self.run_dir is not None:
             changes = {"status": status, "step": self.step, "updated": time.time()}
@@ -490,10 +736,13 @@ class Trainer:
         s = self.settings
         try:
             yield from self._run(control, s)
-        except Diverged as exc:
+        except Diverged as exc:  # every process diverges at the same step: they agree on losses
             self._set_status_quietly("failed")
             yield ev.Failed(self.step, str(exc), traceback.format_exc(), kind="diverged")
         except Exception as exc:  # noqa: BLE001 - the loop reports, the caller decides
+            if self.world > 1:
+                yield self._process_failed(exc)
+                return
             kind = "error"
             if is_disk_full(exc):  # a plain sentence: where, roughly how much, the last good checkpoint
                 kind = "disk-full"
@@ -512,6 +761,86 @@ class Trainer:
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self._set_status_quietly("failed")
             yield ev.Failed(self.step, message, traceback.format_exc(), kind=kind)
+        finally:
+            if self.run_dir is not None and self.run_dir.tensorboard is not None:
+                self.run_dir.tensorboard.close()
+                self.run_dir.tensorboard = None
+
+    def _open_tensorboard(self) -> Iterator[ev.Event]:
+        """TensorBoard event files beside metrics.jsonl (engines/train/tensorboard.py decides who writes)."""
+        if self.run_dir is None:
+            return
+        from . import tensorboard
+        if not tensorboard.available():
+            yield ev.TrainWarning(self.step, f"this run writes no TensorBoard files: tensorboardX is not "
+                                  f"installed ({tensorboard.INSTALL_HINT})", "tensorboard")
+            return
+        try:
+            log = tensorboard.open_log(self.run_dir.path, purge_step=self.step)
+            if log is not None:
+                log.hparams({"family": self.family.name, **{f"config/{k}": v for k, v in to_dict(self.config).items()},
+                             **{f"settings/{k}": v for k, v in to_dict(self.settings).items()}})
+        except Exception as exc:  # noqa: BLE001 - a side log must never stop training
+            yield ev.TrainWarning(self.step, f"this run writes no TensorBoard files: {exc}", "tensorboard")
+            return
+        self.run_dir.tensorboard = log
+
+    def _sync_control(self, control: Control) -> None:
+        """Several processes: rank 0's stop/pause/save-now/roll-back requests (the person talks to
+        rank 0) reach every process at the same step, so they all do the same thing."""
+        if self.world == 1:
+            return
+        save, (wanted, before) = False, (False, None)
+        if self.is_main:
+            save, (wanted, before) = control.take_save_request(), control.take_rollback_request()
+        flags = dist_rt.broadcast_values([float(control.stop_requested), float(control.paused), float(save),
+                                          float(wanted), -1.0 if before is None else float(before)])
+        stop, paused, save, wanted, before = flags
+        if stop:
+            control.request_stop()
+        elif paused and not control.paused:
+            control.pause()
+        elif not paused and control.paused:
+            control.resume()
+        if save:
+            control.request_save()
+        if wanted:
+            control.request_rollback(None if before < 0 else int(before))
+
+    def _process_failed(self, exc: Exception) -> ev.Failed:
+        """One of several processes failed. The first to fail publishes why and leaves the group,
+        so every other process's next collective fails at once (no waiting for the timeout); each
+        then reports the first failure, naming its process, and rank 0 writes it into run.json."""
+        details = traceback.format_exc()
+        own = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if _is_oom(exc):
+            own = f"out of memory at step {self.step + 1} with {self.local_batch} images per process"
+        peer = dist_rt.peer_failure(self.rank, self.world)
+        if peer is None and _is_collective_error(exc):  # the failing process publishes first; be patient
+            peer = dist_rt.peer_failure(self.rank, self.world, wait_s=3.0)
+        if peer is not None:
+            failed_rank, step, why = int(peer["rank"]), int(peer["step"]), str(peer["message"])
+        elif _is_collective_error(exc):
+            failed_rank, step, why = None, self.step, f"lost contact with the other processes ({own})"
+        else:
+            failed_rank, step, why = self.rank, self.step, own
+            dist_rt.publish_failure(self.rank, step, own)
+        who = f"process {failed_rank} of {self.world}" if failed_rank is not None else f"process {self.rank}"
+        message = f"{who} failed at step {step + 1}: {why}"
+        if self.run_dir is not None:
+            try:
+                self.run_dir.update_record(status="failed", step=self.step, updated=time.time(),
+                                           failure={"rank": failed_rank, "step": step + 1, "message": why})
+            except Exception:  # noqa: BLE001 - the original failure matters more
+                pass
+        if failed_rank == self.rank:
+            dist_rt.leave_after_failure()  # the others' pending collectives fail now
+            if self.rank != 0:
+                dist_rt.wait_for_acknowledgement()  # rank 0 has written run.json before we exit
+        elif self.is_main:
+            dist_rt.acknowledge_failure()
+        kind = "out-of-memory" if _is_oom(exc) and failed_rank == self.rank else "error"
+        return ev.Failed(self.step, message, details, kind=kind, rank=failed_rank)
 
     def _set_status_quietly(self, status: str) -> None:
         try:
@@ -521,12 +850,18 @@ class Trainer:
 
     # --- rollback -----------------------------------------------------------------------------------
     def _last_good_state(self, before_step: int | None) -> tuple[dict, dict] | None:
-        if self.run_dir is not None:
-            paths = [p for step, p in checkpoint_paths(self.run_dir.path)
-                     if before_step is None or step <= before_step]
-            if paths:
-                return load_checkpoint(paths[-1])
-        return self._snapshot
+        """The checkpoint to go back to (rank 0 reads it, every process gets it), else the
+        in-memory snapshot every process took of its own state at the same moment."""
+        def pick():
+            if self.run_dir is not None:
+                paths = [p for step, p in checkpoint_paths(self.run_dir.path)
+                         if before_step is None or step <= before_step]
+                if paths:
+                    return list(load_checkpoint(paths[-1]))
+            return None
+
+        state = _from_main(pick)
+        return tuple(state) if state is not None else self._snapshot
 
     def rollback(self, reason: str, before_step: int | None = None, automatic: bool = True) -> ev.TrainWarning:
         """Return to the last good state (at or before `before_step`), lower the LR, say so."""
@@ -586,13 +921,18 @@ class Trainer:
         self._set_status("running")
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
-                         self.train_seconds())
+                         self.train_seconds(), self.world, self.local_batch, s.batch_size)
+        yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
+        if self.step == 0:
+            yield from self._data_notes()
         if s.precision == "bf16" and self.precision != "bf16":
             yield ev.TrainWarning(self.step, f"bf16 is not available on {self.device.type} for "
                                   f"{self.family.name}; training in fp32", "precision")
-        if self.run_dir is None or not self.run_dir.checkpoints():
+        yield from self._notes
+        self._notes = []
+        if dist_rt.broadcast_flag(self.run_dir is None or not self.run_dir.checkpoints()):
             self._snapshot = _cpu_copy(self._state())  # something good to roll back to
         self._clock_start = _now()
         yield from self._sample_events()
@@ -602,18 +942,20 @@ class Trainer:
         out_of_time = False
         while self.step < s.steps:
             before_requests = self.step
+            self._sync_control(control)
             if control.paused:
                 paused_at = _now()
                 yield ev.Paused(self.step)
                 while control.paused and not control.stop_requested:
                     control.wait_while_paused()
+                    self._sync_control(control)
                     yield from self._serve_requests(control)
                 t0 += _now() - paused_at  # paused time is not training time
                 self._clock_start += _now() - paused_at
                 yield ev.Resumed(self.step)
             if control.stop_requested:
                 break
-            if self._out_of_time():
+            if self.settings.time_limit and dist_rt.broadcast_flag(self._out_of_time()):  # rank 0's clock
                 out_of_time = True
                 break
             for e in self._serve_requests(control):
@@ -629,12 +971,18 @@ class Trainer:
                 with self.engine.autocast():
                     losses = self.engine.train_step(self._batch(self.step), self.step, s.steps)
                 bad = [k for k, v in losses.items() if not math.isfinite(float(v))]
-                if bad:
-                    raise NonFiniteError(f"loss {', '.join(bad)} became non-finite at step {self.step + 1}")
+                if dist_rt.any_true(bool(bad)):  # one process's bad loss rolls every process back
+                    where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
+                    raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1
+                measure = self._train_measure(losses)
+                if measure is not None:
+                    self._train_sum += float(losses[measure])
+                    self._train_n += 1
+                    self._measure_name = measure
                 dt = time.perf_counter() - t_step
                 step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
 
@@ -645,6 +993,10 @@ class Trainer:
                         self._pending_metrics.update(values)
                         new_best = self._is_new_best(values)
                         yield ev.Metrics(self.step, values)
+                        warning = self._watch_overfitting(values, new_best)
+                        if warning is not None:
+                            yield warning
+                    new_best = dist_rt.broadcast_flag(new_best)  # rank 0's measure decides for all
 
                 if s.monitor_every and self.step % s.monitor_every == 0:
                     self._phase = "monitor"
@@ -659,6 +1011,8 @@ class Trainer:
 
                 if self.step % s.log_every == 0 or self.step == s.steps:
                     mean = {k: v / self._acc_n for k, v in self._acc.items()}
+                    if self.world > 1:  # the mean over every process's losses
+                        mean = dict(zip(sorted(mean), dist_rt.mean_values([mean[k] for k in sorted(mean)])))
                     elapsed = _now() - t0
                     per_step = elapsed / max(1, self.step - start_step)
                     row = {"step": self.step, "losses": mean, "time": round(elapsed, 3),
@@ -686,7 +1040,8 @@ class Trainer:
                 start_step, t0, last_ckpt, step_time = self.step, _now(), self.step, None
 
         self._phase = "checkpoint"
-        if self.run_dir is not None and (self.step != last_ckpt or not self.run_dir.checkpoints()):
+        if self.persist and dist_rt.broadcast_flag(
+                self.step != last_ckpt or (self.run_dir is not None and not self.run_dir.checkpoints())):
             try:
                 yield ev.CheckpointSaved(self.step, str(self.save()))
             except FloatingPointError as exc:  # never end a run on a garbage checkpoint

@@ -90,7 +90,7 @@ def _checkpoint_of_run(run_path: Path, checkpoint: str | Path) -> Path:
 def label_index(engine: Engine, name: str) -> int:
     """Class index for a class name of the run's data; a clear error listing the known names."""
     names = list(engine.data.class_names)
-    if not names or not getattr(engine, "conditional", False):
+    if not names or not engine.conditional:
         raise RunError(f"this {engine.family} run is not class-conditional, so --label cannot be used")
     if name not in names:
         raise RunError(f"unknown label {name!r}; known labels: {', '.join(names)}")

@@ -12,7 +12,7 @@ import platform
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,9 @@ def versions() -> dict:
 @dataclass
 class RunDir:
     path: Path
+    # engines/train/tensorboard.TensorBoardLog while the loop trains (main process only): metrics and
+    # sample grids written here are written there too
+    tensorboard: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def run_json(self) -> Path:
@@ -120,6 +123,17 @@ class RunDir:
     def append_metrics(self, row: dict) -> None:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row, sort_keys=True) + "\n")
+        if self.tensorboard is not None and "event" not in row:
+            self._to_tensorboard(lambda log: (
+                log.scalars(row["step"], row.get("losses") or {}, prefix="train/"),
+                log.scalars(row["step"], row.get("metrics") or {}),
+                log.scalars(row["step"], {"time/train_seconds": row.get("train_seconds")})))
+
+    def _to_tensorboard(self, write) -> None:
+        try:
+            write(self.tensorboard)
+        except Exception:  # noqa: BLE001 - a side log must never stop training; it stops itself
+            self.tensorboard = None
 
     def read_metrics(self) -> list[dict]:
         if not self.metrics_path.exists():
@@ -144,6 +158,8 @@ class RunDir:
         tmp = path.with_name(f".{path.name}.tmp")
         save_png(grid, tmp)
         os.replace(tmp, path)
+        if self.tensorboard is not None:
+            self._to_tensorboard(lambda log: log.image(step, grid))
         return path
 
     def truncate_samples(self, after_step: int) -> None:

@@ -1,6 +1,7 @@
 """Sampler panel: draw samples from a trained run with the family's sampling options, one class or
 all of them, with progress and Stop (PixelCNN and diffusion sample step by step); for diffusion, the
-denoising path and what fewer DDIM steps save in time."""
+denoising path and what fewer DDIM steps save in time; for StyleGAN, the style-mixing grid.
+Bounded float options (truncation psi, temperature) get a slider beside their text box."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
 from engines.imaging import make_grid
+from engines.families import capabilities
+from engines.families.base import Engine
 from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
-from ..forms import INVALID_STYLE, FieldEditor
+from ..forms import INVALID_STYLE, FieldEditor, format_float
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel
@@ -27,6 +31,35 @@ from .gallery import GridView
 ALL_CLASSES = -1
 # sampling options the panel's own controls already cover (the class box picks the classes sample() draws)
 COVERED_BY_PANEL = {"label"}
+SLIDER_STEPS = 100  # a bounded float option's slider moves in hundredths of its range
+STYLE_MIX_ROWS, STYLE_MIX_COLUMNS = 3, 5
+STYLE_LEVELS = ("coarse", "middle", "fine")
+
+
+def _slider_for(info: FieldInfo, editor: FieldEditor) -> QSlider | None:
+    """A slider kept in step with a float option's text box, for options with a small finite range."""
+    if info.type is not float or info.min is None or info.max is None or not 0 < info.max - info.min <= 10:
+        return None
+    lo, hi = float(info.min), float(info.max)
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, SLIDER_STEPS)
+    slider.setObjectName(f"slider_{info.name}")
+    slider.setToolTip(editor.widget.toolTip())
+    text = editor.widget
+
+    def from_text(_t=None) -> None:
+        try:
+            value = float(text.text())
+        except ValueError:
+            return
+        slider.blockSignals(True)
+        slider.setValue(round((min(max(value, lo), hi) - lo) / (hi - lo) * SLIDER_STEPS))
+        slider.blockSignals(False)
+
+    slider.valueChanged.connect(lambda v: text.setText(format_float(lo + (hi - lo) * v / SLIDER_STEPS)))
+    text.textChanged.connect(from_text)
+    from_text()
+    return slider
 
 
 class SamplingOptionsForm(QWidget):
@@ -38,6 +71,7 @@ class SamplingOptionsForm(QWidget):
         self._on_change = on_change
         self.fields: list[FieldInfo] = []
         self.editors: dict[str, FieldEditor] = {}
+        self.sliders: dict[str, QSlider] = {}
         self.error: str | None = None
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
@@ -46,14 +80,23 @@ class SamplingOptionsForm(QWidget):
         while self.layout_.rowCount():
             self.layout_.removeRow(0)
         self.fields = [f for f in fields if f.name not in COVERED_BY_PANEL]
-        self.editors = {}
+        self.editors, self.sliders = {}, {}
         for info in self.fields:
             editor = FieldEditor(info, self._edited)
             editor.set_value(info.default)
             self.editors[info.name] = editor
             label = QLabel(info.label[:1].upper() + info.label[1:])
             label.setToolTip(editor.widget.toolTip())
-            self.layout_.addRow(label, editor.widget)
+            slider = _slider_for(info, editor)
+            if slider is None:
+                self.layout_.addRow(label, editor.widget)
+                continue
+            self.sliders[info.name] = slider
+            row = QHBoxLayout()
+            editor.widget.setMaximumWidth(70)
+            row.addWidget(slider, 1)
+            row.addWidget(editor.widget)
+            self.layout_.addRow(label, row)
         self._edited()
 
     def editor(self, name: str) -> QWidget:
@@ -91,6 +134,7 @@ class SamplerPanel(Panel):
         self.info: dict | None = None
         self.result: np.ndarray | None = None      # uint8 (N, H, W, C) laid out row by row
         self.columns: int | None = None
+        self._mix: tuple[list[int], list[int], str] = ([], [], "coarse")
         self.captions: list[str] | None = None      # class name of each result image (conditional runs)
         self._asked_labels: np.ndarray | None = None
         self.export_options = ExportOptions(scale=4)  # the last choices in the export dialog
@@ -120,6 +164,21 @@ class SamplerPanel(Panel):
         form.addRow("seed", self.seed)
         form.addRow("class", self.class_box)
         form.addRow(self.options)
+        self.mix_level = QComboBox()
+        self.mix_level.setToolTip("Which styles each row lends to the column images: coarse (layout, pose), "
+                                  "middle (features), fine (colour, texture)")
+        self.mix_button = QPushButton("Style mix")
+        self.mix_button.setToolTip(f"The style-mixing grid: {STYLE_MIX_COLUMNS} column seeds drawn with the chosen "
+                                   f"styles of {STYLE_MIX_ROWS} row seeds (seeds from the seed box on); "
+                                   "Export… writes it as a PNG (as `genstudio stylemix`)")
+        self.mix_button.clicked.connect(self.style_mix)
+        mix_row = QHBoxLayout()
+        mix_row.addWidget(self.mix_level, 1)
+        mix_row.addWidget(self.mix_button)
+        self.mix_row = QWidget()
+        self.mix_row.setLayout(mix_row)
+        mix_row.setContentsMargins(0, 0, 0, 0)
+        form.addRow("style mixing", self.mix_row)
         form.addRow(self.options_hint)
         form.addRow(self.options_error)
         self._form = form
@@ -190,6 +249,7 @@ class SamplerPanel(Panel):
         self.sample_button.setEnabled(runnable)
         self.sample_button.setToolTip(reason or "Draw the images with these options")
         self.path_button.setEnabled(runnable and bool(self.info and self.info.get("path")))
+        self.mix_button.setEnabled(runnable and bool(self.info and self.info.get("style_levels")))
         self.times_button.setEnabled(runnable and bool(self.info and self.info.get("times")))
         for b in (self.path_button, self.times_button):
             if error:
@@ -197,7 +257,13 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"))
+<<<<<<< HEAD
+        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"))
+=======
+        levels = getattr(engine, "levels", {}) if callable(getattr(engine, "style_mix", None)) else {}
+        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"),
+                    style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
+>>>>>>> main
         self.info = info
         self.chooser.show_loaded(info)
         self.class_box.clear()
@@ -206,6 +272,9 @@ class SamplerPanel(Panel):
             for i, name in enumerate(info["classes"]):
                 self.class_box.addItem(name, i)
         self._form.setRowVisible(self.class_box, self.class_box.count() > 0)
+        self.mix_level.clear()
+        self.mix_level.addItems(info["style_levels"])
+        self._form.setRowVisible(self.mix_row, bool(info["style_levels"]))
         self.options.set_fields(info.get("sampling") or [])
         names = [f.name for f in self.options.fields]
         self.options_hint.setText(f"Sampling options (as `genstudio sample --set`): {', '.join(names)}" if names
@@ -248,6 +317,15 @@ class SamplerPanel(Panel):
         n = min(self.count.value(), 8)
         self.service.sample_path(n, self.seed.value(), self._labels(n), options=options)
 
+    def style_mix(self) -> None:
+        options = self._checked_options()
+        if options is None or not self.mix_level.count():
+            return
+        seed = self.seed.value()
+        self._mix = ([seed + i for i in range(STYLE_MIX_ROWS)],
+                     [seed + STYLE_MIX_ROWS + j for j in range(STYLE_MIX_COLUMNS)], self.mix_level.currentText())
+        self.service.style_mix(*self._mix, options=options)
+
     def sampling_times(self) -> None:
         options = self._checked_options()
         if options is not None:
@@ -263,6 +341,13 @@ class SamplerPanel(Panel):
                 else None
             label = self.class_box.currentText() if self.class_box.count() else ""
             self.say(f"{len(frames)} samples" + (f" ({label})" if label else "") + ".")
+        elif kind == "stylemix":
+            rows, cols, level = self._mix
+            self.result, self.columns = frames, len(cols) + 1
+            self.captions = [""] + [f"seed {c}" for c in cols] + \
+                [x for r in rows for x in [f"seed {r}"] + [""] * len(cols)]
+            self.say(f"Style mixing: each row draws the top row's seeds with the {level} styles of the seed "
+                     f"on its left.")
         elif kind == "path":
             n, k = frames.shape[:2]
             self.result, self.columns = frames.reshape((n * k,) + frames.shape[2:]), k

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from engines.families import capabilities
 from engines import registry
 from engines.config import replace_checked
 from engines.families.base import Batch, DataSpec
@@ -56,17 +57,17 @@ def test_validation_and_samples_come_from_the_average(name):
     images = batches[3].pixels.permute(0, 2, 3, 1).numpy()
 
     def answers():
-        latents = engine.encode(images) if engine.has_latent else None
+        latents = engine.encode(images) if capabilities.has(engine, "latent") else None
         return engine.validate(batches[3:])["bits_per_dim"], engine.sample(3, seed=5), latents
 
     bpd_average, sample_average, latents_average = answers()
     average, engine.ema = engine.ema, None  # now the live weights answer
     bpd_live, sample_live, latents_live = answers()
     assert bpd_average != pytest.approx(bpd_live, abs=1e-6)
-    if engine.has_latent:  # (PixelCNN's near-uniform predictions after 3 steps draw the same pixels)
+    if capabilities.has(engine, "latent"):  # (PixelCNN's near-uniform predictions after 3 steps draw the same pixels)
         assert not np.array_equal(sample_average, sample_live)
     engine.ema = average
     assert engine.validate(batches[3:])["bits_per_dim"] == pytest.approx(bpd_average)
-    if engine.has_latent:  # the latent space is the average's too, and its exact inverse round-trips
+    if capabilities.has(engine, "latent"):  # the latent space is the average's too, and its exact inverse round-trips
         assert not torch.allclose(latents_average, latents_live)
         assert np.array_equal(engine.decode(latents_average), images)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from engines.families import capabilities
 from engines import registry
 from engines.config import field_infos, replace_checked
 from engines.train import events as ev
@@ -174,7 +175,7 @@ def test_latent_interface_for_the_explorer(name):
 
     torch.manual_seed(0)
     engine = registry.get(name).engine_class(small_config(name), DataSpec(16, 1, 2, ("a", "b")), "cpu")
-    if not engine.has_latent:
+    if not capabilities.has(engine, "latent"):
         assert latent_support(engine) is None
         return
     assert latent_support(engine)

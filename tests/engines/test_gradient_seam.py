@@ -30,6 +30,7 @@ def _grads(net, x):
     return [p.grad.clone() for p in net.parameters()]
 
 
+@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\\(\\)` has been overridden")
 @pytest.mark.parametrize("name", registry.names())
 def test_every_family_steps_every_optimiser_through_the_seam(name):
     """Each optimiser step of a training step is preceded by the reducer: nothing bypasses it."""

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from engines.families.base import DataSpec, Engine, to_uint8
+from engines.families.capabilities import LatentCodec
 from engines.families.dcgan import DCGANConfig
 from engines.latent import (LatentError, corner_grid, endpoint_latent, latent_support, lerp, path, to_latents,
                             project, random_walk, slerp)
@@ -59,10 +60,10 @@ def gan(tmp_path_factory):
     return trainer.engine
 
 
-class LinearGenerator(Engine):
+class LinearGenerator(Engine, LatentCodec):
     """A generator with a known answer: images = tanh(W z), W fixed and well conditioned."""
     family = "linear-test"
-    has_latent = True
+    encoding = "projection (optimising the latent)"
 
     def __init__(self):
         super().__init__(None, DataSpec(4, 1))

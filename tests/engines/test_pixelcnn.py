@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from engines.families import capabilities
 from engines import registry
 from engines.config import replace_checked
 from engines.families.base import Batch, Cancelled, DataSpec
@@ -140,7 +141,7 @@ def test_learning_rate_halves_every_half_life_and_rollbacks_scale_it():
 def test_conditional_only_with_labels_and_labels_change_the_prediction():
     assert not make_engine(classes=0).conditional
     engine = make_engine(classes=3)
-    assert engine.conditional and not engine.has_latent
+    assert engine.conditional and not capabilities.has(engine, "latent")
     with torch.no_grad():
         engine.net.layers[0].class_bias.weight.normal_()
         x = torch.zeros(2, 1, 8, 8)

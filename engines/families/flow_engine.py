@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..families.base import Batch, DataSpec, Engine
+from .base import Batch, DataSpec, Engine, image_batches
+from .capabilities import LatentCodec, Likelihood, Sampler
+from ..nn.ema import EMA
+from ..nn.flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, decode_latents,
+                        encode_images)
 from ..sampling import TemperatureSampling
-from .ema import EMA
-from .flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, decode_latents,
-                    encode_images)
 
 
 def flow_train_preset(size: int) -> dict:
@@ -23,10 +24,9 @@ def flow_train_preset(size: int) -> dict:
     return {"batch_size": 16}
 
 
-class FlowEngine(Engine):
-    has_latent = True
+class FlowEngine(Engine, Sampler, LatentCodec, Likelihood):
     conditional = False
-    encode_method = "exact inverse (normalizing flow)"
+    encoding = "exact inverse (normalizing flow)"
     best_metric = "bits_per_dim"
     mixed_precision_ok = False  # log-determinants and the logit need fp32
 
@@ -85,6 +85,19 @@ class FlowEngine(Engine):
         finally:
             flow.train(was_training)
         return {"bits_per_dim": total / count} if count else {}
+
+    @torch.no_grad()
+    def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Exact (dequantised) bits/dim of each image, with the validation's fixed noise."""
+        flow = self.model
+        was_training = flow.training
+        flow.eval()
+        gen = torch.Generator(device=self.device).manual_seed(1234)
+        try:
+            out = [bits_per_dim(flow, b.pixels, gen).double().cpu() for b in image_batches(images, self.device)]
+        finally:
+            flow.train(was_training)
+        return torch.cat(out).numpy() if out else np.zeros(0)
 
     def set_learning_rate_scale(self, scale: float) -> None:
         self.lr_scale *= scale

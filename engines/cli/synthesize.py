@@ -1,0 +1,76 @@
+"""genstudio synthesize RUN --n-per-class N --out DIR [--min-confidence P]: a synthetic dataset with a manifest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..tools import synthesize as tool
+from . import CliError
+from .tool_args import add_common, cli_progress, open_run
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("synthesize", help="write a synthetic dataset (class subfolders) with a manifest")
+    add_common(p, images=False)
+    p.add_argument("--n-per-class", type=int, required=True, metavar="N",
+                   help="images per class (unlabelled runs: images in all)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                   help="keep only images a classifier trained on the run's data assigns to their class "
+                        "with at least this probability (0 = keep all)")
+    p.add_argument("--no-cas", action="store_true",
+                   help="skip the classification accuracy score (a classifier trained on the synthetic set, "
+                        "tested on the real held-out split)")
+
+
+def run(args) -> int:
+    if not 1 <= args.n_per_class <= 100_000:
+        raise CliError("--n-per-class must be between 1 and 100000")
+    if not 0 <= args.min_confidence < 1:
+        raise CliError("--min-confidence must be at least 0 and below 1")
+    if args.label:
+        raise CliError("synthesize draws every class; --label does not apply")
+    engine, record = open_run(args)
+    tool.method_for(engine)
+    out = Path(args.out).expanduser()
+    if (out / "manifest.json").exists() and not args.force:
+        raise CliError(f"{out / 'manifest.json'} already exists; use --force to overwrite")
+    split, why = (None, "")
+    need_data = args.min_confidence > 0 or (not args.no_cas and engine.conditional)
+    if need_data:
+        split, why = tool.real_split(record, engine)
+    classifier = None
+    if args.min_confidence > 0:
+        if split is None:
+            raise CliError(f"--min-confidence needs a classifier of the run's data, but {why}")
+        from ..quality import FeatureSpace
+        train_x, train_y = split[0], split[1]
+        keep = train_y >= 0
+        classifier = FeatureSpace.fit(train_x[keep], train_y[keep])
+    syn = tool.generate(engine, args.n_per_class, seed=args.seed, classifier=classifier,
+                        min_confidence=args.min_confidence, progress=cli_progress("sampling"))
+    files = tool.write_dataset(out, engine, syn, args.seed, args.force)
+    scores = None
+    if not args.no_cas:
+        if not engine.conditional:
+            scores = {"cas": None, "note": "the run is not class-conditional, so there is no accuracy to score"}
+        elif split is None:
+            scores = {"cas": None, "note": why}
+        else:
+            tx, ty, hx, hy = split
+            scores = tool.classification_accuracy_score(syn.images, syn.labels, tx[ty >= 0], ty[ty >= 0],
+                                                        hx[hy >= 0], hy[hy >= 0], seed=args.seed)
+    settings = {"n_per_class": args.n_per_class, "seed": args.seed, "min_confidence": args.min_confidence,
+                "sampling_options": list(args.set), "checkpoint_asked": args.checkpoint}
+    manifest = tool.write_manifest(out, record, engine, syn, settings, files, scores)
+    for note in syn.notes:
+        print(f"note: {note}", file=sys.stderr)
+    kind = f"{engine.data.num_classes} class folders" if syn.labels is not None else "one folder (unlabelled run)"
+    print(f"wrote {len(files)} images in {kind} and {manifest.name} to {out}")
+    if scores and scores.get("cas") is not None:
+        base = scores.get("real_baseline")
+        print(f"classification accuracy score: {scores['cas']:.3f} on {scores['test_images']} real held-out images"
+              + (f" (trained on real images: {base:.3f})" if base is not None else ""))
+    elif scores:
+        print(f"classification accuracy score: not computed ({scores.get('note')})")
+    return 0

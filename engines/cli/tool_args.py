@@ -1,0 +1,80 @@
+"""What the tool commands (score, inpaint, denoise, upscale, synthesize) share: arguments, loading
+the run or model file, reading inputs the way the run reads its data, and writing results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..config import parse_assignments
+from ..tools.common import Inputs, ToolError, output_paths, read_images, write_png
+from ..train.restore import label_index, load_engine
+from . import CliError
+
+
+def add_common(p, images: bool = True, out: bool = True) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="a run folder or a model file from `genstudio export`")
+    if images:
+        p.add_argument("--images", action="append", required=True, metavar="X",
+                       help="an image file or a folder of images (walked recursively); repeatable")
+    if out:
+        p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (relative paths kept)")
+        p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label", help="class name to condition on (conditional runs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampling option of the family (e.g. steps=20); repeatable")
+
+
+def open_run(args):
+    """(engine, record) with --set sampling options applied; the record knows its run path."""
+    if not 0 <= args.seed < 2**63:
+        raise CliError("--seed must be a whole number from 0 to 2^63-1")
+    engine, record = load_engine(args.run_dir, args.checkpoint)
+    record = dict(record, run=str(args.run_dir))
+    options = parse_assignments(getattr(args, "set", []) or [])
+    if options:
+        engine.set_sampling_options(**options)
+    return engine, record
+
+
+def labels_for(engine, args, n: int) -> np.ndarray | None:
+    if getattr(args, "label", None) is None:
+        return None
+    return np.full(n, label_index(engine, args.label), dtype=np.int64)
+
+
+def read_inputs(engine, record, args, native: bool = False) -> Inputs:
+    data = record.get("data") or {}
+    inputs = read_images(args.images, None if native else engine.data.size, engine.data.channels,
+                         fit=str(data.get("fit", "center-crop")), background=data.get("background", (255, 255, 255)),
+                         native_max=engine.data.size if native else None)
+    for path, reason in inputs.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if not len(inputs):
+        raise ToolError("no readable images in " + ", ".join(str(s) for s in args.images))
+    return inputs
+
+
+def write_results(images: np.ndarray, inputs: Inputs, out_dir, force: bool, suffix: str = "") -> list[Path]:
+    paths = output_paths(out_dir, inputs.names, force, (suffix,))
+    for img, path in zip(images, paths):
+        write_png(img, path)
+    return paths
+
+
+def cli_progress(label: str):
+    """A progress callback that redraws one line on stderr when it is a terminal (silent otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+    return report
+
+
+__all__ = ["add_common", "open_run", "labels_for", "read_inputs", "write_results", "cli_progress", "ToolError"]

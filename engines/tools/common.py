@@ -1,0 +1,251 @@
+"""What every tool shares: reading input images the way the run reads its data, writing results
+without overwriting, choosing a method from the family's capabilities, image maths (PSNR, resizing).
+
+A tool is a list of `Method`s tried in order; the first whose `applies(engine_class)` holds does
+the work and its `name` is reported to the person (CLI output, studio label). A family none of them
+fits gets one sentence naming the families that can (`cannot_do`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..families.base import Cancelled, Engine
+
+ProgressFn = Callable[[int, int], None]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class ToolError(ValueError):
+    """A tool cannot do what was asked (wrong family, bad mask, nothing to read): one line for a person."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str                                   # what the person is told ("RePaint (DDIM, 2 resamples)")
+    applies: Callable[[type], bool]             # engine class -> can this method run on it
+
+
+def engine_class(engine) -> type:
+    return engine if isinstance(engine, type) else type(engine)
+
+
+def choose(methods: Sequence[Method], engine, tool: str) -> Method:
+    """The first method that applies to this engine's family; a ToolError naming the families that can otherwise."""
+    cls = engine_class(engine)
+    for m in methods:
+        if m.applies(cls):
+            return m
+    raise ToolError(cannot_do(cls.family, tool, methods))
+
+
+def families_that_can(methods: Sequence[Method]) -> list[str]:
+    from .. import registry
+
+    out = []
+    for name in registry.names():
+        try:
+            cls = registry.get(name).engine_class
+        except Exception:  # noqa: BLE001 - a broken family is simply not listed
+            continue
+        if any(m.applies(cls) for m in methods):
+            out.append(name)
+    return out
+
+
+def cannot_do(family: str, tool: str, methods: Sequence[Method]) -> str:
+    can = families_that_can(methods)
+    return f"a {family} run cannot {tool}; families that can: {', '.join(can) or 'none'}"
+
+
+def overrides(cls: type, name: str) -> bool:
+    """True when the family implements `name` itself (not the base Engine's 'not supported')."""
+    return getattr(cls, name, None) is not None and getattr(cls, name) is not getattr(Engine, name, None)
+
+
+def has_capability(engine, name: str) -> bool:
+    """The backbone's capability query (engines.families.capabilities) when it exists, else the
+    family's own methods: 'latent' (encode/decode/render), 'likelihood' (bits/dim), 'sampler'."""
+    try:
+        from ..families import capabilities  # type: ignore[attr-defined]
+    except ImportError:
+        capabilities = None
+    if capabilities is not None and hasattr(capabilities, "has"):
+        try:
+            return bool(capabilities.has(engine, name))
+        except (KeyError, ValueError):
+            pass
+    cls = engine_class(engine)
+    if name == "latent":
+        return bool(getattr(cls, "has_latent", False))
+    if name == "sampler":
+        return overrides(cls, "sample")
+    if name == "likelihood":  # bits_per_dim(images) -> per-image array
+        return callable(getattr(cls, "bits_per_dim", None))
+    return False
+
+
+# --- reading inputs ----------------------------------------------------------------------------------
+
+@dataclass
+class Inputs:
+    """Images read for a tool: uint8 (N, H, W, C), each with the relative path it keeps in the output."""
+    images: np.ndarray
+    names: list[str]                      # relative paths as given (used for the output names)
+    paths: list[str]                      # full source paths
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def list_image_files(sources: Sequence[str | os.PathLike]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+    """(file, relative name) for every image under the sources (folders are walked, sorted), and skips."""
+    found: list[tuple[Path, str]] = []
+    skipped: list[tuple[str, str]] = []
+    if not sources:
+        raise ToolError("no images given (--images FOLDER or FILE)")
+    for src in sources:
+        root = Path(os.path.expanduser(os.fspath(src)))
+        if not root.exists():
+            raise ToolError(f"{root} does not exist")
+        if root.is_file():
+            found.append((root, root.name))
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for fn in sorted(filenames):
+                if fn.startswith("."):
+                    continue
+                p = Path(dirpath) / fn
+                if p.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append((p, p.relative_to(root).as_posix()))
+                else:
+                    skipped.append((str(p), "not an image file"))
+    return found, skipped
+
+
+def read_images(sources: Sequence[str | os.PathLike], size: int | None, channels: int, fit: str = "center-crop",
+                background=(255, 255, 255), native_max: int | None = None) -> Inputs:
+    """Every readable image under `sources` as the run sees it: resized to `size` with the run's fit mode
+    (size None: kept at its own size, centre-cropped square, for super-resolution; larger than
+    `native_max` is skipped). Unreadable files are skipped with a reason, never fatal."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ..data.decode import to_array
+
+    files, skipped = list_image_files(sources)
+    arrays, names, paths = [], [], []
+    for path, name in files:
+        try:
+            with Image.open(path) as im:
+                im.load()
+                if size is None:
+                    side = min(im.size)
+                    if native_max is not None and side >= native_max:
+                        skipped.append((str(path), f"already {side} px; the run makes {native_max} px images"))
+                        continue
+                    arr = to_array(im, side, channels, "center-crop", background)
+                else:
+                    arr = to_array(im, size, channels, fit, background)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            skipped.append((str(path), f"not a readable image ({type(exc).__name__})"))
+            continue
+        arrays.append(arr)
+        names.append(name)
+        paths.append(str(path))
+    if size is not None:
+        images = np.stack(arrays) if arrays else np.zeros((0, size, size, channels), np.uint8)
+    else:
+        images = arrays  # type: ignore[assignment]  # sizes may differ
+    return Inputs(images, names, paths, skipped)
+
+
+def output_path(root: Path, name: str, suffix: str = "") -> Path:
+    """out/NAME with its extension replaced by .png (and `suffix` before it: NAME.c1.png)."""
+    return root / (Path(name).with_suffix("").as_posix() + suffix + ".png")
+
+
+def output_paths(out: str | os.PathLike, names: Sequence[str], force: bool, suffixes: Sequence[str] = ("",)) -> list[Path]:
+    """out/NAME<suffix>.png for each relative name and suffix (suffix-major); refuses to overwrite
+    without force and refuses two inputs that would land on the same file."""
+    root = Path(os.path.expanduser(os.fspath(out)))
+    paths = [output_path(root, n, sfx) for sfx in suffixes for n in names]
+    clash = [p for p in paths if p.exists()]
+    if clash and not force:
+        raise ToolError(f"{clash[0]} already exists; use --force to overwrite")
+    seen: set[Path] = set()
+    for p in paths:
+        if p in seen:
+            raise ToolError(f"two inputs would both be written to {p} (same name, other extension)")
+        seen.add(p)
+    return paths
+
+
+def write_png(image: np.ndarray, path: Path) -> None:
+    from ..imaging import to_pil
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_pil(image).save(path, format="PNG")
+
+
+# --- image maths -----------------------------------------------------------------------------------
+
+def to_float(images: np.ndarray, device="cpu") -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return (x / 127.5 - 1.0).to(device)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    from ..families.base import to_uint8 as _u8
+
+    return _u8(x)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB between uint8 images (optionally only where mask (N, H, W) is true)."""
+    d = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
+    if mask is not None:
+        m = np.broadcast_to(np.asarray(mask, bool)[..., None], d.shape)
+        d = d[m]
+    mse = float(d.mean()) if d.size else 0.0
+    return 99.0 if mse <= 1e-12 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def resize(x: torch.Tensor, size: int, mode: str = "bicubic") -> torch.Tensor:
+    """(N, C, h, w) -> (N, C, size, size); antialiased when shrinking."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    shrinking = x.shape[-1] > size
+    kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
+    if shrinking and mode in ("bilinear", "bicubic"):
+        kwargs["antialias"] = True
+    return F.interpolate(x, size=(size, size), mode=mode, **kwargs)
+
+
+def bicubic_upscale(image: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (h, w, C) -> uint8 (size, size, C), bicubic (the baseline shown beside super-resolution)."""
+    from PIL import Image
+
+    from ..imaging import to_pil
+
+    out = np.asarray(to_pil(image).resize((size, size), Image.Resampling.BICUBIC), np.uint8)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def check_progress(progress: ProgressFn | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+__all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "Inputs", "read_images",
+           "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "Cancelled", "has_capability"]

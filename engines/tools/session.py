@@ -1,0 +1,135 @@
+"""One call per tool for an interface (the studio's Tools panel): read the inputs the way the run
+reads its data, run the tool, and hand back everything to show, as plain numpy and strings.
+
+    out = run_tool(engine, record, "inpaint", ["a.png", "folder/"], {"candidates": 2}, mask=mask)
+    out["images"], out["method"], out["names"], out["skipped"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .common import ProgressFn, ToolError, read_images
+
+TITLES = {"score": "Anomaly score", "inpaint": "Inpaint", "denoise": "Denoise", "upscale": "Super-resolution",
+          "synthesize": "Synthetic dataset"}
+
+
+def method_name(engine_or_class, tool: str) -> str:
+    """The method the tool would use on this family, or the sentence saying it cannot (ToolError text)."""
+    module = _module(tool)
+    try:
+        return module.method_for(engine_or_class).name
+    except ToolError as exc:
+        return str(exc)
+
+
+def can(engine_or_class, tool: str) -> bool:
+    try:
+        _module(tool).method_for(engine_or_class)
+        return True
+    except ToolError:
+        return False
+
+
+def _module(tool: str):
+    from . import denoise, inpaint, score, synthesize, upscale
+
+    return {"score": score, "inpaint": inpaint, "denoise": denoise, "upscale": upscale, "synthesize": synthesize}[tool]
+
+
+def read_for(engine, record: dict, sources, tool: str):
+    data = record.get("data") or {}
+    native = tool == "upscale"
+    return read_images(sources, None if native else engine.data.size, engine.data.channels,
+                       fit=str(data.get("fit", "center-crop")), background=data.get("background", (255, 255, 255)),
+                       native_max=engine.data.size if native else None)
+
+
+def run_tool(engine, record: dict, tool: str, sources, params: dict | None = None, mask: np.ndarray | None = None,
+             progress: ProgressFn | None = None) -> dict:
+    """Run `tool` on the images under `sources`; a dict with what an interface shows (see the module doc)."""
+    params = dict(params or {})
+    seed = int(params.pop("seed", 0))
+    module = _module(tool)
+    module.method_for(engine)
+    out: dict = {"tool": tool}
+    if tool == "synthesize":
+        return _synthesize(engine, record, params, seed, progress)
+    inputs = read_for(engine, record, sources, tool)
+    out.update(names=inputs.names, paths=inputs.paths, skipped=inputs.skipped)
+    if not len(inputs):
+        raise ToolError("no readable images among the inputs" +
+                        (f" ({inputs.skipped[0][0]}: {inputs.skipped[0][1]})" if inputs.skipped else ""))
+    out["inputs"] = inputs.images
+    if tool == "score":
+        from . import score
+
+        res = score.score(engine, inputs.images, complexity=bool(params.get("complexity", True)), seed=seed,
+                          progress=progress)
+        ref_images, note = score.held_out_images(record, engine, int(params.get("reference_limit", 256)))
+        ref = None
+        if ref_images is not None and len(ref_images):
+            r = score.score(engine, ref_images, complexity=bool(params.get("complexity", True)), seed=seed)
+            ref = score.Reference(r.scores, note, float(params.get("fpr", 0.05)))
+        out.update(scores=res.scores, raw=res.raw, complexity=res.complexity, method=res.method, unit=res.unit,
+                   reference=ref, reference_note=note,
+                   histogram=score.histogram(res.scores, None if ref is None else ref.scores),
+                   order=np.argsort(-res.scores, kind="stable"))
+    elif tool == "inpaint":
+        from . import inpaint
+
+        if mask is None or not np.asarray(mask).any():
+            raise ToolError("draw or load a mask first: white (painted) pixels are filled")
+        res = inpaint.inpaint(engine, inputs.images, mask, candidates=int(params.get("candidates", 1)), seed=seed,
+                              progress=progress, **{k: v for k, v in params.items() if k in ("steps", "resample", "sweeps")})
+        out.update(images=res.images, method=res.method, mask=np.asarray(mask, bool))
+    elif tool == "denoise":
+        from . import denoise
+
+        sigma = params.get("sigma")
+        res = denoise.denoise(engine, inputs.images, sigma=None if not sigma else float(sigma), seed=seed,
+                              progress=progress)
+        out.update(images=res.images[:, None], method=res.method, sigmas=res.sigmas, estimated=res.estimated)
+    elif tool == "upscale":
+        from . import upscale
+
+        res = upscale.upscale(engine, inputs.images, seed=seed, progress=progress)
+        out.update(images=res.images[:, None], bicubic=res.bicubic, method=res.method)
+    return out
+
+
+def _synthesize(engine, record: dict, params: dict, seed: int, progress) -> dict:
+    from . import synthesize as syn
+
+    folder = params.get("out")
+    if not folder:
+        raise ToolError("choose a folder for the synthetic dataset first")
+    out_dir = Path(folder).expanduser()
+    n = int(params.get("n_per_class", 16))
+    conf = float(params.get("min_confidence", 0.0))
+    split, why = syn.real_split(record, engine) if (conf > 0 or engine.conditional) else (None, "")
+    classifier = None
+    if conf > 0:
+        if split is None:
+            raise ToolError(f"confidence filtering needs a classifier of the run's data, but {why}")
+        from ..quality import FeatureSpace
+        keep = split[1] >= 0
+        classifier = FeatureSpace.fit(split[0][keep], split[1][keep])
+    result = syn.generate(engine, n, seed=seed, classifier=classifier, min_confidence=conf, progress=progress)
+    files = syn.write_dataset(out_dir, engine, result, seed, bool(params.get("force", False)))
+    scores = None
+    if engine.conditional and split is not None:
+        tx, ty, hx, hy = split
+        scores = syn.classification_accuracy_score(result.images, result.labels, tx[ty >= 0], ty[ty >= 0],
+                                                   hx[hy >= 0], hy[hy >= 0], seed=seed)
+    settings = {"n_per_class": n, "seed": seed, "min_confidence": conf}
+    manifest = syn.write_manifest(out_dir, record, engine, result, settings, files, scores)
+    return {"tool": "synthesize", "images": result.images[:, None], "labels": result.labels,
+            "method": syn.METHODS[0].name, "manifest": str(manifest), "scores": scores, "notes": result.notes,
+            "names": [p.relative_to(out_dir).as_posix() for p in files], "skipped": []}
+
+
+__all__ = ["TITLES", "run_tool", "method_name", "can", "read_for"]

@@ -1,0 +1,149 @@
+"""Super-resolution: a smaller image -> the run's size, consistent with the small image.
+
+The degradation is area downsampling (each low-resolution pixel is the mean of the block it covers).
+Methods, chosen from what the family can do:
+  * diffusion: ILVR (Choi et al., 2021): after every reverse step the low frequencies of x are
+    replaced by those of the reference (the input enlarged) noised to the same level,
+    x <- x - up(down(x)) + up(down(ref_t)); with `up` repeating pixels this is a projection, so at
+    the end the sample downsamples exactly to the input (the data consistency of DDRM-style methods).
+  * VAE, autoencoder, flows, GANs: the latent is optimised so that the downsampled rendering matches
+    the input (a downsampling-consistency loss), with the prior as regulariser.
+Bicubic enlargement is returned beside every result as the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..families.base import Engine
+from .common import Method, ProgressFn, ToolError, bicubic_upscale, check_progress, choose, to_float, to_uint8
+from .latent_fit import can_fit, fit_latents
+
+
+def _is(module: str, name: str):
+    def check(cls: type) -> bool:
+        import importlib
+
+        return issubclass(cls, getattr(importlib.import_module(module), name))
+    return check
+
+
+METHODS = (
+    Method("ILVR diffusion (low frequencies replaced at every step)", _is("engines.families.ddpm", "DDPMEngine")),
+    Method("latent optimisation (downsampling consistency + prior)", can_fit),
+)
+
+
+@dataclass
+class UpscaleResult:
+    images: np.ndarray      # uint8 (N, S, S, C) at the run's size
+    bicubic: np.ndarray     # uint8 (N, S, S, C): the bicubic baseline
+    method: str
+
+
+def method_for(engine) -> Method:
+    return choose(METHODS, engine, "upscale")
+
+
+def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Area (box) downsampling to size x size: the degradation the tool inverts."""
+    return F.interpolate(x, size=(size, size), mode="area") if x.shape[-1] != size else x
+
+
+def shrink(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, S, S, C) -> (N, size, size, C) by the same area downsampling (to make test inputs)."""
+    return to_uint8(downsample(to_float(images), size))
+
+
+def upscale(engine: Engine, images, seed: int = 0, labels: np.ndarray | None = None,
+            progress: ProgressFn | None = None, **options) -> UpscaleResult:
+    """`images`: uint8 arrays (h, w, C) smaller than the run's size (a list; sizes may differ), or (N, h, w, C)."""
+    size = engine.data.size
+    images = [np.asarray(im, np.uint8) for im in images]
+    for im in images:
+        if im.shape[0] != im.shape[1] or im.shape[0] >= size or im.shape[-1] != engine.data.channels:
+            raise ToolError(f"an input is {im.shape[1]}x{im.shape[0]}; super-resolution needs square images "
+                            f"smaller than the run's {size} px with {engine.data.channels} channel(s)")
+    m = method_for(engine)
+    out = np.zeros((len(images), size, size, engine.data.channels), np.uint8)
+    bic = np.stack([bicubic_upscale(im, size) for im in images]) if images else out.copy()
+    name = m.name
+    sizes = sorted({im.shape[0] for im in images})
+    for g, small in enumerate(sizes):
+        idx = [i for i, im in enumerate(images) if im.shape[0] == small]
+        low = np.stack([images[i] for i in idx])
+        lab = None if labels is None else np.asarray(labels)[idx]
+        sub = None if progress is None else (lambda d, t, g=g: progress(g * t + d, len(sizes) * t))
+        if m is METHODS[0]:
+            out[idx], name = _ilvr(engine, low, bic[idx], seed, lab, sub, **options)
+        else:
+            out[idx], name = _latent(engine, low, bic[idx], seed, lab, sub, **options)
+    return UpscaleResult(out, bic, name)
+
+
+@torch.no_grad()
+def _ilvr(engine, low, bicubic, seed, labels, progress, steps: int | None = None, **_ignored):
+    from dataclasses import replace
+
+    from ..diffusion.samplers import denoise as run_sampler
+
+    n, small = len(low), low.shape[1]
+    size = engine.data.size
+    y = to_float(low, engine.device)
+
+    def phi(x):  # the low-pass filter: area down to the input's size, back up by repeating pixels; with
+        # an integer factor that is a projection (down(x - phi(x)) = 0), so the result downsamples to the input
+        return F.interpolate(downsample(x, small), size=(size, size), mode="nearest")
+
+    # the reference: the input enlarged; its low frequencies are the ones the result must have
+    ref = F.interpolate(y, size=(size, size), mode="nearest")
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def constrain(x, t_prev):
+        if t_prev < 0:
+            target = ref
+        else:  # the reference noised to the level x is at now
+            ab = engine.schedule.alpha_bar_at(t_prev, x)
+            target = ab.sqrt() * ref + (1 - ab).sqrt() * torch.randn(x.shape, generator=gen).to(x.device)
+        return x - phi(x) + phi(target)
+
+    saved = engine.options
+    if steps:
+        engine.options = replace(saved, steps=int(steps))
+    try:
+        sched = engine._scheduler()
+        if labels is not None and engine.conditional:
+            den = engine._denoiser(engine._labels(n, labels))
+        else:
+            den = engine._denoiser(engine._null_labels(n), guidance=1.0)
+        x = torch.randn((n, engine.data.channels, size, size), generator=gen).to(engine.device)
+        x, _ = run_sampler(den, sched, x, gen, progress, constrain=constrain)
+        # the pixel range and the consistency together: alternate the two projections (POCS), since
+        # clipping a dark or bright region alone would shift its block means away from the input
+        for _ in range(50):
+            x = x.clamp(-1, 1)
+            x = x - phi(x) + phi(ref)
+        total = len(sched.timesteps)
+    finally:
+        engine.options = saved
+    return to_uint8(x), f"ILVR diffusion ({total} steps; low frequencies from the {small} px input at every step)"
+
+
+def _latent(engine, low, bicubic, seed, labels, progress, steps: int = 200, lr: float = 0.05, noise: float = 0.05,
+            **_ignored):
+    small = low.shape[1]
+    y = to_float(low, engine.device)
+
+    def evidence(x):
+        return ((downsample(x, small) - y) ** 2).flatten(1).sum(1) / (2 * noise ** 2)
+
+    x = fit_latents(engine, evidence, len(low), 1, seed, int(steps), float(lr), 1.0, start=bicubic,
+                    labels=labels, progress=progress)
+    return to_uint8(x), f"latent optimisation ({int(steps)} steps; downsampling consistency with the {small} px input + prior)"
+
+
+__all__ = ["METHODS", "UpscaleResult", "upscale", "downsample", "shrink", "method_for"]

@@ -1,0 +1,68 @@
+"""The Sampler panel with StyleGAN and BigGAN runs: the truncation slider and the style-mixing grid."""
+
+import pytest
+from PIL import Image
+
+from engines.cli import main as cli
+from engines.data.toy import write_digit_folder
+from tests.engines.family_cases import SMALL_CONFIG
+
+
+def _train(root, family):
+    folder = write_digit_folder(root / "digits", size=16, per_class=1) if not (root / "digits").exists() \
+        else root / "digits"
+    run = root / family
+    small = [a for k, v in SMALL_CONFIG[family].items() for a in ("--set", f"{k}={v}")]
+    assert cli(["train", "--family", family, "--data", str(folder), "--out", str(run), "--size", "16",
+                "--steps", "2", "--batch-size", "4", "--set", "sample_every=0", "--quiet", *small]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("milestones")
+    return {"stylegan": _train(root, "stylegan"), "biggan": _train(root, "biggan")}
+
+
+def _open(qtbot, window, run):
+    panel = window.panels["sampler"]
+    with qtbot.waitSignal(panel.service.loaded, timeout=60_000):
+        panel.open_run(run)
+    return panel
+
+
+def test_stylegan_truncation_slider_and_style_mixing_grid(qtbot, window, runs, tmp_path):
+    panel = _open(qtbot, window, runs["stylegan"])
+    slider, text = panel.options.sliders["truncation"], panel.options.editor("truncation")
+    assert slider.value() == slider.maximum() and text.text() == "1"
+    slider.setValue(slider.maximum() // 2)
+    assert text.text() == "0.5" and panel.options.values()["truncation"] == 0.5
+    text.setText("0.25")
+    assert slider.value() == slider.maximum() // 4
+    assert panel.mix_button.isVisibleTo(panel) and panel.mix_button.isEnabled()
+    assert [panel.mix_level.itemText(i) for i in range(panel.mix_level.count())] == ["coarse", "middle", "fine"]
+    panel.count.setValue(4)
+    with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
+        panel.sample()
+    assert panel.result.shape == (4, 16, 16, 1)
+    panel.mix_level.setCurrentText("fine")
+    with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
+        panel.style_mix()
+    assert panel.result.shape == (4 * 6, 16, 16, 1) and panel.columns == 6
+    assert "fine styles" in panel.status.text()
+    out = panel.export_to(tmp_path / "mix.png", scale=1, labels=False)
+    assert Image.open(out).size == (6 * 16, 4 * 16)
+
+
+def test_biggan_truncation_slider_and_no_style_mixing(qtbot, window, runs):
+    panel = _open(qtbot, window, runs["biggan"])
+    assert "truncation" in panel.options.sliders
+    assert not panel.mix_button.isVisibleTo(panel)
+    panel.options.editor("truncation").setText("0.01")  # below BigGAN's minimum: refused, nothing runs
+    assert panel.options.error and not panel.sample_button.isEnabled()
+    panel.options.editor("truncation").setText("0.6")
+    assert panel.sample_button.isEnabled()
+    panel.count.setValue(3)
+    with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
+        panel.sample()
+    assert panel.result.shape == (3, 16, 16, 1)

@@ -1,0 +1,101 @@
+"""The Tools panel on a real tiny run: the mask editor (brush, rectangle, erase, invert, clear, load),
+an inpainting run off the GUI thread that keeps the known pixels, exported results, and the ranked
+anomaly view with its histogram."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from studio.mask_editor import RECT, MaskEditor
+from tests.engines.tools_runs import blob_images, train, write_folder
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toolspanel")
+    images, labels = blob_images(24)
+    data = write_folder(root / "data", images, labels)
+    return {"run": train(root, "vae", data), "images": images, "root": root}
+
+
+def test_mask_editor_brush_rectangle_erase_invert_clear_and_load(qtbot, tmp_path):
+    ed = MaskEditor(16)
+    qtbot.addWidget(ed)
+    ed.resize(160, 160)
+    ed.show()
+    ed.brush = 1
+    qtbot.mouseClick(ed, Qt.MouseButton.LeftButton, pos=ed.to_widget(3.5, 5.5))
+    assert ed.mask[5, 3] and ed.mask.sum() == 1
+    qtbot.mouseClick(ed, Qt.MouseButton.RightButton, pos=ed.to_widget(3.5, 5.5))
+    assert not ed.mask.any()
+    ed.mode = RECT
+    with qtbot.waitSignal(ed.changed):
+        qtbot.mousePress(ed, Qt.MouseButton.LeftButton, pos=ed.to_widget(2.5, 2.5))
+        qtbot.mouseMove(ed, ed.to_widget(6.5, 4.5))
+        qtbot.mouseRelease(ed, Qt.MouseButton.LeftButton, pos=ed.to_widget(6.5, 4.5))
+    assert ed.mask.sum() == 5 * 3 and ed.mask[2:5, 2:7].all()
+    ed.invert()
+    assert ed.mask.sum() == 256 - 15
+    ed.clear()
+    assert not ed.mask.any()
+    m = np.zeros((32, 32), np.uint8)
+    m[16:] = 255
+    Image.fromarray(m).save(tmp_path / "m.png")
+    ed.load(tmp_path / "m.png")
+    assert ed.mask[9:].all() and not ed.mask[:7].any()
+
+
+def _open(qtbot, window, run):
+    panel = window.panels["tools"]
+    with qtbot.waitSignal(panel.service.loaded, timeout=60_000):
+        panel.open_run(run)
+    return panel
+
+
+def test_tools_panel_is_in_the_view_menu(window):
+    assert "tools" in window.docks
+    assert window.docks["tools"].toggleViewAction() in window.view_menu.actions()
+
+
+def test_inpainting_from_the_panel_keeps_known_pixels_and_exports(qtbot, window, setup, tmp_path):
+    panel = _open(qtbot, window, setup["run"])
+    folder = write_folder(tmp_path / "in", setup["images"][:2])
+    panel.add_sources([folder])
+    assert "2 images" in panel.inputs_label.text()
+    panel.tool_box.setCurrentIndex(panel.tool_box.findData("inpaint"))
+    assert "latent optimisation" in panel.method.text()
+    assert not panel.run_button.isEnabled() or not panel.mask_editor.mask.any()
+    panel.run_tool()  # no mask yet: refused with a reason, nothing queued
+    assert "mask" in panel.status.text() and panel.service.pending == 0
+    panel.mask_editor.fill_rect(0, 0, 7, 15)
+    panel.candidates.setValue(2)
+    with qtbot.waitSignal(panel.service.tool_done, timeout=120_000):
+        panel.run_tool()
+    r = panel.result
+    assert r["images"].shape == (2, 2, 16, 16, 1)
+    keep = ~panel.mask_editor.mask
+    assert (r["images"][:, :, keep] == setup["images"][:2, None][:, :, keep]).all()
+    assert "latent optimisation" in panel.status.text() and panel.export_button.isEnabled()
+    written = panel.export_to(tmp_path / "out")
+    assert sorted(p.name for p in written) == ["000.c1.png", "000.png", "001.c1.png", "001.png"]
+    panel.confirm_overwrite = lambda path: False
+    assert panel.export_to(tmp_path / "out") == [] and "nothing was overwritten" in panel.status.text()
+
+
+def test_anomaly_scores_ranked_with_histogram(qtbot, window, setup, tmp_path):
+    panel = _open(qtbot, window, setup["run"])
+    odd = 255 - setup["images"][:2]   # inverted blobs: unusual for this run
+    write_folder(tmp_path / "q", np.concatenate([setup["images"][:2], odd]))
+    panel.add_sources([tmp_path / "q"])
+    panel.tool_box.setCurrentIndex(panel.tool_box.findData("score"))
+    assert "ELBO" in panel.method.text()
+    with qtbot.waitSignal(panel.service.tool_done, timeout=120_000):
+        panel.run_tool()
+    r = panel.result
+    assert panel.ranked.count() == 4 and panel.results.currentIndex() == 1
+    scores = [r["scores"][i] for i in r["order"]]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(panel.histogram.data["reference_counts"]) == 6 and panel.histogram.threshold is not None
+    out = panel.export_to(tmp_path / "scores.csv")
+    assert out and out[0].read_text().startswith("rank,path,score,unusual")

@@ -29,3 +29,21 @@ def texture(size: int = 256, seed: int = 0) -> np.ndarray:
     img = PALETTE[i0] * (1 - f) + PALETTE[i1] * f
     img = img * (0.8 + 0.2 * bands)[..., None] + 0.06 * streak[..., None]
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def mosaic(size: int = 256, seed: int = 0, cells: int = 60) -> np.ndarray:
+    """uint8 (size, size, 3): stained glass - random cells of saturated colour with dark leading."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(0, size, (cells, 2))
+    hues = rng.uniform(0, 1, cells)
+    y, x = np.mgrid[0:size, 0:size]
+    d = np.sqrt((y[..., None] - points[:, 0]) ** 2 + (x[..., None] - points[:, 1]) ** 2)
+    order = np.argsort(d, axis=-1)
+    nearest, second = order[..., 0], order[..., 1]
+    gap = np.take_along_axis(d, second[..., None], -1)[..., 0] - np.take_along_axis(d, nearest[..., None], -1)[..., 0]
+    h = hues[nearest][..., None]
+    rgb = np.clip(np.abs((h * 6 + np.array([0, 4, 2])) % 6 - 3) - 1, 0, 1)   # hue -> saturated RGB
+    rgb = 0.15 + 0.8 * rgb
+    rgb = rgb * (0.85 + 0.15 * np.sin(x / 3.0 + y / 5.0)[..., None])          # a little glass ripple
+    rgb[gap < size / 90] = 0.08                                               # the lead between cells
+    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)

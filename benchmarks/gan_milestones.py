@@ -13,8 +13,8 @@ samples are drawn and the script prints per run and as mean ± sd over seeds:
   - classes covered (a digit counts when >= 2% of the samples are classified as it with p >= 0.5);
   - training images/s (steps x batch / CPU-s) and sampling images/s (1,000 samples, one thread).
 ProGAN's growth schedule needs the run's length in steps, which a CPU budget does not give: its
-phase length is set from --progan-steps-per-second (measured on the development machine at 28 px),
-so it reaches the full size at about 5/7 of the budget. Sample grids go to --out as PNGs.
+phase length is set from --progan-steps-per-second (measured on the development machine at 28 px)
+the way phase_steps=0 splits a run of known length: full size at about 2/3 of the budget. Sample grids go to --out as PNGs.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def train_for(name: str, seconds: float, size: int, overrides: dict, seed: int, 
     overrides = dict(overrides)
     batch_size = int(overrides.pop("batch_size", 64))
     if name == "progan" and "phase_steps" not in overrides:
-        overrides["phase_steps"] = max(1, int(progan_rate * seconds / 7))
+        overrides["phase_steps"] = max(1, int(progan_rate * seconds / 6))
     config = replace_checked(config, **overrides)
     settings = TrainSettings(steps=10_000_000, batch_size=batch_size, seed=seed, log_every=50, sample_every=0,
                              checkpoint_every=0, monitor_every=250, val_fraction=0.0)
@@ -100,14 +100,15 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--jobs", type=int, default=1, help="training runs side by side (processes)")
-    ap.add_argument("--progan-steps-per-second", type=float, default=5.0,
+    ap.add_argument("--progan-steps-per-second", type=float, default=15.0,
                     help="ProGAN steps per CPU-second, to plan its growth within the budget")
     ap.add_argument("--out", default="/tmp/gan_milestones")
     ap.add_argument("--smoke", action="store_true", help="a few CPU-seconds per family at 16 px: checks it runs")
     args = ap.parse_args()
     if args.smoke:
         args.seconds, args.size, args.samples, args.seeds = 2.0, 16, 64, "0"
-        args.set = args.set + ["stylegan:width=8", "stylegan:max_width=16", "biggan:g_width=8", "biggan:d_width=8"]
+        args.set = args.set + ["stylegan:width=8", "stylegan:max_width=16", "biggan:g_width=8", "biggan:d_width=8",
+                               "progan:phase_steps=2"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

@@ -19,11 +19,16 @@ class ConfigError(ValueError):
 
 def param(default: Any, *, help: str, min: float | None = None, max: float | None = None,
           choices: Sequence[Any] | None = None, label: str | None = None,
-          advanced: bool = False) -> Any:
-    """Declare a config field with what a form or a command line needs to know about it."""
+          advanced: bool = False, when: dict[str, Sequence[Any]] | None = None) -> Any:
+    """Declare a config field with what a form or a command line needs to know about it.
+
+    `when` says when the field matters at all, as other fields' allowed values: e.g.
+    `when={"loss": ("wgan-gp",)}` for the gradient penalty's weight. A form hides the field otherwise
+    (the value is kept and still checked)."""
     meta = {"help": help, "min": min, "max": max,
             "choices": tuple(choices) if choices is not None else None,
-            "label": label, "advanced": advanced}
+            "label": label, "advanced": advanced,
+            "when": {k: tuple(v) for k, v in when.items()} if when else None}
     if isinstance(default, (list, dict, set)):
         raise TypeError("config fields hold scalars or tuples only")
     return field(default=default, metadata=meta)
@@ -41,12 +46,20 @@ class FieldInfo:
     choices: tuple | None
     label: str
     advanced: bool
+    when: dict[str, tuple] | None = None   # other fields' values under which this one matters
+
+    def applies(self, values: Any) -> bool:
+        """Whether this field matters given the other fields' `values` (a config or a name -> value
+        mapping); a field without `when` always does."""
+        get = values.get if isinstance(values, dict) else (lambda name: getattr(values, name, None))
+        return all(get(name) in allowed for name, allowed in (self.when or {}).items())
 
     def to_json(self) -> dict:
         return {"name": self.name, "type": self.type.__name__, "default": self.default,
                 "help": self.help, "min": self.min, "max": self.max,
                 "choices": list(self.choices) if self.choices else None,
-                "label": self.label, "advanced": self.advanced}
+                "label": self.label, "advanced": self.advanced,
+                "when": {k: list(v) for k, v in self.when.items()} if self.when else None}
 
 
 def _resolved_types(cls) -> dict[str, type]:
@@ -62,7 +75,8 @@ def field_infos(cls_or_obj) -> list[FieldInfo]:
         out.append(FieldInfo(
             name=f.name, type=hints[f.name], default=f.default, help=m.get("help", ""),
             min=m.get("min"), max=m.get("max"), choices=m.get("choices"),
-            label=m.get("label") or readable_name(f.name), advanced=m.get("advanced", False)))
+            label=m.get("label") or readable_name(f.name), advanced=m.get("advanced", False),
+            when=m.get("when")))
     return out
 
 

@@ -9,6 +9,14 @@ import numpy as np
 from PIL import Image
 
 
+def class_grid_columns(n: int, num_classes: int) -> int:
+    """Columns for a grid of `n` images whose classes cycle 0, 1, …, K-1: a multiple of K (so every
+    column holds one class) that keeps the grid as square as it can (64 images of 4 classes: 8×8,
+    not a 4×16 strip)."""
+    k = max(1, num_classes)
+    return k * max(1, round(math.sqrt(max(n, 1)) / k))
+
+
 def make_grid(images: np.ndarray, columns: int | None = None, pad: int = 2, fill: int = 32) -> np.ndarray:
     """Tile uint8 (N, H, W, C) into one (H', W', C) image with `pad` pixels between tiles."""
     n, h, w, c = images.shape

@@ -23,9 +23,11 @@ class UnknownFamily(LookupError):
     pass
 
 
+# The family the studio opens on: the README's small-data default.
+DEFAULT = "sngan"
+
 # name -> "module:attribute" of a Family object; imported lazily so a broken family cannot break the rest.
 _FAMILIES: dict[str, str] = {
-    # dcgan first: the studio opens on the first family
     "dcgan": "engines.families.gan:DCGAN",
     "gan": "engines.families.gan:GAN",
     "cgan": "engines.families.gan:CGAN",
@@ -46,6 +48,7 @@ _FAMILIES: dict[str, str] = {
     "vqvae": "engines.families.vqvae:FAMILY",
     "transformer": "engines.families.transformer:FAMILY",
     "ldm": "engines.families.ldm:FAMILY",
+    "cyclegan": "engines.families.cyclegan:FAMILY",
     "style": "engines.families.style:FAMILY",
 }
 

@@ -1,10 +1,11 @@
 """Regenerate assets/screenshot.png from the real studio window.
 
-    .venv/bin/python scripts/screenshot.py [--steps N] [--out PATH]
+    xvfb-run -s "-screen 0 1280x720x24" .venv/bin/python scripts/screenshot.py [--steps N] [--out PATH]
 
-Opens the main window (offscreen unless a display is available), loads the bundled sample digits,
-trains a short DCGAN for real so the curves and the gallery are populated, enlarges one sample and
-saves `QWidget.grab()` of the window. Uses a throwaway workspace and settings file.
+Opens the main window (offscreen unless a display is available; under Xvfb as above it is the real X11
+window on a 1280×720 screen, laid out as a laptop shows it), loads the bundled sample digits, trains a
+short SN-GAN (the studio's default) for real so the curves and the gallery are populated, enlarges one
+sample and saves `QWidget.grab()` of the window. Uses a throwaway workspace and settings file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--size", default="1280x720", help="window size WxH (default: a laptop screen)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
     args = parser.parse_args()
@@ -31,7 +33,8 @@ def main() -> int:
 
     from studio.app import scratch_window
 
-    app, window = scratch_window("genstudio-shot-", size=(1440, 900))
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    app, window = scratch_window("genstudio-shot-", size=(width, height))
     state = window.state
 
     def wait_for(signal, timeout_s: float) -> None:
@@ -56,6 +59,7 @@ def main() -> int:
     model.family_form.editor("d_width").setValue(32)
     settings = model.settings_form
     settings.editor("steps").setValue(args.steps)
+    settings.editor("threads").setValue(args.threads)
     settings.editor("batch_size").setValue(64)
     settings.editor("sample_every").setValue(100)
     settings.editor("log_every").setValue(2)

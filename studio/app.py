@@ -19,12 +19,18 @@ def make_app():
     app.setOrganizationName(workspace.ORGANISATION)
     app.setApplicationName(workspace.APPLICATION)
     app.setApplicationDisplayName("genstudio")
+    if app.property("genstudio_theme") is None:   # once per application: light or dark as the system is
+        from . import theme
+        theme.apply(app)
+        theme.follow_system(app)
     return app
 
 
 def create_window(folders: list[str] | None = None):
+    from . import theme
     from .main_window import MainWindow
     window = MainWindow()
+    theme.restyle_plots(window)
     if folders:
         window.state.load(list(folders))
     return window
@@ -80,7 +86,6 @@ def _smoke_launch(scratch, png: str | None, timeout_ms: int) -> int:
     app = make_app()
     from PySide6.QtTest import QTest
     window = create_window()
-    window.resize(1280, 720)
     window.show()
     platform = app.platformName()
     if not QTest.qWaitForWindowExposed(window, timeout_ms):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
+from engines.words import count
 
 
 def ask_overwrite(parent: QWidget, path: Path) -> bool:
@@ -28,4 +29,4 @@ def export_checked(frames, path, confirm_overwrite, **options) -> tuple[Path | N
         out = export_frames(frames, path, force=True, **options)
     except ExportError as exc:
         return None, f"Export failed: {exc}"
-    return out, f"Exported {len(frames)} frames to {out}."
+    return out, f"Exported {count(len(frames), 'frame')} to {out}."

@@ -15,6 +15,9 @@ from engines.export import ExportOptions
 
 ANIMATED = (".gif", ".mp4")
 _last_folder = Path.home()   # where the previous export went, shared by all panels
+# The file each kind of export (dialog title, suggested name) last went to: a name the person typed is
+# offered again next time instead of the suggestion.
+_last_paths: dict[tuple[str, str], Path] = {}
 
 
 class ExportDialog(QDialog):
@@ -109,16 +112,19 @@ def ask_export(parent: QWidget, title: str, default_path: str | Path, filters: s
                captions: str | None = None, frame_size: tuple[int, int] | None = None
                ) -> tuple[Path, ExportOptions] | None:
     """Show the export dialog; (path, options) when the person saves, None when they cancel.
-    A bare file name starts in the folder of the previous export (at first the home folder)."""
+    A bare file name starts in the folder of the previous export (at first the home folder), or is
+    the file this kind of export went to last time."""
     global _last_folder
     default_path = Path(default_path)
+    key = (title, default_path.name)
     if not default_path.is_absolute():
-        default_path = _last_folder / default_path
+        default_path = _last_paths.get(key) or _last_folder / default_path
     dialog = ExportDialog(parent, title, default_path, filters, options, captions, frame_size)
     try:
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         _last_folder = dialog.path().parent
+        _last_paths[key] = dialog.path()
         return dialog.path(), dialog.options()
     finally:
         dialog.deleteLater()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDoubleValidator
+from PySide6.QtGui import QDoubleValidator, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
@@ -46,6 +46,47 @@ class FloatEdit(QLineEdit):
         return self.text()
 
 
+class RangeSpinBox(QSpinBox):
+    """A spin box that lets a number outside its range be typed and says so, instead of refusing the
+    last key (typing 300 where the maximum is 256 would otherwise silently leave 30).
+
+    While such a number is in the box, `hasAcceptableInput()` is False (a form shows its error); when
+    editing ends it goes back to the previous value and `out_of_range` carries a sentence with the range."""
+
+    out_of_range = Signal(str)
+    typed = Signal(str)   # every change of the text, also to a number out of range (not yet a value)
+
+    def __init__(self, *args, name: str = "the value", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.name = name
+        self.lineEdit().textChanged.connect(self.typed)
+
+    def _number(self, text: str) -> int | None:
+        text = text.removeprefix(self.prefix()).removesuffix(self.suffix()).strip()
+        try:
+            return int(text)
+        except ValueError:
+            return None
+
+    def validate(self, text: str, pos: int):  # noqa: D102
+        result = super().validate(text, pos)
+        state = result[0] if isinstance(result, tuple) else result
+        if state == QValidator.State.Invalid and self._number(text) is not None:
+            return (QValidator.State.Intermediate, text, pos)
+        return result
+
+    def range_sentence(self, typed: int) -> str:
+        unit = self.suffix().strip()
+        return (f"{self.name[:1].upper() + self.name[1:]} must be between {self.minimum()} and "
+                f"{self.maximum()}{' ' + unit if unit else ''}; {typed} is out of range.")
+
+    def fixup(self, text: str) -> str:  # noqa: D102
+        typed = self._number(text)
+        if typed is not None and not self.minimum() <= typed <= self.maximum():
+            self.out_of_range.emit(self.range_sentence(typed))
+        return super().fixup(text)
+
+
 class FieldEditor:
     """One field's editor widget plus how to read, write and watch it."""
 
@@ -76,12 +117,13 @@ class FieldEditor:
             w.toggled.connect(lambda _b: on_change())
             return w
         if info.type is int:
-            w = QSpinBox()
+            w = RangeSpinBox(name=info.label)
             w.setRange(int(max(info.min if info.min is not None else -INT_LIMIT, -INT_LIMIT)),
                        int(min(info.max if info.max is not None else INT_LIMIT, INT_LIMIT)))
             w.setKeyboardTracking(True)
             w.setGroupSeparatorShown(False)
             w.valueChanged.connect(lambda _v: on_change())
+            w.typed.connect(lambda _t: on_change())  # also text out of range, not yet a value
             return w
         if info.type is float:
             w = FloatEdit(info)
@@ -160,6 +202,7 @@ class ConfigForm(QWidget):
         self.config_class = config_class
         self._defaults = config_class()
         self._editors: dict[str, FieldEditor] = {}
+        self._rows: dict[str, QFormLayout] = {}   # the form each editor sits in (to hide its row)
         self._errors: dict[str, str] = {}
         self._valid = True
         self._loading = False
@@ -184,7 +227,9 @@ class ConfigForm(QWidget):
             label = QLabel(info.label[:1].upper() + info.label[1:])
             label.setToolTip(editor.widget.toolTip())
             is_advanced = info.advanced or (basic_names is not None and info.name not in basic_names)
-            (advanced_form if is_advanced else main_form).addRow(label, editor.widget)
+            form = advanced_form if is_advanced else main_form
+            form.addRow(label, editor.widget)
+            self._rows[info.name] = form
             has_advanced |= is_advanced
         layout.addLayout(main_form)
         layout.addWidget(self.advanced)
@@ -195,6 +240,20 @@ class ConfigForm(QWidget):
     # --- reading and writing ----------------------------------------------------------------
     def editor(self, name: str) -> QWidget:
         return self._editors[name].widget
+
+    def shown(self, name: str) -> bool:
+        """Whether the field's row is shown: it matters for the other fields' current values."""
+        return self._editors[name].info.applies(self._raw_values())
+
+    def _raw_values(self) -> dict[str, Any]:
+        return {name: ed.raw_value() for name, ed in self._editors.items()}
+
+    def _show_relevant(self) -> None:
+        """Hide the rows of settings that do not apply (e.g. the gradient penalty without WGAN-GP)."""
+        values = self._raw_values()
+        for name, editor in self._editors.items():
+            if editor.info.when:
+                self._rows[name].setRowVisible(editor.widget, editor.info.applies(values))
 
     def set_config(self, config) -> None:
         self._loading = True
@@ -228,6 +287,7 @@ class ConfigForm(QWidget):
     def _on_edit(self) -> None:
         if self._loading:
             return
+        self._show_relevant()
         errors: dict[str, str] = {}
         for name, editor in self._editors.items():
             if not editor.editable():

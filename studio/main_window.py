@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDockWidget, QFrame, QMainWindow, QMessageBox,
+                               QScrollArea, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
 
 from engines.train import events as ev
 
@@ -18,8 +19,53 @@ from .messages import MessageBar
 from .state import StudioState
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 6          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 7          # bump when panels change so an old saved layout is not misapplied
+# Below this available screen size (a 1366×768 or 1280×720 laptop) the default layout tabs Model and Runs
+# with Dataset, so each panel of the left column gets the column's full height.
+SMALL_SCREEN = (1440, 860)
 STOP_AND_SAVE, CANCEL_CLOSE = "stop", "cancel"
+
+
+def versions() -> dict[str, str]:
+    """What this studio runs on, for About and bug reports."""
+    import platform
+    from importlib import metadata
+
+    import PySide6
+    import torch
+    from PySide6.QtCore import qVersion
+
+    try:
+        own = metadata.version("genstudio")
+    except metadata.PackageNotFoundError:
+        own = "source checkout"
+    return {"genstudio": own, "PyTorch": torch.__version__, "Qt": qVersion(), "PySide6": PySide6.__version__,
+            "Python": platform.python_version()}
+
+
+def about_text() -> str:
+    lines = "".join(f"<tr><td>{name}</td><td>&nbsp;{version}</td></tr>" for name, version in versions().items())
+    return ("<p><b>genstudio</b>: a desktop studio for training and exploring generative image models on "
+            f"your own image folders.</p><table>{lines}</table>")
+
+
+def readme_path():
+    """The README beside the studio's source (a source checkout or an editable install), or None."""
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    return readme if readme.is_file() else None
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """The panel in a frameless scroll area: a dock smaller than its panel's minimum scrolls instead of
+    forcing the window wider or taller than a laptop screen; larger, the panel fills it as before."""
+    scroll = QScrollArea()
+    scroll.setObjectName(f"scroll_{panel.panel_id}")
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(panel)
+    return scroll
 
 
 class MainWindow(QMainWindow):
@@ -36,7 +82,10 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resize(1400, 880)
+        available = self._available_size()
+        self.small_screen = available[0] < SMALL_SCREEN[0] or available[1] < SMALL_SCREEN[1]
+        # The window manager's title bar and frame come on top of the size given here.
+        self.resize(min(1400, available[0]), min(880, available[1] - 40))
 
         self.state.actions = TrainingActions(self.state, self)
         self.message_bar = MessageBar()
@@ -60,10 +109,14 @@ class MainWindow(QMainWindow):
 
         s = self.state
         s.message.connect(self.show_message)
+        s.notice.connect(self._on_notice)
         s.failed.connect(self._on_failed)
         s.train_warning.connect(self._on_warning)
         s.progress.connect(self._update_title)
         s.run_started.connect(self._on_run_started)
+        # A success takes the failure of the same action off the banner.
+        s.run_started.connect(lambda _event: self.message_bar.dismiss_topic("start"))
+        s.dataset_changed.connect(lambda dataset: dataset is not None and self.message_bar.dismiss_topic("load"))
         s.training_state_changed.connect(self._update_title)
         s.run_ended.connect(self._on_run_ended)
 
@@ -73,20 +126,35 @@ class MainWindow(QMainWindow):
             panel = cls(self.state, self)
             dock = QDockWidget(cls.title, self)
             dock.setObjectName(f"dock_{cls.panel_id}")
-            dock.setWidget(panel)
+            dock.setWidget(_scrolling(panel))
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.panels[cls.panel_id] = panel
             self.docks[cls.panel_id] = dock
-            if cls.tab_with and cls.tab_with in self.docks:
-                self.tabifyDockWidget(self.docks[cls.tab_with], dock)
+            tab_with = "dataset" if self.small_screen and cls.panel_id == "model" else cls.tab_with
+            if tab_with and tab_with in self.docks:
+                self.tabifyDockWidget(self.docks[tab_with], dock)
             elif cls.split_from and cls.split_from in self.docks:
                 self.splitDockWidget(self.docks[cls.split_from], dock, cls.split_orientation)
             else:
                 self.addDockWidget(cls.area, dock)
-        self._resize(Qt.Orientation.Horizontal, {"dataset": 400, "losses": 520, "gallery": 480})
-        self._resize(Qt.Orientation.Vertical, {"dataset": 430, "losses": 600, "training": 150})
+        for first in ("gallery", "dataset"):  # the panels in front of their tab groups
+            if first in self.docks:
+                self.docks[first].raise_()
+        if self.small_screen:
+            self._resize(Qt.Orientation.Horizontal, {"dataset": 340, "losses": 420, "gallery": 440})
+            self._resize(Qt.Orientation.Vertical, {"losses": 520, "training": 110})
+        else:
+            self._resize(Qt.Orientation.Horizontal, {"dataset": 400, "losses": 520, "gallery": 480})
+            self._resize(Qt.Orientation.Vertical, {"dataset": 430, "losses": 600, "training": 150})
+
+    def _available_size(self) -> tuple[int, int]:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return 1920, 1080
+        geometry = screen.availableGeometry()
+        return geometry.width(), geometry.height()
 
     def _resize(self, orientation: Qt.Orientation, sizes: dict[str, int]) -> None:
         present = [k for k in sizes if k in self.docks]
@@ -125,6 +193,62 @@ class MainWindow(QMainWindow):
             self.training_menu.addAction(action)
             self.addAction(action)  # shortcuts work even when the menu bar is hidden
 
+        self.help_menu = bar.addMenu("&Help")
+        shortcuts = self.help_menu.addAction("&Keyboard shortcuts")
+        shortcuts.setShortcut(QKeySequence.StandardKey.HelpContents)
+        shortcuts.triggered.connect(self.show_shortcuts)
+        self.addAction(shortcuts)
+        readme = self.help_menu.addAction("Open the &README")
+        readme.triggered.connect(self.open_readme)
+        self.help_menu.addSeparator()
+        about = self.help_menu.addAction("&About genstudio")
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(lambda: QMessageBox.about(self, "About genstudio", about_text()))
+        # how a file is opened (the desktop's viewer); tests replace it
+        self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
+
+    # --- help -------------------------------------------------------------------------------------
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """(what, keys) for every menu action with a shortcut, in menu order."""
+        out = []
+        for menu in (self.menuBar().actions()):
+            for action in menu.menu().actions() if menu.menu() else []:
+                keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                if keys:
+                    out.append((action.text().replace("&", ""), keys))
+        return out
+
+    def show_shortcuts(self) -> QDialog:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(0, 2, dialog)
+        table.setHorizontalHeaderLabels(["Action", "Keys"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for what, keys in self.shortcut_list():
+            row = table.rowCount()
+            table.insertRow(row)
+            table.setItem(row, 0, QTableWidgetItem(what))
+            table.setItem(row, 1, QTableWidgetItem(keys))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, parent=dialog)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        dialog.resize(420, 360)
+        dialog.show()
+        return dialog
+
+    def open_readme(self) -> None:
+        readme = readme_path()
+        if readme is None:
+            self.show_message("warning", "The README is not installed with this copy of genstudio.", topic="help")
+        elif not self.open_url(QUrl.fromLocalFile(str(readme))):
+            self.show_message("warning", f"Could not open {readme}; open it in a text editor or browser.",
+                              topic="help")
+
     # --- layout -----------------------------------------------------------------------------------
     def restore_layout(self) -> bool:
         geometry = self.settings.value("window/geometry")
@@ -146,8 +270,14 @@ class MainWindow(QMainWindow):
             dock.show()
 
     # --- messages ---------------------------------------------------------------------------------
-    def show_message(self, level: str, text: str, details: str = "", actions=None):
-        return self.message_bar.show_message(level, text, details, actions)
+    def show_message(self, level: str, text: str, details: str = "", actions=None, topic: str = ""):
+        return self.message_bar.show_message(level, text, details, actions, topic)
+
+    def _on_notice(self, level: str, text: str, details: str, topic: str) -> None:
+        if text:
+            self.show_message(level, text, details, topic=topic)
+        else:
+            self.message_bar.dismiss_topic(topic)
 
     def _on_failed(self, event: ev.Failed) -> None:
         where = f" at step {event.step}" if event.step else ""

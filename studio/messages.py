@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 COLOURS = {"info": ("#e8f1fb", "#2a6ebb"), "warning": ("#fff6e0", "#b7791f"), "error": ("#fdecea", "#c9302c")}
+COLOURS["busy"] = COLOURS["info"]   # work under way ("Exporting…"): stays until its outcome replaces it
 MAX_MESSAGES = 4
+INFO_SECONDS = 8.0                  # an informational message without buttons goes away by itself
 
 
 class DetailsDialog(QDialog):
@@ -32,14 +34,19 @@ class Message(QWidget):
     closed = Signal()
 
     def __init__(self, level: str, text: str, details: str = "",
-                 actions: list[tuple[str, Callable[[], None]]] | None = None, parent: QWidget | None = None):
+                 actions: list[tuple[str, Callable[[], None]]] | None = None, parent: QWidget | None = None,
+                 topic: str = ""):
         super().__init__(parent)
-        self.level, self.text, self.details = level, text, details
+        self.level, self.text, self.details, self.topic = level, text, details, topic
+        self.expiry: QTimer | None = None
+        self.dismissed = False
         self.details_dialog: DetailsDialog | None = None
         bg, fg = COLOURS.get(level, COLOURS["info"])
         self.setObjectName("message")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet(f"#message {{ background: {bg}; border-left: 4px solid {fg}; }}")
+        # dark text on the light tint in a dark theme too
+        self.setStyleSheet(f"#message {{ background: {bg}; border-left: 4px solid {fg}; }} "
+                           f"#message QLabel {{ color: #1f2933; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 3, 4, 3)
         self.label = QLabel(text)
@@ -68,14 +75,27 @@ class Message(QWidget):
         self.details_dialog.show()
         self.details_dialog.raise_()
 
+    def expire_after(self, seconds: float) -> None:
+        self.expiry = QTimer(self, singleShot=True, interval=int(seconds * 1000))
+        self.expiry.timeout.connect(self.dismiss)
+        self.expiry.start()
+
     def dismiss(self) -> None:
+        if self.dismissed:  # an expiry and a click, or a replacement, can both ask
+            return
+        self.dismissed = True
         self.hide()
         self.closed.emit()
         self.deleteLater()
 
 
 class MessageBar(QWidget):
-    """Stacked messages; the newest at the bottom; hidden when empty."""
+    """Stacked messages; the newest at the bottom; hidden when empty.
+
+    A message may name a `topic` (the action it reports on, e.g. "export:gallery"): a newer message on
+    the same topic replaces it, so "Exported …" replaces "Exporting …" and a success replaces the
+    failure before it. Info messages without buttons expire after `info_seconds`; warnings, errors and
+    "busy" messages stay until dismissed or replaced."""
 
     emptied = Signal()
     shown = Signal()
@@ -86,10 +106,15 @@ class MessageBar(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
         self.messages: list[Message] = []
+        self.info_seconds = INFO_SECONDS
 
     def show_message(self, level: str, text: str, details: str = "",
-                     actions: list[tuple[str, Callable[[], None]]] | None = None) -> Message:
-        message = Message(level, text, details, actions, self)
+                     actions: list[tuple[str, Callable[[], None]]] | None = None, topic: str = "") -> Message:
+        if topic:
+            self.dismiss_topic(topic)
+        message = Message(level, text, details, actions, self, topic)
+        if level == "info" and not actions and not details:
+            message.expire_after(self.info_seconds)
         message.closed.connect(lambda m=message: self._forget(m))
         self.messages.append(message)
         self._layout.addWidget(message)
@@ -103,6 +128,10 @@ class MessageBar(QWidget):
             self.messages.remove(message)
         if not self.messages:
             self.emptied.emit()
+
+    def dismiss_topic(self, topic: str) -> None:
+        for m in [m for m in self.messages if m.topic == topic]:
+            m.dismiss()
 
     def clear(self) -> None:
         for m in list(self.messages):

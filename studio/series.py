@@ -1,4 +1,10 @@
-"""Growing (step, value) series with an exponential moving average, in preallocated numpy buffers."""
+"""Growing (step, value) series with a debiased exponential moving average, in preallocated numpy
+buffers, and the Qt-free maths the Losses panel draws with: the y range from the visible data with
+outliers ignored, a qualitative palette that never repeats a style, and which names are counters.
+
+The smoothing is TensorBoard's: s[k] = w s[k-1] + (1-w) x[k] from s[-1] = 0, divided by (1 - w^(k+1)),
+so the average starts on the data instead of leaning towards the first value or towards zero.
+"""
 
 from __future__ import annotations
 
@@ -37,13 +43,90 @@ def ema(values: np.ndarray, weight: float, previous: float | None = None) -> np.
     return out
 
 
+def debias(biased: np.ndarray, weight: float, first_index: int = 0) -> np.ndarray:
+    """TensorBoard's bias correction: an EMA started at 0 divided by 1 - w^(k+1) (k = point index)."""
+    if weight <= 0:
+        return biased.copy()
+    k = np.arange(first_index, first_index + len(biased), dtype=np.float64)
+    with np.errstate(under="ignore"):
+        return biased / (1.0 - weight ** (k + 1))
+
+
+def debiased_ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """The smoothed curve TensorBoard draws: an EMA from 0, bias-corrected (its first point is the data's)."""
+    return debias(ema(values, weight, previous=0.0), weight)
+
+
+def _inlier_extent(values: np.ndarray, fence: float) -> tuple[float, float] | None:
+    """(min, max) of one curve's values without its outliers: values further than `fence` scaled
+    median absolute deviations from the median (which a few wild points cannot move)."""
+    if len(values) == 0:
+        return None
+    median = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - median)))  # a standard deviation, robustly
+    if spread > 0:
+        values = values[np.abs(values - median) <= fence * spread]
+    return float(values.min()), float(values.max())
+
+
+def robust_range(arrays, log: bool = False, pad: float = 0.08, fence: float = 10.0) -> tuple[float, float] | None:
+    """A y range for the visible values of some curves (one array each) that ignores outliers: a
+    first loss of 700,000 before values of 500 does not set the scale. Each curve is judged on its
+    own, so a curve on another scale that the person chose to show is in view; the range spans every
+    curve's inliers, widened by `pad` of its span on each side. With `log`, the positive values in
+    log10 (what a log axis takes). None when there is nothing to show."""
+    extents = []
+    for a in arrays:
+        values = np.asarray(a, dtype=np.float64).ravel()
+        values = values[np.isfinite(values)]
+        if log:
+            values = np.log10(values[values > 0])
+        extent = _inlier_extent(values, fence)
+        if extent is not None:
+            extents.append(extent)
+    if not extents:
+        return None
+    lo, hi = min(e[0] for e in extents), max(e[1] for e in extents)
+    span = hi - lo
+    if span <= 0:  # one value (or a flat line): a small band around it
+        span = abs(hi) * 0.2 if hi else 1.0
+        return lo - span / 2, hi + span / 2
+    return lo - pad * span, hi + pad * span
+
+
+# A qualitative palette (matplotlib's tab10, which follows Tableau's): ten colours that are told apart
+# easily; after ten, the same colours come back dashed, then dotted, so no two curves look alike.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def curve_style(index: int) -> tuple[str, str]:
+    """(colour "#rrggbb", dash) of the index-th curve on a plot: unique for 40 curves."""
+    colour = PALETTE[index % len(PALETTE)]
+    dash = DASHES[(index // len(PALETTE)) % len(DASHES)]
+    return colour, dash
+
+
+_COUNTER_ENDINGS = ("_steps", "_count", "_counts", "restarts", "_streak")
+
+
+def is_counter(name: str) -> bool:
+    """Counts of steps or events (d_saturated_steps, code_restarts, class_count/3): on another scale
+    than the 0-1 measures beside them, so they start hidden (listed; a click draws them)."""
+    if name.startswith("class_count"):
+        return True
+    return name.rsplit("/", 1)[-1].endswith(_COUNTER_ENDINGS)
+
+
 class Series:
     """Appends are amortised O(1): the buffers double when full."""
 
     def __init__(self, capacity: int = 1024):
         self.x = np.empty(capacity, np.float64)
         self.y = np.empty(capacity, np.float64)
-        self.smooth = np.empty(capacity, np.float64)
+        self.biased = np.empty(capacity, np.float64)   # the EMA from 0, before bias correction
+        self.smooth = np.empty(capacity, np.float64)   # what is drawn: the bias-corrected EMA
         self.n = 0
         self.weight = 0.0
         self.ascending = True  # x never went back (a rollback repeats steps): display() may bisect
@@ -53,7 +136,7 @@ class Series:
         while capacity < need:
             capacity *= 2
         if capacity != len(self.x):
-            for name in ("x", "y", "smooth"):
+            for name in ("x", "y", "biased", "smooth"):
                 old = getattr(self, name)
                 new = np.empty(capacity, np.float64)
                 new[:self.n] = old[:self.n]
@@ -73,10 +156,16 @@ class Series:
         applied = self.applied_weight(self.n)
         self.n += m
         if self.applied_weight(self.n) != applied:   # a short series: its window grew with it
-            self.smooth[:self.n] = ema(self.y[:self.n], self.applied_weight(self.n))
+            self._resmooth()
         else:
-            prev = float(self.smooth[self.n - m - 1]) if self.n > m else None
-            self.smooth[self.n - m:self.n] = ema(ys, applied, prev)
+            prev = float(self.biased[self.n - m - 1]) if self.n > m else 0.0
+            self.biased[self.n - m:self.n] = ema(ys, applied, prev)
+            self.smooth[self.n - m:self.n] = debias(self.biased[self.n - m:self.n], applied, self.n - m)
+
+    def _resmooth(self) -> None:
+        w = self.applied_weight(self.n)
+        self.biased[:self.n] = ema(self.y[:self.n], w, previous=0.0)
+        self.smooth[:self.n] = debias(self.biased[:self.n], w)
 
     def append(self, x: float, y: float) -> None:
         self.extend([x], [y])
@@ -88,7 +177,7 @@ class Series:
 
     def set_weight(self, weight: float) -> None:
         self.weight = float(weight)
-        self.smooth[:self.n] = ema(self.y[:self.n], self.applied_weight(self.n))
+        self._resmooth()
 
     def clear(self) -> None:
         self.n = 0
@@ -100,14 +189,21 @@ class Series:
         if self.ascending:
             self.n = int(np.searchsorted(self.xs, x, "right"))
             if self.applied_weight(self.n) != before:
-                self.smooth[:self.n] = ema(self.y[:self.n], self.applied_weight(self.n))
+                self._resmooth()
             return
         keep = np.flatnonzero(self.xs <= x)
         m = len(keep)
         self.x[:m], self.y[:m] = self.x[keep], self.y[keep]
         self.n = m
-        self.smooth[:m] = ema(self.y[:m], self.applied_weight(m))
+        self._resmooth()
         self.ascending = bool(np.all(np.diff(self.xs) >= 0))
+
+    def visible(self, lo: float, hi: float, smoothed: bool = False) -> np.ndarray:
+        """The values (raw or smoothed) of the points with x in [lo, hi]: what sets the y range."""
+        xs, ys = self.xs, (self.smoothed if smoothed else self.ys)
+        if self.ascending:
+            return ys[int(np.searchsorted(xs, lo, "left")):int(np.searchsorted(xs, hi, "right"))]
+        return ys[(xs >= lo) & (xs <= hi)]
 
     def display(self, lo: float, hi: float, budget: int = 4096, smoothed: bool = False
                 ) -> tuple[np.ndarray, np.ndarray]:

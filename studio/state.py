@@ -20,6 +20,7 @@ from engines.train.loop import TrainSettings
 
 from . import workspace
 from .loader import DatasetLoader
+from .process_session import ProcessTrainingSession
 from .worker import RunRequest, TrainingSession
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING = "idle", "starting", "running", "paused", "stopping"
@@ -58,6 +59,8 @@ class StudioState(QObject):
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
+    # the same with a topic (the action reported on): replaces the banner's earlier message on that topic
+    notice = Signal(str, str, str, str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -67,7 +70,7 @@ class StudioState(QObject):
         self.channels: int | None = None    # None: auto
         self.fit = "center-crop"
         self.background: tuple[int, int, int] = (255, 255, 255)   # behind transparent pixels
-        self.family_name = registry.names()[0]
+        self.family_name = registry.DEFAULT if registry.DEFAULT in registry.names() else registry.names()[0]
         self.config = registry.get(self.family_name).config_class()
         self.settings = TrainSettings()
         self.config_error: str | None = None
@@ -82,8 +85,14 @@ class StudioState(QObject):
         self.loader.failed.connect(self._on_load_failed)
         self.loader.busy_changed.connect(self.loading_changed)
 
-        self.session = TrainingSession(self)
-        self.session.ended.connect(self._on_run_ended)
+        # one run at a time: in this process (a thread), or on several processes (a subprocess
+        # streaming its events); `session` is the one in use, or the last one used
+        self.processes = 1                  # training processes (Training settings)
+        self.thread_session = TrainingSession(self)
+        self.process_session = ProcessTrainingSession(parent=self)
+        for session in (self.thread_session, self.process_session):
+            session.ended.connect(self._on_run_ended)
+        self.session = self.thread_session
         self._continue_after_load: Path | None = None  # a reopened run waiting for its images
 
     # --- data -------------------------------------------------------------------------------
@@ -152,7 +161,7 @@ class StudioState(QObject):
     def _on_load_failed(self, message: str, details: str) -> None:
         self._continue_after_load = None
         self.dataset_failed.emit(message)
-        self.message.emit("error", f"Could not load images: {message}", details)
+        self.notice.emit("error", f"Could not load images: {message}", details, "load")
 
     # --- model --------------------------------------------------------------------------------
     def set_family(self, name: str) -> None:
@@ -193,11 +202,19 @@ class StudioState(QObject):
     def start(self, out_dir: str | Path | None = "auto", resume: bool = False) -> bool:
         reason = self.can_start()
         if reason is not None:
-            self.message.emit("warning", f"Cannot start training: {reason}.", "")
+            self.notice.emit("warning", f"Cannot start training: {reason}.", "", "start")
             return False
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)
         request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+        if self.processes > 1:
+            if run_dir is None:  # the processes write their run folder; there is no in-memory run
+                run_dir = workspace.new_run_dir(self.family_name)
+                request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+            self.process_session.nproc = self.processes
+            self.session = self.process_session
+        else:
+            self.session = self.thread_session
         worker = self.session.start(request)
         worker.started.connect(self._on_started)
         worker.progress.connect(self.progress)
@@ -270,6 +287,13 @@ class StudioState(QObject):
         """Stop everything and wait for the threads (the app is quitting)."""
         self.loader.shutdown()
         return self.session.join(timeout_ms)
+
+    def set_processes(self, n: int) -> None:
+        """Train on `n` processes (torch.distributed) from the next start; 1: in this process."""
+        n = max(1, int(n))
+        if n != self.processes:
+            self.processes = n
+            self.config_changed.emit()
 
     def _set_training_state(self, state: str) -> None:
         if state != self.training_state:

@@ -15,14 +15,12 @@ from ..config import ConfigError, parse_assignments
 from ..export import ExportError, export_frames
 from ..latent import (MODES, LatentError, can_mix_classes, class_grid, class_path, corner_grid, decode_batches,
                       endpoint_latent, mix_caption, path)
-<<<<<<< HEAD
 from ..families import capabilities
-=======
 from ..sampling import sampling_fields
->>>>>>> main
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
+from ..words import count
 
 ENDS = ("a", "b", "c", "d")
 
@@ -96,14 +94,9 @@ def run(args) -> int:
         raise CliError("--c and --d go together (four corners)")
     options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
-<<<<<<< HEAD
+    _sampling_options(engine, record["family"], args)
     if not capabilities.has(engine, "latent"):
         raise CliError(capabilities.why_not(engine, "latent"))
-=======
-    _sampling_options(engine, record["family"], args)
-    if not engine.has_latent:
-        raise CliError(f"{record['family']} has no latent space to interpolate in")
->>>>>>> main
     ends = [e for e in ENDS if getattr(args, e) is not None]
     classes = _end_classes(args, engine, record["family"], ends)
     if options.labels and classes is None:
@@ -132,5 +125,5 @@ def run(args) -> int:
                             **options.frame_options(captions))
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    print(f"wrote {len(frames)} frames to {out}")
+    print(f"wrote {count(len(frames), 'frame')} to {out}")
     return 0

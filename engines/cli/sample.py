@@ -10,9 +10,11 @@ import numpy as np
 from ..config import parse_assignments
 from ..export import ExportError, export_frames, upscale
 from ..imaging import to_pil
+from ..families import capabilities
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
+from ..words import count
 
 
 def add_parser(sub) -> None:
@@ -42,6 +44,8 @@ def run(args) -> int:
     if out_options.labels and not args.grid:
         raise CliError("--labels captions the grid: add --grid")
     engine, record = load_engine(args.run_dir, args.checkpoint)
+    if not capabilities.has(engine, "sample"):
+        raise CliError(capabilities.why_not(engine, "sample"))
     for warning in record.get("warnings", []):  # e.g. a damaged newest checkpoint, skipped
         print(f"warning: {warning}", file=sys.stderr)
     labels = None
@@ -73,7 +77,7 @@ def run(args) -> int:
                           **out_options.frame_options(captions))
         except ExportError as exc:
             raise CliError(str(exc)) from None
-    print(f"wrote {len(names)} images{' and a grid' if args.grid else ''} to {out} "
+    print(f"wrote {count(len(names), 'image')}{' and a grid' if args.grid else ''} to {out} "
           f"(step {record['checkpoint_step']})")
     older = sorted(set(out.glob(f"sample_{args.seed}_*.png")) - set(names))
     if older:  # never deleted: the person may want them; say they are not from this call

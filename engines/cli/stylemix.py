@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..config import ConfigError, parse_assignments
 from ..export import ExportError, export_frames
+from ..families import capabilities
 from ..train.restore import load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
@@ -44,8 +45,8 @@ def run(args) -> int:
         raise CliError("--out must be a .png file")
     options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
-    if not callable(getattr(engine, "style_mix", None)):
-        raise CliError(f"{record['family']} has no per-layer styles to mix; style mixing needs a stylegan run")
+    if not capabilities.has(engine, "stylemix"):
+        raise CliError(f"{capabilities.why_not(engine, 'stylemix')}; style mixing needs a stylegan run")
     try:
         engine.set_sampling_options(**parse_assignments(args.set))
         grid = engine.style_mix(rows, cols, args.levels)

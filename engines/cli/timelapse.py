@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..export import ExportError, export_frames, timelapse_frames
 from . import CliError
 from .export_args import add_export_arguments, export_options
+from ..words import count
 
 
 def add_parser(sub) -> None:
@@ -23,5 +24,5 @@ def run(args) -> int:
                             **options.frame_options([f"step {s}" for s in steps]))
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    print(f"wrote {len(frames)} frames (steps {steps[0]}..{steps[-1]}) to {out}")
+    print(f"wrote {count(len(frames), 'frame')} (steps {steps[0]}..{steps[-1]}) to {out}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from ..words import count
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,6 @@ class ImageDataset:
     def summary(self) -> str:
         """One line for a status bar."""
         kind = "grey" if self.channels == 1 else "RGB"
-        classes = f"{self.num_classes} classes" if self.class_names else "unlabelled"
-        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
-        return f"{len(self)} images, {classes}, {self.size}×{self.size} {kind}{skipped}"
+        classes = count(self.num_classes, "class") if self.class_names else "unlabelled"
+        skipped = f", {len(self.skipped):,} skipped" if self.skipped else ""
+        return f"{count(len(self), 'image')}, {classes}, {self.size}×{self.size} {kind}{skipped}"

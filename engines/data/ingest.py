@@ -23,6 +23,7 @@ from .dataset import ImageDataset, Skipped
 from .decode import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, FIT_MODES, Header, Settings, Skip, decode,
                      read_header, to_array)
 from .scan import Candidate, ScanStopped, scan
+from ..words import count
 
 __all__ = ["load_images", "DataError", "IngestCancelled", "FIT_MODES", "ALLOWED_FORMATS", "to_array",
            "parse_background", "MIN_SIZE", "MAX_SIZE"]
@@ -331,7 +332,7 @@ def _dataset(images, usable: list[Candidate], headers: list[Header], skipped: li
     if not usable and not allow_empty:
         where = ", ".join(str(p) for p in roots)
         reasons = Counter(s.reason.split(" (")[0] for s in skipped).most_common(3)
-        detail = f" ({len(skipped)} files skipped: " + ", ".join(f"{n} {r}" for r, n in reasons) + ")" if skipped else ""
+        detail = f" ({count(len(skipped), 'file')} skipped: " + ", ".join(f"{n} {r}" for r, n in reasons) + ")" if skipped else ""
         raise DataError(f"no usable images in {where}{detail}")
     labels_seen = sorted({c.label for c in usable if c.label is not None})
     index = {name: i for i, name in enumerate(labels_seen)}

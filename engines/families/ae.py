@@ -93,13 +93,9 @@ def images_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 class AEEngine(Engine, Sampler, LatentCodec):
     family = "ae"
-<<<<<<< HEAD
-=======
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
-    has_latent = True
->>>>>>> main
 
-    def __init__(self, config: AEConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: AEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.encoder = ConvEncoder(data.channels, data.size, c.width, c.latent_dim).to(self.device)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable
 
 import numpy as np
@@ -80,10 +80,49 @@ class DataSpec:
                    tuple(d.get("class_names", ())))
 
 
+INPUT_KINDS = {
+    "images": "an image set: one or more folders or image files (labels from subfolders)",
+    "image": "a single image file",
+    "run": "a trained run folder or an exported model file",
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One named input a family trains on. The main image set is always called "data" (`--data`);
+    others are given as `--input NAME=PATH` and reach the engine's constructor as `inputs[NAME]`:
+    a DataSpec for an image set (its batches arrive in `batch.extra[NAME]`), a uint8 (H, W, C)
+    array for a single image, a loaded Engine for a run (None for an optional input not given)."""
+    name: str
+    kind: str                         # a key of INPUT_KINDS
+    help: str
+    required: bool = True
+    families: tuple[str, ...] = ()    # kind "run": the families it may come from (empty: any)
+
+    def __post_init__(self):
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"input kind must be one of {', '.join(INPUT_KINDS)}, not {self.kind!r}")
+
+    def expects(self) -> str:
+        """What this input takes, in words (for errors and help)."""
+        what = INPUT_KINDS[self.kind]
+        if self.kind == "run" and self.families:
+            what += f" of {', '.join(self.families)}"
+        return what
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "help": self.help, "required": self.required,
+                "families": list(self.families), "expects": self.expects()}
+
+
+MAIN_INPUT = InputSpec("data", "images", "The training images: folders (subfolders are classes) or image files.")
+
+
 @dataclass
 class Batch:
     pixels: torch.Tensor          # uint8 (B, C, H, W) on the engine's device
     labels: torch.Tensor          # int64 (B,)
+    extra: dict[str, "Batch"] = field(default_factory=dict)  # batches of the family's other image sets
 
     def float(self) -> torch.Tensor:
         """Pixels scaled to [-1, 1]."""
@@ -133,6 +172,13 @@ class Engine:
 
     family: ClassVar[str] = ""
     conditional: bool = False         # trained on class labels (set by conditional families)
+    # The inputs this family trains on; the first is the main image set ("data").
+    inputs: ClassVar[tuple[InputSpec, ...]] = (MAIN_INPUT,)
+    # Columns of the training grid (None: as square as the count allows; conditional runs: a class each)
+    preview_columns: ClassVar[int | None] = None
+    # Fixed training images (and their other image sets in .extra) the loop hands over before the
+    # first step, for families whose preview shows what they do to real images (translation).
+    preview_batch: Batch | None = None
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
     # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the
@@ -146,10 +192,16 @@ class Engine:
     gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
     precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
 
-    def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu"):
+    def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu", inputs: dict | None = None):
         self.config = config
         self.data = data
         self.device = torch.device(device)
+        # values of the family's other inputs by name (see InputSpec); absent when not given
+        self.input_values: dict[str, object] = dict(inputs or {})
+
+    @classmethod
+    def input_spec(cls, name: str) -> InputSpec | None:
+        return next((i for i in cls.inputs if i.name == name), None)
 
     # --- training -------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:

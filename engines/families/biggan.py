@@ -45,8 +45,8 @@ class BigGANConfig:
 
     latent_dim: int = param(120, min=4, max=1024, help="Size of z; it is split into one chunk per generator block plus one for the input.")
     embed_dim: int = param(64, min=4, max=512, help="Size of the shared class embedding that feeds every block's batch norm.")
-    g_width: int = param(32, min=4, max=512, help="Generator channels at the full resolution (doubling towards the start, up to 8x).")
-    d_width: int = param(32, min=4, max=512, help="Discriminator channels after its first block (doubling with depth, up to 8x).")
+    g_width: int = param(16, min=4, max=512, help="Generator channels at the full resolution (doubling towards the start, up to 8x); 16 keeps a CPU run quick, the 64 px preset uses 48.")
+    d_width: int = param(16, min=4, max=512, help="Discriminator channels after its first block (doubling with depth, up to 8x); the 64 px preset uses 48.")
     attention_at: str = param("", help="Self-attention at these feature-map sizes (comma separated, e.g. 16); empty: none.")
     conditional: bool = param(True, help="Condition on subfolder labels; without labels the run is unconditional (and says so).")
     n_critic: int = param(1, min=1, max=10, help="Discriminator steps per generator step (the paper: 2).")
@@ -75,7 +75,7 @@ def preset_for_size(config: BigGANConfig, size: int) -> BigGANConfig:
     """CPU widths up to 32 px; at 64 px and above wider nets and attention at 32 (for a GPU)."""
     import dataclasses
 
-    if size >= 64 and config.g_width == 32 and config.d_width == 32:
+    if size >= 64 and config.g_width == 16 and config.d_width == 16:
         return dataclasses.replace(config, g_width=48, d_width=48, attention_at="32" if size == 64 else "")
     return config
 
@@ -98,7 +98,7 @@ class BigGANEngine(MilestoneGAN):
     class_mixing = True
     sampling_config = BigGANSampling
 
-    def __init__(self, config: BigGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: BigGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = bool(c.conditional and data.num_classes > 0)

@@ -19,6 +19,7 @@ and everything else asks through this module, never by probing attributes:
 | translate   | Translator    | translate(images, direction) -> uint8 images of the other domain        |
 | likelihood  | Likelihood    | bits_per_dim(images) -> float per image (exact, or a bound: `exact`)    |
 | inpaint     | Inpainter     | inpaint(images, mask, seed, progress) -> uint8 with the known pixels kept |
+| stylemix    | StyleMixer    | style_mix(row_seeds, col_seeds, level) -> the paper's style-mixing grid  |
 """
 
 from __future__ import annotations
@@ -118,8 +119,19 @@ class Inpainter(Capability):
         """Fill the pixels where `mask` (n, H, W) is True; known pixels come back unchanged."""
 
 
+class StyleMixer(Capability):
+    name = "stylemix"
+    # level name ("coarse", "middle", "fine") -> the synthesis layers it covers (empty: none at this size)
+    levels: dict[str, list[int]]
+
+    @abstractmethod
+    def style_mix(self, row_seeds: list[int], col_seeds: list[int], level: str) -> np.ndarray:
+        """The style-mixing grid: rows take `level` styles from their seed, the rest from the column's."""
+
+
 INTERFACES: dict[str, type[Capability]] = {c.name: c for c in
-                                           (Sampler, LatentCodec, DenoisingPath, Translator, Likelihood, Inpainter)}
+                                           (Sampler, LatentCodec, DenoisingPath, Translator, Likelihood, Inpainter,
+                                            StyleMixer)}
 
 def _cls(x) -> type:
     return x if isinstance(x, type) else type(x)
@@ -140,7 +152,7 @@ def of(x) -> tuple[str, ...]:
 
 _WHAT = {"sample": "samples", "latent": "latent space", "path": "a denoising path to show",
          "translate": "a translation between image sets", "likelihood": "a likelihood",
-         "inpaint": "an inpainting method"}
+         "inpaint": "an inpainting method", "stylemix": "per-layer styles to mix"}
 
 
 def why_not(x, name: str) -> str:

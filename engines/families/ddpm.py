@@ -95,7 +95,7 @@ class DDPMEngine(Engine, Sampler, LatentCodec, DenoisingPath):
     best_metric = "loss"  # held-out noise-prediction error from validate(): lower is better
     class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
 
-    def __init__(self, config: DDPMConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: DDPMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = bool(c.conditional and data.num_classes > 0)

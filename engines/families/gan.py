@@ -57,21 +57,24 @@ DUPLICATE_SHARE = 0.5       # collapse when at least this share of the batch has
 SATURATION_GAP = {"bce": 6.0, "hinge": 4.0, "wgan-gp": 50.0}
 
 
+CONV = {"architecture": ("conv",)}   # settings of the convolutional nets only (forms hide them for mlp)
+
+
 @dataclass(frozen=True)
 class GANConfig:
     architecture: str = param("conv", choices=("conv", "mlp"), help="conv: DCGAN-shaped convolutional nets; mlp: the original fully connected GAN.")
     latent_dim: int = param(128, min=2, max=1024, help="Size of the noise vector z the generator starts from.")
-    g_width: int = param(32, min=8, max=512, help="Conv generator: channels of its last hidden layer (doubles towards the start, up to 8x).")
-    d_width: int = param(32, min=8, max=512, help="Conv discriminator: channels of its first layer (doubles with depth, up to 8x).")
-    mlp_hidden: int = param(512, min=16, max=4096, help="MLP nets: units in each of the two hidden layers.")
+    g_width: int = param(32, min=8, max=512, help="Conv generator: channels of its last hidden layer (doubles towards the start, up to 8x).", when=CONV)
+    d_width: int = param(32, min=8, max=512, help="Conv discriminator: channels of its first layer (doubles with depth, up to 8x).", when=CONV)
+    mlp_hidden: int = param(512, min=16, max=4096, help="MLP nets: units in each of the two hidden layers.", when={"architecture": ("mlp",)})
     loss: str = param("hinge", choices=LOSSES, help="bce: non-saturating GAN loss; hinge: SN-GAN/SAGAN; wgan-gp: Wasserstein critic with gradient penalty.")
     n_critic: int = param(1, min=1, max=10, help="Discriminator steps per generator step (5 for WGAN-GP); each training step is one D step.")
-    gp_weight: float = param(10.0, min=0.0, max=1000.0, help="WGAN-GP: weight (lambda) of the gradient penalty.")
+    gp_weight: float = param(10.0, min=0.0, max=1000.0, help="WGAN-GP: weight (lambda) of the gradient penalty.", when={"loss": ("wgan-gp",)})
     r1_gamma: float = param(0.0, min=0.0, max=1000.0, help="R1 penalty on D's gradient at real images (0: off); steadies D on small data.")
     spectral_norm_d: bool = param(True, help="Spectral normalisation of every discriminator layer (SN-GAN).")
     spectral_norm_g: bool = param(False, help="Spectral normalisation of the generator's layers too (SAGAN).")
-    d_batch_norm: bool = param(False, help="Batch norm in the conv discriminator (classic DCGAN; off with spectral norm or WGAN-GP).")
-    attention_at: str = param("", help="Self-attention at these feature-map sizes, comma separated (e.g. 16); empty: none (SAGAN uses one).")
+    d_batch_norm: bool = param(False, help="Batch norm in the conv discriminator (classic DCGAN; off with spectral norm or WGAN-GP).", when=CONV)
+    attention_at: str = param("", help="Self-attention at these feature-map sizes, comma separated (e.g. 16); empty: none (SAGAN uses one).", when=CONV)
     conditional: bool = param(False, help="Condition on subfolder labels when the data has them (class embedding in G, projection D).")
     ema_decay: float = param(0.995, min=0.0, max=0.99999, help="Samples come from a moving average of G with this decay; 0 samples the live G.")
     diffaugment: str = param("", help="DiffAugment policies applied to real and fake images for D (comma list of color, translation, cutout; empty: off). Off by default: on 3.6k digits at 100 CPU-s, translation made sngan's Fréchet distance worse and less steady; turn it on for a few hundred images or long runs, where D starts memorising the data.")
@@ -79,7 +82,7 @@ class GANConfig:
     lr_d: float = param(4e-4, min=1e-6, max=1e-1, help="Discriminator learning rate (Adam).")
     beta1: float = param(0.0, min=0.0, max=0.999, help="Adam beta1; GANs use 0.5 or 0 instead of 0.9 for stability.")
     beta2: float = param(0.9, min=0.0, max=0.9999, help="Adam beta2.")
-    real_label: float = param(1.0, min=0.5, max=1.0, help="BCE loss: target for real images; below 1 is one-sided label smoothing.")
+    real_label: float = param(1.0, min=0.5, max=1.0, help="BCE loss: target for real images; below 1 is one-sided label smoothing.", when={"loss": ("bce",)})
     collapse_ratio: float = param(0.5, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's (healthy runs: 0.9-0.95; collapsed: 0-0.3).")
     divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row (healthy runs: under 100).")
 
@@ -154,7 +157,7 @@ class GANEngine(Engine, Sampler, LatentCodec):
     encoding = "projection (optimising the latent until the generator reproduces the image)"
     class_mixing = True  # conditional runs: G's class embedding takes weights (n, classes) too
 
-    def __init__(self, config: GANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: GANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         self.family = RECIPE_NAMES.get(type(config), "gan")
         c = config

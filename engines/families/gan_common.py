@@ -28,7 +28,7 @@ class MilestoneGAN(GANEngine):
     """Base for the GAN milestones: set up shared state, then build G, D (and G_ema) in a subclass."""
 
 
-    def __init__(self, config, data: DataSpec, device="cpu"):  # noqa: D107 - GANEngine's is replaced
+    def __init__(self, config, data: DataSpec, device="cpu", inputs: dict | None = None):  # noqa: D107 - GANEngine's is replaced
         Engine.__init__(self, config, data, device)
         self.policy: tuple[str, ...] = ()
         self.decode_label = 0

@@ -53,7 +53,7 @@ def preset(config: GlowConfig, size: int) -> GlowConfig:
 class GlowEngine(FlowEngine):
     family = "glow"
 
-    def __init__(self, config: GlowConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: GlowConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device, Preprocess(config.preprocess, config.logit_alpha), learned_prior=True)
 
     def _build_level(self, scale: Scale, channels: int, size: int) -> tuple[list[nn.Module], list[nn.Module]]:

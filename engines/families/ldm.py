@@ -144,7 +144,6 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec):
     class_mixing = True
     best_metric = "loss"
     first_stage_families = FIRST_STAGES
-    encode_method = "DDIM inversion of the first stage's latent"
     sampling_config = DDPMSampling
     if InputSpec is not None:
         inputs = (InputSpec("data", "images", "The training images."),

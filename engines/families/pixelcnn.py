@@ -292,7 +292,7 @@ class PixelCNNEngine(Engine, Sampler, Likelihood):
     family = "pixelcnn"
     best_metric = "bits_per_dim"
 
-    def __init__(self, config: PixelCNNConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: PixelCNNConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = data.num_classes > 0

@@ -40,8 +40,8 @@ class ProGANConfig:
     loss: ClassVar[str] = "wgan-gp"   # the shared monitor reads it (saturation threshold)
 
     latent_dim: int = param(128, min=2, max=1024, help="Size of the noise vector z.")
-    width: int = param(32, min=4, max=512, help="Channels at the full resolution; they double towards 4x4, up to max_width.")
-    max_width: int = param(128, min=8, max=1024, help="Most channels in any layer (the smallest maps).")
+    width: int = param(16, min=4, max=512, help="Channels at the full resolution; they double towards 4x4, up to max_width (CPU recipe; 32 at 64 px).")
+    max_width: int = param(64, min=8, max=1024, help="Most channels in any layer (the smallest maps; 256 at 64 px).")
     phase_steps: int = param(0, min=0, max=10_000_000, help="Steps per phase (each fade-in and each stable stretch at a resolution); 0 splits the run evenly: with k doublings, 2k+2 shares, the final resolution taking two.")
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="Weight of the WGAN-GP gradient penalty.")
     drift: float = param(0.001, min=0.0, max=1.0, help="Weight of D(real)^2 in D's loss: keeps the critic's scores from drifting away from 0.")
@@ -60,7 +60,7 @@ def preset_for_size(config: ProGANConfig, size: int) -> ProGANConfig:
     """CPU-sized nets up to 32 px; a wider net at 64 px and above (meant for a GPU)."""
     import dataclasses
 
-    if size >= 64 and config.width == 32 and config.max_width == 128:
+    if size >= 64 and config.width == 16 and config.max_width == 64:
         return dataclasses.replace(config, width=32, max_width=256, latent_dim=256)
     return config
 
@@ -81,7 +81,7 @@ class ProGANEngine(MilestoneGAN):
     family = "progan"
     class_mixing = False
 
-    def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: ProGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = False

@@ -48,7 +48,7 @@ def preset(config: RealNVPConfig, size: int) -> RealNVPConfig:
 class RealNVPEngine(FlowEngine):
     family = "realnvp"
 
-    def __init__(self, config: RealNVPConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: RealNVPConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device, Preprocess("logit", config.logit_alpha), learned_prior=False)
 
     def _build_level(self, scale: Scale, channels: int, size: int) -> tuple[list[nn.Module], list[nn.Module]]:

@@ -10,10 +10,9 @@ to RGB, with instance normalisation (Ulyanov et al., 2016) throughout. It is tra
 perceptual losses as the optimisation method (engines/style): content at a deep layer of a fixed
 feature network, Gram matrices at several layers against the one style image, total variation.
 
-The style image comes from the named input `style` (a uint8 array; `--input style=IMAGE`) or, until a
-run has one, the `style_image` setting (a file path, or `texture:SEED` for the built-in colourful
-texture). It is kept resized to `style_size` in the checkpoint, so a run (and an exported model)
-reloads and stylises alone. The preview grid shows fixed content images (the first ones trained on)
+The style image comes from the named input `style` (a uint8 array; `--input style=IMAGE`). It is
+kept, resized to `style_size`, in the checkpoint, so a run (and an exported model) reloads and
+stylises alone. The preview grid shows fixed content images (the first ones trained on)
 beside their stylisations.
 """
 
@@ -33,16 +32,8 @@ from ..style.features import FEATURE_CHOICES_HELP, FeatureError, load_features
 from ..style.gatys import fit_longest, gram, tv_loss
 from .base import Batch, DataSpec, Engine
 
-try:  # backbone v2: named inputs and capabilities
-    from .base import InputSpec
-except ImportError:  # pragma: no cover - before the backbone lands
-    InputSpec = None
-try:
-    from .capabilities import Translator
-except ImportError:  # pragma: no cover
-    class Translator:  # type: ignore[no-redef]
-        name = "translate"
-        directions: ClassVar[tuple[str, ...]] = ("a2b",)
+from .base import InputSpec
+from .capabilities import Translator
 
 PREVIEW_CONTENT = 8   # fixed content images kept for the preview grid
 
@@ -65,8 +56,6 @@ class StyleConfig:
     feature_seed: int = param(0, min=0, max=2**31 - 1, help="seed of the random feature network")
     style_size: int = param(0, min=0, max=1024, help="side the style image is resized to for its statistics, "
                                                      "in px; 0: twice the training size")
-    style_image: str = param("", help="the style image when no --input style=IMAGE is given: a file path, "
-                                      "or texture:SEED for a built-in colourful texture")
 
 
 def preset(config: StyleConfig, size: int) -> StyleConfig:
@@ -139,23 +128,6 @@ class _Held(nn.Module):
                                                     dtype=torch.uint8))
 
 
-def _read_style(spec: str) -> np.ndarray:
-    from ..style.images import Skip, read_image
-    from ..style.texture import texture
-
-    if spec.startswith("texture:"):
-        try:
-            return texture(256, int(spec.split(":", 1)[1] or 0))
-        except ValueError:
-            raise ConfigError(f"style_image {spec!r}: texture:SEED takes a whole number") from None
-    try:
-        return read_image(spec, max_side=1024)
-    except Skip as exc:
-        raise ConfigError(f"style image {spec}: {exc}") from None
-    except FileNotFoundError:
-        raise ConfigError(f"style image {spec}: no such file") from None
-
-
 def _square(image: np.ndarray, size: int) -> np.ndarray:
     """uint8 (H, W, C) -> uint8 (3, size, size): centre square, resized."""
     from PIL import Image
@@ -173,9 +145,9 @@ class StyleEngine(Engine, Translator):
     family = "style"
     directions: ClassVar[tuple[str, ...]] = ("stylise",)
     mixed_precision_ok: ClassVar[bool] = True
-    if InputSpec is not None:
-        inputs = (InputSpec("data", "images", "Content images to train on (any photos or drawings)."),
-                  InputSpec("style", "image", "The style image (a painting, a texture)."))
+    inputs: ClassVar[tuple[InputSpec, ...]] = (
+        InputSpec("data", "images", "Content images to train on (any photos or drawings)."),
+        InputSpec("style", "image", "The style image (a painting, a texture); the run keeps it."))
 
     def __init__(self, config: StyleConfig, data: DataSpec, device: torch.device | str = "cpu",
                  inputs: dict | None = None):
@@ -187,9 +159,7 @@ class StyleEngine(Engine, Translator):
         self.held = _Held(self.style_size, data).to(self.device)
         self.has_style = False
         self.preview_count = 0
-        given = (inputs or {}).get("style")
-        if given is None and c.style_image:
-            given = _read_style(c.style_image)
+        given = (inputs or {}).get("style")     # None when a trained run is loaded: its checkpoint has it
         if given is not None:
             self.held.style.copy_(torch.from_numpy(_square(np.asarray(given), self.style_size)))
             self.has_style = True
@@ -203,8 +173,7 @@ class StyleEngine(Engine, Translator):
     def _style_targets(self) -> dict[str, torch.Tensor]:
         if self._targets is None:
             if not self.has_style:
-                raise ConfigError("the style family needs a style image: --input style=IMAGE "
-                                  "(or --set style_image=PATH, or texture:0 for a built-in texture)")
+                raise ConfigError("the style family needs a style image: --input style=IMAGE")
             with torch.no_grad():
                 fs = self.features(self.held.style.float()[None] / 255.0)
             self._targets = {k: gram(fs[k]) for k in self.features.style_layers if k in fs}

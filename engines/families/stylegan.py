@@ -28,6 +28,7 @@ from ..nn.gan_blocks import diff_augment, parse_policy
 from ..nn.stylegan_nets import StyleDiscriminator, StyleGenerator, style_levels
 from ..registry import Family
 from .base import Batch, DataSpec, to_uint8
+from .capabilities import StyleMixer
 from .gan import SATURATION_GAP
 from .gan_common import TRUNCATION_HELP, MilestoneGAN
 
@@ -44,8 +45,8 @@ class StyleGANConfig:
     latent_dim: int = param(64, min=2, max=1024, help="Size of z (and of w, the style vector).")
     mapping_layers: int = param(4, min=1, max=8, help="Layers of the mapping network z -> w (the paper: 8).")
     mapping_lr_mul: float = param(0.01, min=1e-4, max=1.0, help="Learning-rate multiplier of the mapping network (the paper: 0.01).")
-    width: int = param(32, min=4, max=512, help="Channels at the full resolution; they double towards 4x4, up to max_width.")
-    max_width: int = param(128, min=8, max=1024, help="Most channels in any layer.")
+    width: int = param(16, min=4, max=512, help="Channels at the full resolution; they double towards 4x4, up to max_width (CPU recipe; 32 at 64 px).")
+    max_width: int = param(64, min=8, max=1024, help="Most channels in any layer (256 at 64 px).")
     style_mixing: float = param(0.9, min=0.0, max=1.0, help="Share of generated batches that mix two w's at a random layer (style-mixing regularisation).")
     r1_gamma: float = param(1.0, min=0.0, max=1000.0, help="R1 penalty on D's gradient at real images (0: off).")
     r1_every: int = param(16, min=1, max=1000, help="Lazy regularisation: R1 is taken every this many steps, scaled up to match.")
@@ -67,7 +68,7 @@ class StyleGANConfig:
 
 def preset_for_size(config: StyleGANConfig, size: int) -> StyleGANConfig:
     """CPU nets up to 32 px; at 64 px and above the paper's wider w and 8 mapping layers (for a GPU)."""
-    if size >= 64 and config.width == 32 and config.max_width == 128 and config.latent_dim == 64:
+    if size >= 64 and config.width == 16 and config.max_width == 64 and config.latent_dim == 64:
         return dataclasses.replace(config, latent_dim=256, mapping_layers=8, max_width=256, width=32)
     return config
 
@@ -81,12 +82,12 @@ class StyleGANSampling:
                        "w (the style space, smoother) or z (the noise before the mapping network).")
 
 
-class StyleGANEngine(MilestoneGAN):
+class StyleGANEngine(MilestoneGAN, StyleMixer):
     family = "stylegan"
     class_mixing = False
     sampling_config = StyleGANSampling
 
-    def __init__(self, config: StyleGANConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: StyleGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.conditional = False

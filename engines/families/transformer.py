@@ -40,7 +40,7 @@ from ..config import ConfigError, param, replace_checked
 from ..registry import Family
 from . import first_stage as fs
 from .base import Batch, DataSpec, Engine, ProgressFn
-from .capabilities import Sampler
+from .capabilities import Likelihood, Sampler
 
 LOG2 = math.log(2.0)
 VARIANTS = ("pixels", "tokens")
@@ -185,6 +185,8 @@ class TransformerSampling:
 
 
 class TransformerEngine(fs.TwoStage, Engine, Sampler):
+    """Both variants; constructing it with variant=pixels gives a PixelTransformerEngine (the same engine
+    with the Likelihood capability: bits/dim per image), so capabilities follow the run."""
     family = "transformer"
     best_metric = "bits_per_dim"
     first_stage_families = ("vqvae",)
@@ -193,6 +195,11 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
                   InputSpec("first_stage", "run", "tokens variant: a trained VQ-VAE run or exported model to take "
                             "the tokens from; when not given, one is trained here first.", required=False,
                             families=("vqvae",)))
+
+    def __new__(cls, config: TransformerConfig, *args, **kwargs):
+        if cls is TransformerEngine and getattr(config, "variant", "pixels") == "pixels":
+            cls = PixelTransformerEngine
+        return super().__new__(cls)
 
     def __init__(self, config: TransformerConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
@@ -302,16 +309,6 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
             out["bits_per_dim_8bit_bound"] = value + math.log2(256 / self.config.levels)
         return out
 
-    def bits_per_dim(self, images: np.ndarray) -> np.ndarray:
-        """Per image: bits/dim over the *quantised* pixels (pixels variant only; see the module docstring)."""
-        if self.tokens_variant:
-            raise NotImplementedError("the tokens variant has a token likelihood, not bits/dim over pixels")
-        x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).to(self.device)
-        with torch.no_grad():
-            self.net.eval()
-            nll = self._nll(Batch(x, torch.zeros(len(x), dtype=torch.long)))
-        return (nll / LOG2 / self.data.channels).cpu().numpy()
-
     # --- sampling ------------------------------------------------------------------------------------
     sampling_config = TransformerSampling
 
@@ -405,6 +402,22 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for m in self.modules().values() for p in m.parameters())
+
+
+class PixelTransformerEngine(TransformerEngine, Likelihood):
+    """The pixels variant: exact bits/dim per image, over the quantised pixels (see the module docstring)."""
+
+    @torch.no_grad()
+    def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).to(self.device)
+        y = torch.zeros(len(x), dtype=torch.long) if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            nll = self._nll(Batch(x, y.to(self.device)))
+        finally:
+            self.net.train(was_training)
+        return (nll / LOG2 / self.data.channels).double().cpu().numpy()
 
 
 FAMILY = Family(

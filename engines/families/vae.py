@@ -104,17 +104,13 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     family = "vae"
-<<<<<<< HEAD
     exact = False  # bits/dim from the ELBO: an upper bound on the true likelihood
-=======
     best_metric = "bits_per_dim"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "bpd_bound"  # the same bound on the training batches
-    has_latent = True
->>>>>>> main
     class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
     bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so
 
-    def __init__(self, config: VAEConfig, data: DataSpec, device="cpu"):
+    def __init__(self, config: VAEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
         self.num_classes = self._conditioning_classes(data)

@@ -121,10 +121,11 @@ class EMACodebook(nn.Module):
     def __init__(self, size: int, dim: int, decay: float):
         super().__init__()
         self.decay = decay
-        embed = torch.randn(size, dim) * 0.1
-        self.register_buffer("embed", embed)
-        self.register_buffer("cluster_size", torch.ones(size))    # moving-average assignments per batch
-        self.register_buffer("embed_sum", embed.clone())
+        # no use yet: the first update restarts every code nobody picked on an encoder output, so the
+        # codebook starts on the data (a random start far from the encoder's outputs collapses to a few codes)
+        self.register_buffer("embed", torch.randn(size, dim) * 0.1)
+        self.register_buffer("cluster_size", torch.zeros(size))   # moving-average assignments per batch
+        self.register_buffer("embed_sum", torch.zeros(size, dim))
         self.register_buffer("restarts", torch.zeros((), dtype=torch.int64))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
@@ -171,13 +172,9 @@ def usage_stats(counts: torch.Tensor) -> tuple[float, float]:
 
 class VQVAEEngine(Engine, Sampler, LatentCodec):
     family = "vqvae"
-<<<<<<< HEAD
-=======
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "recon"
-    has_latent = True
->>>>>>> main
-    encode_method = "encoder (the continuous grid before quantisation)"
+    encoding = "encoder (the continuous grid before quantisation)"
 
     def __init__(self, config: VQVAEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)

@@ -130,10 +130,14 @@ class BigDiscriminator(nn.Module):
 
 def orthogonal_penalty(module: nn.Module) -> torch.Tensor:
     """BigGAN's orthogonal regularisation: || W W^T * (1 - I) ||^2 over weight matrices (filters as
-    rows), pushing filters apart without fixing their norms; smooths G so truncation works."""
+    rows), pushing filters apart without fixing their norms; smooths G so truncation works. The
+    shared embedding is left out (as in the paper's code), and so is any matrix with more rows than
+    columns (the input layer: its rows cannot all be orthogonal, and its gram matrix is the costliest)."""
     total = None
     for name, p in module.named_parameters():
         if p.ndim < 2 or not p.requires_grad or name.startswith("shared"):
+            continue
+        if p.shape[0] > p[0].numel():
             continue
         w = p.flatten(1)
         gram = w @ w.t()

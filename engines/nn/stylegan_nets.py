@@ -52,17 +52,18 @@ class ModulatedConv(nn.Module):
         self.demodulate, self.upsample, self.padding = demodulate, upsample, kernel // 2
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        b, c_in, h, wd = x.shape
+        # Modulating the input channels and scaling the output channels with one shared weight is the
+        # same maths as a per-image modulated weight, and runs as one ordinary (fast) convolution.
         style = self.affine(w)                                            # (B, c_in)
-        weight = self.weight[None] * self.scale * style[:, None, :, None, None]  # (B, c_out, c_in, k, k)
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum((2, 3, 4), keepdim=True) + 1e-8)
+        weight = self.weight * self.scale
+        x = x * style[:, :, None, None]
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            h, wd = h * 2, wd * 2
-        out = F.conv2d(x.reshape(1, b * c_in, h, wd), weight.reshape(-1, c_in, *weight.shape[3:]),
-                       padding=self.padding, groups=b)
-        return out.view(b, -1, h, wd) + self.bias[None, :, None, None]
+        out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:  # each image's output filters back to unit norm: 1/sqrt(sum (w * s)^2)
+            d = torch.rsqrt(style.pow(2) @ weight.pow(2).sum((2, 3)).t() + 1e-8)   # (B, c_out)
+            out = out * d[:, :, None, None]
+        return out + self.bias[None, :, None, None]
 
 
 class StyleLayer(nn.Module):

@@ -67,13 +67,26 @@ def cannot_do(family: str, tool: str, methods: Sequence[Method]) -> str:
 
 
 def overrides(cls: type, name: str) -> bool:
-    """True when the family implements `name` itself (not the base Engine's 'not supported')."""
-    return getattr(cls, name, None) is not None and getattr(cls, name) is not getattr(Engine, name, None)
+    """True when the family implements `name` itself, not only the base Engine's or a capability
+    interface's 'not supported' default."""
+    for k in cls.__mro__:
+        if name in k.__dict__:
+            return k is not Engine and not k.__module__.endswith("families.capabilities")
+    return False
+
+
+def flow_engine_class() -> type:
+    """The flows' shared engine class (it moved from engines/nn to engines/families with the backbone v2)."""
+    try:
+        from ..families.flow_engine import FlowEngine
+    except ImportError:  # before the move
+        from ..nn.flow_engine import FlowEngine  # type: ignore[no-redef]
+    return FlowEngine
 
 
 def has_capability(engine, name: str) -> bool:
     """The backbone's capability query (engines.families.capabilities) when it exists, else the
-    family's own methods: 'latent' (encode/decode/render), 'likelihood' (bits/dim), 'sampler'."""
+    family's own methods: 'latent' (encode/decode/render), 'likelihood' (bits/dim), 'sample'."""
     try:
         from ..families import capabilities  # type: ignore[attr-defined]
     except ImportError:
@@ -81,12 +94,12 @@ def has_capability(engine, name: str) -> bool:
     if capabilities is not None and hasattr(capabilities, "has"):
         try:
             return bool(capabilities.has(engine, name))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError):  # a name the backbone does not know: the family's own methods
             pass
     cls = engine_class(engine)
     if name == "latent":
         return bool(getattr(cls, "has_latent", False))
-    if name == "sampler":
+    if name in ("sample", "sampler"):
         return overrides(cls, "sample")
     if name == "likelihood":  # bits_per_dim(images) -> per-image array
         return callable(getattr(cls, "bits_per_dim", None))

@@ -41,6 +41,8 @@ METHODS = (
            _is("engines.families.pixelcnn", "PixelCNNEngine")),
     Method("latent optimisation (known pixels + prior)", can_fit),
     Method("Langevin sampling with the known pixels clamped (EBM)", is_ebm),
+    Method("pixel transformer conditional sampling (exact in raster order, else Gibbs resampling)",
+           _is("engines.families.transformer", "TransformerEngine")),
 )
 
 
@@ -115,8 +117,10 @@ def inpaint(engine: Engine, images: np.ndarray, mask: np.ndarray, candidates: in
         out, name = _pixelcnn(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     elif m is METHODS[2]:
         out, name = _latent(engine, images, holes, k, seed, labels, progress, **options)
-    else:
+    elif m is METHODS[3]:
         out, name = _langevin(engine, rep, rep_holes, seed, progress, **options)
+    else:
+        out, name = _transformer(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     out = np.where(rep_holes[..., None], out, rep)  # known pixels exactly as they were
     return InpaintResult(out.reshape((n, k) + images.shape[1:]), name)
 
@@ -293,6 +297,84 @@ def _latent(engine, images, holes, k, seed, labels, progress, steps: int = 200, 
     x = fit_latents(engine, evidence, n, k, seed, int(steps), float(lr), float(prior_weight), start=start,
                     labels=labels, progress=progress)
     return to_uint8(x), f"latent optimisation ({int(steps)} steps; known pixels + prior, {k} start{'s' if k > 1 else ''})"
+
+
+@torch.no_grad()
+def _transformer(engine, images, holes, seed, labels, progress, sweeps: int = 2, **_ignored):
+    from ..families.transformer import dequantise, quantise
+
+    if engine.tokens_variant:
+        raise ToolError("a transformer over VQ-VAE tokens cannot inpaint pixels; the pixels variant, PixelCNN, "
+                        "diffusion and the latent families can")
+    n, size, dev = len(images), engine.data.size, engine.device
+    levels = engine.config.levels
+    net = engine.net
+    was = net.training
+    net.eval()
+    gen = torch.Generator().manual_seed(int(seed))
+    pix = torch.from_numpy(images).permute(0, 3, 1, 2).to(dev)
+    known_tok = quantise(pix, levels).to(dev)                         # (n, L)
+    hole = torch.from_numpy(holes.reshape(n, -1)).to(dev)
+    temperature = float(engine.options.temperature)
+
+    def joint(seq, start):
+        logits = net(start, seq[:, :-1]).float()
+        lp = F.log_softmax(logits, dim=-1)
+        return lp.gather(-1, seq[..., None])[..., 0].sum(1), lp
+
+    if engine.conditional and labels is not None:
+        start = engine._starts(torch.as_tensor(labels, dtype=torch.long, device=dev), n)
+    elif engine.conditional:  # the class under which the known pixels are most likely
+        filler = torch.where(hole, torch.full_like(known_tok, int(known_tok.float().mean().round())), known_tok)
+        per = []
+        for c in range(engine.data.num_classes):
+            st = engine._starts(torch.full((n,), c, dtype=torch.long, device=dev), n)
+            _, lp = joint(filler, st)
+            per.append((lp.gather(-1, filler[..., None])[..., 0] * (~hole)).sum(1))
+        start = engine._starts(torch.stack(per, 1).argmax(1), n)
+    else:
+        start = engine._starts(None, n)
+    exact = raster_suffix(holes)
+    positions = np.flatnonzero(holes.reshape(n, -1).any(0)) if not exact.all() else np.zeros(0, int)
+    total = size + int(sweeps) * len(positions)
+    try:
+        seq = torch.zeros(n, engine.length, dtype=torch.long, device=dev)
+        caches = [{} for _ in net.blocks]
+        for i in range(engine.length):
+            logits = net(start if i == 0 else None, seq[:, i - 1:i] if i else seq[:, :0], caches, offset=i)
+            choice = engine._choose(logits[:, -1], gen).to(dev)
+            seq[:, i] = torch.where(hole[:, i], choice, known_tok[:, i])
+            if (i + 1) % size == 0:
+                check_progress(progress, (i + 1) // size, total)
+        name = "pixel transformer exact conditional sampling (hole after the known pixels in raster order)"
+        if len(positions):
+            ll, lp = joint(seq, start)
+            active = torch.from_numpy(~exact).to(dev)
+            done = size
+            for _ in range(int(sweeps)):
+                for i in positions:
+                    where = hole[:, i] & active
+                    if where.any():
+                        logq = F.log_softmax(lp[:, i] / temperature, dim=-1)
+                        new = torch.multinomial(logq.exp().cpu(), 1, generator=gen)[:, 0].to(dev)
+                        old = seq[:, i]
+                        proposal = seq.clone()
+                        proposal[:, i] = torch.where(where, new, old)
+                        ll_new, lp_new = joint(proposal, start)
+                        log_ratio = (ll_new - ll) / temperature + logq.gather(1, old[:, None])[:, 0] \
+                            - logq.gather(1, new[:, None])[:, 0]
+                        u = torch.rand(n, generator=gen).to(dev)
+                        accept = where & (u.log() < log_ratio.clamp(max=0))
+                        seq = torch.where(accept[:, None], proposal, seq)
+                        ll = torch.where(accept, ll_new, ll)
+                        lp = torch.where(accept[:, None, None], lp_new, lp)
+                    done += 1
+                    check_progress(progress, done, total)
+            name = (f"pixel transformer raster pass + {int(sweeps)} Gibbs sweeps (Metropolis-Hastings; "
+                    f"known pixels come after the hole)")
+    finally:
+        net.train(was)
+    return dequantise(seq, levels, engine.data.channels, size), name
 
 
 def _langevin(engine, images, holes, seed, progress, steps: int | None = None, **_ignored):

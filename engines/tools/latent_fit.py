@@ -34,7 +34,9 @@ def renderer_kind(cls: type) -> str | None:
     """Which differentiable decoder a family has: 'vae', 'ae', 'flow', 'render' (GANs), or None."""
     from ..families.ae import AEEngine
     from ..families.vae import VAEEngine
-    from ..nn.flow_engine import FlowEngine
+    from .common import flow_engine_class
+
+    FlowEngine = flow_engine_class()
 
     if issubclass(cls, VAEEngine):
         return "vae"

@@ -44,8 +44,11 @@ def _is(module: str, name: str):
 
 
 def _likelihood(cls: type) -> bool:
-    return (_is("engines.families.pixelcnn", "PixelCNNEngine")(cls) or _is("engines.nn.flow_engine", "FlowEngine")(cls)
-            or has_capability(cls, "likelihood"))
+    """Exact likelihood families (flows, PixelCNN, the pixel transformer); VAEs have their own method (ELBO)."""
+    if _is("engines.families.vae", "VAEEngine")(cls):
+        return False
+    return (_is("engines.families.pixelcnn", "PixelCNNEngine")(cls) or has_capability(cls, "likelihood")
+            or _is("engines.families.transformer", "TransformerEngine")(cls))
 
 
 METHODS = (
@@ -139,42 +142,40 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
 
 @torch.no_grad()
 def _bits(engine, images: np.ndarray, seed: int) -> np.ndarray:
-    from ..families.pixelcnn import PixelCNNEngine, mixture_nll
-    from ..nn.flow_engine import FlowEngine
-    from ..nn.flows import bits_per_dim
+    from ..families.pixelcnn import PixelCNNEngine
 
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).to(engine.device)
-    dims = pixels[0].numel()
-    if isinstance(engine, FlowEngine):
-        gen = torch.Generator(device=engine.device).manual_seed(int(seed) + 1234)
-        flow = engine.model
-        was = flow.training
-        flow.eval()
-        try:
-            return bits_per_dim(flow, pixels, gen).double().cpu().numpy()
-        finally:
-            flow.train(was)
-    if isinstance(engine, PixelCNNEngine):
-        net = engine.model
-        x = pixels.float() / 127.5 - 1.0
-
-        def nll_given(labels):
-            out = net(x, labels).float()
-            nll = mixture_nll(out, pixels) if engine.mixture else F.cross_entropy(out, pixels.long(), reduction="none")
-            return nll.flatten(1).sum(1).double()
-        if not engine.conditional:
-            nats = nll_given(None)
-        else:  # -log p(x) = -log (1/K) sum_y p(x|y)
-            k = engine.data.num_classes
-            per = torch.stack([nll_given(torch.full((len(x),), c, dtype=torch.long, device=engine.device))
-                               for c in range(k)], 1)
-            nats = -(torch.logsumexp(-per, 1) - math.log(k))
-        return (nats / (dims * LOG2)).cpu().numpy()
+    if isinstance(engine, PixelCNNEngine) and engine.conditional:
+        return _pixelcnn_marginal(engine, images)
     try:
-        out = engine.bits_per_dim(images)  # the backbone's Likelihood capability
+        out = engine.bits_per_dim(images)  # the Likelihood capability
     except NotImplementedError as exc:
         raise ToolError(f"this {engine.family} run has no bits/dim over pixels to score with ({exc})") from None
     return np.asarray(out, dtype=np.float64).reshape(len(images))
+
+
+def _pixelcnn_marginal(engine, images: np.ndarray) -> np.ndarray:
+    """-log2 p(x) / D with the class summed out: p(x) = (1/K) sum_y p(x|y)."""
+    from ..families.pixelcnn import mixture_nll
+
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).to(engine.device)
+    dims = pixels[0].numel()
+    net = engine.model
+    was = net.training
+    net.eval()
+    x = pixels.float() / 127.5 - 1.0
+
+    def nll_given(labels):
+        out = net(x, labels).float()
+        nll = mixture_nll(out, pixels) if engine.mixture else F.cross_entropy(out, pixels.long(), reduction="none")
+        return nll.flatten(1).sum(1).double()
+    try:
+        k = engine.data.num_classes
+        per = torch.stack([nll_given(torch.full((len(x),), c, dtype=torch.long, device=engine.device))
+                           for c in range(k)], 1)
+    finally:
+        net.train(was)
+    nats = -(torch.logsumexp(-per, 1) - math.log(k))
+    return (nats / (dims * LOG2)).cpu().numpy()
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ import numpy as np
 from ..families.base import Engine
 from .common import Method, ProgressFn, ToolError, check_progress, choose, has_capability, write_png
 
-METHODS = (Method("sampling", lambda cls: has_capability(cls, "sampler")),)
+METHODS = (Method("sampling", lambda cls: has_capability(cls, "sample")),)
 MAX_ROUNDS = 8  # confidence filtering draws at most this many times the asked-for number
 
 

@@ -20,6 +20,7 @@ class Started:
     world_size: int = 1           # training processes (torch.distributed); 1: this process alone
     per_process_batch: int = 0    # images each process takes per step (0: not said)
     global_batch: int = 0         # images per step over all processes (TrainSettings.batch_size)
+    threads: int = 0              # CPU threads this process trains with (0: not said)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Samples:
     images: np.ndarray            # uint8 (N, H, W, C), from the run's fixed seed
     grid: np.ndarray              # uint8 (H', W', C): the same images tiled
     path: str | None = None       # PNG written into the run folder, if any
+    captions: tuple[str, ...] | None = None  # conditional runs: the class name of each image
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,15 @@ from .. import registry
 from ..config import field_infos, from_dict, param, replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
-from ..imaging import make_grid
+from ..imaging import class_grid_columns, make_grid
+from ..runtime.threads import apply_threads
 from ..runtime import distributed as dist_rt
 from . import events as ev
 from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
                          disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
                          load_newest_intact, pack_state, remove_stale_temp_files, rng_state, save_checkpoint,
                          set_rng_state, unpack_state)
+from .inputs import InputError, engine_inputs, record_inputs, reload_inputs
 from .run import RunDir, RunError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -99,6 +101,10 @@ class TrainSettings:
     batch_size: int = param(64, min=1, max=4096, help="Images per step.")
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, data order and noise; same seed, same run.")
     device: str = param("auto", choices=DEVICES, help="Where to train; auto picks CUDA, then MPS, then CPU.")
+    threads: int = param(0, min=0, max=1024, label="CPU threads",
+                         help="Threads PyTorch computes with on the CPU; 0: automatic (OMP_NUM_THREADS when set, "
+                              "else one per physical core). Fewer leave room for other work; more than the "
+                              "cores only slows training down.")
     log_every: int = param(10, min=1, max=100_000, help="Steps between logged losses (averaged over the interval).")
     sample_every: int = param(200, min=0, max=1_000_000, help="Steps between sample grids; 0 turns them off.")
     checkpoint_every: int = param(500, min=0, max=1_000_000, help="Steps between checkpoints; 0: only at the end.")
@@ -254,7 +260,7 @@ class Trainer:
     """Owns one run: the engine, the data order, the run folder and the loop state."""
 
     def __init__(self, family: registry.Family, config, settings: TrainSettings, dataset: ImageDataset,
-                 run: RunDir | None, device: torch.device):
+                 run: RunDir | None, device: torch.device, inputs: dict[str, object] | None = None):
         self.family = family
         self.config = config
         self.settings = settings
@@ -277,7 +283,10 @@ class Trainer:
         self.spec = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
-        self.engine: Engine = family.engine_class(config, self.spec, device)
+        # the family's other inputs: ImageDataset (image sets), uint8 arrays (images), Engines (runs)
+        self.input_values = dict(inputs or {})
+        self.engine: Engine = family.engine_class(config, self.spec, device,
+                                                  inputs=engine_inputs(family.engine_class, self.input_values))
         self.engine.grad_clip = float(settings.grad_clip)
         self.batch_norm = "none"
         self._notes: list[ev.TrainWarning] = []  # said once the run starts (resuming on another world size)
@@ -289,10 +298,25 @@ class Trainer:
         if self.channels_last:
             for m in self.engine.modules().values():
                 m.to(memory_format=torch.channels_last)  # in place: optimisers keep their parameters
-        if engine_overrides_validate(self.engine) and settings.val_fraction > 0 and len(dataset) >= 2:
+        validates = engine_overrides_validate(self.engine) and settings.val_fraction > 0
+        if validates and len(dataset) >= 2:
             self.train_data, self.val_data = dataset.split(settings.val_fraction, seed=settings.seed)
         else:
             self.train_data, self.val_data = dataset, None
+        # every other image set has its own held-out split and its own data order (its stream number)
+        self.extra_train: dict[str, tuple[int, ImageDataset]] = {}
+        for stream, spec in enumerate(family.engine_class.inputs[1:], start=1):
+            data = self.input_values.get(spec.name)
+            if isinstance(data, ImageDataset):
+                if validates and len(data) >= 2:
+                    data = data.split(settings.val_fraction, seed=settings.seed + stream)[0]
+                self.extra_train[spec.name] = (stream, data)
+        if self.extra_train:  # the same few real images in every training grid
+            k = min(settings.n_samples, 64)
+            fixed = self._batch_of(self.train_data, np.arange(min(k, len(self.train_data))), augment=False)
+            for name, (_, data) in self.extra_train.items():
+                fixed.extra[name] = self._batch_of(data, np.arange(min(k, len(data))), augment=False)
+            self.engine.preview_batch = fixed
         self.step = 0
         self._acc: dict[str, float] = {}
         self._acc_n = 0
@@ -359,8 +383,16 @@ class Trainer:
     # --- construction ------------------------------------------------------------------------
     @classmethod
     def new(cls, family_name: str, config, settings: TrainSettings, dataset: ImageDataset,
-            out_dir: str | Path | None, data_record: dict | None = None) -> "Trainer":
+            out_dir: str | Path | None, data_record: dict | None = None,
+            inputs: dict[str, object] | None = None, input_paths: dict[str, list[str]] | None = None) -> "Trainer":
+        """A new run. `inputs`: the values of the family's other inputs by name (see
+        engines/train/inputs.py, which loads them); `input_paths`: where they came from, for run.json."""
         family = registry.get(family_name)
+        inputs = dict(inputs or {})
+        missing = [i for i in family.engine_class.inputs[1:] if i.required and inputs.get(i.name) is None]
+        if missing:
+            raise InputError(f"{family.name} needs input {missing[0].name!r}: {missing[0].expects()} "
+                             f"(--input {missing[0].name}=PATH)")
         device = resolve_device(settings.device)
         if len(dataset) < 1:
             raise RunError("the dataset has no images")
@@ -373,21 +405,22 @@ class Trainer:
                 "family": family.name, "config": to_dict(config), "settings": to_dict(settings),
                 "data": {**dataset.describe(), **(data_record or {})}, "device": str(device),
                 "data_spec": DataSpec(dataset.size, dataset.channels, dataset.num_classes,
-                                      tuple(dataset.class_names)).to_json()})
+                                      tuple(dataset.class_names)).to_json(),
+                "inputs": record_inputs(family.engine_class, input_paths or {}, inputs)})
             return str(out_dir)
 
         made = _from_main(create)
         run = RunDir(Path(out_dir).expanduser()) if made is not None and dist_rt.is_main() else None
         if made is not None and run is None:
             run = _RemoteRun(Path(made))
-        trainer = cls(family, config, settings, dataset, run, device)
+        trainer = cls(family, config, settings, dataset, run, device, inputs)
         trainer._record_device()
         return trainer
 
     @classmethod
     def resume(cls, run_path: str | Path, dataset: ImageDataset, steps: int | None = None,
                device: str | None = None, family: str | None = None,
-               time_limit: float | None = None) -> "Trainer":
+               time_limit: float | None = None, inputs: dict[str, object] | None = None) -> "Trainer":
         """Continue a run from its latest checkpoint (exactly, on the same device).
 
         `family`, when given, must be the run's family (a clear refusal otherwise).
@@ -430,7 +463,11 @@ class Trainer:
             raise RunError(f"the data does not match this run (run: {spec.size}px, {spec.channels} channels, "
                            f"{spec.num_classes} classes; data: {got.size}px, {got.channels} channels, "
                            f"{got.num_classes} classes)")
-        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device))
+        if inputs is None and len(fam.engine_class.inputs) > 1:  # load them again from where they were
+            data = rec.get("data", {})
+            inputs = reload_inputs(fam.engine_class, rec, spec.size, data.get("fit", "center-crop"),
+                                   data.get("background", (255, 255, 255)), resolve_device(settings.device))
+        trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device), inputs)
 
         def newest():  # the newest intact one (rank 0 reads it); damaged newer ones are set aside, said
             if not checkpoint_paths(run.path):
@@ -581,34 +618,42 @@ class Trainer:
             return None
         return np.arange(self.settings.n_samples) % self.spec.num_classes
 
-    def _batch_indices(self, step: int) -> np.ndarray:
-        """Indices for `step`: epochs are seeded permutations, so the order depends on the step only."""
-        n, b = len(self.train_data), self.settings.batch_size
+    def _batch_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
+        """Indices for `step`: epochs are seeded permutations, so the order depends on the step only.
+        `stream` > 0 numbers another image set of the family (its own order, same rule)."""
+        n = len(self.train_data) if n is None else n
+        b = self.settings.batch_size
         start = step * b
+        key = [self.settings.seed] if stream == 0 else [self.settings.seed, stream]
         out = []
         while len(out) < b:
             epoch, pos = divmod(start + len(out), n)
-            perm = np.random.default_rng([self.settings.seed, epoch]).permutation(n)
+            perm = np.random.default_rng([*key, epoch]).permutation(n)
             take = min(b - len(out), n - pos)
             out.extend(perm[pos:pos + take])
         return np.asarray(out)
 
-    def shard_indices(self, step: int) -> np.ndarray:
+    def shard_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
         """This process's part of the global batch of `step`: rank r takes the r-th slice of
         batch_size / world images, so the processes together see exactly the one-process batch."""
         b = self.local_batch
-        return self._batch_indices(step)[self.rank * b:(self.rank + 1) * b]
+        return self._batch_indices(step, n, stream)[self.rank * b:(self.rank + 1) * b]
 
     def _batch(self, step: int) -> Batch:
-        idx = self.shard_indices(step)
+        batch = self._batch_of(self.train_data, self.shard_indices(step))
+        for name, (stream, data) in self.extra_train.items():
+            batch.extra[name] = self._batch_of(data, self.shard_indices(step, len(data), stream))
+        return batch
+
+    def _batch_of(self, data: ImageDataset, idx: np.ndarray, augment: bool = True) -> Batch:
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
-        pixels = np.empty((len(idx),) + self.train_data.images.shape[1:], np.uint8)
-        pixels[order] = self.train_data.images[idx[order]]
+        pixels = np.empty((len(idx),) + data.images.shape[1:], np.uint8)
+        pixels[order] = data.images[idx[order]]
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-        if self.settings.flip:
+        if self.settings.flip and augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
-        y = torch.from_numpy(np.asarray(self.train_data.labels[idx], dtype=np.int64))
+        y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
         x = x.to(self.device, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -637,10 +682,15 @@ class Trainer:
         self._phase = "sampling"
         images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
                                      labels=self._sample_labels)
-        columns = self.spec.num_classes if self._sample_labels is not None and self.spec.num_classes <= 16 else None
+        labels, names = self._sample_labels, self.spec.class_names
+        columns = self.engine.preview_columns
+        if columns is None and labels is not None and self.spec.num_classes <= 16:
+            columns = class_grid_columns(len(images), self.spec.num_classes)
         grid = make_grid(images, columns=columns)
         path = str(self.run_dir.save_samples(self.step, grid)) if self.run_dir is not None else None
-        return ev.Samples(self.step, images, grid, path)
+        captions = (tuple(names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels[:len(images)])
+                    if labels is not None else None)
+        return ev.Samples(self.step, images, grid, path, captions)
 
     def _validate(self) -> dict[str, float]:
         if self.val_data is None:
@@ -919,9 +969,13 @@ class Trainer:
 
     def _run(self, control: Control, s: TrainSettings) -> Iterator[ev.Event]:
         self._set_status("running")
+        # on the thread that trains (the studio's worker, the CLI's main thread); several processes on one
+        # machine keep their share of the cores unless a count was asked for
+        threads = (apply_threads(s.threads) if self.world == 1 or s.threads > 0
+                   else torch.get_num_threads())
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
-                         self.train_seconds(), self.world, self.local_batch, s.batch_size)
+                         self.train_seconds(), self.world, self.local_batch, s.batch_size, threads)
         yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
@@ -975,6 +1029,8 @@ class Trainer:
                     where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
                     raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
+                if self.world > 1 and self.step == 1:  # data-dependent initialisation (Glow's ActNorm)
+                    dist_rt.broadcast_module_state(self.engine.modules().values())  # took each shard: use rank 0's
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1

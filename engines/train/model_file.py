@@ -19,6 +19,7 @@ from safetensors.torch import save as st_save
 from .. import registry
 from ..config import from_dict, to_dict
 from ..families.base import DataSpec, Engine
+from .inputs import recorded_specs
 from .checkpoint import (CheckpointError, _join_tensors, _split_tensors, _to_json_plain, _unshared,
                          atomic_write_bytes, load_engine_state)
 
@@ -39,6 +40,8 @@ def save_model(engine: Engine, path: str | Path, step: int, source: str = "") ->
     structure = _split_tensors(state, "m", tensors)
     header = {"format": MODEL_FORMAT, "family": engine.family, "config": to_dict(engine.config),
               "data_spec": engine.data.to_json(), "step": int(step), "source": source,
+              "inputs": {name: {"data_spec": v.to_json()} for name, v in engine.input_values.items()
+                         if isinstance(v, DataSpec)},
               "state": _to_json_plain(structure)}
     blob = st_save(_unshared(tensors), metadata={_HEADER_KEY: json.dumps(header)})
     atomic_write_bytes(path, blob)
@@ -63,7 +66,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[En
         raise CheckpointError(f"{path.name} is damaged ({type(exc).__name__})") from None
     config = from_dict(family.config_class, header.get("config", {}), strict=False)
     spec = DataSpec.from_json(header["data_spec"])
-    engine = family.engine_class(config, spec, torch.device(device))
+    engine = family.engine_class(config, spec, torch.device(device),
+                                 inputs=recorded_specs(family.engine_class, header))
     state = _join_tensors(header["state"], tensors)
     load_engine_state(engine, {"modules": state["modules"], "optimizers": {}, "schedulers": {},
                                "extra": state.get("extra", {})})
@@ -72,7 +76,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[En
     record = {"family": family.name, "config": header.get("config", {}), "data_spec": header["data_spec"],
               "data": {"size": spec.size, "channels": spec.channels,
                        "classes": {name: 0 for name in spec.class_names}},
-              "checkpoint": str(path), "checkpoint_step": int(header.get("step", 0)), "model_file": True}
+              "checkpoint": str(path), "checkpoint_step": int(header.get("step", 0)), "model_file": True,
+              "inputs": header.get("inputs", {})}
     return engine, record
 
 

@@ -11,6 +11,7 @@ from ..config import from_dict
 from ..families.base import DataSpec, Engine
 from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_engine_state,
                          load_newest_intact)
+from .inputs import recorded_specs
 from .run import RunDir, RunError
 
 
@@ -57,7 +58,8 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
         raise CheckpointError(f"{path.name} is from family {meta.get('family')!r}, not {family.name!r}")
     config = from_dict(family.config_class, meta.get("config", record["config"]), strict=False)
     spec = DataSpec.from_json(meta.get("data_spec", record["data_spec"]))
-    engine = family.engine_class(config, spec, torch.device(device))
+    engine = family.engine_class(config, spec, torch.device(device),
+                                 inputs=recorded_specs(family.engine_class, record))
     load_engine_state(engine, payload["engine"])
     for m in engine.modules().values():
         m.eval()

@@ -2,8 +2,11 @@
 
 The table and the curves come from the run folders (engines/compare.py: milliseconds). "Measure
 samples" loads each run's model and draws from it in a background thread: parameters, time per
-image and, for data with class subfolders, Fréchet distance and classes covered. The newest sample
-grid of each run sits underneath for the eye.
+image and sample quality (Fréchet distance, KID, precision, recall, density, coverage, memorised;
+engines/metrics.py), at the newest checkpoint or at every kept checkpoint, which draws quality
+against training time for every run: which family is good fastest, which ends best. Each run's
+samples sit beside their nearest training images; the table exports as CSV, the chart as PNG. The
+newest sample grid of each run sits underneath for the eye.
 """
 
 from __future__ import annotations
@@ -11,33 +14,45 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import QThread, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 import pyqtgraph as pg
 
-from engines.compare import Cancelled, RunFacts, common_measures, measure_run, mixed_data_note, run_facts, table
+from engines.compare import (Cancelled, RunFacts, checkpoints_with_time, common_measures, measure_run,
+                             mixed_data_note, run_facts, table, write_csv)
 from engines.errors import PERSON_ERRORS
+from engines.imaging import make_grid
+
+from ..images import to_pixmap
 
 from .base import RIGHT, Panel
+from engines.words import count
 
 THUMB = 120
 X_AXES = {"step": 0, "training time (s)": 1}  # column of RunFacts.curves rows
+# measured quality figures the chart can draw against training time: label -> Measured field
+QUALITY = {"KID ↓": "kid", "Fréchet ↓": "frechet", "precision ↑": "precision", "recall ↑": "recall",
+           "density": "density", "coverage ↑": "coverage", "memorised": "memorised"}
+MAX_POINTS = 6  # checkpoints measured per run for the quality chart (the newest ones)
 
 
 class MeasureThread(QThread):
     """measure_run for each run in turn; never touches widgets, reports by signal."""
     status = Signal(str)
-    measured = Signal(str, object)        # run path, Measured
+    measured = Signal(str, object)        # run path, Measured (its newest checkpoint)
+    point = Signal(str, object)           # run path, Measured of an earlier checkpoint (quality chart)
     failed = Signal(str, str)             # run path, message for a person
 
-    def __init__(self, paths: list[Path], n: int):
+    def __init__(self, paths: list[Path], n: int, over_time: bool = False):
         super().__init__()
-        self.paths, self.n = list(paths), n
+        self.paths, self.n, self.over_time = list(paths), n, over_time
         self._stop = threading.Event()
 
     def cancel(self) -> None:
@@ -49,6 +64,13 @@ class MeasureThread(QThread):
             if self._stop.is_set():
                 break
             try:
+                earlier = [step for step, _ in checkpoints_with_time(path)][-MAX_POINTS:-1] if self.over_time else []
+                for step in earlier:
+                    done = measure_run(path, n=self.n, features=features, checkpoint=step,
+                                       progress=lambda text, name=path.name, at=step: self.status.emit(
+                                           f"{name} (step {at}): {text}"),
+                                       cancelled=self._stop.is_set)
+                    self.point.emit(str(path), done)
                 result = measure_run(path, n=self.n, features=features,
                                      progress=lambda text, name=path.name: self.status.emit(f"{name}: {text}"),
                                      cancelled=self._stop.is_set)
@@ -73,6 +95,7 @@ class ComparePanel(Panel):
         super().__init__(state, parent)
         self.facts: list[RunFacts] = []
         self.measured: dict[Path, object] = {}
+        self.points: dict[Path, list] = {}   # every measured checkpoint of each run (quality chart)
         self.thread: MeasureThread | None = None
 
         self.summary = QLabel("Select two or more runs in the Runs panel and press Compare.")
@@ -85,6 +108,10 @@ class ComparePanel(Panel):
         self.measure_button.setToolTip("Load each run's model and draw samples: parameters, time per image, and "
                                        "for data with class subfolders the Fréchet distance (lower is better) "
                                        "and classes covered, in the feature space of a small classifier of the data")
+        self.over_time_box = QCheckBox("at every checkpoint")
+        self.over_time_box.setChecked(True)
+        self.over_time_box.setToolTip(f"Also measure up to {MAX_POINTS - 1} earlier checkpoints of each run, to plot "
+                                      f"quality against training time (slower: samples are drawn at each one)")
         self.cancel_button = QPushButton("Cancel")
         self.refresh_button = QPushButton("Refresh")
         self.status = QLabel()
@@ -109,6 +136,25 @@ class ComparePanel(Panel):
         self.legend = QLabel()
         self.legend.setWordWrap(True)
 
+        # quality against training time, from the measured checkpoints
+        self.quality_box = QComboBox()
+        self.quality_box.addItems(list(QUALITY))
+        self.quality_box.setToolTip("The measured sample-quality figure to draw against training time")
+        self.quality_widget = pg.PlotWidget(background="w")
+        self.quality_plot = self.quality_widget.getPlotItem()
+        self.quality_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.quality_plot.setLabel("bottom", "training time (s)")
+        self.quality_plot.addLegend(offset=(-10, 10))
+        self.csv_button = QPushButton("Table as CSV…")
+        self.png_button = QPushButton("Chart as PNG…")
+        # each sample beside its nearest training image (memorisation, by eye)
+        self.nearest_run = QComboBox()
+        self.nearest_run.setToolTip("Whose samples to show beside their nearest training images")
+        self.nearest_view = QLabel("Measure samples to see each sample beside its nearest training image.")
+        self.nearest_view.setObjectName("nearest_view")
+        self.nearest_view.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.nearest_view.setWordWrap(True)
+
         self.thumbs = QWidget()
         self.thumbs_row = QHBoxLayout(self.thumbs)
         self.thumbs_row.setContentsMargins(0, 0, 0, 0)
@@ -123,6 +169,7 @@ class ComparePanel(Panel):
         measure_row = QHBoxLayout()
         measure_row.addWidget(self.measure_button)
         measure_row.addWidget(self.n_box)
+        measure_row.addWidget(self.over_time_box)
         measure_row.addWidget(self.cancel_button)
         measure_row.addWidget(self.status, 1)
         plot_row = QHBoxLayout()
@@ -136,11 +183,35 @@ class ComparePanel(Panel):
         curves_layout.addLayout(plot_row)
         curves_layout.addWidget(self.legend)
         curves_layout.addWidget(self.plot_widget, 1)
+        quality = QWidget()
+        quality_layout = QVBoxLayout(quality)
+        quality_layout.setContentsMargins(0, 0, 0, 0)
+        quality_row = QHBoxLayout()
+        quality_row.addWidget(QLabel("Sample quality"))
+        quality_row.addWidget(self.quality_box, 1)
+        quality_row.addWidget(QLabel("against training time"))
+        quality_row.addWidget(self.csv_button)
+        quality_row.addWidget(self.png_button)
+        quality_layout.addLayout(quality_row)
+        quality_layout.addWidget(self.quality_widget, 1)
+        nearest = QWidget()
+        nearest_layout = QVBoxLayout(nearest)
+        nearest_layout.setContentsMargins(0, 0, 0, 0)
+        nearest_row = QHBoxLayout()
+        nearest_row.addWidget(QLabel("Samples (top) and their nearest training images (below) of"))
+        nearest_row.addWidget(self.nearest_run, 1)
+        nearest_layout.addLayout(nearest_row)
+        nearest_scroll = QScrollArea()
+        nearest_scroll.setWidget(self.nearest_view)
+        nearest_scroll.setWidgetResizable(True)
+        nearest_layout.addWidget(nearest_scroll, 1)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(curves)
+        split.addWidget(quality)
+        split.addWidget(nearest)
         split.addWidget(thumbs_scroll)
-        split.setSizes([250, 250, THUMB + 50])  # every part in view; the splitter handles give any one more
+        split.setSizes([220, 200, 200, 140, THUMB + 50])  # every part in view; the handles give any one more
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -152,6 +223,10 @@ class ComparePanel(Panel):
         self.refresh_button.clicked.connect(self.refresh)
         self.measure_box.currentTextChanged.connect(self._draw)
         self.axis_box.currentTextChanged.connect(self._draw)
+        self.quality_box.currentTextChanged.connect(self._draw_quality)
+        self.nearest_run.currentIndexChanged.connect(self._show_nearest)
+        self.csv_button.clicked.connect(self._ask_csv)
+        self.png_button.clicked.connect(self._ask_png)
         state.compare_requested.connect(self.compare)
         state.run_ended.connect(self._after_run)
         self._update_buttons()
@@ -161,6 +236,7 @@ class ComparePanel(Panel):
         """Show these runs side by side (and bring the panel to the front)."""
         self.cancel()
         self.measured.clear()
+        self.points.clear()
         self._load([Path(p) for p in paths])
         dock = self.parentWidget()
         if dock is not None:
@@ -202,14 +278,18 @@ class ComparePanel(Panel):
             self.measure_box.setCurrentText("val/bits_per_dim")
         self.measure_box.blockSignals(False)
         self._draw()
+        self._draw_quality()
+        self._fill_nearest_runs()
         self._fill_thumbs()
         self._update_buttons()
 
     def measure(self) -> None:
         if not self.facts or self.measuring:
             return
-        self.thread = MeasureThread([f.path for f in self.facts], self.n_box.value())
+        self.points = {f.path: [] for f in self.facts}
+        self.thread = MeasureThread([f.path for f in self.facts], self.n_box.value(), self.over_time_box.isChecked())
         self.thread.status.connect(self.status.setText)
+        self.thread.point.connect(self._on_point)
         self.thread.measured.connect(self._on_measured)
         self.thread.failed.connect(self._on_failed)
         self.thread.finished.connect(self._on_thread_done)
@@ -223,14 +303,24 @@ class ComparePanel(Panel):
 
     @property
     def measuring(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+        # until the thread's `finished` reaches us: its last results are queued before it, so a
+        # caller that waits for this to turn False sees every result
+        return self.thread is not None
 
     # --- results -----------------------------------------------------------------------------------
+    def _on_point(self, path: str, result) -> None:
+        self.points.setdefault(Path(path), []).append(result)
+        self._draw_quality()
+
     def _on_measured(self, path: str, result) -> None:
         self.measured[Path(path)] = result
+        self._on_point(path, result)
         self._fill_table()
+        self._fill_nearest_runs()
         if result.note:
             self.status.setText(result.note)
+        elif result.features:
+            self.status.setText(f"quality in the feature space of: {result.features}")
 
     def _on_failed(self, path: str, message: str) -> None:
         self.state.message.emit("warning", f"Cannot measure {Path(path).name}: {message}", "")
@@ -240,12 +330,14 @@ class ComparePanel(Panel):
         if thread is not None:
             thread.deleteLater()
         done = sum(f.path in self.measured for f in self.facts)
-        self.status.setText(f"measured {done} of {len(self.facts)} runs")
+        self.status.setText(f"measured {done} of {count(len(self.facts), 'run')}")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         busy = self.measuring
         self.measure_button.setEnabled(bool(self.facts) and not busy)
+        self.csv_button.setEnabled(bool(self.facts))
+        self.png_button.setEnabled(bool(self.facts))
         self.cancel_button.setEnabled(busy)
         self.refresh_button.setEnabled(bool(self.facts) and not busy)
 
@@ -292,6 +384,92 @@ class ComparePanel(Panel):
                                symbol="o" if len(curve) < 30 else None, symbolSize=5, symbolBrush=colour)
         self.legend.setText(" &nbsp; ".join(entries))
 
+    def _draw_quality(self, *_args) -> None:
+        """Each run's measured checkpoints: quality against training time (seconds of that checkpoint)."""
+        self.quality_plot.clear()
+        label = self.quality_box.currentText()
+        name = QUALITY.get(label, "kid")
+        self.quality_plot.setLabel("left", label)
+        for i, f in enumerate(self.facts):
+            pts = sorted((m.train_seconds, getattr(m, name)) for m in self.points.get(f.path, [])
+                         if m.train_seconds is not None and getattr(m, name) is not None)
+            if not pts:
+                continue
+            colour = pg.mkColor(pg.intColor(i, hues=max(len(self.facts), 3), maxValue=220))
+            xs, ys = zip(*pts)
+            self.quality_plot.plot(list(xs), list(ys), pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=7,
+                                   symbolBrush=colour, name=f"{f.name} ({f.family})")
+
+    def quality_points(self, path: Path, name: str = "kid") -> list[tuple[float, float]]:
+        """(training seconds, value) drawn for one run, oldest first."""
+        return sorted((m.train_seconds, getattr(m, name)) for m in self.points.get(Path(path), [])
+                      if m.train_seconds is not None and getattr(m, name) is not None)
+
+    def _fill_nearest_runs(self) -> None:
+        chosen = self.nearest_run.currentData()
+        self.nearest_run.blockSignals(True)
+        self.nearest_run.clear()
+        for f in self.facts:
+            m = self.measured.get(f.path)
+            if m is not None and m.samples is not None and m.nearest_images is not None:
+                self.nearest_run.addItem(f"{f.name} ({f.family})", str(f.path))
+        index = self.nearest_run.findData(chosen)
+        self.nearest_run.setCurrentIndex(max(index, 0))
+        self.nearest_run.blockSignals(False)
+        self._show_nearest()
+
+    def _show_nearest(self, *_args) -> None:
+        path = self.nearest_run.currentData()
+        m = self.measured.get(Path(path)) if path else None
+        if m is None or m.samples is None or m.nearest_images is None:
+            self.nearest_view.setPixmap(QPixmap())
+            self.nearest_view.setText("Measure samples to see each sample beside its nearest training image.")
+            return
+        # two rows: samples, then the nearest training image under each (a marked pair counts as memorised)
+        samples, nearest = np.asarray(m.samples), np.asarray(m.nearest_images)
+        if samples.shape[-1] != nearest.shape[-1]:
+            samples, nearest = (np.repeat(a, 3, -1) if a.shape[-1] == 1 else a for a in (samples, nearest))
+        grid = make_grid(np.concatenate([samples, nearest]), columns=len(samples))
+        pixmap = to_pixmap(grid)
+        scale = max(1, min(4, 720 // max(1, grid.shape[1])))
+        self.nearest_view.setPixmap(pixmap.scaled(pixmap.width() * scale, pixmap.height() * scale,
+                                                  Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.FastTransformation))
+        flagged = int(np.asarray(m.flagged).sum()) if m.flagged is not None else 0
+        self.nearest_view.setToolTip(f"{flagged} of these {len(samples)} samples count as memorised; "
+                                     f"{m.memorised:.0%} of all {m.n} ({m.features})")
+
+    # --- export ------------------------------------------------------------------------------------
+    def export_csv(self, path) -> Path:
+        """The comparison table (every measure of every run) as CSV."""
+        headers, rows = table(self.facts, self.measured)
+        return write_csv(path, headers, rows)
+
+    def export_png(self, path) -> Path:
+        """The quality-against-training-time chart as it is shown."""
+        path = Path(path)
+        if not self.quality_widget.grab().save(str(path), "PNG"):
+            raise OSError(f"cannot write {path}")
+        return path
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the comparison table", "comparison.csv", "CSV (*.csv)")
+        if path:
+            self._export(self.export_csv, path)
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the quality chart", "quality.png", "PNG image (*.png)")
+        if path:
+            self._export(self.export_png, path)
+
+    def _export(self, write, path: str) -> None:
+        try:
+            done = write(path)
+        except (OSError, ValueError) as exc:
+            self.state.message.emit("warning", f"Cannot save {path}: {exc}", "")
+            return
+        self.state.message.emit("info", f"Saved {done}", "")
+
     def drawn_curves(self) -> int:
         return sum(1 for item in self.plot.listDataItems() if item.getData()[0] is not None)
 
@@ -325,3 +503,4 @@ class ComparePanel(Panel):
             self.thread.cancel()
             self.thread.wait(30_000)
         self.plot_widget.close()
+        self.quality_widget.close()

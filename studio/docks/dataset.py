@@ -15,10 +15,11 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QListView, QProgressBar, QPushButton,
-                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from engines.data import FIT_MODES, ImageDataset
 
+from ..forms import RangeSpinBox
 from ..images import to_qimage
 from .base import LEFT, Panel
 from .dataset_report import PreviewStrip, SkipTable, describe
@@ -137,7 +138,7 @@ class DatasetPanel(Panel):
         self.open_button = QPushButton("Open folder…")
         self.sample_button = QPushButton("Load sample digits")
         self.sample_button.setToolTip("1,797 handwritten digits bundled with genstudio (10 classes, 28 px)")
-        self.size_box = QSpinBox(minimum=16, maximum=256, value=state.image_size, suffix=" px")
+        self.size_box = RangeSpinBox(minimum=16, maximum=256, value=state.image_size, suffix=" px", name="size")
         self.size_box.setKeyboardTracking(False)  # re-load once the number is committed, not per key
         self.size_box.setToolTip("Images are resized (centre crop) to this square size")
         self.channels_box = QComboBox()
@@ -238,6 +239,8 @@ class DatasetPanel(Panel):
         self.sample_button.clicked.connect(state.load_sample)
         self.cancel_button.clicked.connect(state.cancel_load)
         self.size_box.valueChanged.connect(self._preprocessing_changed)
+        self.size_box.out_of_range.connect(self._on_failed)  # "Size must be between 16 and 256 px; …"
+        self.size_box.valueChanged.connect(lambda _v: self.error.hide())
         self.channels_box.currentIndexChanged.connect(self._preprocessing_changed)
         self.fit_box.currentIndexChanged.connect(self._preprocessing_changed)
         self.background_button.clicked.connect(self.choose_background)

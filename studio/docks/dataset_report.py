@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLab
 from engines.data import ImageDataset, Skipped
 
 from ..images import to_qimage
+from engines.words import count
 
 PREVIEW_COUNT = 8      # images shown in the preview
 PREVIEW_EDGE = 64      # px on screen per preview image
@@ -128,19 +129,41 @@ class PreviewStrip(QWidget):
         self.grid.setVerticalSpacing(12)   # keeps the mirrored row visibly apart
         self.labels: list[QLabel] = []
         self.flipped_labels: list[QLabel] = []
-        for i in range(PREVIEW_COUNT):
-            for row, store in ((0, self.labels), (1, self.flipped_labels)):
+        for _ in range(PREVIEW_COUNT):
+            for store in (self.labels, self.flipped_labels):
                 label = QLabel()
                 label.setFixedSize(PREVIEW_EDGE, PREVIEW_EDGE)
                 label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.grid.addWidget(label, row, i)
                 store.append(label)
+        self.columns = 0
+        self._reflow(PREVIEW_COUNT)
+        # The images wrap onto more rows in a narrow dock instead of forcing the window wider.
+        self.setMinimumWidth(PREVIEW_EDGE + 24)
         layout = QVBoxLayout(self)
         layout.addWidget(self.caption)
         layout.addLayout(self.grid)
         layout.addStretch(1)
         self.dataset: ImageDataset | None = None
         self.flip = False
+
+    def _reflow(self, columns: int) -> None:
+        """Lay the images out `columns` a row, each with its mirrored image right below it."""
+        columns = max(1, min(PREVIEW_COUNT, columns))
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for i, (label, mirrored) in enumerate(zip(self.labels, self.flipped_labels)):
+            row, column = divmod(i, columns)
+            self.grid.removeWidget(label)
+            self.grid.removeWidget(mirrored)
+            self.grid.addWidget(label, 2 * row, column)
+            self.grid.addWidget(mirrored, 2 * row + 1, column)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        margins = self.layout().contentsMargins()
+        usable = event.size().width() - margins.left() - margins.right()
+        self._reflow((usable + self.grid.horizontalSpacing()) // (PREVIEW_EDGE + self.grid.horizontalSpacing()))
 
     def picks(self) -> list[int]:
         n = len(self.dataset) if self.dataset is not None else 0
@@ -165,7 +188,7 @@ class PreviewStrip(QWidget):
         else:
             s = dataset.info.get("settings", {})
             kind = "grey" if dataset.channels == 1 else "RGB"
-            self.caption.setText(f"{len(picks)} of {len(dataset)} images as the model sees them: "
+            self.caption.setText(f"{len(picks)} of {count(len(dataset), 'image')} as the model sees them: "
                                  f"{dataset.size}×{dataset.size} {kind}, {s.get('fit', 'center-crop')}"
                                  + (", background " + s["background"] if "background" in s else "")
                                  + ("; below: mirrored, as flip shows them half of the time" if flip else ""))

@@ -12,14 +12,16 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMessageBox, QPushButton, QSizePolicy,
                                QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from engines.imaging import grid_cell, make_grid, save_png
 from engines.train import events as ev
 
+from ..flow import FlowLayout
 from ..images import to_qimage
 from .base import RIGHT, Panel
+from engines.words import count
 
 GRID_PAD = 2  # make_grid's default padding
 
@@ -36,27 +38,45 @@ class GridView(QWidget):
         self.n = 0
         self.tile = 0
         self.columns = 1
+        self.column_names: list[str] | None = None   # conditional grids: the class of each column
         self.selected: set[int] = set()
         self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_grid(self, grid: np.ndarray, n: int, tile: int) -> None:
+    def set_grid(self, grid: np.ndarray, n: int, tile: int, captions=None) -> None:
+        """`captions`: a class name per image; when every column holds one class, its name heads it."""
         self.grid = grid  # kept alive with the QImage copy: both are small
         self.image = to_qimage(grid)
         self.n, self.tile = n, tile
         self.columns = max(1, (grid.shape[1] - GRID_PAD) // (tile + GRID_PAD))
+        self.column_names = self._column_names(captions)
         self.selected = {i for i in self.selected if i < n}
         self.update()
+
+    def _column_names(self, captions) -> list[str] | None:
+        if not captions or len(captions) < self.n:
+            return None
+        names = []
+        for column in range(min(self.columns, self.n)):
+            in_column = {captions[i] for i in range(column, self.n, self.columns)}
+            if len(in_column) != 1:
+                return None
+            names.append(in_column.pop())
+        return names
+
+    def header_height(self) -> int:
+        return self.fontMetrics().height() + 4 if self.column_names else 0
 
     def target_rect(self) -> QRect:
         if self.image is None:
             return QRect()
         iw, ih = self.image.width(), self.image.height()
-        scale = min(self.width() / iw, self.height() / ih)
+        header = self.header_height()
+        scale = min(self.width() / iw, max(self.height() - header, 1) / ih)
         if scale >= 3:
             scale = float(int(scale))  # whole-number zoom keeps pixels square and crisp
         w, h = int(iw * scale), int(ih * scale)
-        return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+        return QRect((self.width() - w) // 2, header + (self.height() - header - h) // 2, w, h)
 
     def tile_at(self, pos: QPoint) -> int | None:
         if self.grid is None:
@@ -88,6 +108,14 @@ class GridView(QWidget):
         fractional = target.width() % self.image.width() != 0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, fractional)
         painter.drawImage(target, self.image)
+        if self.column_names:
+            painter.setPen(self.palette().color(self.foregroundRole()))
+            header = self.header_height()
+            for column, name in enumerate(self.column_names):
+                cell = self.tile_rect(column)
+                box = QRect(cell.x(), target.y() - header, cell.width(), header)
+                text = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, max(box.width(), 8))
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         painter.setPen(QPen(QColor("#f5a623"), 2))
         for i in sorted(self.selected):
             painter.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
@@ -165,8 +193,8 @@ class GalleryPanel(Panel):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([600, 300])
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.caption, 1)
+        bottom = FlowLayout()  # wraps in a narrow dock
+        bottom.addWidget(self.caption)
         bottom.addWidget(QLabel("Scale"))
         bottom.addWidget(self.scale_box)
         bottom.addWidget(self.export_selected_button)
@@ -196,8 +224,8 @@ class GalleryPanel(Panel):
 
     def show_samples(self, event: ev.Samples) -> None:
         self.latest = event
-        self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]))
-        self.caption.setText(f"Step {event.step:,} · {len(event.images)} samples from fixed noise")
+        self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]), event.captions)
+        self.caption.setText(f"Step {event.step:,} · {count(len(event.images), 'sample')} from fixed noise")
         if self.focus is not None and self.focus < len(event.images):
             self.enlarged.set_image(event.images[self.focus])
         self._update_buttons()
@@ -250,9 +278,9 @@ class GalleryPanel(Panel):
         try:
             save_png(image, path, scale=self.scale_box.value())
         except OSError as exc:
-            self.state.message.emit("error", f"Could not write {path}: {exc.strerror or exc}", "")
+            self.state.notice.emit("error", f"Could not write {path}: {exc.strerror or exc}", "", "export:gallery")
             return None
-        self.state.message.emit("info", f"Saved {path}", "")
+        self.state.notice.emit("info", f"Saved {path}", "", "export:gallery")
         return path
 
     def _dialog_save_path(self, title: str, suggested: str) -> str:

@@ -3,7 +3,9 @@
 All model work happens on a LatentService thread; the slider only posts the latest position, so
 dragging it never blocks the window. On class-conditional runs every end point has a class too (a
 dataset image or gallery sample brings its own; a seed gets the one picked), and the class morphs
-from end point to end point along with the latent.
+from end point to end point along with the latent. The family's sampling options that shape latents
+(StyleGAN's truncation psi and W/Z space, BigGAN's truncation) are editable here too: a change
+re-places the end points and redraws.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.latent import MODES
 
+from ..flow import FlowLayout
 from ..images import to_pixmap
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
@@ -31,6 +34,8 @@ from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from .gallery import GridView
+from engines.words import count
+from .sampler import SamplingOptionsForm
 
 ENDPOINTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
@@ -281,6 +286,14 @@ class LatentPanel(Panel):
         row.addWidget(QLabel("frames"))
         row.addWidget(self.frames_spin)
         form.addRow("mode", row)
+        self._options_loading = False
+        self._options_timer = QTimer(self)
+        self._options_timer.setSingleShot(True)
+        self._options_timer.setInterval(150)
+        self._options_timer.timeout.connect(self._apply_options)
+        self.options = SamplingOptionsForm(lambda: self._options_timer.start())
+        self.options.setToolTip("Sampling options that shape the latents (as `genstudio interpolate --set`)")
+        form.addRow("options", self.options)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)
         self.slider.setToolTip("Drag from A (left) to B (right); the image renders in the background")
@@ -298,7 +311,7 @@ class LatentPanel(Panel):
         slide.addWidget(self.live)
         form.addRow("A → B", slide)
 
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps in a narrow dock
         self.strip_button = QPushButton("Strip")
         self.strip_button.setToolTip("Frames from A to B")
         self.strip_button.clicked.connect(self.render_strip)
@@ -314,6 +327,7 @@ class LatentPanel(Panel):
         for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.setMinimumHeight(220)  # a grid between four corners needs room to be read
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumHeight(14)
         self.progress_bar.setTextVisible(False)
@@ -355,6 +369,11 @@ class LatentPanel(Panel):
             return
         self.support_label.setText(f"Real images are placed in its latent space by {support}.")
         self._set_enabled(True)
+        self._options_loading = True  # the fields' first values are the model's own: nothing to apply
+        self.options.set_fields(info.get("sampling") or [])
+        self._options_loading = False
+        self._options_timer.stop()
+        self._form.setRowVisible(self.options, bool(self.options.fields))
         classes = list(info["classes"]) if info["conditional"] else []
         for i, (name, editor) in enumerate(self.endpoints.items()):
             # A, B, C, D start on different classes so the class morph shows at once; a model that
@@ -369,6 +388,18 @@ class LatentPanel(Panel):
         if not self.endpoints["B"].edit.text().strip():
             self.endpoints["B"].set_seed(2)
         self.say("")
+
+    def _apply_options(self) -> None:
+        """Send valid sampling options to the model, then place the end points again under them."""
+        if self._options_loading or self.model_info is None or not self.options.fields:
+            return
+        if self.options.error:
+            self.say(self.options.error)
+            return
+        self.service.set_options(self.options.values())
+        for name, editor in self.endpoints.items():
+            if editor.spec is not None:
+                self._on_endpoint_changed(name, editor.spec)
 
     # --- end points and rendering ---------------------------------------------------------------
     def _on_endpoint_changed(self, name: str, spec) -> None:
@@ -413,9 +444,10 @@ class LatentPanel(Panel):
         self.result_columns = int(round(len(frames) ** 0.5)) if kind == "grid" else len(frames)
         grid = make_grid(frames, columns=self.result_columns)
         self.view.set_grid(grid, len(frames), frames.shape[1])
+        self.reveal(self.view)
         self.export_button.setEnabled(True)
         self.progress_bar.hide()
-        self.say(f"{len(frames)} frames ({kind}).")
+        self.say(f"{count(len(frames), 'frame')} ({kind}).")
 
     def _on_samples(self, event) -> None:
         self.gallery_images = event.images
@@ -459,8 +491,9 @@ class LatentPanel(Panel):
         out, message = export_checked(self.result, path, self.confirm_overwrite, columns=columns,
                                       **options.frame_options(self.result_captions))
         self.say(message)
-        if out is None and message.startswith("Export failed"):
-            self.state.message.emit("error", message, "")
+        failed = out is None and message.startswith("Export failed")
+        # an export that worked takes an earlier failure off the banner (empty text: only that)
+        self.state.notice.emit("error" if failed else "", message if failed else "", "", "export:latent")
         return out
 
     def shutdown(self) -> None:

@@ -1,8 +1,13 @@
-"""Losses panel: live pyqtgraph curves of every loss and metric, x = step, with EMA smoothing.
+"""Losses panel: live pyqtgraph curves of every loss and metric, x = step, read as TensorBoard users
+expect: a debiased EMA over the faint raw values, the y range from the visible data with outliers
+ignored (a first loss of 700,000 does not flatten the rest), a log-scale toggle, plain numbers on the
+axis (no "x0.001" prefix), a palette that never repeats a style, counters (d_saturated_steps, class
+counts) and gradient norms listed but drawn only on a click, and no plot without a curve to show.
 
 Points go into preallocated numpy buffers as events arrive; the curves are redrawn by a timer
 (only when something changed), with peak downsampling and clip-to-view, so hundreds of thousands
-of points stay smooth. Clicking a name in a legend hides or shows that curve.
+of points stay smooth. Clicking a name in a legend hides or shows that curve. The maths (smoothing,
+range, palette) is Qt-free in studio/series.py.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ import pyqtgraph as pg
 
 from engines.train import events as ev
 
-from ..series import Series
+from ..series import Series, curve_style, is_counter, robust_range
 from .base import RIGHT, Panel
 
 LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per pixel column of a wide plot
 REDRAW_MS = 250  # 4 Hz: live enough for a loss curve, and each plot repaint costs ~10 ms on a slow CPU
+DEFAULT_SMOOTHING = 13  # slider position: weight 0.59, about TensorBoard's default 0.6 (little lag)
+DASH_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine, "dot": Qt.PenStyle.DotLine,
+               "dashdot": Qt.PenStyle.DashDotLine}
+DASH_GLYPHS = {"solid": "&#9644;", "dash": "&#9472; &#9472;", "dot": "&#183;&#183;&#183;", "dashdot": "&#9472;&#183;&#9472;"}
 
 
 def slider_to_weight(value: int) -> float:
@@ -45,26 +54,51 @@ class CurveSet:
         legend.setToolTip("Click a name to hide or show its curve")
         legend.linkActivated.connect(self.toggle)
         self.colours: dict[str, str] = {}
+        self.dashes: dict[str, str] = {}
         self.series: dict[str, Series] = {}
         self.raw: dict[str, pg.PlotDataItem] = {}
         self.smooth: dict[str, pg.PlotDataItem] = {}
         self.weight = 0.0
         self.dirty = False
-        # zooming or panning shows another stretch of a long series: pick its points again
-        plot.getViewBox().sigXRangeChanged.connect(self._range_changed)
+        self.log = False
+        # The y range follows the visible data (outliers ignored) until the person zooms or pans y
+        # themselves; a legend click, the log toggle or the plot's "A" button hand it back.
+        self.auto_y = True
+        view = plot.getViewBox()
+        view.disableAutoRange()  # the panel sets both ranges (x: the data's steps, y: robust_range)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" read as a thousand times too small
+        # zooming or panning shows another stretch of the series: pick its points and its y range again
+        view.sigXRangeChanged.connect(self._range_changed)
+        view.sigRangeChangedManually.connect(self._changed_by_hand)
 
     def _range_changed(self, *_):
-        if any(s.n > LOD_POINTS for s in self.series.values()):
-            self.dirty = True
+        self.dirty = True
+
+    def _changed_by_hand(self, mask) -> None:
+        if len(mask) > 1 and mask[1]:
+            self.auto_y = False
+
+    def fit_y(self) -> None:
+        """Let the y range follow the visible data again."""
+        self.auto_y = True
+        self.dirty = True
+
+    def x_extent(self) -> tuple[float, float] | None:
+        """First and last step of the curves shown."""
+        shown = [s for name, s in self.series.items() if name not in self.hidden and s.n]
+        if not shown:
+            return None
+        return min(float(s.xs.min()) for s in shown), max(float(s.xs.max()) for s in shown)
 
     def _curve(self, name: str, index: int) -> None:
-        colour = pg.intColor(index, hues=8, values=1, maxValue=220)
+        colour, dash = curve_style(index)
         c = pg.mkColor(colour)
         # faint = the colour mixed with the white background (opaque: no blending cost when painting)
         faint = pg.mkColor(int(c.red() * 0.3 + 178.5), int(c.green() * 0.3 + 178.5), int(c.blue() * 0.3 + 178.5))
         raw = self.plot.plot(pen=pg.mkPen(faint, width=1))
-        smooth = self.plot.plot(pen=pg.mkPen(colour, width=2))
-        self.colours[name] = pg.mkColor(colour).name()
+        smooth = self.plot.plot(pen=pg.mkPen(c, width=2, style=DASH_STYLES[dash]))
+        self.colours[name] = colour
+        self.dashes[name] = dash
         self._update_legend()
         for item in (raw, smooth):
             item.setDownsampling(auto=True, method="peak")
@@ -72,7 +106,7 @@ class CurveSet:
             # default five per pixel, with a fifth of the vertices to paint.
             item.opts["autoDownsampleFactor"] = 1.0
             item.setClipToView(True)
-            item.setSkipFiniteCheck(True)
+            item.setSkipFiniteCheck(not self.log)  # log10 of a value <= 0 is not finite
         self.raw[name], self.smooth[name] = raw, smooth
         if self.start_hidden(name) and name not in self.shown:
             self.hidden.add(name)
@@ -93,8 +127,9 @@ class CurveSet:
         if name in self.hidden:
             return (f"<a href='{quote(name)}' style='color:#aaaaaa; text-decoration:line-through'>"
                     f"&#9644;&nbsp;{text}</a>")
+        glyph = DASH_GLYPHS[self.dashes.get(name, "solid")]
         return (f"<a href='{quote(name)}' style='color:black; text-decoration:none'>"
-                f"<span style='color:{colour}'>&#9644;</span>&nbsp;{text}</a>")
+                f"<span style='color:{colour}'>{glyph}</span>&nbsp;{text}</a>")
 
     def toggle(self, link: str) -> None:
         """Hide a shown curve or show a hidden one (the legend's links carry the quoted name)."""
@@ -106,9 +141,7 @@ class CurveSet:
         for item in (self.raw[name], self.smooth[name]):
             item.setVisible(name not in self.hidden)
         self._update_legend()
-        view = self.plot.getViewBox()
-        view.enableAutoRange()
-        view.updateAutoRange()  # re-fit to what is shown now: visibility alone does not trigger it
+        self.fit_y()  # re-fit to what is shown now
 
     def is_shown(self, name: str) -> bool:
         return name in self.series and name not in self.hidden
@@ -131,24 +164,57 @@ class CurveSet:
             s.set_weight(weight)
         self.dirty = True
 
-    def redraw(self, show_raw: bool) -> None:
+    def set_log(self, on: bool) -> None:
+        self.log = bool(on)
+        self.plot.setLogMode(y=self.log)
+        for item in (*self.raw.values(), *self.smooth.values()):
+            item.setSkipFiniteCheck(not self.log)
+        self.fit_y()
+
+    def has_visible_data(self) -> bool:
+        return any(s.n and name not in self.hidden for name, s in self.series.items())
+
+    def redraw(self, show_raw: bool, x_zoomed: bool = False) -> None:
         if not self.dirty:
             return
         self.dirty = False
+        # No plot without a curve to show (a family without held-out measures, every curve hidden):
+        # an empty frame would show a made-up range. The legend stays, so hidden ones can be shown.
+        self.plot.setVisible(self.has_visible_data())
         # Hand each curve only what the visible x range can show (a few thousand points, see
         # Series.display): pyqtgraph would otherwise clip and downsample every full array on each
         # redraw and again on each range change, tens of ms per curve for a long run.
         lo, hi = self.plot.getViewBox().viewRange()[0]
+        raw_drawn = show_raw and self.weight > 0
         for name, s in self.series.items():
             self.smooth[name].setData(*s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0))
-            if show_raw and self.weight > 0:
+            if raw_drawn:
                 self.raw[name].setData(*s.display(lo, hi, LOD_POINTS))
             else:
                 self.raw[name].setData([], [])
+        if self.auto_y:
+            self._fit_visible(lo, hi, raw_drawn, x_zoomed)
+
+    def _fit_visible(self, lo: float, hi: float, raw_drawn: bool, x_zoomed: bool) -> None:
+        """The y range of what is visible in [lo, hi], outliers ignored (studio.series.robust_range)."""
+        shown = [s for name, s in self.series.items() if name not in self.hidden and s.n]
+        if not shown:
+            return
+        if not x_zoomed or all(s.xs[-1] < lo or s.xs[0] > hi for s in shown):
+            lo, hi = -float("inf"), float("inf")  # x follows the data (or the view is off it): all of it
+        # the raw values when they are drawn: the smoothed curve is an average of them, so it lies within
+        # their range, except for the echo of an outlier the range leaves out on purpose
+        arrays = [s.visible(lo, hi, smoothed=self.weight > 0 and not raw_drawn) for s in shown]
+        y_range = robust_range(arrays, log=self.log)
+        if y_range is not None:
+            # only mouse changes count as the person's (sigRangeChangedManually), so this one does not
+            self.plot.getViewBox().setYRange(*y_range, padding=0)
 
     def clear(self) -> None:
         self.plot.clear()
         self.colours.clear()
+        self.dashes.clear()
+        self.auto_y = True
         self._update_legend()
         self.series.clear()
         self.raw.clear()
@@ -177,29 +243,42 @@ class LossesPanel(Panel):
         self.loss_plot.setLabel("bottom", "step")
         self.metric_plot.setLabel("bottom", "step")
         self.metric_plot.setXLink(self.loss_plot)
+        # x follows the data's steps until the person zooms or pans x; the plots' "A" button fits again
+        self.x_zoomed = False
+        for plot in (self.loss_plot, self.metric_plot):
+            plot.getViewBox().sigRangeChangedManually.connect(self._changed_by_hand)
+            plot.autoBtn.clicked.connect(self.fit)
+        self.loss_plot.hide()  # shown once they have a curve to show
         self.metric_plot.hide()
         self.loss_legend = QLabel()
         self.metric_legend = QLabel()
         # A gradient norm is a diagnostic on its own scale (tens, against a loss of ~2): listed, drawn
         # when clicked, so the losses keep the plot's range
-        self.losses = CurveSet(self.loss_plot, self.loss_legend, start_hidden=lambda name: name.endswith("grad_norm"))
+        self.losses = CurveSet(self.loss_plot, self.loss_legend,
+                               start_hidden=lambda name: name.endswith("grad_norm") or is_counter(name))
         # Per-class sample counts (class_count/3...) are ten or more curves on another scale: listed
         # in the legend, drawn when clicked. Held-out measures (val/...) always show.
         self.metrics = CurveSet(self.metric_plot, self.metric_legend,
-                                start_hidden=lambda name: "/" in name and not name.startswith("val/"))
+                                start_hidden=lambda name: ("/" in name and not name.startswith("val/"))
+                                or is_counter(name))
 
-        self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=40)
+        self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=DEFAULT_SMOOTHING)
         self.smoothing.setObjectName("smoothing")
-        self.smoothing.setMinimumWidth(60)  # a narrow dock must not squeeze it to nothing
-        self.smoothing.setToolTip("Exponential moving average over logged points; left: raw values")
+        self.smoothing.setMinimumWidth(40)  # a narrow dock must not squeeze it to nothing
+        self.smoothing.setToolTip("TensorBoard's smoothing: a bias-corrected exponential moving average over "
+                                  "logged points (it starts on the data); left: raw values")
         self.smoothing_label = QLabel()
         self.show_raw = QCheckBox("raw", checked=True)
         self.show_raw.setToolTip("Also draw the unsmoothed values, faintly")
+        self.log_y = QCheckBox("log")
+        self.log_y.setToolTip("Logarithmic y axes (values at or below zero are left out)")
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Smoothing"))
+        controls.setSpacing(4)
+        controls.addWidget(QLabel("Smooth"))
         controls.addWidget(self.smoothing, 1)
         controls.addWidget(self.smoothing_label)
         controls.addWidget(self.show_raw)
+        controls.addWidget(self.log_y)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
@@ -217,6 +296,7 @@ class LossesPanel(Panel):
         self.timer.start()
         self.smoothing.valueChanged.connect(self._smoothing_changed)
         self.show_raw.toggled.connect(self._mark_dirty)
+        self.log_y.toggled.connect(self.set_log)
         self._smoothing_changed(self.smoothing.value())
 
         state.run_started.connect(self._on_started)
@@ -237,8 +317,6 @@ class LossesPanel(Panel):
             self.losses.add(step, losses)
         for step, values in history.metrics:
             self.metrics.add(step, values)
-        if history.metrics:
-            self.metric_plot.show()
 
     def _on_warning(self, event: ev.TrainWarning) -> None:
         if event.kind == "rollback":  # training went back to event.step: the later points are history
@@ -250,7 +328,6 @@ class LossesPanel(Panel):
 
     def _on_metrics(self, event: ev.Metrics) -> None:
         self.metrics.add(event.step, event.values)
-        self.metric_plot.show()
 
     # --- drawing ----------------------------------------------------------------------------------
     def _smoothing_changed(self, value: int) -> None:
@@ -259,17 +336,42 @@ class LossesPanel(Panel):
         self.losses.set_weight(weight)
         self.metrics.set_weight(weight)
 
+    def set_log(self, on: bool) -> None:
+        self.losses.set_log(on)
+        self.metrics.set_log(on)
+
     def _mark_dirty(self, *_):
         self.losses.dirty = self.metrics.dirty = True
 
+    def _changed_by_hand(self, mask) -> None:
+        if len(mask) and mask[0]:
+            self.x_zoomed = True
+
+    def fit(self) -> None:
+        """Both plots follow the data again (x: every step shown; y: the visible values, outliers ignored)."""
+        self.x_zoomed = False
+        self.losses.fit_y()
+        self.metrics.fit_y()
+
     def redraw(self) -> None:
         raw = self.show_raw.isChecked()
-        self.losses.redraw(raw)
-        self.metrics.redraw(raw)
+        if not self.x_zoomed and (self.losses.dirty or self.metrics.dirty):
+            extents = [e for e in (self.losses.x_extent(), self.metrics.x_extent()) if e is not None]
+            if extents:
+                lo, hi = min(e[0] for e in extents), max(e[1] for e in extents)
+                if hi <= lo:
+                    lo, hi = lo - 0.5, hi + 0.5
+                margin = 0.02 * (hi - lo)
+                for plot in (self.loss_plot, self.metric_plot):
+                    plot.getViewBox().setXRange(lo - margin, hi + margin, padding=0)
+        self.losses.redraw(raw, self.x_zoomed)
+        self.metrics.redraw(raw, self.x_zoomed)
 
     def clear(self) -> None:
+        self.x_zoomed = False
         self.losses.clear()
         self.metrics.clear()
+        self.loss_plot.hide()
         self.metric_plot.hide()
 
     def point_count(self, name: str) -> int:

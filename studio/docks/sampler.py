@@ -15,18 +15,20 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPro
 
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
-from engines.imaging import make_grid
 from engines.families import capabilities
 from engines.families.base import Engine
+from engines.imaging import class_grid_columns, make_grid
 from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
+from ..flow import FlowLayout
 from ..forms import INVALID_STYLE, FieldEditor, format_float
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel
 from .gallery import GridView
+from engines.words import count
 
 ALL_CLASSES = -1
 # sampling options the panel's own controls already cover (the class box picks the classes sample() draws)
@@ -198,7 +200,7 @@ class SamplerPanel(Panel):
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_export)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps in a narrow dock
         for b in (self.sample_button, self.path_button, self.times_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
@@ -257,13 +259,9 @@ class SamplerPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-<<<<<<< HEAD
-        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"))
-=======
-        levels = getattr(engine, "levels", {}) if callable(getattr(engine, "style_mix", None)) else {}
-        info = dict(info, path=hasattr(engine, "sample_path"), times=hasattr(engine, "sampling_times"),
+        levels = engine.levels if capabilities.has(engine, "stylemix") else {}
+        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"),
                     style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
->>>>>>> main
         self.info = info
         self.chooser.show_loaded(info)
         self.class_box.clear()
@@ -340,7 +338,7 @@ class SamplerPanel(Panel):
             self.captions = [names[int(y)] for y in labels] if labels is not None and len(labels) == len(frames) \
                 else None
             label = self.class_box.currentText() if self.class_box.count() else ""
-            self.say(f"{len(frames)} samples" + (f" ({label})" if label else "") + ".")
+            self.say(count(len(frames), "sample") + (f" ({label})" if label else "") + ".")
         elif kind == "stylemix":
             rows, cols, level = self._mix
             self.result, self.columns = frames, len(cols) + 1
@@ -352,14 +350,16 @@ class SamplerPanel(Panel):
             n, k = frames.shape[:2]
             self.result, self.columns = frames.reshape((n * k,) + frames.shape[2:]), k
             self.captions = None
-            self.say(f"Denoising path: {k} snapshots from pure noise (left) to the image (right), {n} samples.")
+            self.say(f"Denoising path: {count(k, 'snapshot')} from pure noise (left) to the image (right), {count(n, 'sample')}.")
         else:
             return
         columns = self.columns
         if columns is None:
             all_classes = self.class_box.currentData() == ALL_CLASSES
-            columns = len(self.info["classes"]) if all_classes else int(np.ceil(np.sqrt(len(self.result))))
-        self.view.set_grid(make_grid(self.result, columns=columns), len(self.result), self.result.shape[1])
+            columns = (class_grid_columns(len(self.result), len(self.info["classes"])) if all_classes
+                       else int(np.ceil(np.sqrt(len(self.result)))))
+        self.view.set_grid(make_grid(self.result, columns=columns), len(self.result), self.result.shape[1],
+                           self.captions)
         self.columns = columns
         self.export_button.setEnabled(True)
 

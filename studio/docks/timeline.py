@@ -144,5 +144,5 @@ class TimelinePanel(Panel):
         captions = [f"step {s}" for s in self.steps]
         out, message = export_checked(np.stack(self.grids), path, self.confirm_overwrite,
                                       **options.frame_options(captions))
-        self.state.message.emit("info" if out is not None else "warning", message, "")
+        self.state.notice.emit("info" if out is not None else "warning", message, "", "export:timeline")
         return out

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QSpinBox,
+                               QToolButton, QVBoxLayout)
 
+from engines.config import replace_checked
+from engines.runtime.threads import auto_threads
 from engines.train import events as ev
+
+from ..forms import RangeSpinBox
 
 from .base import BOTTOM, Panel
 
@@ -54,13 +58,46 @@ class TrainingPanel(Panel):
         self.run_label = QLabel("–")
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_label.setWordWrap(True)
+        # CPU threads: the training setting (0: automatic), here where the speed is read
+        self.threads_box = RangeSpinBox(minimum=0, maximum=1024, name="CPU threads")
+        self.threads_box.setObjectName("training_threads")
+        self.threads_box.setSpecialValueText(f"auto ({auto_threads()})")
+        self.threads_box.setToolTip("Threads PyTorch trains with on the CPU; auto: OMP_NUM_THREADS when set, "
+                                    "else one per physical core. Takes effect when training starts.")
+        self.threads_box.setValue(state.settings.threads)
+        self.threads_box.valueChanged.connect(self._set_threads)
         left, right = QFormLayout(), QFormLayout()
         left.addRow("Step", self.step_label)
         left.addRow("Images/s", self.speed_label)
+        left.addRow("CPU threads", self.threads_box)
         left.addRow("Status", self.status_label)
         right.addRow("Elapsed", self.elapsed_label)
         right.addRow("ETA", self.eta_label)
         right.addRow("Run folder", self.run_label)
+        # several training processes (torch.distributed), offered where there is more than one GPU or core
+        from ..process_session import processes_available
+        self.processes = QSpinBox()
+        self.processes.setObjectName("training_processes")
+        self.processes.setRange(1, max(1, processes_available()))
+        self.processes.setValue(state.processes)
+        self.processes.setToolTip("Train on this many processes (PyTorch's torch.distributed: one GPU each, or the "
+                                  "CPU cores split between them). The batch size stays the global batch and must "
+                                  "split evenly. More than 1 runs training as a separate program.")
+        self.processes.valueChanged.connect(state.set_processes)
+        self.batch_label = QLabel("–")
+        if processes_available() > 1:
+            left.addRow("Processes", self.processes)
+        else:
+            self.processes.hide()
+        left.addRow("Batch", self.batch_label)
+        # families that grow (progan) report their current resolution and fade-in alpha as metrics
+        self.growth_label = QLabel("–")
+        self.growth_label.setObjectName("training_growth")
+        self.growth_label.setToolTip("Progressive growing: the resolution the networks train at now, and "
+                                     "how far the newest layers have faded in (alpha 0 -> 1)")
+        right.addRow("Resolution", self.growth_label)
+        self._right = right
+        right.setRowVisible(self.growth_label, False)
         details = QHBoxLayout()
         details.addLayout(left, 1)
         details.addLayout(right, 2)
@@ -78,9 +115,35 @@ class TrainingPanel(Panel):
         state.finished.connect(self._on_finished)
         state.failed.connect(self._on_failed)
         state.checkpoint.connect(self._on_checkpoint)
+        state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
+        state.settings_replaced.connect(self._show_threads)
+        state.config_changed.connect(self._show_threads)
+
+    def _set_threads(self, value: int) -> None:
+        settings = self.state.settings
+        if settings.threads != value:
+            self.state.set_settings(replace_checked(settings, threads=value))
+            self.state.settings_replaced.emit()   # the Model panel's form follows
+
+    def _show_threads(self) -> None:
+        value = self.state.settings.threads
+        if self.threads_box.value() != value:
+            self.threads_box.blockSignals(True)
+            self.threads_box.setValue(value)
+            self.threads_box.blockSignals(False)
+
+    def _on_metrics(self, event: ev.Metrics) -> None:
+        values = event.values
+        if "resolution" not in values:
+            return
+        px, alpha = int(values["resolution"]), float(values.get("fade_alpha", 1.0))
+        self.growth_label.setText(f"{px}×{px} px, fading in (alpha {alpha:.2f})" if alpha < 1
+                                  else f"{px}×{px} px")
+        self._right.setRowVisible(self.growth_label, True)
 
     def _on_started(self, event: ev.Started) -> None:
+        self._right.setRowVisible(self.growth_label, False)
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
         self.bar.setFormat("%v / %m steps (%p%)")
@@ -90,6 +153,13 @@ class TrainingPanel(Panel):
         self.step_label.setText(f"{event.start_step} / {event.total_steps}{self._budget}")
         self.run_label.setText(event.run_dir or "(not saved)")
         self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")
+        if event.threads:
+            self.threads_box.setSpecialValueText(f"auto ({event.threads})")
+        if event.world_size > 1:
+            self.batch_label.setText(f"{event.global_batch} per step: {event.world_size} processes × "
+                                     f"{event.per_process_batch}")
+        else:
+            self.batch_label.setText(f"{event.global_batch or self.state.settings.batch_size} per step, one process")
 
     def _on_opened(self, history) -> None:
         total = int(history.settings.get("steps", 0) or 0)

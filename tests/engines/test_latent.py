@@ -136,3 +136,11 @@ def test_an_interpolation_from_a_real_image_starts_at_its_reconstruction(name):
     np.testing.assert_array_equal(frames[0], reconstruction[0])
     if name == "realnvp":  # an exact inverse: the first frame is the image itself
         np.testing.assert_array_equal(frames[0], image[0])
+
+
+def test_ddpm_says_real_images_reach_its_latent_space_by_ddim_inversion():
+    from engines import registry
+
+    family = registry.get("ddpm")
+    engine = family.engine_class(family.config_class(), DataSpec(size=8, channels=1, num_classes=0))
+    assert latent_support(engine).startswith("DDIM inversion") and "encoder" not in latent_support(engine)

@@ -55,19 +55,36 @@ def test_stylises_any_size_grey_or_rgb_into_rgb_the_same_way_twice():
         engine.translate(grey, "b2a")
 
 
-def test_without_a_style_image_training_says_what_to_give():
+def test_without_a_style_image_training_says_what_to_give(tmp_path, capsys):
     cls = registry.get("style").engine_class
     engine = cls(_config(), DataSpec(16, 1), "cpu")
     batch = Batch(torch.zeros(2, 1, 16, 16, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ConfigError, match="needs a style image: --input style=IMAGE"):
         engine.train_step(batch, 0, 1)
-    with pytest.raises(ConfigError, match="style image .*nope.png"):
-        cls(_config(style_image="/nope.png"), DataSpec(16, 1), "cpu")
+    folder = _content_folder(tmp_path)
+    assert main(["train", "--family", "style", "--data", str(folder), "--out", str(tmp_path / "r"),
+                 "--size", "16", "--steps", "1"]) == 2
+    assert "needs input 'style'" in capsys.readouterr().err
+
+
+def _style_input(tmp_path, seed):
+    """Trainer.new's inputs and input_paths for a style image written to a file, as the CLI gives them."""
+    path = tmp_path / f"style{seed}.png"
+    Image.fromarray(texture(16, seed)).save(path)
+    return {"inputs": {"style": texture(16, seed)}, "input_paths": {"style": [str(path)]}}
+
+
+def _content_folder(tmp_path):
+    folder = tmp_path / "content"
+    folder.mkdir()
+    for i, img in enumerate(tiny_dataset(n=8, size=16, channels=1).images):
+        Image.fromarray(img[..., 0]).save(folder / f"{i}.png")
+    return folder
 
 
 def test_a_run_previews_pairs_and_reloads_alone_from_its_checkpoint_and_export(tmp_path):
     data = tiny_dataset(n=12, size=16, channels=1)
-    trainer = Trainer.new("style", _config(style_image="texture:3"), SETTINGS, data, tmp_path / "run")
+    trainer = Trainer.new("style", _config(), SETTINGS, data, tmp_path / "run", **_style_input(tmp_path, 3))
     events = list(trainer.run())
     assert not [e for e in events if isinstance(e, ev.Failed)]
     grids = [e for e in events if isinstance(e, ev.Samples)]
@@ -89,26 +106,32 @@ def test_a_run_previews_pairs_and_reloads_alone_from_its_checkpoint_and_export(t
 def test_resume_continues_exactly(tmp_path):
     data = tiny_dataset(n=12, size=16, channels=1)
     settings = replace_checked(SETTINGS, steps=4, checkpoint_every=2)
-    straight = Trainer.new("style", _config(style_image="texture:0"), settings, data, tmp_path / "a")
+    style = _style_input(tmp_path, 0)
+    straight = Trainer.new("style", _config(), settings, data, tmp_path / "a", **style)
     list(straight.run())
-    half = Trainer.new("style", _config(style_image="texture:0"), replace_checked(settings, steps=2), data,
-                       tmp_path / "b")
+    half = Trainer.new("style", _config(), replace_checked(settings, steps=2), data, tmp_path / "b", **style)
     list(half.run())
-    resumed = Trainer.resume(tmp_path / "b", data, steps=4)
+    resumed = Trainer.resume(tmp_path / "b", data, steps=4)   # loads the style input again from its file
     list(resumed.run())
     probe = np.random.default_rng(2).integers(0, 255, (2, 16, 16, 1), dtype=np.uint8)
     np.testing.assert_array_equal(straight.engine.translate(probe), resumed.engine.translate(probe))
 
 
-def test_train_from_the_command_line_with_a_style_file(tmp_path, capsys):
-    folder = tmp_path / "content"
-    folder.mkdir()
-    for i in range(8):
-        Image.fromarray(tiny_dataset(n=8, size=16, channels=1).images[i, ..., 0]).save(folder / f"{i}.png")
+def test_train_resume_and_translate_from_the_command_line(tmp_path, capsys):
+    folder = _content_folder(tmp_path)
     Image.fromarray(texture(48, 2)).save(tmp_path / "style.png")
     run = tmp_path / "run"
-    assert main(["train", "--family", "style", "--data", str(folder), "--out", str(run), "--size", "16",
-                 "--steps", "2", "--batch-size", "4", "--set", "width=4", "--set", "res_blocks=1",
-                 "--set", f"style_image={tmp_path / 'style.png'}", "--quiet"]) == 0
+    args = ["train", "--family", "style", "--data", str(folder), "--out", str(run), "--size", "16",
+            "--steps", "2", "--batch-size", "4", "--set", "width=4", "--set", "res_blocks=1",
+            "--input", f"style={tmp_path / 'style.png'}", "--quiet"]
+    assert main(args) == 0
     engine, _ = load_engine(run)
-    assert engine.style_image.shape == (32, 32, 3)
+    assert engine.style_image.shape == (32, 32, 3) and engine.style_image.std() > 20
+    # the run reloads its style input by itself when continued
+    assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--quiet"]) == 0
+    from engines.cli import COMMANDS
+    if "translate" in COMMANDS:
+        out = tmp_path / "styled"
+        assert main(["translate", str(run), "--images", str(folder), "--out", str(out)]) == 0
+        written = sorted(out.glob("*.png"))
+        assert len(written) == 8 and Image.open(written[0]).mode == "RGB"

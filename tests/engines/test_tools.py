@@ -285,3 +285,12 @@ def test_vqvae_denoises_by_encode_decode_and_stylegan_inpaints_by_projection(wor
     mask = ip.box_mask(SIZE, (0, 0, 8, 16))
     res = ip.inpaint(later["stylegan"], world["images"][:2], mask, steps=5)
     assert "latent" in res.method and (res.images[:, 0][:, ~mask] == world["images"][:2][:, ~mask]).all()
+
+
+def test_pixel_transformer_inpaints_exactly_or_by_gibbs(world, later):
+    engine = later["transformer"]
+    images = world["images"][:2]
+    for mask, word in ((ip.box_mask(SIZE, (0, 8, 16, 8)), "exact"), (ip.box_mask(SIZE, (4, 4, 4, 4)), "Gibbs")):
+        res = ip.inpaint(engine, images, mask, candidates=2, sweeps=1)
+        assert word in res.method and res.images.shape == (2, 2, SIZE, SIZE, 1)
+        assert (res.images[:, :, ~mask] == images[:, None][:, :, ~mask]).all()

@@ -53,9 +53,20 @@ def test_quantisation_round_trips_and_bits_per_dim_are_over_the_levels():
     np.testing.assert_array_equal(dequantise(tokens, 4, 3, 2).reshape(-1), pixels.permute(0, 2, 3, 1).reshape(-1).numpy())
     torch.manual_seed(0)
     engine = TransformerEngine(SMALL, DataSpec(8, 1))
-    bpd = engine.bits_per_dim(tiny_dataset(n=3, size=8).images)
+    images = tiny_dataset(n=3, size=8).images
+    bpd = engine.bits_per_dim(images)
     # an untrained model is near uniform over the 4 levels: about log2(4) = 2 bits/dim, not 8
     assert bpd.shape == (3,) and np.all(np.abs(bpd - 2.0) < 0.3)
+    batch = Batch(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.zeros(3, dtype=torch.long))
+    assert bpd.mean() == pytest.approx(engine.validate([batch])["bits_per_dim"], rel=1e-5)
+
+
+def test_only_the_pixels_variant_offers_a_likelihood():
+    from engines.families import capabilities
+
+    pixels = TransformerEngine(SMALL, DataSpec(8, 1))
+    tokens = TransformerEngine(TransformerConfig(**TOKENS), DataSpec(16, 1))
+    assert capabilities.of(pixels) == ("sample", "likelihood") and capabilities.of(tokens) == ("sample",)
 
 
 def test_sampler_reports_rows_and_stops_when_cancelled():

@@ -18,6 +18,7 @@ def test_a_code_nobody_uses_is_restarted_on_an_encoder_output():
     book = EMACodebook(4, 2, decay=0.5)
     book.embed.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0], [100.0, 100.0], [-100.0, 100.0]]))
     book.embed_sum.copy_(book.embed)
+    book.cluster_size.fill_(1.0)  # all four were in use
     flat = torch.randn(32, 2) * 0.1 + torch.tensor([0.5, 0.5])
     restarted = 0
     for _ in range(6):  # codes 2 and 3 are never nearest: their use decays 1 -> 0.5 -> ... < 0.05

@@ -72,6 +72,7 @@ def load_into(qtbot, window, folder, size=16):
 def configure_tiny_run(window, steps=12, sample_every=4):
     """Set a tiny DCGAN through the Model panel's forms (what a person would type)."""
     model = window.panels["model"]
+    model.family_box.setCurrentIndex(model.family_box.findData("dcgan"))  # the studio opens on SN-GAN
     form = model.family_form
     form.editor("latent_dim").setValue(8)
     form.editor("g_width").setValue(8)

@@ -9,8 +9,8 @@ from engines.workspace import new_run_dir
 
 def _past_run(blob_folder, family, config, **settings):
     data = load_images([str(blob_folder)], size=16, channels=1)
-    s = TrainSettings(steps=6, batch_size=8, log_every=1, sample_every=3, n_samples=9, checkpoint_every=0,
-                      device="cpu", **settings)
+    s = TrainSettings(**{"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 3, "n_samples": 9,
+                         "checkpoint_every": 0, "device": "cpu", **settings})
     out = new_run_dir(None, family)
     list(Trainer.new(family, config, s, data, out).run())
     return out
@@ -59,8 +59,9 @@ def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_fol
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
     compare.measure()
-    qtbot.waitUntil(lambda: not compare.measuring, timeout=60_000)
-    assert any("Cannot measure" in m for m in messages) and compare.measure_button.isEnabled()
+    # the thread may end before the first check, its queued "failed" not yet delivered: wait for that
+    qtbot.waitUntil(lambda: any("Cannot measure" in m for m in messages), timeout=60_000)
+    qtbot.waitUntil(lambda: not compare.measuring and compare.measure_button.isEnabled())
 
 
 def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot, window, blob_folder, tmp_path):
@@ -72,7 +73,7 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     assert not runs.export_button.isEnabled()
     assert runs.select(gan) and runs.export_button.isEnabled()
     messages = []
-    window.state.message.connect(lambda level, text, details: messages.append(text))
+    window.state.notice.connect(lambda level, text, details, topic: messages.append(text))
 
     def export(target):
         """Start an export and wait for it to end; the file written, or None."""
@@ -94,6 +95,10 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     assert out.read_bytes() == before
     assert export(tmp_path / "missing" / "m.safetensors") is None
     assert messages[-1].endswith(f"the folder {tmp_path / 'missing'} does not exist") and ".tmp" not in messages[-1]
+    # The banner: the next export's outcome replaces the failure, and "Exported" replaces "Exporting".
+    assert export(tmp_path / "again.safetensors") == tmp_path / "again.safetensors"
+    banner = window.message_bar.texts()
+    assert [t for t in banner if "export" in t.lower()] == [messages[-1]] and "Exported" in messages[-1]
     for p in (gan / "checkpoints").iterdir():
         p.unlink()
     assert export(tmp_path / "other.safetensors") is None
@@ -112,3 +117,69 @@ def test_the_table_follows_a_compared_run_when_training_ends(qtbot, window, blob
     (gan / "run.json").write_text(json.dumps(record))  # what the trainer writes when it stops
     window.state.run_ended.emit()
     assert compare.cell(gan.name, "Status") == record["status"] != "running"
+
+
+def test_quality_over_training_time_nearest_images_and_exports(qtbot, window, blob_folder, tmp_path):
+    import csv
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8),
+                    checkpoint_every=2, keep_checkpoints=5)
+    from engines.families.ae import AEConfig
+    ae = _past_run(blob_folder, "ae", AEConfig(latent_dim=4, width=4), checkpoint_every=3, keep_checkpoints=5)
+    window.state.compare_requested.emit([gan, ae])
+    compare = window.panels["compare"]
+    assert not compare.nearest_run.count()
+    compare.n_box.setValue(16)
+    assert compare.over_time_box.isChecked()
+    compare.measure_button.click()
+    qtbot.waitUntil(lambda: not compare.measuring, timeout=180_000)
+    # one point per kept checkpoint, at that checkpoint's training time, oldest first
+    gan_points, ae_points = compare.quality_points(gan), compare.quality_points(ae)
+    assert len(gan_points) == 3 and len(ae_points) == 2
+    assert [t for t, _ in gan_points] == sorted(t for t, _ in gan_points) and gan_points[0][0] > 0
+    assert compare.quality_plot.listDataItems() and len(compare.quality_plot.listDataItems()) == 2
+    compare.quality_box.setCurrentText("coverage ↑")
+    assert all(0 <= v <= 1 for _, v in compare.quality_points(gan, "coverage"))
+    # the table shows every measure
+    for header in ("KID ↓", "Precision ↑", "Recall ↑", "Density", "Coverage ↑", "Memorised"):
+        assert compare.cell(gan.name, header) != "–"
+    # samples beside their nearest training images
+    assert compare.nearest_run.count() == 2 and not compare.nearest_view.pixmap().isNull()
+    compare.nearest_run.setCurrentIndex(1)
+    assert "memorised" in compare.nearest_view.toolTip()
+    # exports
+    rows = list(csv.reader(open(compare.export_csv(tmp_path / "t.csv"), encoding="utf-8")))
+    assert rows[0][0] == "Run" and "KID ↓" in rows[0] and {r[1] for r in rows[1:]} == {"dcgan", "ae"}
+    from PIL import Image
+    png = compare.export_png(tmp_path / "chart.png")
+    assert Image.open(png).size[0] > 50
+    messages = []
+    window.state.message.connect(lambda level, text, details: messages.append(text))
+    compare._export(compare.export_csv, str(tmp_path / "missing" / "t.csv"))
+    assert "Cannot save" in messages[-1]
+
+
+def test_the_runs_panel_exports_the_network_as_onnx_and_pt2(qtbot, window, blob_folder, tmp_path):
+    import numpy as np
+    import pytest
+    import torch
+
+    from engines.train.restore import load_engine
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    runs = window.panels["runs"]
+    runs.refresh()
+    engine, _ = load_engine(gan)
+    z = engine.random_latents(2, seed=1)
+    with torch.no_grad():
+        want = engine.render(z).numpy()
+    with qtbot.waitSignal(runs.export_done, timeout=120_000) as ended:
+        runs.export_model(gan, tmp_path / "g.pt2")
+    assert ended.args[0] == tmp_path / "g.pt2"
+    np.testing.assert_allclose(torch.export.load(str(tmp_path / "g.pt2")).module()(z).numpy(), want, atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    from engines.network_export import run_onnx
+    with qtbot.waitSignal(runs.export_done, timeout=120_000) as ended:
+        runs.export_model(gan, tmp_path / "g.onnx")
+    assert ended.args[0] == tmp_path / "g.onnx"
+    np.testing.assert_allclose(run_onnx(tmp_path / "g.onnx", {"z": z.numpy()}), want, atol=1e-4)

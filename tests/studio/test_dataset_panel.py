@@ -105,3 +105,19 @@ def test_command_line_folders_are_loaded(qtbot, tmp_path):
     w.state.shutdown()
     w.close()
     dispose(w)
+
+
+def test_an_out_of_range_size_says_the_range_instead_of_becoming_another_size(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    panel = window.panels["dataset"]
+    box = panel.size_box
+    window.docks["dataset"].raise_()
+    box.setFocus()
+    box.selectAll()
+    qtbot.keyClicks(box, "300")
+    assert box.text() == "300 px" and not box.hasAcceptableInput()   # not silently 30
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert box.value() == 32 and window.state.image_size == 32
+    assert panel.error.isVisibleTo(panel)
+    assert panel.error.text() == "Size must be between 16 and 256 px; 300 is out of range."

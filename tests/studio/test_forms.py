@@ -141,3 +141,43 @@ def test_train_for_minutes_sets_the_time_budget_and_follows_reopened_settings(qt
     assert model.train_for.currentText() == "minutes" and model.minutes_box.value() == 10.0
     model.reset()
     assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0
+
+
+def test_the_studio_opens_on_sngan_and_its_form_hides_what_does_not_apply(qtbot, window):
+    model, state = window.panels["model"], window.state
+    assert state.family_name == "sngan" and model.family_box.currentData() == "sngan"
+    form = model.family_form
+
+    def shown(name):
+        return form.editor(name).isVisibleTo(form)
+
+    # hinge loss, conv nets: no gradient penalty, no BCE label, no MLP width
+    assert not shown("gp_weight") and not shown("real_label") and not shown("mlp_hidden")
+    assert shown("g_width") and shown("n_critic") and shown("loss")
+    form.editor("loss").setCurrentIndex(form.editor("loss").findData("wgan-gp"))
+    assert shown("gp_weight") and not shown("real_label")
+    form.editor("loss").setCurrentIndex(form.editor("loss").findData("bce"))
+    assert shown("real_label") and not shown("gp_weight")
+    form.editor("architecture").setCurrentIndex(form.editor("architecture").findData("mlp"))
+    assert shown("mlp_hidden") and not shown("g_width") and not shown("attention_at")
+    assert state.config.loss == "bce" and state.config.gp_weight == 10.0  # hidden, kept, still valid
+
+
+def test_relevance_is_declared_in_the_engines_config_without_qt():
+    from engines.config import field_infos
+    from engines.families.gan import GANConfig
+
+    infos = {i.name: i for i in field_infos(GANConfig)}
+    assert infos["gp_weight"].when == {"loss": ("wgan-gp",)}
+    assert infos["gp_weight"].applies({"loss": "wgan-gp"}) and not infos["gp_weight"].applies(GANConfig())
+    assert infos["latent_dim"].applies(GANConfig()) and infos["gp_weight"].to_json()["when"] == {"loss": ["wgan-gp"]}
+
+
+def test_a_whole_number_out_of_range_is_named_while_typing(qtbot):
+
+    form = ConfigForm(TrainSettings)
+    qtbot.addWidget(form)
+    box = form.editor("batch_size")
+    box.selectAll()
+    qtbot.keyClicks(box, str(box.maximum() + 1))
+    assert not form.is_valid() and "batch_size must be at most" in form.error_label.text(), box.text()

@@ -66,3 +66,33 @@ def test_biggan_truncation_slider_and_no_style_mixing(qtbot, window, runs):
     with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
         panel.sample()
     assert panel.result.shape == (3, 16, 16, 1)
+
+
+def test_latent_panel_offers_truncation_and_space_and_replaces_the_end_points(qtbot, window, runs):
+    panel = window.panels["latent"]
+    with qtbot.waitSignal(panel.service.loaded, timeout=60_000):
+        panel.open_run(runs["stylegan"])
+    qtbot.waitUntil(lambda: all(n in panel.service.latents for n in "AB"), timeout=60_000)
+    assert set(panel.options.editors) == {"truncation", "space"} and "truncation" in panel.options.sliders
+    engine = panel.service.engine
+    w_a = panel.service.latents["A"].clone()
+    panel.options.editors["space"].widget.setCurrentText("z")
+    qtbot.waitUntil(lambda: engine.space == "z" and not panel.service.latents["A"].equal(w_a), timeout=60_000)
+    import torch
+    z = torch.randn(1, engine.config.latent_dim, generator=torch.Generator().manual_seed(1))[0]
+    torch.testing.assert_close(panel.service.latents["A"], z)
+    panel.options.sliders["truncation"].setValue(50)
+    qtbot.waitUntil(lambda: engine.truncation == 0.5, timeout=60_000)
+
+
+def test_training_panel_shows_the_growing_resolution(window):
+    from engines.train import events as ev
+
+    panel = window.panels["training"]
+    assert not panel.growth_label.isVisibleTo(panel)
+    window.state.metrics.emit(ev.Metrics(10, {"d_loss": 1.0}))  # other families: nothing shown
+    assert not panel.growth_label.isVisibleTo(panel)
+    window.state.metrics.emit(ev.Metrics(200, {"resolution": 8.0, "fade_alpha": 0.25}))
+    assert panel.growth_label.isVisibleTo(panel) and panel.growth_label.text() == "8×8 px, fading in (alpha 0.25)"
+    window.state.metrics.emit(ev.Metrics(400, {"resolution": 16.0, "fade_alpha": 1.0}))
+    assert panel.growth_label.text() == "16×16 px"

@@ -1,5 +1,6 @@
 """The Losses panel keeps its shape whatever a family reports."""
 
+import pytest
 from PySide6.QtCore import QCoreApplication
 
 from engines.train import events as ev
@@ -76,3 +77,91 @@ def test_a_rollback_removes_the_undone_stretch_of_the_curves(qtbot, window):
     assert list(panel.losses.series["loss"].xs) == [1, 2, 3, 4, 5, 6, 7]
     window.state.train_warning.emit(ev.TrainWarning(7, "mode collapse", "mode-collapse", True))
     assert panel.point_count("loss") == 7  # other warnings leave the curves alone
+
+
+def _settle(qtbot, panel):
+    panel.redraw()
+    qtbot.waitUntil(lambda: not panel.losses.dirty and not panel.metrics.dirty, timeout=5000)
+
+
+def test_an_early_outlier_does_not_set_the_loss_axis(qtbot, window):
+    """A VAE's first logged loss of ~700,000 before values of ~500: the axis is read from the rest."""
+    panel = window.panels["losses"]
+    panel._on_progress(ev.Progress(10, 2000, {"loss": 700_000.0}, 1.0, 1.0, 0.0))
+    for step in range(20, 2001, 10):
+        panel._on_progress(ev.Progress(step, 2000, {"loss": 600.0 - step / 20}, 1.0, 1.0, 0.0))
+    _settle(qtbot, panel)
+    low, high = panel.loss_plot.viewRange()[1]
+    assert 480 < high < 620 and 480 < low < 520
+    assert panel.loss_plot.isVisible() and not panel.metric_plot.isVisible()  # no metric: no empty plot
+    lo_x, hi_x = panel.loss_plot.viewRange()[0]
+    assert lo_x <= 10 and hi_x >= 2000  # every step in view
+
+
+def test_counters_start_hidden_so_the_0_to_1_measures_keep_their_scale(qtbot, window):
+    panel = window.panels["losses"]
+    for step in range(1, 8):
+        panel._on_metrics(ev.Metrics(step * 100, {"d_saturated_steps": 20.0 * step, "sample_diversity": 0.5 + step / 100,
+                                                  "diversity_vs_data": 0.9}))
+    _settle(qtbot, panel)
+    assert "d_saturated_steps" in panel.metric_legend.text() and not panel.metrics.is_shown("d_saturated_steps")
+    assert panel.metric_plot.viewRange()[1][1] < 1.5
+    panel.metrics.toggle("d_saturated_steps")
+    panel.redraw()
+    qtbot.waitUntil(lambda: panel.metric_plot.viewRange()[1][1] > 100)
+
+
+def test_a_plot_whose_curves_are_all_hidden_is_not_drawn_but_its_legend_stays(qtbot, window):
+    panel = window.panels["losses"]
+    panel._on_progress(ev.Progress(1, 10, {"loss": 1.0}, 1.0, 1.0, 0.0))
+    panel._on_metrics(ev.Metrics(1, {"class_count/0": 3.0, "class_count/1": 5.0}))
+    _settle(qtbot, panel)
+    assert not panel.metric_plot.isVisible() and "class_count/1" in panel.metric_legend.text()
+    panel.metrics.toggle("class_count/1")
+    panel.redraw()
+    assert panel.metric_plot.isVisible()
+
+
+def test_log_toggle_plain_axis_numbers_and_a_palette_without_repeats(qtbot, window):
+    panel = window.panels["losses"]
+    assert panel.log_y.isVisible() and not panel.log_y.isChecked()
+    names = [f"loss_{i}" for i in range(12)]
+    for step in range(1, 30):
+        panel._on_progress(ev.Progress(step, 30, {n: 0.001 * (i + 1) / step for i, n in enumerate(names)}, 1.0, 1.0, 0.0))
+    _settle(qtbot, panel)
+    axis = panel.loss_plot.getAxis("left")
+    assert not axis.autoSIPrefix and "(x" not in axis.labelString()  # no "loss (x0.001)"
+    pens = {(p.color().name(), p.style()) for p in (panel.losses.smooth[n].opts["pen"] for n in names)}
+    assert len(pens) == 12  # ten colours, then the first ones again dashed
+    panel.log_y.setChecked(True)
+    assert panel.loss_plot.getAxis("left").logMode and panel.metric_plot.getAxis("left").logMode
+    _settle(qtbot, panel)
+    low, high = panel.loss_plot.viewRange()[1]
+    assert high - low > 2  # decades on a log axis: 1e-5 .. 1e-2
+    panel.log_y.setChecked(False)
+    assert not panel.loss_plot.getAxis("left").logMode
+
+
+def test_default_smoothing_is_debiased_and_does_not_lag(qtbot, window):
+    panel = window.panels["losses"]
+    assert 0.55 < panel.losses.weight < 0.65 and panel.show_raw.isChecked()
+    for step in range(1, 201):
+        panel._on_progress(ev.Progress(step, 200, {"loss": 10.0 if step <= 100 else 2.0}, 1.0, 1.0, 0.0))
+    smoothed = panel.losses.series["loss"].smoothed
+    assert smoothed[0] == pytest.approx(10.0) and abs(smoothed[110] - 2.0) < 0.05
+
+
+def test_the_persons_y_zoom_is_kept_until_they_fit_again(qtbot, window):
+    panel = window.panels["losses"]
+    for step in range(1, 20):
+        panel._on_progress(ev.Progress(step, 40, {"loss": 5.0 - step / 10}, 1.0, 1.0, 0.0))
+    _settle(qtbot, panel)
+    view = panel.loss_plot.getViewBox()
+    view.setYRange(100, 200, padding=0)
+    view.sigRangeChangedManually.emit([False, True])  # what a mouse zoom on y reports
+    panel._on_progress(ev.Progress(20, 40, {"loss": 3.0}, 1.0, 1.0, 0.0))
+    _settle(qtbot, panel)
+    assert panel.loss_plot.viewRange()[1] == [100, 200]
+    panel.fit()
+    _settle(qtbot, panel)
+    assert panel.loss_plot.viewRange()[1][1] < 10

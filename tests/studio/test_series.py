@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from studio.series import Series, ema
+from studio.series import Series, debiased_ema, ema
 
 
 def reference_ema(x, w):
@@ -9,6 +9,15 @@ def reference_ema(x, w):
     for i, v in enumerate(x):
         s = w * s + (1 - w) * v
         out[i] = s
+    return out
+
+
+def reference_debiased(x, w):
+    """TensorBoard's smoothing, written as its recurrence: last = last*w + (1-w)*x; shown last / (1 - w^k)."""
+    out, last = np.empty_like(x), 0.0
+    for i, v in enumerate(x):
+        last = last * w + (1 - w) * v
+        out[i] = last / (1 - w ** (i + 1)) if w > 0 else v
     return out
 
 
@@ -27,7 +36,7 @@ def test_series_grows_by_doubling_and_keeps_smoothing_incremental():
     s.extend(np.arange(3000, 5000), x[3000:])
     assert s.n == 5000 and len(s.x) == 8192
     assert np.array_equal(s.xs, np.arange(5000)) and np.array_equal(s.ys, x)
-    assert np.allclose(s.smoothed, reference_ema(x, 0.9), atol=1e-9)
+    assert np.allclose(s.smoothed, reference_debiased(x, 0.9), atol=1e-9)
     s.set_weight(0.0)
     assert np.array_equal(s.smoothed, x)
 
@@ -90,9 +99,55 @@ def test_a_short_series_is_not_smoothed_past_a_fifth_of_its_points():
     for i, y in enumerate(ys):
         s.append(float(i), float(y))
     assert s.applied_weight(20) == pytest.approx(0.75)
-    assert np.allclose(s.smoothed, ema(ys, 0.75))      # as if smoothed in one go at the capped weight
+    assert np.allclose(s.smoothed, debiased_ema(ys, 0.75))  # as if smoothed in one go at the capped weight
     assert abs(s.smoothed[-1] - 550.0) < 100            # 0.937 uncapped ends near 800: 250 behind
     long = Series()
     long.weight = 0.937
     long.extend(np.arange(1000.0), np.zeros(1000))
     assert long.applied_weight(long.n) == 0.937         # long series get the slider's weight as it is
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.6, 0.9, 0.99])
+def test_debiased_smoothing_is_tensorboards_and_starts_on_the_data(weight):
+    x = np.random.default_rng(4).normal(size=3000) + 5
+    assert np.allclose(debiased_ema(x, weight), reference_debiased(x, weight), atol=1e-9)
+    s = Series(capacity=8)
+    s.weight = weight
+    for chunk in np.array_split(np.arange(3000), 7):  # appended in pieces, as events arrive
+        s.extend(chunk.astype(float), x[chunk])
+    assert np.allclose(s.smoothed, reference_debiased(x, s.applied_weight(s.n)), atol=1e-9)
+    assert s.smoothed[0] == pytest.approx(x[0])  # no pull towards zero (or towards the first value)
+
+
+def test_debiased_smoothing_follows_a_step_without_lagging_far():
+    ys = np.r_[np.full(50, 10.0), np.full(200, 2.0)]
+    s = Series()
+    s.weight = 0.6  # the panel's default, as TensorBoard's
+    s.extend(np.arange(250.0), ys)
+    assert abs(s.smoothed[60] - 2.0) < 0.05  # within ten logged points of the change (0.937: 50+)
+
+
+def test_robust_range_ignores_early_outliers_but_keeps_an_ordinary_curve_whole():
+    from studio.series import robust_range
+    vae = np.r_[700_000.0, 90_000.0, np.linspace(600, 480, 200)]
+    lo, hi = robust_range([vae])
+    assert 470 < lo < 480 and 600 < hi < 620  # the first values do not flatten the rest
+    falling = np.linspace(1000.0, 550.0, 20)
+    lo, hi = robust_range([falling])
+    assert lo < 550 and hi > 1000  # nothing of an ordinary curve is cut
+    lo, hi = robust_range([[1.0, 10.0, 100.0, 1000.0]], log=True)  # decades, in log10 as the axis takes
+    assert lo < 0 and hi > 3
+    assert robust_range([[-1.0, 0.0]], log=True) is None and robust_range([]) is None
+    lo, hi = robust_range([[3.0, 3.0]])
+    assert lo < 3 < hi  # a flat line gets a band, not a zero-height range
+    lo, hi = robust_range([[0.2, 0.4, np.nan], [np.inf, 0.3]])
+    assert lo < 0.2 and 0.4 < hi < 0.5
+
+
+def test_palette_never_repeats_a_style_and_counters_are_recognised():
+    from studio.series import curve_style, is_counter
+    styles = [curve_style(i) for i in range(40)]
+    assert len(set(styles)) == 40 and len({c for c, _ in styles[:10]}) == 10
+    assert styles[10] == (styles[0][0], "dash")
+    assert is_counter("d_saturated_steps") and is_counter("class_count/3") and is_counter("code_restarts")
+    assert not is_counter("val/bits_per_dim") and not is_counter("d_loss") and not is_counter("sample_diversity")

@@ -1,5 +1,7 @@
 import sys
 
+import pytest
+
 from PySide6.QtWidgets import QDockWidget
 
 from engines.train import events as ev
@@ -89,3 +91,41 @@ def test_uncaught_exception_becomes_a_message(window):
         uninstall_excepthook()
     message = window.message_bar.messages[-1]
     assert message.level == "error" and "something odd" in message.text and "ValueError" in message.details
+
+
+def test_the_window_fits_a_1280x720_laptop_screen(qtbot, window):
+    """Panels scroll, wrap or tab instead of forcing the window wider or taller than the screen
+    (it was 1377×787 before). Room is left for a title bar and a task bar."""
+    assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 650
+    window.resize(1280, 650)
+    qtbot.waitUntil(lambda: window.width() == 1280 and window.height() == 650)
+    assert window.minimumSize().width() <= 1280 and window.minimumSize().height() <= 650
+    for panel_id, dock in window.docks.items():
+        assert dock.minimumSizeHint().width() < 300, panel_id
+
+
+def test_a_button_row_wraps_in_a_narrow_dock(qtbot, window):
+    runs = window.panels["runs"]
+    buttons = [runs.refresh_button, runs.export_button, runs.compare_button, runs.open_button,
+               runs.continue_button]
+    dock = window.docks["runs"]
+    dock.setFloating(True)
+    dock.resize(900, 400)
+    qtbot.waitUntil(lambda: len({b.y() for b in buttons}) == 1)       # one row when there is room
+    dock.resize(260, 400)
+    qtbot.waitUntil(lambda: len({b.y() for b in buttons}) > 1)        # wrapped, not cut off
+    assert all(b.x() + b.width() <= runs.width() for b in buttons)
+
+
+@pytest.mark.parametrize("screen, small", [((1280, 720), True), ((1920, 1080), False)])
+def test_a_small_screen_tabs_model_and_runs_with_dataset(qtbot, monkeypatch, screen, small):
+    monkeypatch.setattr(MainWindow, "_available_size", lambda self: screen)
+    window = MainWindow()
+    try:
+        assert window.small_screen is small
+        assert window.width() <= screen[0] and window.height() <= screen[1] - 40
+        tabbed = {d.objectName() for d in window.tabifiedDockWidgets(window.docks["dataset"])}
+        assert ({"dock_model", "dock_runs"} <= tabbed) is small
+    finally:
+        window.close()
+        dispose(window)

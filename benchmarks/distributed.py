@@ -48,8 +48,8 @@ from engines.train.loop import Trainer, TrainSettings
 SMALL = {"dcgan": {"latent_dim": 16, "g_width": 8, "d_width": 8}}
 
 
-def make_data(n: int, size: int) -> ImageDataset:
-    rng = np.random.default_rng(0)
+def make_data(n: int, size: int, seed: int = 0) -> ImageDataset:
+    rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
     images = np.empty((n, size, size, 1), np.uint8)
     for i in range(n):
@@ -69,7 +69,13 @@ def make_trainer(args, family_name: str | None = None, log_every: int = 10**6) -
         config = replace_checked(config, **SMALL.get(name, {}))
     settings = TrainSettings(steps=args.steps + 2, batch_size=args.batch, device=args.device, log_every=log_every,
                              sample_every=0, checkpoint_every=0, validate_every=0, monitor_every=0, n_samples=4)
-    return Trainer.new(name, config, settings, make_data(max(256, args.batch * 4), args.size), None)
+    inputs = {}
+    for spec in family.engine_class.inputs[1:]:  # a family's other required inputs (CycleGAN's second set)
+        if spec.required and spec.kind == "images":
+            inputs[spec.name] = make_data(max(256, args.batch * 4), args.size, seed=1)
+        elif spec.required and spec.kind == "image":
+            inputs[spec.name] = make_data(1, args.size, seed=2).images[0]
+    return Trainer.new(name, config, settings, make_data(max(256, args.batch * 4), args.size), None, inputs=inputs)
 
 
 def _sync(args) -> None:

@@ -26,5 +26,5 @@ SMALL_CONFIG: dict[str, dict] = {
             "base_channels": 8, "channel_mults": "1", "num_res_blocks": 1, "timesteps": 100, "sample_steps": 4,
             "preview_steps": 2},
     "style": {"width": 4, "res_blocks": 1},
-    "ebm": {"width": 4, "buffer_size": 16, "sgld_steps": 2, "sample_steps": 3},
+    "ebm": {"width": 4, "buffer_size": 16, "sgld_steps": 2, "sample_steps": 3, "conditional": True},
 }

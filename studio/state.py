@@ -57,6 +57,11 @@ class StudioState(QObject):
     run_opened = Signal(object)
     compare_requested = Signal(list)        # run folders to show side by side (Compare panel)
     checkpoint_chosen = Signal(object, object)  # run folder, checkpoint JSON: the explorer panels open it
+    # a thumbnail clicked (Dataset, Gallery): {"image": uint8 (H, W, C), "label": class name or None,
+    # "source": "dataset image 12" | "gallery sample 3", "gallery_index": int (gallery only)}
+    image_clicked = Signal(object)
+    endpoint_offered = Signal(str, object)  # "A".."D" and such a dict: "Latent end point A" in a context menu
+    gallery_selection_changed = Signal(list)  # the Gallery's selected tiles as such dicts
     settings_loaded = Signal()              # config/settings replaced from outside the forms
     inputs_changed = Signal()               # a family's other input was given or cleared
     # messages for the banner: level ("info" | "warning" | "error"), text, details

@@ -44,7 +44,7 @@ def test_selected_runs_are_compared_and_measured_off_the_gui_thread(qtbot, windo
         assert float(compare.cell(run.name, "ms / image")) > 0
         assert compare.cell(run.name, "Fréchet ↓") != "–"          # the blobs have two class folders
         assert compare.cell(run.name, "Classes covered").endswith("/2")
-    assert "measured 2 of 2" in compare.status.text()
+    assert "measured 2 of 2" in compare.status.text() and "classifier" in compare.status.text()
 
 
 def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_folder):
@@ -183,3 +183,17 @@ def test_the_runs_panel_exports_the_network_as_onnx_and_pt2(qtbot, window, blob_
         runs.export_model(gan, tmp_path / "g.onnx")
     assert ended.args[0] == tmp_path / "g.onnx"
     np.testing.assert_allclose(run_onnx(tmp_path / "g.onnx", {"z": z.numpy()}), want, atol=1e-4)
+
+
+def test_the_table_lines_runs_up_at_equal_steps_and_equal_time(qtbot, window, blob_folder):
+    short = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    long = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8), steps=12)
+    window.state.compare_requested.emit([short, long])
+    compare = window.panels["compare"]
+    assert (compare.cell(short.name, "Steps"), compare.cell(long.name, "Steps")) == ("6", "12")
+    compare.line_up_box.setCurrentText("equal steps")
+    assert (compare.cell(short.name, "Steps"), compare.cell(long.name, "Steps")) == ("6", "6")
+    compare.line_up_box.setCurrentText("equal training time")
+    facts = {f.path: f for f in compare.lined_up()}
+    assert facts[long].train_seconds <= facts[short].train_seconds + 1e-9
+    assert int(compare.cell(long.name, "Steps")) <= 12

@@ -340,7 +340,10 @@ class ComparePanel(Panel):
         if thread is not None:
             thread.deleteLater()
         done = sum(f.path in self.measured for f in self.facts)
-        self.status.setText(f"measured {done} of {count(len(self.facts), 'run')}")
+        spaces = sorted({m.features for m in self.measured.values() if m.features})
+        self.status.setText(f"measured {done} of {count(len(self.facts), 'run')}"
+                            + (f"; quality in the feature space of: {'; '.join(spaces)}" if spaces else ""))
+        self.quality_plot.setTitle(f"features: {'; '.join(spaces)}" if spaces else None, size="8pt")
         self._update_buttons()
 
     def _update_buttons(self) -> None:

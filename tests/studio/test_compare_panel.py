@@ -44,7 +44,7 @@ def test_selected_runs_are_compared_and_measured_off_the_gui_thread(qtbot, windo
         assert float(compare.cell(run.name, "ms / image")) > 0
         assert compare.cell(run.name, "Fréchet ↓") != "–"          # the blobs have two class folders
         assert compare.cell(run.name, "Classes covered").endswith("/2")
-    assert "measured 2 of 2" in compare.status.text()
+    assert "measured 2 of 2" in compare.status.text() and "classifier" in compare.status.text()
 
 
 def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_folder):

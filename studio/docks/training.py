@@ -66,14 +66,14 @@ class TrainingPanel(Panel):
                                     "else one per physical core. Takes effect when training starts.")
         self.threads_box.setValue(state.settings.threads)
         self.threads_box.valueChanged.connect(self._set_threads)
-        left, right = QFormLayout(), QFormLayout()
+        # three short columns rather than two long ones: the dock stays low on a laptop screen
+        left, middle, right = QFormLayout(), QFormLayout(), QFormLayout()
         left.addRow("Step", self.step_label)
         left.addRow("Images/s", self.speed_label)
-        left.addRow("CPU threads", self.threads_box)
         left.addRow("Status", self.status_label)
-        right.addRow("Elapsed", self.elapsed_label)
-        right.addRow("ETA", self.eta_label)
-        right.addRow("Run folder", self.run_label)
+        middle.addRow("Elapsed", self.elapsed_label)
+        middle.addRow("ETA", self.eta_label)
+        right.addRow("CPU threads", self.threads_box)
         # several training processes (torch.distributed), offered where there is more than one GPU or core
         from ..process_session import processes_available
         self.processes = QSpinBox()
@@ -86,13 +86,15 @@ class TrainingPanel(Panel):
         self.processes.valueChanged.connect(state.set_processes)
         self.batch_label = QLabel("–")
         if processes_available() > 1:
-            left.addRow("Processes", self.processes)
+            right.addRow("Processes", self.processes)
         else:
             self.processes.hide()
-        left.addRow("Batch", self.batch_label)
+        middle.addRow("Batch", self.batch_label)
+        right.addRow("Run folder", self.run_label)
         details = QHBoxLayout()
-        details.addLayout(left, 1)
-        details.addLayout(right, 2)
+        details.addLayout(left, 2)
+        details.addLayout(middle, 2)
+        details.addLayout(right, 3)
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)

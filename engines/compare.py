@@ -219,7 +219,9 @@ def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: Feature
     `features` caches the classifier per dataset between calls; `progress(text)` says what is
     happening; `cancelled()` is polled between and inside the slow parts (raises Cancelled)."""
     from .families.base import Cancelled as EngineCancelled
+    from .families import capabilities
     from .train.restore import load_engine
+    from .train.run import RunError
 
     say = progress or (lambda text: None)
     stop = cancelled or (lambda: False)
@@ -237,6 +239,8 @@ def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: Feature
             raise EngineCancelled()
         say(f"drawing {n} samples: {done}/{total}")
 
+    if not capabilities.has(engine, "sample"):
+        raise RunError(f"{capabilities.why_not(engine, 'sample')}, so its samples cannot be measured")
     say(f"drawing {n} samples")
     t0 = time.perf_counter()
     try:

@@ -48,6 +48,8 @@ _FAMILIES: dict[str, str] = {
     "vqvae": "engines.families.vqvae:FAMILY",
     "transformer": "engines.families.transformer:FAMILY",
     "ldm": "engines.families.ldm:FAMILY",
+    "cyclegan": "engines.families.cyclegan:FAMILY",
+    "style": "engines.families.style:FAMILY",
 }
 
 

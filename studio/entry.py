@@ -21,6 +21,10 @@ def _check_platform() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a frozen bundle starts training processes with torch.multiprocessing (spawn), which runs this
+    # executable again with --multiprocessing-fork: hand those over before reading any arguments
+    import multiprocessing
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     from engines.cli import COMMANDS
     from engines.cli import main as cli_main

@@ -42,9 +42,6 @@ class FloatEdit(QLineEdit):
     def set_value(self, value: float) -> None:
         self.setText(format_float(float(value)))
 
-    def value_text(self) -> str:
-        return self.text()
-
 
 class RangeSpinBox(QSpinBox):
     """A spin box that lets a number outside its range be typed and says so, instead of refusing the

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "inpaint": ".inpaint",
     "denoise": ".denoise",
     "upscale": ".upscale",
+    "translate": ".translate",
     "synthesize": ".synthesize",
     "stylize": ".stylize",
 }

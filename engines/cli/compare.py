@@ -72,6 +72,7 @@ def run(args) -> int:
     for line in [headers, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     notes = [m.note for m in measured.values() if m.note]
+    notes += [f"sample quality in the feature space of: {m.features}" for m in measured.values() if m.features]
     for text in [note, *dict.fromkeys(notes)]:
         if text:
             print(f"note: {text}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..network_export import ONNX_MISSING, export_onnx, export_pt2, image_network, onnx_available
+from ..network_export import ONNX_MISSING, onnx_available, write_network
 from ..train.model_file import save_model
 from ..train.restore import load_engine
 from . import CliError
@@ -49,15 +49,10 @@ def run(args) -> int:
 
 
 def _export_network(engine, record: dict, out: Path) -> int:
-    net = image_network(engine)  # ExportError (one line, exit 2) for families without one
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
     try:
-        (export_onnx if out.suffix == ".onnx" else export_pt2)(net, tmp)
-        tmp.replace(out)
+        net = write_network(engine, out)  # ExportError (one line, exit 2) for families without one
     except OSError as exc:
         raise CliError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     inputs = ", ".join(f"{k} {tuple(['B', *v.shape[1:]])} {str(v.dtype).removeprefix('torch.')}"
                        for k, v in net.inputs.items())
     how = ("onnxruntime.InferenceSession(path).run(None, {...})" if out.suffix == ".onnx"

@@ -6,6 +6,7 @@ import json
 
 from .. import registry
 from ..config import field_infos
+from ..families import capabilities
 from ..sampling import sampling_fields_json
 
 
@@ -18,11 +19,19 @@ def run(args) -> int:
     fams = registry.all_families()
     if args.json:
         print(json.dumps([{"name": f.name, "title": f.title, "description": f.description,
+                           "inputs": [i.to_json() for i in f.engine_class.inputs],
+                           "capabilities": list(capabilities.of(f.engine_class)),
                            "fields": [i.to_json() for i in field_infos(f.config_class)],
                            "sampling": sampling_fields_json(f.engine_class.sampling_config)} for f in fams], indent=1))
         return 0
     for f in fams:
         print(f"{f.name:10s} {f.title} — {f.description}")
+        print(f"  can: {', '.join(capabilities.of(f.engine_class))}")
+        if len(f.engine_class.inputs) > 1:
+            print("  inputs:")
+            for i in f.engine_class.inputs:
+                how = "--data PATH" if i.name == "data" else f"--input {i.name}=PATH"
+                print(f"    {how:22s} {i.expects()}{'' if i.required else ' (optional)'}: {i.help}")
         for i in field_infos(f.config_class):
             rng = f" [{', '.join(map(str, i.choices))}]" if i.choices else (
                 f" [{i.min:g}..{i.max:g}]" if i.min is not None and i.max is not None else "")

@@ -10,6 +10,7 @@ import numpy as np
 from ..config import parse_assignments
 from ..export import ExportError, export_frames, upscale
 from ..imaging import to_pil
+from ..families import capabilities
 from ..train.restore import label_index, load_engine
 from . import CliError
 from .export_args import add_export_arguments, export_options
@@ -43,6 +44,8 @@ def run(args) -> int:
     if out_options.labels and not args.grid:
         raise CliError("--labels captions the grid: add --grid")
     engine, record = load_engine(args.run_dir, args.checkpoint)
+    if not capabilities.has(engine, "sample"):
+        raise CliError(capabilities.why_not(engine, "sample"))
     for warning in record.get("warnings", []):  # e.g. a damaged newest checkpoint, skipped
         print(f"warning: {warning}", file=sys.stderr)
     labels = None

@@ -47,9 +47,11 @@ def labels_for(engine, args, n: int) -> np.ndarray | None:
     return np.full(n, label_index(engine, args.label), dtype=np.int64)
 
 
-def read_inputs(engine, record, args, native: bool = False) -> Inputs:
+def read_inputs(engine, record, args, native: bool = False, channels: int | None = None) -> Inputs:
+    """The --images, preprocessed like the run's data (`channels`: other than the run's, e.g. the
+    source domain of a translation)."""
     data = record.get("data") or {}
-    inputs = read_images(args.images, None if native else engine.data.size, engine.data.channels,
+    inputs = read_images(args.images, None if native else engine.data.size, channels or engine.data.channels,
                          fit=str(data.get("fit", "center-crop")), background=data.get("background", (255, 255, 255)),
                          native_max=engine.data.size if native else None)
     for path, reason in inputs.skipped:

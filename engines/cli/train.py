@@ -9,7 +9,8 @@ import time
 
 from .. import registry
 from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
-from ..data import FIT_MODES, load_images, parse_background
+from ..data import FIT_MODES, ImageDataset, load_images, parse_background
+from ..train.inputs import check_given, load_inputs, parse_input_args
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
 from ..train.loop import DEVICES, Control, Trainer, TrainSettings
@@ -20,7 +21,11 @@ from ..workspace import default_workspace, new_run_dir
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on image folders")
     p.add_argument("--family", help="model family (see `genstudio families`)")
-    p.add_argument("--data", action="append", default=[], metavar="FOLDER", help="image folder or file; repeatable")
+    p.add_argument("--data", action="append", default=[], metavar="FOLDER",
+                   help="image folder or file of the family's main image set; repeatable")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=PATH",
+                   help="another input of the family (see `genstudio families`): an image set, one image or a "
+                        "trained run; repeatable (repeat a name to add folders to an image set)")
     p.add_argument("--out", metavar="RUN_DIR",
                    help="run folder to create (or continue with --resume); default: a new folder in the workspace")
     p.add_argument("--size", type=int, help="image size in pixels (default 32)")
@@ -298,10 +303,17 @@ def _make_trainer(args, time_limit) -> Trainer:
             time_limit = float(changes["time_limit"])
         sources = args.data or rec["data"]["sources"]
         spec = rec["data_spec"]
-        dataset = load_images(sources, size=spec["size"], channels=spec["channels"],
-                              fit=rec["data"].get("fit", "center-crop"),
-                              background=rec["data"].get("background", (255, 255, 255)))
-        return Trainer.resume(args.out, dataset, steps=args.steps, device=args.device, time_limit=time_limit)
+        fit, background = rec["data"].get("fit", "center-crop"), rec["data"].get("background", (255, 255, 255))
+        dataset = load_images(sources, size=spec["size"], channels=spec["channels"], fit=fit, background=background)
+        inputs = None  # the run's own, loaded again from where they were
+        if args.input:
+            fam = registry.get(rec["family"]).engine_class
+            given = {**{i.name: p for i, p in ((fam.input_spec(n), p) for n, p in
+                                                _recorded_paths(rec).items()) if i is not None},
+                     **parse_input_args(args.input), "data": sources}
+            inputs = load_inputs(fam, given, spec["size"], fit, background)
+        return Trainer.resume(args.out, dataset, steps=args.steps, device=args.device, time_limit=time_limit,
+                              inputs=inputs)
 
     family, config, settings = _new_run_settings(args, time_limit)
     size = args.size if args.size is not None else 32
@@ -309,16 +321,26 @@ def _make_trainer(args, time_limit) -> Trainer:
     t0 = time.perf_counter()
     background = parse_background(args.background) if args.background else (255, 255, 255)
     dataset = load_images(args.data, size=size, channels=args.channels, fit=fit, background=background)
+    given = {**parse_input_args(args.input), "data": list(args.data)}
+    inputs = load_inputs(family.engine_class, given, size, fit, background)
     talk = not args.quiet and args.events == "text" and dist_rt.is_main()
     if talk:
         print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
+        for name, value in inputs.items():
+            if isinstance(value, ImageDataset):
+                print(f"input {name}: {value.summary()}")
     out = args.out
     if out is None:  # after the data loaded: no empty folders
         out = _from_main_path(lambda: str(new_run_dir(default_workspace(), family.name)))
         if talk:
             print(f"run folder: {out}")
     return Trainer.new(family.name, config, settings, dataset, out,
-                       data_record={"fit": fit, "background": list(background)})
+                       data_record={"fit": fit, "background": list(background)},
+                       inputs=inputs, input_paths=given)
+
+
+def _recorded_paths(rec: dict) -> dict[str, list[str]]:
+    return {name: list(row.get("paths", [])) for name, row in (rec.get("inputs") or {}).items()}
 
 
 def _from_main_path(make) -> str:
@@ -331,9 +353,12 @@ def _from_main_path(make) -> str:
 def _new_run_settings(args, time_limit):
     if not args.family:
         raise ConfigError("--family is required (see `genstudio families`)")
-    if not args.data:
-        raise ConfigError("at least one --data FOLDER is required")
     family = registry.get(args.family)
+    given = parse_input_args(args.input)
+    if "data" in given:  # --input data=PATH is --data PATH
+        args.data = [*args.data, *given.pop("data")]
+        args.input = [f"{k}={p}" for k, paths in given.items() for p in paths]
+    check_given(family.engine_class, {**given, "data": [os.path.expanduser(d) for d in args.data]}, family.name)
     size = args.size if args.size is not None else 32
     assignments = parse_assignments(args.set)
     settings = registry.default_settings(family.name, size, TrainSettings())

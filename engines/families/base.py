@@ -174,6 +174,11 @@ class Engine:
     conditional: bool = False         # trained on class labels (set by conditional families)
     # The inputs this family trains on; the first is the main image set ("data").
     inputs: ClassVar[tuple[InputSpec, ...]] = (MAIN_INPUT,)
+    # Columns of the training grid (None: as square as the count allows; conditional runs: a class each)
+    preview_columns: ClassVar[int | None] = None
+    # Fixed training images (and their other image sets in .extra) the loop hands over before the
+    # first step, for families whose preview shows what they do to real images (translation).
+    preview_batch: Batch | None = None
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
     # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the

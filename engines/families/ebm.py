@@ -58,6 +58,8 @@ class EBMConfig:
     sgld_grad_clip: float = param(0.01, min=0.0, max=10.0, help="Clip each pixel's energy gradient to ±this inside the sampler (0: no clipping); keeps chains in range.")
     grad_clip: float = param(1.0, min=0.0, max=1e6, help="Clip the network's gradient norm to this unless the run's grad_clip setting is set (0: off).")
     sample_steps: int = param(100, min=1, max=10_000, help="Langevin steps when sampling from noise (sampling option steps).")
+    conditional: bool = param(False, help="JEM-style class-conditional model on labelled data: the network gives one logit per class, E(x, y) = -logit_y is the energy of x as class y (its logsumexp the energy of x); trained by contrastive divergence per class plus the classifier's cross-entropy, and sampling draws the class asked for.")
+    classifier_weight: float = param(1.0, min=0.0, max=100.0, help="Conditional runs: weight of the cross-entropy of the real images' classes.")
     energy_limit: float = param(100.0, min=1.0, max=1e6, advanced=True, help="Report divergence when |energy| of real or sampled images exceeds this.")
     gap_limit: float = param(20.0, min=0.1, max=1e6, advanced=True, help="Report divergence when the sampled-minus-real energy gap exceeds this (the sampler no longer reaches the data).")
 
@@ -77,7 +79,7 @@ def train_preset(size: int) -> dict:
 class EnergyNet(nn.Module):
     """Image (B, C, S, S) in [-1, 1] -> energy (B,). Stride-2 convs with Swish, then a linear read-out."""
 
-    def __init__(self, channels: int, size: int, width: int, spectral: bool):
+    def __init__(self, channels: int, size: int, width: int, spectral: bool, outputs: int = 1):
         super().__init__()
 
         def wrap(layer: nn.Module) -> nn.Module:
@@ -90,29 +92,33 @@ class EnergyNet(nn.Module):
             layers += [wrap(nn.Conv2d(ch, out, 3, 1, 1)), nn.SiLU(), wrap(nn.Conv2d(out, out, 4 if s % 2 == 0 else 3, 2, 1)), nn.SiLU()]
             ch, s = out, (s + 1) // 2
         self.features = nn.Sequential(*layers)
-        self.out = wrap(nn.Linear(ch, 1))
+        self.out = wrap(nn.Linear(ch, outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x).mean(dim=(2, 3))
-        return self.out(h).squeeze(1)
+        """(B, outputs): the energy (one output), or one logit per class (JEM)."""
+        return self.out(self.features(x).mean(dim=(2, 3)))
 
 
 class ReplayBuffer(nn.Module):
     """The persistent chains: images in [-1, 1], a module buffer so checkpoints and exports hold them."""
 
-    def __init__(self, n: int, channels: int, size: int):
+    def __init__(self, n: int, channels: int, size: int, classes: int = 0):
         super().__init__()
         self.register_buffer("images", torch.rand(n, channels, size, size) * 2 - 1)
+        if classes:  # conditional runs: each slot holds a chain of one class, the classes in turn
+            self.register_buffer("labels", torch.arange(n) % classes)
 
 
-def langevin(energy: nn.Module, x: torch.Tensor, steps: int, step_size: float, noise: float, clip: float,
-             generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+def langevin(energy, x: torch.Tensor, steps: int, step_size: float, noise: float, clip: float,
+             generator: torch.Generator | None = None, progress: ProgressFn | None = None,
+             params=None) -> torch.Tensor:
     """Short-run SGLD on `x`: x <- x - step * clip(dE/dx) + noise * N(0, 1), kept in [-1, 1].
 
     The network's parameters get no gradients (only x does). With `generator` the noise comes from
     it (sampling, reproducible); without, from the global RNG (training, which the loop checkpoints)."""
-    flags = [p.requires_grad for p in energy.parameters()]
-    for p in energy.parameters():
+    params = list(energy.parameters() if params is None else params)  # energy: a module or x -> (B,)
+    flags = [p.requires_grad for p in params]
+    for p in params:
         p.requires_grad_(False)
     try:
         x = x.detach().clone()
@@ -133,7 +139,7 @@ def langevin(energy: nn.Module, x: torch.Tensor, steps: int, step_size: float, n
                 progress(i + 1, steps)
         return x.detach()
     finally:
-        for p, f in zip(energy.parameters(), flags):
+        for p, f in zip(params, flags):
             p.requires_grad_(f)
 
 
@@ -152,12 +158,26 @@ class EBMEngine(Engine, Sampler):
     def __init__(self, config: EBMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)
         c = config
-        self.conditional = False
-        self.net = EnergyNet(data.channels, data.size, c.width, c.spectral_norm).to(self.device)
-        self.buffer = ReplayBuffer(c.buffer_size, data.channels, data.size).to(self.device)
+        self.conditional = bool(c.conditional and data.num_classes > 0)
+        k = data.num_classes if self.conditional else 0
+        self.net = EnergyNet(data.channels, data.size, c.width, c.spectral_norm, max(k, 1)).to(self.device)
+        self.buffer = ReplayBuffer(c.buffer_size, data.channels, data.size, k).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, betas=(0.0, 0.999))
         self.options = EBMSampling(c.sample_steps, c.sgld_step_size, c.sgld_noise)
         self._last: dict[str, float] = {}    # energies of the latest step, for monitor()
+
+    def energy(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) energies: of x, or (conditional runs, with labels) of x as that class, -logit_y."""
+        out = self.net(x)
+        if not self.conditional:
+            return out[:, 0]
+        if labels is None:
+            return -torch.logsumexp(out, dim=1)
+        return -out.gather(1, labels.view(-1, 1).to(out.device))[:, 0]
+
+    def _chains(self, x, labels, steps, step_size, noise, generator=None, progress=None) -> torch.Tensor:
+        return langevin(lambda v: self.energy(v, labels), x, steps, step_size, noise, self.config.sgld_grad_clip,
+                        generator, progress, params=self.net.parameters())
 
     def _noise_images(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         shape = (n, self.data.channels, self.data.size, self.data.size)
@@ -177,19 +197,29 @@ class EBMEngine(Engine, Sampler):
         start = self.buffer.images[idx]
         fresh = (torch.rand(b) < c.reinit).to(self.device)
         start = torch.where(fresh[:, None, None, None], self._noise_images(b), start)
+        y_fake = self.buffer.labels[idx] if self.conditional else None
         self.net.eval()  # no spectral-norm power iteration inside the chains
-        fake = langevin(self.net, start, c.sgld_steps, c.sgld_step_size, c.sgld_noise, c.sgld_grad_clip)
+        fake = self._chains(start, y_fake, c.sgld_steps, c.sgld_step_size, c.sgld_noise)
         self.buffer.images[idx] = fake
         self.net.train()
-        e_real = self.net(real)
-        e_fake = self.net(fake)
+        out_real = self.net(real)
+        if self.conditional:
+            e_real = -out_real.gather(1, batch.labels.view(-1, 1))[:, 0]
+        else:
+            e_real = out_real[:, 0]
+        e_fake = self.energy(fake, y_fake)
         cd = e_real.mean() - e_fake.mean()
         loss = cd + c.alpha * (e_real.pow(2).mean() + e_fake.pow(2).mean())
+        extra = {}
+        if self.conditional:
+            ce = F.cross_entropy(out_real, batch.labels)
+            loss = loss + c.classifier_weight * ce
+            extra = {"classifier_ce": ce.item()}
         norm = self._optimise(loss)
         er, ef = e_real.mean().item(), e_fake.mean().item()
         self._last = {"energy_real": er, "energy_sampled": ef}
         return {"loss": loss.item(), "contrastive": cd.item(), "energy_real": er, "energy_sampled": ef,
-                "grad_norm": norm}
+                **extra, "grad_norm": norm}
 
     def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
         if not self._last:
@@ -213,17 +243,24 @@ class EBMEngine(Engine, Sampler):
     def validate(self, batches) -> dict[str, float]:
         """Mean energy of held-out real images beside that of the replay buffer (what the model samples)."""
         self.net.eval()
-        total, count = 0.0, 0
+        total, count, correct = 0.0, 0, 0
         for batch in batches:
-            e = self.net(batch.float())
+            labels = batch.labels if self.conditional else None
+            e = self.energy(batch.float(), labels)
             total += float(e.sum())
             count += e.shape[0]
+            if self.conditional:
+                correct += int((self.net(batch.float()).argmax(1) == batch.labels).sum())
+        self.net.train()
         if not count:
             return {}
         buf = self.buffer.images[:256]
-        e_buf = float(self.net(buf).mean())
+        e_buf = float(self.energy(buf, self.buffer.labels[:256] if self.conditional else None).mean())
         held_out = total / count
-        return {"energy_real": held_out, "energy_buffer": e_buf, "energy_gap": e_buf - held_out}
+        out = {"energy_real": held_out, "energy_buffer": e_buf, "energy_gap": e_buf - held_out}
+        if self.conditional:
+            out["accuracy"] = correct / count
+        return out
 
     # --- sampling ----------------------------------------------------------------------------------
     sampling_config = EBMSampling
@@ -234,31 +271,55 @@ class EBMEngine(Engine, Sampler):
     def apply_sampling_options(self, options: EBMSampling) -> None:
         self.options = options
 
+    def _labels(self, n: int, labels) -> torch.Tensor | None:
+        """Classes to draw (conditional runs): the given ones, else the classes in turn."""
+        if not self.conditional:
+            return None
+        k = self.data.num_classes
+        y = np.arange(n) % k if labels is None else np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(y) != n:
+            raise ValueError(f"got {len(y)} labels for {n} samples")
+        if len(y) and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"labels must lie in 0..{k - 1}")
+        return torch.from_numpy(y).to(self.device)
+
+    def _slots(self, n: int, labels: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+        """n buffer slots, of the given classes on conditional runs (slot i holds class i mod K)."""
+        size = self.config.buffer_size
+        if labels is None:
+            return torch.randperm(size, generator=gen)[:n] if n <= size else torch.randint(0, size, (n,), generator=gen)
+        k = self.data.num_classes
+        y = labels.cpu()
+        per_class = (size - y + k - 1) // k          # slots y, y + k, y + 2k, ... below size
+        pick = (torch.rand(n, generator=gen) * per_class).long().clamp(max=per_class - 1)
+        return y + k * pick
+
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
-        """`steps` Langevin steps from uniform noise (or from randomly chosen buffer images with
-        start=buffer); progress(done, total) after each step may raise Cancelled to stop."""
+        """`steps` Langevin steps from uniform noise (or from buffer images with start=buffer), on
+        conditional runs towards the classes asked for (else the classes in turn); progress(done, total)
+        after each step may raise Cancelled to stop."""
         gen = torch.Generator().manual_seed(int(seed))
         o = self.options
+        y = self._labels(n, labels)
         if o.start == "buffer":
-            idx = torch.randint(0, self.config.buffer_size, (n,), generator=gen).to(self.device)
-            x = self.buffer.images[idx]
+            x = self.buffer.images[self._slots(n, y, gen).to(self.device)]
         else:
             x = self._noise_images(n, gen)
         was_training = self.net.training
         self.net.eval()
         try:
-            x = langevin(self.net, x, o.steps, o.step_size, o.noise, self.config.sgld_grad_clip, gen, progress)
+            x = self._chains(x, y, o.steps, o.step_size, o.noise, gen, progress)
         finally:
             self.net.train(was_training)
         return to_uint8(x)
 
     @torch.no_grad()
     def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
-        """The replay buffer is the sample set while training: n of its images (the same slots each time)."""
+        """The replay buffer is the sample set while training: n of its images (the same slots each
+        time; on conditional runs, chains of the classes asked for)."""
         gen = torch.Generator().manual_seed(int(seed))
-        k = self.config.buffer_size
-        idx = torch.randperm(k, generator=gen)[:n] if n <= k else torch.randint(0, k, (n,), generator=gen)
-        return to_uint8(self.buffer.images[idx.to(self.device)])
+        y = self._labels(n, labels) if labels is not None else None
+        return to_uint8(self.buffer.images[self._slots(n, y, gen).to(self.device)])
 
     # --- state ---------------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:

@@ -38,17 +38,14 @@ from ..diffusion.samplers import SAMPLERS, AncestralScheduler, DDIMScheduler, de
 from ..diffusion.schedule import PREDICTIONS
 from ..nn.unet import parse_mults
 from ..registry import Family
+from ..runtime.distributed import broadcast_tensors
 from . import first_stage as fs
-from .base import Batch, DataSpec, Engine, ProgressFn
+from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
 from .capabilities import LatentCodec, Sampler
 from .ddpm import DDPMConfig, DDPMEngine, DDPMSampling
 
 FIRST_STAGES = ("vae", "ae", "vqvae")
 
-try:  # backbone v2: named inputs
-    from .base import InputSpec
-except ImportError:  # pragma: no cover - before the backbone lands
-    InputSpec = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +116,7 @@ class LatentNorm(nn.Module):
         self.shift.copy_(z.mean(dim=(0, 2, 3), keepdim=True))
         self.scale.copy_((z - self.shift).std().clamp_min(1e-6))
         self.measured.fill_(True)
+        broadcast_tensors([self.shift, self.scale])  # several training processes: rank 0's measurement
 
     def normalise(self, z: torch.Tensor) -> torch.Tensor:
         return (z - self.shift) / self.scale
@@ -145,14 +143,13 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec):
     best_metric = "loss"
     first_stage_families = FIRST_STAGES
     sampling_config = DDPMSampling
-    if InputSpec is not None:
-        inputs = (InputSpec("data", "images", "The training images."),
-                  InputSpec("first_stage", "run", "A trained ae, vae or vqvae run or exported model whose latent space "
+    inputs = (MAIN_INPUT,
+              InputSpec("first_stage", "run", "A trained ae, vae or vqvae run or exported model whose latent space "
                             "to diffuse in; when not given, one is trained here first.", required=False,
                             families=FIRST_STAGES))
 
     def __init__(self, config: LDMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
-        super().__init__(config, data, device)
+        super().__init__(config, data, device, inputs)
         self._init_first_stage(inputs)
 
     def _build_second_stage(self) -> None:

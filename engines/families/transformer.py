@@ -39,17 +39,13 @@ from torch.nn import functional as F
 from ..config import ConfigError, param, replace_checked
 from ..registry import Family
 from . import first_stage as fs
-from .base import Batch, DataSpec, Engine, ProgressFn
+from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
 from .capabilities import Likelihood, Sampler
 
 LOG2 = math.log(2.0)
 VARIANTS = ("pixels", "tokens")
 MAX_PIXELS_SIDE = 32
 
-try:  # backbone v2: named inputs
-    from .base import InputSpec
-except ImportError:  # pragma: no cover - before the backbone lands
-    InputSpec = None
 
 
 @dataclass(frozen=True)
@@ -190,9 +186,8 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
     family = "transformer"
     best_metric = "bits_per_dim"
     first_stage_families = ("vqvae",)
-    if InputSpec is not None:
-        inputs = (InputSpec("data", "images", "The training images."),
-                  InputSpec("first_stage", "run", "tokens variant: a trained VQ-VAE run or exported model to take "
+    inputs = (MAIN_INPUT,
+              InputSpec("first_stage", "run", "tokens variant: a trained VQ-VAE run or exported model to take "
                             "the tokens from; when not given, one is trained here first.", required=False,
                             families=("vqvae",)))
 
@@ -202,7 +197,7 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
         return super().__new__(cls)
 
     def __init__(self, config: TransformerConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
-        super().__init__(config, data, device)
+        super().__init__(config, data, device, inputs)
         c = config
         self.conditional = bool(c.conditional and data.num_classes > 0)
         self.tokens_variant = c.variant == "tokens"

@@ -106,6 +106,34 @@ def has_capability(engine, name: str) -> bool:
     return False
 
 
+# --- the run's own data -------------------------------------------------------------------------------
+
+def run_split(record: dict, engine):
+    """(train, held_out, held_out_is_real_split, reason) of the run's data, re-made as training made
+    it (same sources, preprocessing, val_fraction and seed); (None, None, False, why) when the data
+    cannot be had (an exported model file carries none, or the folders moved). Families that keep
+    no held-out split get a tenth held out here (said by the flag: the model trained on them)."""
+    from ..data import DataError, load_images
+    from ..train.loop import engine_overrides_validate
+
+    data = record.get("data") or {}
+    sources = data.get("sources") or []
+    if record.get("model_file") or not sources:
+        return None, None, False, "an exported model file carries no data"
+    try:
+        dataset = load_images([str(s) for s in sources], size=int(data["size"]), channels=int(data["channels"]),
+                              fit=str(data.get("fit", "center-crop")), background=data.get("background", "#ffffff"))
+    except (DataError, KeyError, ValueError) as exc:
+        return None, None, False, f"the run's data cannot be loaded again ({exc})"
+    settings = record.get("settings") or {}
+    fraction = float(settings.get("val_fraction", 0.1))
+    real = engine_overrides_validate(engine) and fraction > 0 and len(dataset) >= 2
+    if len(dataset) < 2:
+        return dataset, dataset.subset(np.zeros(0, np.int64)), False, "the run's data has one image"
+    train, held = dataset.split(fraction if real else 0.1, seed=int(settings.get("seed", 0)))
+    return train, held, real, ""
+
+
 # --- reading inputs ----------------------------------------------------------------------------------
 
 @dataclass

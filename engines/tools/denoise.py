@@ -117,10 +117,13 @@ def _diffusion(engine, images, sigmas, seed, labels, progress, steps: int | None
     from ..diffusion.samplers import DDIMScheduler, denoise as run_sampler
 
     out = images.copy()
-    starts = np.array([matching_step(engine, s) if s > 0.5 else -1 for s in sigmas])
-    groups = sorted(set(starts.tolist()))
     T = engine.config.timesteps
     per_full = int(steps or engine.options.steps)
+    # images whose levels are close share one reverse run: start steps snapped to a grid of T / steps
+    grain = max(1, T // max(per_full, 1))
+    starts = np.array([min(T - 1, int(round(matching_step(engine, s) / grain)) * grain) if s > 0.5 else -1
+                       for s in sigmas])
+    groups = sorted(set(starts.tolist()))
     done = 0
     for t in groups:
         idx = np.flatnonzero(starts == t)
@@ -139,8 +142,14 @@ def _diffusion(engine, images, sigmas, seed, labels, progress, steps: int | None
         out[idx] = to_uint8(x)
         done += len(idx)
         check_progress(progress, done, len(images))
-    levels = ", ".join(f"t={t}" for t in groups if t >= 0) or "none needed"
-    return out, f"diffusion from the matching noise level (DDIM, eta 0; start {levels} of {T})"
+    used = [t for t in groups if t >= 0]
+    if not used:
+        levels = "no noise to remove"
+    elif len(used) <= 3:
+        levels = "start " + ", ".join(f"t={t}" for t in used) + f" of {T}"
+    else:
+        levels = f"start t={used[0]}-{used[-1]} of {T}, per image"
+    return out, f"diffusion from the matching noise level (DDIM, eta 0; {levels})"
 
 
 def _map(engine, images, sigmas, seed, labels, progress, steps: int = 200, lr: float = 0.05, **_ignored):

@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from ..families.base import Engine
-from .common import Method, ProgressFn, ToolError, check_progress, choose, to_float, to_uint8
+from .common import Method, ProgressFn, ToolError, check_progress, choose, has_capability, to_float, to_uint8
 from .langevin import clamped_langevin, is_ebm
 from .latent_fit import can_fit, fit_latents
 
@@ -43,6 +43,7 @@ METHODS = (
     Method("Langevin sampling with the known pixels clamped (EBM)", is_ebm),
     Method("pixel transformer conditional sampling (exact in raster order, else Gibbs resampling)",
            _is("engines.families.transformer", "TransformerEngine")),
+    Method("the family's own inpainting (Inpainter capability)", lambda cls: has_capability(cls, "inpaint")),
 )
 
 
@@ -119,8 +120,13 @@ def inpaint(engine: Engine, images: np.ndarray, mask: np.ndarray, candidates: in
         out, name = _latent(engine, images, holes, k, seed, labels, progress, **options)
     elif m is METHODS[3]:
         out, name = _langevin(engine, rep, rep_holes, seed, progress, **options)
-    else:
+    elif m is METHODS[4]:
         out, name = _transformer(engine, rep, rep_holes, seed, rep_labels, progress, **options)
+    else:
+        out = np.concatenate([engine.inpaint(rep[j::k], rep_holes[j::k], seed=seed + j, progress=progress)
+                              for j in range(k)])
+        order = np.argsort(np.concatenate([np.arange(j, n * k, k) for j in range(k)]), kind="stable")
+        out, name = out[order], m.name
     out = np.where(rep_holes[..., None], out, rep)  # known pixels exactly as they were
     return InpaintResult(out.reshape((n, k) + images.shape[1:]), name)
 

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ..families.base import Engine
 from .common import Method, ToolError, ProgressFn, check_progress, choose, has_capability, to_float
-from .langevin import is_ebm
+from .langevin import energy_of, is_ebm
 from .latent_fit import renderer_kind
 
 LOG2 = math.log(2.0)
@@ -255,7 +255,7 @@ def _energy(engine, images: np.ndarray) -> np.ndarray:
     was = net.training
     net.eval()
     try:
-        return net(to_float(images, engine.device)).double().cpu().numpy()
+        return energy_of(engine)(to_float(images, engine.device)).double().cpu().numpy()
     finally:
         net.train(was)
 
@@ -265,28 +265,18 @@ def _energy(engine, images: np.ndarray) -> np.ndarray:
 def held_out_images(record: dict, engine: Engine, limit: int = 256) -> tuple[np.ndarray | None, str]:
     """The run's held-out split (re-made exactly as training made it), at most `limit` images, and a
     sentence saying what it is; (None, why) when there is none to be had."""
-    from ..data import DataError, load_images
-    from ..train.loop import engine_overrides_validate
+    from .common import run_split
 
-    data = record.get("data") or {}
-    sources = data.get("sources") or []
-    if record.get("model_file") or not sources:
-        return None, "an exported model file carries no data, so there is no held-out reference"
-    try:
-        dataset = load_images([str(s) for s in sources], size=int(data["size"]), channels=int(data["channels"]),
-                              fit=str(data.get("fit", "center-crop")), background=data.get("background", "#ffffff"))
-    except (DataError, KeyError, ValueError) as exc:
-        return None, f"the run's data cannot be loaded again ({exc}), so there is no held-out reference"
-    settings = record.get("settings") or {}
-    fraction = float(settings.get("val_fraction", 0.1))
-    rng = np.random.default_rng(0)
-    if engine_overrides_validate(engine) and fraction > 0 and len(dataset) >= 2:
-        _, held = dataset.split(fraction, seed=int(settings.get("seed", 0)))
+    train, held, real, why = run_split(record, engine)
+    if train is None:
+        return None, why + ", so there is no held-out reference"
+    if real:
         images, what = np.asarray(held.images), f"the run's held-out split ({len(held)} images"
-    else:
-        images, what = np.asarray(dataset.images), f"the run's training images ({len(dataset)}; this family keeps no held-out split"
+    else:  # the family validates nothing, so training saw every image
+        images = np.concatenate([np.asarray(train.images), np.asarray(held.images)])
+        what = f"the run's training images ({len(images)}; this family keeps no held-out split"
     if len(images) > limit:
-        images = images[np.sort(rng.choice(len(images), limit, replace=False))]
+        images = images[np.sort(np.random.default_rng(0).choice(len(images), limit, replace=False))]
         what += f", {limit} of them"
     return images, what + ")"
 

@@ -113,28 +113,16 @@ def classification_accuracy_score(synthetic: np.ndarray, synthetic_labels: np.nd
 
 def real_split(record: dict, engine: Engine):
     """(train images, train labels, held-out images, held-out labels) of the run's data as run class
-    indices, or None with a reason when the data cannot be had (exported model files)."""
-    from ..data import DataError, load_images
-    from ..train.loop import engine_overrides_validate
+    indices (-1: a class the run does not know), or None with a reason when the data cannot be had."""
+    from .common import run_split
 
-    data = record.get("data") or {}
-    sources = data.get("sources") or []
-    if record.get("model_file") or not sources:
-        return None, "an exported model file carries no data"
-    try:
-        ds = load_images([str(s) for s in sources], size=int(data["size"]), channels=int(data["channels"]),
-                         fit=str(data.get("fit", "center-crop")), background=data.get("background", "#ffffff"))
-    except (DataError, KeyError, ValueError) as exc:
-        return None, f"the run's data cannot be loaded again ({exc})"
-    if not ds.class_names:
+    train, held, _real, why = run_split(record, engine)
+    if train is None:
+        return None, why
+    if not train.class_names:
         return None, "the run's data has no classes"
     names = list(engine.data.class_names)
-    mapping = np.array([names.index(n) if n in names else -1 for n in ds.class_names])
-    settings = record.get("settings") or {}
-    fraction = float(settings.get("val_fraction", 0.1)) or 0.1
-    if not (engine_overrides_validate(engine) and float(settings.get("val_fraction", 0.1)) > 0):
-        fraction = 0.1  # the family keeps no split: hold out a tenth here (the model saw them in training)
-    train, held = ds.split(fraction, seed=int(settings.get("seed", 0)))
+    mapping = np.array([names.index(n) if n in names else -1 for n in train.class_names])
     return (np.asarray(train.images), mapping[train.labels], np.asarray(held.images), mapping[held.labels]), ""
 
 

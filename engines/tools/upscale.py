@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from ..families.base import Engine
-from .common import Method, ProgressFn, ToolError, bicubic_upscale, check_progress, choose, to_float, to_uint8
+from .common import Method, ProgressFn, ToolError, bicubic_upscale, choose, to_float, to_uint8
 from .latent_fit import can_fit, fit_latents
 
 

@@ -11,6 +11,14 @@ Safety: a non-finite loss, gradient (Engine.optimizer_step) or weight never gets
 saved. The loop rolls back to the last good checkpoint (or an in-memory copy of the starting
 state), scales the learning rate by `lr_backoff`, reports a TrainWarning(kind="rollback") and a
 metrics.jsonl row {"event": "rollback"}; after `max_rollbacks` it stops with Failed(kind="diverged").
+
+Several processes (torch.distributed initialised, by `genstudio train --nproc-per-node N`, torchrun
+or a test): the same Trainer runs in each. settings.batch_size is the global batch, split into one
+shard per rank of the same seeded order; gradients are averaged at the one seam; weights start from
+rank 0's; rank 0 alone writes the run folder and hears the person (its Control is mirrored to the
+others every step); losses are logged as the mean over ranks; decisions (non-finite values, a new
+best, the time budget, rollbacks) are taken together; a failing rank stops the others at once and
+the run says which one failed (see Trainer._process_failed and engines/runtime/distributed.py).
 """
 
 from __future__ import annotations
@@ -311,6 +319,12 @@ class Trainer:
                 if validates and len(data) >= 2:
                     data = data.split(settings.val_fraction, seed=settings.seed + stream)[0]
                 self.extra_train[spec.name] = (stream, data)
+        if self.extra_train:  # the same few real images in every training grid
+            k = min(settings.n_samples, 64)
+            fixed = self._batch_of(self.train_data, np.arange(min(k, len(self.train_data))), augment=False)
+            for name, (_, data) in self.extra_train.items():
+                fixed.extra[name] = self._batch_of(data, np.arange(min(k, len(data))), augment=False)
+            self.engine.preview_batch = fixed
         self.step = 0
         self._acc: dict[str, float] = {}
         self._acc_n = 0
@@ -639,12 +653,12 @@ class Trainer:
             batch.extra[name] = self._batch_of(data, self.shard_indices(step, len(data), stream))
         return batch
 
-    def _batch_of(self, data: ImageDataset, idx: np.ndarray) -> Batch:
+    def _batch_of(self, data: ImageDataset, idx: np.ndarray, augment: bool = True) -> Batch:
         order = np.argsort(idx, kind="stable")  # sorted reads are kind to memory-mapped arrays
         pixels = np.empty((len(idx),) + data.images.shape[1:], np.uint8)
         pixels[order] = data.images[idx[order]]
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-        if self.settings.flip:
+        if self.settings.flip and augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
         y = torch.from_numpy(np.asarray(data.labels[idx], dtype=np.int64))
@@ -677,8 +691,9 @@ class Trainer:
         images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
                                      labels=self._sample_labels)
         labels, names = self._sample_labels, self.spec.class_names
-        columns = (class_grid_columns(len(images), self.spec.num_classes)
-                   if labels is not None and self.spec.num_classes <= 16 else None)
+        columns = self.engine.preview_columns
+        if columns is None and labels is not None and self.spec.num_classes <= 16:
+            columns = class_grid_columns(len(images), self.spec.num_classes)
         grid = make_grid(images, columns=columns)
         path = str(self.run_dir.save_samples(self.step, grid)) if self.run_dir is not None else None
         captions = (tuple(names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels[:len(images)])

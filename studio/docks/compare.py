@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 
 import pyqtgraph as pg
 
-from engines.compare import (Cancelled, RunFacts, checkpoints_with_time, common_measures, measure_run,
+from engines.compare import (Cancelled, RunFacts, at, checkpoints_with_time, common_measures, measure_run,
                              mixed_data_note, run_facts, table, write_csv)
 from engines.errors import PERSON_ERRORS
 from engines.imaging import make_grid
@@ -40,6 +40,7 @@ X_AXES = {"step": 0, "training time (s)": 1}  # column of RunFacts.curves rows
 # measured quality figures the chart can draw against training time: label -> Measured field
 QUALITY = {"KID ↓": "kid", "Fréchet ↓": "frechet", "precision ↑": "precision", "recall ↑": "recall",
            "density": "density", "coverage ↑": "coverage", "memorised": "memorised"}
+LINE_UP = {"each run's end": None, "equal steps": "step", "equal training time": "time"}
 MAX_POINTS = 6  # checkpoints measured per run for the quality chart (the newest ones)
 
 
@@ -113,6 +114,12 @@ class ComparePanel(Panel):
         self.over_time_box.setToolTip(f"Also measure up to {MAX_POINTS - 1} earlier checkpoints of each run, to plot "
                                       f"quality against training time (slower: samples are drawn at each one)")
         self.cancel_button = QPushButton("Cancel")
+        self.line_up_box = QComboBox()
+        self.line_up_box.setObjectName("line_up")
+        self.line_up_box.addItems(list(LINE_UP))
+        self.line_up_box.setToolTip("The logged figures in the table: at each run's end, or every run at the same step "
+                                    "or the same training time (as far as the shortest run got), as "
+                                    "`genstudio compare --at-step / --at-time` does")
         self.refresh_button = QPushButton("Refresh")
         self.status = QLabel()
         self.status.setStyleSheet("color: #52606d;")
@@ -165,6 +172,8 @@ class ComparePanel(Panel):
 
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        top.addWidget(QLabel("Table at"))
+        top.addWidget(self.line_up_box)
         top.addWidget(self.refresh_button)
         measure_row = QHBoxLayout()
         measure_row.addWidget(self.measure_button)
@@ -224,6 +233,7 @@ class ComparePanel(Panel):
         self.measure_box.currentTextChanged.connect(self._draw)
         self.axis_box.currentTextChanged.connect(self._draw)
         self.quality_box.currentTextChanged.connect(self._draw_quality)
+        self.line_up_box.currentTextChanged.connect(self._fill_table)
         self.nearest_run.currentIndexChanged.connect(self._show_nearest)
         self.csv_button.clicked.connect(self._ask_csv)
         self.png_button.clicked.connect(self._ask_png)
@@ -330,7 +340,10 @@ class ComparePanel(Panel):
         if thread is not None:
             thread.deleteLater()
         done = sum(f.path in self.measured for f in self.facts)
-        self.status.setText(f"measured {done} of {count(len(self.facts), 'run')}")
+        spaces = sorted({m.features for m in self.measured.values() if m.features})
+        self.status.setText(f"measured {done} of {count(len(self.facts), 'run')}"
+                            + (f"; quality in the feature space of: {'; '.join(spaces)}" if spaces else ""))
+        self.quality_plot.setTitle(f"features: {'; '.join(spaces)}" if spaces else None, size="8pt")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -345,7 +358,7 @@ class ComparePanel(Panel):
     def _fill_table(self) -> None:
         # One column per run, one row per measure: reads like a comparison sheet and stays narrow
         # for the three or four runs people usually put side by side.
-        headers, rows = table(self.facts, self.measured)
+        headers, rows = table(self.lined_up(), self.measured)
         self.table.clear()
         self.table.setColumnCount(len(rows))
         self.table.setRowCount(len(headers) - 1)
@@ -358,6 +371,16 @@ class ComparePanel(Panel):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+
+    def lined_up(self) -> list[RunFacts]:
+        """The runs as the table shows them: as they are, or cut at the shortest run's step or time."""
+        how = LINE_UP.get(self.line_up_box.currentText())
+        if how is None or not self.facts:
+            return self.facts
+        if how == "step":
+            return [at(f, step=min(g.step for g in self.facts)) for f in self.facts]
+        times = [g.train_seconds for g in self.facts if g.train_seconds]
+        return [at(f, seconds=min(times)) for f in self.facts] if times else self.facts
 
     def cell(self, run: str, header: str) -> str:
         """The table's text for one run and measure (what a person reads)."""
@@ -442,7 +465,7 @@ class ComparePanel(Panel):
     # --- export ------------------------------------------------------------------------------------
     def export_csv(self, path) -> Path:
         """The comparison table (every measure of every run) as CSV."""
-        headers, rows = table(self.facts, self.measured)
+        headers, rows = table(self.lined_up(), self.measured)
         return write_csv(path, headers, rows)
 
     def export_png(self, path) -> Path:

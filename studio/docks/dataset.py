@@ -11,16 +11,18 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QFrame,
-                               QGroupBox, QHBoxLayout, QLabel, QListView, QProgressBar, QPushButton,
+                               QGroupBox, QHBoxLayout, QLabel, QListView, QMenu, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from engines.data import FIT_MODES, ImageDataset
 
 from ..forms import RangeSpinBox
 from ..images import to_qimage
+from ..input_targets import InputTargets
 from .base import LEFT, Panel
 from .dataset_report import PreviewStrip, SkipTable, describe
 
@@ -189,6 +191,11 @@ class DatasetPanel(Panel):
         self.view.setGridSize(QSize(THUMB + 4, THUMB + 4))
         self.view.setSpacing(0)
         self.view.setModel(self.model)
+        self.view.setToolTip("Click an image to use it as a Latent end point (after From… → Click an image), "
+                             "or right-click: Latent end point A/B/C/D")
+        self.view.clicked.connect(lambda index: self.state.image_clicked.emit(self.pick(index.row())))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._thumbnail_menu)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
@@ -228,6 +235,10 @@ class DatasetPanel(Panel):
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
         layout.addLayout(buttons)
+        self.inputs = InputTargets(state)  # the chosen family's other inputs (CycleGAN's set B, ...)
+        layout.addWidget(self.inputs)
+        state.family_changed.connect(lambda _name: self._name_main_input())
+        self._name_main_input()
         layout.addWidget(prep_group)
         layout.addWidget(self.loading_row)
         layout.addWidget(self.summary)
@@ -254,6 +265,12 @@ class DatasetPanel(Panel):
         state.loading_changed.connect(self._on_busy)
 
     # --- commands -----------------------------------------------------------------------------
+    def _name_main_input(self) -> None:
+        """A family with several inputs says which one the big drop zone fills."""
+        specs = self.state.family_inputs()
+        self.drop_zone.label.setText("Drop image folders or files here" if len(specs) == 1 else
+                                     f"Drop {specs[0].name}: {specs[0].help[0].lower()}{specs[0].help[1:]}")
+
     def load_paths(self, paths: list[str]) -> None:
         self.state.load(paths, size=self.size_box.value(), channels=self.channels_box.currentData(),
                         fit=self.fit_box.currentData())
@@ -314,6 +331,22 @@ class DatasetPanel(Panel):
         self.skip_table.set_skipped(dataset.skipped)
         self.tabs.setTabText(self.tabs.indexOf(self.skip_table), f"Skipped ({len(dataset.skipped)})")
         self.preview.show_dataset(dataset, self.state.settings.flip)
+
+    def pick(self, row: int) -> dict:
+        """What a Latent end point needs from dataset image `row`: the image, its class name, where from."""
+        data = self.state.dataset
+        label = data.class_names[int(data.labels[row])] if len(data.class_names) else None
+        return {"image": np.asarray(data.images[row]), "label": label, "source": f"dataset image {row}"}
+
+    def _thumbnail_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid() or self.state.dataset is None:
+            return
+        menu = QMenu(self)
+        for name in ("A", "B", "C", "D"):
+            menu.addAction(f"Latent end point {name}",
+                           lambda name=name: self.state.endpoint_offered.emit(name, self.pick(index.row())))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
 
     def _on_failed(self, message: str) -> None:
         self.error.setText(message)

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMessageBox, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy,
                                QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from engines.imaging import grid_cell, make_grid, save_png
@@ -206,6 +206,8 @@ class GalleryPanel(Panel):
         layout.addLayout(bottom)
 
         self.grid_view.tile_clicked.connect(self.click_tile)
+        self.grid_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid_view.customContextMenuRequested.connect(self._tile_menu)
         self.export_selected_button.clicked.connect(lambda: self.export_selected())
         self.export_grid_button.clicked.connect(lambda: self.export_grid())
         state.samples.connect(self.show_samples)
@@ -216,10 +218,12 @@ class GalleryPanel(Panel):
     # --- samples --------------------------------------------------------------------------------
     def _on_started(self, event: ev.Started) -> None:
         self.grid_view.selected.clear()
+        self.state.gallery_selection_changed.emit([])
 
     def _on_opened(self, history) -> None:
         """A past run: its newest sample grid from samples/."""
         self.grid_view.selected.clear()
+        self.state.gallery_selection_changed.emit([])
         if history.samples is not None:
             self.show_samples(ev.Samples(history.samples_step or 0, history.samples, history.samples_grid))
 
@@ -242,6 +246,26 @@ class GalleryPanel(Panel):
         self.enlarged.set_image(self.latest.images[index] if self.latest is not None else None)
         self.grid_view.update()
         self._update_buttons()
+        if self.latest is not None and index < len(self.latest.images):
+            self.state.image_clicked.emit(self.pick(index))  # the Latent panel may be waiting for one
+        self.state.gallery_selection_changed.emit([self.pick(i) for i in self.selected()])
+
+    def pick(self, index: int) -> dict:
+        """What an end point needs from tile `index`: the image, its class (conditional runs), where from."""
+        captions = getattr(self.latest, "captions", None)
+        label = captions[index] if captions is not None and index < len(captions) else None
+        return {"image": np.asarray(self.latest.images[index]), "label": label,
+                "source": f"gallery sample {index}", "gallery_index": index}
+
+    def _tile_menu(self, pos) -> None:
+        index = self.grid_view.tile_at(pos)
+        if index is None or self.latest is None or index >= len(self.latest.images):
+            return
+        menu = QMenu(self)
+        for name in ("A", "B", "C", "D"):
+            menu.addAction(f"Latent end point {name}",
+                           lambda name=name: self.state.endpoint_offered.emit(name, self.pick(index)))
+        menu.exec(self.grid_view.mapToGlobal(pos))
 
     def selected(self) -> list[int]:
         return sorted(self.grid_view.selected)

@@ -68,6 +68,7 @@ class EndpointEditor(QWidget):
         self.pick.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.pick)
         for text, slot in (("Random seed", self.random_seed), ("Image file…", self._choose_file),
+                           ("Click an image (Dataset or Gallery)…", self.wait_for_click),
                            ("Dataset image", self.from_dataset), ("Gallery sample", self.from_gallery),
                            ("Clear", self.clear)):
             act = QAction(text, menu)
@@ -86,6 +87,7 @@ class EndpointEditor(QWidget):
         self.preview.setStyleSheet("background:#202020; border:1px solid #444;")
         self.preview.setScaledContents(True)
         self.spec: tuple[str, object] | None = None   # the last thing this end point was set to
+        self.gallery_index: int | None = None          # the gallery tile it came from, if it did
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
@@ -129,6 +131,7 @@ class EndpointEditor(QWidget):
     # --- ways to set it -------------------------------------------------------------------------
     def _emit(self, spec: tuple[str, object]) -> None:
         self.spec = None if spec[0] == "clear" else spec
+        self.gallery_index = None  # set again by set_pick when it came from a gallery tile
         self.changed.emit(self.name, spec)
 
     def set_seed(self, seed: int) -> None:
@@ -146,6 +149,21 @@ class EndpointEditor(QWidget):
         self.edit.setText(label)
         self._emit(("image", np.array(image, dtype=np.uint8)))
 
+    def set_pick(self, pick: dict) -> None:
+        """A thumbnail chosen in the Dataset or Gallery panel: its image, and its class when it has one."""
+        names = [self.class_box.itemText(k) for k in range(self.class_box.count())]
+        label = pick.get("label")
+        if names and label in names:
+            self.set_label(names.index(label))
+        elif names and pick.get("gallery_index") is not None:  # training draws classes 0, 1, 2, ... in turn
+            self.set_label(int(pick["gallery_index"]) % len(names))
+        self.set_image(pick["image"], pick["source"])
+        self.gallery_index = pick.get("gallery_index")
+
+    def wait_for_click(self) -> None:
+        """The next thumbnail clicked in the Dataset or Gallery panel becomes this end point."""
+        self.panel.wait_for_click(self.name)
+
     def from_dataset(self) -> None:
         data = self.panel.state.dataset
         if data is None or len(data) == 0:
@@ -161,15 +179,22 @@ class EndpointEditor(QWidget):
         self.set_image(np.asarray(data.images[i]), f"dataset image {i}")
 
     def from_gallery(self) -> None:
+        """The Gallery's selected tile (the next one not used by another end point), else a random
+        sample that no other end point shows: A then B never get the same one."""
         images = self.panel.gallery_images
         if images is None or len(images) == 0:
             self.panel.say("The gallery is empty: train a little first.")
             return
-        i = int(np.random.default_rng(self._counter + 7).integers(len(images)))
+        taken = {e.gallery_index for e in self.panel.endpoints.values() if e is not self and e.spec is not None}
+        selected = [p for p in self.panel.gallery_selection if p["gallery_index"] not in taken]
+        if selected:
+            self.set_pick(selected[0])
+            return
+        free = [i for i in range(len(images)) if i not in taken] or list(range(len(images)))
+        rng = np.random.default_rng([self._counter, ord(self.name)])
         self._counter += 1
-        if self.class_box.count():  # training draws the gallery's samples with classes 0, 1, 2, ... in turn
-            self.set_label(i % self.class_box.count())
-        self.set_image(images[i], f"gallery sample {i}")
+        i = int(free[int(rng.integers(len(free)))])
+        self.set_pick({"image": images[i], "label": None, "source": f"gallery sample {i}", "gallery_index": i})
 
     def clear(self) -> None:
         self.edit.clear()
@@ -230,6 +255,8 @@ class LatentPanel(Panel):
         self.service = ModelService(self)
         self.model_info: dict | None = None
         self.gallery_images: np.ndarray | None = None
+        self.gallery_selection: list[dict] = []   # the Gallery's selected tiles (state.gallery_selection_changed)
+        self.waiting_for_click: str | None = None  # the end point the next clicked thumbnail becomes
         self.result: np.ndarray | None = None       # frames of the last strip / grid / walk
         self.result_kind = ""
         self.result_columns: int | None = None
@@ -251,7 +278,36 @@ class LatentPanel(Panel):
         s.progress.connect(self._on_progress)
         s.busy_changed.connect(self._on_busy)
         state.samples.connect(self._on_samples)
+        state.image_clicked.connect(self._on_image_clicked)
+        state.endpoint_offered.connect(self._on_endpoint_offered)
+        state.gallery_selection_changed.connect(self._on_gallery_selection)
+        state.run_opened.connect(self._on_run_opened)
         self._set_enabled(False)
+
+    # --- end points from thumbnails elsewhere ----------------------------------------------------
+    def wait_for_click(self, name: str) -> None:
+        self.waiting_for_click = name
+        self.say(f"Click an image in the Dataset or Gallery panel for end point {name}.")
+
+    def _on_image_clicked(self, pick: dict) -> None:
+        name, self.waiting_for_click = self.waiting_for_click, None
+        if name is not None:
+            self._on_endpoint_offered(name, pick)
+
+    def _on_endpoint_offered(self, name: str, pick: dict) -> None:
+        if self.model_info is None or not self.model_info.get("support"):
+            self.say("Open a run with a latent space first (Current run or Open run…).")
+            return
+        self.endpoints[name].set_pick(pick)
+        self.say(f"End point {name}: {pick['source']}.")
+
+    def _on_gallery_selection(self, picks: list) -> None:
+        self.gallery_selection = list(picks)
+
+    def _on_run_opened(self, history) -> None:
+        """A past run reopened: its newest samples are what the Gallery shows."""
+        if getattr(history, "samples", None) is not None:
+            self.gallery_images = history.samples
 
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -363,8 +419,8 @@ class LatentPanel(Panel):
         self.chooser.show_loaded(info)
         support = info["support"]
         if support is None:
-            self.support_label.setText(f"{info['family']} has no latent space (it generates pixel by pixel), "
-                                       "so there is nothing to interpolate in.")
+            why = (info.get("why_not") or {}).get("latent") or f"{info['family']} has no latent space"
+            self.support_label.setText(f"{why}, so there is nothing to interpolate in.")
             self._set_enabled(False)
             return
         self.support_label.setText(f"Real images are placed in its latent space by {support}.")

@@ -46,7 +46,11 @@ class ExportThread(QThread):
 
         try:
             engine, record = load_engine(self.run_dir)
-            save_model(engine, self.target, record["checkpoint_step"], source=str(self.run_dir))
+            if self.target.suffix in (".onnx", ".pt2"):  # the image-making network, for other tools
+                from engines.network_export import write_network
+                write_network(engine, self.target)
+            else:
+                save_model(engine, self.target, record["checkpoint_step"], source=str(self.run_dir))
         except (*PERSON_ERRORS, OSError) as exc:
             self.failed.emit(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
         except Exception as exc:  # noqa: BLE001 - a damaged run is a message, never a crash
@@ -81,7 +85,8 @@ class RunsPanel(Panel):
         self.open_button.setToolTip("Show this run's curves, latest samples and settings")
         self.export_button = QPushButton("Export model…")
         self.export_button.setToolTip("Write this run's trained model as one .safetensors file (weights and "
-                                      "settings; `genstudio sample FILE` and friends take it like a run folder)")
+                                      "settings; `genstudio sample FILE` and friends take it like a run folder), or its "
+                                      "image-making network as ONNX (.onnx) or torch.export (.pt2) for other tools")
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Show the selected runs side by side (select several with Ctrl or Shift)")
@@ -114,6 +119,7 @@ class RunsPanel(Panel):
         state.run_started.connect(lambda *_: self.refresh())   # the new run's folder appears
         state.run_ended.connect(self.refresh)                  # and its final status
         state.training_state_changed.connect(self._update_buttons)
+        state.progress.connect(self._on_progress)  # the running run's live step (run.json lags to checkpoints)
         self.refresh()
 
     # --- listing ---------------------------------------------------------------------------------
@@ -149,6 +155,20 @@ class RunsPanel(Panel):
                 item.setIcon(0, QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                                     Qt.TransformationMode.SmoothTransformation)))
         return item
+
+    def _on_progress(self, event) -> None:
+        """The run being trained shows its live step and losses, not what its last checkpoint wrote."""
+        current = self.state.run_dir
+        if current is None:
+            return
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if Path(item.data(0, PATH_ROLE)) == Path(current):
+                item.setText(COLUMNS.index("Status"), "running")
+                item.setText(COLUMNS.index("Steps"), f"{event.step:,} / {event.total_steps:,}")
+                item.setText(COLUMNS.index("Last losses"),
+                             "  ".join(f"{k} {v:.3g}" for k, v in list(event.losses.items())[:3]))
+                return
 
     def selected_paths(self) -> list[Path]:
         return [Path(item.data(0, PATH_ROLE)) for item in self.tree.selectedItems()]
@@ -203,7 +223,9 @@ class RunsPanel(Panel):
         if path is None:
             return
         target, _ = QFileDialog.getSaveFileName(self, "Export model", str(Path.home() / f"{path.name}.safetensors"),
-                                                "Model (*.safetensors)",
+                                                "Model for genstudio (*.safetensors);;"
+                                                "Image-making network as ONNX (*.onnx);;"
+                                                "Image-making network for torch.export (*.pt2)",
                                                 options=QFileDialog.Option.DontConfirmOverwrite)
         if target:
             self.export_model(path, target)
@@ -213,7 +235,7 @@ class RunsPanel(Panel):
         file it will write, or None when nothing was started. A message says how it ended, and
         `export_done` carries the file (or None)."""
         target = Path(target)
-        if target.suffix != ".safetensors":
+        if target.suffix not in (".safetensors", ".onnx", ".pt2"):
             target = target.with_name(target.name + ".safetensors")
         refusal = None
         if self.export_thread is not None:

@@ -91,6 +91,14 @@ class TrainingPanel(Panel):
             self.processes.hide()
         middle.addRow("Batch", self.batch_label)
         right.addRow("Run folder", self.run_label)
+        # families that grow (progan) report their current resolution and fade-in alpha as metrics
+        self.growth_label = QLabel("–")
+        self.growth_label.setObjectName("training_growth")
+        self.growth_label.setToolTip("Progressive growing: the resolution the networks train at now, and "
+                                     "how far the newest layers have faded in (alpha 0 -> 1)")
+        middle.addRow("Resolution", self.growth_label)
+        self._right = middle  # the column holding the growth row (shown only while a network grows)
+        middle.setRowVisible(self.growth_label, False)
         details = QHBoxLayout()
         details.addLayout(left, 2)
         details.addLayout(middle, 2)
@@ -109,6 +117,7 @@ class TrainingPanel(Panel):
         state.finished.connect(self._on_finished)
         state.failed.connect(self._on_failed)
         state.checkpoint.connect(self._on_checkpoint)
+        state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
         state.settings_replaced.connect(self._show_threads)
         state.config_changed.connect(self._show_threads)
@@ -126,7 +135,17 @@ class TrainingPanel(Panel):
             self.threads_box.setValue(value)
             self.threads_box.blockSignals(False)
 
+    def _on_metrics(self, event: ev.Metrics) -> None:
+        values = event.values
+        if "resolution" not in values:
+            return
+        px, alpha = int(values["resolution"]), float(values.get("fade_alpha", 1.0))
+        self.growth_label.setText(f"{px}×{px} px, fading in (alpha {alpha:.2f})" if alpha < 1
+                                  else f"{px}×{px} px")
+        self._right.setRowVisible(self.growth_label, True)
+
     def _on_started(self, event: ev.Started) -> None:
+        self._right.setRowVisible(self.growth_label, False)
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
         self.bar.setFormat("%v / %m steps (%p%)")

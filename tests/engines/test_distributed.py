@@ -5,6 +5,8 @@ the other and the run says which one failed."""
 
 import json
 import os
+import tempfile
+from pathlib import Path
 import socket
 import traceback
 
@@ -20,7 +22,7 @@ from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.loop import Control, Trainer, TrainSettings
 from engines.train.run import RunError
 from tests.engines.conftest import tiny_dataset
-from tests.engines.test_family_contract import _assert_same_state, small_config
+from tests.engines.test_family_contract import _assert_same_state, other_inputs, small_config
 
 SETTINGS = TrainSettings(steps=7, batch_size=4, log_every=2, sample_every=0, checkpoint_every=0, n_samples=4,
                          validate_every=3, monitor_every=3, val_fraction=0.2, flip=True)
@@ -48,7 +50,8 @@ def _worker(rank, world, port, job, queue):
             if job.get("resume"):
                 trainer = Trainer.resume(job["out"], data)
             else:
-                trainer = Trainer.new(job["family"], small_config(job["family"]), job["settings"], data, job["out"])
+                trainer = Trainer.new(job["family"], small_config(job["family"]), job["settings"], data, job["out"],
+                                      inputs=job.get("inputs"), input_paths=job.get("input_paths"))
         except RunError as exc:
             if not job.get("expect_error"):
                 raise
@@ -61,6 +64,10 @@ def _worker(rank, world, port, job, queue):
         def step(batch, *args):
             if job.get("stop_after") is not None and rank == 0 and trainer.step == job["stop_after"] - 1:
                 control.request_stop()  # only rank 0 is asked, as the person asks the studio
+            if job.get("rollback_at") is not None and rank == 0 and trainer.step == job["rollback_at"] \
+                    and not poisoned:
+                poisoned.append(True)
+                control.request_rollback()  # the person asks rank 0; every process must go back
             if job.get("fail_rank") == rank and trainer.step == job.get("fail_step", 0):
                 raise ValueError("a deliberate failure in this process")
             losses = real_step(batch, *args)
@@ -97,7 +104,8 @@ def _warm_up(family: str | None) -> None:
     set-up instead of each paying seconds for them."""
     if family and family not in _warm:
         data = tiny_dataset(n=20, size=16, channels=1, classes=2)
-        trainer = Trainer.new(family, small_config(family), SETTINGS, data, None)
+        values, _ = other_inputs(family, data, Path(tempfile.mkdtemp()))
+        trainer = Trainer.new(family, small_config(family), SETTINGS, data, None, inputs=values)
         trainer.engine.train_step(trainer._batch(0), 0, 1)
         trainer.engine.preview(2, seed=0)
         _warm.add(family)
@@ -105,6 +113,10 @@ def _warm_up(family: str | None) -> None:
 
 def run_ranks(job: dict, world: int = 2, timeout: float = 120) -> list[dict]:
     _warm_up(job.get("family"))
+    if job.get("family") and job.get("out") and "inputs" not in job:  # made here, before the processes
+        data = tiny_dataset(n=20, size=16, channels=1, classes=2)
+        job = dict(job)
+        job["inputs"], job["input_paths"] = other_inputs(job["family"], data, Path(job["out"]).parent)
     ctx = mp.get_context("fork")  # forked workers start in milliseconds; spawn re-imports torch
     queue = ctx.Queue()
     port = _free_port()
@@ -217,3 +229,14 @@ def test_every_other_family_trains_on_two_processes(tmp_path, name):
         assert s["events"][-1] == "Finished", s.get("failed")
     np.testing.assert_array_equal(out[0]["params"], out[1]["params"])
     assert [r["step"] for r in _rows(tmp_path / "run") if "losses" in r] == [1, 2, 3]
+
+
+def test_a_rollback_asked_of_rank_0_takes_every_process_back(tmp_path):
+    settings = replace_checked(SETTINGS, checkpoint_every=2, validate_every=0, monitor_every=0)
+    out = run_ranks({"family": "dcgan", "settings": settings, "out": tmp_path / "rb", "rollback_at": 4})
+    for s in out:
+        assert s["events"][-1] == "Finished", s
+        assert [k for k, _ in s["warnings"]] == ["rollback"] and "went back to step 4" in s["warnings"][0][1]
+    np.testing.assert_array_equal(out[0]["params"], out[1]["params"])
+    rows = _rows(tmp_path / "rb")
+    assert [r.get("event") for r in rows].count("rollback") == 1

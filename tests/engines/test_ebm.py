@@ -79,3 +79,18 @@ def test_exploding_energies_and_gaps_are_reported_as_divergence_with_rollback():
     e._last = {"energy_real": -1.0, "energy_sampled": 30.0}
     values, findings = e.monitor(3)
     assert values["energy_gap"] == 31.0 and [f.kind for f in findings] == ["divergence"]
+
+
+def test_jem_variant_draws_the_class_asked_for_from_its_buffer_and_classifies():
+    torch.manual_seed(0)
+    e = EBMEngine(EBMConfig(width=4, buffer_size=12, sgld_steps=2, sample_steps=2, conditional=True),
+                  DataSpec(8, 1, 3, ("a", "b", "c")))
+    assert e.conditional and e.net(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
+    b = batch(6)
+    b.labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    losses = e.train_step(b)
+    assert "classifier_ce" in losses
+    slots = e._slots(30, torch.tensor([2] * 30), torch.Generator().manual_seed(0))
+    assert set(e.buffer.labels[slots].tolist()) == {2} and slots.max() < 12
+    assert e.sample(3, seed=1, labels=np.array([0, 1, 2])).shape == (3, 8, 8, 1)
+    assert "accuracy" in e.validate([b])

@@ -38,7 +38,8 @@ def test_every_family_steps_every_optimiser_through_the_seam(name):
     config = family.config_class()
     if hasattr(config, "first_stage_steps"):  # two-stage families: one step of each phase
         config = replace_checked(config, first_stage_steps=1)
-    engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu")
+    image_sets = [i.name for i in family.engine_class.inputs[1:] if i.kind == "images"]
+    engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu", inputs={n: DataSpec(16, 1, 0) for n in image_sets})
     calls = []
     engine.gradient_reducer = lambda grads: calls.append("reduce")
     for opt_name, opt in engine.optimizers().items():
@@ -46,7 +47,8 @@ def test_every_family_steps_every_optimiser_through_the_seam(name):
         opt.step = lambda *a, _real=real, _name=opt_name, **k: (calls.append(_name), _real(*a, **k))[1]
     pixels = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8)
     for step in range(getattr(config, "n_critic", 1) + 1):
-        engine.train_step(Batch(pixels, torch.zeros(4, dtype=torch.long)), step, 10)
+        labels = torch.zeros(4, dtype=torch.long)
+        engine.train_step(Batch(pixels, labels, {n: Batch(pixels, labels) for n in image_sets}), step, 10)
     stepped = [c for c in calls if c != "reduce"]
     assert set(stepped) == set(engine.optimizers())
     assert calls == [x for s in stepped for x in ("reduce", s)]

@@ -1,7 +1,7 @@
 """Compare panel: runs chosen in the Runs panel side by side, measured in the background."""
 
 from engines.data import load_images
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.families.vae import VAEConfig
 from engines.train.loop import Trainer, TrainSettings
 from engines.workspace import new_run_dir
@@ -44,7 +44,7 @@ def test_selected_runs_are_compared_and_measured_off_the_gui_thread(qtbot, windo
         assert float(compare.cell(run.name, "ms / image")) > 0
         assert compare.cell(run.name, "Fréchet ↓") != "–"          # the blobs have two class folders
         assert compare.cell(run.name, "Classes covered").endswith("/2")
-    assert "measured 2 of 2" in compare.status.text()
+    assert "measured 2 of 2" in compare.status.text() and "classifier" in compare.status.text()
 
 
 def test_a_run_that_cannot_be_read_is_reported_not_fatal(qtbot, window, blob_folder):
@@ -157,3 +157,43 @@ def test_quality_over_training_time_nearest_images_and_exports(qtbot, window, bl
     window.state.message.connect(lambda level, text, details: messages.append(text))
     compare._export(compare.export_csv, str(tmp_path / "missing" / "t.csv"))
     assert "Cannot save" in messages[-1]
+
+
+def test_the_runs_panel_exports_the_network_as_onnx_and_pt2(qtbot, window, blob_folder, tmp_path):
+    import numpy as np
+    import pytest
+    import torch
+
+    from engines.train.restore import load_engine
+
+    gan = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    runs = window.panels["runs"]
+    runs.refresh()
+    engine, _ = load_engine(gan)
+    z = engine.random_latents(2, seed=1)
+    with torch.no_grad():
+        want = engine.render(z).numpy()
+    with qtbot.waitSignal(runs.export_done, timeout=120_000) as ended:
+        runs.export_model(gan, tmp_path / "g.pt2")
+    assert ended.args[0] == tmp_path / "g.pt2"
+    np.testing.assert_allclose(torch.export.load(str(tmp_path / "g.pt2")).module()(z).numpy(), want, atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    from engines.network_export import run_onnx
+    with qtbot.waitSignal(runs.export_done, timeout=120_000) as ended:
+        runs.export_model(gan, tmp_path / "g.onnx")
+    assert ended.args[0] == tmp_path / "g.onnx"
+    np.testing.assert_allclose(run_onnx(tmp_path / "g.onnx", {"z": z.numpy()}), want, atol=1e-4)
+
+
+def test_the_table_lines_runs_up_at_equal_steps_and_equal_time(qtbot, window, blob_folder):
+    short = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8))
+    long = _past_run(blob_folder, "dcgan", DCGANConfig(latent_dim=8, g_width=8, d_width=8), steps=12)
+    window.state.compare_requested.emit([short, long])
+    compare = window.panels["compare"]
+    assert (compare.cell(short.name, "Steps"), compare.cell(long.name, "Steps")) == ("6", "12")
+    compare.line_up_box.setCurrentText("equal steps")
+    assert (compare.cell(short.name, "Steps"), compare.cell(long.name, "Steps")) == ("6", "6")
+    compare.line_up_box.setCurrentText("equal training time")
+    facts = {f.path: f for f in compare.lined_up()}
+    assert facts[long].train_seconds <= facts[short].train_seconds + 1e-9
+    assert int(compare.cell(long.name, "Steps")) <= 12

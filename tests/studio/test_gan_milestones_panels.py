@@ -83,3 +83,16 @@ def test_latent_panel_offers_truncation_and_space_and_replaces_the_end_points(qt
     torch.testing.assert_close(panel.service.latents["A"], z)
     panel.options.sliders["truncation"].setValue(50)
     qtbot.waitUntil(lambda: engine.truncation == 0.5, timeout=60_000)
+
+
+def test_training_panel_shows_the_growing_resolution(window):
+    from engines.train import events as ev
+
+    panel = window.panels["training"]
+    assert not panel.growth_label.isVisibleTo(panel)
+    window.state.metrics.emit(ev.Metrics(10, {"d_loss": 1.0}))  # other families: nothing shown
+    assert not panel.growth_label.isVisibleTo(panel)
+    window.state.metrics.emit(ev.Metrics(200, {"resolution": 8.0, "fade_alpha": 0.25}))
+    assert panel.growth_label.isVisibleTo(panel) and panel.growth_label.text() == "8×8 px, fading in (alpha 0.25)"
+    window.state.metrics.emit(ev.Metrics(400, {"resolution": 16.0, "fade_alpha": 1.0}))
+    assert panel.growth_label.text() == "16×16 px"

@@ -99,3 +99,23 @@ def test_anomaly_scores_ranked_with_histogram(qtbot, window, setup, tmp_path):
     assert sum(panel.histogram.data["reference_counts"]) == 6 and panel.histogram.threshold is not None
     out = panel.export_to(tmp_path / "scores.csv")
     assert out and out[0].read_text().startswith("rank,path,score,unusual")
+
+
+def test_a_tool_run_can_be_stopped_and_then_rerun(qtbot, window, setup, tmp_path):
+    from engines.tools.upscale import shrink
+
+    panel = _open(qtbot, window, setup["run"])
+    write_folder(tmp_path / "small", shrink(setup["images"][:8], 8))
+    panel.add_sources([tmp_path / "small"])
+    panel.tool_box.setCurrentIndex(panel.tool_box.findData("upscale"))
+    done = []
+    panel.service.tool_done.connect(done.append)
+    with qtbot.waitSignal(panel.service.cancelled, timeout=60_000):
+        panel.run_tool()
+        qtbot.waitUntil(lambda: panel.stop_button.isEnabled(), timeout=30_000)
+        panel.stop_button.click()
+    qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)
+    assert done == [] and "Stopped" in panel.status.text()
+    with qtbot.waitSignal(panel.service.tool_done, timeout=120_000):
+        panel.run_tool()
+    assert panel.result["images"].shape == (8, 1, 16, 16, 1) and panel.result["bicubic"].shape == (8, 16, 16, 1)

@@ -129,3 +129,11 @@ def test_a_small_screen_tabs_model_and_runs_with_dataset(qtbot, monkeypatch, scr
     finally:
         window.close()
         dispose(window)
+
+
+def test_the_latent_grid_keeps_a_readable_size_in_a_small_window(qtbot, window):
+    window.resize(1280, 650)
+    window.docks["latent"].raise_()
+    view = window.panels["latent"].view
+    qtbot.waitUntil(lambda: view.isVisible())
+    assert view.height() >= 200 and view.width() >= 200   # the panel scrolls instead of squeezing it

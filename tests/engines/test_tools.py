@@ -294,3 +294,16 @@ def test_pixel_transformer_inpaints_exactly_or_by_gibbs(world, later):
         res = ip.inpaint(engine, images, mask, candidates=2, sweeps=1)
         assert word in res.method and res.images.shape == (2, 2, SIZE, SIZE, 1)
         assert (res.images[:, :, ~mask] == images[:, None][:, :, ~mask]).all()
+
+
+def test_latent_diffusion_scores_denoises_and_says_what_it_cannot(world, tmp_path, capsys):
+    run = train(world["root"] / "ldm", "ldm", world["data"], steps=5)
+    engine = load_engine(run)[0]
+    res = sc.score(engine, world["images"][:3])
+    assert "latent space" in res.method and res.scores.shape == (3,) and np.isfinite(res.scores).all()
+    den = dn.denoise(engine, dn.add_noise(world["images"][:2], 20.0))
+    assert "first stage" in den.method and den.images.shape == (2, SIZE, SIZE, 1)
+    write_folder(tmp_path / "in", world["images"][:1])
+    assert main(["inpaint", str(run), "--images", str(tmp_path / "in"), "--box", "0,0,4,4",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "ldm run cannot inpaint" in capsys.readouterr().err

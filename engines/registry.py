@@ -49,6 +49,7 @@ _FAMILIES: dict[str, str] = {
     "transformer": "engines.families.transformer:FAMILY",
     "ldm": "engines.families.ldm:FAMILY",
     "cyclegan": "engines.families.cyclegan:FAMILY",
+    "style": "engines.families.style:FAMILY",
 }
 
 

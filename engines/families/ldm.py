@@ -38,6 +38,7 @@ from ..diffusion.samplers import SAMPLERS, AncestralScheduler, DDIMScheduler, de
 from ..diffusion.schedule import PREDICTIONS
 from ..nn.unet import parse_mults
 from ..registry import Family
+from ..runtime.distributed import broadcast_tensors
 from . import first_stage as fs
 from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
 from .capabilities import LatentCodec, Sampler
@@ -115,6 +116,7 @@ class LatentNorm(nn.Module):
         self.shift.copy_(z.mean(dim=(0, 2, 3), keepdim=True))
         self.scale.copy_((z - self.shift).std().clamp_min(1e-6))
         self.measured.fill_(True)
+        broadcast_tensors([self.shift, self.scale])  # several training processes: rank 0's measurement
 
     def normalise(self, z: torch.Tensor) -> torch.Tensor:
         return (z - self.shift) / self.scale

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from ..config import param, replace_checked
 from ..registry import Family
+from ..runtime.distributed import broadcast_tensors
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
 from .capabilities import LatentCodec, Sampler
 
@@ -226,6 +227,8 @@ class VQVAEEngine(Engine, Sampler, LatentCodec):
         flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         restarted = self.codebook.update(flat, tokens.reshape(-1), self.config.dead_threshold)
         self.code_hist.update(tokens)
+        # several training processes: every one keeps rank 0's codebook (its EMA and restarts), so they agree
+        broadcast_tensors(list(self.codebook.buffers()) + list(self.code_hist.buffers()))
         counts = torch.bincount(tokens.reshape(-1), minlength=self.config.codebook_size).float()
         used, perplexity = usage_stats(counts)
         return {"loss": loss.item(), "recon": rec.item(), "commitment": commit.item(), "perplexity": perplexity,

@@ -1,4 +1,8 @@
-"""Gradient averaging across training processes, the collective behind Engine.optimizer_step.
+"""Training on several processes: joining them (torchrun's environment), the collectives the loop
+needs (all small, every process calls them at the same point; with one process they do nothing),
+gradient averaging behind Engine.optimizer_step, and reporting which process failed.
+
+Gradient averaging, the collective behind Engine.optimizer_step:
 
 Following NVlabs' StyleGAN training loops rather than DDP: after each backward the gradients of the
 parameters being stepped are flattened into one buffer, summed with one all_reduce and divided by
@@ -316,6 +320,7 @@ def wait_for_acknowledgement(wait_s: float = 10.0) -> bool:
         return False
     try:
         store.wait([_ACK_KEY], timedelta(seconds=wait_s))
+        time.sleep(1.0)  # and has said so, before a launcher that ends everyone on an exit gets to it
         return True
     except Exception:  # noqa: BLE001
         return False

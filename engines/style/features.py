@@ -5,9 +5,11 @@ the Gram matrices of `style_layers` and the maps of `content_layer`. Three sourc
 
 * ``random`` (the default): a fixed, seeded multi-scale network of random convolution filters.
   Shallow random networks synthesise textures surprisingly well (Ustyuzhaninov et al., ICLR 2017;
-  He et al., NeurIPS 2016). What makes them work here: zero-mean filters (flat regions give no
-  response, so colour lives in the first layer's Gram), a ReLU after every conv, average pooling
-  between five scales, and a 3x3 + 5x5 mix of kernels so each scale sees more than its neighbour.
+  He et al., NeurIPS 2016). What makes them work here: plain Gaussian filters (tried zero-mean ones:
+  they see only edges, and the optimisation filled every region with pixel-sized colour speckle;
+  with plain filters flat colour counts too and the strokes come out coherent), a ReLU after every
+  conv, average pooling between five scales, a 3x3 + 5x5 mix of kernels, and the same network run
+  again on the image at half size, whose Grams ask for larger structures.
 * a trained genstudio run (`ModuleFeatures.from_run`): the conv layers of its encoder (AE, VAE) or
   discriminator (GANs), applied at several image scales so their small receptive fields still see
   large structures. A classifier trained on a labelled folder (engines.quality.FeatureSpace) works
@@ -55,9 +57,10 @@ class Features(nn.Module):
 # --- random ---------------------------------------------------------------------------------------
 
 class RandomFeatures(Features):
-    """Five scales of random zero-mean filters with ReLU and average pooling between scales."""
+    """Five scales of random filters with ReLU and average pooling between scales, on an image pyramid."""
 
-    def __init__(self, seed: int = 0, widths: tuple[int, ...] = (32, 64, 128, 192, 256), gain: float = 1.0):
+    def __init__(self, seed: int = 0, widths: tuple[int, ...] = (32, 64, 128, 192, 256), gain: float = 1.0,
+                 pyramid: tuple[int, ...] = (1, 2), zero_mean: bool = False):
         super().__init__()
         gen = torch.Generator().manual_seed(int(seed))
         self.stages = nn.ModuleList()
@@ -68,8 +71,9 @@ class RandomFeatures(Features):
             weight = torch.randn(w, ch, 5, 5, generator=gen)
             weight[: w // 2, :, [0, 4], :] = 0
             weight[: w // 2, :, :, [0, 4]] = 0
-            weight -= weight.sum(dim=(1, 2, 3), keepdim=True) / (weight != 0).sum(dim=(1, 2, 3), keepdim=True) \
-                * (weight != 0)
+            if zero_mean:
+                weight -= weight.sum(dim=(1, 2, 3), keepdim=True) / (weight != 0).sum(dim=(1, 2, 3), keepdim=True) \
+                    * (weight != 0)
             # Each filter has norm sqrt(2 * gain): a ReLU after it keeps the activations' scale.
             weight *= math.sqrt(2.0 * gain) / weight.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
             conv.weight.data.copy_(weight)
@@ -79,18 +83,26 @@ class RandomFeatures(Features):
         for p in self.parameters():
             p.requires_grad_(False)
         self.names = tuple(f"scale{i + 1}" for i in range(len(widths)))
+        self.pyramid = pyramid
         self.content_layer = self.names[min(3, len(widths) - 1)]
-        self.style_layers = self.names
+        self.style_layers = self.names + tuple(f"{n}@{p}" for p in pyramid if p != 1 for n in self.names)
         self.description = f"random features (seed {seed})"
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {}
-        h = (x - 0.5) * 2.0
+    def _net(self, h: torch.Tensor, suffix: str, out: dict) -> None:
         for i, (name, conv) in enumerate(zip(self.names, self.stages)):
             if i:
                 h = F.avg_pool2d(h, 2, ceil_mode=True)
             h = F.relu(conv(h))
-            out[name] = h
+            out[name + suffix] = h
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        h = (x - 0.5) * 2.0
+        for p in self.pyramid:
+            if p == 1:
+                self._net(h, "", out)
+            elif min(h.shape[-2:]) >= 2 * p:
+                self._net(F.avg_pool2d(h, p, ceil_mode=True), f"@{p}", out)
         return out
 
 
@@ -284,6 +296,18 @@ class ModuleFeatures(Features):
         return cls(space.net.body, space.channels, "classifier of the labelled images")
 
 
+def _is_genstudio_model(path: Path) -> bool:
+    from ..train.model_file import _HEADER_KEY
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return _HEADER_KEY in (fh.metadata() or {})
+    except Exception:  # noqa: BLE001 - unreadable: VGG19Features.from_file says why
+        return False
+
+
 def load_features(choice: str = "random", seed: int = 0) -> Features:
     """'random', a path to a .safetensors file, or a run folder (or exported model file)."""
     choice = (choice or "random").strip()
@@ -291,6 +315,8 @@ def load_features(choice: str = "random", seed: int = 0) -> Features:
         return RandomFeatures(seed)
     path = Path(choice).expanduser()
     if path.suffix.lower() == ".safetensors":
+        if _is_genstudio_model(path):      # a model exported by `genstudio export`: its networks' features
+            return ModuleFeatures.from_run(path)
         return VGG19Features.from_file(path)
     if path.is_dir() or path.suffix.lower() == ".json":
         return ModuleFeatures.from_run(path)

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ..families.base import Engine
 from .common import Method, ToolError, ProgressFn, check_progress, choose, has_capability, to_float
-from .langevin import is_ebm
+from .langevin import energy_of, is_ebm
 from .latent_fit import renderer_kind
 
 LOG2 = math.log(2.0)
@@ -255,7 +255,7 @@ def _energy(engine, images: np.ndarray) -> np.ndarray:
     was = net.training
     net.eval()
     try:
-        return net(to_float(images, engine.device)).double().cpu().numpy()
+        return energy_of(engine)(to_float(images, engine.device)).double().cpu().numpy()
     finally:
         net.train(was)
 

@@ -11,6 +11,14 @@ Safety: a non-finite loss, gradient (Engine.optimizer_step) or weight never gets
 saved. The loop rolls back to the last good checkpoint (or an in-memory copy of the starting
 state), scales the learning rate by `lr_backoff`, reports a TrainWarning(kind="rollback") and a
 metrics.jsonl row {"event": "rollback"}; after `max_rollbacks` it stops with Failed(kind="diverged").
+
+Several processes (torch.distributed initialised, by `genstudio train --nproc-per-node N`, torchrun
+or a test): the same Trainer runs in each. settings.batch_size is the global batch, split into one
+shard per rank of the same seeded order; gradients are averaged at the one seam; weights start from
+rank 0's; rank 0 alone writes the run folder and hears the person (its Control is mirrored to the
+others every step); losses are logged as the mean over ranks; decisions (non-finite values, a new
+best, the time budget, rollbacks) are taken together; a failing rank stops the others at once and
+the run says which one failed (see Trainer._process_failed and engines/runtime/distributed.py).
 """
 
 from __future__ import annotations

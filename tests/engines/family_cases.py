@@ -25,5 +25,6 @@ SMALL_CONFIG: dict[str, dict] = {
     "ldm": {"first_stage_steps": 3, "first_stage_width": 4, "first_stage_latent": 2, "first_stage_codebook": 8,
             "base_channels": 8, "channel_mults": "1", "num_res_blocks": 1, "timesteps": 100, "sample_steps": 4,
             "preview_steps": 2},
+    "style": {"width": 4, "res_blocks": 1},
     "ebm": {"width": 4, "buffer_size": 16, "sgld_steps": 2, "sample_steps": 3, "conditional": True},
 }

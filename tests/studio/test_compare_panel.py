@@ -1,7 +1,7 @@
 """Compare panel: runs chosen in the Runs panel side by side, measured in the background."""
 
 from engines.data import load_images
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.families.vae import VAEConfig
 from engines.train.loop import Trainer, TrainSettings
 from engines.workspace import new_run_dir

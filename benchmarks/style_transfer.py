@@ -1,0 +1,243 @@
+"""Style transfer on images made here: does the content survive, does the style arrive, how fast?
+
+    .venv/bin/python benchmarks/style_transfer.py [--smoke] [--images 8] [--size 32]
+        [--opt-steps 80] [--ff-steps 300] [--features random,classifier,ae-run,vgg19-layout]
+        [--figure assets/style-grid.png]
+
+Content: sklearn's 8x8 digits enlarged to --size px (grey). Style: the built-in colourful texture
+(engines/style/texture.py). For each feature network and both modes (Gatys optimisation, the
+feed-forward `style` family) it reports, over --images held-out digits:
+  * digit accuracy: a digit classifier (engines.quality, trained on other digits, never used as a
+    feature network) reading the stylised images, beside its accuracy on the originals;
+  * Gram distance to the style image in an independent feature space (random features with another
+    seed than any stylisation uses): |G - G_style| / (|G| + |G_style|), 0..1, averaged over its first
+    three scales; before = the content images themselves, after = stylised;
+  * seconds per image (optimisation: the whole optimisation; feed-forward: one pass, after training,
+    whose time is listed separately).
+Feature networks: random (seed 0); classifier (conv layers of a digit classifier trained on a
+separate split: "a classifier of the person's labelled folder"); ae-run (an AE genstudio run trained
+here for --ae-steps); vgg19-layout (a VGG-19 safetensors file with *random* weights, written here: it
+exercises the file path and architecture only; real VGG-19 weights are not available offline).
+--figure writes a content x style grid (optimisation with random features) for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from engines import registry  # noqa: E402
+from engines.config import replace_checked  # noqa: E402
+from engines.data import ImageDataset  # noqa: E402
+from engines.quality import FeatureSpace  # noqa: E402
+from engines.style import ModuleFeatures, RandomFeatures, StyleOptions, VGG19Features, stylize  # noqa: E402
+from engines.style.gatys import fit_longest, gram  # noqa: E402
+from engines.style.texture import mosaic, texture  # noqa: E402
+from engines.train.loop import Trainer, TrainSettings  # noqa: E402
+
+JUDGE_SEED = 424242
+
+
+def digits(size: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    imgs = np.stack([np.asarray(Image.fromarray((im * 255 / 16).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BICUBIC)) for im in d.images])[..., None]
+    return imgs, d.target.astype(np.int64)
+
+
+def gram_distance(judge: RandomFeatures, images: np.ndarray, style: np.ndarray) -> float:
+    """Mean Gram distance of each image to the style image (style at the image's size), per layer
+    |G - G_style| / (|G| + |G_style|) (Frobenius norms): 0 for the same statistics, 1 for an image
+    with no response (a flat grey image scores 1, so washing out cannot pass for style)."""
+    size = images.shape[1]
+    s = torch.from_numpy(fit_longest(style, size).astype(np.float32)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        fs = judge(s)
+        layers = [k for k in judge.style_layers[:3]]
+        targets = {k: gram(fs[k]) for k in layers}
+        out = []
+        for img in images:
+            rgb = np.repeat(img, 3, -1) if img.shape[-1] == 1 else img
+            f = judge(torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None])
+            out.append(np.mean([float((gram(f[k]) - g).norm() / (gram(f[k]).norm() + g.norm()))
+                                for k, g in targets.items()]))
+    return float(np.mean(out))
+
+
+def vgg_layout_file(path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    from engines.style.features import _VGG_CONVS
+
+    gen = torch.Generator().manual_seed(0)
+    tensors = {}
+    for idx, _n, cin, cout in _VGG_CONVS[:13]:
+        tensors[f"features.{idx}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
+        tensors[f"features.{idx}.bias"] = torch.zeros(cout)
+    save_file(tensors, str(path))
+    return path
+
+
+def train_ae(images: np.ndarray, labels: np.ndarray, steps: int, out: Path) -> Path:
+    data = ImageDataset(images, labels, [], sources=["digits"])
+    config = replace_checked(registry.default_config("ae", images.shape[1]), width=16)
+    settings = TrainSettings(steps=steps, batch_size=32, sample_every=0, checkpoint_every=0, val_fraction=0.0,
+                             validate_every=0, monitor_every=0, log_every=max(1, steps))
+    list(Trainer.new("ae", config, settings, data, out).run())
+    return out
+
+
+def train_style_family(images, labels, style_path: Path, features: str, steps: int) -> tuple[object, float]:
+    """The `style` family as `genstudio train --family style --input style=STYLE` runs it (the style
+    input arrives preprocessed like the data: a centre square at the training size)."""
+    from engines.train.inputs import load_input
+
+    data = ImageDataset(images, labels, [], sources=["digits"])
+    fam = registry.get("style")
+    config = replace_checked(fam.config_class(), features=features)
+    settings = TrainSettings(steps=steps, batch_size=8, sample_every=0, checkpoint_every=0, val_fraction=0.0,
+                             validate_every=0, monitor_every=0, log_every=max(1, steps))
+    style = load_input(fam.engine_class.inputs[1], [str(style_path)], images.shape[1])
+    trainer = Trainer.new("style", config, settings, data, None, inputs={"style": style},
+                          input_paths={"style": [str(style_path)]})
+    t0 = time.perf_counter()
+    list(trainer.run())
+    return trainer.engine, time.perf_counter() - t0
+
+
+def figure(path: Path, size: int, steps: int) -> None:
+    """Rows: content images; columns: style images; cells: optimisation with random features."""
+    from sklearn.datasets import load_sample_image
+
+    imgs, _ = digits(size)
+    photo = load_sample_image("china.jpg")
+    shapes = np.full((size, size, 3), 235, np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    shapes[((yy - size * 0.35) ** 2 + (xx - size * 0.35) ** 2) < (size * 0.22) ** 2] = (40, 60, 160)
+    shapes[(yy > size * 0.55) & (yy < size * 0.9) & (xx > size * 0.45) & (xx < size * 0.9)] = (200, 60, 40)
+    contents = [np.repeat(imgs[3], 3, -1), photo, shapes]
+    styles = [texture(192, 0), mosaic(192, 1)]
+    cell = size
+    pad = 4
+    canvas = np.full(((len(contents) + 1) * (cell + pad) + pad, (len(styles) + 1) * (cell + pad) + pad, 3), 255,
+                     np.uint8)
+
+    def put(r, c, img):
+        sq = np.asarray(Image.fromarray(img).resize((cell, round(cell * img.shape[0] / img.shape[1]))
+                                        if img.shape[1] >= img.shape[0] else
+                                        (round(cell * img.shape[1] / img.shape[0]), cell)))
+        y0, x0 = pad + r * (cell + pad), pad + c * (cell + pad)
+        oy, ox = (cell - sq.shape[0]) // 2, (cell - sq.shape[1]) // 2
+        canvas[y0 + oy:y0 + oy + sq.shape[0], x0 + ox:x0 + ox + sq.shape[1]] = sq[..., :3]
+
+    features = RandomFeatures(0)
+    for c, s in enumerate(styles):
+        put(0, c + 1, s)
+    for r, content in enumerate(contents):
+        put(r + 1, 0, content)
+        for c, s in enumerate(styles):
+            t0 = time.perf_counter()
+            out = stylize(content, s, StyleOptions(size=size, steps=steps), features).image
+            print(f"  figure cell {r},{c}: {time.perf_counter() - t0:.1f}s", flush=True)
+            put(r + 1, c + 1, out)
+    Image.fromarray(canvas).save(path)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny settings: checks the script runs (numbers meaningless)")
+    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--opt-steps", type=int, default=80)
+    ap.add_argument("--ff-steps", type=int, default=300)
+    ap.add_argument("--ae-steps", type=int, default=300)
+    ap.add_argument("--features", default="random,classifier,ae-run,vgg19-layout")
+    ap.add_argument("--ff-features", default="random,ae-run", help="feature choices for the feed-forward mode")
+    ap.add_argument("--figure", help="also write the content x style grid PNG here")
+    ap.add_argument("--figure-size", type=int, default=128)
+    ap.add_argument("--figure-steps", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if args.smoke:
+        args.images, args.opt_steps, args.ff_steps, args.ae_steps = 2, 5, 5, 5
+        args.figure_size, args.figure_steps = 32, 3
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    imgs, labels = digits(args.size)
+    judge_clf = FeatureSpace.fit(imgs[:900], labels[:900], epochs=5, seed=1)
+    feature_clf = FeatureSpace.fit(imgs[900:1400], labels[900:1400], epochs=5, seed=2)
+    test, test_y = imgs[1500:1500 + args.images], labels[1500:1500 + args.images]
+    train, train_y = imgs[:1400], labels[:1400]
+    style = texture(2 * args.size, 0)
+    judge = RandomFeatures(JUDGE_SEED)
+    base_acc = float((judge_clf.predict(test) == test_y).mean())
+    base_gram = gram_distance(judge, test, style)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.size} px digits, {args.images} test images")
+    print(f"originals: digit accuracy {base_acc:.2f}, Gram distance to the style {base_gram:.3f}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        style_path = tmp / "style.png"
+        Image.fromarray(style).save(style_path)
+        sources: dict[str, object] = {}
+        for name in args.features.split(","):
+            if name == "random":
+                sources[name] = ("random", lambda: RandomFeatures(0))
+            elif name == "classifier":
+                sources[name] = (None, lambda: ModuleFeatures.from_classifier(feature_clf))
+            elif name == "ae-run":
+                t0 = time.perf_counter()
+                run = train_ae(train, train_y, args.ae_steps, tmp / "ae")
+                print(f"ae run: {args.ae_steps} steps in {time.perf_counter() - t0:.0f}s")
+                sources[name] = (str(run), lambda run=run: ModuleFeatures.from_run(run))
+            elif name == "vgg19-layout":
+                f = vgg_layout_file(tmp / "vgg19.safetensors")
+                sources[name] = (str(f), lambda f=f: VGG19Features.from_file(f))
+            else:
+                raise SystemExit(f"unknown features {name}")
+        options = StyleOptions(size=args.size, steps=args.opt_steps, preview_every=10**4)
+        for name, (_spec, make) in sources.items():
+            features = make()
+            t0 = time.perf_counter()
+            out = np.stack([stylize(x, style, options, features).image for x in test])
+            per = (time.perf_counter() - t0) / len(test)
+            rows.append(("optimisation", name, float((judge_clf.predict(out) == test_y).mean()),
+                         gram_distance(judge, out, style), per, 0.0))
+            print(f"  optimisation / {name}: done ({per:.2f}s per image)", flush=True)
+        for name in args.ff_features.split(","):
+            spec = sources.get(name, (None,))[0]
+            if spec is None:
+                continue
+            engine, train_s = train_style_family(train, train_y, style_path, spec, args.ff_steps)
+            engine.translate(test[:1])
+            t0 = time.perf_counter()
+            out = engine.translate(test)
+            per = (time.perf_counter() - t0) / len(test)
+            rows.append(("feed-forward", name, float((judge_clf.predict(out) == test_y).mean()),
+                         gram_distance(judge, out, style), per, train_s))
+            print(f"  feed-forward / {name}: trained {args.ff_steps} steps in {train_s:.0f}s", flush=True)
+    print()
+    print(f"| mode | features | digit accuracy (originals {base_acc:.2f}) | Gram distance to style "
+          f"(originals {base_gram:.3f}) | s per image | training s |")
+    print("|---|---|---|---|---|---|")
+    for mode, name, acc, gd, per, train_s in rows:
+        print(f"| {mode} | {name} | {acc:.2f} | {gd:.3f} | {per:.3f} | {train_s:.0f} |")
+    if args.figure:
+        figure(Path(args.figure), args.figure_size, args.figure_steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -315,3 +315,10 @@ def test_denoising_with_a_briefly_trained_autoencoder_improves_psnr(world):
     noisy = dn.add_noise(world["images"], 40.0, seed=3)
     res = dn.denoise(engine, noisy, sigma=40.0)
     assert psnr(res.images, world["images"]) > psnr(noisy, world["images"]) + 2  # about 17.9 -> 22.6 dB
+
+
+def test_families_lists_each_familys_tools(capsys):
+    assert main(["families", "--json"]) == 0
+    fams = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert "RePaint" in fams["ddpm"]["tools"]["inpaint"]
+    assert fams["pixelcnn"]["tools"]["denoise"] is None and "bits/dim" in fams["pixelcnn"]["tools"]["score"]

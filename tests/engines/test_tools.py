@@ -322,3 +322,17 @@ def test_families_lists_each_familys_tools(capsys):
     fams = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
     assert "RePaint" in fams["ddpm"]["tools"]["inpaint"]
     assert fams["pixelcnn"]["tools"]["denoise"] is None and "bits/dim" in fams["pixelcnn"]["tools"]["score"]
+
+
+def test_class_guided_inpainting_and_denoising_of_a_conditional_diffusion_run(world, tmp_path, capsys):
+    write_folder(tmp_path / "in", world["images"][:2])
+    for tool, extra in (("inpaint", ["--box", "0,0,8,16"]), ("denoise", ["--sigma", "20"]), ("upscale", [])):
+        src = tmp_path / "in"
+        if tool == "upscale":
+            src = write_folder(tmp_path / "small", up.shrink(world["images"][:2], 8))
+        assert main([tool, str(world["runs"]["ddpm"]), "--images", str(src), "--out", str(tmp_path / tool),
+                     "--label", "right", "--set", "steps=3", *extra]) == 0, capsys.readouterr().err
+        assert len(list((tmp_path / tool).glob("*.png"))) == 2
+    assert main(["inpaint", str(world["runs"]["ddpm"]), "--images", str(tmp_path / "in"), "--box", "0,0,8,16",
+                 "--out", str(tmp_path / "x"), "--label", "nope"]) == 2
+    assert "unknown label" in capsys.readouterr().err

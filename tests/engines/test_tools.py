@@ -307,3 +307,18 @@ def test_latent_diffusion_scores_denoises_and_says_what_it_cannot(world, tmp_pat
     assert main(["inpaint", str(run), "--images", str(tmp_path / "in"), "--box", "0,0,4,4",
                  "--out", str(tmp_path / "o")]) == 2
     assert "ldm run cannot inpaint" in capsys.readouterr().err
+
+
+def test_denoising_with_a_briefly_trained_autoencoder_improves_psnr(world):
+    run = train(world["root"] / "ae150", "ae", world["data"], steps=150, width=8, latent_dim=8)
+    engine = load_engine(run)[0]
+    noisy = dn.add_noise(world["images"], 40.0, seed=3)
+    res = dn.denoise(engine, noisy, sigma=40.0)
+    assert psnr(res.images, world["images"]) > psnr(noisy, world["images"]) + 2  # about 17.9 -> 22.6 dB
+
+
+def test_families_lists_each_familys_tools(capsys):
+    assert main(["families", "--json"]) == 0
+    fams = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert "RePaint" in fams["ddpm"]["tools"]["inpaint"]
+    assert fams["pixelcnn"]["tools"]["denoise"] is None and "bits/dim" in fams["pixelcnn"]["tools"]["score"]

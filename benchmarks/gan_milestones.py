@@ -12,6 +12,8 @@ samples are drawn and the script prints per run and as mean ± sd over seeds:
     the same data (engines/quality.py; lower is better; the real-vs-real floor is printed too);
   - classes covered (a digit counts when >= 2% of the samples are classified as it with p >= 0.5);
   - training images/s (steps x batch / CPU-s) and sampling images/s (1,000 samples, one thread).
+--rgb makes an RGB set instead: the same digits, each drawn in a random colour on a random dark
+background (seeded), judged by a classifier trained on those RGB digits.
 ProGAN's growth schedule needs the run's length in steps, which a CPU budget does not give: its
 phase length is set from --progan-steps-per-second (measured on the development machine at 28 px)
 the way phase_steps=0 splits a run of known length: full size at about 2/3 of the budget. Sample grids go to --out as PNGs.
@@ -46,11 +48,25 @@ MIN_SHARE = 0.02
 FAMILIES = "sngan,progan,biggan,stylegan"
 
 
+def coloured(images: np.ndarray, seed: int) -> np.ndarray:
+    """Grey digits (N, H, W) -> RGB: a random bright stroke colour on a random dark background each."""
+    rng = np.random.default_rng(seed)
+    ink = rng.uniform(0.5, 1.0, (len(images), 1, 1, 3))
+    paper = rng.uniform(0.0, 0.3, (len(images), 1, 1, 3))
+    a = images[..., None].astype(np.float64) / 255.0
+    return np.round((a * ink + (1 - a) * paper) * 255).astype(np.uint8)
+
+
+def dataset(size: int, rgb: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = digit_images(size=size, copies=2, seed=seed)
+    return (coloured(images, 100 + seed) if rgb else images[..., None]), labels
+
+
 def train_for(name: str, seconds: float, size: int, overrides: dict, seed: int, n_samples: int,
-              progan_rate: float) -> dict:
+              progan_rate: float, rgb: bool = False) -> dict:
     torch.set_num_threads(1)
-    images, _ = digit_images(size=size, copies=2, seed=0)
-    data = ImageDataset(images[..., None], np.zeros(len(images), np.int64), [], sources=["<sklearn digits>"])
+    images, _ = dataset(size, rgb)
+    data = ImageDataset(images, np.zeros(len(images), np.int64), [], sources=["<sklearn digits>"])
     family = registry.get(name)
     config = family.config_class()
     if family.preset is not None:
@@ -103,6 +119,7 @@ def main() -> int:
     ap.add_argument("--progan-steps-per-second", type=float, default=15.0,
                     help="ProGAN steps per CPU-second, to plan its growth within the budget")
     ap.add_argument("--out", default="/tmp/gan_milestones")
+    ap.add_argument("--rgb", action="store_true", help="colourised digits (RGB) instead of grey ones")
     ap.add_argument("--smoke", action="store_true", help="a few CPU-seconds per family at 16 px: checks it runs")
     args = ap.parse_args()
     if args.smoke:
@@ -118,11 +135,12 @@ def main() -> int:
         name, _, assignment = item.partition(":")
         overrides.setdefault(name, {}).update(parse_assignments([assignment]))
     rate = args.progan_steps_per_second
-    jobs = [(n, args.seconds, args.size, overrides.get(n, {}), s, args.samples, rate) for s in seeds for n in names]
+    jobs = [(n, args.seconds, args.size, overrides.get(n, {}), s, args.samples, rate, args.rgb)
+            for s in seeds for n in names]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(train_for, *job) for job in jobs]
-        images, labels = digit_images(size=args.size, copies=2, seed=0)
-        held, _ = digit_images(size=args.size, copies=2, seed=1)
+        images, labels = dataset(args.size, args.rgb)
+        held, _ = dataset(args.size, args.rgb, seed=1)
         space = FeatureSpace.fit(images, labels, seed=0, input_size=16, epochs=1 if args.smoke else 5)
         rng = np.random.default_rng(0)
         floor = space.frechet(images, held[rng.choice(len(held), size=min(args.samples, len(held)), replace=False)])
@@ -136,7 +154,8 @@ def main() -> int:
             rows.append(r)
             print(f"  {r['name']} seed {r['seed']}: {r['steps']} steps, Fréchet {r['fd']:.1f}, classes "
                   f"{r['covered']}/{k} {r.get('grown_to', '')}", flush=True)
-    print(f"\nequal CPU time: {args.seconds:.0f} CPU-s per run, one thread, {args.size} px digits, "
+    print(f"\nequal CPU time: {args.seconds:.0f} CPU-s per run, one thread, {args.size} px "
+          f"{'RGB (colourised) ' if args.rgb else ''}digits, "
           f"unconditional, seeds {seeds}, {args.jobs} run(s) side by side; real vs real Fréchet {floor:.1f}")
     print(f"{'family':<9}{'seed':>5}{'steps':>7}{'Fréchet':>9}{'classes':>9}{'train img/s':>13}{'sample img/s':>14}  notes")
     for r in rows:

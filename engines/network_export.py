@@ -8,6 +8,7 @@ sampler runs around the network is not part of the file):
 
 | family kind | inputs | output |
 | GANs (gan, dcgan, cgan, wgan-gp, sngan, sagan) | z (B, latent) float32 [, labels (B,) int64] | images (B, C, H, W) in [-1, 1] (the EMA generator when the run keeps one) |
+| progan, biggan, stylegan | z (B, latent) [, labels (B,) int64: biggan] | images in [-1, 1]: progan at the stage reached (enlarged to the run's size), stylegan through the mapping net with the run's truncation psi and fixed noise |
 | ae | z (B, latent) | images in [-1, 1] (the decoder) |
 | vae, cvae | z (B, latent) [, labels (B,) int64] | images in [-1, 1]: the decoder distribution's mean |
 | realnvp, glow | eps (B, D) standardised latents (multiply by the temperature yourself) | images in (0, 1): the flow's inverse, unclamped |
@@ -135,6 +136,16 @@ def image_network(engine) -> ImageNetwork:
     b = 2
     cond = bool(getattr(engine, "conditional", False))
     family = type(engine).__name__
+    from .families.gan_common import MilestoneGAN
+    if isinstance(engine, MilestoneGAN):
+        g = plain_copy(engine._sampling_generator())
+        z = torch.randn(b, engine.config.latent_dim)
+        about = {"network": "generator", "range": [-1, 1], **engine.export_about()}
+        if cond:
+            module = _Call(g, lambda net, z, labels: engine.export_forward(net, z, labels), ("z", "labels"))
+            return ImageNetwork(module, {"z": z, "labels": _labels(b, spec.num_classes)}, "images", about)
+        module = _Call(g, lambda net, z: engine.export_forward(net, z), ("z",))
+        return ImageNetwork(module, {"z": z}, "images", about)
     if type(engine) is GANEngine:
         g = plain_copy(engine._sampling_generator())
         z = torch.randn(b, engine.config.latent_dim)
@@ -199,7 +210,7 @@ def image_network(engine) -> ImageNetwork:
         module = _Call(net, lambda net, pixels: net(pixels, None), ("pixels",))
         return ImageNetwork(module, {"pixels": pixels}, "logits", about)
     raise ExportError(f"{family} cannot be exported to ONNX or torch.export yet; these can: the GANs (gan, dcgan, "
-                      f"cgan, wgan-gp, sngan, sagan), ae, vae, cvae, realnvp, glow, ddpm and pixelcnn")
+                      f"cgan, wgan-gp, sngan, sagan, progan, biggan, stylegan), ae, vae, cvae, realnvp, glow, ddpm and pixelcnn")
 
 
 def _dynamic(net: ImageNetwork) -> tuple:

@@ -21,6 +21,8 @@ class TrainingActions(QObject):
         self.save = self._action("Save &now", "Ctrl+S", "Write a checkpoint at the next step", state.save_now)
         state.training_state_changed.connect(self.update)
         state.config_changed.connect(self.update)
+        state.inputs_changed.connect(self.update)
+        state.family_changed.connect(self.update)
         state.dataset_changed.connect(self.update)
         state.loading_changed.connect(self.update)
         self.update()

@@ -21,6 +21,7 @@ import torch
 from PySide6.QtCore import QThread, Signal
 
 from engines.errors import PERSON_ERRORS
+from engines.families import capabilities
 from engines.families.base import Cancelled
 from engines.latent import (can_mix_classes, class_at, class_grid, class_path, corner_grid, decode_batches,
                             interpolate, latent_support, mix_caption, path, random_walk, to_latents)
@@ -87,6 +88,8 @@ class ModelService(QThread):
             engine, record = load_engine(run_dir, checkpoint)
             self.engine, self.record, self.latents, self.classes = engine, record, {}, {}
             self.loaded.emit({"family": record["family"], "support": latent_support(engine),
+                              "capabilities": list(capabilities.of(engine)),
+                              "why_not": {c: capabilities.why_not(engine, c) for c in capabilities.INTERFACES},
                               "class_mixing": can_mix_classes(engine),
                               "size": engine.data.size, "channels": engine.data.channels,
                               "classes": list(engine.data.class_names),
@@ -194,6 +197,13 @@ class ModelService(QThread):
             engine.set_sampling_options(**(options or {}))
             self.timings_ready.emit(engine.sampling_times())
         self.submit("sample", job)
+
+    def translate(self, images: np.ndarray, direction: str) -> None:
+        """frames_ready("translate", uint8 (n, H, W, C_target)) for uint8 images at the model's size."""
+        def job(progress):
+            engine = self._need_engine()
+            self.frames_ready.emit("translate", engine.translate(images, direction, progress=progress))
+        self.submit("translate", job)
 
     def cancel(self, kind: str) -> None:
         """Stop a running job of `kind` at its next progress report (and drop a queued one)."""

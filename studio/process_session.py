@@ -40,6 +40,8 @@ def train_arguments(request: RunRequest, nproc: int, control: Path) -> list[str]
             "--fit", str(data.get("fit", "center-crop"))]
     for source in data["sources"]:
         argv += ["--data", str(source)]
+    for name, paths in (request.input_paths or {}).items():
+        argv += [x for p in paths for x in ("--input", f"{name}={p}")]
     if "background" in data:
         background = data["background"]
         if not isinstance(background, str):

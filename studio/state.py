@@ -16,6 +16,7 @@ from engines import registry
 from engines.config import from_dict, to_dict
 from engines.data import DataError, ImageDataset, parse_background
 from engines.train import events as ev
+from engines.train.inputs import InputError, check_given
 from engines.train.loop import TrainSettings
 
 from . import workspace
@@ -62,6 +63,7 @@ class StudioState(QObject):
     endpoint_offered = Signal(str, object)  # "A".."D" and such a dict: "Latent end point A" in a context menu
     gallery_selection_changed = Signal(list)  # the Gallery's selected tiles as such dicts
     settings_loaded = Signal()              # config/settings replaced from outside the forms
+    inputs_changed = Signal()               # a family's other input was given or cleared
     # messages for the banner: level ("info" | "warning" | "error"), text, details
     message = Signal(str, str, str)
     # the same with a topic (the action reported on): replaces the banner's earlier message on that topic
@@ -79,6 +81,7 @@ class StudioState(QObject):
         self.config = registry.get(self.family_name).config_class()
         self.settings = TrainSettings()
         self.config_error: str | None = None
+        self.input_paths: dict[str, list[str]] = {}   # the family's other inputs (CycleGAN's set B, ...)
         self.training_state = IDLE
         self.run_dir: Path | None = None
         self.last_started: ev.Started | None = None
@@ -192,6 +195,22 @@ class StudioState(QObject):
         self.config_changed.emit()
 
     # --- training -----------------------------------------------------------------------------
+    # --- the family's other inputs ------------------------------------------------------------
+    def family_inputs(self):
+        return registry.get(self.family_name).engine_class.inputs
+
+    def set_input(self, name: str, paths: list[str]) -> None:
+        """Paths for one of the family's other inputs (empty: clear it); kept across family changes."""
+        if paths:
+            self.input_paths[name] = [str(p) for p in paths]
+        else:
+            self.input_paths.pop(name, None)
+        self.inputs_changed.emit()
+
+    def _current_input_paths(self) -> dict[str, list[str]]:
+        wanted = {i.name for i in self.family_inputs()[1:]}
+        return {k: v for k, v in self.input_paths.items() if k in wanted}
+
     def can_start(self) -> str | None:
         """None when a run can start, else why not (for a tooltip or a message)."""
         if self.session.active:
@@ -202,6 +221,11 @@ class StudioState(QObject):
             return "load some images first"
         if self.config_error:
             return self.config_error
+        try:
+            check_given(registry.get(self.family_name).engine_class, self._current_input_paths(),
+                        self.family_name, main_loaded=True)
+        except InputError as exc:
+            return f"{exc} — drop it on its target in the Dataset panel"
         return None
 
     def start(self, out_dir: str | Path | None = "auto", resume: bool = False) -> bool:
@@ -211,11 +235,13 @@ class StudioState(QObject):
             return False
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)
-        request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+        inputs = self._current_input_paths()
+        request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume, inputs)
         if self.processes > 1:
             if run_dir is None:  # the processes write their run folder; there is no in-memory run
                 run_dir = workspace.new_run_dir(self.family_name)
-                request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume)
+                request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume,
+                                     inputs)
             self.process_session.nproc = self.processes
             self.session = self.process_session
         else:

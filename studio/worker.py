@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engines.data import ImageDataset
 from engines.errors import PERSON_ERRORS
 from engines.train import events as ev
+from engines import registry
+from engines.train.inputs import load_inputs
 from engines.train.loop import Control, Trainer, TrainSettings
 
 
@@ -26,6 +28,7 @@ class RunRequest:
     dataset: ImageDataset
     out_dir: Path | None          # None: train without a run folder (nothing written)
     resume: bool = False          # continue the run in out_dir from its latest checkpoint
+    input_paths: dict | None = None  # the family's other inputs: name -> paths (loaded by the worker)
 
 
 class TrainWorker(QObject):
@@ -82,7 +85,12 @@ class TrainWorker(QObject):
         r = self.request
         if r.resume and r.out_dir is not None:
             return Trainer.resume(r.out_dir, r.dataset, steps=r.settings.steps)
-        return Trainer.new(r.family, r.config, r.settings, r.dataset, r.out_dir)
+        data = r.dataset.info.get("settings", {})
+        inputs = load_inputs(registry.get(r.family).engine_class, dict(r.input_paths or {}), r.dataset.size,
+                             data.get("fit", "center-crop"), data.get("background", (255, 255, 255)),
+                             main_loaded=True)
+        return Trainer.new(r.family, r.config, r.settings, r.dataset, r.out_dir,
+                           inputs=inputs, input_paths=r.input_paths)
 
 
 class TrainingSession(QObject):

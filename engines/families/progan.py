@@ -183,6 +183,14 @@ class ProGANEngine(MilestoneGAN):
         self._set_stage(*self.growth())
         return self._to_full(super()._sampling_generator_output(z, None))
 
+    def export_forward(self, net, z: torch.Tensor, labels=None) -> torch.Tensor:
+        net.set_stage(*self.growth())
+        return self._to_full(net(z))
+
+    def export_about(self) -> dict:
+        stage, alpha = self.growth()
+        return {"resolution": self.sizes[stage], "fade_alpha": alpha}
+
     def render(self, latents: torch.Tensor, labels=None) -> torch.Tensor:
         self._set_stage(*self.growth())
         g = self._sampling_generator()

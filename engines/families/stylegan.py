@@ -254,6 +254,12 @@ class StyleGANEngine(MilestoneGAN, StyleMixer):
         g.eval()
         return g.synthesis(g.broadcast(self._to_w(latents, g)))
 
+    def export_forward(self, net, z: torch.Tensor, labels=None) -> torch.Tensor:
+        return net.synthesis(net.broadcast(net.truncate(net.mapping(z), self.truncation)))
+
+    def export_about(self) -> dict:
+        return {"truncation": self.truncation, "latent": "z (mapped to w inside)"}
+
     def style_layers(self, level: str) -> list[int]:
         """Style indices of a level name or a comma list of them (coarse, middle, fine)."""
         names = [p.strip() for p in str(level).split(",") if p.strip()]

@@ -16,12 +16,20 @@ def is_ebm(cls: type) -> bool:
     return issubclass(cls, EBMEngine)
 
 
+def energy_of(engine):
+    """x -> energy per image (B,): the family's energy() (class-conditional runs sum the classes out)
+    when it has one, else its network's output."""
+    fn = getattr(engine, "energy", None)
+    return fn if callable(fn) else engine.net
+
+
 def clamped_langevin(engine, x: torch.Tensor, steps: int, step_size: float, noise: float,
                      known: torch.Tensor | None = None, values: torch.Tensor | None = None,
                      generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
     """x <- x - step * clip(dE/dx) + noise * N(0, 1) in [-1, 1]; where `known` is 1, x is reset to
     `values` after every step. Uses the run's gradient clip; the weights get no gradients."""
     net = engine.net
+    energy = energy_of(engine)
     clip = float(getattr(engine.config, "sgld_grad_clip", 0.0))
     flags = [(p, p.requires_grad) for p in net.parameters()]
     was = net.training
@@ -35,7 +43,7 @@ def clamped_langevin(engine, x: torch.Tensor, steps: int, step_size: float, nois
         for i in range(int(steps)):
             x.requires_grad_(True)
             with torch.enable_grad():
-                grad, = torch.autograd.grad(net(x).sum(), x)
+                grad, = torch.autograd.grad(energy(x).sum(), x)
             if clip > 0:
                 grad = grad.clamp(-clip, clip)
             with torch.no_grad():

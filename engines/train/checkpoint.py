@@ -168,7 +168,9 @@ def rng_state() -> dict:
     np_state["state"] = {"key": np_state["state"]["key"].tolist(), "pos": int(np_state["state"]["pos"])}
     state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np_state}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        # the device this process trains on only: asking every GPU would open a context on each
+        # from every training process (one GPU per process)
+        state["cuda_current"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -180,7 +182,9 @@ def set_rng_state(state: dict) -> None:
     np_state["state"] = {"key": np.asarray(np_state["state"]["key"], dtype=np.uint32),
                          "pos": int(np_state["state"]["pos"])}
     np.random.set_state(np_state)
-    if "cuda" in state and torch.cuda.is_available():
+    if "cuda_current" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda_current"])
+    elif "cuda" in state and torch.cuda.is_available():  # checkpoints written before: every GPU's
         torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 

@@ -41,16 +41,21 @@ def parse_input_args(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def check_given(family_cls, given: dict[str, list[str]], family_name: str | None = None) -> None:
+def check_given(family_cls, given: dict[str, list[str]], family_name: str | None = None,
+                main_loaded: bool = False) -> None:
     """Refuse unknown inputs, missing required ones, paths that do not exist and a single-image
-    input given several paths, with one line naming the input and what it takes."""
+    input given several paths, with one line naming the input and what it takes.
+    `main_loaded`: the main image set is loaded already (the studio): only the others are checked."""
     name = family_name or family_cls.family
     specs = {i.name: i for i in family_cls.inputs}
+    if main_loaded:
+        given = {k: v for k, v in given.items() if k != MAIN_INPUT.name}
+        specs.pop(MAIN_INPUT.name, None)
     for key in given:
         if key not in specs:
             known = ", ".join(f"{i.name} ({i.kind})" for i in family_cls.inputs)
             raise InputError(f"{name} has no input {key!r}; its inputs: {known}")
-    for spec in family_cls.inputs:
+    for spec in specs.values():
         paths = given.get(spec.name) or []
         if not paths:
             if spec.required:
@@ -99,9 +104,9 @@ def load_input(spec: InputSpec, paths: list[str], size: int, fit: str = "center-
 
 
 def load_inputs(family_cls, given: dict[str, list[str]], size: int, fit: str = "center-crop",
-                background=(255, 255, 255), device="cpu") -> dict[str, object]:
+                background=(255, 255, 255), device="cpu", main_loaded: bool = False) -> dict[str, object]:
     """Check `given` and load every input except the main set (which the caller loads as today)."""
-    check_given(family_cls, given)
+    check_given(family_cls, given, main_loaded=main_loaded)
     return {spec.name: load_input(spec, given[spec.name], size, fit, background, device)
             for spec in family_cls.inputs[1:] if given.get(spec.name)}
 

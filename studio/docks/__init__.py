@@ -18,6 +18,7 @@ PANELS: list[str] = [
     "studio.docks.timeline:TimelinePanel",
     "studio.docks.latent:LatentPanel",
     "studio.docks.sampler:SamplerPanel",
+    "studio.docks.translate:TranslatePanel",
     "studio.docks.tools:ToolsPanel",
     "studio.docks.compare:ComparePanel",
     "studio.docks.runs:RunsPanel",

@@ -22,6 +22,7 @@ from engines.data import FIT_MODES, ImageDataset
 
 from ..forms import RangeSpinBox
 from ..images import to_qimage
+from ..input_targets import InputTargets
 from .base import LEFT, Panel
 from .dataset_report import PreviewStrip, SkipTable, describe
 
@@ -234,6 +235,10 @@ class DatasetPanel(Panel):
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
         layout.addLayout(buttons)
+        self.inputs = InputTargets(state)  # the chosen family's other inputs (CycleGAN's set B, ...)
+        layout.addWidget(self.inputs)
+        state.family_changed.connect(lambda _name: self._name_main_input())
+        self._name_main_input()
         layout.addWidget(prep_group)
         layout.addWidget(self.loading_row)
         layout.addWidget(self.summary)
@@ -260,6 +265,12 @@ class DatasetPanel(Panel):
         state.loading_changed.connect(self._on_busy)
 
     # --- commands -----------------------------------------------------------------------------
+    def _name_main_input(self) -> None:
+        """A family with several inputs says which one the big drop zone fills."""
+        specs = self.state.family_inputs()
+        self.drop_zone.label.setText("Drop image folders or files here" if len(specs) == 1 else
+                                     f"Drop {specs[0].name}: {specs[0].help[0].lower()}{specs[0].help[1:]}")
+
     def load_paths(self, paths: list[str]) -> None:
         self.state.load(paths, size=self.size_box.value(), channels=self.channels_box.currentData(),
                         fit=self.fit_box.currentData())

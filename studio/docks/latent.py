@@ -419,8 +419,8 @@ class LatentPanel(Panel):
         self.chooser.show_loaded(info)
         support = info["support"]
         if support is None:
-            self.support_label.setText(f"{info['family']} has no latent space (it generates pixel by pixel), "
-                                       "so there is nothing to interpolate in.")
+            why = (info.get("why_not") or {}).get("latent") or f"{info['family']} has no latent space"
+            self.support_label.setText(f"{why}, so there is nothing to interpolate in.")
             self._set_enabled(False)
             return
         self.support_label.setText(f"Real images are placed in its latent space by {support}.")

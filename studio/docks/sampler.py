@@ -246,8 +246,9 @@ class SamplerPanel(Panel):
         error = self.options.error
         self.options_error.setText(error or "")
         self.options_error.setVisible(bool(error))
-        runnable = self._ready and not error
-        reason = f"Fix the sampling options first: {error}" if error else ""
+        cannot = (self.info or {}).get("why_not", {}).get("sample", "")
+        runnable = self._ready and not error and not cannot
+        reason = f"Fix the sampling options first: {error}" if error else cannot
         self.sample_button.setEnabled(runnable)
         self.sample_button.setToolTip(reason or "Draw the images with these options")
         self.path_button.setEnabled(runnable and bool(self.info and self.info.get("path")))
@@ -279,7 +280,7 @@ class SamplerPanel(Panel):
                                   else f"{info['family']} has no sampling options")
         self.options.setVisible(bool(names))
         self._set_enabled(True)
-        self.say("")
+        self.say(info.get("why_not", {}).get("sample", ""))
 
     def _labels(self, n: int) -> np.ndarray | None:
         label = self.class_box.currentData()

@@ -153,6 +153,42 @@ class StyleJob(QThread):
             self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
 
 
+class TranslateJob(QThread):
+    """Stylise the content image in one pass with a trained run that translates (a `style` run)."""
+
+    finished_ok = Signal(object)    # StyleResult
+    failed = Signal(str, str)
+
+    def __init__(self, run_path: str, content: np.ndarray, size: int, parent=None):
+        super().__init__(parent)
+        self.run_path, self.content, self.size = run_path, content, size
+
+    def run(self) -> None:
+        import time
+
+        from engines.families import capabilities
+        from engines.style import StyleResult
+        from engines.style.gatys import check_size, fit_longest
+        from engines.train.restore import load_engine
+
+        try:
+            t0 = time.perf_counter()
+            engine, record = load_engine(self.run_path)
+            if not capabilities.has(engine, "translate"):
+                self.failed.emit(f"{Path(self.run_path).name}: {capabilities.why_not(engine, 'translate')}; "
+                                 f"train a style run (family style) to stylise in one pass", "")
+                return
+            image = (fit_longest(self.content, check_size(self.size)) * 255).round().astype(np.uint8)
+            out = engine.translate(image[None])[0]
+            if out.shape[-1] == 1:
+                out = np.repeat(out, 3, axis=-1)
+            self.finished_ok.emit(StyleResult(out, 0, False, [], time.perf_counter() - t0))
+        except (StyleError, *PERSON_ERRORS) as exc:
+            self.failed.emit(str(exc), "")
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
+
+
 class StylePanel(Panel):
     panel_id = "style"
     title = "Style"
@@ -198,8 +234,12 @@ class StylePanel(Panel):
         self.stop_button.clicked.connect(self.stop)
         self.export_button = QPushButton("Export PNG…")
         self.export_button.clicked.connect(self._choose_export)
+        self.translate_button = QPushButton("Translate with a run…")
+        self.translate_button.setToolTip("Stylise the content image in one pass with a trained style run "
+                                         "(family style): instant, no optimisation")
+        self.translate_button.clicked.connect(self._choose_translate_run)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.export_button):
+        for b in (self.start_button, self.stop_button, self.translate_button, self.export_button):
             buttons.addWidget(b)
 
         self.view = GridView()
@@ -275,6 +315,7 @@ class StylePanel(Panel):
         running = self.job is not None
         ready = self.content_drop.image is not None and self.style_drop.image is not None and self.form.is_valid()
         self.start_button.setEnabled(ready and not running)
+        self.translate_button.setEnabled(self.content_drop.image is not None and not running)
         self.stop_button.setEnabled(running)
         self.export_button.setEnabled(self.result is not None and not running)
         for w in (self.content_drop, self.style_drop, self.form, self.features_box):
@@ -304,8 +345,27 @@ class StylePanel(Panel):
         self._update_buttons()
         return True
 
+    def _choose_translate_run(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a trained style run")
+        if path:
+            self.translate_with(path)
+
+    def translate_with(self, run_path: str | Path) -> bool:
+        """Stylise the content image with a trained run (in a thread); False when nothing to do."""
+        if self.job is not None or self.content_drop.image is None:
+            return False
+        size = int(self.form.editor("size").value())
+        self.job = TranslateJob(str(run_path), self.content_drop.image, size, self)
+        self.job.finished_ok.connect(self._on_result)
+        self.job.failed.connect(self._on_failed)
+        self.job.finished.connect(self._on_job_ended)
+        self.say(f"Stylising with {Path(run_path).name}…")
+        self.job.start()
+        self._update_buttons()
+        return True
+
     def stop(self) -> None:
-        if self.job is not None:
+        if self.job is not None and hasattr(self.job, "stop"):
             self.job.stop()
             self.say("Stopping; the current image is kept…")
 
@@ -329,7 +389,8 @@ class StylePanel(Panel):
         self.result = result.image
         self._show(result.image)
         h, w = result.image.shape[:2]
-        how = f"stopped after {result.steps_done} steps" if result.stopped else f"{result.steps_done} steps"
+        how = f"stopped after {result.steps_done} steps" if result.stopped else \
+            (f"{result.steps_done} steps" if result.steps_done else "one pass of a trained run")
         self.say(f"Done: {w}×{h}, {how} in {result.seconds:.1f} s. Export PNG to keep it.")
         self.finished.emit(result)
 
@@ -374,5 +435,6 @@ class StylePanel(Panel):
 
     def shutdown(self) -> None:
         if self.job is not None:
-            self.job.stop()
+            if hasattr(self.job, "stop"):
+                self.job.stop()
             self.job.wait(30_000)

@@ -64,6 +64,10 @@ def _worker(rank, world, port, job, queue):
         def step(batch, *args):
             if job.get("stop_after") is not None and rank == 0 and trainer.step == job["stop_after"] - 1:
                 control.request_stop()  # only rank 0 is asked, as the person asks the studio
+            if job.get("rollback_at") is not None and rank == 0 and trainer.step == job["rollback_at"] \
+                    and not poisoned:
+                poisoned.append(True)
+                control.request_rollback()  # the person asks rank 0; every process must go back
             if job.get("fail_rank") == rank and trainer.step == job.get("fail_step", 0):
                 raise ValueError("a deliberate failure in this process")
             losses = real_step(batch, *args)
@@ -225,3 +229,14 @@ def test_every_other_family_trains_on_two_processes(tmp_path, name):
         assert s["events"][-1] == "Finished", s.get("failed")
     np.testing.assert_array_equal(out[0]["params"], out[1]["params"])
     assert [r["step"] for r in _rows(tmp_path / "run") if "losses" in r] == [1, 2, 3]
+
+
+def test_a_rollback_asked_of_rank_0_takes_every_process_back(tmp_path):
+    settings = replace_checked(SETTINGS, checkpoint_every=2, validate_every=0, monitor_every=0)
+    out = run_ranks({"family": "dcgan", "settings": settings, "out": tmp_path / "rb", "rollback_at": 4})
+    for s in out:
+        assert s["events"][-1] == "Finished", s
+        assert [k for k, _ in s["warnings"]] == ["rollback"] and "went back to step 4" in s["warnings"][0][1]
+    np.testing.assert_array_equal(out[0]["params"], out[1]["params"])
+    rows = _rows(tmp_path / "rb")
+    assert [r.get("event") for r in rows].count("rollback") == 1

@@ -239,3 +239,48 @@ def test_stylegan_style_mixing_grid_rows_share_the_chosen_styles():
     assert not np.array_equal(same[1, 2], same[0, 2])
     with pytest.raises(ConfigError, match="level"):
         engine.style_mix([1], [2], "all")
+
+
+# --- recipes ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["progan", "biggan", "stylegan"])
+def test_cpu_recipes_up_to_32_px_and_a_wider_gpu_preset_at_64(name):
+    family = registry.get(name)
+    small, large = family.preset(family.config_class(), 32), family.preset(family.config_class(), 64)
+    assert small == family.config_class() and large != small
+    width = "g_width" if name == "biggan" else "width"
+    assert getattr(large, width) > getattr(small, width) or large.latent_dim > small.latent_dim
+    torch.manual_seed(0)
+    engine = family.engine_class(large, DataSpec(64, 3, 0, ()), "cpu")
+    assert engine.sample(1, seed=0).shape == (1, 64, 64, 3)
+
+
+@pytest.mark.parametrize("name, classes", [("progan", 0), ("biggan", 3), ("stylegan", 0)])
+def test_the_exported_generator_samples_like_the_engine(tmp_path, name, classes):
+    from engines.network_export import export_onnx, export_pt2, image_network, run_onnx
+
+    torch.manual_seed(0)
+    engine = make_engine(name, classes=classes, **({"phase_steps": 1} if name == "progan" else {}))
+    batch = batch_of(classes=classes)
+    for i in range(2):  # ProGAN: past its first phase, so the export is mid-growth (8 px, fading)
+        _step(engine, batch, i)
+    if name == "stylegan":
+        engine.set_sampling_options(truncation=0.7)
+    net = image_network(engine)
+    assert ("labels" in net.inputs) == (classes > 0)
+    z = engine.random_latents(3, seed=4) if name != "stylegan" else \
+        torch.randn(3, engine.config.latent_dim, generator=torch.Generator().manual_seed(4))
+    inputs = [z] + ([torch.tensor([0, 1, 2])] if classes else [])
+    with torch.no_grad():
+        images = net.module(*inputs)
+    expected = engine.sample(3, seed=4, labels=np.array([0, 1, 2]) if classes else None)
+    got = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    if name != "stylegan":  # writing the files takes a while: the most intricate generator stands for all
+        return
+    program = torch.export.load(str(export_pt2(net, tmp_path / "g.pt2")))
+    np.testing.assert_allclose(program.module()(*inputs).numpy(), images.numpy(), rtol=1e-5, atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    onnx_path = export_onnx(net, tmp_path / "g.onnx")
+    got_onnx = run_onnx(onnx_path, {k: v.numpy() for k, v in zip(net.inputs, inputs)})
+    np.testing.assert_allclose(got_onnx, images.numpy(), rtol=1e-4, atol=1e-4)

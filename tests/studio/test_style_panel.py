@@ -109,3 +109,35 @@ def test_absurd_sizes_cannot_be_started(window, images):
     panel.form.editor("size").setValue(100000)
     assert not panel.start_button.isEnabled()
     assert "size" in panel.form.error_label.text()
+
+
+def test_translate_with_a_trained_style_run_and_a_run_that_cannot(qtbot, window, images, tmp_path):
+    from engines.cli import main as cli
+    from engines.style.texture import texture
+
+    content = tmp_path / "train"
+    content.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((16, 16), 20 * i, np.uint8)).save(content / f"{i}.png")
+    Image.fromarray(texture(32, 0)).save(tmp_path / "style_in.png")
+    run = tmp_path / "style_run"
+    assert cli(["train", "--family", "style", "--data", str(content), "--out", str(run), "--size", "16",
+                "--steps", "2", "--batch-size", "4", "--set", "width=4", "--set", "res_blocks=1",
+                "--input", f"style={tmp_path / 'style_in.png'}", "--quiet"]) == 0
+    panel = _panel(window, steps=2)
+    assert not panel.translate_button.isEnabled()
+    drop(panel.content_drop, [images / "content.png"])
+    assert panel.translate_button.isEnabled()
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as got:
+        assert panel.translate_with(run)
+    assert got.args[0].image.shape == (11, 16, 3)
+    qtbot.waitUntil(lambda: panel.job is None, timeout=10_000)
+    assert "one pass" in panel.status.text() and panel.export_button.isEnabled()
+
+    gan = tmp_path / "gan_run"
+    assert cli(["train", "--family", "dcgan", "--data", str(content), "--out", str(gan), "--size", "16",
+                "--steps", "1", "--batch-size", "4", "--set", "latent_dim=8", "--set", "g_width=8",
+                "--set", "d_width=8", "--set", "sample_every=0", "--quiet"]) == 0
+    with qtbot.waitSignal(panel.failed, timeout=60_000) as got:
+        assert panel.translate_with(gan)
+    assert "train a style run" in got.args[0]

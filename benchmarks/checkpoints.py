@@ -28,7 +28,7 @@ from engines import registry  # noqa: E402
 from engines.config import replace_checked  # noqa: E402
 from engines.data import ImageDataset  # noqa: E402
 from engines.families.base import DataSpec, Engine  # noqa: E402
-from engines.families.dcgan import DCGANConfig  # noqa: E402
+from engines.families.gan import DCGANConfig  # noqa: E402
 from engines.train.checkpoint import (engine_state, latest_checkpoint, load_checkpoint,  # noqa: E402
                                       load_engine_state, rng_state, save_checkpoint)
 from engines.train import events as ev  # noqa: E402

@@ -1,6 +1,7 @@
 """Engine DCGAN step time vs a plain PyTorch loop of the same networks, optimisers and batch.
 
     nice -n 10 .venv/bin/python benchmarks/engine_overhead.py [--size 32] [--batch 64] [--steps 5] [--rounds 16]
+    .venv/bin/python benchmarks/engine_overhead.py --smoke
 
 Both loops train the engine's own Generator/Discriminator (same widths, same Adam settings) on the
 same uint8 data; short chunks of steps alternate (engine, plain, engine, plain, ...) so a busy
@@ -23,7 +24,8 @@ import torch
 from torch.nn import functional as F
 
 from engines.data import ImageDataset
-from engines.families.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
+from engines.families.gan import DCGANConfig
+from engines.nn.gan_blocks import ConvDiscriminator, ConvGenerator, init_dcgan_weights
 from engines.train import events as ev
 from engines.train.loop import Control, Trainer, TrainSettings
 
@@ -56,7 +58,7 @@ def plain_steps(images: np.ndarray, cfg: DCGANConfig, batch: int):
     """The same networks and optimisers in a plain PyTorch loop; yields once per step."""
     size, channels = images.shape[1], images.shape[3]
     torch.manual_seed(0)
-    G, D = Generator(cfg.latent_dim, cfg.g_width, size, channels), Discriminator(cfg.d_width, size, channels)
+    G, D = ConvGenerator(cfg.latent_dim, cfg.g_width, size, channels), ConvDiscriminator(cfg.d_width, size, channels)
     G.apply(init_dcgan_weights)
     D.apply(init_dcgan_weights)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -100,9 +102,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=16, help="alternating chunk pairs")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and a few steps: checks the script runs")
     a = p.parse_args()
+    if a.smoke:
+        a.size, a.batch, a.width, a.steps, a.warmup, a.rounds = 16, 8, 8, 1, 1, 2
     torch.set_num_threads(a.threads)
-    images = make_data(2048, a.size)
+    images = make_data(64 if a.smoke else 2048, a.size)
     cfg = DCGANConfig(g_width=a.width, d_width=a.width)
     engine_it, plain_it = engine_steps(images, cfg, a.batch), plain_steps(images, cfg, a.batch)
     time_chunk(engine_it, a.warmup)

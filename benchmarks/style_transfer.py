@@ -10,8 +10,8 @@ feed-forward `style` family) it reports, over --images held-out digits:
   * digit accuracy: a digit classifier (engines.quality, trained on other digits, never used as a
     feature network) reading the stylised images, beside its accuracy on the originals;
   * Gram distance to the style image in an independent feature space (random features with another
-    seed than any stylisation uses): relative, averaged over its first three scales; before = the
-    content images themselves, after = stylised;
+    seed than any stylisation uses): |G - G_style| / (|G| + |G_style|), 0..1, averaged over its first
+    three scales; before = the content images themselves, after = stylised;
   * seconds per image (optimisation: the whole optimisation; feed-forward: one pass, after training,
     whose time is listed separately).
 Feature networks: random (seed 0); classifier (conv layers of a digit classifier trained on a
@@ -58,7 +58,9 @@ def digits(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def gram_distance(judge: RandomFeatures, images: np.ndarray, style: np.ndarray) -> float:
-    """Mean relative Gram distance of each image to the style image (style at the image's size)."""
+    """Mean Gram distance of each image to the style image (style at the image's size), per layer
+    |G - G_style| / (|G| + |G_style|) (Frobenius norms): 0 for the same statistics, 1 for an image
+    with no response (a flat grey image scores 1, so washing out cannot pass for style)."""
     size = images.shape[1]
     s = torch.from_numpy(fit_longest(style, size).astype(np.float32)).permute(2, 0, 1)[None]
     with torch.no_grad():
@@ -69,7 +71,8 @@ def gram_distance(judge: RandomFeatures, images: np.ndarray, style: np.ndarray) 
         for img in images:
             rgb = np.repeat(img, 3, -1) if img.shape[-1] == 1 else img
             f = judge(torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None])
-            out.append(np.mean([float((gram(f[k]) - g).pow(2).sum() / g.pow(2).sum()) for k, g in targets.items()]))
+            out.append(np.mean([float((gram(f[k]) - g).norm() / (gram(f[k]).norm() + g.norm()))
+                                for k, g in targets.items()]))
     return float(np.mean(out))
 
 
@@ -97,12 +100,18 @@ def train_ae(images: np.ndarray, labels: np.ndarray, steps: int, out: Path) -> P
 
 
 def train_style_family(images, labels, style_path: Path, features: str, steps: int) -> tuple[object, float]:
+    """The `style` family as `genstudio train --family style --input style=STYLE` runs it (the style
+    input arrives preprocessed like the data: a centre square at the training size)."""
+    from engines.train.inputs import load_input
+
     data = ImageDataset(images, labels, [], sources=["digits"])
     fam = registry.get("style")
-    config = replace_checked(fam.config_class(), style_image=str(style_path), features=features)
+    config = replace_checked(fam.config_class(), features=features)
     settings = TrainSettings(steps=steps, batch_size=8, sample_every=0, checkpoint_every=0, val_fraction=0.0,
                              validate_every=0, monitor_every=0, log_every=max(1, steps))
-    trainer = Trainer.new("style", config, settings, data, None)
+    style = load_input(fam.engine_class.inputs[1], [str(style_path)], images.shape[1])
+    trainer = Trainer.new("style", config, settings, data, None, inputs={"style": style},
+                          input_paths={"style": [str(style_path)]})
     t0 = time.perf_counter()
     list(trainer.run())
     return trainer.engine, time.perf_counter() - t0

@@ -4,7 +4,7 @@
 
 Opens the main window (offscreen unless a display is available; under Xvfb as above it is the real X11
 window on a 1280×720 screen, laid out as a laptop shows it), loads the bundled sample digits, trains a
-short SN-GAN (the studio's default) for real so the curves and the gallery are populated, enlarges one
+short GAN (DCGAN unless --family says another) for real so the curves and the gallery are populated, enlarges one
 sample and saves `QWidget.grab()` of the window. Uses a throwaway workspace and settings file.
 """
 
@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--family", default="dcgan", help="a GAN family (its form has g_width, d_width)")
     parser.add_argument("--size", default="1280x720", help="window size WxH (default: a laptop screen)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
@@ -55,6 +56,7 @@ def main() -> int:
         return 1
 
     model = window.panels["model"]
+    model.family_box.setCurrentIndex(model.family_box.findData(args.family))
     model.family_form.editor("g_width").setValue(32)
     model.family_form.editor("d_width").setValue(32)
     settings = model.settings_form
@@ -80,6 +82,7 @@ def main() -> int:
     if gallery.latest is not None:
         gallery.click_tile(10)
         gallery.click_tile(19, add=True)
+    window.message_bar.clear()  # "Training completed…" would expire by itself a few seconds later
     window.panels["losses"].redraw()
     settle = QEventLoop()
     QTimer.singleShot(300, settle, settle.quit)  # let layouts and the plot settle before grabbing

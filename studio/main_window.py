@@ -7,7 +7,8 @@ from typing import Callable
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDockWidget, QFrame, QMainWindow, QMessageBox,
-                               QScrollArea, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget)
+                               QScrollArea, QTabBar, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from engines.train import events as ev
 
@@ -106,6 +107,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.restore_layout()
+        self._tidy_tab_bars()
+        self.tabifiedDockWidgetActivated.connect(lambda _dock: self._tidy_tab_bars())
 
         s = self.state
         s.message.connect(self.show_message)
@@ -144,7 +147,7 @@ class MainWindow(QMainWindow):
                 self.docks[first].raise_()
         if self.small_screen:
             self._resize(Qt.Orientation.Horizontal, {"dataset": 340, "losses": 420, "gallery": 440})
-            self._resize(Qt.Orientation.Vertical, {"losses": 520, "training": 110})
+            self._resize(Qt.Orientation.Vertical, {"losses": 500, "training": 135})
         else:
             self._resize(Qt.Orientation.Horizontal, {"dataset": 400, "losses": 520, "gallery": 480})
             self._resize(Qt.Orientation.Vertical, {"dataset": 430, "losses": 600, "training": 150})
@@ -268,6 +271,14 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             dock.setFloating(False)
             dock.show()
+        self._tidy_tab_bars()
+
+    def _tidy_tab_bars(self) -> None:
+        """Whole panel names with scroll arrows in a crowded tab group, not "Ga…", "Tim…"."""
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self:   # the tab bars of tabbed docks (not tabs inside panels)
+                bar.setElideMode(Qt.TextElideMode.ElideNone)
+                bar.setUsesScrollButtons(True)
 
     # --- messages ---------------------------------------------------------------------------------
     def show_message(self, level: str, text: str, details: str = "", actions=None, topic: str = ""):

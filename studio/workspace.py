@@ -7,8 +7,9 @@ a person's own runs or layout.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
+
+from engines import workspace as engine_workspace
 
 ORGANISATION = "genstudio"
 APPLICATION = "genstudio"
@@ -17,25 +18,16 @@ SETTINGS_ENV = "GENSTUDIO_SETTINGS"
 
 
 def workspace_root() -> Path:
-    override = os.environ.get(WORKSPACE_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-    return Path(platformdirs.user_data_dir(APPLICATION, appauthor=False))
+    return engine_workspace.default_workspace()
 
 
 def runs_root() -> Path:
-    return workspace_root() / "runs"
+    return engine_workspace.runs_folder(workspace_root())
 
 
 def new_run_dir(family: str) -> Path:
-    """A fresh, not yet existing folder runs/<timestamp>-<family> (a suffix keeps it unique)."""
-    base = runs_root() / f"{time.strftime('%Y%m%d-%H%M%S')}-{family}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    """A fresh, empty folder in the workspace's runs (the same rule as the command line's)."""
+    return engine_workspace.new_run_dir(workspace_root(), family)
 
 
 def sample_digits_path() -> Path | None:

@@ -146,7 +146,8 @@ def print_events(events, quiet: bool = False) -> int:
     for e in events:
         line = None
         if isinstance(e, ev.Started):
-            line = (f"training {e.family} on {e.device} ({e.parameters:,} parameters) "
+            threads = f", {e.threads} CPU thread{'s' if e.threads != 1 else ''}" if e.threads else ""
+            line = (f"training {e.family} on {e.device}{threads} ({e.parameters:,} parameters) "
                     f"from step {e.start_step} to {e.total_steps}")
             if e.world_size > 1:
                 line += (f" on {e.world_size} processes ({e.per_process_batch} images each, "

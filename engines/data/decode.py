@@ -6,7 +6,6 @@ Ghostscript). Pixel counts are checked from the header before any pixel data is 
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
-from .scan import changed_ns
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 80_000_000   # a 48 MP phone photo fits; Pillow's own warning starts at ~89 MP
@@ -273,8 +271,3 @@ def to_array(img: Image.Image, size: int, channels: int, fit: str,
         pass
     arr = np.asarray(_fit(_normalise_mode(img, channels, background), size, fit, background), dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
-
-
-def file_identity(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, changed_ns(st)

@@ -76,13 +76,3 @@ def shape_images(n: int, size: int = 32, seed: int = 0) -> tuple[np.ndarray, np.
         images.append(np.asarray(img, dtype=np.uint8))
         labels.append(label)
     return np.stack(images), np.asarray(labels, dtype=np.int64), names
-
-
-def write_shape_folder(folder: str | Path, n: int = 300, size: int = 32, seed: int = 0) -> Path:
-    folder = Path(folder)
-    images, labels, names = shape_images(n, size, seed)
-    for i, (img, label) in enumerate(zip(images, labels)):
-        out = folder / names[label]
-        out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(out / f"{i:05d}.png")
-    return folder

@@ -296,6 +296,18 @@ class ModuleFeatures(Features):
         return cls(space.net.body, space.channels, "classifier of the labelled images")
 
 
+def _is_genstudio_model(path: Path) -> bool:
+    from ..train.model_file import _HEADER_KEY
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return _HEADER_KEY in (fh.metadata() or {})
+    except Exception:  # noqa: BLE001 - unreadable: VGG19Features.from_file says why
+        return False
+
+
 def load_features(choice: str = "random", seed: int = 0) -> Features:
     """'random', a path to a .safetensors file, or a run folder (or exported model file)."""
     choice = (choice or "random").strip()
@@ -303,6 +315,8 @@ def load_features(choice: str = "random", seed: int = 0) -> Features:
         return RandomFeatures(seed)
     path = Path(choice).expanduser()
     if path.suffix.lower() == ".safetensors":
+        if _is_genstudio_model(path):      # a model exported by `genstudio export`: its networks' features
+            return ModuleFeatures.from_run(path)
         return VGG19Features.from_file(path)
     if path.is_dir() or path.suffix.lower() == ".json":
         return ModuleFeatures.from_run(path)

@@ -53,9 +53,6 @@ class RunDir:
     def samples_dir(self) -> Path:
         return self.path / "samples"
 
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.path / "checkpoints"
 
     # --- creating and opening ---------------------------------------------------------------
     @classmethod

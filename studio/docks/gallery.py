@@ -141,6 +141,7 @@ class Enlarged(QLabel):
         self.image: QImage | None = None
         self.setText("Click a sample to enlarge it")
         self.setStyleSheet("color: #7b8794;")
+        self.setWordWrap(True)  # a narrow dock wraps the hint instead of cutting it
 
     def set_image(self, image: np.ndarray | None) -> None:
         self.image = None if image is None else to_qimage(image)

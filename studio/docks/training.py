@@ -66,14 +66,14 @@ class TrainingPanel(Panel):
                                     "else one per physical core. Takes effect when training starts.")
         self.threads_box.setValue(state.settings.threads)
         self.threads_box.valueChanged.connect(self._set_threads)
-        left, right = QFormLayout(), QFormLayout()
+        # three short columns rather than two long ones: the dock stays low on a laptop screen
+        left, middle, right = QFormLayout(), QFormLayout(), QFormLayout()
         left.addRow("Step", self.step_label)
         left.addRow("Images/s", self.speed_label)
-        left.addRow("CPU threads", self.threads_box)
         left.addRow("Status", self.status_label)
-        right.addRow("Elapsed", self.elapsed_label)
-        right.addRow("ETA", self.eta_label)
-        right.addRow("Run folder", self.run_label)
+        middle.addRow("Elapsed", self.elapsed_label)
+        middle.addRow("ETA", self.eta_label)
+        right.addRow("CPU threads", self.threads_box)
         # several training processes (torch.distributed), offered where there is more than one GPU or core
         from ..process_session import processes_available
         self.processes = QSpinBox()
@@ -86,21 +86,23 @@ class TrainingPanel(Panel):
         self.processes.valueChanged.connect(state.set_processes)
         self.batch_label = QLabel("–")
         if processes_available() > 1:
-            left.addRow("Processes", self.processes)
+            right.addRow("Processes", self.processes)
         else:
             self.processes.hide()
-        left.addRow("Batch", self.batch_label)
+        middle.addRow("Batch", self.batch_label)
+        right.addRow("Run folder", self.run_label)
         # families that grow (progan) report their current resolution and fade-in alpha as metrics
         self.growth_label = QLabel("–")
         self.growth_label.setObjectName("training_growth")
         self.growth_label.setToolTip("Progressive growing: the resolution the networks train at now, and "
                                      "how far the newest layers have faded in (alpha 0 -> 1)")
-        right.addRow("Resolution", self.growth_label)
-        self._right = right
-        right.setRowVisible(self.growth_label, False)
+        middle.addRow("Resolution", self.growth_label)
+        self._right = middle  # the column holding the growth row (shown only while a network grows)
+        middle.setRowVisible(self.growth_label, False)
         details = QHBoxLayout()
-        details.addLayout(left, 1)
-        details.addLayout(right, 2)
+        details.addLayout(left, 2)
+        details.addLayout(middle, 2)
+        details.addLayout(right, 3)
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from engines import registry
-from engines.families.dcgan import DCGANConfig, DCGANEngine
+from engines.families.gan import DCGANConfig, GANEngine as DCGANEngine
 from engines.train import events as ev
 from engines.train.checkpoint import best_checkpoint, checkpoint_paths, load_checkpoint
 from engines.train.loop import Trainer, TrainSettings

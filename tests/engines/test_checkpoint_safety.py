@@ -14,7 +14,7 @@ from engines.train.checkpoint import (CheckpointError, checkpoint_paths, latest_
                                       remove_stale_temp_files, save_checkpoint)
 from engines.train.loop import Trainer, TrainSettings
 from engines.train.restore import load_engine
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 
 SMALL = DCGANConfig(latent_dim=8, g_width=8, d_width=8)
 SETTINGS = TrainSettings(steps=2, batch_size=4, log_every=1, sample_every=0, n_samples=4)

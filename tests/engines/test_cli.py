@@ -202,3 +202,18 @@ def test_training_says_when_it_draws_a_sample_grid(tmp_path, capsys):
                  "--set", "d_width=8", "--set", "latent_dim=8"]) == 0
     drawing = [line for line in capsys.readouterr().out.splitlines() if "drawing 4 sample images" in line]
     assert [line.split()[1] for line in drawing] == ["0", "2", "4"]  # the step each grid belongs to
+
+
+def test_train_takes_a_cpu_thread_count_and_says_it(tmp_path, capsys):
+    import torch
+
+    imgs = _folder(tmp_path)
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "--family", "dcgan", "--data", str(imgs), "--out", str(tmp_path / "run"),
+                     "--size", "16", "--steps", "1", "--batch-size", "4", "--device", "cpu", "--set", "threads=1",
+                     "--set", "latent_dim=8", "--set", "g_width=8", "--set", "d_width=8"]) == 0
+        assert "on cpu, 1 CPU thread (" in capsys.readouterr().out and torch.get_num_threads() == 1
+        assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

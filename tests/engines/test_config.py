@@ -4,7 +4,7 @@ import pytest
 
 from engines.config import (ConfigError, field_infos, from_dict, parse_assignments, replace_checked,
                             to_dict)
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train.loop import TrainSettings
 
 

@@ -46,7 +46,7 @@ def _train_until_killed(ctx, argv, run, after_step, delay):
 def test_killed_repeatedly_then_resumed_loses_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["engines.cli.train", "engines.families.dcgan", "torch._dynamo"])
+    ctx.set_forkserver_preload(["engines.cli.train", "engines.families.gan", "torch._dynamo"])
     imgs = tmp_path / "imgs"
     imgs.mkdir()
     for i in range(12):

@@ -13,7 +13,7 @@ from engines.train import checkpoint as ckpt
 from engines.train import events as ev
 from engines.train.checkpoint import checkpoint_paths, load_checkpoint
 from engines.train.loop import Trainer, TrainSettings
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 
 SMALL = ["--set", "latent_dim=8", "--set", "g_width=8", "--set", "d_width=8", "--set", "sample_every=0",
          "--set", "checkpoint_every=2", "--set", "log_every=1"]

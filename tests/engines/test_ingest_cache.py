@@ -194,7 +194,7 @@ def test_a_split_of_a_cached_dataset_stays_on_disk_and_reads_the_right_rows(fold
 
 
 def test_training_reads_batches_from_the_cached_array(folder, cache, tmp_path):
-    from engines.families.dcgan import DCGANConfig
+    from engines.families.gan import DCGANConfig
     from engines.train import events as ev
     from engines.train.loop import Trainer, TrainSettings
     data = load_images([folder], size=16, cache_dir=cache)

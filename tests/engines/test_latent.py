@@ -4,7 +4,7 @@ import torch
 
 from engines.families.base import DataSpec, Engine, to_uint8
 from engines.families.capabilities import LatentCodec
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.latent import (LatentError, corner_grid, endpoint_latent, latent_support, lerp, path, to_latents,
                             project, random_walk, slerp)
 from engines.train.loop import Trainer, TrainSettings

@@ -186,6 +186,9 @@ def test_features_of_a_trained_run_and_of_a_classifier(tmp_path):
     assert features.content_layer in out and "conv1@2" in out
     result = stylize(_content(), _style(), _fast(steps=10, size=32), features)
     assert result.history[-1]["style"] < result.history[0]["style"]
+    assert main(["export", str(run), "--out", str(tmp_path / "ae.safetensors")]) == 0
+    exported = load_features(str(tmp_path / "ae.safetensors"))     # an exported model, not VGG weights
+    assert isinstance(exported, ModuleFeatures)
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (40, 12, 12, 3), dtype=np.uint8)

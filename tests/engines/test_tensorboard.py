@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train import tensorboard
 from engines.train.loop import Control, Trainer, TrainSettings

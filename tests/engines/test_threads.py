@@ -27,7 +27,7 @@ def test_zero_is_automatic_and_a_number_is_taken_as_given(monkeypatch):
 
 
 def test_training_applies_the_setting_and_says_so():
-    from engines.families.dcgan import DCGANConfig
+    from engines.families.gan import DCGANConfig
 
     before = torch.get_num_threads()
     try:

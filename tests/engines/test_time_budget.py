@@ -12,7 +12,7 @@ from PIL import Image
 from engines.cli import main
 from engines.cli.train import parse_duration
 from engines.config import ConfigError, replace_checked
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train import loop
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint

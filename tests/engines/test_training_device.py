@@ -6,7 +6,7 @@ import json
 import torch
 
 from engines.config import replace_checked
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings, resolve_precision
 

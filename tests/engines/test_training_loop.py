@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engines.config import replace_checked
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train.loop import Control, Trainer, TrainSettings
 from engines.train.run import RunError

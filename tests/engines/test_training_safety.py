@@ -10,7 +10,7 @@ import torch
 
 from engines.config import replace_checked
 from engines.families.base import NonFiniteError
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train.checkpoint import checkpoint_paths, load_checkpoint
 from engines.train.loop import Control, Trainer, TrainSettings

@@ -9,7 +9,7 @@ import sys
 from PIL import Image
 
 from engines.cli import main
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings
 from engines.workspace import (ENV_VAR, default_workspace, describe_data, list_runs, new_run_dir, runs_folder,

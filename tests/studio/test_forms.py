@@ -1,7 +1,7 @@
 import pytest
 
 from engines.config import ConfigError
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train.loop import TrainSettings
 from studio.forms import ConfigForm, FloatEdit
 

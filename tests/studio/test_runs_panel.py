@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from engines.families.dcgan import DCGANConfig
+from engines.families.gan import DCGANConfig
 from engines.train.loop import Trainer, TrainSettings
 from engines.workspace import new_run_dir, runs_folder
 

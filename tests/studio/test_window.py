@@ -126,6 +126,18 @@ def test_a_small_screen_tabs_model_and_runs_with_dataset(qtbot, monkeypatch, scr
         assert window.width() <= screen[0] and window.height() <= screen[1] - 40
         tabbed = {d.objectName() for d in window.tabifiedDockWidgets(window.docks["dataset"])}
         assert ({"dock_model", "dock_runs"} <= tabbed) is small
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QTabBar
+        bars = [b for b in window.findChildren(QTabBar) if b.parent() is window]
+        assert bars and all(b.elideMode() == Qt.TextElideMode.ElideNone and b.usesScrollButtons() for b in bars)
     finally:
         window.close()
         dispose(window)
+
+
+def test_the_latent_grid_keeps_a_readable_size_in_a_small_window(qtbot, window):
+    window.resize(1280, 650)
+    window.docks["latent"].raise_()
+    view = window.panels["latent"].view
+    qtbot.waitUntil(lambda: view.isVisible())
+    assert view.height() >= 200 and view.width() >= 200   # the panel scrolls instead of squeezing it

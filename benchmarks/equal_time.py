@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines import registry  # noqa: E402
-from engines.compare import measure_run  # noqa: E402
+from engines.compare import checkpoints_with_time, measure_run  # noqa: E402
 from engines.config import field_infos, replace_checked  # noqa: E402
 from engines.data import load_images  # noqa: E402
 from engines.data.toy import write_digit_folder  # noqa: E402
@@ -67,7 +67,8 @@ def train(spec: str, data, folder: Path, seconds: float, seed: int, size: int,
         if isinstance(e, ev.Failed):
             raise RuntimeError(f"{spec}: {e.message}")
         last = e
-    return out, last.step, trainer.train_seconds()
+    # the training time of the final checkpoint (the last sample grid, drawn after it, is not training)
+    return out, last.step, checkpoints_with_time(out)[-1][1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,8 @@ def median3(images: np.ndarray) -> np.ndarray:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("families", nargs="*", default=list(FAMILIES))
+    p.add_argument("families", nargs="*", default=list(FAMILIES),
+                   help="families to measure, each optionally with settings: ddpm:batch_size=16")
     p.add_argument("--seconds", type=float, default=90.0, help="wall-clock training time per family")
     p.add_argument("--n", type=int, default=100, help="held-out digits per measure")
     p.add_argument("--sigma", type=float, default=40.0)
@@ -125,13 +126,21 @@ def main(argv=None) -> int:
         "upscale_bicubic": {"psnr": psnr(bic, test_x), "accuracy": acc(bic)},
     }
     print(json.dumps(results["baselines"], indent=1), flush=True)
-    for fam in args.families:
-        run = root / f"run_{fam}"
+    saved = root / "results.json"
+    if saved.exists():  # families measured by an earlier call into the same --out stay in the table
+        earlier = json.loads(saved.read_text())
+        results.update({k: v for k, v in earlier.items() if k not in ("setup", "baselines")})
+    for spec in args.families:
+        fam, _, extra = spec.partition(":")   # "ddpm:batch_size=16,lr=2e-3": settings on top of the recipe
+        sets = [kv for kv in extra.split(",") if kv]
+        run = root / ("run_" + spec.replace(":", "_").replace(",", "_").replace("=", "-"))
         if not (run / "run.json").exists():
             t0 = time.time()
             argv = ["train", "--family", fam, "--data", str(data), "--out", str(run), "--size", str(size),
                     "--quiet", "--set", "sample_every=0"]
             argv += ["--steps", "3"] if args.smoke else ["--steps", "1000000", "--time", f"{args.seconds:g}s"]
+            for kv in sets:
+                argv += ["--set", kv]
             if cli(argv) != 0:
                 print(f"{fam}: training failed", file=sys.stderr)
                 continue
@@ -168,8 +177,8 @@ def main(argv=None) -> int:
                                                    held.labels, epochs=2 if args.smoke else 5)
             r["synthesize"] = cas
         r["tool_seconds"] = round(time.time() - t0, 1)
-        results[fam] = r
-        print(fam, json.dumps(r, indent=1), flush=True)
+        results[spec] = r
+        print(spec, json.dumps(r, indent=1), flush=True)
         (root / "results.json").write_text(json.dumps(results, indent=1))
     print(table(results))
     print(f"results: {root / 'results.json'}")

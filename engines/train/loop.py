@@ -996,9 +996,9 @@ class Trainer:
         self._notes = []
         if dist_rt.broadcast_flag(self.run_dir is None or not self.run_dir.checkpoints()):
             self._snapshot = _cpu_copy(self._state())  # something good to roll back to
-        self._clock_start = _now()
         yield from self._sample_events()
         start_step, t0 = self.step, _now()
+        self._clock_start = t0  # training time starts with the first step, as the logged `time` does
         step_time = None
         last_ckpt = self.step
         out_of_time = False

@@ -408,6 +408,13 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
 class PixelTransformerEngine(TransformerEngine, Likelihood):
     """The pixels variant: exact bits/dim per image, over the quantised pixels (see the module docstring)."""
 
+    @property
+    def bits_per_dim_note(self) -> str:
+        """What `genstudio evaluate` says under the figure."""
+        levels = self.config.levels
+        return (f"bits_per_dim is over the {levels} quantised levels per channel (uniform: {math.log2(levels):.2f}), "
+                f"not over 8-bit values; bits_per_dim_8bit_bound adds log2(256/{levels})")
+
     @torch.no_grad()
     def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).to(self.device)

@@ -23,7 +23,7 @@ from .losses import SATURATION_GAP, d_loss, g_loss, gradient_penalty
 from .monitor import MONITOR_SEED, AdversarialMonitor
 
 
-class GANEngine(Engine, Sampler, LatentCodec, AdversarialMonitor):
+class GANEngine(AdversarialMonitor, Engine, Sampler, LatentCodec):
     family = "gan"
     encoding = "projection (optimising the latent until the generator reproduces the image)"
     class_mixing = True  # conditional runs: G's class embedding takes weights (n, classes) too

@@ -74,4 +74,7 @@ def run(args) -> int:
         print(f"  {key:18s} {value:.4f}")
     if "bits_per_dim" in measures and getattr(engine, "bits_per_dim_is_bound", False):
         print("  (bits_per_dim is the negative ELBO: an upper bound on the true value)")
+    note = getattr(engine, "bits_per_dim_note", "")
+    if "bits_per_dim" in measures and note:
+        print(f"  ({note})")
     return 0

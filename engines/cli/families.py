@@ -8,6 +8,7 @@ from .. import registry
 from ..config import field_infos
 from ..families import capabilities
 from ..sampling import sampling_fields_json
+from ..tools.session import TITLES, can, method_name
 
 
 def add_parser(sub) -> None:
@@ -21,12 +22,15 @@ def run(args) -> int:
         print(json.dumps([{"name": f.name, "title": f.title, "description": f.description,
                            "inputs": [i.to_json() for i in f.engine_class.inputs],
                            "capabilities": list(capabilities.of(f.engine_class)),
+                           "tools": {t: (method_name(f.engine_class, t) if can(f.engine_class, t) else None)
+                                     for t in TITLES},
                            "fields": [i.to_json() for i in field_infos(f.config_class)],
                            "sampling": sampling_fields_json(f.engine_class.sampling_config)} for f in fams], indent=1))
         return 0
     for f in fams:
         print(f"{f.name:10s} {f.title} — {f.description}")
         print(f"  can: {', '.join(capabilities.of(f.engine_class))}")
+        print(f"  tools: {', '.join(t for t in TITLES if can(f.engine_class, t)) or 'none'}")
         if len(f.engine_class.inputs) > 1:
             print("  inputs:")
             for i in f.engine_class.inputs:

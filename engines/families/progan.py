@@ -5,7 +5,8 @@ steps the next phase begins: a fade, in which the next resolution's layers are b
 goes 0 -> 1 (in G, the new layers' image over the old image enlarged; in D, the new input block over
 the old input layer fed a halved image; the real images are blended the same way), then a stable
 phase at that resolution. The final resolution trains until the run ends. `phase_steps` 0 splits the
-run's length evenly, giving the final resolution two shares.
+run's planned steps evenly, giving the final resolution two shares; the phase length is fixed at the
+first step (and checkpointed), so continuing a run for more steps lengthens only the final stage.
 
 The rest is the paper's recipe: WGAN-GP loss with a small drift term keeping D's scores near 0,
 equalised learning rate (weights scaled at run time), pixel norm in G, a minibatch standard

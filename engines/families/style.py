@@ -185,14 +185,16 @@ class StyleEngine(Engine, Translator):
         x = (x + 1) / 2
         return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
-    def _with_noise(self, x: torch.Tensor, seed: int) -> torch.Tensor:
-        """The image with the noise planes appended (seeded: the same seed, the same noise)."""
+    def _with_noise(self, x: torch.Tensor, seed: int, shared: bool = False) -> torch.Tensor:
+        """The image with the noise planes appended (seeded: the same seed, the same noise). `shared`:
+        one pattern for every image, so an image's result does not depend on its batch."""
         k = self.config.noise_channels
         if k == 0:
             return x
         gen = torch.Generator().manual_seed(int(seed))
-        noise = torch.randn((x.shape[0], k) + tuple(x.shape[-2:]), generator=gen).to(x.device, x.dtype)
-        return torch.cat([x, noise], dim=1)
+        n = 1 if shared else x.shape[0]
+        noise = torch.randn((n, k) + tuple(x.shape[-2:]), generator=gen).to(x.device, x.dtype)
+        return torch.cat([x, noise.expand(x.shape[0], -1, -1, -1)], dim=1)
 
     def losses(self, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
         targets = self._style_targets()
@@ -242,7 +244,7 @@ class StyleEngine(Engine, Translator):
             x = x.to(self.device).div(127.5).sub(1.0)
             if x.shape[1] != self.data.channels:
                 x = x[:, :3].mean(1, keepdim=True) if self.data.channels == 1 else x[:, :1].expand(-1, 3, -1, -1)
-            y = self.net(self._with_noise(x, seed=i))
+            y = self.net(self._with_noise(x, seed=0, shared=True))
             out.append(((y.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:3] + (3,), np.uint8)
 

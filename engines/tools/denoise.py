@@ -8,7 +8,7 @@ Methods, chosen from what the family can do:
   * diffusion: a noisy image y = x + sigma n is, scaled by sqrt(alpha_bar_t), a sample of x_t for the
     step t where (1 - alpha_bar_t) / alpha_bar_t = sigma^2 (on the [-1, 1] scale); the deterministic
     DDIM reverse process runs from that step to the clean image (as in SDEdit, Meng et al. 2022).
-  * autoencoders and VAEs: encode, then decode.
+  * autoencoders, VAEs and VQ-VAEs: encode, then decode (latent diffusion: through its first stage).
   * EBM: Langevin descent on the energy (no added noise) from the noisy image.
   * flows (and GANs): MAP in latent space, argmin |render(u) - y|^2 / (2 sigma^2) + |u|^2 / 2,
     started from the encoding of the noisy image where the family has an encoder.
@@ -41,6 +41,7 @@ METHODS = (
            or _is("engines.families.vae", "VAEEngine")(cls) or _is("engines.families.vqvae", "VQVAEEngine")(cls)),
     Method("MAP in latent space", can_fit),
     Method("Langevin descent on the energy (EBM)", is_ebm),
+    Method("encode-decode through the first stage (latent diffusion)", _is("engines.families.ldm", "LDMEngine")),
 )
 
 
@@ -96,6 +97,10 @@ def denoise(engine: Engine, images: np.ndarray, sigma: float | None = None, seed
         check_progress(progress, 1, 1)
     elif m is METHODS[2]:
         out, name = _map(engine, images, sigmas, seed, labels, progress, **options)
+    elif m is METHODS[4]:
+        out = engine.first.decode(engine.first.encode(images))
+        name = m.name
+        check_progress(progress, 1, 1)
     else:
         steps = int(options.get("steps") or engine.options.steps)
         x = clamped_langevin(engine, to_float(images, engine.device), steps, engine.options.step_size, 0.0,

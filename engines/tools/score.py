@@ -6,7 +6,8 @@ Methods, chosen from what the family can do:
     likelihood-based generative models"): raw likelihood prefers simple images even when they are
     out of distribution, so the score is bits/dim minus the image's own lossless (PNG) bits/dim.
   * VAEs: the negative ELBO in bits/dim (an upper bound on -log2 p(x) per dimension), same correction.
-  * diffusion: the denoising loss (noise-prediction error at fixed noise levels and draws).
+  * diffusion: the denoising loss (noise-prediction error at fixed noise levels and draws); latent
+    diffusion the same on its first stage's latents of the image.
   * EBMs: the energy (low on the data the model was trained on).
   * autoencoders (and VQ-VAEs): reconstruction error; GANs: projection error (how well the generator can
     reproduce the image after optimising its latent).
@@ -59,6 +60,7 @@ METHODS = (
            or _is("engines.families.vqvae", "VQVAEEngine")(cls)),
     Method("projection error (generator)", lambda cls: renderer_kind(cls) == "render"),
     Method("energy (EBM)", is_ebm),
+    Method("denoising loss in the first stage's latent space (latent diffusion)", _is("engines.families.ldm", "LDMEngine")),
 )
 BITS_METHODS = (METHODS[0], METHODS[1])
 
@@ -125,8 +127,10 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
             parts.append(_reconstruction(engine, chunk))
         elif m is METHODS[4]:
             parts.append(_projection(engine, chunk, seed, projection_steps))
-        else:
+        elif m is METHODS[5]:
             parts.append(_energy(engine, chunk))
+        else:
+            parts.append(_latent_denoising(engine, chunk, seed))
         check_progress(progress, b + 1, total)
     raw = np.concatenate(parts) if parts else np.zeros(0)
     if m in BITS_METHODS:
@@ -134,7 +138,7 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
             png = png_bits_per_dim(images)
             return ScoreResult(raw - png, m.name + " minus PNG bits/dim (Serrà et al. 2020)", "bits/dim", raw, png)
         return ScoreResult(raw, m.name, "bits/dim", raw, None)
-    unit = {METHODS[2]: "MSE", METHODS[5]: "energy"}.get(m, "MSE (0-255 scale)")
+    unit = {METHODS[2]: "MSE", METHODS[5]: "energy", METHODS[6]: "MSE (normalised latents)"}.get(m, "MSE (0-255 scale)")
     return ScoreResult(raw, m.name, unit)
 
 
@@ -210,10 +214,17 @@ def _elbo(engine, images: np.ndarray, seed: int, draws: int = 4) -> np.ndarray:
 
 
 @torch.no_grad()
-def _denoising(engine, images: np.ndarray, seed: int, levels: int = 8) -> np.ndarray:
+def _latent_denoising(engine, images: np.ndarray, seed: int) -> np.ndarray:
+    """Latent diffusion: the same denoising loss, on the first stage's normalised latents of the images."""
+    z = engine.first.encode(np.ascontiguousarray(images)).float().to(engine.device)
+    return _denoising(engine.diffusion, None, seed, x0=engine.norm.normalise(engine._as_grid(z)))
+
+
+@torch.no_grad()
+def _denoising(engine, images: np.ndarray | None, seed: int, levels: int = 8, x0: torch.Tensor | None = None) -> np.ndarray:
     """Mean squared error of the network's target (v or eps) at `levels` noise levels spread over
     the schedule, with noise drawn from a fixed seed (the same draws for every image set)."""
-    x0 = to_float(images, engine.device)
+    x0 = to_float(images, engine.device) if x0 is None else x0
     net = engine._sampling_net()
     labels = engine._null_labels(len(x0))
     T = engine.config.timesteps

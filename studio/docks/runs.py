@@ -72,6 +72,7 @@ class RunsPanel(Panel):
         super().__init__(state, parent)
         self.summaries: list[RunSummary] = []
         self.export_thread: ExportThread | None = None
+        self.export_targets: dict[Path, Path] = {}   # run -> the file its model last went to (or was meant to)
         self.tree = QTreeWidget()
         self.tree.setObjectName("runs_list")
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -218,11 +219,19 @@ class RunsPanel(Panel):
             return False
         return True
 
+    def suggested_export(self, run: Path) -> Path:
+        """Where the export dialog starts: the file (name and folder) chosen for this run last time,
+        else the run's name in the folder of the last export, else in the home folder."""
+        if Path(run) in self.export_targets:
+            return self.export_targets[Path(run)]
+        last = next(reversed(self.export_targets.values()), None)
+        return (last.parent if last is not None else Path.home()) / f"{Path(run).name}.safetensors"
+
     def _choose_export(self) -> None:
         path = self.selected_path()
         if path is None:
             return
-        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(Path.home() / f"{path.name}.safetensors"),
+        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(self.suggested_export(path)),
                                                 "Model for genstudio (*.safetensors);;"
                                                 "Image-making network as ONNX (*.onnx);;"
                                                 "Image-making network for torch.export (*.pt2)",
@@ -237,6 +246,8 @@ class RunsPanel(Panel):
         target = Path(target)
         if target.suffix not in (".safetensors", ".onnx", ".pt2"):
             target = target.with_name(target.name + ".safetensors")
+        self.export_targets.pop(Path(run), None)
+        self.export_targets[Path(run)] = target   # offered again next time, even when this one fails
         refusal = None
         if self.export_thread is not None:
             refusal = ("info", "An export is already running; wait for it to finish.")

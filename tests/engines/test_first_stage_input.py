@@ -83,3 +83,30 @@ def test_a_first_stage_of_the_wrong_family_is_one_line(tmp_path):
     with pytest.raises(InputError) as err:
         _given(registry.get("ldm"), ebm)
     assert "first_stage" in str(err.value) and "ebm" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_from_the_command_line(tmp_path, capsys):
+    from PIL import Image
+
+    from engines.cli import main
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(imgs / f"{i}.png")
+    common = ["--data", str(imgs), "--size", "16", "--batch-size", "4", "--quiet", "--set", "sample_every=0"]
+    vq = tmp_path / "vq"
+    assert main(["train", "--family", "vqvae", "--out", str(vq), "--steps", "2", *common, "--set", "width=4",
+                 "--set", "code_dim=3", "--set", "codebook_size=6"]) == 0
+    run = tmp_path / "tr"
+    assert main(["train", "--family", "transformer", "--out", str(run), "--steps", "2", *common,
+                 "--input", f"first_stage={vq}", "--set", "variant=tokens", "--set", "layers=1",
+                 "--set", "dim=16", "--set", "heads=2"]) == 0
+    assert load_engine(run)[0].vocab == 6
+    assert main(["sample", str(run), "--n", "2", "--out", str(tmp_path / "s")]) == 0
+    capsys.readouterr()
+    assert main(["train", "--family", "ldm", "--out", str(tmp_path / "bad"), "--steps", "1", *common,
+                 "--input", f"first_stage={run}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "first_stage" in err and "transformer" in err

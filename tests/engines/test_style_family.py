@@ -50,6 +50,7 @@ def test_stylises_any_size_grey_or_rgb_into_rgb_the_same_way_twice():
     out = engine.translate(grey)
     assert out.shape == (2, 21, 30, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out, engine.translate(grey))
+    np.testing.assert_array_equal(out[1:], engine.translate(grey[1:]))     # alone or in a batch: the same
     assert engine.translate(np.repeat(grey, 3, axis=-1)).shape == (2, 21, 30, 3)
     with pytest.raises(ConfigError, match="one way"):
         engine.translate(grey, "b2a")

@@ -294,3 +294,45 @@ def test_pixel_transformer_inpaints_exactly_or_by_gibbs(world, later):
         res = ip.inpaint(engine, images, mask, candidates=2, sweeps=1)
         assert word in res.method and res.images.shape == (2, 2, SIZE, SIZE, 1)
         assert (res.images[:, :, ~mask] == images[:, None][:, :, ~mask]).all()
+
+
+def test_latent_diffusion_scores_denoises_and_says_what_it_cannot(world, tmp_path, capsys):
+    run = train(world["root"] / "ldm", "ldm", world["data"], steps=5)
+    engine = load_engine(run)[0]
+    res = sc.score(engine, world["images"][:3])
+    assert "latent space" in res.method and res.scores.shape == (3,) and np.isfinite(res.scores).all()
+    den = dn.denoise(engine, dn.add_noise(world["images"][:2], 20.0))
+    assert "first stage" in den.method and den.images.shape == (2, SIZE, SIZE, 1)
+    write_folder(tmp_path / "in", world["images"][:1])
+    assert main(["inpaint", str(run), "--images", str(tmp_path / "in"), "--box", "0,0,4,4",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "ldm run cannot inpaint" in capsys.readouterr().err
+
+
+def test_denoising_with_a_briefly_trained_autoencoder_improves_psnr(world):
+    run = train(world["root"] / "ae150", "ae", world["data"], steps=150, width=8, latent_dim=8)
+    engine = load_engine(run)[0]
+    noisy = dn.add_noise(world["images"], 40.0, seed=3)
+    res = dn.denoise(engine, noisy, sigma=40.0)
+    assert psnr(res.images, world["images"]) > psnr(noisy, world["images"]) + 2  # about 17.9 -> 22.6 dB
+
+
+def test_families_lists_each_familys_tools(capsys):
+    assert main(["families", "--json"]) == 0
+    fams = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert "RePaint" in fams["ddpm"]["tools"]["inpaint"]
+    assert fams["pixelcnn"]["tools"]["denoise"] is None and "bits/dim" in fams["pixelcnn"]["tools"]["score"]
+
+
+def test_class_guided_inpainting_and_denoising_of_a_conditional_diffusion_run(world, tmp_path, capsys):
+    write_folder(tmp_path / "in", world["images"][:2])
+    for tool, extra in (("inpaint", ["--box", "0,0,8,16"]), ("denoise", ["--sigma", "20"]), ("upscale", [])):
+        src = tmp_path / "in"
+        if tool == "upscale":
+            src = write_folder(tmp_path / "small", up.shrink(world["images"][:2], 8))
+        assert main([tool, str(world["runs"]["ddpm"]), "--images", str(src), "--out", str(tmp_path / tool),
+                     "--label", "right", "--set", "steps=3", *extra]) == 0, capsys.readouterr().err
+        assert len(list((tmp_path / tool).glob("*.png"))) == 2
+    assert main(["inpaint", str(world["runs"]["ddpm"]), "--images", str(tmp_path / "in"), "--box", "0,0,8,16",
+                 "--out", str(tmp_path / "x"), "--label", "nope"]) == 2
+    assert "unknown label" in capsys.readouterr().err

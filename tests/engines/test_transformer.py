@@ -124,3 +124,22 @@ def test_a_given_vqvae_is_the_first_stage_and_survives_reloading(tmp_path):
     np.testing.assert_array_equal(loaded.sample(2, seed=3), engine.sample(2, seed=3))
     with pytest.raises(ConfigError):
         TransformerEngine(TransformerConfig(**TOKENS), DataSpec(8, 1), inputs={"first_stage": vq})
+
+
+def test_evaluate_says_what_the_bits_per_dim_are_over(tmp_path, capsys):
+    from PIL import Image
+
+    from engines.cli import main
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(6):
+        Image.new("L", (16, 16), color=i * 40).save(imgs / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--family", "transformer", "--data", str(imgs), "--out", str(run), "--size", "16",
+                 "--steps", "2", "--batch-size", "2", "--quiet", "--set", "layers=1", "--set", "dim=16",
+                 "--set", "heads=2", "--set", "sample_every=0"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(imgs)]) == 0
+    out = capsys.readouterr().out
+    assert "bits_per_dim " in out and "over the 4 quantised levels" in out and "bits_per_dim_8bit_bound" in out

@@ -95,6 +95,8 @@ def test_the_runs_panel_exports_a_model_file_and_never_overwrites_silently(qtbot
     assert out.read_bytes() == before
     assert export(tmp_path / "missing" / "m.safetensors") is None
     assert messages[-1].endswith(f"the folder {tmp_path / 'missing'} does not exist") and ".tmp" not in messages[-1]
+    # the dialog offers the name the person typed, not the run's default name, next time
+    assert runs.suggested_export(gan) == tmp_path / "missing" / "m.safetensors"
     # The banner: the next export's outcome replaces the failure, and "Exported" replaces "Exporting".
     assert export(tmp_path / "again.safetensors") == tmp_path / "again.safetensors"
     banner = window.message_bar.texts()

@@ -121,9 +121,12 @@ class Memorisation:
 def memorisation(train: np.ndarray, fake: np.ndarray, percentile: float = MEMORISED_PERCENTILE) -> Memorisation:
     """See the module note. `train` should be the images the model trained on."""
     train, fake = _check(train, fake, least=2)
-    own = _pairwise(train, train)
-    np.fill_diagonal(own, np.inf)
-    threshold = float(np.percentile(own.min(axis=1), percentile))
+    own = np.empty(len(train))
+    for i in range(0, len(train), 1024):  # in blocks: 5,000 training images need no 200 MB matrix
+        block = _pairwise(train[i:i + 1024], train)
+        block[np.arange(len(block)), i + np.arange(len(block))] = np.inf
+        own[i:i + len(block)] = block.min(axis=1)
+    threshold = float(np.percentile(own, percentile))
     d = _pairwise(fake, train)
     nearest = d.argmin(axis=1)
     distance = d[np.arange(len(fake)), nearest]

@@ -12,6 +12,8 @@ samples are drawn and the script prints per run and as mean ± sd over seeds:
     the same data (engines/quality.py; lower is better; the real-vs-real floor is printed too);
   - classes covered (a digit counts when >= 2% of the samples are classified as it with p >= 0.5);
   - training images/s (steps x batch / CPU-s) and sampling images/s (1,000 samples, one thread).
+--labels trains on the digit classes (e.g. `--families cgan,biggan`): samples are drawn ten per
+class in turn and the classifier's agreement with the class asked for is printed too.
 --rgb makes an RGB set instead: the same digits, each drawn in a random colour on a random dark
 background (seeded), judged by a classifier trained on those RGB digits.
 ProGAN's growth schedule needs the run's length in steps, which a CPU budget does not give: its
@@ -63,10 +65,13 @@ def dataset(size: int, rgb: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def train_for(name: str, seconds: float, size: int, overrides: dict, seed: int, n_samples: int,
-              progan_rate: float, rgb: bool = False) -> dict:
+              progan_rate: float, rgb: bool = False, labelled: bool = False) -> dict:
     torch.set_num_threads(1)
-    images, _ = dataset(size, rgb)
-    data = ImageDataset(images, np.zeros(len(images), np.int64), [], sources=["<sklearn digits>"])
+    images, digits = dataset(size, rgb)
+    if labelled:
+        data = ImageDataset(images, digits.astype(np.int64), [str(d) for d in range(10)], sources=["<sklearn digits>"])
+    else:
+        data = ImageDataset(images, np.zeros(len(images), np.int64), [], sources=["<sklearn digits>"])
     family = registry.get(name)
     config = family.config_class()
     if family.preset is not None:
@@ -90,13 +95,14 @@ def train_for(name: str, seconds: float, size: int, overrides: dict, seed: int, 
             control.request_stop()
     cpu = time.process_time() - start
     t0 = time.process_time()
-    samples = trainer.engine.sample(n_samples, seed=12345 + seed)
+    asked = np.arange(n_samples) % 10 if labelled and trainer.engine.conditional else None
+    samples = trainer.engine.sample(n_samples, seed=12345 + seed, labels=asked)
     sample_s = time.process_time() - t0
     extra = {}
     if name == "progan":
         stage, alpha = trainer.engine.growth()
         extra["grown_to"] = f"{trainer.engine.sizes[stage]}px a{alpha:.2f}"
-    return {"name": name, "seed": seed, "steps": trainer.step, "samples": samples, "cpu": cpu,
+    return {"name": name, "seed": seed, "steps": trainer.step, "samples": samples, "cpu": cpu, "asked": asked,
             "train_ips": trainer.step * batch_size / cpu, "sample_ips": n_samples / max(sample_s, 1e-9),
             "warnings": warnings, **extra}
 
@@ -119,11 +125,12 @@ def main() -> int:
     ap.add_argument("--progan-steps-per-second", type=float, default=15.0,
                     help="ProGAN steps per CPU-second, to plan its growth within the budget")
     ap.add_argument("--out", default="/tmp/gan_milestones")
+    ap.add_argument("--labels", action="store_true", help="train on the digit classes (conditional families)")
     ap.add_argument("--rgb", action="store_true", help="colourised digits (RGB) instead of grey ones")
     ap.add_argument("--smoke", action="store_true", help="a few CPU-seconds per family at 16 px: checks it runs")
     args = ap.parse_args()
     if args.smoke:
-        args.seconds, args.size, args.samples, args.seeds = 2.0, 16, 64, "0"
+        args.seconds, args.size, args.samples, args.seeds = 1.0, 16, 16, "0"
         args.set = args.set + ["stylegan:width=8", "stylegan:max_width=16", "biggan:g_width=8", "biggan:d_width=8",
                                "progan:phase_steps=2"]
     out = Path(args.out)
@@ -135,7 +142,7 @@ def main() -> int:
         name, _, assignment = item.partition(":")
         overrides.setdefault(name, {}).update(parse_assignments([assignment]))
     rate = args.progan_steps_per_second
-    jobs = [(n, args.seconds, args.size, overrides.get(n, {}), s, args.samples, rate, args.rgb)
+    jobs = [(n, args.seconds, args.size, overrides.get(n, {}), s, args.samples, rate, args.rgb, args.labels)
             for s in seeds for n in names]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(train_for, *job) for job in jobs]
@@ -150,13 +157,15 @@ def main() -> int:
             r = future.result()
             r["fd"] = space.frechet(images, r["samples"])
             r["covered"] = space.classes_covered(r["samples"], MIN_SHARE, MIN_CONFIDENCE)
+            if r["asked"] is not None:
+                r["warnings"].insert(0, f"class agreement {float((space.predict(r['samples']) == r['asked']).mean()):.2f}")
             save_png(make_grid(r["samples"][:64], columns=8), out / f"{r['name']}_seed{r['seed']}.png", scale=2)
             rows.append(r)
             print(f"  {r['name']} seed {r['seed']}: {r['steps']} steps, Fréchet {r['fd']:.1f}, classes "
                   f"{r['covered']}/{k} {r.get('grown_to', '')}", flush=True)
     print(f"\nequal CPU time: {args.seconds:.0f} CPU-s per run, one thread, {args.size} px "
           f"{'RGB (colourised) ' if args.rgb else ''}digits, "
-          f"unconditional, seeds {seeds}, {args.jobs} run(s) side by side; real vs real Fréchet {floor:.1f}")
+          f"{'with labels' if args.labels else 'unconditional'}, seeds {seeds}, {args.jobs} run(s) side by side; real vs real Fréchet {floor:.1f}")
     print(f"{'family':<9}{'seed':>5}{'steps':>7}{'Fréchet':>9}{'classes':>9}{'train img/s':>13}{'sample img/s':>14}  notes")
     for r in rows:
         print(f"{r['name']:<9}{r['seed']:>5}{r['steps']:>7}{r['fd']:>9.1f}{r['covered']:>6}/{k:<2}"

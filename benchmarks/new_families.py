@@ -112,7 +112,7 @@ def main(argv=None) -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 2 CPU seconds, 20 samples: checks the plumbing")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.seconds, args.judge, args.size = 2.0, 20, 12
+        args.seconds, args.judge, args.size = 1.0, 8, 12
     torch.set_num_threads(1)
     images, labels = digit_images(args.size, 1)
     data = ImageDataset(images[..., None], labels, [str(d) for d in range(10)], sources=["<digits>"])

@@ -353,7 +353,8 @@ class StudioState(QObject):
     def _on_finished(self, event: ev.Finished) -> None:
         self.finished.emit(event)
         where = f" in {self.run_dir}" if self.run_dir else ""
-        self.message.emit("info", f"Training {event.reason} at step {event.step}{where}.", "")
+        how = "reached its time budget" if event.reason == "time budget" else event.reason
+        self.message.emit("info", f"Training {how} at step {event.step}{where}.", "")
 
     def _on_failed(self, event: ev.Failed) -> None:
         self.failed.emit(event)

@@ -171,7 +171,7 @@ def print_events(events, quiet: bool = False) -> int:
         elif isinstance(e, ev.CheckpointSaved):
             line = f"checkpoint {e.path}"
         elif isinstance(e, ev.Finished):
-            print(f"{e.reason} at step {e.step}")
+            print(f"{'time budget reached' if e.reason == 'time budget' else e.reason} at step {e.step}")
         elif isinstance(e, ev.Failed):
             if os.environ.get("GENSTUDIO_DEBUG") and e.details:
                 print(e.details, file=sys.stderr)

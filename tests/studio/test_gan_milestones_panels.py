@@ -96,3 +96,24 @@ def test_training_panel_shows_the_growing_resolution(window):
     assert panel.growth_label.isVisibleTo(panel) and panel.growth_label.text() == "8×8 px, fading in (alpha 0.25)"
     window.state.metrics.emit(ev.Metrics(400, {"resolution": 16.0, "fade_alpha": 1.0}))
     assert panel.growth_label.text() == "16×16 px"
+
+
+def test_latent_panel_morphs_biggan_classes(qtbot, window, runs):
+    import numpy as np
+
+    panel = window.panels["latent"]
+    with qtbot.waitSignal(panel.service.loaded, timeout=60_000):
+        panel.open_run(runs["biggan"])
+    qtbot.waitUntil(lambda: all(n in panel.service.latents for n in "AB"), timeout=60_000)
+    assert panel.model_info["class_mixing"] and panel.model_info["conditional"]
+    a, b = panel.endpoints["A"], panel.endpoints["B"]
+    assert b.class_box.isVisibleTo(panel) and (a.label(), b.label()) == (0, 1)
+    panel.frames_spin.setValue(3)
+    panel.mode_box.setCurrentText("lerp")
+    with qtbot.waitSignal(panel.service.frames_ready, timeout=60_000):
+        panel.render_strip()
+    assert panel.result_captions == ["0", "0 50% 1 50%", "1"]
+    engine = panel.service.engine
+    mid = engine.decode((engine.random_latents(1, 1) + engine.random_latents(1, 2)) / 2,
+                        labels=np.array([[0.5, 0.5] + [0.0] * 8], np.float32))
+    np.testing.assert_array_equal(panel.result[1], mid[0])

@@ -169,7 +169,10 @@ def main() -> None:
                     help="checkpoint interval of the measured A/B runs (the default interval, "
                          f"{TrainSettings().checkpoint_every}, is extrapolated from the same figures)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.quick = True
     torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 3
     interval = 2 if args.quick else args.ab_interval

@@ -56,7 +56,7 @@ def write(folder: Path, images: np.ndarray) -> None:
         Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(folder / f"{i:05d}.png")
 
 
-def run(seconds: float, size: int, seed: int, work: Path, smoke: bool) -> dict:
+def run(seconds: float, size: int, seed: int, work: Path, smoke: bool, overrides=()) -> dict:
     from engines.config import replace_checked
     from engines.quality import FeatureSpace
     from engines.train import events as ev
@@ -77,6 +77,8 @@ def run(seconds: float, size: int, seed: int, work: Path, smoke: bool) -> dict:
     config = family.preset(family.config_class(), size)
     if smoke:
         config = replace_checked(config, width=8, d_width=8, blocks=1)
+    from engines.config import parse_assignments
+    config = replace_checked(config, **parse_assignments(list(overrides)))
     settings = registry.default_settings("cyclegan", size, TrainSettings())
     steps = 3 if smoke else 1_000_000
     settings = replace_checked(settings, steps=steps, seed=seed, sample_every=0, checkpoint_every=0, log_every=50)
@@ -122,6 +124,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=16)
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
     p.add_argument("--figure", help="write a PNG of translations of the first seed here")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a CycleGAN setting")
     p.add_argument("--smoke", action="store_true", help="a few steps on a few images: checks the script runs")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -129,7 +132,7 @@ def main(argv=None) -> int:
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as work:
-            r = run(0 if args.smoke else args.seconds, args.size, seed, Path(work), args.smoke)
+            r = run(0 if args.smoke else args.seconds, args.size, seed, Path(work), args.smoke, args.set)
         if args.figure and not rows:
             figure(Path(args.figure), r["samples"])
         rows.append(r)

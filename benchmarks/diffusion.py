@@ -86,7 +86,13 @@ def main() -> int:
     ap.add_argument("--per-class", type=int, default=4, help="grid rows (images per class)")
     ap.add_argument("--ancestral", action="store_true", help="also sample with the full ancestral sampler (slow)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.compare, args.size, args.batch, args.per_class = 2, 4, 16, 8, 1
+        import tempfile
+        args.out = tempfile.mkdtemp(prefix="ddpm-smoke-")
+        args.set = [*args.set, "base_channels=8", "channel_mults=1", "timesteps=50", "sample_steps=4"]
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +133,7 @@ def main() -> int:
 
     print(f"sampling (conditional, one column per class, eta {config.eta:g}; accuracy judged by the classifier):")
     guidance = config.guidance
-    for steps in (10, 25, 50, 100):
+    for steps in [s for s in (10, 25, 50, 100) if s <= config.timesteps]:
         run(f"ddim_{steps}_g{guidance:g}", sampler="ddim", steps=steps, eta=config.eta, guidance=guidance)
     run("ddim_50_g1", sampler="ddim", steps=50, eta=config.eta, guidance=1)
     if args.ancestral:

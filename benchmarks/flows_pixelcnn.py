@@ -170,7 +170,11 @@ def main(argv=None) -> None:
                     help="also print held-out bits/dim after this much training time, e.g. 60,120,300")
     ap.add_argument("--judge", type=int, default=0, metavar="N",
                     help="judge N samples per temperature with a classifier of the digits (see above)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.seconds, args.size, args.copies, args.samples, args.clock = 1.0, 12, 1, 2, "wall"
+        args.families = args.families[:1] if args.families else ["realnvp"]
     torch.set_num_threads(args.threads)
     images, labels = digit_images(args.size, args.copies)
     data = ImageDataset(images[..., None], labels, [str(d) for d in range(10)], sources=["<digits>"])

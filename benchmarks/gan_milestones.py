@@ -130,7 +130,7 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="a few CPU-seconds per family at 16 px: checks it runs")
     args = ap.parse_args()
     if args.smoke:
-        args.seconds, args.size, args.samples, args.seeds = 2.0, 16, 64, "0"
+        args.seconds, args.size, args.samples, args.seeds = 1.0, 16, 16, "0"
         args.set = args.set + ["stylegan:width=8", "stylegan:max_width=16", "biggan:g_width=8", "biggan:d_width=8",
                                "progan:phase_steps=2"]
     out = Path(args.out)

@@ -106,7 +106,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=1, help="training runs side by side (processes)")
     ap.add_argument("--out", default="/tmp/gan_bench")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.size, args.samples, args.seeds, args.recipes = 1, 12, 50, "0", "dcgan"
+        import tempfile
+        args.out = tempfile.mkdtemp(prefix="gan-smoke-")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

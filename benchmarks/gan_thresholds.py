@@ -118,7 +118,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of: " + ", ".join(SCENARIOS))
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.size, args.scenarios = 1, 12, args.scenarios.split(",")[0]
     labels = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         results = [pool.submit(run, label, args.seconds, args.size, args.seed) for label in labels]

@@ -134,7 +134,10 @@ def main() -> None:
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--child")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.n, args.size = 24, 16
     if args.child:
         print(json.dumps(child(args.child, str(args.folder), str(args.cache), args.size, args.workers)))
         return

@@ -30,7 +30,10 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--families", default=",".join(registry.names()))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.size, args.frames, args.families, args.threads = 16, 3, "vae,realnvp", 1
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.size}px, {args.frames} frames")
     print(f"{'family':10s} {'reach a real image':>20s} {'ms/frame':>10s}  how")

@@ -135,7 +135,7 @@ def train_for(spec: str, data: ImageDataset, seconds: float, batch_size: int, se
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("families", nargs="+", help="family[:key=value,...] to train, in turn")
+    ap.add_argument("families", nargs="*", default=["vae"], help="family[:key=value,...] to train, in turn (default vae)")
     ap.add_argument("--seconds", type=float, default=120, help="wall time per family (default 120)")
     ap.add_argument("--size", type=int, default=28)
     ap.add_argument("--copies", type=int, default=2, help="digit copies (2: about 3.6k images)")
@@ -144,7 +144,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     ap.add_argument("--samples", type=int, default=500, help="samples scored per family")
     ap.add_argument("--out", default="benchmark_out", help="folder for the sample grids")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     args = ap.parse_args()
+    if args.smoke:
+        args.seconds, args.size, args.copies, args.samples, args.batch_size = 1, 12, 1, 20, 16
+        args.families = args.families[:1]
+        import tempfile
+        args.out = tempfile.mkdtemp(prefix="likelihood-smoke-")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,10 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--prefill", type=int, default=300_000,
                    help="points per loss curve added (at negative steps) before the probe, to load the plot")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     a = p.parse_args()
+    if a.smoke:
+        a.seconds, a.size, a.batch, a.prefill = 2, 16, 8, 1000
     import torch
     torch.set_num_threads(a.threads)
     from PySide6.QtCore import QEventLoop, QTimer

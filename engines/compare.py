@@ -281,14 +281,12 @@ def _feature_space(data: dict, say, stop):
     """(extractor, its name, the training images, their features) for the run's data: the data's
     classifier when it has class subfolders, else random conv features (engines/metrics.py)."""
     from .data import DataError
-    from .data.ingest import load_images
     from .metrics import extractor_for
+    from .train.run_data import load_run_data
 
     say("loading the run's data")
     try:
-        dataset = load_images([str(s) for s in data.get("sources", [])], size=int(data["size"]),
-                              channels=int(data["channels"]), fit=str(data.get("fit", "center-crop")),
-                              background=data.get("background", "#ffffff"), cancelled=stop)
+        dataset = load_run_data({"data": data}, cancelled=stop)
     except DataError as exc:
         if stop():
             raise Cancelled() from None

@@ -82,5 +82,27 @@ def default_settings(name: str, size: int, settings):
     return replace_checked(settings, **family.train_preset(size)) if family.train_preset is not None else settings
 
 
+def merge_train_recipe(name: str, size: int, current, previous_recipe: dict) -> tuple[object, dict]:
+    """A person's training settings `current` (a TrainSettings) after switching to family `name`:
+    (settings, the recipe values now in them). The family's recommended settings (e.g. batch 16 for
+    flows) replace values still at their default or still at what the previous family's recipe set
+    (`previous_recipe`); a value the person changed stays theirs; one the previous recipe set and
+    nobody touched goes back to its default when the new family has no opinion on it."""
+    from .config import replace_checked
+
+    defaults = type(current)()
+    recipe = default_settings(name, size, defaults)
+    wanted = {k: getattr(recipe, k) for k in vars(defaults) if getattr(recipe, k) != getattr(defaults, k)}
+    changes = {}
+    for key, value in previous_recipe.items():
+        if key not in wanted and getattr(current, key) == value:
+            changes[key] = getattr(defaults, key)
+    for key, value in wanted.items():
+        if getattr(current, key) in (getattr(defaults, key), previous_recipe.get(key)):
+            changes[key] = value
+    kept = {k: v for k, v in wanted.items() if changes.get(k, getattr(current, k)) == v}
+    return (replace_checked(current, **changes) if changes else current), kept
+
+
 def all_families() -> list[Family]:
     return [get(n) for n in names()]

@@ -43,6 +43,20 @@ def runs_folder(workspace: str | os.PathLike | None = None) -> Path:
     return root / "runs"
 
 
+def _run_names(root: Path, family: str) -> Iterator[Path]:
+    """Run folder names: the time and the family, then -2, -3, ... for runs started in the same second."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", family).strip("-") or "run"
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
+    for n in range(1000):
+        yield root / (stem if n == 0 else f"{stem}-{n + 1}")
+
+
+def run_dir_path(workspace: str | os.PathLike | None, family: str) -> Path:
+    """The name a new run folder would get now (not created: the training reports if it cannot be)."""
+    root = runs_folder(workspace)
+    return next(p for p in _run_names(root, family) if not p.exists())
+
+
 def new_run_dir(workspace: str | os.PathLike | None, family: str) -> Path:
     """Create and return a fresh, empty run folder named after the time and the family."""
     root = runs_folder(workspace)
@@ -50,10 +64,7 @@ def new_run_dir(workspace: str | os.PathLike | None, family: str) -> Path:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot create the workspace {root}: {exc.strerror or exc}") from None
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", family).strip("-") or "run"
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
-    for n in range(1000):
-        path = root / (stem if n == 0 else f"{stem}-{n + 1}")
+    for path in _run_names(root, family):
         try:
             path.mkdir()  # exclusive: two runs started in the same second get different folders
             return path

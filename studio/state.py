@@ -14,9 +14,10 @@ from PySide6.QtCore import QObject, Signal
 
 from engines import registry
 from engines.config import from_dict, to_dict
-from engines.data import DataError, ImageDataset, parse_background
+from engines.data import ImageDataset
 from engines.train import events as ev
 from engines.train.inputs import InputError, check_given
+from engines.train.run_data import run_data_settings
 from engines.train.loop import TrainSettings
 
 from . import workspace
@@ -353,7 +354,8 @@ class StudioState(QObject):
     def _on_finished(self, event: ev.Finished) -> None:
         self.finished.emit(event)
         where = f" in {self.run_dir}" if self.run_dir else ""
-        self.message.emit("info", f"Training {event.reason} at step {event.step}{where}.", "")
+        how = "reached its time budget" if event.reason == "time budget" else event.reason
+        self.message.emit("info", f"Training {how} at step {event.step}{where}.", "")
 
     def _on_failed(self, event: ev.Failed) -> None:
         self.failed.emit(event)
@@ -390,13 +392,9 @@ class StudioState(QObject):
             self.message.emit("warning", f"This run is at step {history.step:,} of {self.settings.steps:,}; "
                               f"raise Steps in the Model panel, then continue it.", "")
             return False
-        spec, sources = history.data_spec, [str(s) for s in history.data.get("sources", [])]
-        size, channels = int(spec.get("size", self.image_size)), spec.get("channels")
-        fit = history.data.get("fit", "center-crop")
-        try:
-            background = parse_background(history.data.get("background", (255, 255, 255)))
-        except DataError:
-            background = (255, 255, 255)
+        data = run_data_settings({"data": history.data, "data_spec": history.data_spec})
+        sources, size, channels = data["sources"], data["size"], data["channels"]
+        fit, background = data["fit"], data["background"]
         ready = (self.dataset is not None and self.sources == sources and self.dataset.size == size
                  and self.dataset.channels == channels and (self.fit, tuple(self.background)) == (fit, background))
         if ready:

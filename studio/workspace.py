@@ -26,8 +26,9 @@ def runs_root() -> Path:
 
 
 def new_run_dir(family: str) -> Path:
-    """A fresh, empty folder in the workspace's runs (the same rule as the command line's)."""
-    return engine_workspace.new_run_dir(workspace_root(), family)
+    """A new run folder's path in the workspace (the command line's naming rule); the training creates
+    it, and says so when it cannot."""
+    return engine_workspace.run_dir_path(workspace_root(), family)
 
 
 def sample_digits_path() -> Path | None:

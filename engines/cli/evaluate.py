@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..data import load_images
+from ..train.run_data import load_run_data
 from ..families.base import Batch
 from ..train.restore import load_engine
 from ..train.run import RunError
@@ -54,9 +54,7 @@ def run(args) -> int:
     if not 1 <= args.batch_size <= 4096:
         raise CliError("--batch-size must be between 1 and 4096")
     engine, record = load_engine(args.run_dir, args.checkpoint)
-    spec = record["data_spec"]
-    fit = record.get("data", {}).get("fit", "center-crop")
-    dataset = load_images(args.data, size=int(spec["size"]), channels=int(spec["channels"]), fit=fit)
+    dataset = load_run_data(record, args.data)  # the run's preprocessing, background included
     labels = run_labels(engine, dataset)
     family = registry.get(record["family"])
     measures = {k: float(v) for k, v in engine.validate(batches(dataset.images, labels, args.batch_size,

@@ -11,6 +11,7 @@ from .. import registry
 from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, ImageDataset, load_images, parse_background
 from ..train.inputs import check_given, load_inputs, parse_input_args
+from ..train.run_data import load_run_data, run_data_settings
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
 from ..train.loop import DEVICES, Control, Trainer, TrainSettings
@@ -171,7 +172,7 @@ def print_events(events, quiet: bool = False) -> int:
         elif isinstance(e, ev.CheckpointSaved):
             line = f"checkpoint {e.path}"
         elif isinstance(e, ev.Finished):
-            print(f"{e.reason} at step {e.step}")
+            print(f"{'time budget reached' if e.reason == 'time budget' else e.reason} at step {e.step}")
         elif isinstance(e, ev.Failed):
             if os.environ.get("GENSTUDIO_DEBUG") and e.details:
                 print(e.details, file=sys.stderr)
@@ -301,10 +302,10 @@ def _make_trainer(args, time_limit) -> Trainer:
             args.device = changes["device"]
         if "time_limit" in changes and time_limit is None:
             time_limit = float(changes["time_limit"])
-        sources = args.data or rec["data"]["sources"]
-        spec = rec["data_spec"]
-        fit, background = rec["data"].get("fit", "center-crop"), rec["data"].get("background", (255, 255, 255))
-        dataset = load_images(sources, size=spec["size"], channels=spec["channels"], fit=fit, background=background)
+        settings = run_data_settings(rec)
+        sources, spec = args.data or settings["sources"], rec["data_spec"]
+        fit, background = settings["fit"], settings["background"]
+        dataset = load_run_data(rec, sources)
         inputs = None  # the run's own, loaded again from where they were
         if args.input:
             fam = registry.get(rec["family"]).engine_class

@@ -35,6 +35,9 @@ DIRECTIONS = ("a2b", "b2a")
 class CycleGANConfig:
     width: int = param(32, min=4, max=256, help="Generator channels at full resolution (the paper: 64).")
     blocks: int = param(4, min=1, max=12, help="Residual blocks in each generator (the paper: 9 at 256 px, 6 at 128 px).")
+    downsample: int = param(2, min=0, max=4, help="Stride-2 steps in each generator (the paper: 2). Fewer keep the "
+                                                  "mapping local, which on small images stops it from moving whole "
+                                                  "shapes around (e.g. flipping digits) to satisfy the cycle.")
     d_width: int = param(32, min=4, max=256, help="Discriminator channels of its first layer (the paper: 64).")
     d_layers: int = param(2, min=1, max=5, help="Stride-2 layers of the PatchGAN discriminator (fewer on small images: "
                                                 "each output judges a smaller patch).")
@@ -60,7 +63,7 @@ class CycleGANEngine(Engine, Translator):
         self.spec_b: DataSpec = b if isinstance(b, DataSpec) else DataSpec(data.size, data.channels)
         ca, cb, size = data.channels, self.spec_b.channels, data.size
         c = config
-        down, layers = downsamplings(size), patch_layers(size, c.d_layers)
+        down, layers = downsamplings(size, c.downsample), patch_layers(size, c.d_layers)
         self.G_ab = ResnetGenerator(ca, cb, c.width, c.blocks, down).to(self.device)
         self.G_ba = ResnetGenerator(cb, ca, c.width, c.blocks, down).to(self.device)
         self.D_a = PatchDiscriminator(ca, c.d_width, layers).to(self.device)

@@ -113,16 +113,16 @@ def run_split(record: dict, engine):
     it (same sources, preprocessing, val_fraction and seed); (None, None, False, why) when the data
     cannot be had (an exported model file carries none, or the folders moved). Families that keep
     no held-out split get a tenth held out here (said by the flag: the model trained on them)."""
-    from ..data import DataError, load_images
+    from ..data import DataError
     from ..train.loop import engine_overrides_validate
+    from ..train.run_data import load_run_data
 
     data = record.get("data") or {}
     sources = data.get("sources") or []
     if record.get("model_file") or not sources:
         return None, None, False, "an exported model file carries no data"
     try:
-        dataset = load_images([str(s) for s in sources], size=int(data["size"]), channels=int(data["channels"]),
-                              fit=str(data.get("fit", "center-crop")), background=data.get("background", "#ffffff"))
+        dataset = load_run_data(record)
     except (DataError, KeyError, ValueError) as exc:
         return None, None, False, f"the run's data cannot be loaded again ({exc})"
     settings = record.get("settings") or {}

@@ -128,7 +128,7 @@ def record_inputs(family_cls, given: dict[str, list[str]], values: dict[str, obj
         if spec.name not in values:
             continue
         v = values[spec.name]
-        row = {"kind": spec.kind, "paths": [str(Path(p).resolve()) for p in given[spec.name]]}
+        row = {"kind": spec.kind, "paths": [str(Path(p).resolve()) for p in given.get(spec.name, [])]}
         if isinstance(v, ImageDataset):
             row.update(describe=v.describe(), data_spec=spec_of(v).to_json())
         out[spec.name] = row

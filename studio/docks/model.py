@@ -180,19 +180,10 @@ class ModelPanel(Panel):
             current = self.settings_form.config()
         except ConfigError:
             return  # an invalid form: leave it as the person has it
-        defaults = TrainSettings()
-        recipe = registry.default_settings(self.state.family_name, self._data_size(), defaults)
-        wanted = {k: getattr(recipe, k) for k in vars(defaults) if getattr(recipe, k) != getattr(defaults, k)}
-        changes = {}
-        for key, value in self._train_recipe.items():
-            if key not in wanted and getattr(current, key) == value:
-                changes[key] = getattr(defaults, key)
-        for key, value in wanted.items():
-            if getattr(current, key) in (getattr(defaults, key), self._train_recipe.get(key)):
-                changes[key] = value
-        self._train_recipe = {k: v for k, v in wanted.items() if changes.get(k, getattr(current, k)) == v}
-        if changes:
-            self.settings_form.set_config(replace_checked(current, **changes))
+        merged, self._train_recipe = registry.merge_train_recipe(self.state.family_name, self._data_size(), current,
+                                                                 self._train_recipe)
+        if merged != current:
+            self.settings_form.set_config(merged)
 
     def _follow_data_size(self, dataset) -> None:
         """New data of another size: an untouched recipe follows it; edited settings are kept."""

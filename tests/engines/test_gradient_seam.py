@@ -5,6 +5,7 @@ import math
 import os
 import socket
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -39,7 +40,10 @@ def test_every_family_steps_every_optimiser_through_the_seam(name):
     if hasattr(config, "first_stage_steps"):  # two-stage families: one step of each phase
         config = replace_checked(config, first_stage_steps=1)
     image_sets = [i.name for i in family.engine_class.inputs[1:] if i.kind == "images"]
-    engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu", inputs={n: DataSpec(16, 1, 0) for n in image_sets})
+    inputs = {i.name: DataSpec(16, 1, 0) if i.kind == "images" else
+              np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8) if i.kind == "image" else None
+              for i in family.engine_class.inputs[1:]}
+    engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu", inputs=inputs)
     calls = []
     engine.gradient_reducer = lambda grads: calls.append("reduce")
     for opt_name, opt in engine.optimizers().items():

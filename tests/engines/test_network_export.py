@@ -97,6 +97,10 @@ def test_cli_exports_a_trained_run_by_file_extension(tmp_path, capsys, monkeypat
     assert main(["export", str(run), "--out", str(tmp_path / "g.pt2")]) == 0
     assert "inputs z ('B', 8) float32 -> images" in capsys.readouterr().out
     np.testing.assert_allclose(torch.export.load(str(tmp_path / "g.pt2")).module()(z).numpy(), want, atol=1e-5)
+    extra = {"genstudio.json": ""}
+    torch.export.load(str(tmp_path / "g.pt2"), extra_files=extra)
+    meta = json.loads(extra["genstudio.json"])
+    assert meta["inputs"] == {"z": [8]} and meta["output"] == "images" and meta["range"] == [-1, 1]
     assert main(["export", str(run), "--out", str(tmp_path / "g.pt2")]) == 2  # no silent overwrite
     assert main(["export", str(run), "--out", str(tmp_path / "g.tflite")]) == 2
     assert ".onnx or .pt2" in capsys.readouterr().err

@@ -115,7 +115,7 @@ def test_cli_time_budget_stops_the_run(tmp_path, capsys, clock):
                  "--steps", "1000", "--batch-size", "4", "--time", "4s", "--set", "latent_dim=8",
                  "--set", "g_width=8", "--set", "d_width=8", "--set", "sample_every=0"]) == 0
     text = capsys.readouterr().out
-    assert "or for 0m04s of training time" in text and "time budget at step 4" in text
+    assert "or for 0m04s of training time" in text and "time budget reached at step 4" in text
     record = json.loads((out / "run.json").read_text())
     assert record["settings"]["time_limit"] == 4.0 and record["status"] == "finished"
 

@@ -161,3 +161,13 @@ def test_training_panel_says_when_it_draws_samples(window):
     assert label.text() == "Drawing 64 sample images (about 0:03)…"
     window.state.phase.emit(ev.Phase(0, "sampling", "drawing 64 sample images", None))
     assert label.text() == "Drawing 64 sample images…"
+
+
+def test_a_time_budget_shows_in_the_training_panel(qtbot, window):
+    from engines.train import events as ev
+
+    panel = window.panels["training"]
+    window.state.run_started.emit(ev.Started("/tmp/run", "dcgan", 0, 2000, "cpu", 10, 600.0, 0.0))
+    assert panel.step_label.text() == "0 / 2000, or 10:00 of training time"
+    window.state.progress.emit(ev.Progress(10, 2000, {"loss": 1.0}, 100.0, 5.0, 595.0))
+    assert panel.step_label.text().endswith("or 10:00 of training time") and panel.eta_label.text() == "9:55"

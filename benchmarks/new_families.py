@@ -109,10 +109,10 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, default=16)
     ap.add_argument("--judge", type=int, default=200, help="samples judged per family")
     ap.add_argument("--out", default="", help="folder for sample grids")
-    ap.add_argument("--smoke", action="store_true", help="tiny networks, 2 CPU seconds, 20 samples: checks the plumbing")
+    ap.add_argument("--smoke", action="store_true", help="tiny networks, a quarter of a CPU second each, 8 samples: checks the plumbing")
     args = ap.parse_args(argv)
     if args.smoke:
-        args.seconds, args.judge, args.size = 1.0, 8, 12
+        args.seconds, args.judge, args.size = 0.25, 8, 12
     torch.set_num_threads(1)
     images, labels = digit_images(args.size, 1)
     data = ImageDataset(images[..., None], labels, [str(d) for d in range(10)], sources=["<digits>"])

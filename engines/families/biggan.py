@@ -26,7 +26,7 @@ from ..nn.gan_blocks import diff_augment, parse_policy
 from ..registry import Family
 from .base import Batch, DataSpec, Finding
 from .gan import SATURATION_GAP, attention_sizes
-from .gan_common import TRUNCATION_HELP, MilestoneGAN
+from .gan_common import TRUNCATION_HELP, MilestoneGAN, cpu_batch_preset
 
 
 @dataclass(frozen=True)
@@ -191,4 +191,4 @@ FAMILY = Family(
     description="Class-conditional batch norm from a shared class embedding plus hierarchical z, projection "
                 "discriminator, hinge loss, spectral norm in both nets, orthogonal regularisation, EMA; "
                 "the truncation trick when sampling (truncation=PSI). Unlabelled data: trains unconditionally.",
-    config_class=BigGANConfig, engine_class=BigGANEngine, preset=preset_for_size)
+    config_class=BigGANConfig, engine_class=BigGANEngine, preset=preset_for_size, train_preset=cpu_batch_preset)

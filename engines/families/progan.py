@@ -30,7 +30,7 @@ from ..nn.progan_nets import ProDiscriminator, ProGenerator, ladder
 from ..registry import Family
 from .base import Batch, DataSpec
 from .gan import SATURATION_GAP
-from .gan_common import MilestoneGAN
+from .gan_common import MilestoneGAN, cpu_batch_preset
 
 DEFAULT_RUN_STEPS = 2000   # when the loop does not say how long the run is (older loops), plan for this
 
@@ -64,12 +64,6 @@ def preset_for_size(config: ProGANConfig, size: int) -> ProGANConfig:
     if size >= 64 and config.width == 16 and config.max_width == 64:
         return dataclasses.replace(config, width=32, max_width=256, latent_dim=256)
     return config
-
-
-def train_preset(size: int) -> dict:
-    """Batch 32 up to 32 px: on 16 px digits at 60 CPU-s it drew varied digits (Fréchet 74, 9 of 10
-    covered) where batch 64 collapsed onto one shape (550, 2 covered); benchmarks/gan_milestones.py."""
-    return {"batch_size": 32} if size <= 32 else {}
 
 
 def schedule(step: int, phase: int, doublings: int) -> tuple[int, float]:
@@ -210,4 +204,4 @@ FAMILY = Family(
     description="Grows G and D from 4x4 to the image size with fade-in phases (Karras et al., 2018): "
                 "WGAN-GP, equalised learning rate, pixel norm, minibatch stddev. Sample grids are "
                 "enlarged to one size while it grows.",
-    config_class=ProGANConfig, engine_class=ProGANEngine, preset=preset_for_size, train_preset=train_preset)
+    config_class=ProGANConfig, engine_class=ProGANEngine, preset=preset_for_size, train_preset=cpu_batch_preset)

@@ -30,7 +30,7 @@ from ..registry import Family
 from .base import Batch, DataSpec, to_uint8
 from .capabilities import StyleMixer
 from .gan import SATURATION_GAP
-from .gan_common import TRUNCATION_HELP, MilestoneGAN
+from .gan_common import TRUNCATION_HELP, MilestoneGAN, cpu_batch_preset
 
 LEVELS = ("coarse", "middle", "fine")
 SPACES = ("w", "z")
@@ -307,4 +307,5 @@ FAMILY = Family(
     description="Style-based generator: mapping network (0.01x LR), learned constant, modulated convs, "
                 "per-layer noise, style mixing, lazy R1, EMA; latents in W, truncation, style-mixing "
                 "grids (genstudio stylemix). Needs longer runs than SN-GAN to shine.",
-    config_class=StyleGANConfig, engine_class=StyleGANEngine, preset=preset_for_size)
+    config_class=StyleGANConfig, engine_class=StyleGANEngine, preset=preset_for_size,
+    train_preset=cpu_batch_preset)

@@ -77,7 +77,8 @@ def train_for(name: str, seconds: float, size: int, overrides: dict, seed: int, 
     if family.preset is not None:
         config = family.preset(config, size)
     overrides = dict(overrides)
-    batch_size = int(overrides.pop("batch_size", 64))
+    recommended = family.train_preset(size) if family.train_preset is not None else {}
+    batch_size = int(overrides.pop("batch_size", recommended.get("batch_size", 64)))  # the family's recipe
     if name == "progan" and "phase_steps" not in overrides:
         overrides["phase_steps"] = max(1, int(progan_rate * seconds / 6))
     config = replace_checked(config, **overrides)

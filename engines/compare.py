@@ -367,8 +367,10 @@ def _kid_text(m: Measured) -> str:
 def _is_bound(family: str) -> bool:
     """Whether the family's bits/dim is an upper bound (VAEs: the negative ELBO) rather than exact."""
     from . import registry
+    from .families import capabilities
     try:
-        return bool(getattr(registry.get(family).engine_class, "bits_per_dim_is_bound", False))
+        cls = registry.get(family).engine_class
+        return capabilities.has(cls, "likelihood") and not cls.exact
     except registry.UnknownFamily:
         return False
 

@@ -134,7 +134,7 @@ def image_network(engine) -> ImageNetwork:
 
     spec = engine.data
     b = 2
-    cond = bool(getattr(engine, "conditional", False))
+    cond = bool(engine.conditional)
     family = type(engine).__name__
     from .families.gan_common import MilestoneGAN
     if isinstance(engine, MilestoneGAN):

@@ -38,7 +38,7 @@ class TemperatureSampling:
 
 def sampling_fields(engine) -> list[FieldInfo]:
     """The sampling options of `engine` with this run's limits; `default` is the engine's current value."""
-    cls = getattr(engine, "sampling_config", None)
+    cls = engine.sampling_config
     if cls is None:
         return []
     limits = engine.sampling_limits()

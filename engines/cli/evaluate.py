@@ -13,6 +13,7 @@ import torch
 
 from .. import registry
 from ..train.run_data import load_run_data
+from ..families import capabilities
 from ..families.base import Batch
 from ..train.restore import load_engine
 from ..train.run import RunError
@@ -70,7 +71,7 @@ def run(args) -> int:
         return 0
     for key, value in measures.items():
         print(f"  {key:18s} {value:.4f}")
-    if "bits_per_dim" in measures and getattr(engine, "bits_per_dim_is_bound", False):
+    if "bits_per_dim" in measures and capabilities.has(engine, "likelihood") and not engine.exact:
         print("  (bits_per_dim is the negative ELBO: an upper bound on the true value)")
     note = getattr(engine, "bits_per_dim_note", "")
     if "bits_per_dim" in measures and note:

@@ -27,7 +27,6 @@ TRUNCATION_HELP = ("Truncation psi: below 1, samples keep nearer the model's typ
 class MilestoneGAN(GANEngine):
     """Base for the GAN milestones: set up shared state, then build G, D (and G_ema) in a subclass."""
 
-
     def __init__(self, config, data: DataSpec, device="cpu", inputs: dict | None = None):  # noqa: D107 - GANEngine's is replaced
         Engine.__init__(self, config, data, device)
         self.policy: tuple[str, ...] = ()
@@ -47,12 +46,16 @@ class MilestoneGAN(GANEngine):
         """The 0-based index of this training step: the loop's when given, else our own counter."""
         return int(step) if step is not None else int(self._state["steps"])
 
-    def _record_scores(self, d_real: torch.Tensor, d_fake: torch.Tensor, gap_limit: float) -> None:
+    def _record_scores(self, d_real: torch.Tensor, d_fake: torch.Tensor, gap_limit: float,
+                       as_probabilities: bool = False) -> None:
+        """D's scores for the monitor: the saturation streak (gap of the raw scores over `gap_limit`)
+        and the mean scores, as probabilities for logistic losses (as the bce GANs show them)."""
         st = self._state
         gap = (d_real.mean() - d_fake.mean()).item()
         st["saturated_streak"] = st["saturated_streak"] + 1 if gap > gap_limit else 0
-        self._note("d_real", d_real.mean().item())
-        self._note("d_fake", d_fake.mean().item())
+        shown = torch.sigmoid if as_probabilities else (lambda x: x)  # noqa: E731
+        self._note("d_real", shown(d_real.detach()).mean().item())
+        self._note("d_fake", shown(d_fake.detach()).mean().item())
 
     def _update_ema(self, live: nn.Module) -> None:
         st = self._state

@@ -147,9 +147,7 @@ class StyleGANEngine(MilestoneGAN, StyleMixer):
         total_d.backward()
         self._note("d_grad_norm", self.optimizer_step(self.opt_d, self.D))
         st["d_steps"] += 1
-        self._record_scores(torch.sigmoid(d_real.detach()), torch.sigmoid(d_fake.detach()), 2.0)
-        gap = (d_real.mean() - d_fake.mean()).item()  # the streak on logits, as the other bce GANs
-        st["saturated_streak"] = st["saturated_streak"] + 1 if gap > SATURATION_GAP["bce"] else 0
+        self._record_scores(d_real, d_fake, SATURATION_GAP["bce"], as_probabilities=True)
         out["d_loss"] = loss_d.item()
 
         # --- generator, with the path-length regulariser every 4 steps when on

@@ -108,7 +108,6 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     best_metric = "bits_per_dim"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "bpd_bound"  # the same bound on the training batches
     class_mixing = True  # cVAE: the decoder's one-hot input takes a mix of classes as well
-    bits_per_dim_is_bound = True  # the negative ELBO: `genstudio evaluate` says so
 
     def __init__(self, config: VAEConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)

@@ -77,33 +77,14 @@ def overrides(cls: type, name: str) -> bool:
 
 def flow_engine_class() -> type:
     """The flows' shared engine class (it moved from engines/nn to engines/families with the backbone v2)."""
-    try:
-        from ..families.flow_engine import FlowEngine
-    except ImportError:  # before the move
-        from ..nn.flow_engine import FlowEngine  # type: ignore[no-redef]
+    from ..families.flow_engine import FlowEngine
     return FlowEngine
 
 
 def has_capability(engine, name: str) -> bool:
-    """The backbone's capability query (engines.families.capabilities) when it exists, else the
-    family's own methods: 'latent' (encode/decode/render), 'likelihood' (bits/dim), 'sample'."""
-    try:
-        from ..families import capabilities  # type: ignore[attr-defined]
-    except ImportError:
-        capabilities = None
-    if capabilities is not None and hasattr(capabilities, "has"):
-        try:
-            return bool(capabilities.has(engine, name))
-        except (KeyError, ValueError):  # a name the backbone does not know: the family's own methods
-            pass
-    cls = engine_class(engine)
-    if name == "latent":
-        return bool(getattr(cls, "has_latent", False))
-    if name in ("sample", "sampler"):
-        return overrides(cls, "sample")
-    if name == "likelihood":  # bits_per_dim(images) -> per-image array
-        return callable(getattr(cls, "bits_per_dim", None))
-    return False
+    """The backbone's capability query (engines.families.capabilities); "sampler" is "sample"."""
+    from ..families import capabilities
+    return capabilities.has(engine, "sample" if name == "sampler" else name)
 
 
 # --- the run's own data -------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def renderer(engine: Engine, labels: torch.Tensor | None = None) -> Renderer:
     kind = renderer_kind(type(engine))
     dev = engine.device
     if kind == "vae":
-        lab = labels if getattr(engine, "conditional", False) else None
+        lab = labels if engine.conditional else None
 
         def render(u):
             y = None if lab is None else lab.repeat_interleave(len(u) // len(lab))
@@ -90,7 +90,7 @@ def renderer(engine: Engine, labels: torch.Tensor | None = None) -> Renderer:
             return engine.encode(images).to(dev)
         return Renderer((flow.latent_dim(),), render, encode, kind)
     if kind == "render":
-        lab = labels if getattr(engine, "conditional", False) else None
+        lab = labels if engine.conditional else None
 
         def render(u):
             y = None if lab is None else lab.repeat_interleave(len(u) // len(lab))
@@ -111,7 +111,7 @@ def fit_latents(engine: Engine, evidence: Callable[[torch.Tensor], torch.Tensor]
     first candidate's starting point when the family has an encoder (the others start at random).
     """
     lab = None
-    if labels is not None and getattr(engine, "conditional", False):
+    if labels is not None and engine.conditional:
         lab = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=engine.device).reshape(n)
     r = renderer(engine, lab)
     gen = torch.Generator().manual_seed(int(seed))

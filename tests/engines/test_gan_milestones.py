@@ -248,6 +248,9 @@ def test_cpu_recipes_up_to_32_px_and_a_wider_gpu_preset_at_64(name):
     family = registry.get(name)
     small, large = family.preset(family.config_class(), 32), family.preset(family.config_class(), 64)
     assert small == family.config_class() and large != small
+    if name == "progan":  # its CPU recipe trains on batches of 32
+        assert registry.default_settings(name, 16, TrainSettings()).batch_size == 32
+        assert registry.default_settings(name, 64, TrainSettings()).batch_size == TrainSettings().batch_size
     width = "g_width" if name == "biggan" else "width"
     assert getattr(large, width) > getattr(small, width) or large.latent_dim > small.latent_dim
     torch.manual_seed(0)

@@ -153,6 +153,10 @@ def reload_inputs(family_cls, record: dict, size: int, fit: str, background, dev
     """The other inputs of a recorded run, loaded again from their recorded paths (to resume)."""
     rows = record.get("inputs", {}) or {}
     given = {name: row["paths"] for name, row in rows.items()}
+    for spec in family_cls.inputs[1:]:  # an optional trained run lives on in the checkpoint: not needed again
+        if spec.kind == "run" and not spec.required and spec.name in given:
+            if not all(os.path.exists(p) for p in given[spec.name]):
+                del given[spec.name]
     missing = [f"{n} ({p})" for n, paths in given.items() for p in paths if not os.path.exists(p)]
     if missing:
         raise InputError(f"the run's input {missing[0]} is gone; give it again with --input NAME=PATH")

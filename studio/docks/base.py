@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QScrollArea, QWidget
+from PySide6.QtWidgets import QLabel, QProgressBar, QScrollArea, QWidget
 
 LEFT = Qt.DockWidgetArea.LeftDockWidgetArea
 RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
@@ -37,3 +37,19 @@ class Panel(QWidget):
 
     def shutdown(self) -> None:
         """Called when the window closes: stop timers, drop big buffers."""
+
+
+def job_progress_bar() -> QProgressBar:
+    """The thin, hidden-until-busy progress bar under a panel's results."""
+    bar = QProgressBar()
+    bar.setMaximumHeight(14)
+    bar.setTextVisible(False)
+    bar.hide()
+    return bar
+
+
+def status_label() -> QLabel:
+    """The wrapping one-line status under a panel's results."""
+    label = QLabel("")
+    label.setWordWrap(True)
+    return label

@@ -10,13 +10,12 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
 from engines.families import capabilities
-from engines.families.base import Engine
 from engines.imaging import class_grid_columns, make_grid
 from engines.sampling import check_sampling_options
 
@@ -26,7 +25,7 @@ from ..flow import FlowLayout
 from ..forms import INVALID_STYLE, FieldEditor, format_float
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
-from .base import RIGHT, Panel
+from .base import RIGHT, Panel, job_progress_bar, status_label
 from .gallery import GridView
 from engines.words import count
 
@@ -204,12 +203,8 @@ class SamplerPanel(Panel):
         for b in (self.sample_button, self.path_button, self.times_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
-        self.progress = QProgressBar()
-        self.progress.setMaximumHeight(14)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.progress = job_progress_bar()
+        self.status = status_label()
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)

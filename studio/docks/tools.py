@@ -13,8 +13,8 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
-                               QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from engines.imaging import make_grid
 from engines.tools.common import IMAGE_SUFFIXES, list_image_files, output_paths, write_png
@@ -25,7 +25,7 @@ from ..images import to_pixmap
 from ..mask_editor import BRUSH, RECT, MaskEditor
 from ..run_chooser import RunChooser
 from ..tool_service import ToolService
-from .base import RIGHT, Panel
+from .base import RIGHT, Panel, job_progress_bar, status_label
 from .gallery import GridView
 
 TOOLS = ("score", "inpaint", "denoise", "upscale", "synthesize")
@@ -197,12 +197,8 @@ class ToolsPanel(Panel):
         buttons = QHBoxLayout()
         for b in (self.run_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
-        self.progress = QProgressBar()
-        self.progress.setMaximumHeight(14)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.progress = job_progress_bar()
+        self.status = status_label()
 
         # results: a grid (image tools) or the ranked list and histogram (scores)
         self.results = QStackedWidget()

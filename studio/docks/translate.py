@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
-                               QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+                               QVBoxLayout)
 
 from engines.imaging import make_grid
 from engines.tools.common import ToolError, output_paths, read_images, write_png
@@ -21,7 +21,7 @@ from engines.words import count
 from ..flow import FlowLayout
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
-from .base import RIGHT, Panel
+from .base import RIGHT, Panel, job_progress_bar, status_label
 from .gallery import GridView
 
 
@@ -96,12 +96,8 @@ class TranslatePanel(Panel):
                   self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
-        self.progress = QProgressBar()
-        self.progress.setMaximumHeight(14)
-        self.progress.setTextVisible(False)
-        self.progress.hide()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.progress = job_progress_bar()
+        self.status = status_label()
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addLayout(row)

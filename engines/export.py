@@ -224,9 +224,26 @@ def timelapse_frames(run_dir: str | os.PathLike) -> tuple[list[int], np.ndarray]
         steps.append(step)
     if not frames:
         raise ExportError(f"{run.path} has no sample grids yet")
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:  # grids changed size (n_samples changed): keep the newest shape only
-        last = frames[-1].shape
-        keep = [i for i, f in enumerate(frames) if f.shape == last]
-        steps, frames = [steps[i] for i in keep], [frames[i] for i in keep]
+    if len({f.shape for f in frames}) > 1:  # a network that grew, or n_samples changed: one frame size
+        frames = fit_frames(frames)
     return steps, np.stack(frames)
+
+
+def fit_frames(frames: list[np.ndarray], fill: int = 32) -> list[np.ndarray]:
+    """Grids of different sizes as frames of one size: each enlarged by the largest whole factor that
+    fits the biggest (nearest: pixels stay crisp), centred on the grid background. Channels follow the
+    frame with the most."""
+    h = max(f.shape[0] for f in frames)
+    w = max(f.shape[1] for f in frames)
+    c = max(f.shape[2] for f in frames)
+    out = []
+    for f in frames:
+        k = max(1, min(h // f.shape[0], w // f.shape[1]))
+        big = np.repeat(np.repeat(f, k, axis=0), k, axis=1)
+        if big.shape[2] != c:
+            big = np.repeat(big, c, axis=2)
+        canvas = np.full((h, w, c), fill, np.uint8)
+        y, x = (h - big.shape[0]) // 2, (w - big.shape[1]) // 2
+        canvas[y:y + big.shape[0], x:x + big.shape[1]] = big
+        out.append(canvas)
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout
 
-from engines.export import ExportError, ExportOptions, timelapse_frames
+from engines.export import ExportError, ExportOptions, fit_frames, timelapse_frames
 
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
@@ -95,9 +95,7 @@ class TimelinePanel(Panel):
         self._refresh(jump_to_end=self.follow or self.slider.value() >= len(self.grids))
 
     def _on_samples(self, event) -> None:
-        grid = np.asarray(event.grid)
-        if self.grids and grid.shape != self.grids[-1].shape:
-            self.clear()  # a new run with a different grid
+        grid = np.asarray(event.grid)  # a new run clears at its start; a grid may change size during a run
         i = bisect.bisect_left(self.steps, event.step)
         if i < len(self.steps) and self.steps[i] == event.step:
             self.grids[i] = grid
@@ -142,7 +140,7 @@ class TimelinePanel(Panel):
             return None
         options = with_changes(options or self.export_options, **changes)
         captions = [f"step {s}" for s in self.steps]
-        out, message = export_checked(np.stack(self.grids), path, self.confirm_overwrite,
+        out, message = export_checked(np.stack(fit_frames(self.grids)), path, self.confirm_overwrite,
                                       **options.frame_options(captions))
         self.state.notice.emit("info" if out is not None else "warning", message, "", "export:timeline")
         return out

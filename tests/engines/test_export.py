@@ -178,3 +178,13 @@ def test_cli_interpolates_the_class_of_a_conditional_run(conditional_run, tmp_pa
                      "--out", str(tmp_path / "z.gif"), *args]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_grids_of_a_growing_network_become_frames_of_one_size():
+    from engines.export import fit_frames
+    small = np.full((10, 10, 1), 200, np.uint8)
+    big = np.full((20, 30, 3), 100, np.uint8)
+    a, b = fit_frames([small, big])
+    assert a.shape == b.shape == (20, 30, 3)
+    assert (a[:, 5:25] == 200).all() and (a[:, :5] == 32).all()  # enlarged x2, centred on the background
+    np.testing.assert_array_equal(b, big)

@@ -116,8 +116,9 @@ class ReplayBuffer(nn.Module):
 
 def langevin(energy, x: torch.Tensor, steps: int, step_size: float, noise: float, clip: float,
              generator: torch.Generator | None = None, progress: ProgressFn | None = None,
-             params=None) -> torch.Tensor:
-    """Short-run SGLD on `x`: x <- x - step * clip(dE/dx) + noise * N(0, 1), kept in [-1, 1].
+             params=None, known: torch.Tensor | None = None, values: torch.Tensor | None = None) -> torch.Tensor:
+    """Short-run SGLD on `x`: x <- x - step * clip(dE/dx) + noise * N(0, 1), kept in [-1, 1]; where
+    `known` is 1, x is reset to `values` before and after every step (inpainting with pixels clamped).
 
     The network's parameters get no gradients (only x does). With `generator` the noise comes from
     it (sampling, reproducible); without, from the global RNG (training, which the loop checkpoints)."""
@@ -127,6 +128,8 @@ def langevin(energy, x: torch.Tensor, steps: int, step_size: float, noise: float
         p.requires_grad_(False)
     try:
         x = x.detach().clone()
+        if known is not None:
+            x = known * values + (1 - known) * x
         for i in range(steps):
             x.requires_grad_(True)
             with torch.enable_grad():
@@ -140,6 +143,8 @@ def langevin(energy, x: torch.Tensor, steps: int, step_size: float, noise: float
                            else torch.randn(x.shape)).to(x.device)
                     x = x + noise * eps
                 x = x.clamp(-1, 1)
+                if known is not None:
+                    x = known * values + (1 - known) * x
             if progress is not None:
                 progress(i + 1, steps)
         return x.detach()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import ProgressFn, check_progress
+from .common import ProgressFn
 
 
 def is_ebm(cls: type) -> bool:
@@ -28,34 +28,13 @@ def clamped_langevin(engine, x: torch.Tensor, steps: int, step_size: float, nois
                      generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
     """x <- x - step * clip(dE/dx) + noise * N(0, 1) in [-1, 1]; where `known` is 1, x is reset to
     `values` after every step. Uses the run's gradient clip; the weights get no gradients."""
+    from ..families.ebm import langevin
     net = engine.net
-    energy = energy_of(engine)
-    clip = float(getattr(engine.config, "sgld_grad_clip", 0.0))
-    flags = [(p, p.requires_grad) for p in net.parameters()]
     was = net.training
     net.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
     try:
-        x = x.detach().clone()
-        if known is not None:
-            x = known * values + (1 - known) * x
-        for i in range(int(steps)):
-            x.requires_grad_(True)
-            with torch.enable_grad():
-                grad, = torch.autograd.grad(energy(x).sum(), x)
-            if clip > 0:
-                grad = grad.clamp(-clip, clip)
-            with torch.no_grad():
-                x = x - step_size * grad
-                if noise > 0:
-                    x = x + noise * torch.randn(x.shape, generator=generator).to(x.device)
-                x = x.clamp(-1, 1)
-                if known is not None:
-                    x = known * values + (1 - known) * x
-            check_progress(progress, i + 1, int(steps))
-        return x.detach()
+        return langevin(energy_of(engine), x, int(steps), step_size, noise,
+                        float(getattr(engine.config, "sgld_grad_clip", 0.0)), generator=generator,
+                        progress=progress, params=net.parameters(), known=known, values=values)
     finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
         net.train(was)

@@ -287,6 +287,21 @@ class Engine:
         if parsed is not None:
             self.apply_sampling_options(parsed)
 
+    def _sample_labels(self, n: int, labels, gen: torch.Generator) -> torch.Tensor | None:
+        """Class indices for n samples of a conditional run: the given ones (checked), else drawn
+        from `gen`; None for an unconditional run."""
+        if not self.conditional:
+            return None
+        k = self.data.num_classes
+        if labels is None:
+            return torch.randint(0, k, (n,), generator=gen).to(self.device)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if labels.shape[0] != n:
+            raise ValueError(f"got {labels.shape[0]} labels for {n} samples")
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"labels must lie in 0..{k - 1}")
+        return torch.from_numpy(labels).to(self.device)
+
     # --- state ----------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:
         raise NotImplementedError

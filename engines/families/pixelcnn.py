@@ -362,19 +362,6 @@ class PixelCNNEngine(Engine, Sampler, Likelihood):
     def apply_sampling_options(self, options: PixelCNNSampling) -> None:
         self.temperature = options.temperature
 
-    def _sample_labels(self, n: int, labels, gen: torch.Generator) -> torch.Tensor | None:
-        if not self.conditional:
-            return None
-        k = self.data.num_classes
-        if labels is None:
-            return torch.randint(0, k, (n,), generator=gen).to(self.device)
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if labels.shape[0] != n:
-            raise ValueError(f"got {labels.shape[0]} labels for {n} samples")
-        if labels.size and (labels.min() < 0 or labels.max() >= k):
-            raise ValueError(f"labels must lie in 0..{k - 1}")
-        return torch.from_numpy(labels).to(self.device)
-
     @torch.no_grad()
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         """One subpixel at a time in raster order (R, G, B within a pixel). `progress(done, total)`

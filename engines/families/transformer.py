@@ -322,19 +322,6 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
     def apply_sampling_options(self, options: TransformerSampling) -> None:
         self.options = options
 
-    def _sample_labels(self, n: int, labels, gen: torch.Generator) -> torch.Tensor | None:
-        if not self.conditional:
-            return None
-        k = self.data.num_classes
-        if labels is None:
-            return torch.randint(0, k, (n,), generator=gen).to(self.device)
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if labels.shape[0] != n:
-            raise ValueError(f"got {labels.shape[0]} labels for {n} samples")
-        if labels.size and (labels.min() < 0 or labels.max() >= k):
-            raise ValueError(f"labels must lie in 0..{k - 1}")
-        return torch.from_numpy(labels).to(self.device)
-
     def _choose(self, logits: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         logits = logits.float().cpu() / self.options.temperature
         k = self.options.top_k

@@ -20,12 +20,12 @@ from typing import ClassVar
 
 import torch
 
-from ..config import ConfigError, param
+from ..config import param
 from ..nn.biggan_nets import BigDiscriminator, BigGenerator, orthogonal_penalty
 from ..nn.gan_blocks import diff_augment, parse_policy
 from ..registry import Family
 from .base import Batch, DataSpec, Finding
-from .gan import SATURATION_GAP, attention_sizes
+from .gan import SATURATION_GAP, attention_sizes, check_gan_options
 from .gan_common import TRUNCATION_HELP, MilestoneGAN, cpu_batch_preset
 
 
@@ -61,14 +61,7 @@ class BigGANConfig:
     divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row.")
 
     def check(self) -> None:
-        try:
-            parse_policy(self.diffaugment)
-        except ValueError as exc:
-            raise ConfigError(f"diffaugment: {exc}") from None
-        try:
-            attention_sizes(self.attention_at)
-        except ValueError:
-            raise ConfigError(f"attention_at must be feature-map sizes separated by commas, not {self.attention_at!r}") from None
+        check_gan_options(self)
 
 
 def preset_for_size(config: BigGANConfig, size: int) -> BigGANConfig:

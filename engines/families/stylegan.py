@@ -29,7 +29,7 @@ from ..nn.stylegan_nets import StyleDiscriminator, StyleGenerator, style_levels
 from ..registry import Family
 from .base import Batch, DataSpec, to_uint8
 from .capabilities import StyleMixer
-from .gan import SATURATION_GAP
+from .gan import SATURATION_GAP, check_gan_options
 from .gan_common import TRUNCATION_HELP, MilestoneGAN, cpu_batch_preset
 
 LEVELS = ("coarse", "middle", "fine")
@@ -60,10 +60,7 @@ class StyleGANConfig:
     divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row.")
 
     def check(self) -> None:
-        try:
-            parse_policy(self.diffaugment)
-        except ValueError as exc:
-            raise ConfigError(f"diffaugment: {exc}") from None
+        check_gan_options(self)
 
 
 def preset_for_size(config: StyleGANConfig, size: int) -> StyleGANConfig:

@@ -44,17 +44,22 @@ class GANConfig:
     divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row (healthy runs: under 100).")
 
     def check(self) -> None:
-        try:
-            parse_policy(self.diffaugment)
-        except ValueError as exc:
-            raise ConfigError(f"diffaugment: {exc}") from None
-        try:
-            attention_sizes(self.attention_at)
-        except ValueError:
-            raise ConfigError(f"attention_at must be feature-map sizes separated by commas (e.g. 16), "
-                              f"not {self.attention_at!r}") from None
+        check_gan_options(self)
         if self.loss == "wgan-gp" and self.d_batch_norm:
             raise ConfigError("wgan-gp needs d_batch_norm off: the gradient penalty is taken per image")
+
+
+def check_gan_options(config) -> None:
+    """ConfigError for a bad DiffAugment policy or attention size list (any GAN config that has them)."""
+    try:
+        parse_policy(config.diffaugment)
+    except ValueError as exc:
+        raise ConfigError(f"diffaugment: {exc}") from None
+    text = getattr(config, "attention_at", "")
+    try:
+        attention_sizes(text)
+    except ValueError:
+        raise ConfigError(f"attention_at must be feature-map sizes separated by commas (e.g. 16), not {text!r}") from None
 
 
 def attention_sizes(text: str) -> tuple[int, ...]:

@@ -95,3 +95,15 @@ def test_translate_refuses_a_family_that_does_not_translate(tmp_path, capsys):
     run = train_tiny_run(tmp_path, steps=2)
     assert main(["translate", str(run), "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "translate needs a run of a family that translates" in capsys.readouterr().err
+
+
+def test_families_lists_inputs_and_capabilities(capsys):
+    import json
+    assert main(["families", "--json"]) == 0
+    fams = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert [(i["name"], i["kind"]) for i in fams["cyclegan"]["inputs"]] == [("data", "images"), ("b", "images")]
+    assert fams["cyclegan"]["capabilities"] == ["translate"]
+    assert [i["name"] for i in fams["dcgan"]["inputs"]] == ["data"] and "sample" in fams["dcgan"]["capabilities"]
+    assert main(["families"]) == 0
+    text = capsys.readouterr().out
+    assert "--input b=PATH" in text and "can: translate" in text

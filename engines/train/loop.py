@@ -792,6 +792,9 @@ class Trainer:
         """Train to settings.steps, yielding events. Never raises: failures become a Failed event."""
         control = control or Control()
         s = self.settings
+        self._requests = control  # what the person asks (rank 0's); the loop acts on the agreed copy below
+        if self.world > 1:  # every process acts on the same requests at the same step (_sync_control)
+            control = Control()
         try:
             yield from self._run(control, s)
         except Diverged as exc:  # every process diverges at the same step: they agree on losses
@@ -848,10 +851,16 @@ class Trainer:
         rank 0) reach every process at the same step, so they all do the same thing."""
         if self.world == 1:
             return
+        # Rank 0 reads the person's requests once and every process (rank 0 too) applies what was
+        # broadcast to its own copy: a request arriving between the broadcast and the loop's next look
+        # waits for the next step instead of reaching rank 0 alone.
+        person = self._requests
         save, (wanted, before) = False, (False, None)
+        stop = paused = False
         if self.is_main:
-            save, (wanted, before) = control.take_save_request(), control.take_rollback_request()
-        flags = dist_rt.broadcast_values([float(control.stop_requested), float(control.paused), float(save),
+            save, (wanted, before) = person.take_save_request(), person.take_rollback_request()
+            stop, paused = person.stop_requested, person.paused
+        flags = dist_rt.broadcast_values([float(stop), float(paused), float(save),
                                           float(wanted), -1.0 if before is None else float(before)])
         stop, paused, save, wanted, before = flags
         if stop:

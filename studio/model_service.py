@@ -206,11 +206,14 @@ class ModelService(QThread):
         self.submit("translate", job)
 
     def cancel(self, kind: str) -> None:
-        """Stop a running job of `kind` at its next progress report (and drop a queued one)."""
+        """Stop a running job of `kind` at its next progress report (and drop a queued one: that says
+        `cancelled` at once, as a stopped one does, so the panel never waits for a job that will not run)."""
         with self._cv:
-            self._jobs.pop(kind, None)
+            dropped = self._jobs.pop(kind, None) is not None
             if self._running_kind == kind:
                 self._superseded.add(kind)
+        if dropped:
+            self.cancelled.emit(kind)
 
     # --- helpers on the service thread ------------------------------------------------------------
     def _need_engine(self):

@@ -102,7 +102,8 @@ def test_anomaly_scores_ranked_with_histogram(qtbot, window, setup, tmp_path):
     assert out and out[0].read_text().startswith("rank,path,score,unusual")
 
 
-def test_a_tool_run_can_be_stopped_and_then_rerun(qtbot, window, setup, tmp_path):
+def test_a_tool_run_can_be_stopped_and_then_rerun(qtbot, window, setup, tmp_path, monkeypatch):
+    import studio.tool_service as service
     from engines.tools.upscale import shrink
 
     panel = _open(qtbot, window, setup["run"])
@@ -111,12 +112,24 @@ def test_a_tool_run_can_be_stopped_and_then_rerun(qtbot, window, setup, tmp_path
     panel.tool_box.setCurrentIndex(panel.tool_box.findData("upscale"))
     done = []
     panel.service.tool_done.connect(done.append)
+    real = service.run_tool
+
+    def until_stopped(*args, progress=None, **kwargs):  # a tool that is still running when Stop comes
+        import threading
+        pause = threading.Event()
+        for i in range(100_000):
+            args[-1](i % 100, 100)  # the service's progress: raises once Stop is pressed
+            pause.wait(0.005)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "run_tool", until_stopped)
     with qtbot.waitSignal(panel.service.cancelled, timeout=60_000):
         panel.run_tool()
         qtbot.waitUntil(lambda: panel.stop_button.isEnabled(), timeout=30_000)
         panel.stop_button.click()
     qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)
     assert done == [] and "Stopped" in panel.status.text()
+    monkeypatch.setattr(service, "run_tool", real)
     with qtbot.waitSignal(panel.service.tool_done, timeout=120_000):
         panel.run_tool()
     assert panel.result["images"].shape == (8, 1, 16, 16, 1) and panel.result["bicubic"].shape == (8, 16, 16, 1)

@@ -222,12 +222,14 @@ class Engine:
         """
         if isinstance(parameters, torch.nn.Module):
             parameters = parameters.parameters()
+        parameters = list(parameters)
+        if self.gradient_reducer is not None:  # every trained parameter, with a gradient here or not:
+            # the processes agree on one list, and one without a gradient contributes zeros
+            self.gradient_reducer([p for p in parameters if p.requires_grad])
         grads = [p for p in parameters if p.grad is not None]
         if not grads:
             optimizer.step()
             return 0.0
-        if self.gradient_reducer is not None:
-            self.gradient_reducer(grads)
         limit = self.grad_clip or clip
         if limit > 0:
             norm = torch.nn.utils.clip_grad_norm_(grads, limit)

@@ -362,7 +362,7 @@ class Trainer:
         process normalises with its own shard's statistics and keeps its own running averages until
         the next broadcast (start, resume, rollback); checkpoints and samples use rank 0's.
         """
-        self.engine.gradient_reducer = dist_rt.average_gradients
+        self.engine.gradient_reducer = dist_rt.GradientAverager(self.engine.modules)
         modules = list(self.engine.modules().values())
         has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for mod in modules for m in mod.modules())
         if has_bn and self.device.type == "cuda":

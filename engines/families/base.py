@@ -188,6 +188,11 @@ class Engine:
     mixed_precision_ok: ClassVar[bool] = True
     # Set by the training loop from TrainSettings before the first step.
     grad_clip: float = 0.0            # max total gradient norm in optimizer_step; 0 = the family's own
+    # Several processes (engines/train/process_state.py): modules named here are "sharded", each
+    # process's own (a replay buffer, a pool of earlier fakes: saved per rank, restored to the same
+    # rank); every other module, the optimisers and schedulers are replicated (the same on every
+    # process, buffers agreed each step, checked); extra_state() is rank 0's.
+    process_state: ClassVar[dict[str, str]] = {}
     # Averages a list of parameters' gradients in place across training processes (None: one process).
     gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
     precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)

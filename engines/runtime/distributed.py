@@ -250,6 +250,48 @@ def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
                 offset += k
 
 
+def _reduce_in_place(tensors: list[torch.Tensor], mean: bool) -> None:
+    n = world_size()
+    if n == 1 or not tensors:
+        return
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.dtype, t.device), []).append(t)
+    comm = _current_device()
+    for ts in groups.values():
+        flat = torch.cat([t.detach().reshape(-1) for t in ts]).to(comm)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        if mean:
+            flat.div_(n)
+        offset = 0
+        with torch.no_grad():
+            for t in ts:
+                k = t.numel()
+                t.copy_(flat[offset:offset + k].view_as(t))
+                offset += k
+
+
+def mean_tensors(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor by its mean over every process (in place), one collective per dtype/device."""
+    _reduce_in_place(tensors, mean=True)
+
+
+def sum_tensors(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor by its sum over every process (in place; nothing with one process)."""
+    _reduce_in_place(tensors, mean=False)
+
+
+def agree_values(values: list[int]) -> list[bool]:
+    """For each integer (a digest, below 2**62), whether every process holds the same one."""
+    if world_size() == 1 or not values:
+        return [True] * len(values)
+    t = torch.tensor([*values, *(-v for v in values)], dtype=torch.int64, device=_current_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    k = len(values)
+    got = t.cpu().tolist()
+    return [got[i] == v and -got[k + i] == v for i, v in enumerate(values)]
+
+
 def broadcast_module_state(modules) -> None:
     """Every process starts from rank 0's parameters and buffers (batch-norm statistics, EMA copies)."""
     tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]

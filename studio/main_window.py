@@ -18,6 +18,7 @@ from .docks import panel_classes
 from .docks.base import Panel
 from .messages import MessageBar
 from .state import StudioState
+from .widgets import wheel
 
 APP_TITLE = "genstudio"
 LAYOUT_VERSION = 7          # bump when panels change so an old saved layout is not misapplied
@@ -105,6 +106,11 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._build_panels()
         self._build_menus()
+        # the wheel scrolls panels; it changes only a field a person clicked into (widgets made later, such
+        # as a form rebuilt for another family, are guarded when their dock is shown again)
+        wheel.guard_tree(self)
+        for dock in self.docks.values():
+            dock.visibilityChanged.connect(lambda visible, d=dock: visible and wheel.guard_tree(d))
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.restore_layout()
         self._tidy_tab_bars()
@@ -254,10 +260,18 @@ class MainWindow(QMainWindow):
 
     # --- layout -----------------------------------------------------------------------------------
     def restore_layout(self) -> bool:
+        """The saved geometry and docks, unless the saved window is larger than this screen (a layout
+        saved after something widened the window, or on a bigger monitor): then the default layout."""
         geometry = self.settings.value("window/geometry")
         layout = self.settings.value("window/state")
         if geometry is not None:
+            default_size = self.size()
             self.restoreGeometry(geometry)
+            width, height = self._available_size()
+            if self.width() > width or self.height() > height:
+                self.setGeometry(self.x(), self.y(), default_size.width(), default_size.height())
+                self.move(0, 0)
+                return False
         ok = layout is not None and self.restoreState(layout, LAYOUT_VERSION)
         return bool(ok)
 

@@ -75,9 +75,27 @@ class DataSpec:
                 "class_names": list(self.class_names)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "DataSpec":
-        return cls(int(d["size"]), int(d["channels"]), int(d.get("num_classes", 0)),
-                   tuple(d.get("class_names", ())))
+    def from_json(cls, d: dict, source: str = "") -> "DataSpec":
+        """From a file someone may have shared: every field checked, class names are names, never
+        paths (engines/names.py); anything else is names.UnsafeName with one line."""
+        from ..names import UnsafeName, check_names
+
+        where = f"{source}: " if source else ""
+        if not isinstance(d, dict):
+            raise UnsafeName(f"{where}the data description is not a mapping")
+
+        def whole(key, lo, hi, default=None):
+            v = d.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise UnsafeName(f"{where}data {key} must be a whole number from {lo} to {hi}, not {str(v)[:40]!r}")
+            return v
+
+        size, channels = whole("size", 1, 4096), whole("channels", 1, 4)
+        num_classes = whole("num_classes", 0, 100_000, 0)
+        names = check_names(d.get("class_names", []), "class name", source)
+        if names and len(names) != num_classes:
+            raise UnsafeName(f"{where}{len(names)} class names for {num_classes} classes")
+        return cls(size, channels, num_classes, names)
 
 
 INPUT_KINDS = {

@@ -163,6 +163,7 @@ class EBMSampling:
 
 
 class EBMEngine(Engine, Sampler, Energy):
+    process_state = {"replay_buffer": "sharded"}  # each process's own chains
     family = "ebm"
 
     def __init__(self, config: EBMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):

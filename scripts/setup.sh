@@ -45,7 +45,7 @@ if [ "$recorded" != "$torch_pin $torch_backend" ] || [ -z "$installed" ]; then
   fi
   if [ -z "$dry" ]; then
     TORCH_CHOICE="$("$vpy" scripts/torch_backend.py --json)" TORCH_PIN="$torch_pin" TORCH_SOURCE="$source" \
-      "$vpy" scripts/torch_backend.py --record "$torch_record"
+      "$vpy" -W ignore scripts/torch_backend.py --record "$torch_record"
   fi
 fi
 [ -z "$dry" ] || exit 0

@@ -51,6 +51,7 @@ class CycleGANConfig:
 
 
 class CycleGANEngine(Engine, Translator):
+    process_state = {"pool_a": "sharded", "pool_b": "sharded"}  # each process's own earlier fakes
     family = "cyclegan"
     inputs = (InputSpec("data", "images", "Image set A: folders or image files (the source of A->B)."),
               InputSpec("b", "images", "Image set B: unpaired images of the other domain (any count, size, grey or RGB)."))

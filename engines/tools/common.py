@@ -199,8 +199,15 @@ def output_path(root: Path, name: str, suffix: str = "") -> Path:
 def output_paths(out: str | os.PathLike, names: Sequence[str], force: bool, suffixes: Sequence[str] = ("",)) -> list[Path]:
     """out/NAME<suffix>.png for each relative name and suffix (suffix-major); refuses to overwrite
     without force and refuses two inputs that would land on the same file."""
+    from ..names import UnsafeName, inside
+
     root = Path(os.path.expanduser(os.fspath(out)))
     paths = [output_path(root, n, sfx) for sfx in suffixes for n in names]
+    try:
+        for p in paths:  # outputs stay under the folder the person chose
+            inside(root, p)
+    except UnsafeName as exc:
+        raise ToolError(str(exc)) from None
     clash = [p for p in paths if p.exists()]
     if clash and not force:
         raise ToolError(f"{clash[0]} already exists; use --force to overwrite")

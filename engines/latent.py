@@ -236,11 +236,8 @@ def to_latents(engine: Engine, images: np.ndarray, progress: Callable[[int, int]
     if not engine.conditional:
         labels = None
     if not support.startswith("projection"):
-        extra = {} if labels is None else {"labels": np.asarray(labels, dtype=np.int64)}
-        try:
-            return engine.encode(images, progress=progress, **extra)
-        except TypeError:  # encoders without a progress argument
-            return engine.encode(images, **extra)
+        return engine.encode(images, labels=None if labels is None else np.asarray(labels, dtype=np.int64),
+                             progress=progress)
     return project(engine, images, progress=progress, labels=labels, **projection_options).latents
 
 

@@ -43,7 +43,6 @@ METHODS = (
     Method("Langevin sampling with the known pixels clamped (EBM)", is_ebm),
     Method("pixel transformer conditional sampling (exact in raster order, else Gibbs resampling)",
            _is("engines.families.transformer", "TransformerEngine")),
-    Method("the family's own inpainting (Inpainter capability)", lambda cls: has_capability(cls, "inpaint")),
 )
 
 
@@ -80,7 +79,7 @@ def load_mask(path, size: int, fit: str = "center-crop") -> np.ndarray:
 def _holes(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, bool)
     n, h, w = images.shape[:3]
-    if mask.ndim == 2:
+    if mask.ndim == 2 and mask.shape == (h, w):
         mask = np.broadcast_to(mask, (n, h, w))
     if mask.shape != (n, h, w):
         raise ToolError(f"the mask is {mask.shape[-2]}x{mask.shape[-1]}; the images are {h}x{w}")
@@ -115,13 +114,8 @@ def inpaint(engine: Engine, images: np.ndarray, mask: np.ndarray, candidates: in
         out, name = _latent(engine, images, holes, k, seed, labels, progress, **options)
     elif m is METHODS[3]:
         out, name = _langevin(engine, rep, rep_holes, seed, progress, **options)
-    elif m is METHODS[4]:
-        out, name = _transformer(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     else:
-        out = np.concatenate([engine.inpaint(rep[j::k], rep_holes[j::k], seed=seed + j, progress=progress)
-                              for j in range(k)])
-        order = np.argsort(np.concatenate([np.arange(j, n * k, k) for j in range(k)]), kind="stable")
-        out, name = out[order], m.name
+        out, name = _transformer(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     out = np.where(rep_holes[..., None], out, rep)  # known pixels exactly as they were
     return InpaintResult(out.reshape((n, k) + images.shape[1:]), name)
 

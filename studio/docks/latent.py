@@ -34,7 +34,7 @@ from ..run_chooser import RunChooser
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
-from .gallery import GridView
+from ..widgets.grid import GridView
 from engines.words import count
 from .sampler import SamplingOptionsForm
 
@@ -383,6 +383,7 @@ class LatentPanel(Panel):
         for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.placeholder = "Set end points A and B (a seed or an image) to see the path between them"
         self.view.setMinimumHeight(220)  # a grid between four corners needs room to be read
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumHeight(14)

@@ -13,7 +13,8 @@ Then each run is measured exactly as `genstudio compare --measure` does (engines
 engines/metrics.py): --n samples against the training digits in the feature space of a small
 classifier of the digits (trained once): Fréchet distance, KID ± standard error, precision, recall,
 density, coverage and the memorised share (read it against ~5%: fresh digits score that by
-construction). Prints a Markdown table; with --out the run folders stay there (compare them again
+construction). Prints a Markdown table and writes benchmarks/results/equal_time.json (figures,
+command, commit, machine, load); with --out the run folders stay there (compare them again
 with `genstudio compare RUN... --measure --at-time 60s`).
 """
 
@@ -29,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._results import Results  # noqa: E402
 from engines import registry  # noqa: E402
 from engines.compare import checkpoints_with_time, measure_run  # noqa: E402
 from engines.config import field_infos, replace_checked  # noqa: E402
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
     p.add_argument("--smoke", action="store_true", help="two tiny families, a 1 s budget, 32 samples")
     args = p.parse_args(argv)
+    rec = Results("equal_time", seeds=[args.seed], smoke=args.smoke,
+                  argv=None if argv is None else [__file__, *argv])
     torch.set_num_threads(1)
     extra = {}
     if args.smoke:
@@ -110,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     for spec, steps, seconds, m in rows:
         print(f"| {spec} | {steps:,} | {seconds:.0f} | {m.frechet:.1f} | {m.kid:.3f} ± {m.kid_std_error:.3f} | "
               f"{m.precision:.2f} | {m.recall:.2f} | {m.density:.2f} | {m.coverage:.2f} | {m.memorised:.1%} |")
+    rec.save({"features": rows[0][3].features, "clock": args.clock,
+              "rows": [{"family": spec, "steps": steps, "train_seconds": seconds, **m.to_json()}
+                       for spec, steps, seconds, m in rows]},
+             settings={k: v for k, v in vars(args).items() if k != "out"})
     if scratch is None:
         print(f"\nrun folders: {root}")
     else:

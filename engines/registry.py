@@ -44,6 +44,7 @@ _FAMILIES: dict[str, str] = {
     "glow": "engines.families.glow:FAMILY",
     "pixelcnn": "engines.families.pixelcnn:FAMILY",
     "ddpm": "engines.families.ddpm:FAMILY",
+    "flow-matching": "engines.families.flow_matching:FAMILY",
     "ebm": "engines.families.ebm:FAMILY",
     "vqvae": "engines.families.vqvae:FAMILY",
     "transformer": "engines.families.transformer:FAMILY",

@@ -297,7 +297,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
     grid = tiles = step = None
     if summary.thumbnail is not None:
         try:
-            with Image.open(summary.thumbnail) as im:
+            with Image.open(summary.thumbnail, formats=["PNG"]) as im:  # a shared run: PNG only
                 grid = np.asarray(im.convert("L" if spec.get("channels") == 1 else "RGB"))
             grid = grid[..., None] if grid.ndim == 2 else grid
             size = int(spec.get("size", 0))

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineE
 
 from engines.config import ConfigError, FieldInfo, field_infos, replace_checked
 
+from .widgets import wheel
+
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 INVALID_STYLE = "border: 1px solid #d9534f; background: #fbeaea; color: #1f2933;"  # readable in a dark theme too
 
@@ -90,6 +92,7 @@ class FieldEditor:
     def __init__(self, info: FieldInfo, on_change: Callable[[], None]):
         self.info = info
         self.widget = self._build(info, on_change)
+        wheel.guard(self.widget)   # the wheel scrolls the panel unless this field has focus
         self.widget.setToolTip(self._tooltip(info))
         self.widget.setObjectName(f"field_{info.name}")
 

@@ -18,6 +18,7 @@ from .docks import panel_classes
 from .docks.base import Panel
 from .messages import MessageBar
 from .state import StudioState
+from .widgets import wheel
 
 APP_TITLE = "genstudio"
 LAYOUT_VERSION = 7          # bump when panels change so an old saved layout is not misapplied
@@ -40,8 +41,10 @@ def versions() -> dict[str, str]:
         own = metadata.version("genstudio")
     except metadata.PackageNotFoundError:
         own = "source checkout"
-    return {"genstudio": own, "PyTorch": torch.__version__, "Qt": qVersion(), "PySide6": PySide6.__version__,
-            "Python": platform.python_version()}
+    from engines.runtime.torch_build import describe
+
+    return {"genstudio": own, "PyTorch": torch.__version__, **describe(), "Qt": qVersion(),
+            "PySide6": PySide6.__version__, "Python": platform.python_version()}
 
 
 def about_text() -> str:
@@ -105,6 +108,11 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._build_panels()
         self._build_menus()
+        # the wheel scrolls panels; it changes only a field a person clicked into (widgets made later, such
+        # as a form rebuilt for another family, are guarded when their dock is shown again)
+        wheel.guard_tree(self)
+        for dock in self.docks.values():
+            dock.visibilityChanged.connect(lambda visible, d=dock: visible and wheel.guard_tree(d))
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.restore_layout()
         self._tidy_tab_bars()
@@ -254,10 +262,18 @@ class MainWindow(QMainWindow):
 
     # --- layout -----------------------------------------------------------------------------------
     def restore_layout(self) -> bool:
+        """The saved geometry and docks, unless the saved window is larger than this screen (a layout
+        saved after something widened the window, or on a bigger monitor): then the default layout."""
         geometry = self.settings.value("window/geometry")
         layout = self.settings.value("window/state")
         if geometry is not None:
+            default_size = self.size()
             self.restoreGeometry(geometry)
+            width, height = self._available_size()
+            if self.width() > width or self.height() > height:
+                self.setGeometry(self.x(), self.y(), default_size.width(), default_size.height())
+                self.move(0, 0)
+                return False
         ok = layout is not None and self.restoreState(layout, LAYOUT_VERSION)
         return bool(ok)
 
@@ -304,6 +320,8 @@ class MainWindow(QMainWindow):
 
     # --- title ------------------------------------------------------------------------------------
     def _update_title(self, *_args) -> None:
+        """"genstudio" when idle; "15% vae — genstudio" while training. The title ends with the application's
+        display name, so the window system does not add it a second time ("genstudio — 15% vae — genstudio")."""
         s = self.state
         if s.training_state == "idle":
             self.setWindowTitle(APP_TITLE)
@@ -311,14 +329,23 @@ class MainWindow(QMainWindow):
         percent = self._percent
         if isinstance(_args[0] if _args else None, ev.Progress):
             p = _args[0]
-            percent = self._percent = int(100 * p.step / max(p.total_steps, 1))
+            fraction = p.step / max(p.total_steps, 1)
+            limit = self._time_limit_s
+            if limit > 0:   # a run limited by time ends with its budget, whatever its step count
+                fraction = max(fraction, (self._train_seconds + p.elapsed_s) / limit)
+            percent = self._percent = min(100, int(100 * fraction))
         status = {"paused": "paused ", "stopping": "stopping ", "starting": "starting "}.get(s.training_state, "")
-        self.setWindowTitle(f"{APP_TITLE} — {status}{percent}% {s.family_name}")
+        self.setWindowTitle(f"{status}{percent}% {self._family or s.family_name} — {APP_TITLE}")
 
     _percent = 0
+    _time_limit_s = 0.0
+    _train_seconds = 0.0
+    _family = ""
 
     def _on_run_started(self, event: ev.Started) -> None:
         self._percent = int(100 * event.start_step / max(event.total_steps, 1))
+        self._time_limit_s, self._train_seconds = event.time_limit_s, event.train_seconds
+        self._family = event.family
         self._update_title()
 
     # --- closing ----------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QPlainTextEdit, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from .widgets.text import ElidedLabel
 
 COLOURS = {"info": ("#e8f1fb", "#2a6ebb"), "warning": ("#fff6e0", "#b7791f"), "error": ("#fdecea", "#c9302c")}
 COLOURS["busy"] = COLOURS["info"]   # work under way ("Exporting…"): stays until its outcome replaces it
@@ -21,7 +23,7 @@ class DetailsDialog(QDialog):
         self.resize(720, 420)
         layout = QVBoxLayout(self)
         self.text = QPlainTextEdit(text, readOnly=True)
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         layout.addWidget(self.text)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -49,15 +51,17 @@ class Message(QWidget):
                            f"#message QLabel {{ color: #1f2933; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 3, 4, 3)
-        self.label = QLabel(text)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        layout.addWidget(self.label)
+        # one line, cut to the banner's width: a long message never widens the window (it went off the
+        # screen once); the whole text is in the tooltip and behind "Details…"
+        self.label = ElidedLabel(text)
+        layout.addWidget(self.label, 1)
         self.buttons: dict[str, QPushButton] = {}
         for name, callback in actions or []:
             self._add_button(name, callback)
-        if details:
-            self._add_button("Details…", self.show_details)
+        self._add_button("Details…", self.show_details)
+        self.buttons["Details…"].setVisible(bool(details) or self.label.elided)
+        if not details:
+            self.label.elided_changed.connect(self.buttons["Details…"].setVisible)
         close = QToolButton(text="✕", autoRaise=True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.dismiss)
@@ -71,7 +75,8 @@ class Message(QWidget):
 
     def show_details(self) -> None:
         if self.details_dialog is None:
-            self.details_dialog = DetailsDialog("Details", self.details, self)
+            body = self.text + ("\n\n" + self.details if self.details else "")
+            self.details_dialog = DetailsDialog("Details", body, self)
         self.details_dialog.show()
         self.details_dialog.raise_()
 

@@ -13,7 +13,11 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 OWN_TESTS = {"distributed.py", "equal_time.py"}
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.py") if p.name not in OWN_TESTS))
+# _-prefixed files are helpers the benchmarks share (benchmarks/_results.py), not benchmarks
+SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if p.name not in OWN_TESTS and not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_smoke_mode_runs(script, monkeypatch, tmp_path, capsys):
     source = (BENCHMARKS / script).read_text()
     assert "--smoke" in source, f"{script} has no --smoke mode"

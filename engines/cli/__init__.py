@@ -49,8 +49,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="genstudio", description="Train and explore generative image models.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = _Parser(prog="genstudio", usage="genstudio [FOLDER ...]\n       genstudio COMMAND [options]",
+                     description="Train and explore generative image models.\n\n"
+                                 "  genstudio [FOLDER ...]   open the studio (with these image folders loaded)\n"
+                                 "  genstudio COMMAND ...    run headless; `genstudio COMMAND --help` for its options",
+                     epilog="`genstudio families NAME` shows one family's settings, inputs and tools.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, prog="genstudio")
     for name, module in COMMANDS.items():
         importlib.import_module(module, __name__).add_parser(sub)
     return parser

@@ -12,12 +12,15 @@ from ..tools.session import TITLES, can, method_name
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("families", help="list model families and their settings")
+    p = sub.add_parser("families", help="list model families and their settings (or one: families NAME)")
+    p.add_argument("name", nargs="?", metavar="NAME", help="show only this family (e.g. ddpm)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args) -> int:
     fams = registry.all_families()
+    if args.name:
+        fams = [registry.get(args.name)]  # an unknown name is one line naming the families there are
     if args.json:
         print(json.dumps([{"name": f.name, "title": f.title, "description": f.description,
                            "inputs": [i.to_json() for i in f.engine_class.inputs],

@@ -44,6 +44,7 @@ from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import class_grid_columns, make_grid
 from ..runtime.threads import apply_threads
 from ..runtime import distributed as dist_rt
+from . import process_state
 from . import events as ev
 from .budget import Budget
 from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
@@ -242,7 +243,7 @@ class Trainer:
         process normalises with its own shard's statistics and keeps its own running averages until
         the next broadcast (start, resume, rollback); checkpoints and samples use rank 0's.
         """
-        self.engine.gradient_reducer = dist_rt.average_gradients
+        self.engine.gradient_reducer = dist_rt.GradientAverager(self.engine.modules)
         modules = list(self.engine.modules().values())
         has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for mod in modules for m in mod.modules())
         if has_bn and self.device.type == "cuda":
@@ -251,7 +252,7 @@ class Trainer:
                     raise RunError("a family's top-level module is a batch norm; it cannot be synchronised")
             self.batch_norm = "synchronised (SyncBatchNorm over the global batch)"
         elif has_bn:
-            self.batch_norm = "per process (each process's shard; rank 0's running statistics are saved)"
+            self.batch_norm = "per process (each process's shard), running statistics averaged every step"
         dist_rt.broadcast_module_state(modules)
         if self.rank:
             self._reseed(0)
@@ -420,7 +421,8 @@ class Trainer:
         meta = {"family": self.family.name, "config": to_dict(self.config), "settings": to_dict(self.settings),
                 "data_spec": self.spec.to_json(), "loop": self._loop_state()}
         if self.world > 1:
-            mine = pack_state({"rng": payload["rng"], "acc": dict(self._acc), "acc_n": self._acc_n})
+            mine = pack_state({"rng": payload["rng"], "acc": dict(self._acc), "acc_n": self._acc_n,
+                               **process_state.rank_payload(self.engine)})
             payload["ranks"] = [unpack_state(b) for b in dist_rt.gather_bytes(mine)]
             meta["loop"]["world_size"] = self.world
         if self.engine.best_metric:
@@ -488,11 +490,13 @@ class Trainer:
         return payload, meta
 
     def _apply_state(self, payload: dict, meta: dict) -> None:
-        load_engine_state(self.engine, payload["engine"])
         loop = meta["loop"]
         self.step = int(loop["step"])
         saved_world = int(loop.get("world_size", 1))
         ranks = payload.get("ranks") or [{"rng": payload["rng"], "acc": loop["acc"], "acc_n": loop["acc_n"]}]
+        # each process's own part (extra state; replay buffer, pool) back to the same rank
+        load_engine_state(self.engine, process_state.own_engine_state(payload["engine"], ranks, self.rank,
+                                                                      saved_world == self.world))
         if saved_world == self.world:  # exact: each process takes up its own random state and sums
             mine = ranks[self.rank]
             set_rng_state(mine["rng"])
@@ -949,7 +953,11 @@ class Trainer:
                     raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
                 if self.world > 1 and self.step == 1:  # data-dependent initialisation (Glow's ActNorm)
-                    dist_rt.broadcast_module_state(self.engine.modules().values())  # took each shard: use rank 0's
+                    process_state.broadcast_replicated(self.engine)  # took each shard: use rank 0's
+                if self.world > 1:  # replicated buffers agreed every step; checked every N in a debug setting
+                    process_state.sync_buffers(self.engine)
+                    if process_state.check_every() and self.step % process_state.check_every() == 0:
+                        process_state.check_replicated(self.engine)
                 for k, v in losses.items():
                     self._acc[k] = self._acc.get(k, 0.0) + float(v)
                 self._acc_n += 1

@@ -29,6 +29,54 @@ class RunError(RuntimeError):
     """A run folder cannot be used (not writable, not a run, another family). Meant for a person."""
 
 
+MAX_RECORD_BYTES = 32 * 2**20  # run.json; real ones are kilobytes
+
+
+def check_record(rec: object, source: str = "run.json") -> dict:
+    """A run record as read from a file someone may have shared: its names are names, never paths,
+    its recorded paths one line of text, its data description well formed (engines/names.py).
+    Anything else is a RunError of one line."""
+    from ..families.base import DataSpec
+    from ..names import UnsafeName, check_name, check_recorded_path
+
+    try:
+        if not isinstance(rec, dict):
+            raise UnsafeName(f"{source} is not a run record")
+        if "family" in rec:
+            check_name(rec["family"], "family", source)
+        data = rec.get("data")
+        if data is not None:
+            if not isinstance(data, dict):
+                raise UnsafeName(f"{source}: its data is not a mapping")
+            sources = data.get("sources", [])
+            if not isinstance(sources, list):
+                raise UnsafeName(f"{source}: its data sources are not a list")
+            for p in sources:
+                check_recorded_path(p, "data source", source)
+            classes = data.get("classes", {})
+            if classes is not None and not isinstance(classes, dict):
+                raise UnsafeName(f"{source}: its classes are not a mapping")
+            for name in classes or {}:
+                check_name(name, "class name", source)
+        if rec.get("data_spec") is not None:
+            DataSpec.from_json(rec["data_spec"], source)
+        inputs = rec.get("inputs")
+        if inputs is not None:
+            if not isinstance(inputs, dict):
+                raise UnsafeName(f"{source}: its inputs are not a mapping")
+            for name, row in inputs.items():
+                check_name(name, "input name", source)
+                if not isinstance(row, dict) or not isinstance(row.get("paths", []), list):
+                    raise UnsafeName(f"{source}: input {name!r} is malformed")
+                for p in row.get("paths", []):
+                    check_recorded_path(p, f"input {name!r} path", source)
+                if row.get("data_spec") is not None:
+                    DataSpec.from_json(row["data_spec"], source)
+    except UnsafeName as exc:
+        raise RunError(str(exc)) from None
+    return rec
+
+
 def versions() -> dict:
     import torch
     return {"genstudio": __version__, "python": platform.python_version(), "torch": torch.__version__,
@@ -92,9 +140,12 @@ class RunDir:
     # --- run.json -----------------------------------------------------------------------------
     def record(self) -> dict:
         try:
-            return json.loads(self.run_json.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunError(f"cannot read {self.run_json}: {exc}") from None
+            if self.run_json.stat().st_size > MAX_RECORD_BYTES:
+                raise RunError(f"{self.run_json} is too large to be a run record")
+            rec = json.loads(self.run_json.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise RunError(f"cannot read {self.run_json}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        return check_record(rec, str(self.run_json))
 
     def read(self):
         """run.json as a typed RunRecord (engines/train/plan.py)."""

@@ -20,6 +20,7 @@ SMALL_CONFIG: dict[str, dict] = {
     "glow": {"levels": 2, "steps": 2, "hidden": 8},
     "pixelcnn": {"layers": 2, "hidden": 6, "kernel": 3, "head": 8},
     "ddpm": {"base_channels": 8, "channel_mults": "1,2", "timesteps": 100, "sample_steps": 4},
+    "flow-matching": {"base_channels": 8, "channel_mults": "1,2", "sample_steps": 3, "preview_steps": 2},
     "vqvae": {"width": 4, "code_dim": 4, "codebook_size": 8},
     "transformer": {"layers": 1, "dim": 16, "heads": 2, "lr_warmup": 0},
     "ldm": {"first_stage_steps": 3, "first_stage_width": 4, "first_stage_latent": 2, "first_stage_codebook": 8,

@@ -141,3 +141,87 @@ def test_the_latent_grid_keeps_a_readable_size_in_a_small_window(qtbot, window):
     view = window.panels["latent"].view
     qtbot.waitUntil(lambda: view.isVisible())
     assert view.height() >= 200 and view.width() >= 200   # the panel scrolls instead of squeezing it
+
+
+def test_a_long_banner_never_widens_the_window(qtbot, window):
+    """A message of several hundred characters (the small-data note) is cut to the banner's width with
+    "Details…" for the whole text; the window keeps its size (it went from 1278 to 1963 px once)."""
+    window.resize(1280, 650)
+    qtbot.waitUntil(lambda: window.width() == 1280)
+    long_text = "This folder has 120 images: " + "fewer than 500 images make a GAN memorise them quickly; " * 8
+    message = window.show_message("warning", long_text)
+    qtbot.waitUntil(lambda: window.banner.isVisible() and message.label.isVisible())
+    assert window.width() == 1280 and window.minimumSizeHint().width() <= 1280
+    assert message.label.elided and message.label.toolTip() == long_text
+    qtbot.waitUntil(lambda: message.buttons["Details…"].isVisible())
+    message.buttons["Details…"].click()
+    assert long_text in message.details_dialog.text.toPlainText()
+    short = window.show_message("info", "Saved.")
+    qtbot.waitUntil(lambda: short.label.isVisible())
+    assert not short.label.elided and not short.buttons["Details…"].isVisible()
+
+
+def test_a_saved_layout_larger_than_the_screen_is_not_restored(qtbot):
+    first = MainWindow()
+    first.show()
+    screen = first.screen().availableGeometry()
+    first.resize(screen.width() + 900, min(600, screen.height()))     # what a too-wide banner once did
+    qtbot.waitUntil(lambda: first.width() > screen.width())
+    first.close()
+    dispose(first)
+
+    second = MainWindow()
+    second.show()
+    try:
+        assert second.width() <= screen.width() and second.height() <= screen.height()
+        assert not second.docks["losses"].isHidden() and not second.docks["gallery"].isHidden()
+    finally:
+        second.close()
+        dispose(second)
+
+
+def _wheel(qtbot, widget, dy=-120):
+    """A real wheel event over the middle of `widget` (as from a mouse), down by one notch."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+    local = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(local, QPointF(widget.mapToGlobal(local.toPoint())), QPoint(0, 0), QPoint(0, dy),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                        False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_over_an_unfocused_field_scrolls_the_panel_and_changes_nothing(qtbot, window):
+    """Scrolling the Model panel once turned "Train for" into minutes and batch size 64 into 63."""
+    window.resize(1280, 650)
+    window.docks["model"].raise_()
+    settings = window.panels["model"].settings_form
+    batch, unit = settings.editor("batch_size"), window.panels["model"].family_box
+    qtbot.waitUntil(lambda: batch.isVisible() and unit.isVisible())
+    before = (batch.value(), unit.currentIndex(), window.state.settings.batch_size, window.state.family_name)
+    for field in (batch, unit):
+        _wheel(qtbot, field)
+    assert (batch.value(), unit.currentIndex(), window.state.settings.batch_size, window.state.family_name) == before
+    # clicked into, the field takes the wheel as before
+    batch.setFocus()
+    qtbot.waitUntil(batch.hasFocus)
+    _wheel(qtbot, batch, dy=120)
+    assert batch.value() == before[0] + 1
+
+
+def test_a_plot_inside_a_scrolling_panel_does_not_take_the_wheel(qtbot, window):
+    """Scrolling the Style panel zoomed its loss plot, which stayed out of range for the run."""
+    window.resize(1280, 650)
+    window.docks["style"].raise_()
+    style = window.panels["style"]
+    import pyqtgraph as pg
+    plot = style.findChildren(pg.GraphicsView)[0]
+    scroll = window.docks["style"].widget()
+    scroll.widget().setMinimumHeight(scroll.viewport().height() + 400)     # make sure the panel scrolls
+    qtbot.waitUntil(lambda: plot.isVisible() and scroll.verticalScrollBar().maximum() > 0)
+    view_box = [i for i in plot.scene().items() if isinstance(i, pg.ViewBox)][0]
+    before = view_box.viewRange()
+    _wheel(qtbot, plot.viewport())
+    assert view_box.viewRange() == before
+    assert scroll.verticalScrollBar().value() > 0

@@ -1,0 +1,66 @@
+"""Figures tied to their runs: every results file the README cites is committed, and the benchmarks'
+shared results helper records what is needed to trust a figure."""
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CITE = re.compile(r"benchmarks/results/[A-Za-z0-9_.\-]+\.json")
+
+
+def cited(text: str) -> list[str]:
+    return sorted(set(CITE.findall(text)))
+
+
+def test_every_results_file_the_readme_cites_exists_and_is_a_record():
+    missing, broken = [], []
+    for name in cited((ROOT / "README.md").read_text(encoding="utf-8")):
+        path = ROOT / name
+        if not path.is_file():
+            missing.append(name)
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            broken.append(f"{name}: {exc}")
+            continue
+        lacking = {"command", "commit", "machine", "load", "seeds", "figures"} - set(record)
+        if lacking or record.get("smoke"):
+            broken.append(f"{name}: lacks {sorted(lacking)}" if lacking else f"{name}: a --smoke record")
+    assert not missing, f"README cites results that are not committed: {missing}"
+    assert not broken, broken
+
+
+def test_the_check_catches_a_table_citing_a_missing_file():
+    table = ("| family | FD |\n| --- | ---: |\n| sngan | 14.2 |\n\n"
+             "Results: `benchmarks/results/no-such-run.json`")
+    assert cited(table) == ["benchmarks/results/no-such-run.json"]
+    assert not (ROOT / cited(table)[0]).exists()
+
+
+def test_results_helper_records_command_commit_machine_load_and_seeds(monkeypatch, tmp_path):
+    from benchmarks import _results
+
+    monkeypatch.setattr(_results.tempfile, "gettempdir", lambda: str(tmp_path))
+    rec = _results.Results("unit_check", seeds=[0, 1], smoke=True,
+                           argv=[str(ROOT / "benchmarks" / "x.py"), "--seconds", "2"])
+    path = rec.save({"fd": float("nan"), "rows": [(1, 2.5)]}, settings={"out": tmp_path}, quiet=True)
+    assert path.parent.parent == tmp_path       # smoke runs never touch benchmarks/results/
+    record = json.loads(path.read_text())
+    assert record["command"] == "python benchmarks/x.py --seconds 2"
+    assert record["seeds"] == [0, 1] and record["smoke"] is True
+    assert record["figures"] == {"fd": None, "rows": [[1, 2.5]]}
+    assert record["machine"]["cores"] and "start" in record["load"] and "commit" in record
+    assert _results.Results("unit_check").path() == ROOT / "benchmarks" / "results" / "unit_check.json"
+
+
+def test_results_names_cannot_leave_the_results_folder():
+    import pytest
+    from benchmarks import _results
+
+    for bad in ("../x", "a/b", "", ".hidden"):
+        with pytest.raises(ValueError):
+            _results.Results(bad)
+    with pytest.raises(ValueError):
+        _results.Results("ok").path("../../escape")

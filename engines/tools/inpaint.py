@@ -43,18 +43,13 @@ def box_mask(size: int, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def load_mask(path, size: int, fit: str = "center-crop") -> np.ndarray:
     """A mask image (white = fill, black = keep, any size) resized like the images: (size, size) bool."""
-    from PIL import Image, UnidentifiedImageError
+    from ..data.decode import load_image, to_array
 
-    from ..data.decode import to_array
-
+    im = load_image(path, "mask", error=ToolError)  # the one safe opener (engines/data/decode.py)
     try:
-        with Image.open(path) as im:
-            im.load()
-            arr = to_array(im, size, 1, fit, (0, 0, 0))[..., 0]
-    except FileNotFoundError:
-        raise ToolError(f"mask {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ToolError(f"mask {path} is not a readable image ({type(exc).__name__})") from None
+        arr = to_array(im, size, 1, fit, (0, 0, 0))[..., 0]
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"mask {path} could not be converted ({type(exc).__name__})") from None
     return arr > 127
 
 

@@ -35,7 +35,7 @@ from ..config import param, replace_checked
 from ..registry import Family
 from ..runtime.distributed import broadcast_tensors, sum_tensors
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
-from .capabilities import LatentCodec, Sampler
+from .capabilities import LatentCodec, Reconstructor, Sampler
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def usage_stats(counts: torch.Tensor) -> tuple[float, float]:
     return float((counts > 0).float().mean()), float(entropy.exp())
 
 
-class VQVAEEngine(Engine, Sampler, LatentCodec):
+class VQVAEEngine(Engine, Sampler, LatentCodec, Reconstructor):
     family = "vqvae"
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "recon"
@@ -294,16 +294,19 @@ class VQVAEEngine(Engine, Sampler, LatentCodec):
         return to_uint8(self.decoder.eval()(self.tokens_to_latents(tokens.long())))
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray, progress: ProgressFn | None = None) -> torch.Tensor:
+    def encode(self, images: np.ndarray, labels=None, progress: ProgressFn | None = None) -> torch.Tensor:
         """The encoder's continuous grid (N, D, h, w) before quantisation."""
         out = [self.encoder.eval()(self._to_tensor(images[i:i + 256])).cpu() for i in range(0, len(images), 256)]
         return torch.cat(out) if out else torch.zeros(0, self.config.code_dim, self.grid, self.grid)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         """Quantise to the nearest codes, then decode."""
         q, _ = self.quantize(torch.as_tensor(latents, dtype=torch.float32).to(self.device))
         return to_uint8(self.decoder.eval()(q))
+
+    def reconstruct(self, images: np.ndarray, labels=None, progress=None) -> np.ndarray:
+        return self.decode(self.encode(images))
 
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         """Code vectors drawn per position from the empirical code histogram (independently)."""

@@ -27,7 +27,6 @@ needs nothing beyond torch.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import warnings
@@ -37,9 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
+from . import registry
 from .export import ExportError
+from .families import capabilities
+from .nn.export_helpers import plain_copy  # noqa: F401  (tests and callers import it from here)
 
 ONNX_MISSING = ("ONNX export needs the onnx extra: pip install 'genstudio[onnx]' "
                 "(or: pip install onnx onnxscript onnxruntime)")
@@ -60,157 +61,14 @@ class ImageNetwork:
                 "output": self.output, **self.about}
 
 
-def plain_copy(module: nn.Module) -> nn.Module:
-    """A deep copy in eval mode with every parametrisation (spectral norm, weight norm) baked into
-    plain weights: exporters see ordinary parameters, and no power iteration runs."""
-    twin = copy.deepcopy(module).eval()
-    for m in twin.modules():
-        if parametrize.is_parametrized(m):
-            # a deep copy shares the parametrised class that holds the `weight` property with the
-            # original, and removal deletes that property from the class: give the copy its own first
-            cls = type(m)
-            m.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
-            for name in list(m.parametrizations.keys()):
-                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
-    for p in twin.parameters():
-        p.requires_grad_(False)
-    return twin.float().cpu()
-
-
-class _Call(nn.Module):
-    """forward(*inputs) = fn(net, *inputs), with the net registered (its weights are exported)."""
-
-    def __init__(self, net: nn.Module, fn, names: tuple[str, ...]):
-        super().__init__()
-        self.net, self._fn, self._names = net, fn, names
-
-    def forward(self, *args):
-        return self._fn(self.net, *args)
-
-
-def _vae_image_mean(engine, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    """VAEEngine._image_mean in one pass: measures.discretized_mean works in chunks of pixels (to
-    bound memory), a loop over the batch size that a traced graph cannot keep dynamic. Same formula;
-    the export test checks it against the engine's own."""
-    from .measures import BIN_HALF_WIDTH
-
-    if engine.likelihood == "bernoulli":
-        return engine._image_mean(loc, log_scale)
-    survival = torch.special.ndtr if engine.likelihood == "gaussian" else torch.sigmoid
-    edges = torch.arange(1, 256, dtype=loc.dtype) / 127.5 - 1.0 - BIN_HALF_WIDTH
-    mean = survival((loc[..., None] - edges) / torch.exp(log_scale)[..., None]).sum(-1)
-    return mean / 127.5 - 1.0
-
-
-def _bake_inverses(flow: nn.Module) -> nn.Module:
-    """Glow's invertible 1x1 convolutions invert their weight matrix on every call; ONNX has no
-    matrix inverse, and the weights are fixed now: compute each inverse once (float64) and keep it."""
-    import types
-
-    from .nn.flows import InvConv1x1
-
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.conv2d(y, self.baked_inverse[:, :, None, None])
-
-    for m in flow.modules():
-        if isinstance(m, InvConv1x1):
-            m.register_buffer("baked_inverse", torch.linalg.inv(m.weight().double()).float())
-            m.inverse = types.MethodType(inverse, m)
-    return flow
-
-
-def _labels(n: int, classes: int) -> torch.Tensor:
-    return torch.arange(n, dtype=torch.int64) % max(classes, 1)
-
-
 def image_network(engine) -> ImageNetwork:
-    """What `genstudio export --out FILE.onnx|FILE.pt2` writes for this engine (see the module note)."""
-    from .families.ae import AEEngine
-    from .families.ddpm import DDPMEngine
-    from .families.gan import GANEngine
-    from .families.pixelcnn import PixelCNNEngine
-    from .families.vae import VAEEngine
-    from .families.flow_engine import FlowEngine
-
-    spec = engine.data
-    b = 2
-    cond = bool(engine.conditional)
-    family = type(engine).__name__
-    from .families.gan_common import MilestoneGAN
-    if isinstance(engine, MilestoneGAN):
-        g = plain_copy(engine._sampling_generator())
-        z = torch.randn(b, engine.config.latent_dim)
-        about = {"network": "generator", "range": [-1, 1], **engine.export_about()}
-        if cond:
-            module = _Call(g, lambda net, z, labels: engine.export_forward(net, z, labels), ("z", "labels"))
-            return ImageNetwork(module, {"z": z, "labels": _labels(b, spec.num_classes)}, "images", about)
-        module = _Call(g, lambda net, z: engine.export_forward(net, z), ("z",))
-        return ImageNetwork(module, {"z": z}, "images", about)
-    if type(engine) is GANEngine:
-        g = plain_copy(engine._sampling_generator())
-        z = torch.randn(b, engine.config.latent_dim)
-        if cond:
-            module = _Call(g, lambda net, z, labels: net(z, labels), ("z", "labels"))
-            inputs = {"z": z, "labels": _labels(b, spec.num_classes)}
-        else:
-            module = _Call(g, lambda net, z: net(z, None), ("z",))
-            inputs = {"z": z}
-        return ImageNetwork(module, inputs, "images", {"network": "generator", "range": [-1, 1]})
-    if isinstance(engine, AEEngine):
-        module = _Call(plain_copy(engine.decoder), lambda net, z: torch.tanh(net(z)), ("z",))
-        return ImageNetwork(module, {"z": torch.randn(b, engine.config.latent_dim)}, "images",
-                            {"network": "decoder", "range": [-1, 1]})
-    if isinstance(engine, VAEEngine):
-        twin = copy.copy(engine)              # the engine's own decoding maths over a plain decoder
-        twin.decoder = plain_copy(engine.decoder)
-        z = torch.randn(b, engine.config.latent_dim)
-
-        classes = torch.arange(max(spec.num_classes, 1))
-
-        def decode(net, z, labels=None):
-            if labels is not None:  # one-hot by comparison (F.one_hot would fix the batch size)
-                labels = (labels[:, None] == classes[None, :]).float()
-            return _vae_image_mean(twin, *twin._decode_params(z, labels))
-        if cond:
-            module = _Call(twin.decoder, lambda net, z, labels: decode(net, z, labels), ("z", "labels"))
-            inputs = {"z": z, "labels": _labels(b, spec.num_classes)}
-        else:
-            module = _Call(twin.decoder, lambda net, z: decode(net, z), ("z",))
-            inputs = {"z": z}
-        return ImageNetwork(module, inputs, "images", {"network": "decoder mean", "range": [-1, 1],
-                                                       "likelihood": engine.likelihood})
-    if isinstance(engine, FlowEngine):
-        flow = _bake_inverses(plain_copy(engine.model))
-        module = _Call(flow, lambda net, eps: net.decode(eps), ("eps",))
-        return ImageNetwork(module, {"eps": torch.randn(b, flow.latent_dim()) * 0.5}, "images",
-                            {"network": "flow inverse", "range": [0, 1],
-                             "temperature": float(getattr(engine, "temperature", 1.0))})
-    if isinstance(engine, DDPMEngine):
-        net = plain_copy(engine._sampling_net())
-        x = torch.randn(b, spec.channels, spec.size, spec.size)
-        t = torch.tensor([1, engine.config.timesteps - 1], dtype=torch.int64)
-        about = {"network": "denoiser (one step)", "prediction": engine.config.prediction,
-                 "schedule": engine.config.schedule, "timesteps": engine.config.timesteps,
-                 "alpha_bar": [round(float(a), 10) for a in engine.schedule.alpha_bar],
-                 "null_label": engine.null_label if cond else None}
-        if cond:
-            module = _Call(net, lambda net, x_t, t, labels: net(x_t, t, labels), ("x_t", "t", "labels"))
-            return ImageNetwork(module, {"x_t": x, "t": t, "labels": _labels(b, spec.num_classes)},
-                                "prediction", about)
-        module = _Call(net, lambda net, x_t, t: net(x_t, t, None), ("x_t", "t"))
-        return ImageNetwork(module, {"x_t": x, "t": t}, "prediction", about)
-    if isinstance(engine, PixelCNNEngine):
-        net = plain_copy(engine.model)
-        pixels = torch.rand(b, spec.channels, spec.size, spec.size) * 2 - 1
-        about = {"network": "autoregressive logits", "output_kind": "logistic_mixture" if engine.mixture else "logits256",
-                 "temperature": float(getattr(engine, "temperature", 1.0))}
-        if cond:
-            module = _Call(net, lambda net, pixels, labels: net(pixels, labels), ("pixels", "labels"))
-            return ImageNetwork(module, {"pixels": pixels, "labels": _labels(b, spec.num_classes)}, "logits", about)
-        module = _Call(net, lambda net, pixels: net(pixels, None), ("pixels",))
-        return ImageNetwork(module, {"pixels": pixels}, "logits", about)
-    raise ExportError(f"{family} cannot be exported to ONNX or torch.export yet; these can: the GANs (gan, dcgan, "
-                      f"cgan, wgan-gp, sngan, sagan, progan, biggan, stylegan), ae, vae, cvae, realnvp, glow, ddpm and pixelcnn")
+    """What `genstudio export --out FILE.onnx|FILE.pt2` writes for this engine: its family's
+    export_network() (the Exportable role)."""
+    if not capabilities.has(engine, "export"):
+        can = [name for name in registry.names() if capabilities.has(registry.get(name).engine_class, "export")]
+        raise ExportError(f"{engine.family} cannot be exported to ONNX or torch.export yet; these can: {', '.join(can)}")
+    net = engine.export_network(2)
+    return ImageNetwork(net.module, net.inputs, net.output, net.about)
 
 
 def _dynamic(net: ImageNetwork) -> tuple:

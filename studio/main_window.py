@@ -41,8 +41,10 @@ def versions() -> dict[str, str]:
         own = metadata.version("genstudio")
     except metadata.PackageNotFoundError:
         own = "source checkout"
-    return {"genstudio": own, "PyTorch": torch.__version__, "Qt": qVersion(), "PySide6": PySide6.__version__,
-            "Python": platform.python_version()}
+    from engines.runtime.torch_build import describe
+
+    return {"genstudio": own, "PyTorch": torch.__version__, **describe(), "Qt": qVersion(),
+            "PySide6": PySide6.__version__, "Python": platform.python_version()}
 
 
 def about_text() -> str:
@@ -318,6 +320,8 @@ class MainWindow(QMainWindow):
 
     # --- title ------------------------------------------------------------------------------------
     def _update_title(self, *_args) -> None:
+        """"genstudio" when idle; "15% vae — genstudio" while training. The title ends with the application's
+        display name, so the window system does not add it a second time ("genstudio — 15% vae — genstudio")."""
         s = self.state
         if s.training_state == "idle":
             self.setWindowTitle(APP_TITLE)
@@ -325,14 +329,23 @@ class MainWindow(QMainWindow):
         percent = self._percent
         if isinstance(_args[0] if _args else None, ev.Progress):
             p = _args[0]
-            percent = self._percent = int(100 * p.step / max(p.total_steps, 1))
+            fraction = p.step / max(p.total_steps, 1)
+            limit = self._time_limit_s
+            if limit > 0:   # a run limited by time ends with its budget, whatever its step count
+                fraction = max(fraction, (self._train_seconds + p.elapsed_s) / limit)
+            percent = self._percent = min(100, int(100 * fraction))
         status = {"paused": "paused ", "stopping": "stopping ", "starting": "starting "}.get(s.training_state, "")
-        self.setWindowTitle(f"{APP_TITLE} — {status}{percent}% {s.family_name}")
+        self.setWindowTitle(f"{status}{percent}% {self._family or s.family_name} — {APP_TITLE}")
 
     _percent = 0
+    _time_limit_s = 0.0
+    _train_seconds = 0.0
+    _family = ""
 
     def _on_run_started(self, event: ev.Started) -> None:
         self._percent = int(100 * event.start_step / max(event.total_steps, 1))
+        self._time_limit_s, self._train_seconds = event.time_limit_s, event.train_seconds
+        self._family = event.family
         self._update_title()
 
     # --- closing ----------------------------------------------------------------------------------

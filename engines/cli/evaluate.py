@@ -71,9 +71,6 @@ def run(args) -> int:
         return 0
     for key, value in measures.items():
         print(f"  {key:18s} {value:.4f}")
-    if "bits_per_dim" in measures and capabilities.has(engine, "likelihood") and not engine.exact:
-        print("  (bits_per_dim is the negative ELBO: an upper bound on the true value)")
-    note = getattr(engine, "bits_per_dim_note", "")
-    if "bits_per_dim" in measures and note:
-        print(f"  ({note})")
+    if "bits_per_dim" in measures and capabilities.has(engine, "likelihood") and engine.likelihood_note:
+        print(f"  ({engine.likelihood_note})")
     return 0

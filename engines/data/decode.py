@@ -1,16 +1,26 @@
 """One file -> one preprocessed uint8 array, or a `Skip` with a reason a person can read.
 
-Only raster formats whose Pillow decoders are self-contained are ever opened (never EPS, which runs
-Ghostscript). Pixel counts are checked from the header before any pixel data is decoded.
+This is the one door for every image a person hands in: datasets (`decode`), the tools' inputs and
+masks, latent end points, style content and style images and files dropped on the studio's panels
+(`load_image`). Only raster formats whose Pillow decoders are self-contained are ever opened, chosen
+by content, never by the file's name (never EPS, which runs Ghostscript). File size and pixel counts
+are checked from the file system and the header before any pixel data is decoded. Pillow's own
+decompression-bomb check stays on: its warning is turned into a refusal here, for this call only,
+and never silenced for the process.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
+import warnings
 import zlib
 from dataclasses import dataclass
 
 from typing import NamedTuple
+
+import stat as _stat
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -18,6 +28,7 @@ from PIL import Image, ImageOps
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 80_000_000   # a 48 MP phone photo fits; Pillow's own warning starts at ~89 MP
+DEFAULT_MAX_BYTES = 512 * 2**20  # an 80 MP 16-bit RGB TIFF (480 MB) fits
 FIT_MODES = ("center-crop", "pad", "stretch")
 
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -39,6 +50,20 @@ _FTYP_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"avif": "AVI
 
 class Skip(Exception):
     """This file is not used; str(exc) is the reason shown to the person."""
+
+
+class Refused(ValueError):
+    """An image a person handed in that is not opened: str(exc) is one line, `reason` the why alone."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+# Pillow warns (between its limit and twice it) or raises (beyond) on huge images as it reads the
+# header. The warning is made an error only inside Image.open, under a lock because
+# warnings.catch_warnings changes process-wide state for its duration (ingestion opens from threads).
+_OPEN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -96,11 +121,28 @@ def _name_unsupported(prefix: bytes) -> str | None:
     return None
 
 
-def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open lazily (header only), refusing empty files, other formats and oversized images."""
+def _open_checked(path: str) -> Image.Image:
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path, formats=ALLOWED_FORMATS)
+
+
+def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES) -> Image.Image:
+    """Open lazily (header only), refusing empty, oversized and special files, other formats and
+    images with too many pixels."""
+    path = os.fspath(path)
     try:
-        with open(path, "rb") as fh:
+        # non-blocking: a named pipe given as an image must not hang the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not _stat.S_ISREG(st.st_mode):
+                raise Skip("not a regular file")
+            if st.st_size > max_bytes:
+                raise Skip(f"file too large ({st.st_size / 2**20:.0f} MB; limit {max_bytes / 2**20:.0f} MB)")
             prefix = fh.read(16)
+    except FileNotFoundError:
+        raise Skip("does not exist") from None
     except PermissionError:
         raise Skip("unreadable (permission denied)") from None
     except IsADirectoryError:
@@ -110,9 +152,9 @@ def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     if not prefix:
         raise Skip("empty file")
     try:
-        # Pillow's own bomb check raises before we see the size when it is > 2x its limit.
-        im = Image.open(path, formats=ALLOWED_FORMATS)
-    except Image.DecompressionBombError:
+        # Pillow's own bomb check refuses before we see the size when it is over its limit.
+        im = _open_checked(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise Skip("too many pixels (possible decompression bomb)") from None
     except Image.UnidentifiedImageError:
         own = _own_format(prefix)
@@ -219,6 +261,61 @@ def _fit(im: Image.Image, s: int, fit: str, background: tuple[int, int, int]) ->
     return canvas
 
 
+def _load_pixels(im: Image.Image, path: str) -> None:
+    """Decode the first frame's pixels (PNG checksums checked first); raises Skip."""
+    if im.format == "PNG":
+        bad_chunk = _png_chunks_intact(path)
+        if bad_chunk:
+            raise Skip(f"corrupt image data (PNG checksum mismatch in {bad_chunk} chunk)")
+    try:
+        im.seek(0)             # animated images: the first frame
+        im.load()
+    except OSError as exc:
+        if "truncated" in str(exc).lower():
+            raise Skip("truncated image data") from None
+        raise Skip(f"corrupt image data ({_short(exc)})") from None
+    except Image.DecompressionBombError:
+        raise Skip("too many pixels (possible decompression bomb)") from None
+    except MemoryError:
+        raise Skip("not enough memory to decode") from None
+    except Exception as exc:  # noqa: BLE001 - SyntaxError (bad CRC), ValueError, EOFError, zlib...
+        raise Skip(f"corrupt image data ({_short(exc)})") from None
+
+
+def _shown(path) -> str:
+    text = os.fspath(path)
+    return text if text.isprintable() else ascii(text)
+
+
+def load_image(path: str | os.PathLike, what: str = "", *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_BYTES, draft: int | None = None,
+               error: type[Exception] = Refused) -> Image.Image:
+    """The one safe opener for an image a person hands in (outside datasets): the first frame,
+    decoded, upright (EXIF orientation applied), detached from the file. The same format
+    allow-list, size and pixel limits and reasons as ingestion. `draft`: a JPEG may be decoded at
+    a reduced scale of at least 2 x draft pixels a side. Raises `error` ("<what> <path>: <reason>";
+    Refused by default, whose `reason` is the why alone)."""
+    try:
+        im = open_image(os.fspath(path), max_pixels, max_bytes)
+        try:
+            if draft and im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
+                im.draft(None, (2 * draft, 2 * draft))
+            _load_pixels(im, os.fspath(path))
+            try:
+                out = ImageOps.exif_transpose(im)
+            except Exception:  # noqa: BLE001 - broken EXIF: keep the image as stored
+                out = im
+            out = out.copy() if out is im else out
+        finally:
+            im.close()
+    except Skip as exc:
+        message = f"{what + ' ' if what else ''}{_shown(path)}: {exc}"
+        if error is Refused:
+            raise Refused(message, str(exc)) from None
+        raise error(message) from None
+    return out
+
+
 def decode(path: str, settings: Settings) -> tuple[np.ndarray, Header]:
     """Decode and preprocess one file into uint8 (size, size, channels). Raises Skip."""
     im = open_image(path, settings.max_pixels)
@@ -229,23 +326,7 @@ def decode(path: str, settings: Settings) -> tuple[np.ndarray, Header]:
             # Let libjpeg scale by 1/2..1/8 while decoding; keep >= 2x the target for a clean resize.
             want = "L" if settings.channels == 1 and im.mode == "RGB" else None
             im.draft(want, (2 * settings.size, 2 * settings.size))
-        if im.format == "PNG":
-            bad_chunk = _png_chunks_intact(path)
-            if bad_chunk:
-                raise Skip(f"corrupt image data (PNG checksum mismatch in {bad_chunk} chunk)")
-        try:
-            im.seek(0)             # animated images: the first frame
-            im.load()
-        except OSError as exc:
-            if "truncated" in str(exc).lower():
-                raise Skip("truncated image data") from None
-            raise Skip(f"corrupt image data ({_short(exc)})") from None
-        except Image.DecompressionBombError:
-            raise Skip("too many pixels (possible decompression bomb)") from None
-        except MemoryError:
-            raise Skip("not enough memory to decode") from None
-        except Exception as exc:  # noqa: BLE001 - SyntaxError (bad CRC), ValueError, EOFError, zlib...
-            raise Skip(f"corrupt image data ({_short(exc)})") from None
+        _load_pixels(im, path)
         try:
             out = _normalise_mode(im, settings.channels, settings.background)
             out = _fit(out, settings.size, settings.fit, settings.background)

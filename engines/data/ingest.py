@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 
 from .cache import Cached, Row, Slot, cache_root, prune, slot_key
 from .dataset import ImageDataset, Skipped
@@ -134,12 +132,6 @@ def _default_workers() -> int:
     return max(1, min(8, cores))
 
 
-def _silence_pillow_bomb_warning() -> None:
-    # We refuse large images ourselves (max_pixels, checked from the header) and report them as
-    # skips, so Pillow's own warning would only be noise on stderr.
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
 def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: int | None = None,
                 fit: str = "center-crop", background=(255, 255, 255),
                 progress: Callable[[int, int], None] | None = None,
@@ -162,7 +154,6 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
     for root in roots:
         if not root.exists():
             raise DataError(f"{root} does not exist" + (" (broken link)" if root.is_symlink() else ""))
-    _silence_pillow_bomb_warning()
     workers = workers or _default_workers()
 
     try:

@@ -41,6 +41,7 @@ def spaced_timesteps(total: int, steps: int) -> list[int]:
 
 class Scheduler:
     """Common state: the schedule, the prediction type and the timesteps chosen by set_timesteps."""
+    label = ""   # what a person is told ("DDIM", "ancestral")
 
     def __init__(self, schedule: NoiseSchedule, prediction: str = "eps", clip: bool = True):
         self.schedule = schedule
@@ -83,6 +84,8 @@ def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
 
 
 class DDIMScheduler(Scheduler):
+    label = "DDIM"
+
     def __init__(self, schedule: NoiseSchedule, prediction: str = "eps", eta: float = 0.0, clip: bool = True):
         self.eta = float(eta)
         super().__init__(schedule, prediction, clip)
@@ -113,6 +116,7 @@ class DDIMScheduler(Scheduler):
 class AncestralScheduler(Scheduler):
     """DDPM: sample from q(x_prev | x_t, x0_hat) = N(mean, beta_tilde); beta_tilde is the posterior
     variance (Ho et al.'s sigma^2 = beta_tilde choice)."""
+    label = "ancestral"
 
     def step(self, output, t, x, generator=None):
         x0, _ = self.predict(output, t, x)

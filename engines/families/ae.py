@@ -22,9 +22,10 @@ from torch.nn import functional as F
 
 from ..config import param
 from ..nn.autoencoder import ConvDecoder, ConvEncoder
+from ..nn.export_helpers import Call, plain_copy
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, to_uint8
-from .capabilities import LatentCodec, Sampler
+from .capabilities import Exportable, ExportedNetwork, LatentCodec, LatentRenderer, Reconstructor, Sampler
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def images_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return (x / 127.5 - 1.0).to(device)
 
 
-class AEEngine(Engine, Sampler, LatentCodec):
+class AEEngine(Engine, Sampler, LatentCodec, LatentRenderer, Reconstructor, Exportable):
     family = "ae"
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
 
@@ -139,14 +140,14 @@ class AEEngine(Engine, Sampler, LatentCodec):
 
     # --- latent space ---------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, images: np.ndarray) -> torch.Tensor:
+    def encode(self, images: np.ndarray, labels=None, progress=None) -> torch.Tensor:
         self.encoder.eval()
         out = [self.encoder(images_to_tensor(images[i:i + 256], self.device)).cpu()
                for i in range(0, len(images), 256)]
         return torch.cat(out) if out else torch.zeros(0, self.config.latent_dim)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         was_training = self.decoder.training
         self.decoder.eval()
         try:
@@ -160,6 +161,31 @@ class AEEngine(Engine, Sampler, LatentCodec):
 
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         return self.decode(self.random_latents(n, seed))
+
+    # --- roles: latent renderer (codes whitened by the fitted Gaussian), reconstructor, export ------------
+    renders_encoded = True
+
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    def _whitening(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.codes.mean.float().to(self.device), self.codes.scale_matrix().float().to(self.device)
+
+    def render_u(self, u: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        mean, scale = self._whitening()
+        return torch.tanh(self.decoder(mean + u @ scale.T))
+
+    def encode_u(self, images: np.ndarray, labels: np.ndarray | None = None) -> torch.Tensor:
+        mean, scale = self._whitening()
+        return (self.encode(images).to(self.device) - mean) @ torch.linalg.pinv(scale).T
+
+    def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
+        return self.decode(self.encode(images))
+
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        module = Call(plain_copy(self.decoder), lambda net, z: torch.tanh(net(z)), ("z",))
+        return ExportedNetwork(module, {"z": torch.randn(batch, self.config.latent_dim)}, "images",
+                               {"network": "decoder", "range": [-1, 1]})
 
     def modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder, "code_gaussian": self.codes}

@@ -75,9 +75,27 @@ class DataSpec:
                 "class_names": list(self.class_names)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "DataSpec":
-        return cls(int(d["size"]), int(d["channels"]), int(d.get("num_classes", 0)),
-                   tuple(d.get("class_names", ())))
+    def from_json(cls, d: dict, source: str = "") -> "DataSpec":
+        """From a file someone may have shared: every field checked, class names are names, never
+        paths (engines/names.py); anything else is names.UnsafeName with one line."""
+        from ..names import UnsafeName, check_names
+
+        where = f"{source}: " if source else ""
+        if not isinstance(d, dict):
+            raise UnsafeName(f"{where}the data description is not a mapping")
+
+        def whole(key, lo, hi, default=None):
+            v = d.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise UnsafeName(f"{where}data {key} must be a whole number from {lo} to {hi}, not {str(v)[:40]!r}")
+            return v
+
+        size, channels = whole("size", 1, 4096), whole("channels", 1, 4)
+        num_classes = whole("num_classes", 0, 100_000, 0)
+        names = check_names(d.get("class_names", []), "class name", source)
+        if names and len(names) != num_classes:
+            raise UnsafeName(f"{where}{len(names)} class names for {num_classes} classes")
+        return cls(size, channels, num_classes, names)
 
 
 INPUT_KINDS = {
@@ -176,6 +194,9 @@ class Engine:
     inputs: ClassVar[tuple[InputSpec, ...]] = (MAIN_INPUT,)
     # Columns of the training grid (None: as square as the count allows; conditional runs: a class each)
     preview_columns: ClassVar[int | None] = None
+    # What each column of the training grid shows, when the columns are not samples from noise
+    # (CycleGAN: A, A->B, B, B->A); the studio heads the columns with them. None: samples from noise.
+    preview_headers: ClassVar[tuple[str, ...] | None] = None
     # Fixed training images (and their other image sets in .extra) the loop hands over before the
     # first step, for families whose preview shows what they do to real images (translation).
     preview_batch: Batch | None = None
@@ -188,6 +209,11 @@ class Engine:
     mixed_precision_ok: ClassVar[bool] = True
     # Set by the training loop from TrainSettings before the first step.
     grad_clip: float = 0.0            # max total gradient norm in optimizer_step; 0 = the family's own
+    # Several processes (engines/train/process_state.py): modules named here are "sharded", each
+    # process's own (a replay buffer, a pool of earlier fakes: saved per rank, restored to the same
+    # rank); every other module, the optimisers and schedulers are replicated (the same on every
+    # process, buffers agreed each step, checked); extra_state() is rank 0's.
+    process_state: ClassVar[dict[str, str]] = {}
     # Averages a list of parameters' gradients in place across training processes (None: one process).
     gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
     precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
@@ -222,12 +248,14 @@ class Engine:
         """
         if isinstance(parameters, torch.nn.Module):
             parameters = parameters.parameters()
+        parameters = list(parameters)
+        if self.gradient_reducer is not None:  # every trained parameter, with a gradient here or not:
+            # the processes agree on one list, and one without a gradient contributes zeros
+            self.gradient_reducer([p for p in parameters if p.requires_grad])
         grads = [p for p in parameters if p.grad is not None]
         if not grads:
             optimizer.step()
             return 0.0
-        if self.gradient_reducer is not None:
-            self.gradient_reducer(grads)
         limit = self.grad_clip or clip
         if limit > 0:
             norm = torch.nn.utils.clip_grad_norm_(grads, limit)

@@ -1,31 +1,50 @@
 """What a trained model can do beyond training, declared by its family and queried one way.
 
-A family declares a capability by inheriting its interface:
+A family declares a capability (or a role: the surface the tools, export and panels use) by
+inheriting its interface:
 
-    class VAEEngine(Engine, Sampler, LatentCodec, Likelihood): ...
+    class VAEEngine(Engine, Sampler, LatentCodec, Likelihood, LatentRenderer, Reconstructor, Exportable): ...
 
-and everything else asks through this module, never by probing attributes:
+and everything else asks through this module, never by class or by probing attributes:
 
     capabilities.has(engine_or_class, "latent")      # True / False
-    capabilities.of(engine_or_class)                 # ("sample", "latent", "likelihood")
+    capabilities.of(engine_or_class)                 # ("sample", "latent", "likelihood", ...)
     capabilities.why_not(engine_or_class, "latent")  # a sentence for a disabled control or a CLI error
 
-| name        | interface     | what it offers                                                           |
-|-------------|---------------|--------------------------------------------------------------------------|
-| sample      | Sampler       | sample(n, seed, labels, progress) -> uint8 (n, H, W, C)                 |
-| latent      | LatentCodec   | random_latents, decode, render (differentiable), encode when `encoding` |
-|             |               | is not "projection" (projection optimises the latent through render)      |
-| path        | DenoisingPath | sample_path (intermediate images of a sequential sampler), sampling_times |
-| translate   | Translator    | translate(images, direction) -> uint8 images of the other domain        |
-| likelihood  | Likelihood    | bits_per_dim(images) -> float per image (exact, or a bound: `exact`)    |
-| inpaint     | Inpainter     | inpaint(images, mask, seed, progress) -> uint8 with the known pixels kept |
-| stylemix    | StyleMixer    | style_mix(row_seeds, col_seeds, level) -> the paper's style-mixing grid  |
+Every method that draws takes `labels` (class indices, None: the family's default) and every
+sequential one `progress(done, total)`, which may raise Cancelled to stop.
+
+| name           | interface      | what it offers                                                            |
+|----------------|----------------|---------------------------------------------------------------------------|
+| sample         | Sampler        | sample(n, seed, labels, progress) -> uint8 (n, H, W, C)                  |
+| latent         | LatentCodec    | random_latents, decode(latents, labels, progress), render (differentiable), |
+|                |                | encode(images, labels, progress) when `encoding` is not "projection"      |
+| path           | DenoisingPath  | sample_path (intermediate images of a sequential sampler), sampling_times |
+| translate      | Translator     | translate(images, direction) -> uint8 images of the other domain         |
+| likelihood     | Likelihood     | bits_per_dim(images, labels) -> float per image (exact, or a bound: `exact`); |
+|                |                | labels None on a conditional run: the class summed out; `likelihood_note` |
+| stylemix       | StyleMixer     | style_mix(row_seeds, col_seeds, level) -> the paper's style-mixing grid   |
+| prior          | Prior          | a diffusion/flow prior: x_t = a(t) x0 + s(t) eps in its space (pixels or  |
+|                |                | a latent space: to_space/from_space), noise_level(t), prior_times(),      |
+|                |                | denoiser(labels, guidance) -> (x_t, t) -> prediction, prediction_target,  |
+|                |                | prior_sampler(steps, start, deterministic) (timesteps, previous, step)    |
+| autoregressive | Autoregressive | to_sequence(images), sequence_log_probs(seq, labels), sample_sequence(... |
+|                |                | known, fixed ...), to_images(seq); `temperature`                          |
+| renderer       | LatentRenderer | latent_shape(), differentiable render_u(u, labels) from standard-normal u, |
+|                |                | encode_u(images, labels) when `renders_encoded` (a starting point)        |
+| reconstruct    | Reconstructor  | reconstruct(images, labels, progress) -> uint8: encode, then decode      |
+| energy         | Energy         | energy(x, labels) -> (B,), langevin(x, steps, noise, known, values, ...) |
+| export         | Exportable     | export_network(batch) -> ExportedNetwork (module, example inputs, about)  |
+
+The tools (engines/tools/) are pipelines over these roles: a family that declares one gets every
+tool method built on it, with no tool code of its own.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -60,13 +79,15 @@ class LatentCodec(Capability):
         """Latents drawn from the prior (what sample() decodes)."""
 
     @abstractmethod
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """Latents -> uint8 images (n, H, W, C)."""
+    def decode(self, latents: torch.Tensor, labels: np.ndarray | None = None,
+               progress: ProgressFn | None = None) -> np.ndarray:
+        """Latents -> uint8 images (n, H, W, C); `labels` for conditional runs (None: the family's default)."""
 
-    def encode(self, images: np.ndarray) -> torch.Tensor:
+    def encode(self, images: np.ndarray, labels: np.ndarray | None = None,
+               progress: ProgressFn | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} reaches its latent space by {self.encoding}")
 
-    def render(self, latents: torch.Tensor) -> torch.Tensor:
+    def render(self, latents: torch.Tensor, labels=None) -> torch.Tensor:
         """Differentiable latents -> images in [-1, 1], (B, C, H, W); needed for projection."""
         raise NotImplementedError(f"{type(self).__name__} cannot render latents differentiably")
 
@@ -106,17 +127,14 @@ class Likelihood(Capability):
 
     @abstractmethod
     def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """float64 (n,) bits per dimension of each uint8 image (n, H, W, C) at the model's size
-        (`labels`: class indices for conditional runs). Repeatable: fixed noise where any is used."""
+        """float64 (n,) bits per dimension of each uint8 image (n, H, W, C) at the model's size.
+        `labels`: class indices for conditional runs; None on a conditional run scores p(x) with the
+        class summed out (uniform over classes). Repeatable: fixed noise where any is used."""
 
-
-class Inpainter(Capability):
-    name = "inpaint"
-
-    @abstractmethod
-    def inpaint(self, images: np.ndarray, mask: np.ndarray, seed: int = 0,
-                progress: ProgressFn | None = None) -> np.ndarray:
-        """Fill the pixels where `mask` (n, H, W) is True; known pixels come back unchanged."""
+    @property
+    def likelihood_note(self) -> str:
+        """What a person should know beside the figure (e.g. over which values it is counted); may be empty."""
+        return "" if self.exact else "bits_per_dim is the negative ELBO: an upper bound on the true value"
 
 
 class StyleMixer(Capability):
@@ -129,9 +147,167 @@ class StyleMixer(Capability):
         """The style-mixing grid: rows take `level` styles from their seed, the rest from the column's."""
 
 
+# --- roles: what the tools and export build on ----------------------------------------------------
+
+END = -1  # the time after the last sampler step: the clean data (noise_level(END) == (1, 0))
+
+
+class PriorSampler(Protocol):
+    """One reverse process over a time grid (engines/diffusion/samplers.Scheduler has this shape)."""
+    timesteps: list                  # noisiest first
+    label: str                       # what the person is told ("DDIM", "ancestral", "Euler")
+
+    def previous(self, t) -> object:
+        """The time a step from t lands on (END after the last)."""
+
+    def step(self, output: torch.Tensor, t, x: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """x at t and the denoiser's output there -> x at previous(t)."""
+
+
+class Prior(Capability):
+    """A diffusion or flow model over a space: x_t = a(t) x0 + s(t) eps with eps ~ N(0, I).
+
+    The space is the pixels on [-1, 1] (`prior_space` "pixels") or a latent space ("latent":
+    to_space/from_space go through the family's first stage). Times are whatever the family uses
+    (training step indices, or flow times); tools only pass them back and ask noise_level(t)."""
+    name = "prior"
+    prior_space: ClassVar[str] = "pixels"
+
+    @property
+    @abstractmethod
+    def prediction(self) -> str:
+        """What the denoiser predicts: "eps", "v" or "velocity"."""
+
+    @abstractmethod
+    def prior_shape(self) -> tuple[int, ...]:
+        """(C, H, W) of x in the prior's space."""
+
+    @abstractmethod
+    def to_space(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (n, H, W, C) -> x0 (n, C, h, w) in the prior's space, on the engine's device."""
+
+    @abstractmethod
+    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None,
+                   progress: ProgressFn | None = None) -> np.ndarray:
+        """x0 in the prior's space -> uint8 (n, H, W, C)."""
+
+    @abstractmethod
+    def prior_times(self) -> Sequence:
+        """Every time the model was trained at, the least noisy first."""
+
+    @abstractmethod
+    def noise_level(self, t) -> tuple[float, float]:
+        """(a, s) at time t: x_t = a x0 + s eps; (1, 0) at END."""
+
+    @abstractmethod
+    def denoiser(self, labels: np.ndarray | None = None,
+                 guidance: float | None = None) -> Callable[[torch.Tensor, object], torch.Tensor]:
+        """(x_t, t) -> the network's prediction. `labels`: class indices of a conditional run, guided
+        with `guidance` (None: the run's sampling option); None: the unconditional model."""
+
+    @abstractmethod
+    def prediction_target(self, x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
+        """What the denoiser should output at x_t = a(t) x0 + s(t) noise (its training target)."""
+
+    @abstractmethod
+    def prior_sampler(self, steps: int | None = None, start=None, deterministic: bool = False) -> PriorSampler:
+        """A fresh sampler over `steps` times (None: the sampling option) from `start` (a time; None:
+        pure noise) to the data; deterministic: no fresh noise along the way (DDIM at eta 0, an ODE)."""
+
+
+class Autoregressive(Capability):
+    """A model of a token sequence read in raster order (subpixels, quantised pixels)."""
+    name = "autoregressive"
+    temperature: float                   # the sampling temperature (the logits are divided by it)
+
+    @abstractmethod
+    def to_sequence(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (n, H, W, C) -> tokens (n, L), int64, raster order; L is a multiple of H * W (the
+        tokens of one pixel are consecutive). Raises ValueError when this run's tokens are not pixels."""
+
+    @abstractmethod
+    def to_images(self, seq: torch.Tensor) -> np.ndarray:
+        """tokens (n, L) -> uint8 (n, H, W, C)."""
+
+    @abstractmethod
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, L, V) log-probabilities of every token value at every position given the tokens before it
+        (one pass, temperature 1). `labels`: class indices (n,) of a conditional run."""
+
+    @abstractmethod
+    def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,
+                        known: torch.Tensor | None = None, fixed: torch.Tensor | None = None,
+                        progress: ProgressFn | None = None) -> torch.Tensor:
+        """(n, L) tokens drawn one at a time at the sampling temperature; where `fixed` (n, L) is True
+        the token of `known` is kept (conditioning on it for what follows)."""
+
+
+class LatentRenderer(Capability):
+    """A differentiable map from standard-normal latents u to images: what latent fitting needs."""
+    name = "renderer"
+    renders_encoded: ClassVar[bool] = False   # encode_u gives a starting point for fitting
+
+    @abstractmethod
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one u (without the batch)."""
+
+    @abstractmethod
+    def render_u(self, u: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable u (B, *latent_shape) -> images in [-1, 1] (B, C, H, W); `labels` (B,) class indices."""
+
+    def encode_u(self, images: np.ndarray, labels: np.ndarray | None = None) -> torch.Tensor:
+        """uint8 images -> u (only where `renders_encoded`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no encoder to start a latent fit from")
+
+
+class Reconstructor(Capability):
+    """Encode, then decode: what an autoencoder does to an image."""
+    name = "reconstruct"
+
+    @abstractmethod
+    def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None,
+                    progress: ProgressFn | None = None) -> np.ndarray:
+        """uint8 (n, H, W, C) -> uint8 (n, H, W, C)."""
+
+
+class Energy(Capability):
+    """An energy over images (low on the data) with the family's Langevin sampler."""
+    name = "energy"
+
+    @abstractmethod
+    def energy(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) energies of images x in [-1, 1]; conditional runs without labels sum the classes out."""
+
+    @abstractmethod
+    def langevin(self, x: torch.Tensor, steps: int | None = None, noise: float | None = None,
+                 known: torch.Tensor | None = None, values: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+        """Langevin dynamics from x with the run's step size (steps, noise: None = the sampling options);
+        where `known` is 1, x is reset to `values` after every step. The weights get no gradients."""
+
+
+@dataclass
+class ExportedNetwork:
+    """The network a family exports: `module(*inputs.values())` -> `output`, with what it means."""
+    module: torch.nn.Module
+    inputs: dict[str, torch.Tensor]      # example inputs by name, batch first
+    output: str                          # name of the output ("images", "prediction", "logits")
+    about: dict = field(default_factory=dict)   # JSON-able: what the output means, ranges, schedules
+
+
+class Exportable(Capability):
+    name = "export"
+
+    @abstractmethod
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        """The image-making network as a plain module with example inputs of `batch` rows."""
+
+
 INTERFACES: dict[str, type[Capability]] = {c.name: c for c in
-                                           (Sampler, LatentCodec, DenoisingPath, Translator, Likelihood, Inpainter,
-                                            StyleMixer)}
+                                           (Sampler, LatentCodec, DenoisingPath, Translator, Likelihood, StyleMixer,
+                                            Prior, Autoregressive, LatentRenderer, Reconstructor, Energy, Exportable)}
+
 
 def _cls(x) -> type:
     return x if isinstance(x, type) else type(x)
@@ -152,7 +328,9 @@ def of(x) -> tuple[str, ...]:
 
 _WHAT = {"sample": "samples", "latent": "latent space", "path": "a denoising path to show",
          "translate": "a translation between image sets", "likelihood": "a likelihood",
-         "inpaint": "an inpainting method", "stylemix": "per-layer styles to mix"}
+         "stylemix": "per-layer styles to mix", "prior": "a diffusion or flow prior",
+         "autoregressive": "an autoregressive model of pixels", "renderer": "a latent to fit",
+         "reconstruct": "an encoder and decoder", "energy": "an energy", "export": "a network to export"}
 
 
 def why_not(x, name: str) -> str:

@@ -51,11 +51,13 @@ class CycleGANConfig:
 
 
 class CycleGANEngine(Engine, Translator):
+    process_state = {"pool_a": "sharded", "pool_b": "sharded"}  # each process's own earlier fakes
     family = "cyclegan"
     inputs = (InputSpec("data", "images", "Image set A: folders or image files (the source of A->B)."),
               InputSpec("b", "images", "Image set B: unpaired images of the other domain (any count, size, grey or RGB)."))
     directions = DIRECTIONS
-    preview_columns = 4  # A, A->B, B, B->A
+    preview_columns = 4
+    preview_headers = ("A", "A→B", "B", "B→A")
 
     def __init__(self, config: CycleGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device, inputs)

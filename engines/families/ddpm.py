@@ -23,13 +23,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import ConfigError, param
-from ..diffusion.samplers import SAMPLERS, DDIMScheduler, Scheduler, denoise, invert, make_scheduler
+from ..diffusion.samplers import SAMPLERS, AncestralScheduler, DDIMScheduler, Scheduler, denoise, invert, make_scheduler
 from ..diffusion.schedule import PREDICTIONS, SCHEDULES, NoiseSchedule
 from ..nn.ema import EMA
+from ..nn.export_helpers import Call, example_labels, plain_copy
 from ..nn.unet import UNet, parse_mults
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, ProgressFn, to_uint8
-from .capabilities import DenoisingPath, LatentCodec, Sampler
+from .capabilities import DenoisingPath, Exportable, ExportedNetwork, LatentCodec, Prior, Sampler
 from .base import class_weights
 
 
@@ -225,7 +226,7 @@ class UNetPrior(Engine):
         return {"lr": self.lr_sched}
 
 
-class DDPMEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath):
+class DDPMEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, Exportable):
     family = "ddpm"
     encoding = "DDIM inversion (running the deterministic sampler backwards)"
 
@@ -365,36 +366,69 @@ class DDPMEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath):
         x, _ = denoise(self._denoiser(lab, guidance=1.0), self._ddim(), x, None, progress)
         return to_uint8(x)
 
-    # --- inpainting hook --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def inpaint(self, images: np.ndarray, known: np.ndarray, seed: int, labels: np.ndarray | None = None,
-                progress: ProgressFn | None = None) -> np.ndarray:
-        """Keep the pixels where `known` is true ((N|1, H, W) or (H, W)), generate the rest.
+    # --- the prior role (engines/tools/diffusion.py builds inpainting, denoising, upscaling on it) ---
+    @property
+    def prediction(self) -> str:
+        return self.config.prediction
 
-        After every step the known region is replaced by the real image noised to the same level
-        (the replacement method of RePaint, Lugmayr et al. 2022, without resampling rounds)."""
-        x0 = self._images_to_tensor(images)
-        mask = torch.as_tensor(np.asarray(known, dtype=bool))
-        if mask.dim() == 2:
-            mask = mask[None]
-        if mask.dim() != 3 or mask.shape[-2:] != x0.shape[-2:] or mask.shape[0] not in (1, len(x0)):
-            raise ValueError(f"mask must be (H, W) or (N, H, W) matching the images; got {tuple(mask.shape)}")
-        mask = mask[:, None].to(self.device, torch.float32)
-        gen = torch.Generator().manual_seed(int(seed))
-        noise_gen = torch.Generator().manual_seed(int(seed) + 1)
+    def prior_shape(self) -> tuple[int, ...]:
+        return (self.data.channels, self.data.size, self.data.size)
 
-        def keep_known(x: torch.Tensor, t_prev: int) -> torch.Tensor:
-            if t_prev < 0:
-                known_x = x0
-            else:
-                known_x = self.schedule.add_noise(x0, torch.randn(x0.shape, generator=noise_gen).to(self.device),
-                                                  torch.full((len(x0),), t_prev))
-            return mask * known_x + (1 - mask) * x
+    def to_space(self, images: np.ndarray) -> torch.Tensor:
+        return self._images_to_tensor(images)
 
-        x = self._noise(len(x0), gen)
-        x, _ = denoise(self._denoiser(self._labels(len(x0), labels)), self._scheduler(), x, gen, progress,
-                       constrain=keep_known)
+    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
         return to_uint8(x)
+
+    def prior_times(self) -> range:
+        return range(self.config.timesteps)
+
+    def noise_level(self, t) -> tuple[float, float]:
+        ab = float(self.schedule.alpha_bar_at(int(t), torch.zeros(1)).reshape(()))
+        return ab ** 0.5, max(0.0, 1.0 - ab) ** 0.5
+
+    def denoiser(self, labels: np.ndarray | None = None, guidance: float | None = None):
+        if labels is None or not self.conditional:
+            return lambda x, t: self._denoiser(self._null_labels(len(x)), guidance=1.0)(x, t)
+        return self._denoiser(self._labels(len(labels), labels), guidance)
+
+    def prediction_target(self, x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
+        tt = torch.full((len(x0),), int(t), dtype=torch.long, device=x0.device)
+        return self.schedule.target(self.config.prediction, x0, noise, tt)
+
+    def prior_sampler(self, steps: int | None = None, start=None, deterministic: bool = False,
+                      clip: bool = True) -> Scheduler:
+        o = self.options
+        steps = int(steps or o.steps)
+        if deterministic:
+            s: Scheduler = DDIMScheduler(self.schedule, self.config.prediction, eta=0.0, clip=clip)
+        elif o.sampler == "ancestral":
+            s = AncestralScheduler(self.schedule, self.config.prediction, clip=clip)
+        else:
+            s = DDIMScheduler(self.schedule, self.config.prediction, o.eta, clip=clip)
+        if start is None:
+            s.set_timesteps(steps)
+        else:
+            s.set_timesteps_from(int(start), steps)
+        return s
+
+    # --- export: one denoising step's network ---------------------------------------------------------
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        spec, cond = self.data, self.conditional
+        net = plain_copy(self._sampling_net())
+        x = torch.randn(batch, spec.channels, spec.size, spec.size)
+        t = torch.linspace(1, self.config.timesteps - 1, batch).long()
+        about = {"network": "denoiser (one step)", "prediction": self.config.prediction,
+                 "schedule": self.config.schedule, "timesteps": self.config.timesteps,
+                 "alpha_bar": [round(float(a), 10) for a in self.schedule.alpha_bar],
+                 "null_label": self.null_label if cond else None}
+        if cond:
+            module = Call(net, lambda net, x_t, t, labels: net(x_t, t, labels), ("x_t", "t", "labels"))
+            return ExportedNetwork(module, {"x_t": x, "t": t, "labels": example_labels(batch, spec.num_classes)},
+                                   "prediction", about)
+        module = Call(net, lambda net, x_t, t: net(x_t, t, None), ("x_t", "t"))
+        return ExportedNetwork(module, {"x_t": x, "t": t}, "prediction", about)
+
 
 FAMILY = Family(
     name="ddpm",

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from ..config import param, replace_checked
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
-from .capabilities import Sampler
+from .capabilities import Energy, Sampler
 
 STARTS = ("noise", "buffer")
 
@@ -162,7 +162,8 @@ class EBMSampling:
     start: str = param("noise", choices=STARTS, help="noise: chains start from uniform noise (a real test of the model). buffer: from random replay-buffer images (the persistent chains; cleaner).")
 
 
-class EBMEngine(Engine, Sampler):
+class EBMEngine(Engine, Sampler, Energy):
+    process_state = {"replay_buffer": "sharded"}  # each process's own chains
     family = "ebm"
 
     def __init__(self, config: EBMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
@@ -184,6 +185,21 @@ class EBMEngine(Engine, Sampler):
         if labels is None:
             return -torch.logsumexp(out, dim=1)
         return -out.gather(1, labels.view(-1, 1).to(out.device))[:, 0]
+
+    def langevin(self, x: torch.Tensor, steps: int | None = None, noise: float | None = None,
+                 known: torch.Tensor | None = None, values: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+        """The Energy role: chains from x with the sampling options' step size (conditional runs:
+        the class summed out), the network in eval mode and without gradients of its own."""
+        o = self.options
+        was = self.net.training
+        self.net.eval()
+        try:
+            return langevin(self.energy, x, int(steps or o.steps), o.step_size, o.noise if noise is None else noise,
+                            self.config.sgld_grad_clip, generator, progress, params=self.net.parameters(),
+                            known=known, values=values)
+        finally:
+            self.net.train(was)
 
     def _chains(self, x, labels, steps, step_size, noise, generator=None, progress=None) -> torch.Tensor:
         return langevin(lambda v: self.energy(v, labels), x, steps, step_size, noise, self.config.sgld_grad_clip,

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from .base import Batch, DataSpec, Engine, image_batches
-from .capabilities import LatentCodec, Likelihood, Sampler
+from .capabilities import Exportable, ExportedNetwork, LatentCodec, LatentRenderer, Likelihood, Sampler
 from ..nn.ema import EMA
+from ..nn.export_helpers import Call, bake_inverses, plain_copy
 from ..nn.flows import (MultiScaleFlow, Preprocess, Scale, bits_per_dim, decode_latents,
                         encode_images)
 from ..sampling import TemperatureSampling
@@ -24,7 +25,7 @@ def flow_train_preset(size: int) -> dict:
     return {"batch_size": 16}
 
 
-class FlowEngine(Engine, Sampler, LatentCodec, Likelihood):
+class FlowEngine(Engine, Sampler, LatentCodec, Likelihood, LatentRenderer, Exportable):
     conditional = False
     encoding = "exact inverse (normalizing flow)"
     best_metric = "bits_per_dim"
@@ -122,14 +123,33 @@ class FlowEngine(Engine, Sampler, LatentCodec, Likelihood):
         gen = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, self.flow.latent_dim(), generator=gen) * self.temperature
 
-    def encode(self, images: np.ndarray) -> torch.Tensor:
+    def encode(self, images: np.ndarray, labels=None, progress=None) -> torch.Tensor:
         return encode_images(self.model, images, self.device)
 
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         return decode_latents(self.model, latents, self.device)
 
     def sample(self, n: int, seed: int, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
         return self.decode(self.random_latents(n, seed))
+
+    # --- roles: latent renderer (the flow's inverse), export ---------------------------------------------
+    renders_encoded = True
+
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.model.latent_dim(),)
+
+    def render_u(self, u: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.decode(u).clamp(1e-4, 1 - 1e-4) * 2 - 1
+
+    def encode_u(self, images: np.ndarray, labels: np.ndarray | None = None) -> torch.Tensor:
+        return self.encode(images).to(self.device)
+
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        """The flow's inverse, standardised latents eps -> images in (0, 1), unclamped."""
+        flow = bake_inverses(plain_copy(self.model))
+        module = Call(flow, lambda net, eps: net.decode(eps), ("eps",))
+        return ExportedNetwork(module, {"eps": torch.randn(batch, flow.latent_dim()) * 0.5}, "images",
+                               {"network": "flow inverse", "range": [0, 1], "temperature": float(self.temperature)})
 
     def modules(self) -> dict[str, nn.Module]:
         return {"flow": self.flow, **({"ema": self.ema} if self.ema is not None else {})}

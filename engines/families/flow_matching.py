@@ -33,9 +33,10 @@ import torch
 from torch.nn import functional as F
 
 from ..config import param
+from ..nn.export_helpers import Call, example_labels, plain_copy
 from ..registry import Family
 from .base import Batch, DataSpec, ProgressFn, to_uint8
-from .capabilities import DenoisingPath, LatentCodec, Sampler
+from .capabilities import DenoisingPath, Exportable, ExportedNetwork, LatentCodec, Prior, Sampler
 from .ddpm import UNetPrior, UNetPriorConfig, preset
 
 TIME_SAMPLINGS = ("logit-normal", "uniform")
@@ -112,6 +113,28 @@ def integrate(velocity: Velocity, x: torch.Tensor, times: list[float], method: s
     return x, snapshots
 
 
+class EulerSampler:
+    """The prior role's sampler: Euler steps over a time grid (one network pass per step, so the tools'
+    pipelines can hand it the output), with the stochastic option's fresh noise."""
+    label = "Euler"
+
+    def __init__(self, times: list[float], noise: float = 0.0):
+        self.timesteps = times[:-1]
+        self._next = {t: times[i + 1] for i, t in enumerate(times[:-1])}
+        self.noise = float(noise)
+
+    def previous(self, t: float) -> float:
+        return self._next[t]
+
+    def step(self, v: torch.Tensor, t: float, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        t_next = self._next[t]
+        if self.noise > 0 and t_next > 0:
+            x0, eps = x - t * v, x + (1 - t) * v
+            fresh = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
+            return (1 - t_next) * x0 + t_next * ((1 - self.noise ** 2) ** 0.5 * eps + self.noise * fresh)
+        return x + (t_next - t) * v
+
+
 # --- settings --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FlowMatchingConfig(UNetPriorConfig):
@@ -136,7 +159,7 @@ class FlowSampling:
     ema: bool = param(True, help="Sample with the weight average (when the run keeps one).")
 
 
-class FlowMatchingEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath):
+class FlowMatchingEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, Exportable):
     family = "flow-matching"
     encoding = "ODE inversion (integrating the learnt flow backwards, image to noise)"
     sampling_config = FlowSampling
@@ -249,6 +272,54 @@ class FlowMatchingEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath):
         x = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
         x, _ = self._flow(x, self._given_or_null(len(x), labels), progress, deterministic=True, guidance=1.0)
         return to_uint8(x)
+
+
+    # --- the prior role: x_t = (1 - t) x0 + t eps, velocity prediction ------------------------------------
+    prediction = "velocity"
+
+    def prior_shape(self) -> tuple[int, ...]:
+        return (self.data.channels, self.data.size, self.data.size)
+
+    def to_space(self, images: np.ndarray) -> torch.Tensor:
+        return self._images_to_tensor(images)
+
+    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+        return to_uint8(x)
+
+    def prior_times(self) -> list[float]:
+        return [i / 1000 for i in range(1, 1001)]
+
+    def noise_level(self, t) -> tuple[float, float]:
+        t = 0.0 if t == -1 else float(t)
+        return 1.0 - t, t
+
+    def denoiser(self, labels: np.ndarray | None = None, guidance: float | None = None):
+        if labels is None or not self.conditional:
+            return lambda x, t: self._velocity(self._null_labels(len(x)), 1.0)(x, t)
+        return self._velocity(self._labels(len(labels), labels), guidance)
+
+    def prediction_target(self, x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
+        return velocity_target(x0, noise)
+
+    def prior_sampler(self, steps: int | None = None, start=None, deterministic: bool = False) -> EulerSampler:
+        steps = min(MAX_STEPS, max(1, int(steps or self.options.steps)))
+        return EulerSampler(time_grid(steps, 1.0 if start is None else float(start)),
+                            0.0 if deterministic else self.options.noise)
+
+    # --- export: the velocity network (one ODE step's evaluation) ------------------------------------------
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        spec, cond = self.data, self.conditional
+        net = plain_copy(self._sampling_net())
+        x = torch.randn(batch, spec.channels, spec.size, spec.size)
+        t = torch.linspace(0.1, 0.9, batch)
+        about = {"network": "velocity (one ODE step)", "prediction": "velocity", "time": "t in [0, 1], 1 = noise",
+                 "path": "x_t = (1 - t) x0 + t eps", "null_label": self.null_label if cond else None}
+        if cond:
+            module = Call(net, lambda net, x_t, t, labels: net(x_t, t * TIME_SCALE, labels), ("x_t", "t", "labels"))
+            return ExportedNetwork(module, {"x_t": x, "t": t, "labels": example_labels(batch, spec.num_classes)},
+                                   "velocity", about)
+        module = Call(net, lambda net, x_t, t: net(x_t, t * TIME_SCALE, None), ("x_t", "t"))
+        return ExportedNetwork(module, {"x_t": x, "t": t}, "velocity", about)
 
 
 FAMILY = Family(

@@ -73,12 +73,3 @@ class MilestoneGAN(GANEngine):
 
     def _make_ema(self, generator: nn.Module) -> None:
         self.G_ema = copy.deepcopy(generator).requires_grad_(False).eval() if self.config.ema_decay > 0 else None
-
-    # --- network export (engines/network_export.py) ------------------------------------------------
-    def export_forward(self, net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """What the exported file computes with `net`, a plain copy of the sampling generator."""
-        return net(z, labels if self.conditional else None)
-
-    def export_about(self) -> dict:
-        """Extra facts for the exported file's metadata."""
-        return {}

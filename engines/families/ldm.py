@@ -45,7 +45,7 @@ from ..registry import Family
 from ..runtime.distributed import broadcast_tensors
 from . import first_stage as fs
 from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
-from .capabilities import LatentCodec, Sampler
+from .capabilities import LatentCodec, Prior, Reconstructor, Sampler
 from .ddpm import DDPMConfig, DDPMEngine, DDPMSampling, UNetPriorConfig
 from .flow_matching import FlowMatchingConfig, FlowMatchingEngine
 
@@ -144,7 +144,7 @@ class LatentBatch(Batch):
         return self.latents
 
 
-class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec):
+class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor):
     family = "ldm"
     encoding = "DDIM inversion in the first stage's latent space"
     class_mixing = True
@@ -235,13 +235,7 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec):
 
     def _scheduler(self, steps: int | None = None):
         """The ddpm sampler without clipping to [-1, 1]: normalised latents are not bounded like pixels."""
-        o, d = self.diffusion.options, self.diffusion
-        if o.sampler == "ancestral":
-            s = AncestralScheduler(d.schedule, self.config.prediction, clip=False)
-        else:
-            s = DDIMScheduler(d.schedule, self.config.prediction, o.eta, clip=False)
-        s.set_timesteps(steps or o.steps)
-        return s
+        return self.diffusion.prior_sampler(steps, clip=False)
 
     def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
         d = self.diffusion.data
@@ -289,6 +283,48 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec):
         else:
             x, _ = denoise(d._denoiser(self._cond(len(x), labels), guidance=1.0), d._ddim(), x, None, progress)
         return self._to_images(x)
+
+    # --- the prior role: the diffusion model over the first stage's normalised latents ----------------
+    prior_space = "latent"
+
+    @property
+    def prediction(self) -> str:
+        return self.diffusion.prediction  # ddpm's eps or v, or the flow's velocity
+
+    def prior_shape(self) -> tuple[int, ...]:
+        d = self.diffusion.data
+        return (d.channels, d.size, d.size)
+
+    @torch.no_grad()
+    def to_space(self, images: np.ndarray) -> torch.Tensor:
+        z = self.first.encode(np.ascontiguousarray(images, dtype=np.uint8)).float().to(self.device)
+        return self.norm.normalise(self._as_grid(z))
+
+    @torch.no_grad()
+    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+        return self._to_images(x)
+
+    def prior_times(self):
+        return self.diffusion.prior_times()
+
+    def noise_level(self, t) -> tuple[float, float]:
+        return self.diffusion.noise_level(t)
+
+    def denoiser(self, labels: np.ndarray | None = None, guidance: float | None = None):
+        return self.diffusion.denoiser(labels, guidance)
+
+    def prediction_target(self, x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
+        return self.diffusion.prediction_target(x0, noise, t)
+
+    def prior_sampler(self, steps: int | None = None, start=None, deterministic: bool = False):
+        if self.flow:  # the flow never clips
+            return self.diffusion.prior_sampler(steps, start, deterministic)
+        return self.diffusion.prior_sampler(steps, start, deterministic, clip=False)
+
+    # --- the reconstructor role: through the first stage ---------------------------------------------------
+    def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None,
+                    progress: ProgressFn | None = None) -> np.ndarray:
+        return self.first.reconstruct(images)
 
     # --- state ----------------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:

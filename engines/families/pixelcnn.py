@@ -32,9 +32,10 @@ from torch.nn import functional as F
 from ..config import ConfigError, param, replace_checked
 from ..measures import discretized_logistic_nll
 from ..nn.ema import EMA
+from ..nn.export_helpers import Call, example_labels, plain_copy
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, image_batches
-from .capabilities import Likelihood, Sampler
+from .capabilities import Autoregressive, Exportable, ExportedNetwork, Likelihood, Sampler
 
 LOG2 = math.log(2.0)
 OUTPUTS = ("softmax", "logistic_mixture")
@@ -288,7 +289,7 @@ def autoregress(net: GatedPixelCNN, n: int, size: int, labels: torch.Tensor | No
     return pixels
 
 
-class PixelCNNEngine(Engine, Sampler, Likelihood):
+class PixelCNNEngine(Engine, Sampler, Likelihood, Autoregressive, Exportable):
     family = "pixelcnn"
     best_metric = "bits_per_dim"
 
@@ -348,10 +349,86 @@ class PixelCNNEngine(Engine, Sampler, Likelihood):
 
     @torch.no_grad()
     def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """Exact bits/dim of each image under the model (the weight average when there is one)."""
-        out = [self.batch_bits_per_dim(b, self.model).double().cpu()
-               for b in image_batches(images, self.device, labels)]
+        """Exact bits/dim of each image under the model (the weight average when there is one); a
+        conditional run without labels sums the class out: p(x) = (1/K) sum_y p(x|y)."""
+        net = self.model
+        was = net.training
+        net.eval()
+        try:
+            if not self.conditional or labels is not None:
+                out = [self.batch_bits_per_dim(b, net).double().cpu() for b in image_batches(images, self.device, labels)]
+            else:
+                out = [self._marginal_bits(b.pixels, net) for b in image_batches(images, self.device)]
+        finally:
+            net.train(was)
         return torch.cat(out).numpy() if out else np.zeros(0)
+
+    def _marginal_bits(self, pixels: torch.Tensor, net: GatedPixelCNN) -> torch.Tensor:
+        k = self.data.num_classes
+        per = torch.stack([self.batch_bits_per_dim(Batch(pixels, torch.full((len(pixels),), c, dtype=torch.long,
+                                                                             device=self.device)), net).double()
+                           for c in range(k)], 1) * (pixels[0].numel() * LOG2)   # nats per image given each class
+        nats = -(torch.logsumexp(-per, 1) - math.log(k))
+        return (nats / (pixels[0].numel() * LOG2)).cpu()
+
+    # --- the autoregressive role: subpixels in raster order (R, G, B within a pixel) -------------------------
+    def to_sequence(self, images: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).to(self.device)
+        return x.reshape(len(x), -1).long()
+
+    def to_images(self, seq: torch.Tensor) -> np.ndarray:
+        s, c = self.data.size, self.data.channels
+        return seq.reshape(len(seq), s, s, c).to(torch.uint8).cpu().numpy()
+
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        s, c = self.data.size, self.data.channels
+        pixels = seq.reshape(len(seq), s, s, c).permute(0, 3, 1, 2).to(torch.uint8)
+        out = self.model(scale_pixels(pixels), labels if self.conditional else None).float()  # (B, P, C, H, W)
+        per = out.permute(0, 3, 4, 2, 1).reshape(-1, out.shape[1])                       # (B*H*W*C, P)
+        lp = mixture_log_probs(per) if self.mixture else F.log_softmax(per, dim=1)
+        return lp.view(len(seq), s * s * c, 256)
+
+    @torch.no_grad()
+    def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,
+                        known: torch.Tensor | None = None, fixed: torch.Tensor | None = None,
+                        progress=None) -> torch.Tensor:
+        s, c = self.data.size, self.data.channels
+        y = labels if self.conditional else None
+        if self.conditional and y is None:
+            y = self._sample_labels(n, None, generator)
+        temperature = self.temperature
+
+        def draw(out: torch.Tensor, i: int, j: int, ch: int) -> torch.Tensor:
+            logits = mixture_log_probs(out.float()) if self.mixture else out.float()
+            probs = torch.softmax(logits / temperature, dim=1).cpu()
+            value = torch.multinomial(probs, 1, generator=generator)[:, 0].to(self.device)
+            if fixed is None:
+                return value
+            k = (i * s + j) * c + ch
+            return torch.where(fixed[:, k], known[:, k], value)
+
+        net = self.model
+        was = net.training
+        net.eval()
+        try:
+            pixels = autoregress(net, n, s, y, draw, progress, self.device)
+        finally:
+            net.train(was)
+        return pixels.permute(0, 2, 3, 1).reshape(n, -1).long()
+
+    # --- export: the network's outputs for every subpixel ---------------------------------------------------
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        spec = self.data
+        net = plain_copy(self.model)
+        pixels = torch.rand(batch, spec.channels, spec.size, spec.size) * 2 - 1
+        about = {"network": "autoregressive logits", "output_kind": "logistic_mixture" if self.mixture else "logits256",
+                 "temperature": float(self.temperature)}
+        if self.conditional:
+            module = Call(net, lambda net, pixels, labels: net(pixels, labels), ("pixels", "labels"))
+            return ExportedNetwork(module, {"pixels": pixels, "labels": example_labels(batch, spec.num_classes)},
+                                   "logits", about)
+        return ExportedNetwork(Call(net, lambda net, pixels: net(pixels, None), ("pixels",)), {"pixels": pixels},
+                               "logits", about)
 
     # --- sampling ------------------------------------------------------------------------------
     sampling_config = PixelCNNSampling

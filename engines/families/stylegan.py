@@ -239,7 +239,7 @@ class StyleGANEngine(MilestoneGAN, StyleMixer):
             g = self._sampling_generator()
             return g.mapping(z.to(self.device)).cpu()
 
-    def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         g = self._sampling_generator()
         with torch.no_grad():
             return to_uint8(self._draw(self._to_w(latents, g)))

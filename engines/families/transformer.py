@@ -40,7 +40,7 @@ from ..config import ConfigError, param, replace_checked
 from ..registry import Family
 from . import first_stage as fs
 from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
-from .capabilities import Likelihood, Sampler
+from .capabilities import Autoregressive, Likelihood, Sampler
 
 LOG2 = math.log(2.0)
 VARIANTS = ("pixels", "tokens")
@@ -334,7 +334,11 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
     def sample_tokens(self, n: int, seed: int, labels=None, progress: ProgressFn | None = None) -> torch.Tensor:
         """(n, length) tokens, one at a time; progress(row, rows) after each row of the grid."""
         gen = torch.Generator().manual_seed(int(seed))
-        start = self._starts(self._sample_labels(n, labels, gen), n)
+        return self._generate(n, self._starts(self._sample_labels(n, labels, gen), n), gen, progress=progress)
+
+    def _generate(self, n: int, start: torch.Tensor, gen: torch.Generator, known: torch.Tensor | None = None,
+                  fixed: torch.Tensor | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+        """Tokens one at a time after the start tokens; where `fixed` is True the `known` token is kept."""
         seq = torch.zeros(n, self.length, dtype=torch.long, device=self.device)
         was_training = self.net.training
         self.net.eval()
@@ -345,7 +349,8 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
                     logits = self.net(start if i == 0 else None, seq[:, i - 1:i] if i else seq[:, :0], caches, offset=i)
                 else:
                     logits = self.net(start, seq[:, :i])
-                seq[:, i] = self._choose(logits[:, -1], gen).to(self.device)
+                choice = self._choose(logits[:, -1], gen).to(self.device)
+                seq[:, i] = choice if fixed is None else torch.where(fixed[:, i], known[:, i], choice)
                 if progress is not None and (i + 1) % self.side == 0:
                     progress((i + 1) // self.side, self.side)
         finally:
@@ -392,11 +397,12 @@ class TransformerEngine(fs.TwoStage, Engine, Sampler):
         return sum(p.numel() for m in self.modules().values() for p in m.parameters())
 
 
-class PixelTransformerEngine(TransformerEngine, Likelihood):
-    """The pixels variant: exact bits/dim per image, over the quantised pixels (see the module docstring)."""
+class PixelTransformerEngine(TransformerEngine, Likelihood, Autoregressive):
+    """The pixels variant: exact bits/dim per image, over the quantised pixels (see the module docstring),
+    and the autoregressive role over them (inpainting)."""
 
     @property
-    def bits_per_dim_note(self) -> str:
+    def likelihood_note(self) -> str:
         """What `genstudio evaluate` says under the figure."""
         levels = self.config.levels
         return (f"bits_per_dim is over the {levels} quantised levels per channel (uniform: {math.log2(levels):.2f}), "
@@ -413,6 +419,30 @@ class PixelTransformerEngine(TransformerEngine, Likelihood):
         finally:
             self.net.train(was_training)
         return (nll / LOG2 / self.data.channels).double().cpu().numpy()
+
+    # --- the autoregressive role: one token per (quantised) pixel -------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return float(self.options.temperature)
+
+    def to_sequence(self, images: np.ndarray) -> torch.Tensor:
+        pixels = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).permute(0, 3, 1, 2)
+        return quantise(pixels, self.config.levels).to(self.device)
+
+    def to_images(self, seq: torch.Tensor) -> np.ndarray:
+        return dequantise(seq, self.config.levels, self.data.channels, self.data.size)
+
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        start = self._starts(labels if self.conditional else None, len(seq))
+        return F.log_softmax(self.net(start, seq[:, :-1]).float(), dim=-1)
+
+    @torch.no_grad()
+    def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,
+                        known: torch.Tensor | None = None, fixed: torch.Tensor | None = None,
+                        progress: ProgressFn | None = None) -> torch.Tensor:
+        if self.conditional and labels is None:
+            labels = self._sample_labels(n, None, generator)
+        return self._generate(n, self._starts(labels, n), generator, known, fixed, progress)
 
 
 FAMILY = Family(

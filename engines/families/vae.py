@@ -15,7 +15,9 @@ negative log-likelihood in bits/dim.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -28,10 +30,11 @@ from ..config import param
 from ..sampling import LabelSampling
 from ..measures import (bernoulli_256_mean, bernoulli_256_nll, discretized_gaussian_nll, discretized_logistic_nll,
                         discretized_mean, nats_to_bits_per_dim)
+from ..nn.export_helpers import Call, example_labels, plain_copy
 from ..nn.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from ..registry import Family
 from .base import Batch, DataSpec, Engine, Finding, image_batches, to_uint8
-from .capabilities import LatentCodec, Likelihood, Sampler
+from .capabilities import Exportable, ExportedNetwork, LatentCodec, LatentRenderer, Likelihood, Reconstructor, Sampler
 from .base import class_weights
 
 LIKELIHOODS = ("auto", "bernoulli", "logistic", "gaussian")
@@ -102,7 +105,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
-class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
+class VAEEngine(Engine, Sampler, LatentCodec, Likelihood, LatentRenderer, Reconstructor, Exportable):
     family = "vae"
     exact = False  # bits/dim from the ELBO: an upper bound on the true likelihood
     best_metric = "bits_per_dim"  # held-out, lower is better: the loop keeps a "best" checkpoint
@@ -242,16 +245,39 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
         return self._pixel_nll(batch.pixels, loc, log_scale).double(), gaussian_kl(mu, logvar).double()
 
     @torch.no_grad()
-    def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """Negative ELBO of each image in bits/dim (β = 1, no free bits): an upper bound on its NLL."""
+    def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None, draws: int = 1) -> np.ndarray:
+        """Negative ELBO of each image in bits/dim (β = 1, no free bits; the reconstruction term
+        averaged over `draws` posterior draws): an upper bound on its NLL. A cVAE without labels
+        sums the class out (uniform over classes)."""
         self.encoder.eval()
         self.decoder.eval()
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        if len(images) and self.likelihood is None:
+            self._decide_likelihood(torch.from_numpy(images))
         gen = torch.Generator().manual_seed(VALIDATION_SEED)
         out = []
         for batch in image_batches(images, self.device, labels):
-            recon, kl = self._negative_elbo(batch, gen)
-            out.append(nats_to_bits_per_dim(recon + kl.sum(1), batch.pixels[0].numel()).cpu())
-        return torch.cat(out).numpy() if out else np.zeros(0)
+            if self.conditional and labels is None:
+                k = self.num_classes
+                per = torch.stack([self._elbo_nats(batch.pixels, torch.full((len(batch.pixels),), c, dtype=torch.long,
+                                                                             device=self.device), gen, draws)
+                                   for c in range(k)], 1)
+                nats = -(torch.logsumexp(-per, 1) - math.log(k))
+            else:
+                nats = self._elbo_nats(batch.pixels, batch.labels if self.conditional else None, gen, draws)
+            out.append(nats_to_bits_per_dim(nats, batch.pixels[0].numel()).cpu())
+        return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+    def _elbo_nats(self, pixels: torch.Tensor, labels: torch.Tensor | None, gen: torch.Generator,
+                   draws: int) -> torch.Tensor:
+        """Negative ELBO in nats per image (float64), the reconstruction averaged over `draws` draws."""
+        x = pixels.float() / 127.5 - 1.0
+        mu, logvar = self._posterior(x, labels)
+        recon = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+        for _ in range(max(1, int(draws))):
+            z = mu + torch.randn(mu.shape, generator=gen).to(mu.device) * (0.5 * logvar).exp()
+            recon = recon + self._pixel_nll(pixels, *self._decode_params(z, labels)).double()
+        return recon / max(1, int(draws)) + gaussian_kl(mu, logvar).sum(1).double()
 
     def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
         """Active latent units over the last interval; a posterior-collapse finding when few remain."""
@@ -293,7 +319,7 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
         return torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray, labels=None) -> torch.Tensor:
+    def encode(self, images: np.ndarray, labels=None, progress=None) -> torch.Tensor:
         """Posterior means of uint8 (N, H, W, C) images (cVAE: given their classes, else averaged over classes)."""
         self.encoder.eval()
         out = []
@@ -312,7 +338,7 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
         return torch.cat(out) if out else torch.zeros(0, self.config.latent_dim)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         """Decoder means as uint8 images. cVAE: `labels` per latent (indices, or class weights (n, classes)),
         else the sampling option `label` (class 0)."""
         was_training = self.decoder.training
@@ -338,6 +364,53 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood):
     def apply_sampling_options(self, options: LabelSampling) -> None:
         if self.conditional and options.label:
             self._default_label = list(self.data.class_names).index(options.label)
+
+    # --- roles: latent renderer, reconstructor, export ----------------------------------------------------
+    renders_encoded = True
+
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    def render_u(self, u: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self._image_mean(*self._decode_params(u, labels if self.conditional else None))
+
+    def encode_u(self, images: np.ndarray, labels: np.ndarray | None = None) -> torch.Tensor:
+        return self.encode(images, labels=labels if self.conditional else None).to(self.device)
+
+    def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None, progress=None) -> np.ndarray:
+        lab = labels if self.conditional else None
+        return self.decode(self.encode(images, labels=lab), labels=lab)
+
+    def _traceable_image_mean(self, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """_image_mean in one pass: measures.discretized_mean works in chunks of pixels (to bound
+        memory), a loop over the batch size that a traced graph cannot keep dynamic. Same formula;
+        the export test checks it against the engine's own."""
+        from ..measures import BIN_HALF_WIDTH
+
+        if self.likelihood == "bernoulli":
+            return self._image_mean(loc, log_scale)
+        survival = torch.special.ndtr if self.likelihood == "gaussian" else torch.sigmoid
+        edges = torch.arange(1, 256, dtype=loc.dtype) / 127.5 - 1.0 - BIN_HALF_WIDTH
+        mean = survival((loc[..., None] - edges) / torch.exp(log_scale)[..., None]).sum(-1)
+        return mean / 127.5 - 1.0
+
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        """The decoder distribution's mean, (z [, labels]) -> images in [-1, 1]."""
+        twin = copy.copy(self)              # the engine's own decoding maths over a plain decoder
+        twin.decoder = plain_copy(self.decoder)
+        z = torch.randn(batch, self.config.latent_dim)
+        classes = torch.arange(max(self.data.num_classes, 1))
+
+        def decode(net, z, labels=None):
+            if labels is not None:  # one-hot by comparison (F.one_hot would fix the batch size)
+                labels = (labels[:, None] == classes[None, :]).float()
+            return twin._traceable_image_mean(*twin._decode_params(z, labels))
+        about = {"network": "decoder mean", "range": [-1, 1], "likelihood": self.likelihood}
+        if self.conditional:
+            module = Call(twin.decoder, lambda net, z, labels: decode(net, z, labels), ("z", "labels"))
+            return ExportedNetwork(module, {"z": z, "labels": example_labels(batch, self.data.num_classes)},
+                                   "images", about)
+        return ExportedNetwork(Call(twin.decoder, lambda net, z: decode(net, z), ("z",)), {"z": z}, "images", about)
 
     # --- state ---------------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:

@@ -33,9 +33,9 @@ from torch.nn import functional as F
 
 from ..config import param, replace_checked
 from ..registry import Family
-from ..runtime.distributed import broadcast_tensors
+from ..runtime.distributed import broadcast_tensors, sum_tensors
 from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
-from .capabilities import LatentCodec, Sampler
+from .capabilities import LatentCodec, Reconstructor, Sampler
 
 
 @dataclass(frozen=True)
@@ -144,8 +144,10 @@ class EMACodebook(nn.Module):
         number of codes restarted."""
         k = self.embed.shape[0]
         onehot = F.one_hot(idx, k).type(flat.dtype)
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.embed_sum.mul_(self.decay).add_(onehot.T @ flat, alpha=1 - self.decay)
+        counts, sums = onehot.sum(0), onehot.T @ flat
+        sum_tensors([counts, sums])  # several processes: the counts and sums of the combined batch
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + 1e-5) / (n + k * 1e-5) * n  # Laplace smoothing: no division by 0
         self.embed.copy_(self.embed_sum / smoothed[:, None])
@@ -154,6 +156,7 @@ class EMACodebook(nn.Module):
         if count:
             pick = torch.randint(0, flat.shape[0], (count,)).to(flat.device)
             fresh = flat[pick]
+            broadcast_tensors([fresh])  # several processes: rank 0's choice, the same codebook everywhere
             self.embed[dead] = fresh
             self.embed_sum[dead] = fresh
             self.cluster_size[dead] = 1.0
@@ -171,7 +174,7 @@ def usage_stats(counts: torch.Tensor) -> tuple[float, float]:
     return float((counts > 0).float().mean()), float(entropy.exp())
 
 
-class VQVAEEngine(Engine, Sampler, LatentCodec):
+class VQVAEEngine(Engine, Sampler, LatentCodec, Reconstructor):
     family = "vqvae"
     best_metric = "mse"  # held-out, lower is better: the loop keeps a "best" checkpoint
     train_measure = "recon"
@@ -227,8 +230,8 @@ class VQVAEEngine(Engine, Sampler, LatentCodec):
         flat = z_e.detach().permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         restarted = self.codebook.update(flat, tokens.reshape(-1), self.config.dead_threshold)
         self.code_hist.update(tokens)
-        # several training processes: every one keeps rank 0's codebook (its EMA and restarts), so they agree
-        broadcast_tensors(list(self.codebook.buffers()) + list(self.code_hist.buffers()))
+        # several training processes: the codebook's update used the combined batch's counts (the same
+        # everywhere); the code histogram is averaged with the other buffers after the step (the loop)
         counts = torch.bincount(tokens.reshape(-1), minlength=self.config.codebook_size).float()
         used, perplexity = usage_stats(counts)
         return {"loss": loss.item(), "recon": rec.item(), "commitment": commit.item(), "perplexity": perplexity,
@@ -291,16 +294,19 @@ class VQVAEEngine(Engine, Sampler, LatentCodec):
         return to_uint8(self.decoder.eval()(self.tokens_to_latents(tokens.long())))
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray, progress: ProgressFn | None = None) -> torch.Tensor:
+    def encode(self, images: np.ndarray, labels=None, progress: ProgressFn | None = None) -> torch.Tensor:
         """The encoder's continuous grid (N, D, h, w) before quantisation."""
         out = [self.encoder.eval()(self._to_tensor(images[i:i + 256])).cpu() for i in range(0, len(images), 256)]
         return torch.cat(out) if out else torch.zeros(0, self.config.code_dim, self.grid, self.grid)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         """Quantise to the nearest codes, then decode."""
         q, _ = self.quantize(torch.as_tensor(latents, dtype=torch.float32).to(self.device))
         return to_uint8(self.decoder.eval()(q))
+
+    def reconstruct(self, images: np.ndarray, labels=None, progress=None) -> np.ndarray:
+        return self.decode(self.encode(images))
 
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
         """Code vectors drawn per position from the empirical code histogram (independently)."""

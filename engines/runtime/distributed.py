@@ -12,6 +12,7 @@ penalties, R1) and for discriminators run twice per step, which DDP's hooks do n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -32,20 +33,99 @@ def rank() -> int:
 def average_gradients(params: list[torch.Tensor]) -> None:
     """Replace each parameter's gradient by its mean over every process (in place, one collective).
 
-    A non-finite gradient on any process makes the average non-finite on all of them, so the
-    finiteness check that follows agrees everywhere and they roll back together.
+    Every process must pass the same parameters in the same order (GradientAverager checks that).
+    A parameter without a gradient on this process contributes zeros, so the collective is the same
+    size everywhere; it gets the mean when any process had a gradient for it, and stays without one
+    when none had. A non-finite gradient on any process makes the average non-finite on all of
+    them, so the finiteness check that follows agrees everywhere and they roll back together.
     """
     n = world_size()
     if n == 1 or not params:
         return
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    ref = params[0]
+    parts = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+             for p in params]
+    flags = torch.tensor([0.0 if p.grad is None else 1.0 for p in params], dtype=ref.dtype, device=ref.device)
+    flat = torch.cat([*parts, flags])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat.div_(n)
     offset = 0
-    for p in params:
-        k = p.grad.numel()
-        p.grad.copy_(flat[offset:offset + k].view_as(p.grad))
+    had = flat[-len(params):].tolist()
+    for p, part, seen in zip(params, parts, had):
+        k = part.numel()
+        if seen > 0:
+            mean = flat[offset:offset + k].view_as(p).div_(n)
+            if p.grad is None:
+                p.grad = mean.to(p.dtype).clone()
+            else:
+                p.grad.copy_(mean)
         offset += k
+
+
+def _layout(params: list[torch.Tensor], names: dict[int, str]) -> list[list]:
+    return [[names.get(id(p), f"parameter #{i}"), list(p.shape), str(p.dtype)] for i, p in enumerate(params)]
+
+
+def _digest(obj) -> int:
+    return int.from_bytes(hashlib.sha256(json.dumps(obj).encode()).digest()[:7], "little")
+
+
+def agree_layout(params: list[torch.Tensor], names: dict[int, str] | None = None, what: str = "gradients") -> None:
+    """Check (a collective: every process calls it at the same point) that every process passes the
+    same parameters in the same order with the same shapes; raise DistributedError naming the first
+    one that differs otherwise. Costs one tiny all_reduce when they agree."""
+    if world_size() == 1:
+        return
+    layout = _layout(params, names or {})
+    h = _digest(layout)
+    t = torch.tensor([h, -h], dtype=torch.int64, device=_current_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    if int(t[0]) == h and -int(t[1]) == h:
+        return
+    layouts = [json.loads(b.decode()) for b in gather_bytes(json.dumps(layout).encode())]
+    raise DistributedError(describe_disagreement(layouts, what))
+
+
+def describe_disagreement(layouts: list[list], what: str = "gradients") -> str:
+    """One line naming the first parameter whose name or shape differs between processes' layouts."""
+    longest = max(len(layout) for layout in layouts)
+    for i in range(longest):
+        entries = [layout[i] if i < len(layout) else None for layout in layouts]
+        if any(e != entries[0] for e in entries):
+            named = next(e for e in entries if e is not None)[0]
+            seen = "; ".join(f"process {r}: " + ("nothing" if e is None else f"{e[0]} {tuple(e[1])} {e[2]}")
+                             for r, e in enumerate(entries))
+            return (f"the processes would average different {what}: they differ at {named} (position {i}; "
+                    f"{seen}); every process must step the same parameters")
+    return f"the processes would average different {what} (their layouts hash differently)"
+
+
+class GradientAverager:
+    """Engine.gradient_reducer for several processes: the set, order and shapes of the parameters
+    averaged at each step kind (each distinct list of parameters an optimiser steps) are agreed
+    through the group the first time that kind comes up (a hash compared with one all_reduce; a
+    clear error naming the parameter when they differ), then every step averages them with one
+    all_reduce (average_gradients). `modules`: the engine's modules by name, for the error's names.
+    `check_every_step` compares the layout at every call (a debug setting; tests use it)."""
+
+    def __init__(self, modules=None, check_every_step: bool = False):
+        self._modules = modules
+        self.check_every_step = check_every_step
+        self._agreed: set[tuple[int, ...]] = set()
+
+    def _names(self) -> dict[int, str]:
+        if self._modules is None:
+            return {}
+        return {id(p): f"{m_name}.{p_name}" for m_name, m in self._modules().items()
+                for p_name, p in m.named_parameters()}
+
+    def __call__(self, params: list[torch.Tensor]) -> None:
+        if world_size() == 1:
+            return
+        key = tuple(id(p) for p in params)
+        if self.check_every_step or key not in self._agreed:
+            agree_layout(params, self._names())
+            self._agreed.add(key)
+        average_gradients(params)
 
 
 # --- joining the processes torchrun started -------------------------------------------------------
@@ -168,6 +248,48 @@ def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
                 k = t.numel()
                 t.copy_(flat[offset:offset + k].view_as(t))
                 offset += k
+
+
+def _reduce_in_place(tensors: list[torch.Tensor], mean: bool) -> None:
+    n = world_size()
+    if n == 1 or not tensors:
+        return
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.dtype, t.device), []).append(t)
+    comm = _current_device()
+    for ts in groups.values():
+        flat = torch.cat([t.detach().reshape(-1) for t in ts]).to(comm)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        if mean:
+            flat.div_(n)
+        offset = 0
+        with torch.no_grad():
+            for t in ts:
+                k = t.numel()
+                t.copy_(flat[offset:offset + k].view_as(t))
+                offset += k
+
+
+def mean_tensors(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor by its mean over every process (in place), one collective per dtype/device."""
+    _reduce_in_place(tensors, mean=True)
+
+
+def sum_tensors(tensors: list[torch.Tensor]) -> None:
+    """Replace each tensor by its sum over every process (in place; nothing with one process)."""
+    _reduce_in_place(tensors, mean=False)
+
+
+def agree_values(values: list[int]) -> list[bool]:
+    """For each integer (a digest, below 2**62), whether every process holds the same one."""
+    if world_size() == 1 or not values:
+        return [True] * len(values)
+    t = torch.tensor([*values, *(-v for v in values)], dtype=torch.int64, device=_current_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    k = len(values)
+    got = t.cpu().tolist()
+    return [got[i] == v and -got[k + i] == v for i, v in enumerate(values)]
 
 
 def broadcast_module_state(modules) -> None:

@@ -142,6 +142,9 @@ def list_image_files(sources: Sequence[str | os.PathLike]) -> tuple[list[tuple[P
         if root.is_file():
             found.append((root, root.name))
             continue
+        if not root.is_dir():
+            skipped.append((str(root), "not a regular file"))
+            continue
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fn in sorted(filenames):
@@ -160,26 +163,27 @@ def read_images(sources: Sequence[str | os.PathLike], size: int | None, channels
     """Every readable image under `sources` as the run sees it: resized to `size` with the run's fit mode
     (size None: kept at its own size, centre-cropped square, for super-resolution; larger than
     `native_max` is skipped). Unreadable files are skipped with a reason, never fatal."""
-    from PIL import Image, UnidentifiedImageError
-
-    from ..data.decode import to_array
+    from ..data.decode import Refused, load_image, to_array
 
     files, skipped = list_image_files(sources)
     arrays, names, paths = [], [], []
     for path, name in files:
         try:
-            with Image.open(path) as im:
-                im.load()
-                if size is None:
-                    side = min(im.size)
-                    if native_max is not None and side >= native_max:
-                        skipped.append((str(path), f"already {side} px; the run makes {native_max} px images"))
-                        continue
-                    arr = to_array(im, side, channels, "center-crop", background)
-                else:
-                    arr = to_array(im, size, channels, fit, background)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            skipped.append((str(path), f"not a readable image ({type(exc).__name__})"))
+            im = load_image(path)  # the one safe opener (engines/data/decode.py)
+        except Refused as exc:
+            skipped.append((str(path), exc.reason))
+            continue
+        try:
+            if size is None:
+                side = min(im.size)
+                if native_max is not None and side >= native_max:
+                    skipped.append((str(path), f"already {side} px; the run makes {native_max} px images"))
+                    continue
+                arr = to_array(im, side, channels, "center-crop", background)
+            else:
+                arr = to_array(im, size, channels, fit, background)
+        except (OSError, ValueError) as exc:
+            skipped.append((str(path), f"could not convert ({type(exc).__name__})"))
             continue
         arrays.append(arr)
         names.append(name)
@@ -199,8 +203,15 @@ def output_path(root: Path, name: str, suffix: str = "") -> Path:
 def output_paths(out: str | os.PathLike, names: Sequence[str], force: bool, suffixes: Sequence[str] = ("",)) -> list[Path]:
     """out/NAME<suffix>.png for each relative name and suffix (suffix-major); refuses to overwrite
     without force and refuses two inputs that would land on the same file."""
+    from ..names import UnsafeName, inside
+
     root = Path(os.path.expanduser(os.fspath(out)))
     paths = [output_path(root, n, sfx) for sfx in suffixes for n in names]
+    try:
+        for p in paths:  # outputs stay under the folder the person chose
+            inside(root, p)
+    except UnsafeName as exc:
+        raise ToolError(str(exc)) from None
     clash = [p for p in paths if p.exists()]
     if clash and not force:
         raise ToolError(f"{clash[0]} already exists; use --force to overwrite")

@@ -43,7 +43,6 @@ METHODS = (
     Method("Langevin sampling with the known pixels clamped (EBM)", is_ebm),
     Method("pixel transformer conditional sampling (exact in raster order, else Gibbs resampling)",
            _is("engines.families.transformer", "TransformerEngine")),
-    Method("the family's own inpainting (Inpainter capability)", lambda cls: has_capability(cls, "inpaint")),
 )
 
 
@@ -67,25 +66,20 @@ def box_mask(size: int, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def load_mask(path, size: int, fit: str = "center-crop") -> np.ndarray:
     """A mask image (white = fill, black = keep, any size) resized like the images: (size, size) bool."""
-    from PIL import Image, UnidentifiedImageError
+    from ..data.decode import load_image, to_array
 
-    from ..data.decode import to_array
-
+    im = load_image(path, "mask", error=ToolError)  # the one safe opener (engines/data/decode.py)
     try:
-        with Image.open(path) as im:
-            im.load()
-            arr = to_array(im, size, 1, fit, (0, 0, 0))[..., 0]
-    except FileNotFoundError:
-        raise ToolError(f"mask {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ToolError(f"mask {path} is not a readable image ({type(exc).__name__})") from None
+        arr = to_array(im, size, 1, fit, (0, 0, 0))[..., 0]
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"mask {path} could not be converted ({type(exc).__name__})") from None
     return arr > 127
 
 
 def _holes(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, bool)
     n, h, w = images.shape[:3]
-    if mask.ndim == 2:
+    if mask.ndim == 2 and mask.shape == (h, w):
         mask = np.broadcast_to(mask, (n, h, w))
     if mask.shape != (n, h, w):
         raise ToolError(f"the mask is {mask.shape[-2]}x{mask.shape[-1]}; the images are {h}x{w}")
@@ -120,13 +114,8 @@ def inpaint(engine: Engine, images: np.ndarray, mask: np.ndarray, candidates: in
         out, name = _latent(engine, images, holes, k, seed, labels, progress, **options)
     elif m is METHODS[3]:
         out, name = _langevin(engine, rep, rep_holes, seed, progress, **options)
-    elif m is METHODS[4]:
-        out, name = _transformer(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     else:
-        out = np.concatenate([engine.inpaint(rep[j::k], rep_holes[j::k], seed=seed + j, progress=progress)
-                              for j in range(k)])
-        order = np.argsort(np.concatenate([np.arange(j, n * k, k) for j in range(k)]), kind="stable")
-        out, name = out[order], m.name
+        out, name = _transformer(engine, rep, rep_holes, seed, rep_labels, progress, **options)
     out = np.where(rep_holes[..., None], out, rep)  # known pixels exactly as they were
     return InpaintResult(out.reshape((n, k) + images.shape[1:]), name)
 

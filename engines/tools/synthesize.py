@@ -126,16 +126,32 @@ def real_split(record: dict, engine: Engine):
     return (np.asarray(train.images), mapping[train.labels], np.asarray(held.images), mapping[held.labels]), ""
 
 
+def class_folders(engine: Engine) -> list[str]:
+    """The folder of each class: its name made one safe file name (engines/names.py), unique."""
+    from ..names import file_names
+
+    given = list(engine.data.class_names[:engine.data.num_classes])
+    return file_names(given + [f"class_{i}" for i in range(len(given), engine.data.num_classes)])
+
+
 def write_dataset(out: Path, engine: Engine, syn: Synthetic, seed: int, force: bool) -> list[Path]:
     """Write the PNGs (class subfolders for conditional runs); refuses to overwrite without force."""
+    from ..names import UnsafeName, inside
+
     names = []
     per_class: dict = {}
+    folders = class_folders(engine)  # class names are data: each becomes one safe folder name
     for i in range(len(syn.images)):
         c = None if syn.labels is None else int(syn.labels[i])
         j = per_class.get(c, 0)
         per_class[c] = j + 1
         stem = f"{seed}_{j:05d}.png"
-        names.append(out / engine.data.class_names[c] / stem if c is not None else out / stem)
+        names.append(out / folders[c] / stem if c is not None else out / stem)
+    try:
+        for p in names:
+            inside(out, p)
+    except UnsafeName as exc:
+        raise ToolError(str(exc)) from None
     clash = [p for p in names + [out / "manifest.json"] if p.exists()]
     if clash and not force:
         raise ToolError(f"{clash[0]} already exists; use --force to overwrite")
@@ -156,6 +172,8 @@ def write_manifest(out: Path, record: dict, engine: Engine, syn: Synthetic, sett
         "method": METHODS[0].name, "settings": settings, "seeds": syn.seeds, "drawn": syn.drawn,
         "kept": int(len(syn.images)), "classes": counts, "conditional": syn.labels is not None,
         "files": [p.relative_to(out).as_posix() for p in files],
+        "class_folders": (dict(zip(engine.data.class_names, class_folders(engine)))
+                          if syn.labels is not None else {}),
         "classification_accuracy": scores, "notes": syn.notes,
     }
     out.mkdir(parents=True, exist_ok=True)

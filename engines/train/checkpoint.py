@@ -210,6 +210,22 @@ def engine_state(engine) -> dict:
     }
 
 
+def _check_kinds(module: str, own: dict, given: object) -> None:
+    """Every stored tensor of the kind the model holds there (float weights from floats, integer
+    counters from integers): load_state_dict would otherwise cast bools or integers silently."""
+    if not isinstance(given, dict):
+        raise CheckpointError(f"checkpoint does not match this model's {module} (not a mapping of tensors)")
+    for key, mine in own.items():
+        theirs = given.get(key)
+        if theirs is None or not isinstance(mine, torch.Tensor):
+            continue   # missing keys are load_state_dict's to report
+        if not isinstance(theirs, torch.Tensor):
+            raise CheckpointError(f"checkpoint does not match this model's {module}: {key} is not a tensor")
+        if mine.is_floating_point() != theirs.is_floating_point() or (mine.dtype == torch.bool) != (theirs.dtype == torch.bool):
+            raise CheckpointError(f"checkpoint does not match this model's {module}: {key} is {theirs.dtype}, "
+                                  f"expected {mine.dtype}")
+
+
 def load_engine_state(engine, state: dict) -> None:
     """Extra state first: a family whose networks depend on it (one that grows with the step, or
     builds on a first stage) rebuilds them in load_extra_state, then the weights and optimisers load."""
@@ -219,6 +235,7 @@ def load_engine_state(engine, state: dict) -> None:
     if missing:
         raise CheckpointError(f"checkpoint does not match this model (parts differ: {', '.join(sorted(missing))})")
     for name, m in modules.items():
+        _check_kinds(name, m.state_dict(), state["modules"][name])
         try:
             m.load_state_dict(state["modules"][name])
         except RuntimeError as exc:
@@ -334,18 +351,27 @@ def prune(run_dir: Path, keep: int, protect: set[int] = frozenset()) -> None:
         p.with_suffix(".safetensors").unlink(missing_ok=True)
 
 
+MAX_JSON_BYTES = 64 * 2**20  # a checkpoint's JSON (structure and facts); real ones are kilobytes
+
+
 def load_checkpoint(path: Path, verify: bool = True) -> tuple[dict, dict]:
     """(payload with tensors restored, meta) from a checkpoint's JSON path."""
     path = Path(path)
     if path.suffix != ".json":
         raise CheckpointError(f"{path.name} is not a genstudio checkpoint (expected step_NNNNNNNN.json)")
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise CheckpointError(f"{path.name} is too large to be a genstudio checkpoint")
         record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DamagedCheckpoint(f"{path.name} is not readable: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DamagedCheckpoint(f"{path.name} is not readable: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a genstudio checkpoint")
-    tensor_path = path.parent / Path(str(record.get("tensors", ""))).name
+    from ..names import UnsafeName, check_name
+    try:  # the tensors' file is named in the JSON: a name beside it, never a path
+        tensor_path = path.parent / check_name(record.get("tensors"), "tensor file name", path.name)
+    except UnsafeName as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         blob = tensor_path.read_bytes()
     except OSError:

@@ -49,8 +49,26 @@ def save_model(engine: Engine, path: str | Path, step: int, source: str = "") ->
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Engine, dict]:
-    """(engine in eval mode, record shaped like a run's: family, config, data_spec, checkpoint_step...)."""
-    path = Path(path)
+    """(engine in eval mode, record shaped like a run's: family, config, data_spec, checkpoint_step...).
+
+    A model file may come from anyone: whatever is wrong with it (names that are paths, malformed
+    or huge metadata, tensors of the wrong shape or type, truncated data) is a CheckpointError of one line."""
+    try:
+        return _load_model(Path(path), device)
+    except CheckpointError as exc:
+        if "\n" in str(exc).strip():
+            raise CheckpointError(_one_line(exc)) from None
+        raise
+    except Exception as exc:  # noqa: BLE001 - a hostile file must never surface as a traceback
+        raise CheckpointError(f"{Path(path).name} cannot be loaded: {_one_line(exc) or type(exc).__name__}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _load_model(path: Path, device) -> tuple[Engine, dict]:
     try:
         blob = path.read_bytes()
     except OSError as exc:
@@ -65,7 +83,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[En
     except (SafetensorError, Exception) as exc:  # noqa: BLE001 - never fall back to anything else
         raise CheckpointError(f"{path.name} is damaged ({type(exc).__name__})") from None
     config = from_dict(family.config_class, header.get("config", {}), strict=False)
-    spec = DataSpec.from_json(header["data_spec"])
+    spec = DataSpec.from_json(header["data_spec"], path.name)
+    _check_header_names(header, path.name)
     engine = family.engine_class(config, spec, torch.device(device),
                                  inputs=recorded_specs(family.engine_class, header))
     state = _join_tensors(header["state"], tensors)
@@ -81,10 +100,35 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[En
     return engine, record
 
 
+def _check_header_names(header: dict, source: str) -> None:
+    """Input names are names and recorded paths one line of text, checked as they are read."""
+    from ..names import UnsafeName, check_name, check_recorded_path
+
+    inputs = header.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise UnsafeName(f"{source}: its inputs are not a mapping")
+    for name, row in inputs.items():
+        check_name(name, "input name", source)
+        if not isinstance(row, dict):
+            raise UnsafeName(f"{source}: input {name!r} is not a mapping")
+        if "data_spec" in row:
+            DataSpec.from_json(row["data_spec"], source)
+    if header.get("source"):
+        check_recorded_path(header["source"], "its source", source)
+    step = header.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UnsafeName(f"{source}: its step must be a whole number, not {str(step)[:40]!r}")
+
+
+MAX_HEADER_BYTES = 64 * 2**20  # the JSON header of a model file; real ones are kilobytes
+
+
 def _header(blob: bytes, name: str) -> dict:
     """The JSON header of a model file, read without touching the tensors."""
     try:
         size = int.from_bytes(blob[:8], "little")
+        if len(blob) < 8 or size > min(MAX_HEADER_BYTES, len(blob) - 8):
+            raise ValueError("header size")
         meta = json.loads(blob[8:8 + size]).get("__metadata__", {})
         header = json.loads(meta[_HEADER_KEY])
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):

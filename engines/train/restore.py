@@ -25,6 +25,20 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
     "latest" is the newest *intact* checkpoint: a damaged newer one is skipped and said in
     record["warnings"] (sentences for a person); with none intact, CheckpointError.
     """
+    try:
+        return _load_engine(run_path, checkpoint, device)
+    except (CheckpointError, RunError) as exc:
+        text = str(exc).strip()
+        if "\n" in text:
+            raise type(exc)(text.splitlines()[0]) from None
+        raise
+    except Exception as exc:  # noqa: BLE001 - a shared run or checkpoint must never surface as a traceback
+        text = str(exc).strip()
+        raise CheckpointError(f"{Path(run_path).name} cannot be loaded: "
+                              f"{text.splitlines()[0][:300] if text else type(exc).__name__}") from None
+
+
+def _load_engine(run_path, checkpoint, device) -> tuple[Engine, dict]:
     from .model_file import is_model_file, load_model
 
     if is_model_file(run_path):  # an exported model: one set of weights, no checkpoints to choose from
@@ -57,7 +71,7 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
     if meta.get("family") != family.name:
         raise CheckpointError(f"{path.name} is from family {meta.get('family')!r}, not {family.name!r}")
     config = from_dict(family.config_class, meta.get("config", record["config"]), strict=False)
-    spec = DataSpec.from_json(meta.get("data_spec", record["data_spec"]))
+    spec = DataSpec.from_json(meta.get("data_spec", record["data_spec"]), path.name)
     engine = family.engine_class(config, spec, torch.device(device),
                                  inputs=recorded_specs(family.engine_class, record))
     load_engine_state(engine, payload["engine"])

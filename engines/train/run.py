@@ -21,11 +21,60 @@ from .. import __version__
 from ..imaging import save_png
 from .checkpoint import atomic_write_json, checkpoint_paths
 
-RUN_FORMAT = "genstudio-run/1"
+RUN_FORMAT = "genstudio-run/2"   # written; engines/train/plan.py's RunRecord reads and writes it
+RUN_FORMATS = ("genstudio-run/1", RUN_FORMAT)  # read: version 1 files lack fields version 2 always has
 
 
 class RunError(RuntimeError):
     """A run folder cannot be used (not writable, not a run, another family). Meant for a person."""
+
+
+MAX_RECORD_BYTES = 32 * 2**20  # run.json; real ones are kilobytes
+
+
+def check_record(rec: object, source: str = "run.json") -> dict:
+    """A run record as read from a file someone may have shared: its names are names, never paths,
+    its recorded paths one line of text, its data description well formed (engines/names.py).
+    Anything else is a RunError of one line."""
+    from ..families.base import DataSpec
+    from ..names import UnsafeName, check_name, check_recorded_path
+
+    try:
+        if not isinstance(rec, dict):
+            raise UnsafeName(f"{source} is not a run record")
+        if "family" in rec:
+            check_name(rec["family"], "family", source)
+        data = rec.get("data")
+        if data is not None:
+            if not isinstance(data, dict):
+                raise UnsafeName(f"{source}: its data is not a mapping")
+            sources = data.get("sources", [])
+            if not isinstance(sources, list):
+                raise UnsafeName(f"{source}: its data sources are not a list")
+            for p in sources:
+                check_recorded_path(p, "data source", source)
+            classes = data.get("classes", {})
+            if classes is not None and not isinstance(classes, dict):
+                raise UnsafeName(f"{source}: its classes are not a mapping")
+            for name in classes or {}:
+                check_name(name, "class name", source)
+        if rec.get("data_spec") is not None:
+            DataSpec.from_json(rec["data_spec"], source)
+        inputs = rec.get("inputs")
+        if inputs is not None:
+            if not isinstance(inputs, dict):
+                raise UnsafeName(f"{source}: its inputs are not a mapping")
+            for name, row in inputs.items():
+                check_name(name, "input name", source)
+                if not isinstance(row, dict) or not isinstance(row.get("paths", []), list):
+                    raise UnsafeName(f"{source}: input {name!r} is malformed")
+                for p in row.get("paths", []):
+                    check_recorded_path(p, f"input {name!r} path", source)
+                if row.get("data_spec") is not None:
+                    DataSpec.from_json(row["data_spec"], source)
+    except UnsafeName as exc:
+        raise RunError(str(exc)) from None
+    return rec
 
 
 def versions() -> dict:
@@ -84,16 +133,24 @@ class RunDir:
         if not run.run_json.is_file():
             raise RunError(f"{path} is not a genstudio run folder (no run.json)")
         rec = run.record()
-        if rec.get("format") != RUN_FORMAT:
+        if rec.get("format") not in RUN_FORMATS:
             raise RunError(f"{path}/run.json is not a genstudio run")
         return run
 
     # --- run.json -----------------------------------------------------------------------------
     def record(self) -> dict:
         try:
-            return json.loads(self.run_json.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunError(f"cannot read {self.run_json}: {exc}") from None
+            if self.run_json.stat().st_size > MAX_RECORD_BYTES:
+                raise RunError(f"{self.run_json} is too large to be a run record")
+            rec = json.loads(self.run_json.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise RunError(f"cannot read {self.run_json}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        return check_record(rec, str(self.run_json))
+
+    def read(self):
+        """run.json as a typed RunRecord (engines/train/plan.py)."""
+        from .plan import RunRecord
+        return RunRecord.from_json(self.record(), f"{self.run_json}")
 
     def training_pid(self) -> int | None:
         """The pid of another live process on this machine that is training this run, if any."""
@@ -178,6 +235,20 @@ class RunDir:
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         return checkpoint_paths(self.path)
+
+    def rewind(self, step: int, row: dict) -> None:
+        """After a rollback to `step`: later checkpoints, metrics and samples belong to an abandoned
+        timeline and go; `row` (the rollback event) is logged."""
+        from .checkpoint import discard_checkpoints_after
+        discard_checkpoints_after(self.path, step)
+        self.truncate_metrics(step)
+        self.truncate_samples(step)
+        self.append_metrics(row)
+
+    def close_tensorboard(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
 
 def pid_alive(pid: int) -> bool:

@@ -32,6 +32,7 @@ from engines.imaging import make_grid
 
 from ..images import to_pixmap
 
+from ..widgets.plots import CompactPlot
 from .base import RIGHT, Panel
 from engines.words import count
 
@@ -137,7 +138,7 @@ class ComparePanel(Panel):
         self.axis_box = QComboBox()
         self.axis_box.addItems(list(X_AXES))
         self.axis_box.setToolTip("Steps, or training time: a family that is slower per step pays for it here")
-        self.plot_widget = pg.PlotWidget(background="w")
+        self.plot_widget = CompactPlot(background="w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.legend = QLabel()
@@ -147,7 +148,7 @@ class ComparePanel(Panel):
         self.quality_box = QComboBox()
         self.quality_box.addItems(list(QUALITY))
         self.quality_box.setToolTip("The measured sample-quality figure to draw against training time")
-        self.quality_widget = pg.PlotWidget(background="w")
+        self.quality_widget = CompactPlot(background="w")
         self.quality_plot = self.quality_widget.getPlotItem()
         self.quality_plot.showGrid(x=True, y=True, alpha=0.2)
         self.quality_plot.setLabel("bottom", "training time (s)")

@@ -26,7 +26,7 @@ from ..forms import INVALID_STYLE, FieldEditor, format_float
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel, job_progress_bar, status_label
-from .gallery import GridView
+from ..widgets.grid import GridView
 from engines.words import count
 
 ALL_CLASSES = -1
@@ -203,6 +203,7 @@ class SamplerPanel(Panel):
         for b in (self.sample_button, self.path_button, self.times_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.placeholder = "Open a run, then press Sample"
         self.progress = job_progress_bar()
         self.status = status_label()
 

@@ -32,9 +32,10 @@ from engines.style.images import Skip, read_image
 from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
+from ..widgets.plots import CompactPlot
 from .base import RIGHT, Panel
 from .dataset import local_paths
-from .gallery import GridView
+from ..widgets.grid import GridView
 
 THUMB = 96
 READ_LIMIT = 4096   # images are shrunk to at most twice this while decoding (results are at most 2048 px)
@@ -243,7 +244,8 @@ class StylePanel(Panel):
             buttons.addWidget(b)
 
         self.view = GridView()
-        self.plot_widget = pg.PlotWidget(background="w")
+        self.view.placeholder = "The stylised image appears here"
+        self.plot_widget = CompactPlot(background="w")
         self.plot_widget.setMinimumHeight(110)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLogMode(y=True)

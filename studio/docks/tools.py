@@ -26,7 +26,7 @@ from ..mask_editor import BRUSH, RECT, MaskEditor
 from ..run_chooser import RunChooser
 from ..tool_service import ToolService
 from .base import RIGHT, Panel, job_progress_bar, status_label
-from .gallery import GridView
+from ..widgets.grid import GridView
 
 TOOLS = ("score", "inpaint", "denoise", "upscale", "synthesize")
 
@@ -203,6 +203,7 @@ class ToolsPanel(Panel):
         # results: a grid (image tools) or the ranked list and histogram (scores)
         self.results = QStackedWidget()
         self.grid = GridView()
+        self.grid.placeholder = "Results of the tool appear here"
         self.ranked = QListWidget()
         self.ranked.setIconSize(QSize(48, 48))
         self.histogram = Histogram()

@@ -22,7 +22,7 @@ from ..flow import FlowLayout
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel, job_progress_bar, status_label
-from .gallery import GridView
+from ..widgets.grid import GridView
 
 
 class TranslateService(ModelService):
@@ -96,6 +96,7 @@ class TranslatePanel(Panel):
                   self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.placeholder = "Open a translation run (CycleGAN), then add images to translate"
         self.progress = job_progress_bar()
         self.status = status_label()
         layout = QVBoxLayout(self)

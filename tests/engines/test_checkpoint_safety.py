@@ -60,7 +60,7 @@ def test_a_record_cannot_point_outside_its_folder(tmp_path):
     record["tensors"] = "../../elsewhere.safetensors"
     path.with_suffix(".safetensors").unlink()
     path.write_text(json.dumps(record))
-    with pytest.raises(CheckpointError, match="missing"):
+    with pytest.raises(CheckpointError, match="path separator"):
         load_checkpoint(path)
 
 

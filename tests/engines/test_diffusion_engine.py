@@ -154,11 +154,13 @@ def test_inpainting_keeps_the_known_pixels(learned):
     known = np.zeros((8, 8), bool)
     known[:, :4] = True
     source = np.full((2, 8, 8, 1), 77, np.uint8)
-    out = engine.inpaint(source, known, seed=0)
+    from engines.tools import inpaint as tool   # the prior role's RePaint (mask: True = fill)
+
+    out = tool.inpaint(engine, source, ~known, seed=0, resample=1).images[:, 0]
     np.testing.assert_array_equal(out[:, :, :4], source[:, :, :4])
-    np.testing.assert_array_equal(out, engine.inpaint(source, known, seed=0))
+    np.testing.assert_array_equal(out, tool.inpaint(engine, source, ~known, seed=0, resample=1).images[:, 0])
     with pytest.raises(ValueError, match="mask"):
-        engine.inpaint(source, np.ones((4, 4), bool), seed=0)
+        tool.inpaint(engine, source, np.ones((4, 4), bool), seed=0)
 
 
 def test_patch_size_must_divide_the_image():

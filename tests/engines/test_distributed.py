@@ -219,18 +219,6 @@ def test_a_batch_that_does_not_split_is_refused_before_anything_is_written(tmp_p
     assert not (tmp_path / "odd").exists()
 
 
-@pytest.mark.parametrize("name", [n for n in __import__("engines.registry", fromlist=["names"]).names()
-                                  if n not in KINDS])
-def test_every_other_family_trains_on_two_processes(tmp_path, name):
-    """The rest of the families, briefly: both processes finish with the same weights, one run folder."""
-    settings = replace_checked(SETTINGS, steps=3, log_every=1, validate_every=0, monitor_every=0, flip=False)
-    out = run_ranks({"family": name, "settings": settings, "out": tmp_path / "run"})
-    for s in out:
-        assert s["events"][-1] == "Finished", s.get("failed")
-    np.testing.assert_array_equal(out[0]["params"], out[1]["params"])
-    assert [r["step"] for r in _rows(tmp_path / "run") if "losses" in r] == [1, 2, 3]
-
-
 def test_a_rollback_asked_of_rank_0_takes_every_process_back(tmp_path):
     settings = replace_checked(SETTINGS, checkpoint_every=2, validate_every=0, monitor_every=0)
     out = run_ranks({"family": "dcgan", "settings": settings, "out": tmp_path / "rb", "rollback_at": 4})

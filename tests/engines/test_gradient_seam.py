@@ -144,3 +144,72 @@ def test_two_gloo_processes_take_the_combined_batch_step():
     want = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
     torch.testing.assert_close(torch.from_numpy(out[0]), want)
     torch.testing.assert_close(torch.from_numpy(out[1]), want)
+
+
+def _agreement_worker(rank, port, case, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        from engines.runtime.distributed import DistributedError, GradientAverager
+        torch.set_num_threads(1)
+        torch.manual_seed(0)
+        engine, net = _tiny_engine()
+        engine.gradient_reducer = GradientAverager(lambda: {"net": net})
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        x = torch.full((2, 4), float(rank + 1))
+        if case == "missing" and rank == 1:  # rank 1 reaches no gradient for the last layer's bias
+            net[2].bias.requires_grad_(False)
+            net(x).pow(2).mean().backward()
+            net[2].bias.requires_grad_(True)
+        elif case == "none" and rank == 1:  # no gradients at all on this process: zeros, not a skipped collective
+            pass
+        else:
+            net(x).pow(2).mean().backward()
+        params = list(net.parameters())
+        if case == "differ" and rank == 1:
+            params = params[:-1]  # steps one parameter fewer: the agreement names it
+        try:
+            engine.optimizer_step(opt, params)
+            out.put((rank, [None if p.grad is None else p.grad.clone().numpy() for p in net.parameters()]))
+        except DistributedError as exc:
+            out.put((rank, str(exc)))
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_agreement(case):
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_agreement_worker, args=(r, port, case, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    out = dict(queue.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    return out
+
+
+def test_processes_stepping_different_parameters_get_an_error_naming_the_parameter():
+    out = _run_agreement("differ")
+    for rank in (0, 1):
+        assert isinstance(out[rank], str), out[rank]
+        assert "net.2.bias" in out[rank] and "process 1: nothing" in out[rank]
+
+
+def test_a_process_without_a_gradient_contributes_zeros():
+    torch.manual_seed(0)
+    engine, net = _tiny_engine()
+    per_rank = []
+    for rank in (0, 1):
+        net.zero_grad(set_to_none=True)
+        net(torch.full((2, 4), float(rank + 1))).pow(2).mean().backward()
+        per_rank.append([p.grad.clone() for p in net.parameters()])
+    missing = _run_agreement("missing")
+    none = _run_agreement("none")
+    for rank in (0, 1):
+        for i, got in enumerate(missing[rank]):  # the bias: rank 0's gradient and rank 1's zeros, averaged
+            want = per_rank[0][i] / 2 if i == 3 else (per_rank[0][i] + per_rank[1][i]) / 2
+            torch.testing.assert_close(torch.from_numpy(got), want)
+        for i, got in enumerate(none[rank]):
+            torch.testing.assert_close(torch.from_numpy(got), per_rank[0][i] / 2)

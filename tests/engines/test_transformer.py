@@ -66,7 +66,8 @@ def test_only_the_pixels_variant_offers_a_likelihood():
 
     pixels = TransformerEngine(SMALL, DataSpec(8, 1))
     tokens = TransformerEngine(TransformerConfig(**TOKENS), DataSpec(16, 1))
-    assert capabilities.of(pixels) == ("sample", "likelihood") and capabilities.of(tokens) == ("sample",)
+    assert capabilities.of(pixels) == ("sample", "likelihood", "autoregressive")
+    assert capabilities.of(tokens) == ("sample",)
 
 
 def test_sampler_reports_rows_and_stops_when_cancelled():

@@ -11,10 +11,11 @@ from torch import nn
 
 from ...sampling import LabelSampling
 from ...nn import diversity
+from ...nn.export_helpers import Call, example_labels, plain_copy
 from ...nn.gan_blocks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, diff_augment,
                               ema_update, init_dcgan_weights, parse_policy)
 from ..base import Batch, DataSpec, Engine, to_uint8
-from ..capabilities import LatentCodec, Sampler
+from ..capabilities import Exportable, ExportedNetwork, LatentCodec, LatentRenderer, Sampler
 from ..base import class_weights
 
 
@@ -23,7 +24,7 @@ from .losses import SATURATION_GAP, d_loss, g_loss, gradient_penalty
 from .monitor import MONITOR_SEED, AdversarialMonitor
 
 
-class GANEngine(AdversarialMonitor, Engine, Sampler, LatentCodec):
+class GANEngine(AdversarialMonitor, Engine, Sampler, LatentCodec, LatentRenderer, Exportable):
     family = "gan"
     encoding = "projection (optimising the latent until the generator reproduces the image)"
     class_mixing = True  # conditional runs: G's class embedding takes weights (n, classes) too
@@ -174,9 +175,35 @@ class GANEngine(AdversarialMonitor, Engine, Sampler, LatentCodec):
         g.eval()
         return g(latents.to(self.device, torch.float32), self._labels_for(latents.shape[0], labels))
 
-    def decode(self, latents: torch.Tensor, labels=None) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, labels=None, progress=None) -> np.ndarray:
         """Latents -> uint8 images; conditional runs draw `labels` (or the decode label) per image."""
         return to_uint8(self._sampling_generator_output(latents, self._labels_for(latents.shape[0], labels)))
+
+    # --- roles: latent renderer (the generator), export --------------------------------------------------
+    def latent_shape(self) -> tuple[int, ...]:
+        return tuple(self.random_latents(1, 0).shape[1:])
+
+    def render_u(self, u: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.render(u, labels=labels)
+
+    def export_forward(self, net: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """What the exported file computes with `net`, a plain copy of the sampling generator."""
+        return net(z, labels if self.conditional else None)
+
+    def export_about(self) -> dict:
+        """Extra facts for the exported file's metadata."""
+        return {}
+
+    def export_network(self, batch: int = 2) -> ExportedNetwork:
+        """The sampling generator, (z [, labels]) -> images in [-1, 1]."""
+        g = plain_copy(self._sampling_generator())
+        z = torch.randn(batch, self.config.latent_dim)
+        about = {"network": "generator", "range": [-1, 1], **self.export_about()}
+        if self.conditional:
+            module = Call(g, lambda net, z, labels: self.export_forward(net, z, labels), ("z", "labels"))
+            return ExportedNetwork(module, {"z": z, "labels": example_labels(batch, self.data.num_classes)},
+                                   "images", about)
+        return ExportedNetwork(Call(g, lambda net, z: self.export_forward(net, z), ("z",)), {"z": z}, "images", about)
 
     sampling_config = LabelSampling
 

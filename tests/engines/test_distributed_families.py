@@ -1,0 +1,122 @@
+"""Every family on two processes (gloo, forked once; the processes loop over the families): both
+finish with identical replicated state (checked after every step through the group), stopping and
+resuming on two processes repeats the uninterrupted run exactly (logged losses, every rank's state:
+weights, buffers, optimisers, and each process's own replay buffer or pool of fakes)."""
+
+import json
+import os
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from engines import registry
+from engines.config import replace_checked
+from engines.train import events as ev
+from engines.train.checkpoint import latest_checkpoint, load_checkpoint
+from engines.train.loop import Control, Trainer
+from engines.train.process_state import CHECK_ENV, rank_payload
+from tests.engines.conftest import tiny_dataset
+from tests.engines.test_distributed import SETTINGS, _free_port, _warm_up
+from tests.engines.test_family_contract import _assert_same_state, other_inputs, small_config
+
+FAMILIES = os.environ.get("I28_ONLY", "").split(",") if os.environ.get("I28_ONLY") else registry.names()
+STEPS, STOP = 3, 2
+FAMILY_SETTINGS = replace_checked(SETTINGS, steps=STEPS, log_every=1, validate_every=0, monitor_every=0,
+                                  flip=True)
+
+
+def _state(trainer) -> dict:
+    from engines.train.checkpoint import engine_state
+    return {"engine": engine_state(trainer.engine), "own": rank_payload(trainer.engine)}
+
+
+def _train(job, rank) -> dict:
+    data = tiny_dataset(n=20, size=16, channels=1, classes=2)
+    if job.get("resume"):
+        trainer = Trainer.resume(job["out"], data)
+    else:
+        trainer = Trainer.new(job["family"], small_config(job["family"]), FAMILY_SETTINGS, data, job["out"],
+                              inputs=job["inputs"], input_paths=job["input_paths"])
+    control = Control()
+    real_step = trainer.engine.train_step
+
+    def step(batch, *args):
+        if job.get("stop_after") is not None and rank == 0 and trainer.step == job["stop_after"] - 1:
+            control.request_stop()
+        return real_step(batch, *args)
+
+    trainer.engine.train_step = step
+    events = list(trainer.run(control))
+    return {"last": type(events[-1]).__name__, "step": trainer.step,
+            "failed": [e.message for e in events if isinstance(e, ev.Failed)],
+            "state": _state(trainer)}
+
+
+def _worker(rank, port, jobs, folder, queue):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), **{CHECK_ENV: "1"})
+    torch.set_num_threads(1)
+    results = {}
+    try:
+        from datetime import timedelta
+        dist.init_process_group("gloo", rank=rank, world_size=2, timeout=timedelta(seconds=60))
+        for name, job in jobs.items():
+            straight = _train({**job, "out": folder / name / "a"}, rank)
+            stopped = _train({**job, "out": folder / name / "b", "stop_after": STOP}, rank)
+            resumed = _train({"out": folder / name / "b", "resume": True}, rank)
+            results[name] = {"straight": straight, "stopped": stopped, "resumed": resumed}
+            torch.save(results[name], folder / f"{name}-{rank}.pt")
+            results[name] = None
+        queue.put((rank, "ok"))
+    except Exception:  # noqa: BLE001 - the test reads it
+        queue.put((rank, traceback.format_exc()))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _rows(path):
+    return [(r["step"], r.get("losses")) for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())]
+
+
+def test_every_family_on_two_processes_agrees_and_resumes_exactly(tmp_path):
+    data = tiny_dataset(n=20, size=16, channels=1, classes=2)
+    jobs = {}
+    for name in FAMILIES:
+        _warm_up(name)
+        values, paths = other_inputs(name, data, tmp_path / name)
+        jobs[name] = {"family": name, "inputs": values, "input_paths": paths}
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, port, jobs, tmp_path, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    done = dict(queue.get(timeout=600) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    assert done == {0: "ok", 1: "ok"}, done
+    for name in FAMILIES:
+        runs = [torch.load(tmp_path / f"{name}-{r}.pt", weights_only=False) for r in range(2)]
+        for r, run in enumerate(runs):
+            assert run["straight"]["last"] == "Finished", (name, r, run["straight"]["failed"])
+            assert run["stopped"]["step"] == STOP, name
+            assert run["resumed"]["last"] == "Finished", (name, r, run["resumed"]["failed"])
+            # resuming repeats the uninterrupted run on every process: weights, buffers, optimisers, own state
+            _assert_same_state(run["straight"]["state"], run["resumed"]["state"], f"{name} rank {r}")
+        # replicated state is the same on both processes (the loop also checked it every step)
+        own = set(registry.get(name).engine_class.process_state)
+        assert own <= set(runs[0]["straight"]["state"]["engine"]["modules"]), name  # declares its own modules
+        shared = [{"modules": {k: v for k, v in run["straight"]["state"]["engine"]["modules"].items() if k not in own},
+                   "optimizers": run["straight"]["state"]["engine"]["optimizers"]} for run in runs]
+        _assert_same_state(shared[0], shared[1], f"{name} across processes")
+        assert [step for step, _ in _rows(tmp_path / name / "a")] == [1, 2, 3], name  # each step logged once
+        assert _rows(tmp_path / name / "b") == _rows(tmp_path / name / "a"), name
+        a_payload, _ = load_checkpoint(latest_checkpoint(tmp_path / name / "a"))
+        b_payload, _ = load_checkpoint(latest_checkpoint(tmp_path / name / "b"))
+        _assert_same_state(a_payload, b_payload, f"{name} checkpoint")
+        assert sorted(p.name for p in (tmp_path / name).iterdir() if p.is_dir() and not p.name.startswith("input")) \
+            == ["a", "b"]

@@ -322,6 +322,8 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
         return self.diffusion.prior_sampler(steps, start, deterministic, clip=False)
 
     # --- the reconstructor role: through the first stage ---------------------------------------------------
+    reconstruction = "through the first stage (latent diffusion)"
+
     def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None,
                     progress: ProgressFn | None = None) -> np.ndarray:
         return self.first.reconstruct(images)

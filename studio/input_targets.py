@@ -56,15 +56,14 @@ class _Look(QRunnable):
         self.signals = _Look.Signals()
 
     def run(self) -> None:
-        from PIL import Image
+        from engines.data.decode import load_image
         files = image_files(self.paths)
         thumbs = []
         for f in files[:THUMBS]:
-            try:
-                with Image.open(f) as im:
-                    im = im.convert("RGB")
-                    im.thumbnail((THUMB_PX, THUMB_PX))
-                    thumbs.append(np.asarray(im, dtype=np.uint8))
+            try:  # the one safe opener (engines/data/decode.py): no EPS, no bombs, even for a thumbnail
+                im = load_image(f, draft=THUMB_PX).convert("RGB")
+                im.thumbnail((THUMB_PX, THUMB_PX))
+                thumbs.append(np.asarray(im, dtype=np.uint8))
             except Exception:  # noqa: BLE001 - a thumbnail is a nicety; training says what is wrong
                 continue
         self.signals.done.emit(self.token, len(files), thumbs)

@@ -41,8 +41,10 @@ def versions() -> dict[str, str]:
         own = metadata.version("genstudio")
     except metadata.PackageNotFoundError:
         own = "source checkout"
-    return {"genstudio": own, "PyTorch": torch.__version__, "Qt": qVersion(), "PySide6": PySide6.__version__,
-            "Python": platform.python_version()}
+    from engines.runtime.torch_build import describe
+
+    return {"genstudio": own, "PyTorch": torch.__version__, **describe(), "Qt": qVersion(),
+            "PySide6": PySide6.__version__, "Python": platform.python_version()}
 
 
 def about_text() -> str:

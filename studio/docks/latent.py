@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
                                QLineEdit, QMenu, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
+from engines.data.decode import load_image
 from engines.data.ingest import to_array
 from engines.export import ExportOptions
 from engines.imaging import make_grid
@@ -218,12 +219,11 @@ class EndpointEditor(QWidget):
             return
         if text.startswith(("dataset image", "gallery sample")):
             return  # already set from the data or the gallery
-        try:
-            with Image.open(Path(text).expanduser()) as im:
-                im.load()
-                image = to_array(im, 256, 3 if im.mode not in ("L", "I;16", "1") else 1, "center-crop")
+        try:  # the one safe opener for images a person hands in (engines/data/decode.py)
+            im = load_image(Path(text).expanduser())
+            image = to_array(im, 256, 3 if im.mode not in ("L", "I;16", "1") else 1, "center-crop")
         except (OSError, ValueError) as exc:
-            self.panel.say(f"End point {self.name}: {text} is not a readable image ({exc}).")
+            self.panel.say(f"End point {self.name}: {text} is not a readable image ({getattr(exc, 'reason', exc)}).")
             return
         self._emit(("image", image))
 

@@ -21,7 +21,7 @@ from .state import StudioState
 from .widgets import wheel
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 7          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 8          # bump when panels change so an old saved layout is not misapplied
 # Below this available screen size (a 1366×768 or 1280×720 laptop) the default layout tabs Model and Runs
 # with Dataset, so each panel of the left column gets the column's full height.
 SMALL_SCREEN = (1440, 860)
@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
                 self.splitDockWidget(self.docks[cls.split_from], dock, cls.split_orientation)
             else:
                 self.addDockWidget(cls.area, dock)
-        for first in ("gallery", "dataset"):  # the panels in front of their tab groups
+        for first in ("gallery", "losses", "dataset"):  # the panels in front of their tab groups
             if first in self.docks:
                 self.docks[first].raise_()
         if self.small_screen:
@@ -187,8 +187,12 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
 
         self.view_menu = bar.addMenu("&View")
-        for dock in self.docks.values():
-            self.view_menu.addAction(dock.toggleViewAction())
+        for panel_id, dock in self.docks.items():
+            # brings the panel to the front (shown, its tab raised, its window activated when floating);
+            # its ✕ hides it
+            action = self.view_menu.addAction(dock.windowTitle())
+            action.setToolTip(f"Show the {dock.windowTitle()} panel in front")
+            action.triggered.connect(lambda _checked=False, p=panel_id: self.show_panel(p))
         self.view_menu.addSeparator()
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.triggered.connect(self.reset_layout)
@@ -287,6 +291,15 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             dock.setFloating(False)
             dock.show()
+        self._tidy_tab_bars()
+
+    def show_panel(self, panel_id: str) -> None:
+        """Show a panel in front of its tab group (the View menu's entries)."""
+        dock = self.docks[panel_id]
+        dock.show()
+        dock.raise_()
+        if dock.isFloating():
+            dock.activateWindow()
         self._tidy_tab_bars()
 
     def _tidy_tab_bars(self) -> None:

@@ -14,12 +14,13 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QFrame,
+from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QListView, QMenu, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from engines.data import FIT_MODES, ImageDataset
 
+from .. import dialogs
 from ..forms import RangeSpinBox
 from ..images import to_qimage
 from ..input_targets import InputTargets
@@ -133,8 +134,8 @@ class DatasetPanel(Panel):
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
         # replaced in tests; returns a folder or "" when the person cancels
-        self.ask_folder: Callable[[], str] = lambda: QFileDialog.getExistingDirectory(
-            self, "Open image folder", str(Path.home()))
+        self.ask_folder: Callable[[], str] = lambda: dialogs.open_folder(
+            self, "Open image folder", "images")
 
         self.drop_zone = DropZone()
         self.open_button = QPushButton("Open folder…")

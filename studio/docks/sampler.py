@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPus
 
 from engines.config import ConfigError, FieldInfo
 from engines.export import ExportOptions
-from engines.families import capabilities
 from engines.imaging import class_grid_columns, make_grid
 from engines.sampling import check_sampling_options
 
@@ -34,7 +33,6 @@ ALL_CLASSES = -1
 COVERED_BY_PANEL = {"label"}
 SLIDER_STEPS = 100  # a bounded float option's slider moves in hundredths of its range
 STYLE_MIX_ROWS, STYLE_MIX_COLUMNS = 3, 5
-STYLE_LEVELS = ("coarse", "middle", "fine")
 
 
 def _slider_for(info: FieldInfo, editor: FieldEditor) -> QSlider | None:
@@ -255,11 +253,7 @@ class SamplerPanel(Panel):
                 b.setToolTip(reason)
 
     def _on_loaded(self, info: dict) -> None:
-        engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-        levels = engine.levels if capabilities.has(engine, "stylemix") else {}
-        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"),
-                    style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
-        self.info = info
+        self.info = info   # what the model offers (path, times, style_levels) came with it from its thread
         self.chooser.show_loaded(info)
         self.class_box.clear()
         if info["conditional"] and info["classes"]:

@@ -188,11 +188,13 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")
         for panel_id, dock in self.docks.items():
-            # brings the panel to the front (shown, its tab raised, its window activated when floating);
-            # its ✕ hides it
-            action = self.view_menu.addAction(dock.windowTitle())
-            action.setToolTip(f"Show the {dock.windowTitle()} panel in front")
-            action.triggered.connect(lambda _checked=False, p=panel_id: self.show_panel(p))
+            # A panel closed or behind another tab comes to the front (shown, its tab raised, its window
+            # activated when floating); one already in front is hidden, as before
+            action = dock.toggleViewAction()
+            action.triggered.disconnect()
+            action.triggered.connect(lambda checked, p=panel_id: self._view_entry(p, checked))
+            action.setToolTip(f"Show the {dock.windowTitle()} panel in front (hide it when it is)")
+            self.view_menu.addAction(action)
         self.view_menu.addSeparator()
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.triggered.connect(self.reset_layout)
@@ -292,6 +294,15 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self._tidy_tab_bars()
+
+    def _view_entry(self, panel_id: str, checked: bool) -> None:
+        dock = self.docks[panel_id]
+        in_front = not checked and dock.isVisible() and not dock.visibleRegion().isEmpty()
+        if in_front:
+            dock.hide()
+        else:
+            dock.toggleViewAction().setChecked(True)
+            self.show_panel(panel_id)
 
     def show_panel(self, panel_id: str) -> None:
         """Show a panel in front of its tab group (the View menu's entries)."""

@@ -275,7 +275,7 @@ class ToolsPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         self.info = info
-        self.engine_class = type(self.service.engine)  # read-only peek at the family; work stays on its thread
+        self.engine_class = info["engine_class"]  # the family, named by the model's thread
         self.chooser.show_loaded(info)
         self.mask_editor.set_size(info["size"])
         self.brush_size.setValue(self.mask_editor.brush)

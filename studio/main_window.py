@@ -19,6 +19,7 @@ from .docks.base import Panel
 from .messages import MessageBar
 from .state import StudioState
 from .widgets import wheel
+from .widgets.plots import forget_views
 
 APP_TITLE = "genstudio"
 LAYOUT_VERSION = 8          # bump when panels change so an old saved layout is not misapplied
@@ -405,6 +406,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.save_layout()
+        forget_views(self)   # before the panels close their plots: no pyqtgraph warning at quit
         for panel in self.panels.values():
             panel.shutdown()
         self.tensorboard.shutdown()

@@ -199,7 +199,7 @@ def read_frames(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     if path.suffix.lower() == ".gif":
-        with Image.open(path) as im:
+        with Image.open(path, formats=["GIF"]) as im:
             frames = []
             for i in range(getattr(im, "n_frames", 1)):
                 im.seek(i)
@@ -207,7 +207,8 @@ def read_frames(path: str | os.PathLike) -> np.ndarray:
         return np.stack(frames)
     if path.suffix.lower() == ".mp4":
         return np.asarray(iio.imread(path, extension=".mp4", plugin="FFMPEG"))
-    arr = np.asarray(Image.open(path))
+    with Image.open(path, formats=["PNG"]) as im:
+        arr = np.asarray(im)
     return (arr[..., None] if arr.ndim == 2 else arr)[None]
 
 
@@ -218,7 +219,7 @@ def timelapse_frames(run_dir: str | os.PathLike) -> tuple[list[int], np.ndarray]
     run = RunDir.open(run_dir)
     steps, frames = [], []
     for step, p in run.sample_paths():
-        with Image.open(p) as im:
+        with Image.open(p, formats=["PNG"]) as im:  # a run folder may come from anyone: PNG only
             arr = np.asarray(im)
         frames.append(arr[..., None] if arr.ndim == 2 else arr)
         steps.append(step)

@@ -70,7 +70,7 @@ def split_grid(grid: np.ndarray, n: int, tile: int, pad: int = 2) -> np.ndarray:
 
 def load_png(path: str | Path, channels: int | None = None) -> np.ndarray:
     """uint8 (H, W, C) from a PNG (C: 1 for grey, 3 for RGB; `channels` forces one)."""
-    with Image.open(path) as im:
+    with Image.open(path, formats=["PNG"]) as im:  # a run's own grids: PNG only
         im = im.convert("L" if channels == 1 or (channels is None and im.mode in ("L", "LA", "I", "1")) else "RGB")
         arr = np.asarray(im, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr

@@ -243,18 +243,13 @@ def to_latents(engine: Engine, images: np.ndarray, progress: Callable[[int, int]
 
 def load_image_for(engine: Engine, path: str | Path) -> np.ndarray:
     """Read one image file and preprocess it to the model's size and channels: uint8 (1, H, W, C)."""
-    from PIL import Image, UnidentifiedImageError
+    from .data.decode import load_image, to_array
 
-    from .data.ingest import to_array
-
+    im = load_image(path, "end point", error=LatentError)  # the one safe opener (engines/data/decode.py)
     try:
-        with Image.open(path) as im:
-            im.load()
-            arr = to_array(im, engine.data.size, engine.data.channels, "center-crop")
-    except FileNotFoundError:
-        raise LatentError(f"{path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LatentError(f"{path} is not a readable image ({exc})") from None
+        arr = to_array(im, engine.data.size, engine.data.channels, "center-crop")
+    except (OSError, ValueError) as exc:
+        raise LatentError(f"{path} could not be converted ({type(exc).__name__})") from None
     return arr[None]
 
 

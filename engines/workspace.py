@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .train.run import RUN_FORMAT, RunError, pid_alive
+from .train.run import RUN_FORMATS, RunError, pid_alive
 
 ENV_VAR = "GENSTUDIO_WORKSPACE"
 _TAIL_BYTES = 64 * 1024  # enough for the last logged row of any run; long logs are not read whole
@@ -175,7 +175,7 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
         record = json.loads(run_json.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"run.json is unreadable ({type(exc).__name__})") from None
-    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+    if not isinstance(record, dict) or record.get("format") not in RUN_FORMATS:
         raise ValueError("run.json is not a genstudio run")
     if not isinstance(record.get("family"), str):
         raise ValueError("run.json names no family")
@@ -297,7 +297,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
     grid = tiles = step = None
     if summary.thumbnail is not None:
         try:
-            with Image.open(summary.thumbnail) as im:
+            with Image.open(summary.thumbnail, formats=["PNG"]) as im:  # a shared run: PNG only
                 grid = np.asarray(im.convert("L" if spec.get("channels") == 1 else "RGB"))
             grid = grid[..., None] if grid.ndim == 2 else grid
             size = int(spec.get("size", 0))

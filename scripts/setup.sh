@@ -8,15 +8,68 @@ py="${PYTHON:-python3}"
 venv="$root/.venv"
 
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+vpy="$venv/bin/python"
+dry="${GENSTUDIO_SETUP_DRY_RUN:-}"   # tests: print the install commands instead of running them
+run() { if [ -n "$dry" ]; then echo "+ $*"; else "$@"; fi; }
+pip=("$vpy" -m pip --disable-pip-version-check)
+uv=()
+if [ "${GENSTUDIO_USE_UV:-1}" != 0 ] && command -v uv >/dev/null 2>&1; then uv=(uv pip install --python "$vpy"); fi
+
+# PyTorch: the build for this machine (scripts/torch_backend.py: an NVIDIA GPU and its driver -> the
+# matching CUDA build, else CPU; GENSTUDIO_TORCH_BACKEND overrides), recorded with its version in
+# .venv/genstudio-torch.json and installed again when either changes. GENSTUDIO_TORCH pins the version.
+choice="$("$vpy" scripts/torch_backend.py)"   # a wrong GENSTUDIO_TORCH_BACKEND stops here, said in one line
+eval "$choice"
+torch_pin="${GENSTUDIO_TORCH:-2.13.0}"
+torch_record="$venv/genstudio-torch.json"
+recorded="$("$vpy" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["pinned"], d["backend"])' \
+            "$torch_record" 2>/dev/null || true)"
+installed="$("$vpy" -c 'from importlib.metadata import version; print(version("torch"))' 2>/dev/null || true)"
+if [ "$recorded" != "$torch_pin $torch_backend" ] || [ -z "$installed" ]; then
+  echo "setup: PyTorch $torch_pin, $torch_backend build: $torch_reason"
+  progress=(-q); [ -t 1 ] && progress=(--progress-bar on)   # the largest download: show it when someone watches
+  again=()
+  case "$torch_backend" in cpu|cu*|rocm*) [ -n "$installed" ] && [ "${installed#*+}" != "$torch_backend" ] && again=(--force-reinstall);; esac
+  [ -n "$installed" ] && [ "${installed%%+*}" != "$torch_pin" ] && again=(--force-reinstall)
+  if [ "$torch_backend" = cpu ] && "${pip[@]}" install -q --dry-run --no-index --no-deps "torch==$torch_pin+cpu" >/dev/null 2>&1; then
+    source="a wheel on this machine"   # the pinned CPU build lies on disk (pip's find-links): no download
+    run "${pip[@]}" install "${progress[@]}" "${again[@]}" "torch==$torch_pin+cpu"
+  elif [ "$torch_backend" = default ]; then
+    source="the package index"
+    if [ ${#uv[@]} -gt 0 ]; then run "${uv[@]}" "${again[@]}" "torch==$torch_pin"
+    else run "${pip[@]}" install "${progress[@]}" "${again[@]}" "torch==$torch_pin"; fi
+  else
+    source="$torch_index"
+    if [ ${#uv[@]} -gt 0 ]; then run "${uv[@]}" "${again[@]}" "torch==$torch_pin" --index-url "$torch_index"
+    else run "${pip[@]}" install "${progress[@]}" "${again[@]}" "torch==$torch_pin" --index-url "$torch_index"; fi
+  fi
+  if [ -z "$dry" ]; then
+    TORCH_CHOICE="$("$vpy" scripts/torch_backend.py --json)" TORCH_PIN="$torch_pin" TORCH_SOURCE="$source" \
+      "$vpy" -W ignore scripts/torch_backend.py --record "$torch_record"
+  fi
+fi
+[ -z "$dry" ] || exit 0
+
 stamp="$venv/.genstudio-setup"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing genstudio into .venv (first run takes a few minutes)"
-  pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-  # Torch first, pinned to the CPU build this machine ships, so the project's range never pulls a CUDA build.
-  "$venv/bin/python" -c "import torch" 2>/dev/null || "${pip[@]}" install "torch==${GENSTUDIO_TORCH:-2.13.0}"
-  "${pip[@]}" install -e ".[dev]"
+  if [ ${#uv[@]} -gt 0 ]; then "${uv[@]}" -q -e ".[dev]"; else "${pip[@]}" install -q -e ".[dev]"; fi
   echo "$want" > "$stamp"
+fi
+
+# `genstudio` by name: a link in ~/.local/bin (GENSTUDIO_BIN_DIR), made when there is none or the one
+# there points at a checkout that is gone; never over another program. GENSTUDIO_NO_LINK=1 skips it.
+if [ -z "${GENSTUDIO_NO_LINK:-}" ] && [ -z "${CI:-}" ]; then
+  bin_dir="${GENSTUDIO_BIN_DIR:-$HOME/.local/bin}"
+  link="$bin_dir/genstudio"
+  if { [ -L "$link" ] && [ ! -e "$link" ]; } || { [ ! -e "$link" ] && [ ! -L "$link" ]; }; then
+    mkdir -p "$bin_dir" && ln -sfn "$venv/bin/genstudio" "$link" && echo "setup: linked $link -> $venv/bin/genstudio"
+    case ":$PATH:" in
+      *":$bin_dir:"*) ;;
+      *) echo "setup: $bin_dir is not on your PATH; add it to run genstudio by name:  export PATH=\"$bin_dir:\$PATH\"";;
+    esac
+  fi
 fi
 
 # System libraries (checked every time; a few milliseconds). Qt needs a few even offscreen; its X11

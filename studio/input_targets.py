@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engines.data import ALLOWED_FORMATS
 from engines.families.base import InputSpec
 from engines.words import count
 
+from . import dialogs
 from .images import to_qimage
 
 THUMBS = 6
@@ -55,15 +56,14 @@ class _Look(QRunnable):
         self.signals = _Look.Signals()
 
     def run(self) -> None:
-        from PIL import Image
+        from engines.data.decode import load_image
         files = image_files(self.paths)
         thumbs = []
         for f in files[:THUMBS]:
-            try:
-                with Image.open(f) as im:
-                    im = im.convert("RGB")
-                    im.thumbnail((THUMB_PX, THUMB_PX))
-                    thumbs.append(np.asarray(im, dtype=np.uint8))
+            try:  # the one safe opener (engines/data/decode.py): no EPS, no bombs, even for a thumbnail
+                im = load_image(f, draft=THUMB_PX).convert("RGB")
+                im.thumbnail((THUMB_PX, THUMB_PX))
+                thumbs.append(np.asarray(im, dtype=np.uint8))
             except Exception:  # noqa: BLE001 - a thumbnail is a nicety; training says what is wrong
                 continue
         self.signals.done.emit(self.token, len(files), thumbs)
@@ -130,11 +130,11 @@ class InputTarget(QFrame):
 
     def _choose(self) -> None:
         if self.spec.kind == "image":
-            path, _ = QFileDialog.getOpenFileName(self, f"Choose {self.spec.name}")
+            path = dialogs.open_file(self, f"Choose {self.spec.name}", "images")
         elif self.spec.kind == "run":
-            path = QFileDialog.getExistingDirectory(self, f"Choose the run for {self.spec.name}")
+            path = dialogs.open_folder(self, f"Choose the run for {self.spec.name}", "runs")
         else:
-            path = QFileDialog.getExistingDirectory(self, f"Choose a folder for {self.spec.name}")
+            path = dialogs.open_folder(self, f"Choose a folder for {self.spec.name}", "images")
         if path:
             self.set_paths([path])
 

@@ -1,6 +1,6 @@
 """A multi-process training run, started as a subprocess whose events stream back like a thread's.
 
-The studio runs `genstudio train ... --nproc-per-node N --events jsonl --control FILE` (through
+The studio runs `genstudio train --plan FILE --nproc-per-node N --events jsonl --control FILE` (through
 QProcess, so nothing blocks the GUI thread): rank 0 prints one JSON object per event on stdout,
 which becomes the very same ev.* objects and signals an in-process run gives (ProcessWorker has
 TrainWorker's signals), so every panel works unchanged; sample grids come back as the PNG paths
@@ -14,48 +14,21 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
-from engines.config import field_infos, to_dict
 from engines.train import events as ev
 from .worker import RunRequest
 
-# training settings given as their own options (a family setting of the same name, like Glow's
-# `steps`, keeps --set for itself)
-_OPTIONS = {"steps": "--steps", "batch_size": "--batch-size", "seed": "--seed", "device": "--device"}
-
-
 def train_arguments(request: RunRequest, nproc: int, control: Path) -> list[str]:
-    """The `genstudio train` arguments that train `request` on `nproc` processes."""
-    s = request.settings
-    tail = ["--nproc-per-node", str(nproc), "--events", "jsonl", "--control", str(control)]
-    if request.resume:
-        return ["train", "--resume", "--out", str(request.out_dir), "--steps", str(s.steps), *tail]
-    data = request.dataset.describe()
-    family_keys = {i.name for i in field_infos(type(request.config))}
-    argv = ["train", "--family", request.family, "--out", str(request.out_dir),
-            "--size", str(request.dataset.size), "--channels", str(request.dataset.channels),
-            "--fit", str(data.get("fit", "center-crop"))]
-    for source in data["sources"]:
-        argv += ["--data", str(source)]
-    for name, paths in (request.input_paths or {}).items():
-        argv += [x for p in paths for x in ("--input", f"{name}={p}")]
-    if "background" in data:
-        background = data["background"]
-        if not isinstance(background, str):
-            r, g, b = (int(v) for v in background)
-            background = f"#{r:02x}{g:02x}{b:02x}"
-        argv += ["--background", background]
-    for key, value in to_dict(request.config).items():
-        argv += ["--set", f"{key}={value}"]
-    for key, value in to_dict(s).items():
-        if key in _OPTIONS:
-            argv += [_OPTIONS[key], str(value)]
-        elif key not in family_keys:
-            argv += ["--set", f"{key}={value}"]
-    return argv + tail
+    """The `genstudio train` arguments that train `request` on `nproc` processes: the plan goes as a
+    JSON file (plan.json beside the control file), the very plan the in-process thread would train."""
+    plan = replace(request.plan, processes=nproc)
+    path = plan.write(Path(control).with_name("plan.json"))
+    return ["train", "--plan", str(path), "--nproc-per-node", str(nproc), "--events", "jsonl",
+            "--control", str(control)]
 
 
 def python_command() -> list[str]:

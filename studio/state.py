@@ -19,6 +19,10 @@ from engines.train import events as ev
 from engines.train.inputs import InputError, check_given
 from engines.train.run_data import run_data_settings
 from engines.train.loop import TrainSettings
+from engines.train.plan import DataPlan, RunPlan, new_plan, resume_changes, resume_plan
+from engines.train.run import RunDir
+from engines.data import parse_background
+from engines.errors import PERSON_ERRORS
 
 from . import workspace
 from .loader import DatasetLoader
@@ -237,13 +241,15 @@ class StudioState(QObject):
             return False
         run_dir = workspace.new_run_dir(self.family_name) if out_dir == "auto" else (
             Path(out_dir) if out_dir is not None else None)
-        inputs = self._current_input_paths()
-        request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume, inputs)
+        if self.processes > 1 and run_dir is None:  # the processes write their run folder; no in-memory run
+            run_dir = workspace.new_run_dir(self.family_name)
+        try:
+            plan = self.plan(run_dir, resume)
+        except PERSON_ERRORS as exc:
+            self.notice.emit("warning", f"Cannot start training: {exc}.", "", "start")
+            return False
+        request = RunRequest(plan, self.dataset)
         if self.processes > 1:
-            if run_dir is None:  # the processes write their run folder; there is no in-memory run
-                run_dir = workspace.new_run_dir(self.family_name)
-                request = RunRequest(self.family_name, self.config, self.settings, self.dataset, run_dir, resume,
-                                     inputs)
             self.process_session.nproc = self.processes
             self.session = self.process_session
         else:
@@ -266,6 +272,19 @@ class StudioState(QObject):
         self._set_training_state(STARTING)
         self.session.launch()
         return True
+
+    def plan(self, run_dir: Path | None, resume: bool = False) -> RunPlan:
+        """The RunPlan of what the panels say (the same the CLI builds from its flags): a new run in
+        `run_dir`, or (resume) the run in `run_dir` continued with the Model panel's steps, time
+        limit and device, as the CLI's --resume takes them."""
+        if resume:
+            record = RunDir.open(run_dir).read()
+            return resume_plan(record, run_dir, processes=self.processes, **resume_changes(record, self.settings))
+        described = self.dataset.describe()
+        data = DataPlan(tuple(str(s) for s in described["sources"]), self.dataset.size, self.dataset.channels,
+                        described.get("fit", self.fit), parse_background(described.get("background", self.background)))
+        return new_plan(self.family_name, self.config, self.settings, data, self._current_input_paths(), run_dir,
+                        self.processes)
 
     @property
     def control(self):

@@ -15,20 +15,28 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engines.data import ImageDataset
 from engines.errors import PERSON_ERRORS
 from engines.train import events as ev
-from engines import registry
-from engines.train.inputs import load_inputs
-from engines.train.loop import Control, Trainer, TrainSettings
+from engines.train.loop import Control, Trainer
+from engines.train.plan import RunPlan, check_plan
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    family: str
-    config: object
-    settings: TrainSettings
-    dataset: ImageDataset
-    out_dir: Path | None          # None: train without a run folder (nothing written)
-    resume: bool = False          # continue the run in out_dir from its latest checkpoint
-    input_paths: dict | None = None  # the family's other inputs: name -> paths (loaded by the worker)
+    """A run for the studio to start: its plan (engines/train/plan.py, the same the CLI builds) and the
+    main image set the studio has loaded already."""
+    plan: RunPlan
+    dataset: ImageDataset | None = None
+
+    @property
+    def family(self) -> str:
+        return self.plan.family
+
+    @property
+    def out_dir(self) -> Path | None:      # None: train without a run folder (nothing written)
+        return Path(self.plan.out_dir) if self.plan.out_dir is not None else None
+
+    @property
+    def resume(self) -> bool:              # continue the run in out_dir from its latest checkpoint
+        return self.plan.resume
 
 
 class TrainWorker(QObject):
@@ -82,15 +90,9 @@ class TrainWorker(QObject):
             self.done.emit()
 
     def _make_trainer(self) -> Trainer:
-        r = self.request
-        if r.resume and r.out_dir is not None:
-            return Trainer.resume(r.out_dir, r.dataset, steps=r.settings.steps)
-        data = r.dataset.info.get("settings", {})
-        inputs = load_inputs(registry.get(r.family).engine_class, dict(r.input_paths or {}), r.dataset.size,
-                             data.get("fit", "center-crop"), data.get("background", (255, 255, 255)),
-                             main_loaded=True)
-        return Trainer.new(r.family, r.config, r.settings, r.dataset, r.out_dir,
-                           inputs=inputs, input_paths=r.input_paths)
+        plan = self.request.plan
+        check_plan(plan, processes=1, main_loaded=self.request.dataset is not None)
+        return Trainer.from_plan(plan, self.request.dataset)
 
 
 class TrainingSession(QObject):

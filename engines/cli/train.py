@@ -6,15 +6,17 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 
 from .. import registry
 from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
-from ..data import FIT_MODES, ImageDataset, load_images, parse_background
+from ..data import FIT_MODES, ImageDataset, parse_background
 from ..train.inputs import check_given, load_inputs, parse_input_args
-from ..train.run_data import load_run_data, run_data_settings
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
-from ..train.loop import DEVICES, Control, Trainer, TrainSettings
+from ..train.loop import DEVICES, Control, Trainer, TrainSettings, load_plan_data
+from ..train.plan import DataPlan, RunPlan, check_plan, new_plan, resume_plan
+from ..train.settings import RESUME_CHANGEABLE
 from ..train.run import RunDir
 from ..workspace import default_workspace, new_run_dir
 
@@ -56,6 +58,8 @@ def add_parser(sub) -> None:
                    help="jsonl: one JSON object per training event on stdout (for programs, e.g. the studio)")
     p.add_argument("--control", metavar="FILE",
                    help="read commands (pause, resume, stop, save, rollback; one per line) appended to FILE")
+    p.add_argument("--plan", metavar="FILE",
+                   help="train the run plan in FILE (JSON, as the studio writes it) instead of the options above")
 
 
 def split_settings(family: registry.Family, config, settings: TrainSettings, assignments: dict[str, str]):
@@ -91,10 +95,6 @@ def parse_duration(text: str, flag: str = "--time") -> float:
     if seconds > 1e8:
         raise ConfigError(f"{flag} {text!r} is longer than this program can count (at most about 3 years)")
     return seconds
-
-
-# what a resumed run may change; everything else must be the run's own value when given again
-RESUME_CHANGEABLE = ("steps", "device", "time_limit")
 
 
 def check_same_as_run(rec: dict, args) -> dict:
@@ -199,6 +199,7 @@ def run(args) -> int:
         except dist_rt.DistributedError as exc:
             raise ConfigError(str(exc)) from None
         dist_rt.remember_store()
+        dist_rt.raise_on_terminate()
         try:
             return _train(args, time_limit)
         finally:
@@ -217,33 +218,16 @@ def _run_device(args) -> str:
 
 
 def _launch(args, time_limit) -> int:
-    """Check what can be checked here (a mistake is one line, exit 2), then start the processes."""
+    """Check the plan here (a mistake is one line, exit 2), then start the processes."""
     n = args.nproc_per_node
     argv = list(args.argv)
-    if args.resume:
-        if not args.out:
-            raise ConfigError("--resume needs --out RUN_DIR, the run to continue (see `genstudio runs`)")
-        rec = RunDir.open(args.out).record()
-        check_same_as_run(rec, args)
-        batch = int(rec.get("settings", {}).get("batch_size", 0))
-    else:
-        family, _config, settings = _new_run_settings(args, time_limit)
-        from ..data.ingest import MAX_SIZE, MIN_SIZE
-        size = args.size if args.size is not None else 32
-        if not MIN_SIZE <= size <= MAX_SIZE:
-            raise ConfigError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
-        missing = [d for d in args.data if not os.path.exists(os.path.expanduser(d))]
-        if missing:
-            raise ConfigError(f"{missing[0]} does not exist")
-        batch = settings.batch_size
-        if not args.out:
-            out = new_run_dir(default_workspace(), family.name)
-            argv += ["--out", str(out)]
-            if not args.quiet and args.events == "text":
-                print(f"run folder: {out}")
-    if batch % n:
-        raise ConfigError(f"--batch-size {batch} does not split evenly over {n} processes; use a multiple of {n} "
-                          f"(it is the global batch: each process takes batch_size / {n})")
+    plan = plan_from_args(args, time_limit)
+    check_plan(plan, processes=n)
+    if plan.out_dir is None:
+        out = new_run_dir(default_workspace(), plan.family)
+        argv += ["--out", str(out)]
+        if not args.quiet and args.events == "text":
+            print(f"run folder: {out}")
     from .launch import launch, without_flag
     return launch(without_flag(argv), n)
 
@@ -287,61 +271,55 @@ def print_json_events(events) -> int:
     return status
 
 
-def _make_trainer(args, time_limit) -> Trainer:
+def plan_from_args(args, time_limit) -> RunPlan:
+    """The RunPlan the command line asks for: read from --plan, a continued run (--resume), or a new one."""
+    processes = dist_rt.world_size() if dist_rt.launched() else (args.nproc_per_node or 1)
+    if getattr(args, "plan", None):
+        return RunPlan.read(args.plan)
     if args.resume:
         if not args.out:
             raise ConfigError("--resume needs --out RUN_DIR, the run to continue (see `genstudio runs`)")
-        run_dir = RunDir.open(args.out)
-        rec = run_dir.record()
-        if args.family and args.family != rec["family"]:
-            raise ConfigError(f"{args.out} is a {rec['family']} run; it cannot be resumed as {args.family}")
-        changes = check_same_as_run(rec, args)
-        if "steps" in changes and args.steps is None:
-            args.steps = int(changes["steps"])
-        if "device" in changes and args.device is None:
-            args.device = changes["device"]
-        if "time_limit" in changes and time_limit is None:
-            time_limit = float(changes["time_limit"])
-        settings = run_data_settings(rec)
-        sources, spec = args.data or settings["sources"], rec["data_spec"]
-        fit, background = settings["fit"], settings["background"]
-        dataset = load_run_data(rec, sources)
-        inputs = None  # the run's own, loaded again from where they were
-        if args.input:
-            fam = registry.get(rec["family"]).engine_class
-            given = {**{i.name: p for i, p in ((fam.input_spec(n), p) for n, p in
-                                                _recorded_paths(rec).items()) if i is not None},
-                     **parse_input_args(args.input), "data": sources}
-            inputs = load_inputs(fam, given, spec["size"], fit, background)
-        return Trainer.resume(args.out, dataset, steps=args.steps, device=args.device, time_limit=time_limit,
-                              inputs=inputs)
-
+        rec = RunDir.open(args.out).read()
+        if args.family and args.family != rec.family:
+            raise ConfigError(f"{args.out} is a {rec.family} run; it cannot be resumed as {args.family}")
+        changes = check_same_as_run(rec.to_json(), args)
+        given = {"steps": args.steps, "device": args.device, "time_limit": time_limit}
+        changes.update({k: v for k, v in given.items() if v is not None})
+        return resume_plan(rec, args.out, processes=processes, sources=args.data or None,
+                           inputs=parse_input_args(args.input) if args.input else None,
+                           **{k: changes.get(k) for k in RESUME_CHANGEABLE})
     family, config, settings = _new_run_settings(args, time_limit)
-    size = args.size if args.size is not None else 32
-    fit = args.fit or "center-crop"
-    t0 = time.perf_counter()
     background = parse_background(args.background) if args.background else (255, 255, 255)
-    dataset = load_images(args.data, size=size, channels=args.channels, fit=fit, background=background)
-    given = {**parse_input_args(args.input), "data": list(args.data)}
-    inputs = load_inputs(family.engine_class, given, size, fit, background)
+    data = DataPlan(tuple(args.data), args.size if args.size is not None else 32, args.channels,
+                    args.fit or "center-crop", background)
+    return new_plan(family.name, config, settings, data, inputs=parse_input_args(args.input), out_dir=args.out,
+                    processes=processes)
+
+
+def _make_trainer(args, time_limit) -> Trainer:
+    plan = plan_from_args(args, time_limit)
+    check_plan(plan, processes=dist_rt.world_size())
+    if plan.resume:
+        inputs = None  # the run's own, loaded again from where they were
+        if args.input or (getattr(args, "plan", None) and plan.inputs):
+            inputs = load_inputs(registry.get(plan.family).engine_class, plan.given(), plan.data.size,
+                                 plan.data.fit, plan.data.background)
+        return Trainer.from_plan(plan, load_plan_data(plan), inputs)
+    t0 = time.perf_counter()
+    dataset = load_plan_data(plan)
+    inputs = load_inputs(registry.get(plan.family).engine_class, plan.given(), plan.data.size, plan.data.fit,
+                         plan.data.background)
     talk = not args.quiet and args.events == "text" and dist_rt.is_main()
     if talk:
         print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
         for name, value in inputs.items():
             if isinstance(value, ImageDataset):
                 print(f"input {name}: {value.summary()}")
-    out = args.out
-    if out is None:  # after the data loaded: no empty folders
-        out = _from_main_path(lambda: str(new_run_dir(default_workspace(), family.name)))
+    if plan.out_dir is None:  # after the data loaded: no empty folders
+        plan = replace(plan, out_dir=_from_main_path(lambda: str(new_run_dir(default_workspace(), plan.family))))
         if talk:
-            print(f"run folder: {out}")
-    return Trainer.new(family.name, config, settings, dataset, out,
-                       data_record={"fit": fit, "background": list(background)},
-                       inputs=inputs, input_paths=given)
-
-
-def _recorded_paths(rec: dict) -> dict[str, list[str]]:
-    return {name: list(row.get("paths", [])) for name, row in (rec.get("inputs") or {}).items()}
+            print(f"run folder: {plan.out_dir}")
+    return Trainer.from_plan(plan, dataset, inputs)
 
 
 def _from_main_path(make) -> str:

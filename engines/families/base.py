@@ -42,16 +42,13 @@ from typing import Callable, ClassVar, Iterable
 import numpy as np
 import torch
 
-
-class Cancelled(Exception):
-    """Raised by a progress callback to stop a long computation (sampling, inversion, projection)."""
+from ..progress import Cancelled, ProgressFn  # noqa: F401  (the families' stop signal, re-exported)
 
 
 class NonFiniteError(FloatingPointError):
     """A loss or gradient became inf/NaN; the training loop rolls back instead of continuing."""
 
 
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -194,6 +191,9 @@ class Engine:
     inputs: ClassVar[tuple[InputSpec, ...]] = (MAIN_INPUT,)
     # Columns of the training grid (None: as square as the count allows; conditional runs: a class each)
     preview_columns: ClassVar[int | None] = None
+    # What each column of the training grid shows, when the columns are not samples from noise
+    # (CycleGAN: A, A->B, B, B->A); the studio heads the columns with them. None: samples from noise.
+    preview_headers: ClassVar[tuple[str, ...] | None] = None
     # Fixed training images (and their other image sets in .extra) the loop hands over before the
     # first step, for families whose preview shows what they do to real images (translation).
     preview_batch: Batch | None = None

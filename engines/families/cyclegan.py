@@ -56,7 +56,8 @@ class CycleGANEngine(Engine, Translator):
     inputs = (InputSpec("data", "images", "Image set A: folders or image files (the source of A->B)."),
               InputSpec("b", "images", "Image set B: unpaired images of the other domain (any count, size, grey or RGB)."))
     directions = DIRECTIONS
-    preview_columns = 4  # A, A->B, B, B->A
+    preview_columns = 4
+    preview_headers = ("A", "A→B", "B", "B→A")
 
     def __init__(self, config: CycleGANConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device, inputs)

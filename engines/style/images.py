@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from ..data.decode import DEFAULT_MAX_PIXELS, Skip, _normalise_mode, _short, open_image
+from ..data.decode import DEFAULT_MAX_PIXELS, Refused, Skip, _normalise_mode, _short, load_image
 from ..data.scan import scan
 
 __all__ = ["Skip", "read_image", "content_files"]
@@ -19,34 +19,19 @@ __all__ = ["Skip", "read_image", "content_files"]
 def read_image(path: str | os.PathLike, max_side: int | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """uint8 (H, W, 3). With `max_side`, images larger than twice that are shrunk while decoding
-    (JPEG draft) and then to at most 2 x max_side, so a 48 MP photo does not cost a gigabyte."""
-    im = open_image(os.fspath(path), max_pixels)
+    (JPEG draft) and then to at most 2 x max_side, so a 48 MP photo does not cost a gigabyte.
+    Opened by the one safe opener (engines/data/decode.load_image); Skip(reason) when refused."""
     try:
-        if max_side and im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
-            im.draft(None, (2 * max_side, 2 * max_side))
-        try:
-            im.seek(0)
-            im.load()
-        except OSError as exc:
-            raise Skip("truncated image data" if "truncated" in str(exc).lower()
-                       else f"corrupt image data ({_short(exc)})") from None
-        except MemoryError:
-            raise Skip("not enough memory to decode") from None
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a skip, never a crash
-            raise Skip(f"corrupt image data ({_short(exc)})") from None
-        try:
-            try:
-                out = ImageOps.exif_transpose(im)
-            except Exception:  # noqa: BLE001 - broken EXIF: keep the image as stored
-                out = im
-            out = _normalise_mode(out, 3, (255, 255, 255))
-            if max_side and max(out.size) > 2 * max_side:
-                out.thumbnail((2 * max_side, 2 * max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-            arr = np.asarray(out, dtype=np.uint8)
-        except Exception as exc:  # noqa: BLE001
-            raise Skip(f"could not convert ({_short(exc)})") from None
-    finally:
-        im.close()
+        im = load_image(path, max_pixels=max_pixels, draft=max_side)
+    except Refused as exc:
+        raise Skip(exc.reason) from None
+    try:
+        out = _normalise_mode(im, 3, (255, 255, 255))
+        if max_side and max(out.size) > 2 * max_side:
+            out.thumbnail((2 * max_side, 2 * max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        arr = np.asarray(out, dtype=np.uint8)
+    except Exception as exc:  # noqa: BLE001
+        raise Skip(f"could not convert ({_short(exc)})") from None
     return np.ascontiguousarray(arr)
 
 

@@ -8,6 +8,7 @@ fits gets one sentence naming the families that can (`cannot_do`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..families.base import Cancelled, Engine
+from ..families import capabilities
+from ..families.base import Cancelled
 
 ProgressFn = Callable[[int, int], None]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -31,7 +33,8 @@ class ToolError(ValueError):
 @dataclass(frozen=True)
 class Method:
     name: str                                   # what the person is told ("RePaint (DDIM, 2 resamples)")
-    applies: Callable[[type], bool]             # engine class -> can this method run on it
+    applies: Callable[[type], bool]             # engine class -> can this method run on it (by capabilities)
+    run: Callable | None = None                 # the pipeline that does it
 
 
 def engine_class(engine) -> type:
@@ -66,25 +69,22 @@ def cannot_do(family: str, tool: str, methods: Sequence[Method]) -> str:
     return f"a {family} run cannot {tool}; families that can: {', '.join(can) or 'none'}"
 
 
-def overrides(cls: type, name: str) -> bool:
-    """True when the family implements `name` itself, not only the base Engine's or a capability
-    interface's 'not supported' default."""
-    for k in cls.__mro__:
-        if name in k.__dict__:
-            return k is not Engine and not k.__module__.endswith("families.capabilities")
-    return False
+def role(name: str) -> Callable[[type], bool]:
+    """`applies` for a method built on one capability or role."""
+    return lambda cls: capabilities.has(cls, name)
 
 
-def flow_engine_class() -> type:
-    """The flows' shared engine class (it moved from engines/nn to engines/families with the backbone v2)."""
-    from ..families.flow_engine import FlowEngine
-    return FlowEngine
-
-
-def has_capability(engine, name: str) -> bool:
-    """The backbone's capability query (engines.families.capabilities); "sampler" is "sample"."""
-    from ..families import capabilities
-    return capabilities.has(engine, "sample" if name == "sampler" else name)
+@contextlib.contextmanager
+def evaluating(engine):
+    """Every module of the engine in eval mode (dropout off) for the duration; the modes as they were after."""
+    modes = [(m, m.training) for m in engine.modules().values()]
+    for m, _ in modes:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.train(mode)
 
 
 # --- the run's own data -------------------------------------------------------------------------------
@@ -142,6 +142,9 @@ def list_image_files(sources: Sequence[str | os.PathLike]) -> tuple[list[tuple[P
         if root.is_file():
             found.append((root, root.name))
             continue
+        if not root.is_dir():
+            skipped.append((str(root), "not a regular file"))
+            continue
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fn in sorted(filenames):
@@ -160,26 +163,27 @@ def read_images(sources: Sequence[str | os.PathLike], size: int | None, channels
     """Every readable image under `sources` as the run sees it: resized to `size` with the run's fit mode
     (size None: kept at its own size, centre-cropped square, for super-resolution; larger than
     `native_max` is skipped). Unreadable files are skipped with a reason, never fatal."""
-    from PIL import Image, UnidentifiedImageError
-
-    from ..data.decode import to_array
+    from ..data.decode import Refused, load_image, to_array
 
     files, skipped = list_image_files(sources)
     arrays, names, paths = [], [], []
     for path, name in files:
         try:
-            with Image.open(path) as im:
-                im.load()
-                if size is None:
-                    side = min(im.size)
-                    if native_max is not None and side >= native_max:
-                        skipped.append((str(path), f"already {side} px; the run makes {native_max} px images"))
-                        continue
-                    arr = to_array(im, side, channels, "center-crop", background)
-                else:
-                    arr = to_array(im, size, channels, fit, background)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            skipped.append((str(path), f"not a readable image ({type(exc).__name__})"))
+            im = load_image(path)  # the one safe opener (engines/data/decode.py)
+        except Refused as exc:
+            skipped.append((str(path), exc.reason))
+            continue
+        try:
+            if size is None:
+                side = min(im.size)
+                if native_max is not None and side >= native_max:
+                    skipped.append((str(path), f"already {side} px; the run makes {native_max} px images"))
+                    continue
+                arr = to_array(im, side, channels, "center-crop", background)
+            else:
+                arr = to_array(im, size, channels, fit, background)
+        except (OSError, ValueError) as exc:
+            skipped.append((str(path), f"could not convert ({type(exc).__name__})"))
             continue
         arrays.append(arr)
         names.append(name)
@@ -276,5 +280,5 @@ def check_progress(progress: ProgressFn | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-__all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "Inputs", "read_images",
-           "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "Cancelled", "has_capability"]
+__all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
+           "read_images", "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "Cancelled"]

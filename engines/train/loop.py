@@ -47,18 +47,20 @@ from ..runtime.thread_tuner import tuner_for
 from ..runtime import distributed as dist_rt
 from . import process_state
 from . import events as ev
+from .budget import Budget
 from .checkpoint import (CheckpointError, DiskFullError, best_checkpoint, checkpoint_paths, discard_checkpoints_after,
                          disk_full_message, engine_state, is_disk_full, load_checkpoint, load_engine_state,
                          load_newest_intact, pack_state, remove_stale_temp_files, rng_state, save_checkpoint,
                          set_rng_state, unpack_state)
 from .inputs import InputError, engine_inputs, record_inputs, reload_inputs
+from .control import Control
+from .device import resolve_device, resolve_precision
+from .plan import RunPlan, check_batch_split
 from .run import RunDir, RunError
 from .sample_schedule import SampleSchedule
+from .settings import DEVICES, NAN_POLICIES, PRECISIONS, TrainSettings  # noqa: F401 - the loop's public names
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 SMALL_DATA = 500  # images: at or below this many a run starts with a note on what to expect
-NAN_POLICIES = ("rollback", "fail")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _now() -> float:
@@ -101,128 +103,6 @@ def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """How long and how to train; the same for every family."""
-    steps: int = param(2000, min=1, max=10_000_000, help="Total optimisation steps.")
-    time_limit: float = param(0.0, min=0.0, max=1e8, label="time limit (s)",
-                              help="Also stop (with a checkpoint, as Stop does) after this much training time in "
-                                   "seconds, counted over all sessions of the run, paused time not counted; "
-                                   "0: steps alone decide.")
-    batch_size: int = param(64, min=1, max=4096, help="Images per step.")
-    seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, data order and noise; same seed, same run.")
-    device: str = param("auto", choices=DEVICES, help="Where to train; auto picks CUDA, then MPS, then CPU.")
-    threads: int = param(0, min=0, max=1024, label="CPU threads",
-                         help="Threads PyTorch computes with on the CPU; 0: automatic (OMP_NUM_THREADS when set; "
-                              "else it tries 1 up to one per physical core on a few steps, keeps the fastest "
-                              "and tries again when training slows down or now and then, as other work on "
-                              "the machine comes and goes). A number is kept as given: runs with the same "
-                              "seed and count repeat exactly; automatic ones only where it picks alike.")
-    log_every: int = param(10, min=1, max=100_000, help="Steps between logged losses (averaged over the interval).")
-    sample_every: int = param(200, min=0, max=1_000_000, help="Steps between sample grids; 0 turns them off.")
-    sample_seconds: float = param(15.0, min=0.0, max=1e6, label="first grid after (s)",
-                                  help="Also draw a sample grid after this much training time since the last "
-                                       "one, the gap doubling after each such grid, so the first samples show "
-                                       "within seconds on a slow machine; sampling stays under a tenth of the "
-                                       "training time. 0: sample_every alone decides.", advanced=True)
-    checkpoint_every: int = param(500, min=0, max=1_000_000, help="Steps between checkpoints; 0: only at the end.")
-    keep_checkpoints: int = param(3, min=1, max=1000, help="How many recent checkpoints to keep.")
-    n_samples: int = param(64, min=1, max=256, help="Images in each sample grid (always from the same noise).")
-    flip: bool = param(False, help="Random horizontal flips while training (augmentation).")
-    val_fraction: float = param(0.1, min=0.0, max=0.5, help="Share of images held out for validation (families that validate).")
-    validate_every: int = param(500, min=0, max=1_000_000, help="Steps between validation passes; 0 turns them off.")
-    overfit_patience: int = param(3, min=0, max=100, help="Warn of overfitting when the held-out measure gets worse this many validations in a row while the training loss improves; 0 turns the warning off.", advanced=True)
-    monitor_every: int = param(100, min=0, max=1_000_000, help="Steps between family diagnostics (collapse, divergence); 0 turns them off.")
-    grad_clip: float = param(0.0, min=0.0, max=1e6, help="Clip the total gradient norm to this (each family has its own default when this is 0); 0 turns clipping off.")
-    nan_policy: str = param("rollback", choices=NAN_POLICIES, help="On a non-finite loss or gradient: roll back to the last good checkpoint with a lower learning rate, or fail at once.", advanced=True)
-    lr_backoff: float = param(0.5, min=0.01, max=1.0, help="Learning-rate factor applied at each rollback.", advanced=True)
-    max_rollbacks: int = param(3, min=0, max=100, help="Rollbacks after non-finite values before the run stops as failed.", advanced=True)
-    precision: str = param("auto", choices=PRECISIONS, help="auto: bf16 autocast on CUDA GPUs that support it, fp32 elsewhere; fp32 always; bf16 only on CUDA.", advanced=True)
-    channels_last: bool = param(True, help="channels_last memory layout for convolutions on CUDA (faster on tensor cores); ignored elsewhere.", advanced=True)
-
-
-class Control:
-    """Thread-safe requests from the person to the loop; polled between steps."""
-
-    _NO_ROLLBACK = object()
-
-    def __init__(self):
-        self._stop = threading.Event()
-        self._save = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-        self._lock = threading.Lock()
-        self._rollback = Control._NO_ROLLBACK
-
-    def request_rollback(self, before_step: int | None = None) -> None:
-        """Roll back to the newest checkpoint at or before `before_step` and lower the learning rate.
-
-        None: before the latest finding that offered a rollback (else the latest checkpoint). Works
-        while paused. Replaying unchanged would repeat the same trajectory, so the LR is lowered.
-        """
-        with self._lock:
-            self._rollback = before_step
-
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # a paused loop must wake up to stop
-
-    def request_save(self) -> None:
-        self._save.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def take_rollback_request(self):
-        """(True, before_step or None) once after request_rollback(), else (False, None)."""
-        with self._lock:
-            request, self._rollback = self._rollback, Control._NO_ROLLBACK
-        return (False, None) if request is Control._NO_ROLLBACK else (True, request)
-
-    def take_save_request(self) -> bool:
-        if self._save.is_set():
-            self._save.clear()
-            return True
-        return False
-
-    def wait_while_paused(self, timeout: float = 0.2) -> None:
-        self._running.wait(timeout)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RunError("CUDA was asked for but no CUDA GPU is available; use --device cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RunError("MPS was asked for but is not available on this machine; use --device cpu or auto")
-    if name not in DEVICES:
-        raise RunError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
-    return torch.device(name)
-
-
-def resolve_precision(requested: str, device: torch.device, engine: Engine) -> str:
-    """bf16 only where it helps and is safe: CUDA with bf16 support, and a family that allows it."""
-    if requested == "fp32" or device.type != "cuda" or not engine.mixed_precision_ok:
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-
-
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
 
@@ -260,18 +140,18 @@ def engine_overrides_validate(engine: Engine) -> bool:
     return type(engine).validate is not Engine.validate
 
 
-def _check_batch_split(batch_size: int) -> None:
-    """--batch-size is the global batch: each of the N processes takes batch_size / N images."""
-    n = dist_rt.world_size()
-    if batch_size % n:
-        raise RunError(f"the batch size {batch_size} does not split evenly over {n} processes; use a "
-                       f"multiple of {n} (it is the global batch: each process takes batch_size / {n})")
-
-
 @dataclass
 class _RemoteRun:
     """Where rank 0 keeps the run, seen from another process: a path only, never written."""
     path: Path
+
+
+def load_plan_data(plan: RunPlan, **load_options) -> ImageDataset:
+    """The plan's main image set, loaded and preprocessed as the plan says."""
+    from ..data import load_images
+    d = plan.data
+    return load_images(list(d.sources), size=d.size, channels=d.channels, fit=d.fit, background=d.background,
+                       **load_options)
 
 
 class Trainer:
@@ -287,9 +167,7 @@ class Trainer:
         self.world, self.rank = dist_rt.world_size(), dist_rt.rank()
         self.is_main = self.rank == 0
         if self.world > 1:
-            if settings.batch_size % self.world:
-                raise RunError(f"the batch size {settings.batch_size} does not split evenly over {self.world} "
-                               f"processes; use a multiple of {self.world} (it is the global batch)")
+            check_batch_split(settings.batch_size, self.world)
             if device.type == "cuda":
                 device = torch.device("cuda", torch.cuda.current_device())  # cuda:LOCAL_RANK
             elif device.type != "cpu":
@@ -357,17 +235,12 @@ class Trainer:
         self._rollback_finding_step: int | None = None   # latest finding that offered a rollback
         self._phase = "starting"
         self._last_sampling_s: float | None = None  # how long the last sample grid took
-        self._seconds_before = 0.0           # training time of earlier sessions (from the checkpoint)
-        self._clock_start: float | None = None  # _now() at this session's start, moved on by pauses
+        # steps and training time; the run's planned length that schedules read (engines/train/budget.py)
+        self.budget = Budget(settings.steps, settings.time_limit, clock=lambda: _now())
 
     def train_seconds(self) -> float:
         """Training time over all sessions of the run so far, paused time not counted."""
-        if self._clock_start is None:
-            return self._seconds_before
-        return self._seconds_before + _now() - self._clock_start
-
-    def _out_of_time(self) -> bool:
-        return bool(self.settings.time_limit) and self.train_seconds() >= self.settings.time_limit
+        return self.budget.train_seconds()
 
     def _join_processes(self) -> None:
         """Same weights everywhere (rank 0's), gradients averaged at the one seam, own noise per rank.
@@ -404,6 +277,27 @@ class Trainer:
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
+    def from_plan(cls, plan: RunPlan, dataset: ImageDataset | None = None,
+                  inputs: dict[str, object] | None = None) -> "Trainer":
+        """The one way every front door starts a run: a new one or a continued one, as `plan` says.
+        `dataset`: the main image set when the caller loaded it already (else loaded here);
+        `inputs`: the other inputs' values when loaded already (else loaded here for a new run,
+        reloaded from where the run recorded them for a continued one)."""
+        from .inputs import load_inputs
+        if dataset is None:
+            dataset = load_plan_data(plan)
+        d = plan.data
+        if plan.resume:
+            return cls.resume(plan.out_dir, dataset, steps=plan.settings.steps, device=plan.settings.device,
+                              family=plan.family, time_limit=plan.settings.time_limit, inputs=inputs)
+        if inputs is None:
+            inputs = load_inputs(registry.get(plan.family).engine_class, plan.given(), dataset.size, d.fit,
+                                 d.background, main_loaded=True)
+        return cls.new(plan.family, plan.config, plan.settings, dataset, plan.out_dir,
+                       data_record={"fit": d.fit, "background": list(d.background)},
+                       inputs=inputs, input_paths=plan.given())
+
+    @classmethod
     def new(cls, family_name: str, config, settings: TrainSettings, dataset: ImageDataset,
             out_dir: str | Path | None, data_record: dict | None = None,
             inputs: dict[str, object] | None = None, input_paths: dict[str, list[str]] | None = None) -> "Trainer":
@@ -418,7 +312,7 @@ class Trainer:
         device = resolve_device(settings.device)
         if len(dataset) < 1:
             raise RunError("the dataset has no images")
-        _check_batch_split(settings.batch_size)
+        check_batch_split(settings.batch_size, dist_rt.world_size())
 
         def create():  # rank 0 alone makes the folder; the others hear whether it worked
             if out_dir is None:
@@ -479,7 +373,7 @@ class Trainer:
         if device is not None:
             changes["device"] = device
         settings = replace_checked(settings, **changes)
-        _check_batch_split(settings.batch_size)
+        check_batch_split(settings.batch_size, dist_rt.world_size())
         got = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
         if (got.size, got.channels, got.class_names) != (spec.size, spec.channels, spec.class_names):
             raise RunError(f"the data does not match this run (run: {spec.size}px, {spec.channels} channels, "
@@ -634,8 +528,8 @@ class Trainer:
         self._overfit_warned = bool(loop.get("overfit_warned", False))
         self._train_sum, self._train_n = (float(v) for v in loop.get("train_since_val", [0.0, 0]))
         self._train_n = int(self._train_n)
-        if self._clock_start is None:  # resuming: the budget goes on from the checkpoint's training time
-            self._seconds_before = float(loop.get("train_seconds", 0.0))
+        if not self.budget.started:  # resuming: the budget goes on from the checkpoint's training time
+            self.budget.seconds_before = float(loop.get("train_seconds", 0.0))
 
     # --- data -----------------------------------------------------------------------------------
     def _fixed_sample_labels(self) -> np.ndarray | None:
@@ -908,6 +802,12 @@ class Trainer:
         if _is_oom(exc):
             own = f"out of memory at step {self.step + 1} with {self.local_batch} images per process"
         peer = dist_rt.peer_failure(self.rank, self.world)
+        if peer is None and _is_collective_error(exc) and self.run_dir is not None:
+            try:  # said at once: a launcher may end this process while it waits for the others' word
+                self.run_dir.update_record(status="failed", step=self.step, updated=time.time(), failure={
+                    "rank": None, "step": self.step + 1, "message": f"lost contact with the other processes ({own})"})
+            except Exception:  # noqa: BLE001 - the original failure matters more
+                pass
         if peer is None and _is_collective_error(exc):  # the failing process publishes first; be patient
             peer = dist_rt.peer_failure(self.rank, self.world, wait_s=3.0)
         if peer is not None:
@@ -1033,7 +933,7 @@ class Trainer:
             self._snapshot = _cpu_copy(self._state())  # something good to roll back to
         yield from self._sample_events()
         start_step, t0 = self.step, _now()
-        self._clock_start = t0  # training time starts with the first step, as the logged `time` does
+        self.budget.start()  # training time starts with the first step, as the logged `time` does
         grids = SampleSchedule(s.sample_every, s.sample_seconds)  # steps, and early on the clock too
         grids.reset(self.train_seconds(), self.step)  # the grid above
         step_time = None
@@ -1050,11 +950,11 @@ class Trainer:
                     self._sync_control(control)
                     yield from self._serve_requests(control)
                 t0 += _now() - paused_at  # paused time is not training time
-                self._clock_start += _now() - paused_at
+                self.budget.exclude(_now() - paused_at)
                 yield ev.Resumed(self.step)
             if control.stop_requested:
                 break
-            if self.settings.time_limit and dist_rt.broadcast_flag(self._out_of_time()):  # rank 0's clock
+            if self.settings.time_limit and dist_rt.broadcast_flag(self.budget.out_of_time()):  # rank 0's clock
                 out_of_time = True
                 break
             for e in self._serve_requests(control):
@@ -1068,7 +968,8 @@ class Trainer:
                 self._phase = "training"
                 t_step = time.perf_counter()
                 with self.engine.autocast():
-                    losses = self.engine.train_step(self._batch(self.step), self.step, s.steps)
+                    losses = self.engine.train_step(self._batch(self.step), self.step,
+                                                    self.budget.planned_steps(self.step))
                 bad = [k for k, v in losses.items() if not math.isfinite(float(v))]
                 if dist_rt.any_true(bool(bad)):  # one process's bad loss rolls every process back
                     where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
@@ -1129,9 +1030,7 @@ class Trainer:
                     if self.run_dir is not None:
                         self.run_dir.append_metrics(row)
                     self._acc, self._acc_n, self._pending_metrics = {}, 0, {}
-                    eta = per_step * (s.steps - self.step)
-                    if s.time_limit:  # whichever limit comes first
-                        eta = max(0.0, min(eta, s.time_limit - self.train_seconds()))
+                    eta = self.budget.eta(self.step, per_step)  # whichever limit comes first
                     yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed, eta)
 
                 if dist_rt.broadcast_flag(grids.due(self.step, self.train_seconds(), self._last_sampling_s)):

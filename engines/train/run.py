@@ -21,7 +21,8 @@ from .. import __version__
 from ..imaging import save_png
 from .checkpoint import atomic_write_json, checkpoint_paths
 
-RUN_FORMAT = "genstudio-run/1"
+RUN_FORMAT = "genstudio-run/2"   # written; engines/train/plan.py's RunRecord reads and writes it
+RUN_FORMATS = ("genstudio-run/1", RUN_FORMAT)  # read: version 1 files lack fields version 2 always has
 
 
 class RunError(RuntimeError):
@@ -132,7 +133,7 @@ class RunDir:
         if not run.run_json.is_file():
             raise RunError(f"{path} is not a genstudio run folder (no run.json)")
         rec = run.record()
-        if rec.get("format") != RUN_FORMAT:
+        if rec.get("format") not in RUN_FORMATS:
             raise RunError(f"{path}/run.json is not a genstudio run")
         return run
 
@@ -145,6 +146,11 @@ class RunDir:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise RunError(f"cannot read {self.run_json}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         return check_record(rec, str(self.run_json))
+
+    def read(self):
+        """run.json as a typed RunRecord (engines/train/plan.py)."""
+        from .plan import RunRecord
+        return RunRecord.from_json(self.record(), f"{self.run_json}")
 
     def training_pid(self) -> int | None:
         """The pid of another live process on this machine that is training this run, if any."""
@@ -229,6 +235,20 @@ class RunDir:
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         return checkpoint_paths(self.path)
+
+    def rewind(self, step: int, row: dict) -> None:
+        """After a rollback to `step`: later checkpoints, metrics and samples belong to an abandoned
+        timeline and go; `row` (the rollback event) is logged."""
+        from .checkpoint import discard_checkpoints_after
+        discard_checkpoints_after(self.path, step)
+        self.truncate_metrics(step)
+        self.truncate_samples(step)
+        self.append_metrics(row)
+
+    def close_tensorboard(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
 
 def pid_alive(pid: int) -> bool:

@@ -102,3 +102,23 @@ def read_scalars(folder: str | Path) -> dict[str, list[tuple[int, float]]]:
                 if value.HasField("simple_value"):
                     found.setdefault(value.tag, []).append((int(event.step), float(value.simple_value)))
     return found
+
+
+def open_for_run(run_dir, family: str, config, settings, step: int):
+    """TensorBoard event files beside the run's metrics.jsonl (open_log decides who writes); yields a
+    TrainWarning when there will be none."""
+    from ..config import to_dict
+    from . import events as ev
+    if not available():
+        yield ev.TrainWarning(step, f"this run writes no TensorBoard files: tensorboardX is not "
+                              f"installed ({INSTALL_HINT})", "tensorboard")
+        return
+    try:
+        log = open_log(run_dir.path, purge_step=step)
+        if log is not None:
+            log.hparams({"family": family, **{f"config/{k}": v for k, v in to_dict(config).items()},
+                         **{f"settings/{k}": v for k, v in to_dict(settings).items()}})
+    except Exception as exc:  # noqa: BLE001 - a side log must never stop training
+        yield ev.TrainWarning(step, f"this run writes no TensorBoard files: {exc}", "tensorboard")
+        return
+    run_dir.tensorboard = log

@@ -19,7 +19,7 @@ import numpy as np
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import QThread, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -30,8 +30,10 @@ from engines.compare import (Cancelled, RunFacts, at, checkpoints_with_time, com
 from engines.errors import PERSON_ERRORS
 from engines.imaging import make_grid
 
+from .. import dialogs
 from ..images import to_pixmap
 
+from ..widgets.plots import CompactPlot
 from .base import RIGHT, Panel
 from engines.words import count
 
@@ -137,7 +139,7 @@ class ComparePanel(Panel):
         self.axis_box = QComboBox()
         self.axis_box.addItems(list(X_AXES))
         self.axis_box.setToolTip("Steps, or training time: a family that is slower per step pays for it here")
-        self.plot_widget = pg.PlotWidget(background="w")
+        self.plot_widget = CompactPlot(background="w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.legend = QLabel()
@@ -147,7 +149,7 @@ class ComparePanel(Panel):
         self.quality_box = QComboBox()
         self.quality_box.addItems(list(QUALITY))
         self.quality_box.setToolTip("The measured sample-quality figure to draw against training time")
-        self.quality_widget = pg.PlotWidget(background="w")
+        self.quality_widget = CompactPlot(background="w")
         self.quality_plot = self.quality_widget.getPlotItem()
         self.quality_plot.showGrid(x=True, y=True, alpha=0.2)
         self.quality_plot.setLabel("bottom", "training time (s)")
@@ -476,12 +478,12 @@ class ComparePanel(Panel):
         return path
 
     def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the comparison table", "comparison.csv", "CSV (*.csv)")
+        path = dialogs.save_file(self, "Save the comparison table", "export", "comparison.csv", "CSV (*.csv)")
         if path:
             self._export(self.export_csv, path)
 
     def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the quality chart", "quality.png", "PNG image (*.png)")
+        path = dialogs.save_file(self, "Save the quality chart", "export", "quality.png", "PNG image (*.png)")
         if path:
             self._export(self.export_png, path)
 

@@ -10,125 +10,20 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy,
-                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout
 
-from engines.imaging import grid_cell, make_grid, save_png
+from engines import registry
+from engines.imaging import make_grid, save_png
 from engines.train import events as ev
 
+from .. import dialogs
 from ..flow import FlowLayout
 from ..images import to_qimage
+from ..widgets.grid import GridView
 from .base import RIGHT, Panel
 from engines.words import count
-
-GRID_PAD = 2  # make_grid's default padding
-
-
-class GridView(QWidget):
-    """Draws the grid as large as fits (integer zoom when possible, crisp pixels) and maps clicks."""
-
-    tile_clicked = Signal(int, bool)   # index, add-to-selection
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.grid: np.ndarray | None = None
-        self.image: QImage | None = None
-        self.n = 0
-        self.tile = 0
-        self.columns = 1
-        self.column_names: list[str] | None = None   # conditional grids: the class of each column
-        self.selected: set[int] = set()
-        self.setMinimumSize(120, 120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_grid(self, grid: np.ndarray, n: int, tile: int, captions=None) -> None:
-        """`captions`: a class name per image; when every column holds one class, its name heads it."""
-        self.grid = grid  # kept alive with the QImage copy: both are small
-        self.image = to_qimage(grid)
-        self.n, self.tile = n, tile
-        self.columns = max(1, (grid.shape[1] - GRID_PAD) // (tile + GRID_PAD))
-        self.column_names = self._column_names(captions)
-        self.selected = {i for i in self.selected if i < n}
-        self.update()
-
-    def _column_names(self, captions) -> list[str] | None:
-        if not captions or len(captions) < self.n:
-            return None
-        names = []
-        for column in range(min(self.columns, self.n)):
-            in_column = {captions[i] for i in range(column, self.n, self.columns)}
-            if len(in_column) != 1:
-                return None
-            names.append(in_column.pop())
-        return names
-
-    def header_height(self) -> int:
-        return self.fontMetrics().height() + 4 if self.column_names else 0
-
-    def target_rect(self) -> QRect:
-        if self.image is None:
-            return QRect()
-        iw, ih = self.image.width(), self.image.height()
-        header = self.header_height()
-        scale = min(self.width() / iw, max(self.height() - header, 1) / ih)
-        if scale >= 3:
-            scale = float(int(scale))  # whole-number zoom keeps pixels square and crisp
-        w, h = int(iw * scale), int(ih * scale)
-        return QRect((self.width() - w) // 2, header + (self.height() - header - h) // 2, w, h)
-
-    def tile_at(self, pos: QPoint) -> int | None:
-        if self.grid is None:
-            return None
-        r = self.target_rect()
-        if r.width() == 0 or not r.contains(pos):
-            return None
-        x = int((pos.x() - r.x()) * self.image.width() / r.width())
-        y = int((pos.y() - r.y()) * self.image.height() / r.height())
-        return grid_cell(self.grid.shape, self.tile, self.n, x, y, columns=self.columns, pad=GRID_PAD)
-
-    def tile_rect(self, index: int) -> QRect:
-        r = self.target_rect()
-        scale = r.width() / self.image.width()
-        row, col = divmod(index, self.columns)
-        x = GRID_PAD + col * (self.tile + GRID_PAD)
-        y = GRID_PAD + row * (self.tile + GRID_PAD)
-        return QRect(r.x() + int(x * scale), r.y() + int(y * scale),
-                     int(round(self.tile * scale)), int(round(self.tile * scale)))
-
-    def paintEvent(self, event) -> None:  # noqa: N802
-        painter = QPainter(self)
-        if self.image is None:
-            painter.setPen(QColor("#7b8794"))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Samples appear here while training")
-            return
-        target = self.target_rect()
-        # crisp pixels at whole-number zoom; smooth when the zoom is fractional (no uneven pixels)
-        fractional = target.width() % self.image.width() != 0
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, fractional)
-        painter.drawImage(target, self.image)
-        if self.column_names:
-            painter.setPen(self.palette().color(self.foregroundRole()))
-            header = self.header_height()
-            for column, name in enumerate(self.column_names):
-                cell = self.tile_rect(column)
-                box = QRect(cell.x(), target.y() - header, cell.width(), header)
-                text = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, max(box.width(), 8))
-                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-        painter.setPen(QPen(QColor("#f5a623"), 2))
-        for i in sorted(self.selected):
-            painter.drawRect(self.tile_rect(i).adjusted(-1, -1, 1, 1))
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if event.button() != Qt.MouseButton.LeftButton:
-            return
-        index = self.tile_at(event.position().toPoint())
-        if index is None:
-            return
-        add = bool(event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier))
-        self.tile_clicked.emit(index, add)
-
 
 class Enlarged(QLabel):
     """One tile, scaled up with nearest neighbour."""
@@ -180,6 +75,7 @@ class GalleryPanel(Panel):
         self.latest: ev.Samples | None = None
         self.focus: int | None = None
         self.grid_view = GridView()
+        self.grid_view.placeholder = "Samples appear here while training"
         self.grid_view.setObjectName("sample_grid")
         self.enlarged = Enlarged()
         self.caption = QLabel("No samples yet")
@@ -227,10 +123,24 @@ class GalleryPanel(Panel):
         if history.samples is not None:
             self.show_samples(ev.Samples(history.samples_step or 0, history.samples, history.samples_grid))
 
+    def _headers(self) -> tuple[str, ...] | None:
+        """What the grid's columns are, when not samples from noise (a translator's inputs and outputs)."""
+        try:
+            return registry.get(self.state.family_name).engine_class.preview_headers
+        except (KeyError, AttributeError):
+            return None
+
     def show_samples(self, event: ev.Samples) -> None:
         self.latest = event
+        headers = self._headers()
+        self.grid_view.fixed_headers = list(headers) if headers else None
         self.grid_view.set_grid(event.grid, len(event.images), int(event.images.shape[1]), event.captions)
-        self.caption.setText(f"Step {event.step:,} · {count(len(event.images), 'sample')} from fixed noise")
+        if headers:
+            rows = len(event.images) // max(len(headers), 1)
+            what = f"{count(rows, 'row')} of fixed images: " + ", ".join(headers)
+        else:
+            what = f"{count(len(event.images), 'sample')} from fixed noise"
+        self.caption.setText(f"Step {event.step:,} · {what}")
         if self.focus is not None and self.focus < len(event.images):
             self.enlarged.set_image(event.images[self.focus])
         self._update_buttons()
@@ -309,8 +219,7 @@ class GalleryPanel(Panel):
         return path
 
     def _dialog_save_path(self, title: str, suggested: str) -> str:
-        start = str(self.state.run_dir / suggested) if self.state.run_dir else suggested
-        path, _ = QFileDialog.getSaveFileName(self, title, start, "PNG images (*.png)")
+        path = dialogs.save_file(self, title, "export", suggested, "PNG images (*.png)")
         return path  # the dialog itself asks before replacing an existing file
 
     def _dialog_confirm_overwrite(self, path: Path) -> bool:

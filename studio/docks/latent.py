@@ -17,15 +17,17 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QMenu, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
+from engines.data.decode import load_image
 from engines.data.ingest import to_array
 from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.latent import MODES
 
+from .. import dialogs
 from ..flow import FlowLayout
 from ..images import to_pixmap
 from ..model_service import ModelService
@@ -33,9 +35,9 @@ from ..run_chooser import RunChooser
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
-from .gallery import GridView
+from ..widgets.grid import GridView
 from engines.words import count
-from .sampler import SamplingOptionsForm
+from ..widgets.options import SamplingOptionsForm
 
 ENDPOINTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
@@ -202,7 +204,7 @@ class EndpointEditor(QWidget):
         self._emit(("clear", None))
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"Image for end point {self.name}", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, f"Image for end point {self.name}", "images", IMAGE_FILTER)
         if path:
             self.set_image_file(path)
 
@@ -217,12 +219,11 @@ class EndpointEditor(QWidget):
             return
         if text.startswith(("dataset image", "gallery sample")):
             return  # already set from the data or the gallery
-        try:
-            with Image.open(Path(text).expanduser()) as im:
-                im.load()
-                image = to_array(im, 256, 3 if im.mode not in ("L", "I;16", "1") else 1, "center-crop")
+        try:  # the one safe opener for images a person hands in (engines/data/decode.py)
+            im = load_image(Path(text).expanduser())
+            image = to_array(im, 256, 3 if im.mode not in ("L", "I;16", "1") else 1, "center-crop")
         except (OSError, ValueError) as exc:
-            self.panel.say(f"End point {self.name}: {text} is not a readable image ({exc}).")
+            self.panel.say(f"End point {self.name}: {text} is not a readable image ({getattr(exc, 'reason', exc)}).")
             return
         self._emit(("image", image))
 
@@ -383,6 +384,7 @@ class LatentPanel(Panel):
         for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
+        self.view.placeholder = "Set end points A and B (a seed or an image) to see the path between them"
         self.view.setMinimumHeight(220)  # a grid between four corners needs room to be read
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumHeight(14)

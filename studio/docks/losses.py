@@ -24,6 +24,7 @@ import pyqtgraph as pg
 from engines.train import events as ev
 
 from ..series import Series, curve_style, is_counter, robust_range
+from ..widgets.plots import PlotArea
 from .base import RIGHT, Panel
 
 LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per pixel column of a wide plot
@@ -42,8 +43,10 @@ def slider_to_weight(value: int) -> float:
 class CurveSet:
     """Named series on one plot: a faint raw curve and a bold smoothed one per name."""
 
-    def __init__(self, plot: pg.PlotItem, legend: QLabel, start_hidden=lambda name: False):
+    def __init__(self, plot: pg.PlotItem, legend: QLabel, start_hidden=lambda name: False,
+                 area: PlotArea | None = None):
         self.plot = plot
+        self.area = area  # the view holding the plot: hides and shows it without collapsing the layout
         self.legend = legend
         self.start_hidden = start_hidden  # names drawn only once the person asks (e.g. per-class counts)
         # Names the person clicked off in the legend. Kept across runs: someone who hid the per-class
@@ -180,7 +183,10 @@ class CurveSet:
         self.dirty = False
         # No plot without a curve to show (a family without held-out measures, every curve hidden):
         # an empty frame would show a made-up range. The legend stays, so hidden ones can be shown.
-        self.plot.setVisible(self.has_visible_data())
+        if self.area is not None:
+            self.area.set_item_visible(self.plot, self.has_visible_data())
+        else:
+            self.plot.setVisible(self.has_visible_data())
         # Hand each curve only what the visible x range can show (a few thousand points, see
         # Series.display): pyqtgraph would otherwise clip and downsample every full array on each
         # redraw and again on each range change, tens of ms per curve for a long run.
@@ -233,7 +239,7 @@ class LossesPanel(Panel):
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = PlotArea()
         self.view.setBackground("w")
         self.loss_plot = self.view.addPlot(row=0, col=0)
         self.metric_plot = self.view.addPlot(row=1, col=0)
@@ -255,12 +261,13 @@ class LossesPanel(Panel):
         # A gradient norm is a diagnostic on its own scale (tens, against a loss of ~2): listed, drawn
         # when clicked, so the losses keep the plot's range
         self.losses = CurveSet(self.loss_plot, self.loss_legend,
-                               start_hidden=lambda name: name.endswith("grad_norm") or is_counter(name))
+                               start_hidden=lambda name: name.endswith("grad_norm") or is_counter(name),
+                               area=self.view)
         # Per-class sample counts (class_count/3...) are ten or more curves on another scale: listed
         # in the legend, drawn when clicked. Held-out measures (val/...) always show.
         self.metrics = CurveSet(self.metric_plot, self.metric_legend,
                                 start_hidden=lambda name: ("/" in name and not name.startswith("val/"))
-                                or is_counter(name))
+                                or is_counter(name), area=self.view)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=DEFAULT_SMOOTHING)
         self.smoothing.setObjectName("smoothing")
@@ -371,8 +378,8 @@ class LossesPanel(Panel):
         self.x_zoomed = False
         self.losses.clear()
         self.metrics.clear()
-        self.loss_plot.hide()
-        self.metric_plot.hide()
+        self.view.set_item_visible(self.loss_plot, False)
+        self.view.set_item_visible(self.metric_plot, False)
 
     def point_count(self, name: str) -> int:
         return max(self.losses.points(name), self.metrics.points(name))

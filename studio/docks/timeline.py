@@ -16,7 +16,7 @@ from engines.export import ExportError, ExportOptions, fit_frames, timelapse_fra
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
-from .gallery import GridView
+from ..widgets.grid import GridView
 
 
 class TimelinePanel(Panel):
@@ -35,6 +35,7 @@ class TimelinePanel(Panel):
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
 
         self.view = GridView()
+        self.view.placeholder = "Every sample grid of the run appears here as it trains"
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.valueChanged.connect(self._show)

@@ -180,6 +180,12 @@ class TrainingPanel(Panel):
         self.bar.setValue(min(history.step, max(total, 1)))
         self.bar.setFormat("%v / %m steps (%p%)")
         self.step_label.setText(f"{history.step} / {total}")
+        # nothing of the previous run's figures stays: this run's own, or "–" where the run does not say
+        for label in (self.speed_label, self.eta_label, self.elapsed_label):
+            label.setText("–")
+        batch = history.settings.get("batch_size")
+        self.batch_label.setText(f"{batch} per step" if batch else "–")
+        self._budget = ""
         self.run_label.setText(str(history.path))
         self.status_label.setText(f"Opened a {history.status} run")
 
@@ -214,9 +220,16 @@ class TrainingPanel(Panel):
         self.status_label.setText(f"Checkpoint saved at step {event.step}")
 
     def _on_finished(self, event: ev.Finished) -> None:
-        # progress is reported every log_every steps: a stop between two reports would leave the bar behind
-        self.bar.setValue(min(event.step, self.bar.maximum()))
-        self.step_label.setText(f"{event.step} / {self.bar.maximum()}")
+        if event.reason == "time budget":
+            # the run is complete at the step its time ran out: a full bar, not "6%" of a step count it
+            # was never meant to reach
+            self.bar.setRange(0, max(event.step, 1))
+            self.bar.setValue(event.step)
+            self.step_label.setText(f"{event.step} steps (time budget reached)")
+        else:
+            # progress is reported every log_every steps: a stop between two reports would leave the bar behind
+            self.bar.setValue(min(event.step, self.bar.maximum()))
+            self.step_label.setText(f"{event.step} / {self.bar.maximum()}")
         self.status_label.setText(f"Finished ({event.reason}) at step {event.step}")
         self.eta_label.setText("–")
 

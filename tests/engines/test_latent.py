@@ -113,7 +113,7 @@ def test_endpoint_from_a_seed_or_an_image(gan, tmp_path):
     with pytest.raises(LatentError, match="does not exist"):
         endpoint_latent(gan, str(tmp_path / "missing.png"))
     (tmp_path / "bad.png").write_text("not an image")
-    with pytest.raises(LatentError, match="not a readable image"):
+    with pytest.raises(LatentError, match="not an image"):
         endpoint_latent(gan, str(tmp_path / "bad.png"))
 
 

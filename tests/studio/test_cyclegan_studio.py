@@ -51,6 +51,8 @@ def test_cyclegan_from_the_studio(qtbot, window, blob_folder, tmp_path):
     assert done.args[0].reason == "completed"
     gallery = window.panels["gallery"]
     assert gallery.latest is not None and gallery.latest.images.shape[0] == 8  # A, A->B, B, B->A rows
+    assert gallery.grid_view.column_names == ["A", "A→B", "B", "B→A"]        # headed columns
+    assert "fixed noise" not in gallery.caption.text() and "2 rows of fixed images" in gallery.caption.text()
 
     # the other explorer panels say why they are off for a translator
     sampler = window.panels["sampler"]

@@ -165,3 +165,18 @@ def test_the_persons_y_zoom_is_kept_until_they_fit_again(qtbot, window):
     panel.fit()
     _settle(qtbot, panel)
     assert panel.loss_plot.viewRange()[1][1] < 10
+
+
+def test_the_loss_plot_fills_its_panel_from_the_first_point(qtbot, window):
+    """The plot came back a few pixels tall at the start of every run (both plots hidden collapsed the
+    layout), and the panel was taller than its dock (pyqtgraph's 640×480 size hint)."""
+    from engines.train import events as ev
+    losses = window.panels["losses"]
+    qtbot.waitUntil(lambda: losses.view.isVisible())
+    window.state.run_started.emit(ev.Started(None, "dcgan", 0, 100, "cpu", 10))
+    window.state.progress.emit(ev.Progress(1, 100, {"d_loss": 1.0, "g_loss": 2.0}, 10.0, 1.0, 10.0))
+    qtbot.waitUntil(lambda: losses.loss_plot.isVisible())
+    qtbot.waitUntil(lambda: losses.loss_plot.geometry().height() >= 0.8 * losses.view.height())
+    assert losses.loss_plot.geometry().width() >= 0.8 * losses.view.width()
+    scroll = window.docks["losses"].widget()
+    assert losses.height() <= scroll.viewport().height()      # the panel fits its dock: no scroll bar

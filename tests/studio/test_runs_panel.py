@@ -101,3 +101,25 @@ def test_a_run_that_broke_after_listing_is_a_message_not_a_crash(qtbot, blob_fol
         window.state.shutdown(30_000)
         window.close()
         dispose(window)
+
+
+def test_continue_takes_every_change_the_cli_resume_takes(window, blob_folder):
+    """The studio's Continue and `genstudio train --resume` build the same plan from the same changes:
+    more steps, a new time budget, another device."""
+    from dataclasses import replace
+
+    from engines.cli import build_parser
+    from engines.cli.train import parse_duration, plan_from_args
+    from engines.workspace import read_history
+
+    run = _train_past_run(blob_folder, steps=2)
+    state = window.state
+    state.open_run(read_history(run))
+    state.set_settings(replace(state.settings, steps=9, time_limit=30.0, device="auto"))
+    studio_plan = state.plan(run, resume=True)
+    args = build_parser().parse_args(["train", "--resume", "--out", str(run), "--steps", "9", "--time", "30s",
+                                      "--device", "auto"])
+    cli_plan = plan_from_args(args, parse_duration(args.time))
+    assert studio_plan == cli_plan
+    s = studio_plan.settings
+    assert studio_plan.resume and (s.steps, s.time_limit, s.device) == (9, 30.0, "auto")

@@ -4,6 +4,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from engines.train import events as ev
 from studio.main_window import CANCEL_CLOSE, STOP_AND_SAVE
 
 from .conftest import configure_tiny_run, load_into
@@ -171,3 +172,35 @@ def test_a_time_budget_shows_in_the_training_panel(qtbot, window):
     assert panel.step_label.text() == "0 / 2000, or 10:00 of training time"
     window.state.progress.emit(ev.Progress(10, 2000, {"loss": 1.0}, 100.0, 5.0, 595.0))
     assert panel.step_label.text().endswith("or 10:00 of training time") and panel.eta_label.text() == "9:55"
+
+
+def test_a_reopened_run_shows_its_own_figures_and_a_time_budget_ends_full(qtbot, window):
+    """Opening a past run showed the previous run's elapsed time and batch; a run limited by time showed
+    "6%" when it ended."""
+    from types import SimpleNamespace
+    state, panel = window.state, window.panels["training"]
+    state.run_started.emit(ev.Started(None, "dcgan", 0, 10_000, "cpu", 10, time_limit_s=60.0, global_batch=64))
+    state.progress.emit(ev.Progress(300, 10_000, {"d_loss": 1.0}, 50.0, 30.0, 30.0))
+    assert panel.elapsed_label.text() != "–" and "64" in panel.batch_label.text()
+    state.finished.emit(ev.Finished(600, "time budget"))
+    assert panel.bar.value() == panel.bar.maximum() == 600 and "time budget" in panel.step_label.text()
+
+    history = SimpleNamespace(settings={"steps": 500, "batch_size": 16}, step=200, path="/runs/old",
+                              status="finished")
+    panel._on_opened(history)
+    assert panel.elapsed_label.text() == "–" and panel.eta_label.text() == "–"
+    assert panel.speed_label.text() == "–" and panel.batch_label.text() == "16 per step"
+    assert (panel.bar.value(), panel.bar.maximum()) == (200, 500)
+
+
+def test_the_title_names_the_app_once_and_counts_a_time_budget(qtbot, window):
+    state = window.state
+    state._set_training_state("running")
+    try:
+        state.run_started.emit(ev.Started(None, "vae", 0, 10_000, "cpu", 10, time_limit_s=100.0))
+        state.progress.emit(ev.Progress(150, 10_000, {"loss": 1.0}, 50.0, 50.0, 50.0))
+        assert window.windowTitle().count("genstudio") == 1 and window.windowTitle().endswith("— genstudio")
+        assert window.windowTitle().startswith("50% vae")         # half the time budget, not 1% of the steps
+    finally:
+        state._set_training_state("idle")
+    assert window.windowTitle() == "genstudio"

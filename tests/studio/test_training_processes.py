@@ -52,16 +52,38 @@ def test_a_two_process_run_streams_into_the_panels_and_stops_cleanly(qtbot, wind
     assert (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("step_*.json"))
 
 
-def test_the_subprocess_gets_the_studio_settings(window, blob_folder, qtbot, tmp_path):
-    from studio.worker import RunRequest
+def test_every_front_door_builds_the_same_plan(window, blob_folder, qtbot, tmp_path):
+    """The studio's thread (state.plan), its subprocess (the plan as a JSON file for `train --plan`)
+    and the CLI given the same choices as flags build one RunPlan."""
+    from engines.cli import build_parser
+    from engines.cli.train import plan_from_args
+    from engines.config import to_dict
     state = window.state
     load_into(qtbot, window, blob_folder)
     configure_tiny_run(window, steps=7)
-    request = RunRequest(state.family_name, state.config, state.settings, state.dataset, tmp_path / "r")
-    argv = train_arguments(request, 2, tmp_path / "control")
-    assert argv[:2] == ["train", "--family"] and "--nproc-per-node" in argv and "jsonl" in argv
-    assert argv[argv.index("--steps") + 1] == "7" and argv[argv.index("--batch-size") + 1] == "8"
-    assert "g_width=8" in argv and "log_every=1" in argv and str(blob_folder) in argv
-    from engines.cli import build_parser
+    thread_plan = state.plan(tmp_path / "r")
+    assert thread_plan.settings.steps == 7 and thread_plan.config.g_width == 8 and not thread_plan.resume
+
+    from studio.worker import RunRequest
+    argv = train_arguments(RunRequest(thread_plan, state.dataset), 2, tmp_path / "control")
+    assert argv[:2] == ["train", "--plan"] and "--nproc-per-node" in argv and "jsonl" in argv
     args = build_parser().parse_args(argv)  # the CLI accepts every one of them
     assert args.nproc_per_node == 2 and args.events == "jsonl"
+    subprocess_plan = plan_from_args(args, None)
+
+    d = thread_plan.data
+    flags = ["train", "--family", "dcgan", "--out", str(tmp_path / "r"), "--size", str(d.size),
+             "--channels", str(d.channels), "--fit", d.fit, "--background", "#%02x%02x%02x" % d.background,
+             "--steps", "7", "--batch-size", "8", "--device", "cpu", "--nproc-per-node", "2",
+             *[x for s in d.sources for x in ("--data", s)]]
+    family_keys = set(to_dict(thread_plan.config))
+    for key, value in to_dict(thread_plan.config).items():
+        flags += ["--set", f"{key}={value}"]
+    for key, value in to_dict(thread_plan.settings).items():
+        if key not in family_keys | {"steps", "batch_size", "device"}:
+            flags += ["--set", f"{key}={value}"]
+    cli_plan = plan_from_args(build_parser().parse_args(flags), None)
+
+    from dataclasses import replace
+    assert subprocess_plan == replace(thread_plan, processes=2)
+    assert cli_plan == subprocess_plan

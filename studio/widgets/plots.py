@@ -1,0 +1,67 @@
+"""pyqtgraph views for panels: a modest size hint and a layout that keeps its full size when plots are
+hidden and shown."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
+from PySide6.QtCore import QSize
+
+import pyqtgraph as pg
+
+
+class PlotArea(pg.GraphicsLayoutWidget):
+    """A GraphicsLayoutWidget fit for a dock.
+
+    - Its size hint is small: the panel's scroll area sizes a panel with wrapping labels by their
+      preferred heights, and pyqtgraph's 640×480 hint made the Losses panel taller than its dock.
+    - `set_item_visible` hides or shows a plot and gives the layout the whole view again: with every
+      plot hidden, the layout collapses to nothing, and the first plot shown after that came back a few
+      pixels tall (the Losses plot at the start of every run) until the dock was resized.
+    """
+
+    HINT = QSize(320, 200)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return self.HINT
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(120, 120)
+
+    def set_item_visible(self, item, visible: bool) -> None:
+        if item.isVisible() != bool(visible):
+            item.setVisible(bool(visible))
+        self.fill()
+
+    def fill(self) -> None:
+        """The layout takes the whole view (what a resize of the view does)."""
+        if self.ci.geometry() != self.range:
+            self.ci.setGeometry(self.range)
+
+
+class CompactPlot(pg.PlotWidget):
+    """A PlotWidget with PlotArea's small size hint (a plot inside a panel that may scroll)."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return PlotArea.HINT
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(120, 100)
+
+
+def forget_views(root) -> int:
+    """Take the view boxes under `root` out of pyqtgraph's list of live views, before the window goes.
+
+    At quit pyqtgraph disconnects `destroyed()` of every view it still lists; for a view whose widget is
+    already deleted PySide6 printed "Failed to disconnect (NoneType) from signal destroyed()" on every quit."""
+    forgotten = 0
+    views = root.findChildren(pg.GraphicsView)
+    if isinstance(root, pg.GraphicsView):
+        views.append(root)
+    for view in views:
+        scene = view.scene()
+        for item in scene.items() if scene is not None else []:
+            if isinstance(item, pg.ViewBox) and item in pg.ViewBox.AllViews:
+                pg.ViewBox.AllViews.pop(item, None)
+                forgotten += 1
+    pg.ViewBox.updateAllViewLists()
+    return forgotten

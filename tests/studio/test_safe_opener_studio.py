@@ -1,0 +1,54 @@
+"""The studio's drops go through the one safe opener too: the Latent panel's end point and the
+thumbnails of files dropped on an input target refuse every hostile file of the ingestion tests
+(an EPS file named .png included) with the opener's one-line reason."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QWidget
+
+from studio.docks.latent import EndpointEditor
+from studio.input_targets import _Look
+from tests.engines.test_ingest_hostile import build_hostile
+from tests.engines.test_safe_opener_sweep import FILES
+
+
+class _Panel(QWidget):
+    def __init__(self):
+        super().__init__()
+        self.said: list[str] = []
+
+    def say(self, text: str) -> None:
+        self.said.append(text)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    drop, _usable, reasons = build_hostile(root)
+    (drop / "cats" / "eps_named.png").write_bytes((drop / "cats" / "eps.jpg").read_bytes())
+    reasons = {**reasons, "eps_named.png": "EPS", "pipe.png": "not a regular file"}
+    return {p.name: p for p in drop.rglob("*") if p.name in reasons}, reasons
+
+
+def test_latent_end_point_drop_refuses_hostile_files(qtbot, hostile):
+    paths, reasons = hostile
+    panel = _Panel()
+    qtbot.addWidget(panel)
+    editor = EndpointEditor("A", False, panel)
+    emitted = []
+    editor.changed.connect(lambda name, spec: emitted.append(spec))
+    for name in (*FILES, "eps_named.png"):
+        editor.set_image_file(str(paths[name]))
+        said = panel.said[-1]
+        assert "\n" not in said and reasons[name].lower() in said.lower(), (name, said)
+    assert not emitted
+
+
+def test_drop_thumbnails_skip_hostile_files(hostile):
+    paths, _ = hostile
+    look = _Look(1, [str(paths[n]) for n in (*FILES, "eps_named.png") if n != "pipe.png"])
+    got = []
+    look.signals.done.connect(lambda token, count, thumbs: got.append(thumbs))
+    look.run()
+    assert got == [[]]

@@ -511,7 +511,8 @@ class Trainer:
                 self.step, f"this run was trained on {saved_world} process{'es' if saved_world > 1 else ''} and "
                 f"continues on {self.world}: weights, optimisers and step carry over, but the random draws "
                 f"(noise, flips, which process sees which images) differ from the interrupted run, so it will "
-                f"not repeat an uninterrupted run exactly", "distributed"))
+                f"not repeat an uninterrupted run exactly{process_state.redistributed(self.engine, saved_world)}",
+                "distributed"))
         self._acc_n = int(loop["acc_n"])
         self._pending_metrics = dict(loop.get("pending_metrics", {}))
         self._lr_scale = float(loop.get("lr_scale", 1.0))

@@ -19,6 +19,7 @@ from .docks.base import Panel
 from .messages import MessageBar
 from .state import StudioState
 from .widgets import wheel
+from .widgets.plots import forget_views
 
 APP_TITLE = "genstudio"
 LAYOUT_VERSION = 8          # bump when panels change so an old saved layout is not misapplied
@@ -188,11 +189,13 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")
         for panel_id, dock in self.docks.items():
-            # brings the panel to the front (shown, its tab raised, its window activated when floating);
-            # its ✕ hides it
-            action = self.view_menu.addAction(dock.windowTitle())
-            action.setToolTip(f"Show the {dock.windowTitle()} panel in front")
-            action.triggered.connect(lambda _checked=False, p=panel_id: self.show_panel(p))
+            # A panel closed or behind another tab comes to the front (shown, its tab raised, its window
+            # activated when floating); one already in front is hidden, as before
+            action = dock.toggleViewAction()
+            action.triggered.disconnect()
+            action.triggered.connect(lambda checked, p=panel_id: self._view_entry(p, checked))
+            action.setToolTip(f"Show the {dock.windowTitle()} panel in front (hide it when it is)")
+            self.view_menu.addAction(action)
         self.view_menu.addSeparator()
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.triggered.connect(self.reset_layout)
@@ -292,6 +295,15 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self._tidy_tab_bars()
+
+    def _view_entry(self, panel_id: str, checked: bool) -> None:
+        dock = self.docks[panel_id]
+        in_front = not checked and dock.isVisible() and not dock.visibleRegion().isEmpty()
+        if in_front:
+            dock.hide()
+        else:
+            dock.toggleViewAction().setChecked(True)
+            self.show_panel(panel_id)
 
     def show_panel(self, panel_id: str) -> None:
         """Show a panel in front of its tab group (the View menu's entries)."""
@@ -394,6 +406,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.save_layout()
+        forget_views(self)   # before the panels close their plots: no pyqtgraph warning at quit
         for panel in self.panels.values():
             panel.shutdown()
         self.tensorboard.shutdown()

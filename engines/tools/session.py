@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import ProgressFn, ToolError, read_images
+from .options import OPTIONS, method_options
 
 TITLES = {"score": "Anomaly score", "inpaint": "Inpaint", "denoise": "Denoise", "upscale": "Super-resolution",
           "synthesize": "Synthetic dataset"}
@@ -55,9 +56,10 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
     seed = int(params.pop("seed", 0))
     module = _module(tool)
     module.method_for(engine)
+    opts = typed_options(tool, params)
     out: dict = {"tool": tool}
     if tool == "synthesize":
-        return _synthesize(engine, record, params, seed, progress)
+        return _synthesize(engine, record, params, opts, seed, progress)
     inputs = read_for(engine, record, sources, tool)
     out.update(names=inputs.names, paths=inputs.paths, skipped=inputs.skipped)
     if not len(inputs):
@@ -67,13 +69,14 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
     if tool == "score":
         from . import score
 
-        res = score.score(engine, inputs.images, complexity=bool(params.get("complexity", True)), seed=seed,
-                          progress=progress)
+        res = score.score(engine, inputs.images, complexity=opts.complexity, seed=seed, progress=progress,
+                          projection_steps=opts.projection_steps)
         ref_images, note = score.held_out_images(record, engine, int(params.get("reference_limit", 256)))
         ref = None
         if ref_images is not None and len(ref_images):
-            r = score.score(engine, ref_images, complexity=bool(params.get("complexity", True)), seed=seed)
-            ref = score.Reference(r.scores, note, float(params.get("fpr", 0.05)))
+            r = score.score(engine, ref_images, complexity=opts.complexity, seed=seed,
+                            projection_steps=opts.projection_steps)
+            ref = score.Reference(r.scores, note, opts.fpr)
         out.update(scores=res.scores, raw=res.raw, complexity=res.complexity, method=res.method, unit=res.unit,
                    reference=ref, reference_note=note,
                    histogram=score.histogram(res.scores, None if ref is None else ref.scores),
@@ -83,33 +86,43 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
 
         if mask is None or not np.asarray(mask).any():
             raise ToolError("draw or load a mask first: white (painted) pixels are filled")
-        res = inpaint.inpaint(engine, inputs.images, mask, candidates=int(params.get("candidates", 1)), seed=seed,
-                              progress=progress, **{k: v for k, v in params.items() if k in ("steps", "resample", "sweeps")})
+        res = inpaint.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=seed,
+                              progress=progress, **method_options(opts))
         out.update(images=res.images, method=res.method, mask=np.asarray(mask, bool))
     elif tool == "denoise":
         from . import denoise
 
-        sigma = params.get("sigma")
-        res = denoise.denoise(engine, inputs.images, sigma=None if not sigma else float(sigma), seed=seed,
-                              progress=progress)
+        res = denoise.denoise(engine, inputs.images, sigma=opts.sigma or None, seed=seed,  # 0: estimate
+                              progress=progress, **method_options(opts))
         out.update(images=res.images[:, None], method=res.method, sigmas=res.sigmas, estimated=res.estimated)
     elif tool == "upscale":
         from . import upscale
 
-        res = upscale.upscale(engine, inputs.images, seed=seed, progress=progress)
+        res = upscale.upscale(engine, inputs.images, seed=seed, progress=progress, **method_options(opts))
         out.update(images=res.images[:, None], bicubic=res.bicubic, method=res.method)
     return out
 
 
-def _synthesize(engine, record: dict, params: dict, seed: int, progress) -> dict:
+def typed_options(tool: str, params: dict):
+    """The tool's typed options (engines/tools/options.py) from `params`; a ToolError naming a bad one."""
+    from ..config import ConfigError, field_infos, replace_checked
+
+    cls = OPTIONS[tool]
+    names = {i.name for i in field_infos(cls)}
+    try:
+        return replace_checked(cls(), **{k: v for k, v in params.items() if k in names})
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _synthesize(engine, record: dict, params: dict, opts, seed: int, progress) -> dict:
     from . import synthesize as syn
 
     folder = params.get("out")
     if not folder:
         raise ToolError("choose a folder for the synthetic dataset first")
     out_dir = Path(folder).expanduser()
-    n = int(params.get("n_per_class", 16))
-    conf = float(params.get("min_confidence", 0.0))
+    n, conf = opts.n_per_class, opts.min_confidence
     split, why = syn.real_split(record, engine) if (conf > 0 or engine.conditional) else (None, "")
     classifier = None
     if conf > 0:
@@ -132,4 +145,4 @@ def _synthesize(engine, record: dict, params: dict, seed: int, progress) -> dict
             "names": [p.relative_to(out_dir).as_posix() for p in files], "skipped": []}
 
 
-__all__ = ["TITLES", "run_tool", "method_name", "can", "read_for"]
+__all__ = ["TITLES", "OPTIONS", "run_tool", "typed_options", "method_name", "can", "read_for"]

@@ -24,6 +24,7 @@ from .. import dialogs
 from ..forms import RangeSpinBox
 from ..images import to_qimage
 from ..input_targets import InputTargets
+from ..widgets.drops import local_paths
 from .base import LEFT, Panel
 from .dataset_report import PreviewStrip, SkipTable, describe
 
@@ -73,13 +74,6 @@ class ThumbnailModel(QAbstractListModel):
         else:
             self._cache.move_to_end(row)
         return pix
-
-
-def local_paths(mime) -> list[str]:
-    """Local files and folders named by a drag's URLs (remote URLs are ignored)."""
-    if not mime.hasUrls():
-        return []
-    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
 class DropZone(QFrame):

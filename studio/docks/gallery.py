@@ -10,19 +10,18 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import (QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy,
-                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout
 
 from engines import registry
-from engines.imaging import grid_cell, make_grid, save_png
+from engines.imaging import make_grid, save_png
 from engines.train import events as ev
 
 from .. import dialogs
 from ..flow import FlowLayout
 from ..images import to_qimage
-from ..widgets.grid import GRID_PAD, GridView
+from ..widgets.grid import GridView
 from .base import RIGHT, Panel
 from engines.words import count
 

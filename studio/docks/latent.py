@@ -37,7 +37,7 @@ from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from ..widgets.grid import GridView
 from engines.words import count
-from .sampler import SamplingOptionsForm
+from ..widgets.options import SamplingOptionsForm
 
 ENDPOINTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"

@@ -34,8 +34,8 @@ from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..widgets.plots import CompactPlot
+from ..widgets.drops import local_paths
 from .base import RIGHT, Panel
-from .dataset import local_paths
 from ..widgets.grid import GridView
 
 THUMB = 96

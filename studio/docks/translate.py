@@ -159,9 +159,7 @@ class TranslatePanel(Panel):
         self.direction.clear()
         why = info.get("why_not", {}).get("translate", "")
         if not why:
-            engine = self.service.engine  # read-only peek at its directions; the work stays on its thread
-            for d in engine.directions:
-                source, target = engine.channels_of(d)
+            for d, source, target in info.get("directions", []):   # worked out on the model's thread
                 kinds = {1: "grey", 3: "RGB"}
                 self.direction.addItem(f"{d} ({kinds[source]} → {kinds[target]})", d)
         self.say(f"{why}: Translate needs a run of a family that translates (cyclegan, style)." if why else "")

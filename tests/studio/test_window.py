@@ -280,3 +280,18 @@ def test_every_tab_is_in_sight_at_1280x720_and_the_view_menu_brings_a_panel_to_t
     window.docks["tools"].close()
     entries["Tools"].trigger()
     qtbot.waitUntil(lambda: window.panels["tools"].isVisible())
+
+
+def test_quitting_prints_no_pyqtgraph_warning(qtbot, recwarn):
+    """pyqtgraph's quit hook printed "Failed to disconnect … destroyed()" on every quit."""
+    import pyqtgraph as pg
+    from pyqtgraph.Qt import isQObjectAlive
+    for stale in [v for v in list(pg.ViewBox.AllViews) if not isQObjectAlive(v)]:   # other tests' plots
+        pg.ViewBox.AllViews.pop(stale, None)
+    w = MainWindow()
+    w.show()
+    assert any(True for _ in pg.ViewBox.AllViews)
+    w.close()
+    dispose(w)
+    pg.ViewBox.quit()        # what pyqtgraph runs when the application is about to quit
+    assert not [r for r in recwarn if "disconnect" in str(r.message)]

@@ -7,7 +7,8 @@ import numpy as np
 from ..tools import denoise as tool
 from ..tools.common import output_paths
 from . import CliError
-from .tool_args import add_common, cli_progress, labels_for, open_run, read_inputs, write_results
+from .tool_args import (add_check, add_common, cli_progress, labels_for, open_run, print_json, read_inputs, run_check,
+                        write_results)
 
 
 def add_parser(sub) -> None:
@@ -16,6 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sigma", type=float, default=None,
                    help="noise standard deviation on the 0-255 scale (default: estimated per image and reported)")
     p.add_argument("--steps", type=int, default=None, help="diffusion steps for a full run, or latent optimisation steps")
+    add_check(p)
 
 
 def run(args) -> int:
@@ -25,13 +27,21 @@ def run(args) -> int:
     tool.method_for(engine)
     inputs = read_inputs(engine, record, args)
     output_paths(args.out, inputs.names, args.force)
+    # checked at the level given, or at the inputs' estimated level (rounded: one cached check per level)
+    level = args.sigma if args.sigma is not None else max(1, round(float(np.median(tool.estimate_sigma(inputs.images)))))
     options = {} if args.steps is None else {"steps": args.steps}
+    check = run_check("denoise", engine, record, args, sigma=level, **options)
     result = tool.denoise(engine, inputs.images, sigma=args.sigma, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("denoising"), **options)
     written = write_results(result.images, inputs, args.out, args.force)
     s = result.sigmas
     how = "estimated" if result.estimated else "given"
     level = f"{s[0]:.1f}" if np.ptp(s) < 0.05 else f"{s.min():.1f}-{s.max():.1f} (median {np.median(s):.1f})"
+    if args.json:
+        print_json({"method": result.method, "sigmas": [round(float(v), 3) for v in s],
+                    "sigma_estimated": result.estimated, "written": [str(p) for p in written], "self_check": check,
+                    "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"noise level ({how}, 0-255 scale): {level}")
     print(f"wrote {len(written)} images to {args.out}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..tools import inpaint as tool
 from . import CliError
-from .tool_args import add_common, cli_progress, labels_for, open_run, read_inputs, write_results
+from .tool_args import (add_check, add_common, cli_progress, labels_for, open_run, print_json, read_inputs, run_check,
+                        write_results)
 
 
 def add_parser(sub) -> None:
@@ -17,6 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resample", type=int, default=2, help="diffusion: RePaint resampling per step (default 2)")
     p.add_argument("--sweeps", type=int, default=2, help="PixelCNN: Gibbs sweeps when known pixels follow the hole (default 2)")
     p.add_argument("--steps", type=int, default=None, help="diffusion steps, or latent optimisation steps (default 200)")
+    add_check(p)
 
 
 def run(args) -> int:
@@ -46,11 +48,16 @@ def run(args) -> int:
     # check every output name before the work starts
     from ..tools.common import output_paths
     output_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, args.candidates)])
+    check = run_check("inpaint", engine, record, args, **options)
     result = tool.inpaint(engine, inputs.images, mask, candidates=args.candidates, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("inpainting"), **options)
     written = write_results(result.images[:, 0], inputs, args.out, args.force)
     for k in range(1, args.candidates):
         written += write_results(result.images[:, k], inputs, args.out, args.force, suffix=f".c{k}")
+    if args.json:
+        print_json({"method": result.method, "filled_pixels": int(mask.sum()), "written": [str(p) for p in written],
+                    "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"wrote {len(written)} images to {args.out} ({int(mask.sum())} of {mask.size} pixels filled per image)")
     return 0

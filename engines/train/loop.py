@@ -43,6 +43,7 @@ from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..imaging import class_grid_columns, make_grid
 from ..runtime.threads import apply_threads
+from ..runtime.thread_tuner import tuner_for
 from ..runtime import distributed as dist_rt
 from . import process_state
 from . import events as ev
@@ -56,6 +57,7 @@ from .control import Control
 from .device import resolve_device, resolve_precision
 from .plan import RunPlan, check_batch_split
 from .run import RunDir, RunError
+from .sample_schedule import SampleSchedule
 from .settings import DEVICES, NAN_POLICIES, PRECISIONS, TrainSettings  # noqa: F401 - the loop's public names
 
 SMALL_DATA = 500  # images: at or below this many a run starts with a note on what to expect
@@ -175,6 +177,10 @@ class Trainer:
         self.persist = dist_rt.broadcast_flag(run is not None)  # rank 0 has a run folder
         self.device = device
         self.spec = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
+        # the weights are made with the thread count the run trains with: some initialisations (spectral
+        # norm's power iterations) round differently on another count, and a run must repeat exactly
+        if self.world == 1 or settings.threads > 0:
+            apply_threads(settings.threads)
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
         # the family's other inputs: ImageDataset (image sets), uint8 arrays (images), Engines (runs)
@@ -511,7 +517,8 @@ class Trainer:
                 self.step, f"this run was trained on {saved_world} process{'es' if saved_world > 1 else ''} and "
                 f"continues on {self.world}: weights, optimisers and step carry over, but the random draws "
                 f"(noise, flips, which process sees which images) differ from the interrupted run, so it will "
-                f"not repeat an uninterrupted run exactly", "distributed"))
+                f"not repeat an uninterrupted run exactly{process_state.redistributed(self.engine, saved_world)}",
+                "distributed"))
         self._acc_n = int(loop["acc_n"])
         self._pending_metrics = dict(loop.get("pending_metrics", {}))
         self._lr_scale = float(loop.get("lr_scale", 1.0))
@@ -529,7 +536,11 @@ class Trainer:
     def _fixed_sample_labels(self) -> np.ndarray | None:
         if self.spec.num_classes == 0 or not self.engine.conditional:
             return None
-        return np.arange(self.settings.n_samples) % self.spec.num_classes
+        n, k = self.settings.n_samples, self.spec.num_classes
+        if k <= 16:   # a grid with a class per column: whole rows (64 of 10 classes: 60, not 6 rows and 4)
+            columns = class_grid_columns(n, k)
+            n = max(n // columns * columns, min(n, columns))
+        return np.arange(n) % k
 
     def _batch_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
         """Indices for `step`: epochs are seeded permutations, so the order depends on the step only.
@@ -582,19 +593,27 @@ class Trainer:
             yield Batch(x.contiguous().to(self.device), y.to(self.device))
 
     # --- the loop ---------------------------------------------------------------------------------
-    def _sample_events(self) -> Iterator[ev.Event]:
-        """Phase (so a person sees why steps stand still while a slow family draws), then Samples."""
+    def _sample_events(self, keep_rng: bool = False) -> Iterator[ev.Event]:
+        """Phase (so a person sees why steps stand still while a slow family draws), then Samples.
+        keep_rng: the random state is set aside while drawing (grids on a clock must not change training)."""
         yield ev.Phase(self.step, "sampling", f"drawing {self.settings.n_samples} sample images",
                        self._last_sampling_s)
         t0 = time.perf_counter()
-        samples = self.make_samples()
+        if keep_rng:
+            devices = [self.device.index or 0] if self.device.type == "cuda" else []
+            numpy_state = np.random.get_state()
+            with torch.random.fork_rng(devices=devices):
+                samples = self.make_samples()
+            np.random.set_state(numpy_state)
+        else:
+            samples = self.make_samples()
         self._last_sampling_s = time.perf_counter() - t0
         yield samples
 
     def make_samples(self) -> ev.Samples:
         self._phase = "sampling"
-        images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
-                                     labels=self._sample_labels)
+        n = len(self._sample_labels) if self._sample_labels is not None else self.settings.n_samples
+        images = self.engine.preview(n, seed=self.settings.seed + 1_000_003, labels=self._sample_labels)
         labels, names = self._sample_labels, self.spec.class_names
         columns = self.engine.preview_columns
         if columns is None and labels is not None and self.spec.num_classes <= 16:
@@ -904,6 +923,7 @@ class Trainer:
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
                          self.train_seconds(), self.world, self.local_batch, s.batch_size, threads)
+        tuner = tuner_for(s.threads, threads, self.device.type, self.world)  # automatic threads that measure
         yield from self._open_tensorboard()
         for warning in self._start_warnings:
             yield ev.TrainWarning(self.step, warning, "damaged-checkpoint")
@@ -919,6 +939,8 @@ class Trainer:
         yield from self._sample_events()
         start_step, t0 = self.step, _now()
         self.budget.start()  # training time starts with the first step, as the logged `time` does
+        grids = SampleSchedule(s.sample_every, s.sample_seconds)  # steps, and early on the clock too
+        grids.reset(self.train_seconds(), self.step)  # the grid above
         step_time = None
         last_ckpt = self.step
         out_of_time = False
@@ -974,6 +996,8 @@ class Trainer:
                     self._measure_name = measure
                 dt = time.perf_counter() - t_step
                 step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
+                if tuner is not None and (said := tuner.step_done(dt)):
+                    yield ev.Note(self.step, said, "threads")
 
                 new_best = False
                 if s.validate_every and self.step % s.validate_every == 0 and self.val_data is not None:
@@ -1014,8 +1038,9 @@ class Trainer:
                     eta = self.budget.eta(self.step, per_step)  # whichever limit comes first
                     yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed, eta)
 
-                if s.sample_every and self.step % s.sample_every == 0:
-                    yield from self._sample_events()
+                if dist_rt.broadcast_flag(grids.due(self.step, self.train_seconds(), self._last_sampling_s)):
+                    yield from self._sample_events(keep_rng=not grids.by_steps(self.step))
+                    grids.drawn(self.step, self.train_seconds())
                 if (s.checkpoint_every and self.step % s.checkpoint_every == 0) or new_best:
                     self._phase = "checkpoint"
                     path = self.save(best=new_best)
@@ -1033,7 +1058,7 @@ class Trainer:
                 yield ev.CheckpointSaved(self.step, str(self.save()))
             except FloatingPointError as exc:  # never end a run on a garbage checkpoint
                 raise Diverged(f"{exc}; the last good checkpoint was kept") from None
-        if not (s.sample_every and self.step % s.sample_every == 0):
+        if grids.last_step != self.step:
             yield from self._sample_events()
         reason = "completed" if self.step >= s.steps else ("time budget" if out_of_time else "stopped")
         self._set_status("stopped" if reason == "stopped" else "finished")

@@ -70,6 +70,9 @@ def test_inpainting_from_the_panel_keeps_known_pixels_and_exports(qtbot, window,
     panel.run_tool()  # no mask yet: refused with a reason, nothing queued
     assert "mask" in panel.status.text() and panel.service.pending == 0
     panel.mask_editor.fill_rect(0, 0, 7, 15)
+    from engines.config import field_infos
+    from engines.tools.options import InpaintOptions
+    assert panel.candidates.maximum() == next(i.max for i in field_infos(InpaintOptions) if i.name == "candidates")
     panel.candidates.setValue(2)
     with qtbot.waitSignal(panel.service.tool_done, timeout=120_000):
         panel.run_tool()

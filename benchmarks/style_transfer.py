@@ -334,4 +334,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/style_transfer.json
+    sys.exit(record_run("style_transfer", main))

@@ -135,4 +135,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/ui_latency.json
+    sys.exit(record_run("ui_latency", main))

@@ -536,7 +536,11 @@ class Trainer:
     def _fixed_sample_labels(self) -> np.ndarray | None:
         if self.spec.num_classes == 0 or not self.engine.conditional:
             return None
-        return np.arange(self.settings.n_samples) % self.spec.num_classes
+        n, k = self.settings.n_samples, self.spec.num_classes
+        if k <= 16:   # a grid with a class per column: whole rows (64 of 10 classes: 60, not 6 rows and 4)
+            columns = class_grid_columns(n, k)
+            n = max(n // columns * columns, min(n, columns))
+        return np.arange(n) % k
 
     def _batch_indices(self, step: int, n: int | None = None, stream: int = 0) -> np.ndarray:
         """Indices for `step`: epochs are seeded permutations, so the order depends on the step only.
@@ -608,8 +612,8 @@ class Trainer:
 
     def make_samples(self) -> ev.Samples:
         self._phase = "sampling"
-        images = self.engine.preview(self.settings.n_samples, seed=self.settings.seed + 1_000_003,
-                                     labels=self._sample_labels)
+        n = len(self._sample_labels) if self._sample_labels is not None else self.settings.n_samples
+        images = self.engine.preview(n, seed=self.settings.seed + 1_000_003, labels=self._sample_labels)
         labels, names = self._sample_labels, self.spec.class_names
         columns = self.engine.preview_columns
         if columns is None and labels is not None and self.spec.num_classes <= 16:

@@ -442,7 +442,17 @@ class ToolsPanel(Panel):
             self._show_scores(result)
         else:
             self._show_images(result)
-        self.say(self._summary(result) + note)
+        self.say(self._checked(result) + self._summary(result) + note)
+
+    @staticmethod
+    def _checked(r: dict) -> str:
+        """The held-out self-check first: a model that loses to its baseline is said to before its results."""
+        check = r.get("self_check")
+        if not check:
+            return ""
+        verdict = check["verdict"]
+        return ("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else \
+            (verdict[0].upper() + verdict[1:] + ". ")
 
     def _summary(self, r: dict) -> str:
         t = r["tool"]
@@ -470,8 +480,8 @@ class ToolsPanel(Panel):
             row = []
             if "inputs" in r and r["tool"] != "upscale":
                 row.append(r["inputs"][i])
-            if r["tool"] == "upscale":
-                row.append(r["bicubic"][i])
+            if r.get("baseline") is not None:          # the baseline beside the result (bicubic, filter, fill)
+                row.append(r["baseline"][i])
             row.extend(images[i])
             rows.append(row)
         columns = len(rows[0]) if rows else 1

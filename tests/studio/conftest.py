@@ -87,3 +87,28 @@ def configure_tiny_run(window, steps=12, sample_every=4):
     settings.editor("device").setCurrentIndex(settings.editor("device").findData("cpu"))
     assert window.state.config_error is None
     assert window.state.settings.steps == steps and window.state.config.g_width == 8
+
+
+@pytest.fixture
+def laptop_window(qtbot, monkeypatch):
+    """The main window as a 1280×720 screen lays it out (the default layout for that screen)."""
+    from studio.main_window import STOP_AND_SAVE, MainWindow
+    monkeypatch.setattr(MainWindow, "_available_size", lambda self: (1280, 720))
+    w = MainWindow()
+    w.close_policy = lambda: STOP_AND_SAVE
+    w.show()
+    qtbot.waitUntil(lambda: w.width() == 1280)
+    yield w
+    w.state.shutdown(30_000)
+    w.close()
+    dispose(w)
+
+
+def in_sight(window, panel_id, widget) -> bool:
+    """`widget` is visible in its dock without scrolling (its whole rectangle inside the dock's view)."""
+    from PySide6.QtCore import QRect
+    window.show_panel(panel_id)
+    scroll = window.docks[panel_id].widget()
+    view = scroll.viewport()
+    top_left = widget.mapTo(view, widget.rect().topLeft())
+    return widget.isVisible() and view.rect().contains(QRect(top_left, widget.size()))

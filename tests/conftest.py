@@ -1,9 +1,70 @@
+"""Suite-wide setup: offscreen Qt, a private image cache, and the tiers.
+
+Tiers are markers given here, centrally, by where a test lives and what it uses, so a new test
+lands in the right tier without a decorator (see the README's "Tests"):
+- multiprocess: starts several training processes (torch.distributed, torchrun, the launcher)
+- benchmark: runs a benchmark script's --smoke
+- window: builds the studio's full main window
+- slow: a test measured at several seconds on 2 cores (SLOW below; pytest --durations=15 shows new ones)
+`bash scripts/test.sh --quick` leaves all four out; `bash scripts/test.sh` (what CI runs) runs everything.
+"""
+
 import os
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 import pytest  # noqa: E402
+
+TIERS = ("multiprocess", "benchmark", "window", "slow")
+
+# by file (relative to tests/)
+MULTIPROCESS_FILES = {"engines/test_distributed.py", "engines/test_distributed_cli.py",
+                      "engines/test_benchmark_distributed.py", "engines/test_gradient_seam.py",
+                      "studio/test_training_processes.py"}
+BENCHMARK_FILES = {"test_benchmarks.py", "engines/test_equal_time_benchmark.py",
+                   "engines/test_benchmark_distributed.py"}
+# by test id prefix (file::name), measured at several seconds each on a shared 2-core machine
+SLOW: set[str] = set()
+
+_window_modules: dict[str, bool] = {}
+
+
+def _builds_main_window(path: Path) -> bool:
+    key = str(path)
+    if key not in _window_modules:
+        try:
+            _window_modules[key] = "MainWindow(" in path.read_text()
+        except OSError:
+            _window_modules[key] = False
+    return _window_modules[key]
+
+
+def tier_of(item) -> list[str]:
+    root = Path(__file__).parent
+    try:
+        rel = Path(str(item.path)).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return []
+    tiers = []
+    if rel in MULTIPROCESS_FILES:
+        tiers.append("multiprocess")
+    if rel in BENCHMARK_FILES:
+        tiers.append("benchmark")
+    if rel.startswith("studio/") and ("window" in getattr(item, "fixturenames", ())
+                                      or _builds_main_window(Path(str(item.path)))):
+        tiers.append("window")
+    name = f"{rel}::{item.name}"
+    if any(name == s or name.startswith(s + "[") or (s.endswith(".py") and rel == s) for s in SLOW):
+        tiers.append("slow")
+    return tiers
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for tier in tier_of(item):
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Builders shared by engine and studio tests."""
+"""Builders shared by engine and studio tests (imported from here, never from a conftest)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,22 @@ def train_tiny_conditional_run(root: Path) -> tuple[Path, Path]:
                  "--steps", "20", "--batch-size", "8", "--set", "latent_dim=4", "--set", "width=4",
                  "--set", "sample_every=0", "--quiet"]) == 0
     return root / "imgs", run
+
+
+def tiny_dataset(n=48, size=16, channels=1, classes=0, seed=0):
+    """Blobs at random places: cheap, learnable, deterministic."""
+    import numpy as np
+
+    from engines.data import ImageDataset
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images = np.empty((n, size, size, channels), np.uint8)
+    labels = np.zeros(n, np.int64) if not classes else np.arange(n) % classes
+    for i in range(n):
+        cy, cx = rng.uniform(size * 0.25, size * 0.75, 2)
+        r = size * (0.15 + 0.1 * (labels[i] % 3 if classes else rng.uniform(0, 2)))
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        images[i] = (blob[..., None] * 255).astype(np.uint8)
+    names = [f"class{c}" for c in range(classes)]
+    return ImageDataset(images, labels, names, sources=["<tiny>"])

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..runtime import distributed as dist_rt
+from . import process_state
 from .checkpoint import CheckpointError, pack_state, unpack_state
 from .run import RunError
 
@@ -117,7 +118,11 @@ class SingleProcess:
     def barrier(self) -> None:
         """Nobody goes on until every process got here (rank 0 writing a checkpoint)."""
 
-    def failure(self, exc: BaseException, step: int, local_batch: int) -> Failure:
+    def agree_state(self, engine, step: int) -> None:
+        """After training step `step` (1-based): the engine's replicated state agreed across the
+        processes (engines/train/process_state.py)."""
+
+    def failure(self, exc: BaseException, step: int, local_batch: int, note=None) -> Failure:
         """The failure protocol (several processes only)."""
         raise RuntimeError("a single process has no failure protocol") from exc
 
@@ -150,7 +155,7 @@ class ProcessGroup(SingleProcess):
                     raise RunError("a family's top-level module is a batch norm; it cannot be synchronised")
             batch_norm = "synchronised (SyncBatchNorm over the global batch)"
         elif has_bn:
-            batch_norm = "per process (each process's shard; rank 0's running statistics are saved)"
+            batch_norm = "per process (each process's shard), running statistics averaged every step"
         self.broadcast_modules(modules)
         if self.rank:
             self.reseed(seed, 0)
@@ -193,13 +198,25 @@ class ProcessGroup(SingleProcess):
     def barrier(self) -> None:
         dist_rt.barrier()
 
-    def failure(self, exc: BaseException, step: int, local_batch: int) -> Failure:
+    def agree_state(self, engine, step: int) -> None:
+        if step == 1:  # data-dependent initialisation (Glow's ActNorm) took each shard: rank 0's
+            process_state.broadcast_replicated(engine)
+        process_state.sync_buffers(engine)  # replicated buffers agreed every step
+        every = process_state.check_every()  # checked every N steps in a debug setting
+        if every and step % every == 0:
+            process_state.check_replicated(engine)
+
+    def failure(self, exc: BaseException, step: int, local_batch: int, note=None) -> Failure:
         """One of several processes failed. The first to fail publishes why; a process whose
-        collective failed looks (patiently) for who did; `acknowledge` then ends the protocol."""
+        collective failed looks (patiently) for who did; `acknowledge` then ends the protocol.
+        `note(failure_record)`: write what is known so far (run.json) before waiting for the others."""
         own = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if is_oom(exc):
             own = f"out of memory at step {step + 1} with {local_batch} images per process"
         peer = dist_rt.peer_failure(self.rank, self.world)
+        if peer is None and is_collective_error(exc) and note is not None:
+            # said at once: a launcher may end this process while it waits for the others' word
+            note({"rank": None, "step": step + 1, "message": f"lost contact with the other processes ({own})"})
         if peer is None and is_collective_error(exc):  # the failing process publishes first; be patient
             peer = dist_rt.peer_failure(self.rank, self.world, wait_s=3.0)
         if peer is not None:

@@ -73,11 +73,9 @@ def preset(config: PixelCNNConfig, size: int) -> PixelCNNConfig:
     """Recipes that train in a few CPU minutes; larger images need a wider receptive field, not width."""
     # Plain 5x5 layers see only 2 rows further up per layer, so samples were stroke fragments: dilated
     # layers (taps 1, 2, 4 apart) see the whole digit, a per-row/column bias tells them where they are,
-    # and the weight average steadies the small-batch noise. On 28 px digits after 300 CPU-s (batch 16,
-    # benchmarks/flows_pixelcnn.py): 256-way softmax 1.73 bits/dim held out, logistic mixture 1.79, but
-    # the mixture's 40-sample grids showed the digit asked for far more often (by eye; the softmax's had
-    # streaks and wrong digits), so it is the recipe. A classifier reads 53% of the mixture recipe's
-    # samples as the class asked for, against 16% for the old plain-layer softmax recipe.
+    # and the weight average steadies the small-batch noise. The logistic mixture output draws the
+    # digit asked for far more often than a 256-way softmax at about the same bits/dim, so it is the
+    # recipe (README, "Why the recipes are what they are"; benchmarks/flows_pixelcnn.py).
     shape = dict(dilation_cycle=3, vertical_residual=True, position_bias=True, ema_decay=0.998,
                  output="logistic_mixture")
     if size <= 20:
@@ -380,13 +378,26 @@ class PixelCNNEngine(Engine, Sampler, Likelihood, Autoregressive, Exportable):
         s, c = self.data.size, self.data.channels
         return seq.reshape(len(seq), s, s, c).to(torch.uint8).cpu().numpy()
 
-    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def _outputs(self, seq: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 pixels (B, C, H, W), the network's outputs per subpixel in sequence order (B, L, P))."""
         s, c = self.data.size, self.data.channels
         pixels = seq.reshape(len(seq), s, s, c).permute(0, 3, 1, 2).to(torch.uint8)
         out = self.model(scale_pixels(pixels), labels if self.conditional else None).float()  # (B, P, C, H, W)
-        per = out.permute(0, 3, 4, 2, 1).reshape(-1, out.shape[1])                       # (B*H*W*C, P)
-        lp = mixture_log_probs(per) if self.mixture else F.log_softmax(per, dim=1)
-        return lp.view(len(seq), s * s * c, 256)
+        return pixels, out
+
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None, positions=None) -> torch.Tensor:
+        _, out = self._outputs(seq, labels)
+        per = out.permute(0, 3, 4, 2, 1).reshape(len(seq), -1, out.shape[1])              # (B, L, P)
+        if positions is not None:
+            per = per[:, list(positions)]
+        flat = per.reshape(-1, per.shape[-1])
+        lp = mixture_log_probs(flat) if self.mixture else F.log_softmax(flat, dim=1)
+        return lp.view(len(seq), per.shape[1], 256)
+
+    def token_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        pixels, out = self._outputs(seq, labels)
+        nll = mixture_nll(out, pixels) if self.mixture else F.cross_entropy(out, pixels.long(), reduction="none")
+        return -nll.permute(0, 2, 3, 1).reshape(len(seq), -1)                             # (B, L) in sequence order
 
     @torch.no_grad()
     def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,

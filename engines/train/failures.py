@@ -41,15 +41,18 @@ def process_failure_event(t, exc: BaseException) -> ev.Failed:
     """One of several processes failed: the group's protocol finds who; rank 0 writes it into run.json."""
     details = traceback.format_exc()
 
-    def note(failure: dict) -> None:
+    def note(failure: dict) -> None:  # into run.json (rank 0)
         if t.run_dir is not None:
             try:
                 t.run_dir.update_record(status="failed", step=t.step, updated=time.time(), failure=failure)
             except Exception:  # noqa: BLE001 - the original failure matters more
                 pass
 
-    failure = t.group.failure(exc, t.step, t.batches.local_batch, note)
-    note({"rank": failure.rank, "step": failure.step, "message": failure.why})
+    def record(failure) -> None:
+        note({"rank": failure.rank, "step": failure.step, "message": failure.why})
+
+    failure = t.group.failure(exc, t.step, t.batches.local_batch, provisional=record)
+    record(failure)
     t.group.acknowledge(failure)
     kind = "out-of-memory" if is_oom(exc) and failure.own else "error"
     return ev.Failed(t.step, failure.message, details, kind=kind, rank=failure.rank)

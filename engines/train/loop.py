@@ -281,7 +281,7 @@ class Trainer:
                     where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
                     raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
-                self.group.agree_state(self.engine, self.step)  # several processes: replicated state agreed
+                self.group.after_step(self.engine, self.step)  # several processes: replicated state agreed
                 for k, v in losses.items():
                     self.acc[k] = self.acc.get(k, 0.0) + float(v)
                 self.acc_n += 1

@@ -25,7 +25,7 @@ def checkpoint_state(t) -> tuple[dict, dict]:
             "data_spec": t.spec.to_json(), "loop": loop}
     if t.group.world > 1:
         payload["ranks"] = t.group.gather({"rng": payload["rng"], "acc": dict(t.acc), "acc_n": t.acc_n,
-                                           **process_state.rank_payload(t.engine)})
+                                           **t.group.own_state(t.engine)})
         loop["world_size"] = t.group.world
     if t.engine.best_metric:
         meta["best_metric"] = t.engine.best_metric

@@ -19,10 +19,9 @@ import pytest  # noqa: E402
 
 TIERS = ("multiprocess", "benchmark", "window", "slow")
 
-# by file (relative to tests/)
-MULTIPROCESS_FILES = {"engines/test_distributed.py", "engines/test_distributed_cli.py",
-                      "engines/test_benchmark_distributed.py", "engines/test_gradient_seam.py",
-                      "studio/test_training_processes.py"}
+# by file (relative to tests/); a file whose name says "distributed", "processes" or "nodes" is multiprocess too
+MULTIPROCESS_FILES = {"engines/test_gradient_seam.py"}
+MULTIPROCESS_WORDS = ("distributed", "processes", "nodes")
 BENCHMARK_FILES = {"test_benchmarks.py", "engines/test_equal_time_benchmark.py",
                    "engines/test_benchmark_distributed.py"}
 # by test id prefix (file::name), measured at several seconds each on a shared 2-core machine
@@ -48,7 +47,7 @@ def tier_of(item) -> list[str]:
     except ValueError:
         return []
     tiers = []
-    if rel in MULTIPROCESS_FILES:
+    if rel in MULTIPROCESS_FILES or any(w in Path(rel).name for w in MULTIPROCESS_WORDS):
         tiers.append("multiprocess")
     if rel in BENCHMARK_FILES:
         tiers.append("benchmark")
@@ -72,3 +71,33 @@ def _private_image_cache(tmp_path_factory, monkeypatch):
     """Ingestion caches decoded images; tests keep theirs out of the user's cache directory."""
     if "GENSTUDIO_CACHE" not in os.environ:
         monkeypatch.setenv("GENSTUDIO_CACHE", str(tmp_path_factory.getbasetemp() / "genstudio-cache"))
+
+
+# --- CPU seconds per test (`--cpu-durations=N`): what choosing SLOW needs on a shared machine ----------
+# Wall-clock durations there say more about the neighbours than about the test; this process's CPU
+# time does not (child processes are not counted: the multiprocess tier is left out of --quick anyway).
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-durations", type=int, default=None, metavar="N",
+                     help="list the N tests that used the most CPU seconds in this process, and the total")
+
+
+_cpu: dict[str, float] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    import time
+    t0 = time.process_time()
+    yield
+    _cpu[item.nodeid] = time.process_time() - t0
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = config.getoption("--cpu-durations")
+    if n is None or not _cpu:
+        return
+    rows = sorted(_cpu.items(), key=lambda kv: -kv[1])
+    terminalreporter.write_sep("=", f"CPU seconds: {sum(_cpu.values()):.1f} over {len(_cpu)} tests")
+    for nodeid, seconds in rows[:n]:
+        terminalreporter.write_line(f"{seconds:8.2f}s  {nodeid}")

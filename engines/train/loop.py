@@ -153,8 +153,6 @@ class Trainer:
     # --- what the loop reads ------------------------------------------------------------------------
     train_data = property(lambda self: self.batches.train_data)
     val_data = property(lambda self: self.batches.val_data)
-    _rollbacks = property(lambda self: self.safety.rollbacks)
-    _best = property(lambda self: self.watches.best)
 
     def _batch(self, step: int) -> Batch:
         return self.batches.batch(step)

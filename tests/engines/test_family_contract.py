@@ -150,7 +150,7 @@ def test_resume_is_exact(tmp_path, name):
     events = list(first.run(control))
     assert isinstance(events[-1], ev.Finished) and events[-1].step == 3
     resumed = Trainer.resume(tmp_path / "b", data)
-    assert resumed.step == 3 and resumed._acc_n == 1
+    assert resumed.step == 3 and resumed.acc_n == 1
     list(resumed.run())
 
     def rows(p):

@@ -101,3 +101,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("=", f"CPU seconds: {sum(_cpu.values()):.1f} over {len(_cpu)} tests")
     for nodeid, seconds in rows[:n]:
         terminalreporter.write_line(f"{seconds:8.2f}s  {nodeid}")
+
+
+# Automatic CPU threads stay at one per core without probing: runs a test compares must not depend
+# on how busy the machine is (tests of the tuner switch it on themselves). Subprocesses inherit it.
+os.environ.setdefault("GENSTUDIO_THREAD_PROBE", "0")

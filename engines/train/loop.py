@@ -38,6 +38,7 @@ from ..config import to_dict
 from ..data import ImageDataset
 from ..families.base import Batch, DataSpec, Engine, NonFiniteError
 from ..runtime import distributed as dist_rt
+from ..runtime.thread_tuner import tuner_for
 from ..runtime.threads import apply_threads
 from . import events as ev
 from . import run_state, safety, start, tensorboard, watch
@@ -52,6 +53,7 @@ from .inputs import engine_inputs
 from .plan import RunPlan, check_batch_split
 from .run import RunDir, RunError
 from .safety import Diverged, Safety, cpu_copy
+from .sample_schedule import SampleSchedule
 from .samples import fixed_labels, make_samples
 from .settings import DEVICES, NAN_POLICIES, PRECISIONS, TrainSettings  # noqa: F401
 from .start import load_plan_data  # noqa: F401
@@ -84,6 +86,10 @@ class Trainer:
         self.persist = group.main_says(run is not None)
         self.device = device
         self.spec = DataSpec(dataset.size, dataset.channels, dataset.num_classes, tuple(dataset.class_names))
+        # the weights are made with the thread count the run trains with: some initialisations (spectral
+        # norm's power iterations) round differently on another count, and a run must repeat exactly
+        if group.world == 1 or settings.threads > 0:
+            apply_threads(settings.threads)
         torch.manual_seed(settings.seed)
         np.random.seed(settings.seed % 2**32)
         # the family's other inputs: ImageDataset (image sets), uint8 arrays (images), Engines (runs)
@@ -181,12 +187,20 @@ class Trainer:
         return make_samples(self.engine, self.spec, self.settings.n_samples, self.settings.seed,
                             self.sample_labels, self.run_dir, self.step)
 
-    def _sample_events(self) -> Iterator[ev.Event]:
-        """Phase (so a person sees why steps stand still while a slow family draws), then Samples."""
+    def _sample_events(self, keep_rng: bool = False) -> Iterator[ev.Event]:
+        """Phase (so a person sees why steps stand still while a slow family draws), then Samples.
+        keep_rng: the random state is set aside while drawing (grids on a clock must not change training)."""
         yield ev.Phase(self.step, "sampling", f"drawing {self.settings.n_samples} sample images",
                        self._last_sampling_s)
         t0 = time.perf_counter()
-        samples = self.make_samples()
+        if keep_rng:
+            devices = [self.device.index or 0] if self.device.type == "cuda" else []
+            numpy_state = np.random.get_state()
+            with torch.random.fork_rng(devices=devices):
+                samples = self.make_samples()
+            np.random.set_state(numpy_state)
+        else:
+            samples = self.make_samples()
         self._last_sampling_s = time.perf_counter() - t0
         yield samples
 
@@ -227,6 +241,7 @@ class Trainer:
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
                          self.train_seconds(), self.world, self.local_batch, s.batch_size, threads)
+        tuner = tuner_for(s.threads, threads, self.device.type, self.world)  # automatic threads that measure
         if self.run_dir is not None:
             yield from tensorboard.open_for_run(self.run_dir, self.family.name, self.config, self.settings, self.step)
         for warning in self.start_warnings:
@@ -244,6 +259,8 @@ class Trainer:
         yield from self._sample_events()
         start_step, t0, step_time, last_ckpt, out_of_time = self.step, _now(), None, self.step, False
         self.budget.start()  # training time starts with the first step, as the logged `time` does
+        grids = SampleSchedule(s.sample_every, s.sample_seconds)  # steps, and early on the clock too
+        grids.reset(self.train_seconds(), self.step)  # the grid above
         while self.step < s.steps:
             before_requests = self.step
             self._agree_requests(control)
@@ -286,6 +303,8 @@ class Trainer:
                 self.watches.note_losses(losses)
                 dt = time.perf_counter() - t_step
                 step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
+                if tuner is not None and (said := tuner.step_done(dt)):
+                    yield ev.Note(self.step, said, "threads")
 
                 self.new_best = False
                 if s.validate_every and self.step % s.validate_every == 0 and self.val_data is not None:
@@ -304,8 +323,9 @@ class Trainer:
                     self.acc, self.acc_n, self.pending_metrics = {}, 0, {}
                     eta = self.budget.eta(self.step, elapsed / max(1, self.step - start_step))
                     yield ev.Progress(self.step, s.steps, mean, s.batch_size / max(step_time, 1e-9), elapsed, eta)
-                if s.sample_every and self.step % s.sample_every == 0:
-                    yield from self._sample_events()
+                if self.group.main_says(grids.due(self.step, self.train_seconds(), self._last_sampling_s)):
+                    yield from self._sample_events(keep_rng=not grids.by_steps(self.step))
+                    grids.drawn(self.step, self.train_seconds())
                 if (s.checkpoint_every and self.step % s.checkpoint_every == 0) or self.new_best:
                     self.phase = "checkpoint"
                     path = self.save(best=self.new_best)
@@ -323,7 +343,7 @@ class Trainer:
                 yield ev.CheckpointSaved(self.step, str(self.save()))
             except FloatingPointError as exc:  # never end a run on a garbage checkpoint
                 raise Diverged(f"{exc}; the last good checkpoint was kept") from None
-        if not (s.sample_every and self.step % s.sample_every == 0):
+        if grids.last_step != self.step:
             yield from self._sample_events()
         reason = "completed" if self.step >= s.steps else ("time budget" if out_of_time else "stopped")
         self.set_status("stopped" if reason == "stopped" else "finished")

@@ -80,7 +80,8 @@ def apply_state(t, payload: dict, meta: dict) -> None:
             t.step, f"this run was trained on {saved_world} process{'es' if saved_world > 1 else ''} and "
             f"continues on {world}: weights, optimisers and step carry over, but the random draws "
             f"(noise, flips, which process sees which images) differ from the interrupted run, so it will "
-            f"not repeat an uninterrupted run exactly", "distributed"))
+            f"not repeat an uninterrupted run exactly{process_state.redistributed(t.engine, saved_world)}",
+            "distributed"))
     t.acc_n = int(loop["acc_n"])
     t.pending_metrics = dict(loop.get("pending_metrics", {}))
     t.safety.load(loop)

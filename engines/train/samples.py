@@ -14,10 +14,15 @@ SAMPLE_SEED_OFFSET = 1_000_003
 def fixed_labels(spec, engine, n: int) -> np.ndarray | None:
     if spec.num_classes == 0 or not engine.conditional:
         return None
-    return np.arange(n) % spec.num_classes
+    k = spec.num_classes
+    if k <= 16:   # a grid with a class per column: whole rows (64 of 10 classes: 60, not 6 rows and 4)
+        columns = class_grid_columns(n, k)
+        n = max(n // columns * columns, min(n, columns))
+    return np.arange(n) % k
 
 
 def make_samples(engine, spec, n: int, seed: int, labels: np.ndarray | None, run_dir, step: int) -> ev.Samples:
+    n = len(labels) if labels is not None else n
     images = engine.preview(n, seed=seed + SAMPLE_SEED_OFFSET, labels=labels)
     names = spec.class_names
     columns = engine.preview_columns

@@ -12,16 +12,19 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from engines.imaging import make_grid
 from engines.tools.common import IMAGE_SUFFIXES, list_image_files, output_paths, write_png
+from engines.config import ConfigError, to_dict
+from engines.tools.options import OPTIONS
 from engines.tools.session import TITLES, method_name, read_for
 
 from .. import dialogs
 from ..dialogs import ask_overwrite
+from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..mask_editor import BRUSH, RECT, MaskEditor
 from ..run_chooser import RunChooser
@@ -118,18 +121,14 @@ class ToolsPanel(Panel):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.pages = QStackedWidget()
-        self.fpr = QDoubleSpinBox()
-        self.fpr.setRange(0.001, 0.5)
-        self.fpr.setDecimals(3)
-        self.fpr.setSingleStep(0.01)
-        self.fpr.setValue(0.05)
-        self.complexity = QCheckBox("Subtract PNG bits/dim (Serrà et al. 2020)")
-        self.complexity.setChecked(True)
-        self.complexity.setToolTip("Raw likelihood prefers simple images even when they are unusual; "
-                                   "this corrects for each image's own complexity (likelihood families)")
-        score_page = self._form(("false positives on held-out", self.fpr), (None, self.complexity))
-        self.candidates = QSpinBox()
-        self.candidates.setRange(1, 16)
+        # each tool's options: one form made from its typed options (engines/tools/options.py), as the CLI's flags are
+        self.forms = {tool: ConfigForm(OPTIONS[tool]) for tool in TOOLS}
+        self.fpr, self.complexity = self.forms["score"].editor("fpr"), self.forms["score"].editor("complexity")
+        self.candidates = self.forms["inpaint"].editor("candidates")
+        self.sigma = self.forms["denoise"].editor("sigma")
+        self.n_per_class = self.forms["synthesize"].editor("n_per_class")
+        self.min_conf = self.forms["synthesize"].editor("min_confidence")
+        score_page = self.forms["score"]
         self.mask_editor = MaskEditor(16)
         self.brush_size = QSpinBox()
         self.brush_size.setRange(1, 64)
@@ -156,22 +155,18 @@ class ToolsPanel(Panel):
         inpaint_page = QWidget()
         iv = QVBoxLayout(inpaint_page)
         iv.setContentsMargins(0, 0, 0, 0)
-        iv.addLayout(self._form_layout(("candidates per image", self.candidates), ("draw on input", self.image_index)))
+        iv.addWidget(self.forms["inpaint"])
+        iv.addLayout(self._form_layout(("draw on input", self.image_index)))
         iv.addLayout(mask_row)
         iv.addWidget(self.mask_editor, 1)
-        self.sigma = QDoubleSpinBox()
-        self.sigma.setRange(0.0, 255.0)
-        self.sigma.setSpecialValueText("estimate")
-        self.sigma.setToolTip("Noise standard deviation on the 0-255 scale; 'estimate' measures it per image")
-        denoise_page = self._form(("noise level σ", self.sigma))
-        upscale_page = self._form((None, QLabel("Inputs smaller than the run's size are enlarged to it; "
-                                                "bicubic is shown beside each result.")))
-        self.n_per_class = QSpinBox()
-        self.n_per_class.setRange(1, 100_000)
-        self.n_per_class.setValue(16)
-        self.min_conf = QDoubleSpinBox()
-        self.min_conf.setRange(0.0, 0.99)
-        self.min_conf.setSingleStep(0.05)
+        if isinstance(self.sigma, QDoubleSpinBox):
+            self.sigma.setSpecialValueText("estimate")
+        denoise_page = self.forms["denoise"]
+        upscale_page = QWidget()
+        uv = QVBoxLayout(upscale_page)
+        uv.setContentsMargins(0, 0, 0, 0)
+        uv.addWidget(QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result."))
+        uv.addWidget(self.forms["upscale"])
         self.out_folder = QLineEdit()
         self.out_folder.setPlaceholderText("folder for the dataset")
         browse = QPushButton("Choose…")
@@ -182,8 +177,11 @@ class ToolsPanel(Panel):
         out_widget = QWidget()
         out_widget.setLayout(out_row)
         out_row.setContentsMargins(0, 0, 0, 0)
-        synth_page = self._form(("images per class", self.n_per_class), ("min. classifier confidence", self.min_conf),
-                                ("write to", out_widget))
+        synth_page = QWidget()
+        sv = QVBoxLayout(synth_page)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(self.forms["synthesize"])
+        sv.addLayout(self._form_layout(("write to", out_widget)))
         for page in (score_page, inpaint_page, denoise_page, upscale_page, synth_page):
             self.pages.addWidget(page)
 
@@ -373,23 +371,20 @@ class ToolsPanel(Panel):
     # --- running -----------------------------------------------------------------------------------------------
     def params(self) -> dict:
         t = self.tool
-        p: dict = {"seed": self.seed.value()}
-        if t == "score":
-            p.update(fpr=self.fpr.value(), complexity=self.complexity.isChecked())
-        elif t == "inpaint":
-            p.update(candidates=self.candidates.value())
-        elif t == "denoise":
-            p.update(sigma=self.sigma.value() or None)
-        elif t == "synthesize":
-            p.update(n_per_class=self.n_per_class.value(), min_confidence=self.min_conf.value(),
-                     out=self.out_folder.text().strip())
+        p: dict = {"seed": self.seed.value(), **to_dict(self.forms[t].config())}
+        if t == "synthesize":
+            p.update(out=self.out_folder.text().strip())
         return p
 
     def run_tool(self) -> None:
         if self.info is None:
             self.say("Open a run first.")
             return
-        params = self.params()
+        try:
+            params = self.params()
+        except ConfigError as exc:
+            self.say(f"{exc}.")
+            return
         if self.tool == "synthesize":
             out = params.get("out")
             if not out:
@@ -435,7 +430,17 @@ class ToolsPanel(Panel):
             self._show_scores(result)
         else:
             self._show_images(result)
-        self.say(self._summary(result) + note)
+        self.say(self._checked(result) + self._summary(result) + note)
+
+    @staticmethod
+    def _checked(r: dict) -> str:
+        """The held-out self-check first: a model that loses to its baseline is said to before its results."""
+        check = r.get("self_check")
+        if not check:
+            return ""
+        verdict = check["verdict"]
+        return ("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else \
+            (verdict[0].upper() + verdict[1:] + ". ")
 
     def _summary(self, r: dict) -> str:
         t = r["tool"]
@@ -463,8 +468,8 @@ class ToolsPanel(Panel):
             row = []
             if "inputs" in r and r["tool"] != "upscale":
                 row.append(r["inputs"][i])
-            if r["tool"] == "upscale":
-                row.append(r["bicubic"][i])
+            if r.get("baseline") is not None:          # the baseline beside the result (bicubic, filter, fill)
+                row.append(r["baseline"][i])
             row.extend(images[i])
             rows.append(row)
         columns = len(rows[0]) if rows else 1

@@ -160,3 +160,29 @@ def test_exportable_role(name):
     assert out.shape[0] == 3 and torch.isfinite(out).all() and net.output
     assert all(v.shape[0] == 3 for v in net.inputs.values())
     json.dumps(net.about)
+
+
+@pytest.mark.parametrize("name", [n for n in registry.names() if any(
+    capabilities.has(registry.get(n).engine_class, r) for r in ("prior", "autoregressive", "energy"))])
+def test_every_tool_a_role_allows_runs_on_a_fresh_engine(name):
+    """A family reaches the tools through its roles alone (flow-matching has no tool code of its own)."""
+    from engines.tools import denoise, inpaint, score, session, upscale
+
+    e = build(name)
+    pics, mask = images(2), np.zeros((SIZE, SIZE), bool)
+    mask[4:, :] = True
+    ran = []
+    if session.can(e, "inpaint"):
+        res = inpaint.inpaint(e, pics, mask, steps=2, resample=1, sweeps=1)
+        assert (res.images[:, 0][:, ~mask] == pics[:, ~mask]).all()
+        ran.append("inpaint")
+    if session.can(e, "denoise"):
+        assert denoise.denoise(e, pics, sigma=30.0, steps=2).images.shape == pics.shape
+        ran.append("denoise")
+    if session.can(e, "upscale"):
+        assert upscale.upscale(e, pics[:, ::2, ::2], steps=2).images.shape == pics.shape
+        ran.append("upscale")
+    if session.can(e, "score"):
+        assert np.isfinite(score.score(e, pics, projection_steps=2).scores).all()
+        ran.append("score")
+    assert ran

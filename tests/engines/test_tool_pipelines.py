@@ -139,3 +139,26 @@ def test_energy_pipelines_clamp_and_descend():
 def test_reconstructor_denoises_by_encode_decode():
     res = dn.denoise(FakeAutoencoder(), pictures(1), sigma=10.0)
     assert res.method == "encode-decode (identity)" and (res.images == pictures(1)).all()
+
+
+# --- typed options: the command line's flags are made from the same dataclasses as the studio's forms ----------
+
+def test_tool_flags_come_from_the_typed_options(tmp_path, capsys):
+    import argparse
+
+    from engines.cli import build_parser, main
+    from engines.config import field_infos
+    from engines.tools.options import OPTIONS
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for tool, options in OPTIONS.items():
+        flags = {a.dest: a for a in subs[tool]._actions}
+        for info in field_infos(options):
+            assert info.name in flags, (tool, info.name)
+            assert info.help in flags[info.name].help
+            if info.name != "n_per_class":   # required on the command line
+                assert flags[info.name].default == info.default
+    assert main(["inpaint", str(tmp_path), "--images", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--box", "0,0,2,2", "--candidates", "17"]) == 2
+    assert "--candidates must be at most 16" in capsys.readouterr().err

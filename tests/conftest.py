@@ -51,7 +51,7 @@ def tier_of(item) -> list[str]:
         tiers.append("multiprocess")
     if rel in BENCHMARK_FILES:
         tiers.append("benchmark")
-    if rel.startswith("studio/") and ("window" in getattr(item, "fixturenames", ())
+    if rel.startswith("studio/") and (any(f.endswith("window") for f in getattr(item, "fixturenames", ()))
                                       or _builds_main_window(Path(str(item.path)))):
         tiers.append("window")
     name = f"{rel}::{item.name}"

@@ -9,7 +9,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import pytest
 
-from .helpers import configure_tiny_run, dispose, load_into, write_blob_folder  # noqa: F401 - fixtures use them
+from .helpers import configure_tiny_run, dispose, in_sight, load_into, write_blob_folder  # noqa: F401 - fixtures use them
 
 
 @pytest.fixture(autouse=True)
@@ -33,5 +33,20 @@ def window(qtbot):
     w.show()
     yield w
     w.state.shutdown(30_000)  # joins any worker left running by a failed test
+    w.close()
+    dispose(w)
+
+
+@pytest.fixture
+def laptop_window(qtbot, monkeypatch):
+    """The main window as a 1280×720 screen lays it out (the default layout for that screen)."""
+    from studio.main_window import STOP_AND_SAVE, MainWindow
+    monkeypatch.setattr(MainWindow, "_available_size", lambda self: (1280, 720))
+    w = MainWindow()
+    w.close_policy = lambda: STOP_AND_SAVE
+    w.show()
+    qtbot.waitUntil(lambda: w.width() == 1280)
+    yield w
+    w.state.shutdown(30_000)
     w.close()
     dispose(w)

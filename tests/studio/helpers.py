@@ -56,3 +56,13 @@ def configure_tiny_run(window, steps=12, sample_every=4):
     settings.editor("device").setCurrentIndex(settings.editor("device").findData("cpu"))
     assert window.state.config_error is None
     assert window.state.settings.steps == steps and window.state.config.g_width == 8
+
+
+def in_sight(window, panel_id, widget) -> bool:
+    """`widget` is visible in its dock without scrolling (its whole rectangle inside the dock's view)."""
+    from PySide6.QtCore import QRect
+    window.show_panel(panel_id)
+    scroll = window.docks[panel_id].widget()
+    view = scroll.viewport()
+    top_left = widget.mapTo(view, widget.rect().topLeft())
+    return widget.isVisible() and view.rect().contains(QRect(top_left, widget.size()))

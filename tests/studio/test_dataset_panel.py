@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 from engines.data import ImageDataset
 from studio.docks.dataset import CACHE_LIMIT, ThumbnailModel
 
-from .conftest import dispose, write_blob_folder
+from .helpers import dispose, write_blob_folder
 
 # Qt 6 has only this constructor for drag-enter events; PySide marks it deprecated all the same.
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
@@ -71,7 +71,7 @@ def test_sample_digits_load_with_one_click(qtbot, window):
 
 
 def test_changing_size_or_channels_reloads(qtbot, window, blob_folder):
-    from .conftest import load_into
+    from .helpers import load_into
     load_into(qtbot, window, blob_folder)
     panel = window.panels["dataset"]
     with qtbot.waitSignal(window.state.dataset_changed, timeout=30_000) as got:

@@ -149,5 +149,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from benchmarks._results import record_run  # its figures go to benchmarks/results/ui_latency.json
-    sys.exit(record_run("ui_latency", main))
+    sys.exit(main())   # its figures go to benchmarks/results/ui_latency[-VARIANT].json

@@ -125,7 +125,7 @@ def test_an_out_of_range_size_says_the_range_instead_of_becoming_another_size(qt
 
 def test_a_second_input_fits_the_dataset_dock_at_1280x720(qtbot, laptop_window):
     """With CycleGAN's set B the panel scrolled sideways: descriptions and Clear were cut."""
-    from .conftest import in_sight
+    from .helpers import in_sight
     window = laptop_window
     model = window.panels["model"]
     model.family_box.setCurrentIndex(model.family_box.findData("cyclegan"))

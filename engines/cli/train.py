@@ -199,6 +199,7 @@ def run(args) -> int:
         except dist_rt.DistributedError as exc:
             raise ConfigError(str(exc)) from None
         dist_rt.remember_store()
+        dist_rt.raise_on_terminate()
         try:
             return _train(args, time_limit)
         finally:

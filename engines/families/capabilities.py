@@ -264,6 +264,7 @@ class LatentRenderer(Capability):
 class Reconstructor(Capability):
     """Encode, then decode: what an autoencoder does to an image."""
     name = "reconstruct"
+    reconstruction: ClassVar[str] = "autoencoder"   # through what, for a person ("autoencoder", "first stage")
 
     @abstractmethod
     def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None,

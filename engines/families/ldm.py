@@ -21,6 +21,10 @@ use the same numbers); the diffusion model only ever sees these normalised laten
 
 Sampling is DDIM (sampling options as for ddpm: steps, eta, guidance, sampler); the Latent panel's
 latent is the starting noise, and real images reach it by DDIM inversion of their latents.
+
+`objective = flow-matching` trains the latent model as the flow-matching family does instead
+(engines/families/flow_matching.py: the same U-Net learning the velocity of the straight path, Euler
+or Heun ODE sampling with few steps, ODE inversion); the first stage is unchanged.
 """
 
 from __future__ import annotations
@@ -42,9 +46,12 @@ from ..runtime.distributed import broadcast_tensors
 from . import first_stage as fs
 from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
 from .capabilities import LatentCodec, Prior, Reconstructor, Sampler
-from .ddpm import DDPMConfig, DDPMEngine, DDPMSampling
+from .ddpm import DDPMConfig, DDPMEngine, DDPMSampling, UNetPriorConfig
+from .flow_matching import FlowMatchingConfig, FlowMatchingEngine
 
 FIRST_STAGES = ("vae", "ae", "vqvae")
+OBJECTIVES = ("diffusion", "flow-matching")
+DIFFUSION_ONLY = {"objective": ("diffusion",)}
 
 
 
@@ -56,15 +63,16 @@ class LDMConfig:
     first_stage_width: int = param(32, min=4, max=512, help="Width of the self-trained autoencoder.")
     first_stage_latent: int = param(8, min=1, max=512, help="Latent size of the self-trained autoencoder: channels of the grid (vqvae) or length of the vector (ae, vae).")
     first_stage_codebook: int = param(64, min=2, max=8192, help="Codebook size of a self-trained vqvae.")
-    # --- diffusion network (the DDPM family's U-Net over the latents) ---
+    # --- the latent model (the DDPM family's U-Net over the latents) ---
+    objective: str = param("diffusion", choices=OBJECTIVES, help="How the latent model learns: diffusion (ddpm's noise schedule, DDIM sampling) or flow-matching (rectified flow: the straight path's velocity, a few Euler/Heun ODE steps, with the flow family's sampling defaults).")
     base_channels: int = param(64, min=8, max=512, help="U-Net width over the latents.")
     channel_mults: str = param("1,2", help="U-Net width multiplier per level, comma separated (a 7 x 7 grid or a 1 x 1 vector does not shrink).")
     num_res_blocks: int = param(2, min=1, max=4, help="Residual blocks per level.")
     attention_resolution: int = param(8, min=0, max=64, help="Self-attention on latent grids this size or smaller (0: none).")
     dropout: float = param(0.0, min=0.0, max=0.5, help="Dropout inside residual blocks.")
-    timesteps: int = param(1000, min=10, max=4000, help="Diffusion steps T used in training.")
-    prediction: str = param("v", choices=PREDICTIONS, help="What the network predicts: v (steady at every noise level) or the noise eps.")
-    min_snr_gamma: float = param(5.0, min=0.0, max=100.0, help="Min-SNR loss weighting gamma; 0 turns it off.")
+    timesteps: int = param(1000, min=10, max=4000, help="Diffusion steps T used in training.", when=DIFFUSION_ONLY)
+    prediction: str = param("v", choices=PREDICTIONS, help="What the network predicts: v (steady at every noise level) or the noise eps.", when=DIFFUSION_ONLY)
+    min_snr_gamma: float = param(5.0, min=0.0, max=100.0, help="Min-SNR loss weighting gamma; 0 turns it off.", when=DIFFUSION_ONLY)
     lr: float = param(1e-3, min=1e-6, max=1e-2, help="Adam learning rate of the diffusion model.")
     lr_warmup: int = param(100, min=0, max=100_000, help="Steps over which the diffusion model's learning rate ramps up.")
     grad_clip: float = param(1.0, min=0.0, max=100.0, help="Clip the diffusion model's gradient norm to this unless the run's grad_clip setting is set (0: off).")
@@ -72,10 +80,10 @@ class LDMConfig:
     conditional: bool = param(True, help="Use class labels when the data has them (classifier-free guidance).")
     label_dropout: float = param(0.1, min=0.0, max=0.5, help="Share of training latents shown without their label, so guidance can work.")
     # --- sampling defaults ---
-    sampler: str = param("ddim", choices=SAMPLERS, help="ddim (fast; deterministic at eta 0) or ancestral.")
-    sample_steps: int = param(50, min=1, max=4000, help="Denoising steps when sampling.")
-    preview_steps: int = param(20, min=1, max=4000, help="DDIM steps for the grids drawn during training.")
-    eta: float = param(0.0, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling.")
+    sampler: str = param("ddim", choices=SAMPLERS, help="ddim (fast; deterministic at eta 0) or ancestral.", when=DIFFUSION_ONLY)
+    sample_steps: int = param(50, min=1, max=4000, help="Denoising steps when sampling.", when=DIFFUSION_ONLY)
+    preview_steps: int = param(20, min=1, max=4000, help="DDIM steps for the grids drawn during training.", when=DIFFUSION_ONLY)
+    eta: float = param(0.0, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling.", when=DIFFUSION_ONLY)
     guidance: float = param(2.0, min=0.0, max=20.0, help="Classifier-free guidance scale for conditional runs (1: plain conditional).")
 
     def check(self) -> None:
@@ -157,10 +165,16 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
         self.shape = latent_shape(self.first)
         channels = self.shape[0]
         side = self.shape[1] if len(self.shape) == 3 else 1
-        shared = {f.name: getattr(c, f.name) for f in dataclasses.fields(DDPMConfig) if hasattr(c, f.name)}
-        ddpm_config = replace_checked(DDPMConfig(), **{**shared, "patch_size": 1})
+        self.flow = c.objective == "flow-matching"
+        config_class, engine_class = (FlowMatchingConfig, FlowMatchingEngine) if self.flow else (DDPMConfig, DDPMEngine)
+        names = UNetPriorConfig if self.flow else DDPMConfig  # the flow keeps its own sampling defaults
+        shared = {f.name: getattr(c, f.name) for f in dataclasses.fields(names) if hasattr(c, f.name)}
+        prior_config = replace_checked(config_class(), **{**shared, "patch_size": 1})
         spec = DataSpec(side, channels, self.data.num_classes, self.data.class_names)
-        self.diffusion = DDPMEngine(ddpm_config, spec, self.device)
+        self.diffusion = engine_class(prior_config, spec, self.device)
+        self.sampling_config = type(self.diffusion.options)  # this run's options (ddpm's or the flow's)
+        if self.flow:
+            self.encoding = "ODE inversion in the first stage's latent space"
         self.conditional = self.diffusion.conditional
         self.norm = LatentNorm(channels).to(self.device)
 
@@ -209,8 +223,15 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
     def sampling_limits(self) -> dict:
         return self.diffusion.sampling_limits()
 
-    def apply_sampling_options(self, options: DDPMSampling) -> None:
+    def apply_sampling_options(self, options) -> None:
         self.diffusion.apply_sampling_options(options)
+
+    def _generate(self, x: torch.Tensor, labels, gen, progress, steps: int | None = None) -> torch.Tensor:
+        """Noise -> normalised latents with the latent model's own sampler (guided)."""
+        d = self.diffusion
+        if self.flow:
+            return d._flow(x, labels, progress, gen, steps=steps)[0]
+        return denoise(d._denoiser(labels), self._scheduler(steps), x, gen, progress)[0]
 
     def _scheduler(self, steps: int | None = None):
         """The ddpm sampler without clipping to [-1, 1]: normalised latents are not bounded like pixels."""
@@ -228,14 +249,14 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
                steps: int | None = None) -> np.ndarray:
         gen = torch.Generator().manual_seed(int(seed))
         d = self.diffusion
-        x = self._noise(n, gen).to(self.device)
-        x, _ = denoise(d._denoiser(d._labels(n, labels)), self._scheduler(steps), x, gen, progress)
+        x = self._generate(self._noise(n, gen).to(self.device), d._labels(n, labels), gen, progress, steps)
         return self._to_images(x)
 
     def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
         if self.phase == 1:
             return self.first.preview(n, seed)
-        return self.sample(n, seed, labels, steps=max(1, min(self.config.preview_steps, self.diffusion.options.steps)))
+        preview_steps = self.diffusion.config.preview_steps
+        return self.sample(n, seed, labels, steps=max(1, min(preview_steps, self.diffusion.options.steps)))
 
     # --- the Latent panel: starting noise, DDIM (eta 0) both ways ---------------------------------------
     def random_latents(self, n: int, seed: int) -> torch.Tensor:
@@ -249,13 +270,18 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
     def encode(self, images: np.ndarray, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
         d = self.diffusion
         z = self.norm.normalise(self._as_grid(self.first.encode(np.asarray(images, dtype=np.uint8)).float().to(self.device)))
+        if self.flow:
+            return d._flow(z, self._cond(len(z), labels), progress, backwards=True, guidance=1.0)[0].cpu()
         return invert(d._denoiser(self._cond(len(z), labels), guidance=1.0), d._ddim(), z, progress).cpu()
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
         d = self.diffusion
         x = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
-        x, _ = denoise(d._denoiser(self._cond(len(x), labels), guidance=1.0), d._ddim(), x, None, progress)
+        if self.flow:
+            x, _ = d._flow(x, self._cond(len(x), labels), progress, deterministic=True, guidance=1.0)
+        else:
+            x, _ = denoise(d._denoiser(self._cond(len(x), labels), guidance=1.0), d._ddim(), x, None, progress)
         return self._to_images(x)
 
     # --- the prior role: the diffusion model over the first stage's normalised latents ----------------
@@ -263,7 +289,7 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
 
     @property
     def prediction(self) -> str:
-        return self.config.prediction
+        return self.diffusion.prediction  # ddpm's eps or v, or the flow's velocity
 
     def prior_shape(self) -> tuple[int, ...]:
         d = self.diffusion.data
@@ -291,9 +317,13 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
         return self.diffusion.prediction_target(x0, noise, t)
 
     def prior_sampler(self, steps: int | None = None, start=None, deterministic: bool = False):
+        if self.flow:  # the flow never clips
+            return self.diffusion.prior_sampler(steps, start, deterministic)
         return self.diffusion.prior_sampler(steps, start, deterministic, clip=False)
 
     # --- the reconstructor role: through the first stage ---------------------------------------------------
+    reconstruction = "through the first stage (latent diffusion)"
+
     def reconstruct(self, images: np.ndarray, labels: np.ndarray | None = None,
                     progress: ProgressFn | None = None) -> np.ndarray:
         return self.first.reconstruct(images)

@@ -77,9 +77,9 @@ class TransformerConfig:
 
 def preset(config: TransformerConfig, size: int) -> TransformerConfig:
     """Up to 20 px the pixels variant (at most 400 tokens) learns digits in CPU minutes. Above that a token
-    per pixel is too long a sequence for a CPU budget (784 at 28 px: at 60 CPU-s on 16 px digits the pixels
-    variant reached a Fréchet distance of 228, the tokens variant 37), so the recipe is the tokens variant;
-    variant=pixels still works up to 32 px."""
+    per pixel is too long a sequence for a CPU budget (784 at 28 px; the tokens variant did far better
+    at equal CPU time: README, "Why the recipes are what they are"), so the recipe is the tokens
+    variant; variant=pixels still works up to 32 px."""
     if size <= 20:
         return replace_checked(config, layers=4, dim=64, heads=4, levels=4)
     if size <= 32:
@@ -410,12 +410,20 @@ class PixelTransformerEngine(TransformerEngine, Likelihood, Autoregressive):
 
     @torch.no_grad()
     def bits_per_dim(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Bits/dim of each image over the quantised pixels; a conditional run without labels sums the
+        class out (uniform over classes)."""
         x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).to(self.device)
-        y = torch.zeros(len(x), dtype=torch.long) if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
         was_training = self.net.training
         self.net.eval()
         try:
-            nll = self._nll(Batch(x, y.to(self.device)))
+            if self.conditional and labels is None:
+                k = self.data.num_classes
+                per = torch.stack([self._nll(Batch(x, torch.full((len(x),), c, dtype=torch.long, device=self.device)))
+                                   * self.length for c in range(k)], 1).double()   # nats per image given each class
+                nll = -(torch.logsumexp(-per, 1) - math.log(k)) / self.length
+            else:
+                y = torch.zeros(len(x), dtype=torch.long) if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+                nll = self._nll(Batch(x, y.to(self.device)))
         finally:
             self.net.train(was_training)
         return (nll / LOG2 / self.data.channels).double().cpu().numpy()

@@ -202,6 +202,22 @@ def init_from_env(device: str = "auto") -> torch.device | None:
     return dev
 
 
+class Terminated(RuntimeError):
+    """The launcher (torchrun's agent, after another node failed) asked this process to end."""
+
+
+def raise_on_terminate() -> None:
+    """SIGTERM (what a launcher sends before SIGKILL) raises Terminated once in the main thread, so the
+    training loop's failure path still says what happened in run.json; a second SIGTERM is ignored."""
+    import signal
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated("the launcher ended this process (another process or node stopped)")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def rank_from_env() -> int:
     return int(os.environ.get("RANK", "0"))
 

@@ -8,6 +8,7 @@ fits gets one sentence naming the families that can (`cannot_do`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..families.base import Cancelled, Engine
+from ..families import capabilities
+from ..families.base import Cancelled
 
 ProgressFn = Callable[[int, int], None]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -31,7 +33,8 @@ class ToolError(ValueError):
 @dataclass(frozen=True)
 class Method:
     name: str                                   # what the person is told ("RePaint (DDIM, 2 resamples)")
-    applies: Callable[[type], bool]             # engine class -> can this method run on it
+    applies: Callable[[type], bool]             # engine class -> can this method run on it (by capabilities)
+    run: Callable | None = None                 # the pipeline that does it
 
 
 def engine_class(engine) -> type:
@@ -66,25 +69,22 @@ def cannot_do(family: str, tool: str, methods: Sequence[Method]) -> str:
     return f"a {family} run cannot {tool}; families that can: {', '.join(can) or 'none'}"
 
 
-def overrides(cls: type, name: str) -> bool:
-    """True when the family implements `name` itself, not only the base Engine's or a capability
-    interface's 'not supported' default."""
-    for k in cls.__mro__:
-        if name in k.__dict__:
-            return k is not Engine and not k.__module__.endswith("families.capabilities")
-    return False
+def role(name: str) -> Callable[[type], bool]:
+    """`applies` for a method built on one capability or role."""
+    return lambda cls: capabilities.has(cls, name)
 
 
-def flow_engine_class() -> type:
-    """The flows' shared engine class (it moved from engines/nn to engines/families with the backbone v2)."""
-    from ..families.flow_engine import FlowEngine
-    return FlowEngine
-
-
-def has_capability(engine, name: str) -> bool:
-    """The backbone's capability query (engines.families.capabilities); "sampler" is "sample"."""
-    from ..families import capabilities
-    return capabilities.has(engine, "sample" if name == "sampler" else name)
+@contextlib.contextmanager
+def evaluating(engine):
+    """Every module of the engine in eval mode (dropout off) for the duration; the modes as they were after."""
+    modes = [(m, m.training) for m in engine.modules().values()]
+    for m, _ in modes:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.train(mode)
 
 
 # --- the run's own data -------------------------------------------------------------------------------
@@ -280,5 +280,5 @@ def check_progress(progress: ProgressFn | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-__all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "Inputs", "read_images",
-           "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "Cancelled", "has_capability"]
+__all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
+           "read_images", "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "Cancelled"]

@@ -4,14 +4,13 @@ Noise levels are standard deviations on the 0-255 pixel scale (sigma 25 is the c
 level). When not given, each image's level is estimated from its finest Haar wavelet band, the
 median absolute deviation estimator of Donoho & Johnstone (1994): sigma = median(|HH|) / 0.6745.
 
-Methods, chosen from what the family can do:
-  * diffusion: a noisy image y = x + sigma n is, scaled by sqrt(alpha_bar_t), a sample of x_t for the
-    step t where (1 - alpha_bar_t) / alpha_bar_t = sigma^2 (on the [-1, 1] scale); the deterministic
-    DDIM reverse process runs from that step to the clean image (as in SDEdit, Meng et al. 2022).
-  * autoencoders, VAEs and VQ-VAEs: encode, then decode (latent diffusion: through its first stage).
-  * EBM: Langevin descent on the energy (no added noise) from the noisy image.
-  * flows (and GANs): MAP in latent space, argmin |render(u) - y|^2 / (2 sigma^2) + |u|^2 / 2,
+Pipelines over roles, the first that the model has (capabilities.has):
+  * prior over pixels (ddpm, flow-matching): from the matching noise level, deterministic sampler
+    (engines/tools/diffusion.py; as in SDEdit, Meng et al. 2022).
+  * reconstructor (autoencoders, VAEs, VQ-VAEs, latent diffusion through its first stage): encode, then decode.
+  * latent renderer (flows, GANs): MAP in latent space, argmin |render(u) - y|^2 / (2 sigma^2) + |u|^2 / 2,
     started from the encoding of the noisy image where the family has an encoder.
+  * energy (EBM): Langevin descent on the energy (no added noise) from the noisy image.
 """
 
 from __future__ import annotations
@@ -22,27 +21,9 @@ import numpy as np
 import torch
 
 from ..families.base import Engine
-from .common import Method, ProgressFn, ToolError, check_progress, choose, to_float, to_uint8
-from .langevin import clamped_langevin, is_ebm
+from . import diffusion
+from .common import Method, ProgressFn, ToolError, check_progress, choose, role, to_float, to_uint8
 from .latent_fit import can_fit, fit_latents
-
-
-def _is(module: str, name: str):
-    def check(cls: type) -> bool:
-        import importlib
-
-        return issubclass(cls, getattr(importlib.import_module(module), name))
-    return check
-
-
-METHODS = (
-    Method("diffusion from the matching noise level (DDIM)", _is("engines.families.ddpm", "DDPMEngine")),
-    Method("encode-decode (autoencoder)", lambda cls: _is("engines.families.ae", "AEEngine")(cls)
-           or _is("engines.families.vae", "VAEEngine")(cls) or _is("engines.families.vqvae", "VQVAEEngine")(cls)),
-    Method("MAP in latent space", can_fit),
-    Method("Langevin descent on the energy (EBM)", is_ebm),
-    Method("encode-decode through the first stage (latent diffusion)", _is("engines.families.ldm", "LDMEngine")),
-)
 
 
 @dataclass
@@ -89,72 +70,26 @@ def denoise(engine: Engine, images: np.ndarray, sigma: float | None = None, seed
     sigmas = estimate_sigma(images) if estimated else np.full(len(images), float(sigma))
     if len(images) == 0:
         return DenoiseResult(images, sigmas, estimated, m.name)
-    if m is METHODS[0]:
-        out, name = _diffusion(engine, images, sigmas, seed, labels, progress, **options)
-    elif m is METHODS[1]:
-        out = engine.decode(engine.encode(images))
-        name = m.name
-        check_progress(progress, 1, 1)
-    elif m is METHODS[2]:
-        out, name = _map(engine, images, sigmas, seed, labels, progress, **options)
-    elif m is METHODS[4]:
-        out = engine.first.decode(engine.first.encode(images))
-        name = m.name
-        check_progress(progress, 1, 1)
-    else:
-        steps = int(options.get("steps") or engine.options.steps)
-        x = clamped_langevin(engine, to_float(images, engine.device), steps, engine.options.step_size, 0.0,
-                             progress=progress)
-        out, name = to_uint8(x), f"Langevin descent on the energy ({steps} steps, no noise; EBM)"
+    out, name = m.run(engine, images, sigmas, seed, labels, progress, **options)
     return DenoiseResult(out, sigmas, estimated, name)
 
 
 def matching_step(engine, sigma: float) -> int:
-    """The diffusion step t whose noise-to-signal ratio sqrt((1 - ab) / ab) is closest to sigma/127.5."""
-    s = float(sigma) / 127.5
-    ab = engine.schedule.alpha_bar.numpy()
-    ratio = np.sqrt((1 - ab) / ab)
-    return int(np.abs(ratio - s).argmin())
+    """Index in the prior's trained times of the one whose noise-to-signal ratio is closest to sigma/127.5
+    (ddpm: the step t itself)."""
+    return diffusion.matching_time(engine, sigma)[1]
 
 
-@torch.no_grad()
-def _diffusion(engine, images, sigmas, seed, labels, progress, steps: int | None = None, **_ignored):
-    from ..diffusion.samplers import DDIMScheduler, denoise as run_sampler
+def _reconstruct(engine, images, sigmas, seed, labels, progress, **_ignored):
+    out = engine.reconstruct(images, labels if engine.conditional else None)
+    check_progress(progress, 1, 1)
+    return out, f"encode-decode ({engine.reconstruction})"
 
-    out = images.copy()
-    T = engine.config.timesteps
-    per_full = int(steps or engine.options.steps)
-    # images whose levels are close share one reverse run: start steps snapped to a grid of T / steps
-    grain = max(1, T // max(per_full, 1))
-    starts = np.array([min(T - 1, int(round(matching_step(engine, s) / grain)) * grain) if s > 0.5 else -1
-                       for s in sigmas])
-    groups = sorted(set(starts.tolist()))
-    done = 0
-    for t in groups:
-        idx = np.flatnonzero(starts == t)
-        if t < 0:  # no noise to speak of: the image is its own answer
-            done += len(idx)
-            continue
-        sched = DDIMScheduler(engine.schedule, engine.config.prediction, eta=0.0)
-        sched.set_timesteps_from(t, max(2, int(round(per_full * (t + 1) / T))))
-        y = to_float(images[idx], engine.device)
-        x = engine.schedule.alpha_bar_at(t, y).sqrt() * y
-        if labels is not None and engine.conditional:
-            den = engine._denoiser(engine._labels(len(idx), np.asarray(labels)[idx]))
-        else:
-            den = engine._denoiser(engine._null_labels(len(idx)), guidance=1.0)
-        x, _ = run_sampler(den, sched, x, torch.Generator().manual_seed(int(seed)))
-        out[idx] = to_uint8(x)
-        done += len(idx)
-        check_progress(progress, done, len(images))
-    used = [t for t in groups if t >= 0]
-    if not used:
-        levels = "no noise to remove"
-    elif len(used) <= 3:
-        levels = "start " + ", ".join(f"t={t}" for t in used) + f" of {T}"
-    else:
-        levels = f"start t={used[0]}-{used[-1]} of {T}, per image"
-    return out, f"diffusion from the matching noise level (DDIM, eta 0; {levels})"
+
+def _langevin(engine, images, sigmas, seed, labels, progress, steps: int | None = None, **_ignored):
+    steps = int(steps or engine.sampling_options().steps)
+    x = engine.langevin(to_float(images, engine.device), steps, noise=0.0, progress=progress)
+    return to_uint8(x), f"Langevin descent on the energy ({steps} steps, no noise)"
 
 
 def _map(engine, images, sigmas, seed, labels, progress, steps: int = 200, lr: float = 0.05, **_ignored):
@@ -167,6 +102,14 @@ def _map(engine, images, sigmas, seed, labels, progress, steps: int = 200, lr: f
     x = fit_latents(engine, evidence, len(images), 1, seed, int(steps), float(lr), 1.0, start=images,
                     labels=labels, progress=progress)
     return to_uint8(x), f"MAP in latent space ({int(steps)} steps; data term at the noise level + prior)"
+
+
+METHODS = (
+    Method("diffusion from the matching noise level (deterministic)", diffusion.in_pixels, diffusion.denoise_from_level),
+    Method("encode-decode", role("reconstruct"), _reconstruct),
+    Method("MAP in latent space", can_fit, _map),
+    Method("Langevin descent on the energy", role("energy"), _langevin),
+)
 
 
 __all__ = ["METHODS", "DenoiseResult", "denoise", "estimate_sigma", "add_noise", "matching_step", "method_for"]

@@ -1,16 +1,16 @@
 """Anomaly scoring: one number per image, higher = more unusual for the model.
 
-Methods, chosen from what the family can do:
-  * bits/dim (flows, PixelCNN, any family with an exact likelihood), corrected for image complexity
-    as in Serrà et al. (ICLR 2020, "Input complexity and out-of-distribution detection with
-    likelihood-based generative models"): raw likelihood prefers simple images even when they are
-    out of distribution, so the score is bits/dim minus the image's own lossless (PNG) bits/dim.
-  * VAEs: the negative ELBO in bits/dim (an upper bound on -log2 p(x) per dimension), same correction.
-  * diffusion: the denoising loss (noise-prediction error at fixed noise levels and draws); latent
-    diffusion the same on its first stage's latents of the image.
-  * EBMs: the energy (low on the data the model was trained on).
-  * autoencoders (and VQ-VAEs): reconstruction error; GANs: projection error (how well the generator can
-    reproduce the image after optimising its latent).
+Pipelines over roles, the first that the model has (capabilities.has):
+  * likelihood (flows, PixelCNN, the pixel transformer; VAEs with the ELBO, a bound): bits/dim, corrected
+    for image complexity as in Serrà et al. (ICLR 2020, "Input complexity and out-of-distribution
+    detection with likelihood-based generative models"): raw likelihood prefers simple images even when
+    they are out of distribution, so the score is bits/dim minus the image's own lossless (PNG) bits/dim.
+  * prior (ddpm, flow-matching, latent diffusion): the denoising error (the network's error on its
+    training target at fixed noise levels and draws; latent priors in their latent space).
+  * reconstructor (autoencoders, VQ-VAEs): reconstruction error.
+  * latent renderer (GANs): projection error (how well the model can reproduce the image after
+    optimising its latent).
+  * energy (EBMs): the energy (low on the data the model was trained on).
 Class-conditional models score p(x) with the class summed out (uniform over classes), or the
 best class where a sum is not meaningful (reconstruction, projection).
 
@@ -22,47 +22,16 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..families.base import Engine
-from .common import Method, ToolError, ProgressFn, check_progress, choose, has_capability, to_float
-from .langevin import energy_of, is_ebm
-from .latent_fit import renderer_kind
+from . import diffusion
+from .common import Method, ProgressFn, ToolError, check_progress, choose, evaluating, role, to_float
 
 LOG2 = math.log(2.0)
-
-
-def _is(module: str, name: str):
-    def check(cls: type) -> bool:
-        import importlib
-
-        return issubclass(cls, getattr(importlib.import_module(module), name))
-    return check
-
-
-def _likelihood(cls: type) -> bool:
-    """Exact likelihood families (flows, PixelCNN, the pixel transformer); VAEs have their own method (ELBO)."""
-    if _is("engines.families.vae", "VAEEngine")(cls):
-        return False
-    return (_is("engines.families.pixelcnn", "PixelCNNEngine")(cls) or has_capability(cls, "likelihood")
-            or _is("engines.families.transformer", "TransformerEngine")(cls))
-
-
-METHODS = (
-    Method("bits/dim (exact likelihood)", _likelihood),
-    Method("negative ELBO (bits/dim bound)", _is("engines.families.vae", "VAEEngine")),
-    Method("denoising loss (diffusion)", _is("engines.families.ddpm", "DDPMEngine")),
-    Method("reconstruction error (autoencoder)", lambda cls: _is("engines.families.ae", "AEEngine")(cls)
-           or _is("engines.families.vqvae", "VQVAEEngine")(cls)),
-    Method("projection error (generator)", lambda cls: renderer_kind(cls) == "render"),
-    Method("energy (EBM)", is_ebm),
-    Method("denoising loss in the first stage's latent space (latent diffusion)", _is("engines.families.ldm", "LDMEngine")),
-)
-BITS_METHODS = (METHODS[0], METHODS[1])
 
 
 @dataclass
@@ -91,7 +60,14 @@ class Reference:
 
 
 def method_for(engine) -> Method:
-    return choose(METHODS, engine, "score images")
+    """The method for this run, named for it: the likelihood says whether it is exact (a VAE's ELBO is
+    a bound), a latent prior says it scores in its latent space."""
+    m = choose(METHODS, engine, "score images")
+    if m.run is _bits:
+        return replace(m, name="bits/dim (exact likelihood)" if engine.exact else "negative ELBO (bits/dim bound)")
+    if m.run is _denoising and engine.prior_space != "pixels":
+        return replace(m, name="denoising loss in the prior's latent space (latent diffusion)")
+    return m
 
 
 def png_bits_per_dim(images: np.ndarray) -> np.ndarray:
@@ -112,141 +88,46 @@ def score(engine: Engine, images: np.ndarray, complexity: bool = True, batch_siz
     from bits/dim scores (ignored by the other methods)."""
     images = np.ascontiguousarray(images, dtype=np.uint8)
     m = method_for(engine)
+    name = m.name
     n = len(images)
     parts = []
     total = max(1, math.ceil(n / batch_size))
     for b, i in enumerate(range(0, n, batch_size)):
-        chunk = images[i:i + batch_size]
-        if m is METHODS[0]:
-            parts.append(_bits(engine, chunk, seed))
-        elif m is METHODS[1]:
-            parts.append(_elbo(engine, chunk, seed))
-        elif m is METHODS[2]:
-            parts.append(_denoising(engine, chunk, seed))
-        elif m is METHODS[3]:
-            parts.append(_reconstruction(engine, chunk))
-        elif m is METHODS[4]:
-            parts.append(_projection(engine, chunk, seed, projection_steps))
-        elif m is METHODS[5]:
-            parts.append(_energy(engine, chunk))
-        else:
-            parts.append(_latent_denoising(engine, chunk, seed))
+        parts.append(m.run(engine, images[i:i + batch_size], seed, projection_steps))
         check_progress(progress, b + 1, total)
     raw = np.concatenate(parts) if parts else np.zeros(0)
-    if m in BITS_METHODS:
+    if m.run is _bits:
         if complexity:
             png = png_bits_per_dim(images)
-            return ScoreResult(raw - png, m.name + " minus PNG bits/dim (Serrà et al. 2020)", "bits/dim", raw, png)
-        return ScoreResult(raw, m.name, "bits/dim", raw, None)
-    unit = {METHODS[2]: "MSE", METHODS[5]: "energy", METHODS[6]: "MSE (normalised latents)"}.get(m, "MSE (0-255 scale)")
-    return ScoreResult(raw, m.name, unit)
+            return ScoreResult(raw - png, name + " minus PNG bits/dim (Serrà et al. 2020)", "bits/dim", raw, png)
+        return ScoreResult(raw, name, "bits/dim", raw, None)
+    return ScoreResult(raw, name, _unit(engine, m))
 
 
-# --- methods --------------------------------------------------------------------------------------
+# --- methods ----------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def _bits(engine, images: np.ndarray, seed: int) -> np.ndarray:
-    from ..families.pixelcnn import PixelCNNEngine
-
-    if isinstance(engine, PixelCNNEngine) and engine.conditional:
-        return _pixelcnn_marginal(engine, images)
+def _bits(engine, images: np.ndarray, seed: int, projection_steps: int = 0) -> np.ndarray:
+    """The Likelihood role's bits/dim (a conditional run with the class summed out)."""
     try:
-        out = engine.bits_per_dim(images)  # the Likelihood capability
+        out = engine.bits_per_dim(images)
     except NotImplementedError as exc:
         raise ToolError(f"this {engine.family} run has no bits/dim over pixels to score with ({exc})") from None
     return np.asarray(out, dtype=np.float64).reshape(len(images))
 
 
-def _pixelcnn_marginal(engine, images: np.ndarray) -> np.ndarray:
-    """-log2 p(x) / D with the class summed out: p(x) = (1/K) sum_y p(x|y)."""
-    from ..families.pixelcnn import mixture_nll
-
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).to(engine.device)
-    dims = pixels[0].numel()
-    net = engine.model
-    was = net.training
-    net.eval()
-    x = pixels.float() / 127.5 - 1.0
-
-    def nll_given(labels):
-        out = net(x, labels).float()
-        nll = mixture_nll(out, pixels) if engine.mixture else F.cross_entropy(out, pixels.long(), reduction="none")
-        return nll.flatten(1).sum(1).double()
-    try:
-        k = engine.data.num_classes
-        per = torch.stack([nll_given(torch.full((len(x),), c, dtype=torch.long, device=engine.device))
-                           for c in range(k)], 1)
-    finally:
-        net.train(was)
-    nats = -(torch.logsumexp(-per, 1) - math.log(k))
-    return (nats / (dims * LOG2)).cpu().numpy()
+def _denoising(engine, images: np.ndarray, seed: int, projection_steps: int = 0) -> np.ndarray:
+    return diffusion.denoising_error(engine, images, seed)
 
 
 @torch.no_grad()
-def _elbo(engine, images: np.ndarray, seed: int, draws: int = 4) -> np.ndarray:
-    from ..families.vae import gaussian_kl
-
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).to(engine.device)
-    x = pixels.float() / 127.5 - 1.0
-    dims = pixels[0].numel()
-    engine.encoder.eval()
-    engine.decoder.eval()
-    if engine.likelihood is None:
-        engine.likelihood = "logistic"
-    gen = torch.Generator().manual_seed(int(seed) + 99)
-
-    def neg_elbo(labels):
-        mu, logvar = engine._posterior(x, labels)
-        kl = gaussian_kl(mu, logvar).sum(1).double()
-        recon = 0.0
-        for _ in range(draws):
-            z = mu + torch.randn(mu.shape, generator=gen).to(mu.device) * (0.5 * logvar).exp()
-            recon = recon + engine._pixel_nll(pixels, *engine._decode_params(z, labels)).double()
-        return recon / draws + kl
-    if not engine.conditional:
-        nats = neg_elbo(None)
-    else:
-        k = engine.num_classes
-        per = torch.stack([neg_elbo(torch.full((len(x),), c, dtype=torch.long, device=engine.device))
-                           for c in range(k)], 1)
-        nats = -(torch.logsumexp(-per, 1) - math.log(k))
-    return (nats / (dims * LOG2)).cpu().numpy()
-
-
-@torch.no_grad()
-def _latent_denoising(engine, images: np.ndarray, seed: int) -> np.ndarray:
-    """Latent diffusion: the same denoising loss, on the first stage's normalised latents of the images."""
-    z = engine.first.encode(np.ascontiguousarray(images)).float().to(engine.device)
-    return _denoising(engine.diffusion, None, seed, x0=engine.norm.normalise(engine._as_grid(z)))
-
-
-@torch.no_grad()
-def _denoising(engine, images: np.ndarray | None, seed: int, levels: int = 8, x0: torch.Tensor | None = None) -> np.ndarray:
-    """Mean squared error of the network's target (v or eps) at `levels` noise levels spread over
-    the schedule, with noise drawn from a fixed seed (the same draws for every image set)."""
-    x0 = to_float(images, engine.device) if x0 is None else x0
-    net = engine._sampling_net()
-    labels = engine._null_labels(len(x0))
-    T = engine.config.timesteps
-    gen = torch.Generator().manual_seed(int(seed) + 7)
-    total = torch.zeros(len(x0), dtype=torch.float64)
-    ts = np.unique(np.linspace(0.02 * T, 0.7 * T, levels).astype(int))
-    for t in ts:
-        eps = torch.randn(x0.shape, generator=gen).to(engine.device)
-        tt = torch.full((len(x0),), int(t), dtype=torch.long, device=engine.device)
-        out = net(engine.schedule.add_noise(x0, eps, tt), tt, labels)
-        target = engine.schedule.target(engine.config.prediction, x0, eps, tt)
-        total += (out.float() - target).pow(2).flatten(1).mean(1).double().cpu()
-    return (total / len(ts)).numpy()
-
-
-@torch.no_grad()
-def _reconstruction(engine, images: np.ndarray) -> np.ndarray:
-    recon = engine.decode(engine.encode(images))
+def _reconstruction(engine, images: np.ndarray, seed: int = 0, projection_steps: int = 0) -> np.ndarray:
+    recon = engine.reconstruct(images)
     return ((recon.astype(np.float64) - images.astype(np.float64)) ** 2).reshape(len(images), -1).mean(1)
 
 
 def _projection(engine, images: np.ndarray, seed: int, steps: int) -> np.ndarray:
+    """The smallest error of projecting each image (over the classes of a conditional run)."""
     from ..latent import project
 
     best = None
@@ -261,14 +142,24 @@ def _projection(engine, images: np.ndarray, seed: int, steps: int) -> np.ndarray
 
 
 @torch.no_grad()
-def _energy(engine, images: np.ndarray) -> np.ndarray:
-    net = engine.net
-    was = net.training
-    net.eval()
-    try:
-        return energy_of(engine)(to_float(images, engine.device)).double().cpu().numpy()
-    finally:
-        net.train(was)
+def _energy(engine, images: np.ndarray, seed: int = 0, projection_steps: int = 0) -> np.ndarray:
+    with evaluating(engine):
+        return engine.energy(to_float(images, engine.device)).double().cpu().numpy()
+
+
+METHODS = (
+    Method("bits/dim (likelihood)", role("likelihood"), _bits),
+    Method("denoising loss (diffusion or flow prior)", role("prior"), _denoising),
+    Method("reconstruction error (autoencoder)", role("reconstruct"), _reconstruction),
+    Method("projection error (generator)", role("renderer"), _projection),
+    Method("energy", role("energy"), _energy),
+)
+
+
+def _unit(engine, m: Method) -> str:
+    if m.run is _denoising:
+        return "MSE" if engine.prior_space == "pixels" else "MSE (normalised latents)"
+    return {_energy: "energy"}.get(m.run, "MSE (0-255 scale)")
 
 
 # --- the held-out reference -------------------------------------------------------------------------

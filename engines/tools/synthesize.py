@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..families.base import Engine
-from .common import Method, ProgressFn, ToolError, check_progress, choose, has_capability, write_png
+from .common import Method, ProgressFn, ToolError, check_progress, choose, role, write_png
 
-METHODS = (Method("sampling", lambda cls: has_capability(cls, "sample")),)
+METHODS = (Method("sampling", role("sample")),)
 MAX_ROUNDS = 8  # confidence filtering draws at most this many times the asked-for number
 
 

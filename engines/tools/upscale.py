@@ -1,13 +1,11 @@
 """Super-resolution: a smaller image -> the run's size, consistent with the small image.
 
 The degradation is area downsampling (each low-resolution pixel is the mean of the block it covers).
-Methods, chosen from what the family can do:
-  * diffusion: ILVR (Choi et al., 2021): after every reverse step the low frequencies of x are
-    replaced by those of the reference (the input enlarged) noised to the same level,
-    x <- x - up(down(x)) + up(down(ref_t)); with `up` repeating pixels this is a projection, so at
-    the end the sample downsamples exactly to the input (the data consistency of DDRM-style methods).
-  * VAE, autoencoder, flows, GANs: the latent is optimised so that the downsampled rendering matches
-    the input (a downsampling-consistency loss), with the prior as regulariser.
+Pipelines over roles, the first that the model has (capabilities.has):
+  * prior over pixels (ddpm, flow-matching): ILVR (engines/tools/diffusion.py), the result downsampling
+    exactly to the input.
+  * latent renderer (VAE, autoencoder, flows, GANs): the latent is optimised so that the downsampled
+    rendering matches the input (a downsampling-consistency loss), with the prior as regulariser.
 Bicubic enlargement is returned beside every result as the baseline.
 """
 
@@ -20,22 +18,9 @@ import torch
 from torch.nn import functional as F
 
 from ..families.base import Engine
+from . import diffusion
 from .common import Method, ProgressFn, ToolError, bicubic_upscale, choose, to_float, to_uint8
 from .latent_fit import can_fit, fit_latents
-
-
-def _is(module: str, name: str):
-    def check(cls: type) -> bool:
-        import importlib
-
-        return issubclass(cls, getattr(importlib.import_module(module), name))
-    return check
-
-
-METHODS = (
-    Method("ILVR diffusion (low frequencies replaced at every step)", _is("engines.families.ddpm", "DDPMEngine")),
-    Method("latent optimisation (downsampling consistency + prior)", can_fit),
-)
 
 
 @dataclass
@@ -78,59 +63,12 @@ def upscale(engine: Engine, images, seed: int = 0, labels: np.ndarray | None = N
         low = np.stack([images[i] for i in idx])
         lab = None if labels is None else np.asarray(labels)[idx]
         sub = None if progress is None else (lambda d, t, g=g: progress(g * t + d, len(sizes) * t))
-        if m is METHODS[0]:
-            out[idx], name = _ilvr(engine, low, bic[idx], seed, lab, sub, **options)
-        else:
-            out[idx], name = _latent(engine, low, bic[idx], seed, lab, sub, **options)
+        out[idx], name = m.run(engine, low, bic[idx], seed, lab, sub, **options)
     return UpscaleResult(out, bic, name)
 
 
-@torch.no_grad()
 def _ilvr(engine, low, bicubic, seed, labels, progress, steps: int | None = None, **_ignored):
-    from dataclasses import replace
-
-    from ..diffusion.samplers import denoise as run_sampler
-
-    n, small = len(low), low.shape[1]
-    size = engine.data.size
-    y = to_float(low, engine.device)
-
-    def phi(x):  # the low-pass filter: area down to the input's size, back up by repeating pixels; with
-        # an integer factor that is a projection (down(x - phi(x)) = 0), so the result downsamples to the input
-        return F.interpolate(downsample(x, small), size=(size, size), mode="nearest")
-
-    # the reference: the input enlarged; its low frequencies are the ones the result must have
-    ref = F.interpolate(y, size=(size, size), mode="nearest")
-    gen = torch.Generator().manual_seed(int(seed))
-
-    def constrain(x, t_prev):
-        if t_prev < 0:
-            target = ref
-        else:  # the reference noised to the level x is at now
-            ab = engine.schedule.alpha_bar_at(t_prev, x)
-            target = ab.sqrt() * ref + (1 - ab).sqrt() * torch.randn(x.shape, generator=gen).to(x.device)
-        return x - phi(x) + phi(target)
-
-    saved = engine.options
-    if steps:
-        engine.options = replace(saved, steps=int(steps))
-    try:
-        sched = engine._scheduler()
-        if labels is not None and engine.conditional:
-            den = engine._denoiser(engine._labels(n, labels))
-        else:
-            den = engine._denoiser(engine._null_labels(n), guidance=1.0)
-        x = torch.randn((n, engine.data.channels, size, size), generator=gen).to(engine.device)
-        x, _ = run_sampler(den, sched, x, gen, progress, constrain=constrain)
-        # the pixel range and the consistency together: alternate the two projections (POCS), since
-        # clipping a dark or bright region alone would shift its block means away from the input
-        for _ in range(50):
-            x = x.clamp(-1, 1)
-            x = x - phi(x) + phi(ref)
-        total = len(sched.timesteps)
-    finally:
-        engine.options = saved
-    return to_uint8(x), f"ILVR diffusion ({total} steps; low frequencies from the {small} px input at every step)"
+    return diffusion.ilvr(engine, low, seed, labels, progress, steps)
 
 
 def _latent(engine, low, bicubic, seed, labels, progress, steps: int = 200, lr: float = 0.05, noise: float = 0.05,
@@ -144,6 +82,12 @@ def _latent(engine, low, bicubic, seed, labels, progress, steps: int = 200, lr: 
     x = fit_latents(engine, evidence, len(low), 1, seed, int(steps), float(lr), 1.0, start=bicubic,
                     labels=labels, progress=progress)
     return to_uint8(x), f"latent optimisation ({int(steps)} steps; downsampling consistency with the {small} px input + prior)"
+
+
+METHODS = (
+    Method("ILVR diffusion (low frequencies replaced at every step)", diffusion.in_pixels, _ilvr),
+    Method("latent optimisation (downsampling consistency + prior)", can_fit, _latent),
+)
 
 
 __all__ = ["METHODS", "UpscaleResult", "upscale", "downsample", "shrink", "method_for"]

@@ -788,6 +788,12 @@ class Trainer:
         if _is_oom(exc):
             own = f"out of memory at step {self.step + 1} with {self.local_batch} images per process"
         peer = dist_rt.peer_failure(self.rank, self.world)
+        if peer is None and _is_collective_error(exc) and self.run_dir is not None:
+            try:  # said at once: a launcher may end this process while it waits for the others' word
+                self.run_dir.update_record(status="failed", step=self.step, updated=time.time(), failure={
+                    "rank": None, "step": self.step + 1, "message": f"lost contact with the other processes ({own})"})
+            except Exception:  # noqa: BLE001 - the original failure matters more
+                pass
         if peer is None and _is_collective_error(exc):  # the failing process publishes first; be patient
             peer = dist_rt.peer_failure(self.rank, self.world, wait_s=3.0)
         if peer is not None:

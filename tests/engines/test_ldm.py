@@ -86,3 +86,17 @@ def test_a_given_autoencoder_is_used_frozen_and_the_export_samples_on_its_own(tm
     with pytest.raises(ConfigError, match="first stage of family"):
         from engines.families.ebm import EBMConfig, EBMEngine
         LDMEngine(LDMConfig(**SMALL), DataSpec(16, 1), inputs={"first_stage": EBMEngine(EBMConfig(width=4, buffer_size=4), DataSpec(16, 1))})
+
+
+def test_flow_matching_objective_keeps_the_contract(tmp_path, monkeypatch):
+    """objective = flow-matching: the same first stage, the flow's sampler and ODE inversion."""
+    flow = {**SMALL, "objective": "flow-matching", "first_stage_family": "ae"}
+    monkeypatch.setitem(SMALL_CONFIG, "ldm", flow)
+    contract.test_trains_samples_and_reloads(tmp_path, "ldm", 1, 2)
+    contract.test_latent_interface_for_the_explorer("ldm")
+    engine = LDMEngine(LDMConfig(**flow), DataSpec(16, 1))
+    assert "ODE" in engine.encoding and {"sampler", "steps", "noise"} <= set(vars(engine.sampling_options()))
+    engine.set_sampling_options(sampler="euler", steps=3)
+    calls = []
+    engine.sample(2, seed=0, progress=lambda d, n: calls.append(n))
+    assert calls == [3, 3, 3]

@@ -60,6 +60,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--prefill", type=int, default=300_000,
                    help="points per loss curve added (at negative steps) before the probe, to load the plot")
+    p.add_argument("--profile", default="", help="write a cProfile of the GUI thread during the probe here (.pstats)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes and a second or two of work: checks the script still runs (the suite runs it)")
     a = p.parse_args()
     if a.smoke:
@@ -105,7 +106,15 @@ def main() -> int:
             series.extend(old_x, old_y)
         losses.dirty = True
     t0 = time.perf_counter()
+    profiler = None
+    if a.profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     busy = run_probe(app, a.seconds)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(a.profile)
     elapsed = time.perf_counter() - t0
     state.stop()
     end = QEventLoop()
@@ -126,4 +135,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/ui_latency.json
+    sys.exit(record_run("ui_latency", main))

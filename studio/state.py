@@ -54,6 +54,7 @@ class StudioState(QObject):
     paused = Signal(object)
     resumed = Signal(object)
     train_warning = Signal(object)          # ev.TrainWarning
+    note = Signal(object)                   # ev.Note (e.g. what automatic threads chose and why)
     finished = Signal(object)               # ev.Finished
     failed = Signal(object)                 # ev.Failed
     run_ended = Signal()                    # the worker thread is gone; a new run may start
@@ -264,6 +265,7 @@ class StudioState(QObject):
         worker.resumed.connect(self._on_resumed)
         worker.warning.connect(self._on_warning)
         worker.note.connect(lambda note: self.message.emit("info", note.message, ""))
+        worker.note.connect(self.note)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         self.run_dir = run_dir

@@ -87,6 +87,15 @@ def own_engine_state(shared: dict, ranks: list[dict], rank: int, same_world: boo
     return state
 
 
+def redistributed(engine, saved_world: int) -> str:
+    """What a resume on another number of processes does with the sharded modules ("" if none)."""
+    names = sorted(sharded_modules(engine))
+    if not names or saved_world <= 1:
+        return ""
+    return (f"; each process's own {', '.join(names)} is the copy of saved process (its rank mod "
+            f"{saved_world})")
+
+
 def _digests(engine) -> list[tuple[str, int]]:
     out = []
 

@@ -141,3 +141,15 @@ def test_a_tool_run_can_be_stopped_and_then_rerun(qtbot, window, setup, tmp_path
     with qtbot.waitSignal(panel.service.tool_done, timeout=120_000):
         panel.run_tool()
     assert panel.result["images"].shape == (8, 1, 16, 16, 1) and panel.result["bicubic"].shape == (8, 16, 16, 1)
+
+
+def test_run_and_every_input_button_are_in_sight_at_1280x720(qtbot, laptop_window):
+    """The third input button was cut off, Run was below the fold, inputs and results had no labels."""
+    from .helpers import in_sight
+    window = laptop_window
+    panel = window.panels["tools"]
+    qtbot.waitUntil(lambda: in_sight(window, "tools", panel.run_button))
+    for button in (panel.add_files, panel.add_folder, panel.clear_inputs, panel.stop_button, panel.export_button):
+        assert in_sight(window, "tools", button), button.text()
+    headings = {w.objectName() for w in panel.findChildren(type(panel.method))}
+    assert {"heading_inputs", "heading_results"} <= headings

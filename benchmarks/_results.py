@@ -119,6 +119,7 @@ class Results:
         self.argv = list(sys.argv if argv is None else argv)
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.load_start = _load()
+        self.commit = commit()             # the code as it was when the benchmark started
         self._wall, self._cpu = time.perf_counter(), time.process_time()
 
     def path(self, variant: str | None = None) -> Path:
@@ -132,7 +133,7 @@ class Results:
         return _plain({
             "benchmark": self.name,
             "command": command(self.argv),
-            **commit(),
+            **self.commit,
             "date": self.started.isoformat(timespec="seconds"),
             "machine": machine(),
             "load": {"start": self.load_start, "end": _load(), "cores": os.cpu_count()},

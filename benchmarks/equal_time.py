@@ -11,9 +11,10 @@ runs on one thread, so CPU seconds are also one core's seconds.
 
 Then each run is measured exactly as `genstudio compare --measure` does (engines/compare.py,
 engines/metrics.py): --n samples against the training digits in the feature space of a small
-classifier of the digits (trained once): Fréchet distance, KID ± standard error, precision, recall,
-density, coverage and the memorised share (read it against ~5%: fresh digits score that by
-construction). Prints a Markdown table and writes benchmarks/results/equal_time.json (figures,
+classifier of the digits (trained once): Fréchet distance, KID ± its bootstrap standard error (both
+sets resampled; engines/metrics.KID_METHOD), precision, recall (k = 3), density, coverage (k = 5)
+and the memorised share against the images each run trained on (read it against ~5%: fresh digits
+score that by construction). Prints a Markdown table and writes benchmarks/results/equal_time.json (figures,
 command, commit, machine, load); with --out the run folders stay there (compare them again
 with `genstudio compare RUN... --measure --at-time 60s`).
 """
@@ -107,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         m = measure_run(run, n=args.n, seed=args.seed, features=features)
         rows.append((spec, steps, seconds, m))
         print(f"{spec}: {steps} steps in {seconds:.1f} {args.clock}-s; FD {m.frechet:.2f}, KID {m.kid:.4f}", flush=True)
-    print(f"\nfeatures: {rows[0][3].features}\n")
-    print("| family | steps | train s | FD ↓ | KID ↓ (± s.e.) | precision ↑ | recall ↑ | density | coverage ↑ "
-          "| memorised |")
+    print(f"\nfeatures: {rows[0][3].features}\nKID: {rows[0][3].kid_method}\n")
+    print("| family | steps | train s | FD ↓ | KID ↓ (± bootstrap s.e.) | precision ↑ | recall ↑ | density (k 5) "
+          "| coverage ↑ (k 5) | memorised |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for spec, steps, seconds, m in rows:
         print(f"| {spec} | {steps:,} | {seconds:.0f} | {m.frechet:.1f} | {m.kid:.3f} ± {m.kid_std_error:.3f} | "

@@ -149,14 +149,18 @@ class Measured:
     num_classes: int | None = None
     note: str = ""                           # why a figure is missing
     features: str = ""                       # the feature extractor every quality figure comes from
-    kid: float | None = None                 # unbiased KID (cubic kernel), mean over subsets
-    kid_std_error: float | None = None
+    kid: float | None = None                 # unbiased KID (cubic kernel) over all samples
+    kid_std_error: float | None = None       # its bootstrap standard error (kid_method says how)
+    kid_method: str = ""
     precision: float | None = None           # Kynkäänniemi et al. 2019, k = 3
     recall: float | None = None
-    density: float | None = None             # Naeem et al. 2020, k = 3
+    density: float | None = None             # Naeem et al. 2020, k = dc_k (5, as they recommend)
     coverage: float | None = None
+    dc_k: int | None = None
     memorised: float | None = None           # share of samples nearer a training image than ~5% of
-                                             # training images are to each other (~0.05 is normal)
+                                             # training images are to each other (~0.05 is normal);
+                                             # only the images the run trained on (not its held-out split)
+    train_images: int | None = None          # how many those were
     train_seconds: float | None = None       # training time of the checkpoint measured
     samples: np.ndarray | None = field(default=None, repr=False)         # the first samples, uint8 NHWC
     nearest_images: np.ndarray | None = field(default=None, repr=False)  # their nearest training images
@@ -208,7 +212,8 @@ def checkpoint_at(path: str | Path, step: int | None = None, seconds: float | No
     return found[-1][0] if found else None
 
 
-FeatureCache = dict  # data_key -> (FeatureSpace, real images); shared across the runs of one comparison
+FeatureCache = dict  # data_key -> (extractor, name, real images, features, (dataset size, picked indices));
+                    # shared across the runs of one comparison
 
 
 def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: FeatureCache | None = None,
@@ -260,19 +265,21 @@ def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: Feature
     cache = features if features is not None else {}
     if key not in cache:
         cache[key] = _feature_space(data, say, stop)
-    space, name, real, real_features = cache[key]
+    space, name, real, real_features, picked = cache[key]
     check()
     say("measuring samples")
     from .metrics import quality_report
     from .quality import FeatureSpace
-    report = quality_report(space, name, real, images, seed=seed, train_features=real_features)
+    report = quality_report(space, name, real, images, seed=seed, train_features=real_features,
+                            train_mask=_trained_on(engine, record, picked, len(real)))
     shown = min(SHOWN_NEAREST, n)
     classes = {}
     if isinstance(space, FeatureSpace):
         classes = dict(classes_covered=space.classes_covered(images), num_classes=space.num_classes)
     return Measured(**base, frechet=report.frechet, features=name, kid=report.kid,
-                    kid_std_error=report.kid_std_error, precision=report.precision, recall=report.recall,
-                    density=report.density, coverage=report.coverage, memorised=report.memorised,
+                    kid_std_error=report.kid_std_error, kid_method=report.kid_method, precision=report.precision,
+                    recall=report.recall, density=report.density, coverage=report.coverage, dc_k=report.dc_k,
+                    memorised=report.memorised, train_images=report.n_train,
                     samples=np.asarray(images[:shown]), nearest_images=np.asarray(real[report.nearest[:shown]]),
                     flagged=report.flagged[:shown], **classes)
 
@@ -294,6 +301,7 @@ def _feature_space(data: dict, say, stop):
     if stop():
         raise Cancelled()
     real, labels = dataset.images, dataset.labels
+    pick = None
     if len(real) > 5000:  # enough for stable statistics; keeps the classifier to seconds
         pick = np.random.default_rng(0).choice(len(real), 5000, replace=False)
         real, labels = real[pick], labels[pick]
@@ -302,7 +310,26 @@ def _feature_space(data: dict, say, stop):
     say(f"training a small classifier on {len(real):,} images (once per dataset)" if classes
         else "building random conv features (the data has no classes)")
     space, name = extractor_for(real, labels if classes else None)
-    return space, name, real, space.features(real)
+    return space, name, real, space.features(real), (len(dataset), pick)
+
+
+def _trained_on(engine, record: dict, picked: tuple[int, np.ndarray | None], n_real: int) -> np.ndarray | None:
+    """Which of the measured real images the run trained on (bool per image): a family that
+    validates held a split out (the loop's split, same fraction and seed), which it never saw."""
+    from .data.dataset import held_out_indices
+    from .families.base import Engine
+
+    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+    try:
+        fraction, seed = float(settings.get("val_fraction", 0.1)), int(settings.get("seed", 0))
+    except (TypeError, ValueError):
+        return None
+    total, pick = picked
+    if type(engine).validate is Engine.validate or fraction <= 0 or total < 2:
+        return None                                   # no held-out split: every image was trained on
+    trained = np.ones(total, bool)
+    trained[held_out_indices(total, fraction, seed)] = False
+    return trained if pick is None else trained[pick]
 
 
 # Diagnostics that say something across runs at a glance; the rest stay in the curves.

@@ -1,34 +1,45 @@
 """Sample-quality measures on feature arrays: Fréchet distance, KID, precision / recall, density /
 coverage and memorisation. Qt-free, offline, numpy + torch; rows are samples, columns features.
 
-    report = quality_report(extractor, real_images, generated_images)   # everything below at once
-    kid_mean, kid_se = kid(real_feats, fake_feats)
+    report = quality_report(extractor, name, real_images, generated_images)   # everything below at once
+    kid_value, kid_se = kid(real_feats, fake_feats)
 
 - Fréchet distance: engines.quality.frechet_distance (Heusel et al. 2017), reused as is.
 - KID (Binkowski et al. 2018): the unbiased estimate of the squared MMD with the cubic polynomial
-  kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets; reported with the standard error
-  of that mean (std over subsets / sqrt(subsets)). Unbiased: it is ~0 (and can be slightly
-  negative) for two sets from one distribution.
+  kernel k(x, y) = (x.y / d + 1)^3 over all the generated samples and (up to KID_MAX_REAL of) the
+  real ones. Unbiased: it is ~0 (and can be slightly negative) for two sets from one distribution.
+  Its ± is a bootstrap standard error (KID_METHOD): both sets are resampled with replacement
+  (KID_BOOTSTRAP times) and the unbiased estimate recomputed, pairs of one original sample with
+  itself left out so the duplicates of a resample add no bias; the ± is the standard deviation of
+  those estimates. Why not the mean over random subsets with std / sqrt(subsets) (what this module
+  reported before): below 1,000 samples every subset held the same generated images, so the
+  subsets were not independent and that error understated the uncertainty 2-3x. torch-fidelity
+  reports the standard deviation over subsets (the spread of one subset's estimate, not of their
+  mean) and refuses subsets larger than the sample.
 - Precision and recall (Kynkäänniemi et al. 2019): each real feature owns a ball reaching its k-th
   nearest real neighbour; precision is the share of generated samples inside some real ball
-  (fidelity), recall the share of real samples inside some generated ball (diversity). k = 3.
+  (fidelity), recall the share of real samples inside some generated ball (diversity). k = 3, the
+  paper's choice (PR_NEIGHBOURS; `k` of precision_recall).
 - Density and coverage (Naeem et al. 2020): density counts how many real balls each generated
   sample falls into, / k, averaged (1 ≈ as dense as the data; above 1 piles onto crowded regions);
   coverage is the share of real balls that hold at least one generated sample (robust to outliers).
+  k = 5, the paper's recommendation (DC_NEIGHBOURS; `k` of density_coverage and quality_report).
 - Memorisation (this project's definition): a generated sample is "memorised" when its distance to
   the nearest training feature is below the 5th percentile of the training set's own
   nearest-neighbour distances (each training image to its nearest *other* training image). Exact
   copies (distance 0) are always flagged. Fresh draws from the data distribution score about 5% by
   construction (that is the percentile), so read it against 5%: much more means the model repeats
-  training images. The nearest training image of every sample is returned, to be looked at.
+  training images. Only the images the model trained on count (quality_report's `train_mask`
+  leaves a run's held-out split out). The nearest training image of every sample is returned, to
+  be looked at.
 
 Why not torch-fidelity: its feature-level KID and precision/recall functions would fit, but it
 requires torchvision (which pins its own torch build, and pip may bring a CUDA one) for code we use
 none of, its feature-array functions are internal rather than documented API, and it has no
 density, coverage or memorisation. The formulas are short; they are written here from the papers
-and checked against known answers in tests/engines/test_metrics.py. A one-off cross-check against
-torch-fidelity 0.4.0's own `mmd2` and `calculate_precision_recall_full` (its files loaded without
-torchvision) on random 16-d features gave the same KID to 1e-15 and the same precision and recall.
+and checked against known answers in tests/engines/test_metrics.py, which also compares KID and
+precision/recall with torch-fidelity on the same feature vectors when it is installed (skipped
+otherwise; it is not a dependency).
 
 Feature extractor: `extractor_for(images, labels)` gives the project's classifier of the data
 (engines/quality.py) when the data has at least two classes, else a fixed random convolutional
@@ -46,8 +57,14 @@ from torch import nn
 
 from .quality import FeatureSpace, _to_tensor, frechet_distance
 
-K_NEIGHBOURS = 3
+PR_NEIGHBOURS = 3            # precision / recall: Kynkäänniemi et al. 2019
+DC_NEIGHBOURS = 5            # density / coverage: Naeem et al. 2020 recommend 5
+K_NEIGHBOURS = PR_NEIGHBOURS  # the old name
 MEMORISED_PERCENTILE = 5.0
+KID_BOOTSTRAP = 200
+KID_MAX_REAL = 2000          # real features in the KID estimate (a seeded subset beyond that)
+KID_METHOD = (f"unbiased MMD² over all samples; ± bootstrap standard error ({KID_BOOTSTRAP} resamples "
+              f"of both sets)")
 
 
 def _pairwise(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -63,25 +80,55 @@ def _check(a: np.ndarray, b: np.ndarray, least: int = 2) -> tuple[np.ndarray, np
     return a, b
 
 
-def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 10, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
-    """(mean, standard error) of the unbiased squared MMD over `subsets` random subsets."""
+def _cubic(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a @ b.T / a.shape[1] + 1) ** 3
+
+
+def _within(kernel: np.ndarray, counts: np.ndarray) -> float:
+    """Mean kernel over ordered pairs of draws that are different original samples (counts: how
+    often each original sample was drawn; all ones is the plain unbiased within-set mean)."""
+    total = counts @ kernel @ counts - (counts ** 2) @ np.diag(kernel)
+    pairs = counts.sum() ** 2 - (counts ** 2).sum()
+    return float(total / pairs)
+
+
+def kid(real: np.ndarray, fake: np.ndarray, bootstrap: int = KID_BOOTSTRAP, seed: int = 0,
+        max_real: int = KID_MAX_REAL) -> tuple[float, float]:
+    """(unbiased squared MMD, its bootstrap standard error); see the module note (KID_METHOD).
+    Up to `max_real` real features (a seeded subset beyond); every generated one."""
     real, fake = _check(real, fake)
-    d = real.shape[1]
-    m = min(subset_size, len(real), len(fake))
     rng = np.random.default_rng(seed)
+    if len(real) > max_real:
+        real = real[np.sort(rng.choice(len(real), max_real, replace=False))]
+    kxx, kyy, kxy = _cubic(real, real), _cubic(fake, fake), _cubic(real, fake)
+    n, m = len(real), len(fake)
+
+    def mmd(cx: np.ndarray, cy: np.ndarray) -> float:
+        return _within(kxx, cx) + _within(kyy, cy) - 2 * float(cx @ kxy @ cy) / (cx.sum() * cy.sum())
+
+    value = mmd(np.ones(n), np.ones(m))
+    if bootstrap < 2:
+        return value, float("nan")
+    draws = [mmd(rng.multinomial(n, np.full(n, 1 / n)).astype(np.float64),
+                 rng.multinomial(m, np.full(m, 1 / m)).astype(np.float64)) for _ in range(bootstrap)]
+    return value, float(np.std(draws, ddof=1))
+
+
+def kid_subsets(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+                seed: int = 0) -> tuple[float, float]:
+    """torch-fidelity's way, for comparison: (mean, standard deviation) of the unbiased squared MMD
+    over random subsets of `subset_size` of each set (refused when a set is smaller)."""
+    real, fake = _check(real, fake)
+    if subset_size > min(len(real), len(fake)):
+        raise ValueError(f"subset size {subset_size} is larger than a set ({min(len(real), len(fake))})")
+    rng = np.random.default_rng(seed)
+    ones = np.ones(subset_size)
     values = []
     for _ in range(subsets):
-        x = real[rng.choice(len(real), m, replace=False)]
-        y = fake[rng.choice(len(fake), m, replace=False)]
-        kxx = (x @ x.T / d + 1) ** 3
-        kyy = (y @ y.T / d + 1) ** 3
-        kxy = (x @ y.T / d + 1) ** 3
-        off = m * (m - 1)
-        values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2 * kxy.mean())
-    values = np.asarray(values)
-    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-    return float(values.mean()), se
+        x = real[rng.choice(len(real), subset_size, replace=False)]
+        y = fake[rng.choice(len(fake), subset_size, replace=False)]
+        values.append(_within(_cubic(x, x), ones) + _within(_cubic(y, y), ones) - 2 * _cubic(x, y).mean())
+    return float(np.mean(values)), float(np.std(values))
 
 
 def _kth_neighbour_radius(x: np.ndarray, k: int) -> np.ndarray:
@@ -91,7 +138,7 @@ def _kth_neighbour_radius(x: np.ndarray, k: int) -> np.ndarray:
     return np.partition(dist, k - 1, axis=1)[:, k - 1]
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = K_NEIGHBOURS) -> tuple[float, float]:
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = PR_NEIGHBOURS) -> tuple[float, float]:
     """Kynkäänniemi et al. 2019, k-NN manifolds (k-th neighbour radii)."""
     real, fake = _check(real, fake, least=k + 1)
     r_real, r_fake = _kth_neighbour_radius(real, k), _kth_neighbour_radius(fake, k)
@@ -101,7 +148,7 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = K_NEIGHBOURS) 
     return precision, recall
 
 
-def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = K_NEIGHBOURS) -> tuple[float, float]:
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = DC_NEIGHBOURS) -> tuple[float, float]:
     """Naeem et al. 2020: density (mean real balls per generated sample / k) and coverage."""
     real, fake = _check(real, fake, least=k + 1)
     r_real = _kth_neighbour_radius(real, k)
@@ -191,7 +238,10 @@ class QualityReport:
     density: float
     coverage: float
     memorised: float             # share of samples flagged (read against ~0.05, see the module note)
-    k: int = K_NEIGHBOURS
+    k: int = PR_NEIGHBOURS       # precision / recall neighbours
+    dc_k: int = DC_NEIGHBOURS    # density / coverage neighbours
+    kid_method: str = KID_METHOD
+    n_train: int = 0             # training images memorisation looked at (the held-out split left out)
     nearest: np.ndarray = field(default=None, repr=False)    # (n_fake,) nearest training image index
     flagged: np.ndarray = field(default=None, repr=False)    # (n_fake,) memorised or not
 
@@ -202,20 +252,26 @@ class QualityReport:
 
 
 def quality_report(extractor, name: str, train_images: np.ndarray, fake_images: np.ndarray,
-                   seed: int = 0, train_features: np.ndarray | None = None) -> QualityReport:
-    """All measures of generated images against the training images, in one feature space.
+                   seed: int = 0, train_features: np.ndarray | None = None,
+                   train_mask: np.ndarray | None = None, dc_k: int = DC_NEIGHBOURS) -> QualityReport:
+    """All measures of generated images against the real images, in one feature space.
 
-    Precision / recall / density / coverage and KID compare equal numbers of real and generated
-    features (a seeded subset of the real ones), as the papers do; Fréchet distance uses them all;
-    memorisation looks at every training image."""
+    Precision / recall / density / coverage compare equal numbers of real and generated features (a
+    seeded subset of the real ones), as the papers do; Fréchet distance and KID use them all (KID up
+    to KID_MAX_REAL); memorisation looks at every image the model trained on: `train_mask` (bool per
+    real image) leaves out a held-out split it never saw. `nearest` indexes the real images."""
     real = extractor.features(train_images) if train_features is None else train_features
     fake = extractor.features(fake_images)
     rng = np.random.default_rng(seed)
     equal = real[rng.choice(len(real), len(fake), replace=False)] if len(real) > len(fake) else real
     k_mean, k_se = kid(real, fake, seed=seed)
     precision, recall = precision_recall(equal, fake)
-    density, coverage = density_coverage(equal, fake)
-    mem = memorisation(real, fake)
+    density, coverage = density_coverage(equal, fake, k=dc_k)
+    trained = np.arange(len(real)) if train_mask is None else np.flatnonzero(np.asarray(train_mask, bool))
+    if len(trained) < 2:
+        trained = np.arange(len(real))
+    mem = memorisation(real[trained], fake)
     return QualityReport(extractor=name, n_real=len(real), n_fake=len(fake), frechet=frechet_distance(real, fake),
                          kid=k_mean, kid_std_error=k_se, precision=precision, recall=recall, density=density,
-                         coverage=coverage, memorised=mem.share, nearest=mem.nearest, flagged=mem.flagged)
+                         coverage=coverage, memorised=mem.share, dc_k=dc_k, n_train=int(len(trained)),
+                         nearest=trained[mem.nearest], flagged=mem.flagged)

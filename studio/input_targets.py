@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engines.data import ALLOWED_FORMATS
 from engines.families.base import InputSpec
 from engines.words import count
 
+from . import dialogs
 from .images import to_qimage
 
 THUMBS = 6
@@ -129,11 +130,11 @@ class InputTarget(QFrame):
 
     def _choose(self) -> None:
         if self.spec.kind == "image":
-            path, _ = QFileDialog.getOpenFileName(self, f"Choose {self.spec.name}")
+            path = dialogs.open_file(self, f"Choose {self.spec.name}", "images")
         elif self.spec.kind == "run":
-            path = QFileDialog.getExistingDirectory(self, f"Choose the run for {self.spec.name}")
+            path = dialogs.open_folder(self, f"Choose the run for {self.spec.name}", "runs")
         else:
-            path = QFileDialog.getExistingDirectory(self, f"Choose a folder for {self.spec.name}")
+            path = dialogs.open_folder(self, f"Choose a folder for {self.spec.name}", "images")
         if path:
             self.set_paths([path])
 

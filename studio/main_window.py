@@ -21,7 +21,7 @@ from .state import StudioState
 from .widgets import wheel
 
 APP_TITLE = "genstudio"
-LAYOUT_VERSION = 7          # bump when panels change so an old saved layout is not misapplied
+LAYOUT_VERSION = 8          # bump when panels change so an old saved layout is not misapplied
 # Below this available screen size (a 1366×768 or 1280×720 laptop) the default layout tabs Model and Runs
 # with Dataset, so each panel of the left column gets the column's full height.
 SMALL_SCREEN = (1440, 860)
@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
                 self.splitDockWidget(self.docks[cls.split_from], dock, cls.split_orientation)
             else:
                 self.addDockWidget(cls.area, dock)
-        for first in ("gallery", "dataset"):  # the panels in front of their tab groups
+        for first in ("gallery", "losses", "dataset"):  # the panels in front of their tab groups
             if first in self.docks:
                 self.docks[first].raise_()
         if self.small_screen:
@@ -187,8 +187,14 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
 
         self.view_menu = bar.addMenu("&View")
-        for dock in self.docks.values():
-            self.view_menu.addAction(dock.toggleViewAction())
+        for panel_id, dock in self.docks.items():
+            # A panel closed or behind another tab comes to the front (shown, its tab raised, its window
+            # activated when floating); one already in front is hidden, as before
+            action = dock.toggleViewAction()
+            action.triggered.disconnect()
+            action.triggered.connect(lambda checked, p=panel_id: self._view_entry(p, checked))
+            action.setToolTip(f"Show the {dock.windowTitle()} panel in front (hide it when it is)")
+            self.view_menu.addAction(action)
         self.view_menu.addSeparator()
         self.reset_layout_action = QAction("&Reset layout", self)
         self.reset_layout_action.triggered.connect(self.reset_layout)
@@ -287,6 +293,24 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             dock.setFloating(False)
             dock.show()
+        self._tidy_tab_bars()
+
+    def _view_entry(self, panel_id: str, checked: bool) -> None:
+        dock = self.docks[panel_id]
+        in_front = not checked and dock.isVisible() and not dock.visibleRegion().isEmpty()
+        if in_front:
+            dock.hide()
+        else:
+            dock.toggleViewAction().setChecked(True)
+            self.show_panel(panel_id)
+
+    def show_panel(self, panel_id: str) -> None:
+        """Show a panel in front of its tab group (the View menu's entries)."""
+        dock = self.docks[panel_id]
+        dock.show()
+        dock.raise_()
+        if dock.isFloating():
+            dock.activateWindow()
         self._tidy_tab_bars()
 
     def _tidy_tab_bars(self) -> None:

@@ -1,10 +1,14 @@
-"""A background thread holding one run's model for the explorer panels: loads it, places end points,
-renders frames, samples, traces the denoising path.
+"""One run's model for the explorer panels, loaded once per checkpoint and shared by every panel that
+opens it: places end points, renders frames, samples, traces the denoising path, translates, runs tools.
 
-The GUI thread submits jobs by kind; a newer job of a kind replaces an older one not yet started
-(the slider's latest position wins) and asks a running job of that kind to stop at its next
-progress call. The model lives on this thread only; results go back as queued signals carrying
-numpy arrays.
+`ModelHost` (a QThread) holds one checkpoint's engine and runs the jobs of every panel on it, one at a
+time; `OpenModels` keeps one host per checkpoint (four panels opening the same checkpoint load it once,
+one copy in memory) and ends a host when its last panel leaves it. `ModelService` is a panel's handle:
+the same jobs and signals as before, its own pending jobs, end points and progress. A newer job of a kind
+replaces the panel's older one not yet started (the slider's latest position wins) and asks a running
+one of that kind to stop at its next progress call. The model lives on its host's thread only: panels
+learn what it offers from the `loaded` dict, never by reading the engine; results come back as queued
+signals carrying numpy arrays.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from engines.errors import PERSON_ERRORS
 from engines.families import capabilities
@@ -26,13 +30,212 @@ from engines.families.base import Cancelled
 from engines.latent import (can_mix_classes, class_at, class_grid, class_path, corner_grid, decode_batches,
                             interpolate, latent_support, mix_caption, path, random_walk, to_latents)
 from engines.sampling import sampling_fields
+from engines.train.checkpoint import checkpoint_paths
 from engines.train.restore import load_engine
 
 Job = Callable[[Callable[[int, int], None]], None]
+STYLE_LEVELS = ("coarse", "middle", "fine")
 
 
-class ModelService(QThread):
-    loaded = Signal(object)               # dict: family, support (str | None), size, channels, classes, step
+def checkpoint_key(run_dir: str | Path, checkpoint: str | Path | None) -> tuple[str, str]:
+    """Which model a request means: the run folder and the checkpoint file ("" for a model file or a run
+    without checkpoints). "The newest" is resolved now, so a run that went on training is a new model."""
+    run = Path(run_dir).expanduser().resolve()
+    if checkpoint is None and run.is_dir():
+        found = checkpoint_paths(run)
+        checkpoint = found[-1][1] if found else None
+    if checkpoint is None:
+        return str(run), ""
+    text = str(checkpoint)
+    return str(run), str(Path(text).resolve()) if Path(text).exists() else text
+
+
+def offers(engine) -> dict:
+    """What the studio may ask of this engine, worked out on the model's thread (panels never read it)."""
+    levels = getattr(engine, "levels", {}) if capabilities.has(engine, "stylemix") else {}
+    directions = []
+    for d in getattr(engine, "directions", ()) or ():
+        try:
+            directions.append((d, *engine.channels_of(d)))
+        except Exception:  # noqa: BLE001 - a direction it cannot describe is left out
+            continue
+    return {"engine_class": type(engine), "path": capabilities.has(engine, "path"),
+            "times": capabilities.has(engine, "path"),
+            "style_levels": [k for k in STYLE_LEVELS if levels.get(k)], "directions": directions}
+
+
+class ModelHost(QThread):
+    """One checkpoint's engine on its own thread, running the jobs of every panel that opened it."""
+
+    def __init__(self, key: tuple[str, str], run_dir: str | Path, checkpoint, models: "OpenModels"):
+        super().__init__()
+        self.setObjectName("genstudio-model")
+        self.key, self.run_dir, self.checkpoint, self.models = key, run_dir, checkpoint, models
+        self._jobs: OrderedDict[tuple[int, str], tuple[ModelService, Job]] = OrderedDict()
+        self._cv = threading.Condition()
+        self._quit = False
+        self._running: tuple[int, str] | None = None
+        self._superseded: set[tuple[int, str]] = set()
+        # touched only on this thread:
+        self.engine = None
+        self.record: dict = {}
+
+    # --- any thread ---------------------------------------------------------------------------------
+    def submit(self, client: "ModelService", kind: str, job: Job) -> None:
+        key = (id(client), kind)
+        with self._cv:
+            self._jobs.pop(key, None)
+            self._jobs[key] = (client, job)
+            if self._running == key:
+                self._superseded.add(key)
+            self._cv.notify()
+        if not self.isRunning() and not self._quit:
+            self.start()
+
+    def cancel(self, client: "ModelService", kind: str) -> bool:
+        """Stop the client's running job of `kind`; drop a queued one (True when one was dropped)."""
+        key = (id(client), kind)
+        with self._cv:
+            dropped = self._jobs.pop(key, None) is not None
+            if self._running == key:
+                self._superseded.add(key)
+        return dropped
+
+    def forget(self, client: "ModelService") -> None:
+        """The client left: its queued jobs go, its running one stops."""
+        with self._cv:
+            for key in [k for k in self._jobs if k[0] == id(client)]:
+                del self._jobs[key]
+            if self._running is not None and self._running[0] == id(client):
+                self._superseded.add(self._running)
+
+    def pending(self, client: "ModelService") -> int:
+        with self._cv:
+            mine = sum(1 for k in self._jobs if k[0] == id(client))
+            return mine + (1 if self._running is not None and self._running[0] == id(client) else 0)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        with self._cv:
+            self._quit = True
+            self._jobs.clear()
+            if self._running:
+                self._superseded.add(self._running)
+            self._cv.notify()
+        return self.wait(timeout_ms) if self.isRunning() else True
+
+    # --- this thread ----------------------------------------------------------------------------------
+    def ensure_loaded(self):
+        """(engine, record): loaded on the first request, shared by every later one."""
+        if self.engine is None:
+            self.engine, self.record = load_engine(self.run_dir, self.checkpoint)
+            self.models.count_load(self.key)
+        return self.engine, self.record
+
+    def _busy_with(self, client_id: int) -> bool:
+        return any(k[0] == client_id for k in self._jobs)
+
+    def run(self) -> None:  # the thread
+        while True:
+            with self._cv:
+                while not self._jobs and not self._quit:
+                    self._cv.wait()
+                if self._quit:
+                    return
+                key, (client, job) = self._jobs.popitem(last=False)
+                self._running = key
+                self._superseded.discard(key)
+            kind = key[1]
+            client.busy_changed.emit(True)
+
+            def progress(done: int, total: int, key=key, client=client) -> None:
+                with self._cv:
+                    stop = key in self._superseded or self._quit
+                if stop:
+                    raise Cancelled()
+                client.progress.emit(key[1], done, total)
+
+            try:
+                with torch.no_grad() if kind in ("frame", "frames", "sample") else contextlib.nullcontext():
+                    job(progress)
+            except Cancelled:
+                client.cancelled.emit(kind)
+            except LookupError as exc:
+                client.failed.emit(kind, str(exc).strip("'\""), "")
+            except PERSON_ERRORS as exc:
+                client.failed.emit(kind, str(exc), "")
+            except Exception as exc:  # noqa: BLE001 - reported in the panel, never fatal
+                client.failed.emit(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            finally:
+                with self._cv:
+                    self._running = None
+                    idle = not self._busy_with(key[0])
+                if idle:
+                    client.busy_changed.emit(False)
+
+
+class OpenModels(QObject):
+    """One ModelHost per checkpoint, shared by the panels that open it; `loads` counts checkpoint loads."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.hosts: dict[tuple[str, str], ModelHost] = {}
+        self.clients: dict[tuple[str, str], set[int]] = {}
+        self.loads: dict[tuple[str, str], int] = {}
+        self._ending: set[ModelHost] = set()   # hosts left by their last panel, until their thread ends
+        self._lock = threading.Lock()
+
+    def count_load(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self.loads[key] = self.loads.get(key, 0) + 1
+
+    def total_loads(self) -> int:
+        with self._lock:
+            return sum(self.loads.values())
+
+    def attach(self, client: "ModelService", run_dir, checkpoint) -> ModelHost:
+        key = checkpoint_key(run_dir, checkpoint)
+        host = self.hosts.get(key)
+        if host is None:
+            host = self.hosts[key] = ModelHost(key, run_dir, checkpoint, self)
+        self.clients.setdefault(key, set()).add(id(client))
+        return host
+
+    def detach(self, client: "ModelService", host: ModelHost, wait_ms: int = 10_000) -> None:
+        host.forget(client)
+        users = self.clients.get(host.key, set())
+        users.discard(id(client))
+        if not users and self.hosts.get(host.key) is host:
+            del self.hosts[host.key]
+            self.clients.pop(host.key, None)
+            if not host.shutdown(wait_ms):
+                # still finishing a job that cannot stop (a load): kept alive until its thread ends
+                self._ending.add(host)
+                host.finished.connect(lambda h=host: self._ending.discard(h))
+
+    def shutdown(self) -> None:
+        for host in [*self.hosts.values(), *self._ending]:
+            host.shutdown()
+        self.hosts.clear()
+        self.clients.clear()
+        self._ending.clear()
+
+
+_shared: OpenModels | None = None
+
+
+def open_models() -> OpenModels:
+    """The process's models (one per checkpoint, whatever the number of panels or windows)."""
+    global _shared
+    if _shared is None:
+        _shared = OpenModels()
+    return _shared
+
+
+class ModelService(QObject):
+    """A panel's handle on the model it opened (see the module docstring)."""
+
+    loaded = Signal(object)               # dict: family, support (str | None), size, channels, classes, step,
+                                          # and what the model offers (offers(): path, style_levels, directions...)
     endpoint_ready = Signal(str, object)  # end point name, uint8 (H, W, C) of what it decodes to
     frame_ready = Signal(float, object)   # t, uint8 (H, W, C)
     frames_ready = Signal(str, object)    # "strip" | "grid" | "walk" | "samples" | "stylemix": uint8 (N, H, W, C);
@@ -44,49 +247,55 @@ class ModelService(QThread):
     cancelled = Signal(str)               # job kind stopped early on request
     busy_changed = Signal(bool)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, models: OpenModels | None = None):
         super().__init__(parent)
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._cv = threading.Condition()
-        self._quit = False
-        self._running_kind: str | None = None
-        self._superseded: set[str] = set()
-        # touched only on the service thread:
-        self.engine = None
+        self.models = models or open_models()
+        self.host: ModelHost | None = None
+        # touched only on the host's thread:
         self.record: dict = {}
         self.latents: dict[str, torch.Tensor] = {}
         self.classes: dict[str, int] = {}   # class index of each end point (conditional runs)
 
+    @property
+    def engine(self):
+        """The shared engine: for jobs on the host's thread (and tests), never for a panel's GUI code."""
+        return self.host.engine if self.host is not None else None
+
     # --- GUI-thread API -------------------------------------------------------------------------
     def submit(self, kind: str, job: Job) -> None:
-        with self._cv:
-            self._jobs.pop(kind, None)
-            self._jobs[kind] = job
-            if self._running_kind == kind:
-                self._superseded.add(kind)
-            self._cv.notify()
-        if not self.isRunning():
-            self.start()
+        if self.host is None:
+            self.failed.emit(kind, "open a run first", "")
+            return
+        self.host.submit(self, kind, job)
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        with self._cv:
-            self._quit = True
-            self._jobs.clear()
-            if self._running_kind:
-                self._superseded.add(self._running_kind)
-            self._cv.notify()
-        return self.wait(timeout_ms) if self.isRunning() else True
+        host, self.host = self.host, None
+        if host is not None:
+            self.models.detach(self, host, timeout_ms)
+        return True
 
     @property
     def pending(self) -> int:
-        with self._cv:
-            return len(self._jobs) + (1 if self._running_kind else 0)
+        return self.host.pending(self) if self.host is not None else 0
+
+    def cancel(self, kind: str) -> None:
+        """Stop a running job of `kind` at its next progress report (and drop a queued one: that says
+        `cancelled` at once, as a stopped one does, so the panel never waits for a job that will not run)."""
+        if self.host is not None and self.host.cancel(self, kind):
+            self.cancelled.emit(kind)
 
     # --- jobs (each runs on the service thread) -------------------------------------------------
     def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
+        """Use this checkpoint's model: loaded by the first panel that asks, shared with the others."""
+        host = self.models.attach(self, run_dir, checkpoint)
+        if host is not self.host:
+            old, self.host = self.host, host
+            if old is not None:
+                self.models.detach(self, old, 0)
+
         def job(progress):
-            engine, record = load_engine(run_dir, checkpoint)
-            self.engine, self.record, self.latents, self.classes = engine, record, {}, {}
+            engine, record = host.ensure_loaded()
+            self.record, self.latents, self.classes = record, {}, {}
             self.loaded.emit({"family": record["family"], "support": latent_support(engine),
                               "capabilities": list(capabilities.of(engine)),
                               "why_not": {c: capabilities.why_not(engine, c) for c in capabilities.INTERFACES},
@@ -96,7 +305,8 @@ class ModelService(QThread):
                               "conditional": engine.conditional,
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
                               "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
-                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", [])})
+                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", []),
+                              **offers(engine)})
         self.submit("open", job)
 
     def set_endpoint(self, name: str, spec: tuple[str, object], label: int | None = None) -> None:
@@ -205,16 +415,6 @@ class ModelService(QThread):
             self.frames_ready.emit("translate", engine.translate(images, direction, progress=progress))
         self.submit("translate", job)
 
-    def cancel(self, kind: str) -> None:
-        """Stop a running job of `kind` at its next progress report (and drop a queued one: that says
-        `cancelled` at once, as a stopped one does, so the panel never waits for a job that will not run)."""
-        with self._cv:
-            dropped = self._jobs.pop(kind, None) is not None
-            if self._running_kind == kind:
-                self._superseded.add(kind)
-        if dropped:
-            self.cancelled.emit(kind)
-
     # --- helpers on the service thread ------------------------------------------------------------
     def _need_engine(self):
         if self.engine is None:
@@ -251,41 +451,3 @@ class ModelService(QThread):
 
     def _decode(self, latents: torch.Tensor, rows: torch.Tensor | None = None, progress=None) -> np.ndarray:
         return decode_batches(self._need_engine(), latents, rows, chunk=32, progress=progress)
-
-    def run(self) -> None:  # the thread
-        while True:
-            with self._cv:
-                while not self._jobs and not self._quit:
-                    self._cv.wait()
-                if self._quit:
-                    return
-                kind, job = self._jobs.popitem(last=False)
-                self._running_kind = kind
-                self._superseded.discard(kind)
-            self.busy_changed.emit(True)
-
-            def progress(done: int, total: int, kind=kind) -> None:
-                with self._cv:
-                    stop = kind in self._superseded or self._quit
-                if stop:
-                    raise Cancelled()
-                self.progress.emit(kind, done, total)
-
-            try:
-                with torch.no_grad() if kind in ("frame", "frames", "sample") else contextlib.nullcontext():
-                    job(progress)
-            except Cancelled:
-                self.cancelled.emit(kind)
-            except LookupError as exc:
-                self.failed.emit(kind, str(exc).strip("'\""), "")
-            except PERSON_ERRORS as exc:
-                self.failed.emit(kind, str(exc), "")
-            except Exception as exc:  # noqa: BLE001 - reported in the panel, never fatal
-                self.failed.emit(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-            finally:
-                with self._cv:
-                    self._running_kind = None
-                    idle = not self._jobs
-                if idle:
-                    self.busy_changed.emit(False)
-

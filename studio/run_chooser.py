@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QToolButton,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QToolButton,
                                QVBoxLayout, QWidget)
 
 from engines.train.checkpoint import best_checkpoint, checkpoint_paths
+
+from . import dialogs
 
 
 class RunChooser(QWidget):
@@ -128,8 +130,7 @@ class RunChooser(QWidget):
         self.label.setText("No run open.")
 
     def _choose_run(self) -> None:
-        from .workspace import runs_root
-        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_root()))
+        folder = dialogs.open_folder(self, "Open a run folder", "runs")
         if folder:
             self.open_run(folder)
             self.set_pinned(self._current() != Path(folder))  # another run, chosen by hand: keep it

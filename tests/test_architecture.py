@@ -21,3 +21,26 @@ def test_importing_every_engine_module_loads_no_qt():
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def _outside_the_families():
+    for path in sorted([*(ROOT / "engines").rglob("*.py"), *(ROOT / "studio").rglob("*.py")]):
+        rel = path.relative_to(ROOT).as_posix()
+        if not rel.startswith("engines/families/") and rel != "engines/registry.py":
+            yield rel, path.read_text(encoding="utf-8")
+
+
+def test_only_the_registry_names_concrete_families():
+    """Concrete families are private to the registry (the import-linter contract sees imports; this sees
+    modules named in strings, the classes by name and their private members)."""
+    import re
+
+    from engines import registry
+
+    by_string = re.compile(r"""import_module\(\s*f?["']engines\.families\.|["']engines\.families\.(?!base\b|capabilities\b)\w""")
+    classes = {f.engine_class.__name__ for f in registry.all_families()}
+    by_class = re.compile(r"\b(" + "|".join(sorted(classes)) + r")\b")
+    private = re.compile(r"\bengine\._[a-z]\w*")
+    offenders = [f"{rel}: {m.group(0)}" for rel, text in _outside_the_families()
+                 for pattern in (by_string, by_class, private) for m in [pattern.search(text)] if m]
+    assert not offenders, offenders

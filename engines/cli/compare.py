@@ -17,8 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--measure", action="store_true",
                    help="also sample from each run now: parameters, time per image, and sample quality against "
-                        "the run's data: Fréchet distance, KID (± standard error), precision, recall, density, "
-                        "coverage, memorised share (and classes covered for data with class subfolders)")
+                        "the run's data: Fréchet distance, KID (± its bootstrap standard error over both sets), precision, "
+                        "recall (k = 3), density, coverage (k = 5), memorised share against the images the run "
+                        "trained on (and classes covered for data with class subfolders); engines/metrics.py")
     p.add_argument("--n", type=int, default=128, help="images to draw per run with --measure (default 128)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -73,6 +74,7 @@ def run(args) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     notes = [m.note for m in measured.values() if m.note]
     notes += [f"sample quality in the feature space of: {m.features}" for m in measured.values() if m.features]
+    notes += [f"KID: {m.kid_method}; density/coverage k = {m.dc_k}" for m in measured.values() if m.kid_method]
     for text in [note, *dict.fromkeys(notes)]:
         if text:
             print(f"note: {text}")

@@ -103,11 +103,9 @@ class ImageDataset:
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple["ImageDataset", "ImageDataset"]:
         """A fixed (seeded) train/validation split; validation images are never trained on."""
-        n_val = int(round(len(self) * val_fraction))
-        if val_fraction > 0:
-            n_val = min(max(n_val, 1), len(self) - 1)
-        order = np.random.default_rng(seed).permutation(len(self))
-        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+        held = held_out_indices(len(self), val_fraction, seed)
+        train = np.setdiff1d(np.arange(len(self)), held, assume_unique=True)
+        return self.subset(train), self.subset(held)
 
     def describe(self) -> dict:
         """What run.json records about the data."""
@@ -125,3 +123,13 @@ class ImageDataset:
         classes = count(self.num_classes, "class") if self.class_names else "unlabelled"
         skipped = f", {len(self.skipped):,} skipped" if self.skipped else ""
         return f"{count(len(self), 'image')}, {classes}, {self.size}×{self.size} {kind}{skipped}"
+
+
+def held_out_indices(n: int, val_fraction: float, seed: int = 0) -> np.ndarray:
+    """The sorted indices ImageDataset.split holds out for validation (the same for the same n,
+    fraction and seed): used to tell which images a run never trained on."""
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0:
+        n_val = min(max(n_val, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:n_val])

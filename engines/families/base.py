@@ -42,16 +42,13 @@ from typing import Callable, ClassVar, Iterable
 import numpy as np
 import torch
 
-
-class Cancelled(Exception):
-    """Raised by a progress callback to stop a long computation (sampling, inversion, projection)."""
+from ..progress import Cancelled, ProgressFn  # noqa: F401  (the families' stop signal, re-exported)
 
 
 class NonFiniteError(FloatingPointError):
     """A loss or gradient became inf/NaN; the training loop rolls back instead of continuing."""
 
 
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

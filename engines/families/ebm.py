@@ -66,10 +66,9 @@ class EBMConfig:
 
 def preset(config: EBMConfig, size: int) -> EBMConfig:
     """CPU recipe: a narrow network, 10 Langevin steps per training step and lr 5e-4, so many more steps
-    fit a budget. On 16 px digits after 60 CPU-s (benchmarks/new_families.py, one seed each): this
-    recipe 807 steps, Fréchet distance 310, ten digits among the samples; width 32 / 20 steps / lr 1e-4
-    (the IGEBM-like defaults) 158 steps, 602; width 16 with 20 steps 670; lr 1e-3 collapsed (2581).
-    The 64 px preset (wider, 40 steps, lr 1e-4) is for GPUs and has not been measured."""
+    fit a budget; it beat the IGEBM-like defaults at equal CPU time (README, "Why the recipes are
+    what they are"; benchmarks/new_families.py). The 64 px preset (wider, 40 steps, lr 1e-4) is for
+    GPUs and has not been measured."""
     if size <= 32:
         return replace_checked(config, width=16, lr=5e-4, sgld_steps=10, buffer_size=2000)
     return replace_checked(config, width=64, buffer_size=5000, sgld_steps=40)

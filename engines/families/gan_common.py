@@ -21,9 +21,8 @@ from .base import DataSpec, Engine
 from .gan import MONITOR_SEED, GANEngine
 
 def cpu_batch_preset(size: int) -> dict:
-    """Training settings of the milestones' CPU recipes: batches of 32 up to 32 px. On 16 px digits at
-    60 CPU-s (one seed each, benchmarks/gan_milestones.py) batch 32 against 64: progan Fréchet 74 vs
-    550 (64 collapsed), biggan 32 vs 42, stylegan 151 vs 175: more, smaller steps win at this budget."""
+    """Training settings of the milestones' CPU recipes: batches of 32 up to 32 px, since more, smaller
+    steps won at CPU budgets (README, "Why the recipes are what they are"; benchmarks/gan_milestones.py)."""
     return {"batch_size": 32} if size <= 32 else {}
 
 

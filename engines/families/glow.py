@@ -39,10 +39,9 @@ class GlowConfig:
 
 def preset(config: GlowConfig, size: int) -> GlowConfig:
     """Recipes that train in a few CPU minutes: fewer, narrower steps as images grow."""
-    # logit preprocessing: 2.12 bits/dim on 28 px digits after 90 CPU-s, against 2.76-3.23 with the shift
-    # (the shift leaves the many pure-black pixels in a 1/256-wide sliver that the flow must blow up)
-    # the weight average: 1.91 -> 1.87 bits/dim held out after 300 CPU-s on 28 px digits (paired runs;
-    # the samples' Frechet distance did not improve)
+    # logit preprocessing, since the shift leaves the many pure-black pixels in a 1/256-wide sliver that
+    # the flow must blow up; a weight average for the held-out bits/dim (README, "Why the recipes are
+    # what they are"; benchmarks/flows_pixelcnn.py)
     if size <= 20:
         return replace_checked(config, levels=2, steps=4, hidden=32, preprocess="logit", ema_decay=0.998)
     if size <= 32:

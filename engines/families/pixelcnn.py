@@ -73,11 +73,9 @@ def preset(config: PixelCNNConfig, size: int) -> PixelCNNConfig:
     """Recipes that train in a few CPU minutes; larger images need a wider receptive field, not width."""
     # Plain 5x5 layers see only 2 rows further up per layer, so samples were stroke fragments: dilated
     # layers (taps 1, 2, 4 apart) see the whole digit, a per-row/column bias tells them where they are,
-    # and the weight average steadies the small-batch noise. On 28 px digits after 300 CPU-s (batch 16,
-    # benchmarks/flows_pixelcnn.py): 256-way softmax 1.73 bits/dim held out, logistic mixture 1.79, but
-    # the mixture's 40-sample grids showed the digit asked for far more often (by eye; the softmax's had
-    # streaks and wrong digits), so it is the recipe. A classifier reads 53% of the mixture recipe's
-    # samples as the class asked for, against 16% for the old plain-layer softmax recipe.
+    # and the weight average steadies the small-batch noise. The logistic mixture output draws the
+    # digit asked for far more often than a 256-way softmax at about the same bits/dim, so it is the
+    # recipe (README, "Why the recipes are what they are"; benchmarks/flows_pixelcnn.py).
     shape = dict(dilation_cycle=3, vertical_residual=True, position_bias=True, ema_decay=0.998,
                  output="logistic_mixture")
     if size <= 20:

@@ -36,8 +36,8 @@ class RealNVPConfig:
 
 def preset(config: RealNVPConfig, size: int) -> RealNVPConfig:
     """Recipes that train in a few CPU minutes: fewer, narrower couplings as images grow."""
-    # lr 2e-3 (with batch 16, see flow_train_preset) beat 1e-3 on 28 px digits in the same CPU time;
-    # the weight average: 1.71 -> 1.67 bits/dim held out after 300 CPU-s (paired runs, benchmarks/flows_pixelcnn.py)
+    # lr 2e-3 (with batch 16, see flow_train_preset) and a weight average: README, "Why the recipes are
+    # what they are" (benchmarks/flows_pixelcnn.py)
     if size <= 20:
         return replace_checked(config, levels=2, couplings=3, hidden=32, blocks=1, lr=2e-3, ema_decay=0.998)
     if size <= 32:

@@ -77,9 +77,9 @@ class TransformerConfig:
 
 def preset(config: TransformerConfig, size: int) -> TransformerConfig:
     """Up to 20 px the pixels variant (at most 400 tokens) learns digits in CPU minutes. Above that a token
-    per pixel is too long a sequence for a CPU budget (784 at 28 px: at 60 CPU-s on 16 px digits the pixels
-    variant reached a Fréchet distance of 228, the tokens variant 37), so the recipe is the tokens variant;
-    variant=pixels still works up to 32 px."""
+    per pixel is too long a sequence for a CPU budget (784 at 28 px; the tokens variant did far better
+    at equal CPU time: README, "Why the recipes are what they are"), so the recipe is the tokens
+    variant; variant=pixels still works up to 32 px."""
     if size <= 20:
         return replace_checked(config, layers=4, dim=64, heads=4, levels=4)
     if size <= 32:

@@ -54,11 +54,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q = self.query(x).flatten(2)                     # (B, c', N)
-        k = self.key(x).flatten(2)                       # (B, c', N)
-        v = self.value(x).flatten(2)                     # (B, c/2, N)
-        attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # (B, N, N): where each position looks
-        y = (v @ attn.transpose(1, 2)).view(b, -1, h, w)
+        q = self.query(x).flatten(2).transpose(1, 2)     # (B, N, c')
+        k = self.key(x).flatten(2).transpose(1, 2)       # (B, N, c')
+        v = self.value(x).flatten(2).transpose(1, 2)     # (B, N, c/2)
+        # softmax(q k^T) v without SAGAN's missing 1/sqrt(c') (scale=1): the fused kernel on GPUs
+        y = F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, -1, h, w)
         return x + self.gamma * self.out(y)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -263,14 +264,9 @@ class ModuleFeatures(Features):
 
     @classmethod
     def from_run(cls, run_path: str | Path) -> "ModuleFeatures":
-        from ..train.checkpoint import CheckpointError
-        from ..train.restore import load_engine
-        from ..train.run import RunError
-
-        try:
-            engine, record = load_engine(run_path)
-        except (RunError, CheckpointError) as exc:
-            raise FeatureError(f"features from run {Path(run_path).name}: {exc}") from None
+        if _RUNS is None:
+            raise FeatureError("features from a run need the run service (import engines.train first)")
+        engine, record = _RUNS.load(run_path)
         modules = engine.modules()
         for key in ("encoder", "discriminator", "D", "critic"):
             if key in modules and any(isinstance(m, nn.Conv2d) for m in modules[key].modules()):
@@ -296,16 +292,27 @@ class ModuleFeatures(Features):
         return cls(space.net.body, space.channels, "classifier of the labelled images")
 
 
+class RunService(Protocol):
+    """How a run folder or exported model file becomes an engine: provided from above (engines.train
+    registers it when imported), since these features sit below the layer that loads runs."""
+
+    def load(self, path: str | Path) -> tuple[object, dict]:
+        """(engine, run record); FeatureError when it cannot be loaded."""
+
+    def is_model_file(self, path: Path) -> bool:
+        """Whether a .safetensors file is a model exported by genstudio (not a weights file)."""
+
+
+_RUNS: RunService | None = None
+
+
+def set_run_service(service: RunService) -> None:
+    global _RUNS
+    _RUNS = service
+
+
 def _is_genstudio_model(path: Path) -> bool:
-    from ..train.model_file import _HEADER_KEY
-
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            return _HEADER_KEY in (fh.metadata() or {})
-    except Exception:  # noqa: BLE001 - unreadable: VGG19Features.from_file says why
-        return False
+    return _RUNS is not None and _RUNS.is_model_file(path)
 
 
 def load_features(choice: str = "random", seed: int = 0) -> Features:

@@ -7,7 +7,7 @@ layer match the content image's and the Gram matrices of several layers match th
 with a total-variation term for smoothness. Each loss is relative (divided by the size of its
 target), so the weights mean the same thing whatever feature network is used. `progress` is called
 every `preview_every` iterations with a StyleProgress (losses, and the current image as uint8);
-raising engines.families.base.Cancelled there stops early and the current image is kept.
+raising engines.progress.Cancelled there stops early and the current image is kept.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from ..config import ConfigError, param
-from ..families.base import Cancelled
+from ..progress import Cancelled
 from . import colour
 from .features import Features
 

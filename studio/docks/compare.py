@@ -19,7 +19,7 @@ import numpy as np
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import QThread, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -30,6 +30,7 @@ from engines.compare import (Cancelled, RunFacts, at, checkpoints_with_time, com
 from engines.errors import PERSON_ERRORS
 from engines.imaging import make_grid
 
+from .. import dialogs
 from ..images import to_pixmap
 
 from ..widgets.plots import CompactPlot
@@ -477,12 +478,12 @@ class ComparePanel(Panel):
         return path
 
     def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the comparison table", "comparison.csv", "CSV (*.csv)")
+        path = dialogs.save_file(self, "Save the comparison table", "export", "comparison.csv", "CSV (*.csv)")
         if path:
             self._export(self.export_csv, path)
 
     def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the quality chart", "quality.png", "PNG image (*.png)")
+        path = dialogs.save_file(self, "Save the quality chart", "export", "quality.png", "PNG image (*.png)")
         if path:
             self._export(self.export_png, path)
 

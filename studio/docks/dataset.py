@@ -14,15 +14,17 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QFrame,
+from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFormLayout, QFrame,
                                QGroupBox, QHBoxLayout, QLabel, QListView, QMenu, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from engines.data import FIT_MODES, ImageDataset
 
+from .. import dialogs
 from ..forms import RangeSpinBox
 from ..images import to_qimage
 from ..input_targets import InputTargets
+from ..widgets.drops import local_paths
 from .base import LEFT, Panel
 from .dataset_report import PreviewStrip, SkipTable, describe
 
@@ -72,13 +74,6 @@ class ThumbnailModel(QAbstractListModel):
         else:
             self._cache.move_to_end(row)
         return pix
-
-
-def local_paths(mime) -> list[str]:
-    """Local files and folders named by a drag's URLs (remote URLs are ignored)."""
-    if not mime.hasUrls():
-        return []
-    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
 
 
 class DropZone(QFrame):
@@ -133,8 +128,8 @@ class DatasetPanel(Panel):
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
         # replaced in tests; returns a folder or "" when the person cancels
-        self.ask_folder: Callable[[], str] = lambda: QFileDialog.getExistingDirectory(
-            self, "Open image folder", str(Path.home()))
+        self.ask_folder: Callable[[], str] = lambda: dialogs.open_folder(
+            self, "Open image folder", "images")
 
         self.drop_zone = DropZone()
         self.open_button = QPushButton("Open folder…")

@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy,
-                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QPushButton, QSizePolicy, QSpinBox, QSplitter, QVBoxLayout
 
 from engines import registry
-from engines.imaging import grid_cell, make_grid, save_png
+from engines.imaging import make_grid, save_png
 from engines.train import events as ev
 
+from .. import dialogs
 from ..flow import FlowLayout
 from ..images import to_qimage
-from ..widgets.grid import GRID_PAD, GridView
+from ..widgets.grid import GridView
 from .base import RIGHT, Panel
 from engines.words import count
 
@@ -219,8 +219,7 @@ class GalleryPanel(Panel):
         return path
 
     def _dialog_save_path(self, title: str, suggested: str) -> str:
-        start = str(self.state.run_dir / suggested) if self.state.run_dir else suggested
-        path, _ = QFileDialog.getSaveFileName(self, title, start, "PNG images (*.png)")
+        path = dialogs.save_file(self, title, "export", suggested, "PNG images (*.png)")
         return path  # the dialog itself asks before replacing an existing file
 
     def _dialog_confirm_overwrite(self, path: Path) -> bool:

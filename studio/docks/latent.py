@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QMenu, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -27,6 +27,7 @@ from engines.export import ExportOptions
 from engines.imaging import make_grid
 from engines.latent import MODES
 
+from .. import dialogs
 from ..flow import FlowLayout
 from ..images import to_pixmap
 from ..model_service import ModelService
@@ -36,7 +37,7 @@ from ..export_dialog import ask_export, with_changes
 from .base import RIGHT, Panel
 from ..widgets.grid import GridView
 from engines.words import count
-from .sampler import SamplingOptionsForm
+from ..widgets.options import SamplingOptionsForm
 
 ENDPOINTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
@@ -203,7 +204,7 @@ class EndpointEditor(QWidget):
         self._emit(("clear", None))
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"Image for end point {self.name}", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, f"Image for end point {self.name}", "images", IMAGE_FILTER)
         if path:
             self.set_image_file(path)
 

@@ -9,118 +9,24 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from engines.config import ConfigError, FieldInfo
+from engines.config import ConfigError
 from engines.export import ExportOptions
-from engines.families import capabilities
 from engines.imaging import class_grid_columns, make_grid
-from engines.sampling import check_sampling_options
 
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from ..flow import FlowLayout
-from ..forms import INVALID_STYLE, FieldEditor, format_float
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
 from .base import RIGHT, Panel, job_progress_bar, status_label
 from ..widgets.grid import GridView
+from ..widgets.options import SamplingOptionsForm
 from engines.words import count
 
 ALL_CLASSES = -1
-# sampling options the panel's own controls already cover (the class box picks the classes sample() draws)
-COVERED_BY_PANEL = {"label"}
-SLIDER_STEPS = 100  # a bounded float option's slider moves in hundredths of its range
 STYLE_MIX_ROWS, STYLE_MIX_COLUMNS = 3, 5
-STYLE_LEVELS = ("coarse", "middle", "fine")
-
-
-def _slider_for(info: FieldInfo, editor: FieldEditor) -> QSlider | None:
-    """A slider kept in step with a float option's text box, for options with a small finite range."""
-    if info.type is not float or info.min is None or info.max is None or not 0 < info.max - info.min <= 10:
-        return None
-    lo, hi = float(info.min), float(info.max)
-    slider = QSlider(Qt.Orientation.Horizontal)
-    slider.setRange(0, SLIDER_STEPS)
-    slider.setObjectName(f"slider_{info.name}")
-    slider.setToolTip(editor.widget.toolTip())
-    text = editor.widget
-
-    def from_text(_t=None) -> None:
-        try:
-            value = float(text.text())
-        except ValueError:
-            return
-        slider.blockSignals(True)
-        slider.setValue(round((min(max(value, lo), hi) - lo) / (hi - lo) * SLIDER_STEPS))
-        slider.blockSignals(False)
-
-    slider.valueChanged.connect(lambda v: text.setText(format_float(lo + (hi - lo) * v / SLIDER_STEPS)))
-    text.textChanged.connect(from_text)
-    from_text()
-    return slider
-
-
-class SamplingOptionsForm(QWidget):
-    """Editors built from a run's sampling options (FieldInfo with the run's limits), checked with the
-    engines' own check on every edit: `values()` raises ConfigError while anything is invalid."""
-
-    def __init__(self, on_change, parent=None):
-        super().__init__(parent)
-        self._on_change = on_change
-        self.fields: list[FieldInfo] = []
-        self.editors: dict[str, FieldEditor] = {}
-        self.sliders: dict[str, QSlider] = {}
-        self.error: str | None = None
-        self.layout_ = QFormLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
-
-    def set_fields(self, fields: list[FieldInfo]) -> None:
-        while self.layout_.rowCount():
-            self.layout_.removeRow(0)
-        self.fields = [f for f in fields if f.name not in COVERED_BY_PANEL]
-        self.editors, self.sliders = {}, {}
-        for info in self.fields:
-            editor = FieldEditor(info, self._edited)
-            editor.set_value(info.default)
-            self.editors[info.name] = editor
-            label = QLabel(info.label[:1].upper() + info.label[1:])
-            label.setToolTip(editor.widget.toolTip())
-            slider = _slider_for(info, editor)
-            if slider is None:
-                self.layout_.addRow(label, editor.widget)
-                continue
-            self.sliders[info.name] = slider
-            row = QHBoxLayout()
-            editor.widget.setMaximumWidth(70)
-            row.addWidget(slider, 1)
-            row.addWidget(editor.widget)
-            self.layout_.addRow(label, row)
-        self._edited()
-
-    def editor(self, name: str) -> QWidget:
-        return self.editors[name].widget
-
-    def _edited(self) -> None:
-        self.error = None
-        bad = set()
-        for name, editor in self.editors.items():
-            try:
-                check_sampling_options(self.fields, {name: editor.raw_value()})
-            except ConfigError as exc:
-                self.error = self.error or str(exc)
-                bad.add(name)
-        for name, editor in self.editors.items():
-            editor.widget.setStyleSheet(INVALID_STYLE if name in bad else "")
-        self._on_change()
-
-    def values(self) -> dict:
-        """The typed options; ConfigError (one line, naming the option) while one is invalid."""
-        if self.error:
-            raise ConfigError(self.error)
-        return check_sampling_options(self.fields, {n: e.raw_value() for n, e in self.editors.items()})
 
 
 class SamplerPanel(Panel):
@@ -255,11 +161,7 @@ class SamplerPanel(Panel):
                 b.setToolTip(reason)
 
     def _on_loaded(self, info: dict) -> None:
-        engine = self.service.engine  # read-only peek at what the model offers; all work stays on its thread
-        levels = engine.levels if capabilities.has(engine, "stylemix") else {}
-        info = dict(info, path=capabilities.has(engine, "path"), times=capabilities.has(engine, "path"),
-                    style_levels=[k for k in STYLE_LEVELS if levels.get(k)])
-        self.info = info
+        self.info = info   # what the model offers (path, times, style_levels) came with it from its thread
         self.chooser.show_loaded(info)
         self.class_box.clear()
         if info["conditional"] and info["classes"]:

@@ -18,7 +18,7 @@ import numpy as np
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
 import pyqtgraph as pg
@@ -29,12 +29,13 @@ from engines.style import (FEATURE_CHOICES_HELP, FeatureError, StyleError, Style
                            load_features, stylize)
 from engines.style.images import Skip, read_image
 
+from .. import dialogs
 from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..widgets.plots import CompactPlot
+from ..widgets.drops import local_paths
 from .base import RIGHT, Panel
-from .dataset import local_paths
 from ..widgets.grid import GridView
 
 THUMB = 96
@@ -87,8 +88,8 @@ class ImageDrop(QFrame):
         return True
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
-        path, _ = QFileDialog.getOpenFileName(self, f"Choose the {self.title.lower()}", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)")
+        path = dialogs.open_file(self, f"Choose the {self.title.lower()}", "style images",
+                                    "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)")
         if path:
             self.load(path)
 
@@ -194,7 +195,7 @@ class StylePanel(Panel):
     panel_id = "style"
     title = "Style"
     area = RIGHT
-    tab_with = "gallery"
+    tab_with = "losses"
 
     finished = Signal(object)   # StyleResult, after the panel has shown it (stopped early or not)
     failed = Signal(str)        # the message shown
@@ -303,9 +304,9 @@ class StylePanel(Panel):
     def _on_features_activated(self, index: int) -> None:
         data = self.features_box.itemData(index)
         if data == "<run>":
-            path = QFileDialog.getExistingDirectory(self, "Choose a trained run (AE, VAE or GAN)")
+            path = dialogs.open_folder(self, "Choose a trained run (AE, VAE or GAN)", "runs")
         elif data == "<file>":
-            path, _ = QFileDialog.getOpenFileName(self, "Choose VGG-19 weights", "", "safetensors (*.safetensors)")
+            path = dialogs.open_file(self, "Choose VGG-19 weights", "weights", "safetensors (*.safetensors)")
         else:
             return
         if path:
@@ -348,7 +349,7 @@ class StylePanel(Panel):
         return True
 
     def _choose_translate_run(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a trained style run")
+        path = dialogs.open_folder(self, "Choose a trained style run", "runs")
         if path:
             self.translate_with(path)
 
@@ -412,7 +413,7 @@ class StylePanel(Panel):
     def _choose_export(self) -> None:
         if self.result is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export stylised image", "stylised.png", "PNG (*.png)")
+        path = dialogs.save_file(self, "Export stylised image", "export", "stylised.png", "PNG (*.png)")
         if path:
             self.export_to(path)
 

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
                                QStackedWidget, QVBoxLayout, QWidget)
 
@@ -20,6 +20,7 @@ from engines.imaging import make_grid
 from engines.tools.common import IMAGE_SUFFIXES, list_image_files, output_paths, write_png
 from engines.tools.session import TITLES, method_name, read_for
 
+from .. import dialogs
 from ..dialogs import ask_overwrite
 from ..images import to_pixmap
 from ..mask_editor import BRUSH, RECT, MaskEditor
@@ -77,7 +78,7 @@ class ToolsPanel(Panel):
     panel_id = "tools"
     title = "Tools"
     area = RIGHT
-    tab_with = "gallery"
+    tab_with = "losses"
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
@@ -274,7 +275,7 @@ class ToolsPanel(Panel):
 
     def _on_loaded(self, info: dict) -> None:
         self.info = info
-        self.engine_class = type(self.service.engine)  # read-only peek at the family; work stays on its thread
+        self.engine_class = info["engine_class"]  # the family, named by the model's thread
         self.chooser.show_loaded(info)
         self.mask_editor.set_size(info["size"])
         self.brush_size.setValue(self.mask_editor.brush)
@@ -304,17 +305,17 @@ class ToolsPanel(Panel):
 
     def _pick_files(self) -> None:
         pattern = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", pattern)
+        files = dialogs.open_files(self, "Add images", "images", pattern)
         if files:
             self.add_sources(files)
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of images")
+        folder = dialogs.open_folder(self, "Add a folder of images", "images")
         if folder:
             self.add_sources([folder])
 
     def _pick_mask(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a mask (white = fill)", "", "Images (*.png *.jpg *.bmp)")
+        path = dialogs.open_file(self, "Load a mask (white = fill)", "mask", "Images (*.png *.jpg *.bmp)")
         if path:
             try:
                 self.mask_editor.load(path)
@@ -322,7 +323,7 @@ class ToolsPanel(Panel):
                 self.say(str(exc))
 
     def _pick_out_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the synthetic dataset")
+        folder = dialogs.open_folder(self, "Folder for the synthetic dataset", "export")
         if folder:
             self.out_folder.setText(folder)
 
@@ -490,9 +491,9 @@ class ToolsPanel(Panel):
         if self.result is None:
             return
         if self.result["tool"] == "score":
-            path, _ = QFileDialog.getSaveFileName(self, "Export scores", "scores.csv", "CSV (*.csv)")
+            path = dialogs.save_file(self, "Export scores", "export", "scores.csv", "CSV (*.csv)")
         else:
-            path = QFileDialog.getExistingDirectory(self, "Export results to a folder")
+            path = dialogs.open_folder(self, "Export results to a folder", "export")
         if path:
             self.export_to(path)
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QPushButton,
                                QVBoxLayout)
 
 from engines.imaging import make_grid
 from engines.tools.common import ToolError, output_paths, read_images, write_png
 from engines.words import count
 
+from .. import dialogs
 from ..flow import FlowLayout
 from ..model_service import ModelService
 from ..run_chooser import RunChooser
@@ -54,7 +55,7 @@ class TranslatePanel(Panel):
     panel_id = "translate"
     title = "Translate"
     area = RIGHT
-    tab_with = "sampler"
+    tab_with = "losses"
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
@@ -62,7 +63,7 @@ class TranslatePanel(Panel):
         self.info: dict | None = None
         self.paths: list[str] = []
         self.last: dict | None = None        # the newest translation: results and their names
-        self.choose_folder = lambda: QFileDialog.getExistingDirectory(self, "Export translations to")
+        self.choose_folder = lambda: dialogs.open_folder(self, "Export translations to", "export")
         self.confirm_replace = lambda folder: QMessageBox.question(
             self, "Replace files?", f"Some files in {folder} already exist. Replace them?") == QMessageBox.StandardButton.Yes
 
@@ -130,12 +131,12 @@ class TranslatePanel(Panel):
         self._update_enabled()
 
     def _add_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Images to translate")
+        files = dialogs.open_files(self, "Images to translate", "images")
         if files:
             self.set_paths(self.paths + files)
 
     def _add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "A folder of images to translate")
+        folder = dialogs.open_folder(self, "A folder of images to translate", "images")
         if folder:
             self.set_paths(self.paths + [folder])
 
@@ -158,9 +159,7 @@ class TranslatePanel(Panel):
         self.direction.clear()
         why = info.get("why_not", {}).get("translate", "")
         if not why:
-            engine = self.service.engine  # read-only peek at its directions; the work stays on its thread
-            for d in engine.directions:
-                source, target = engine.channels_of(d)
+            for d, source, target in info.get("directions", []):   # worked out on the model's thread
                 kinds = {1: "grey", 3: "RGB"}
                 self.direction.addItem(f"{d} ({kinds[source]} → {kinds[target]})", d)
         self.say(f"{why}: Translate needs a run of a family that translates (cyclegan, style)." if why else "")

@@ -71,8 +71,13 @@ def test_measuring_samples_gives_speed_and_quality_on_labelled_data(runs):
     assert not any("classifier" in s for s in said)  # same data: the classifier is trained once
     assert m2.frechet is not None
     # the real images against themselves score near zero: the measure can tell good from bad
-    space, name, real, _ = next(iter(features.values()))
+    space, name, real, *_ = next(iter(features.values()))
     assert space.frechet(real, real) < 1e-6 < m2.frechet
+    # memorisation looks only at what each run trained on: the VAE held a tenth out, the GAN none
+    from engines.data.dataset import held_out_indices
+    assert m.train_images == len(real) - len(held_out_indices(len(real), 0.1, 0)) < len(real)
+    assert m2.train_images == len(real)
+    assert "bootstrap" in m2.kid_method and m2.dc_k == 5
     assert m2.features == name and "classifier" in name and "10 classes" in name
     for value in (m2.precision, m2.recall, m2.coverage, m2.memorised):
         assert 0.0 <= value <= 1.0
@@ -156,6 +161,6 @@ def test_data_without_classes_is_measured_in_random_features_and_copies_count_as
     features = {}
     m = measure_run(run, n=16, features=features)
     assert "random conv features" in m.features and m.kid is not None and m.classes_covered is None
-    space, name, real, real_features = next(iter(features.values()))
+    space, name, real, real_features, _ = next(iter(features.values()))
     # the training images themselves, measured as if generated: all memorised
     assert memorisation(real_features, space.features(real[:8])).share == 1.0

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engines.metrics import (RandomFeatures, density_coverage, extractor_for, kid, memorisation,
-                             precision_recall, quality_report)
+from engines.metrics import (DC_NEIGHBOURS, KID_METHOD, RandomFeatures, density_coverage, extractor_for, kid,
+                             kid_subsets, memorisation, precision_recall, quality_report)
 from engines.quality import frechet_distance
 
 
@@ -15,11 +15,10 @@ def _gauss(n, d=16, shift=0.0, seed=0):
 def test_a_set_against_itself():
     x = _gauss(400)
     assert frechet_distance(x, x) < 1e-8
-    mean, se = kid(x, x, subsets=20, subset_size=200)
-    # unbiased for independent sets; subsets of one set share points, which pulls it a little below 0
-    # (order 1/subset size): still a small fraction of what a half-standard-deviation shift gives
-    near = kid(x, _gauss(400, shift=0.5, seed=9), subsets=20, subset_size=200)[0]
-    assert abs(mean) < 0.05 and se > 0 and abs(mean) < 0.1 * near
+    value, se = kid(x, x, bootstrap=50)
+    near = kid(x, _gauss(400, shift=0.5, seed=9), bootstrap=0)[0]
+    # one set against itself: the unbiased estimate pulls a little below 0 (order 1/n)
+    assert abs(value) < 0.05 and se > 0 and abs(value) < 0.1 * near
     assert precision_recall(x, x) == (1.0, 1.0)
     density, coverage = density_coverage(x, x)
     assert coverage == 1.0 and density >= 1.0
@@ -27,27 +26,94 @@ def test_a_set_against_itself():
 
 def test_two_draws_of_one_distribution_against_a_shifted_one():
     a, b, far = _gauss(500, seed=1), _gauss(500, seed=2), _gauss(500, shift=3.0, seed=3)
-    same, same_se = kid(a, b, subset_size=250)
-    shifted, shifted_se = kid(a, far, subset_size=250)
+    same, same_se = kid(a, b, bootstrap=50)
+    shifted, shifted_se = kid(a, far, bootstrap=50)
     assert abs(same) < 4 * same_se + 0.02 and shifted > 100 * max(abs(same), same_se)
     p, r = precision_recall(a, b)
     assert p > 0.7 and r > 0.7  # k = 3 in 16 dimensions: the k-NN balls miss some of a fresh draw
     density, coverage = density_coverage(a, b)
-    assert 0.6 < density < 1.4 and coverage > 0.8
+    assert DC_NEIGHBOURS == 5 and 0.6 < density < 1.4 and coverage > 0.8
+
+
+def _unbiased_mmd_by_loops(x, y):
+    k = lambda u, v: (u @ v / x.shape[1] + 1) ** 3  # noqa: E731
+    n, m = len(x), len(y)
+    return (sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+            + sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+            - 2 * sum(k(x[i], y[j]) for i in range(n) for j in range(m)) / (n * m))
 
 
 def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
-    # one subset of all rows: the estimate equals the formula written out with loops
     x, y = _gauss(6, d=3, seed=4), _gauss(5, d=3, shift=0.5, seed=5)
-    k = lambda u, v: (u @ v / 3 + 1) ** 3  # noqa: E731
-    m = 5
-    rng = np.random.default_rng(0)  # the subsets kid() draws with seed 0
-    xs, ys = x[rng.choice(6, m, replace=False)], y[rng.choice(5, m, replace=False)]
-    expected = (sum(k(xs[i], xs[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-                + sum(k(ys[i], ys[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-                - 2 * sum(k(xs[i], ys[j]) for i in range(m) for j in range(m)) / m ** 2)
-    mean, se = kid(x, y, subsets=1, subset_size=m, seed=0)
-    assert mean == pytest.approx(expected, rel=1e-10) and np.isnan(se)
+    value, se = kid(x, y, bootstrap=0)
+    assert value == pytest.approx(_unbiased_mmd_by_loops(x, y), rel=1e-10) and np.isnan(se)
+    # a bootstrap resample counts each pair of distinct original samples: no bias from duplicates
+    rng = np.random.default_rng(3)
+    ix, iy = rng.integers(0, 6, 6), rng.integers(0, 5, 5)
+    from engines.metrics import _cubic, _within
+    cx, cy = np.bincount(ix, minlength=6).astype(float), np.bincount(iy, minlength=5).astype(float)
+    xs = x[ix]
+    keep = ix[:, None] != ix[None, :]
+    expected = _cubic(xs, xs)[keep].mean()
+    assert _within(_cubic(x, x), cx) == pytest.approx(expected, rel=1e-12)
+    assert "bootstrap" in KID_METHOD
+
+
+def test_kid_error_bar_matches_the_spread_of_independent_draws():
+    """The ± is honest: across fresh, independent draws of both sets, the estimates scatter by about
+    the bootstrap standard error (the old mean-over-subsets error was 2-3x too small)."""
+    estimates, errors, subset_errors = [], [], []
+    for rep in range(24):
+        real, fake = _gauss(200, d=8, seed=100 + rep), _gauss(120, d=8, shift=0.3, seed=300 + rep)
+        value, se = kid(real, fake, bootstrap=60, seed=rep)
+        estimates.append(value)
+        errors.append(se)
+        rng = np.random.default_rng(rep)
+        sub = [kid(real[rng.choice(200, 100, replace=False)], fake[rng.choice(120, 100, replace=False)],
+                   bootstrap=0)[0] for _ in range(10)]
+        subset_errors.append(np.std(sub, ddof=1) / np.sqrt(10))
+    spread = np.std(estimates, ddof=1)
+    assert 0.6 < np.mean(errors) / spread < 1.6, (np.mean(errors), spread)
+    assert np.mean(subset_errors) / spread < 0.6  # what the old ± did: subsets sharing samples
+
+
+def test_kid_subsets_is_torch_fidelitys_way_and_refuses_subsets_larger_than_a_set():
+    a, b = _gauss(60, d=4, seed=1), _gauss(50, d=4, seed=2)
+    mean, std = kid_subsets(a, b, subsets=5, subset_size=40)
+    assert np.isfinite(mean) and std > 0
+    with pytest.raises(ValueError, match="larger"):
+        kid_subsets(a, b, subset_size=51)
+
+
+def _with_moments(mu, cov, n=400, seed=0):
+    """n samples whose sample mean and covariance (ddof 1) are exactly mu and cov."""
+    d = len(mu)
+    z = np.random.default_rng(seed).normal(size=(n, d))
+    z -= z.mean(0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T   # sample covariance I
+    return z @ np.linalg.cholesky(cov).T + mu
+
+
+def test_frechet_known_answer_with_unequal_non_commuting_covariances():
+    s1 = np.array([[2.0, 0.5], [0.5, 1.0]])
+    s2 = np.array([[1.0, -0.7], [-0.7, 3.0]])
+    assert not np.allclose(s1 @ s2, s2 @ s1)                  # the cross term is really tested
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([2.0, -1.0])
+    # 2x2 closed form: tr sqrt(S1^1/2 S2 S1^1/2) = sqrt(tr(S1 S2) + 2 sqrt(det S1 det S2))
+    cross = np.sqrt(np.trace(s1 @ s2) + 2 * np.sqrt(np.linalg.det(s1) * np.linalg.det(s2)))
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross
+    got = frechet_distance(_with_moments(mu1, s1, seed=1), _with_moments(mu2, s2, seed=2))
+    assert got == pytest.approx(expected, rel=1e-9)
+    # symmetric, and in 3-d against the eigenvalues of S1 S2 (tr sqrt of a product's spectrum)
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    c1, c2 = a @ a.T + 0.1 * np.eye(3), b @ b.T + 0.1 * np.eye(3)
+    m1, m2 = rng.normal(size=3), rng.normal(size=3)
+    cross3 = np.sqrt(np.clip(np.linalg.eigvals(c1 @ c2).real, 0, None)).sum()
+    expected3 = ((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * cross3
+    x, y = _with_moments(m1, c1, seed=3), _with_moments(m2, c2, seed=4)
+    assert frechet_distance(x, y) == pytest.approx(expected3, rel=1e-9)
+    assert frechet_distance(y, x) == pytest.approx(expected3, rel=1e-9)
 
 
 def test_disjoint_sets_have_no_precision_no_recall_no_coverage():
@@ -98,3 +164,16 @@ def test_report_from_images_names_its_extractor():
     labels = np.arange(60) % 2
     extractor, name = extractor_for(images, labels)
     assert "classifier" in name and "2 classes" in name
+
+
+def test_kid_and_precision_recall_agree_with_torch_fidelity_on_the_same_features():
+    """Optional cross-check (torch-fidelity is not a dependency: skipped when it is not installed)."""
+    tf_kid = pytest.importorskip("torch_fidelity.metric_kid")
+    tf_prc = pytest.importorskip("torch_fidelity.metric_prc")
+    import torch
+
+    real, fake = _gauss(300, d=16, seed=11), _gauss(300, d=16, shift=0.4, seed=12)
+    theirs = tf_kid.polynomial_mmd(real, fake, degree=3, gamma=None, coef0=1)
+    assert kid(real, fake, bootstrap=0)[0] == pytest.approx(float(theirs), rel=1e-9)
+    p, r = tf_prc.calculate_precision_recall_full(torch.from_numpy(real), torch.from_numpy(fake), neighborhood=3)
+    assert precision_recall(real, fake, k=3) == (pytest.approx(p), pytest.approx(r))

@@ -50,3 +50,29 @@ def test_small_data_note_is_information_not_a_warning(qtbot, window, blob_folder
         assert state.start(out_dir=None)
     notes = [m for m in window.message_bar.messages if "small dataset" in m.text]
     assert len(notes) == 1 and notes[0].level == "info"
+
+
+def test_the_explorer_panels_share_one_model_per_checkpoint(qtbot, window, tmp_path):
+    """"Use best" loaded the same model four times on four threads (four copies in memory); now the
+    first panel's request loads it and the others use that copy. Another checkpoint is another model."""
+    from studio.model_service import open_models
+    run = _run_with_best(tmp_path)
+    models = open_models()
+    before = models.total_loads()
+    window.state.run_dir = run
+    panels = [window.panels[p] for p in ("latent", "sampler", "tools", "translate")]
+    with qtbot.waitSignals([p.service.loaded for p in panels], timeout=60_000):
+        assert window.state.use_best()
+    assert models.total_loads() - before == 1
+    hosts = {p.service.host for p in panels}
+    assert len(hosts) == 1 and hosts.pop().key in models.hosts
+    # the panels read what the model offers from what it sent, never from the engine on this thread
+    assert all(p.service.loaded is not None for p in panels) and panels[2].engine_class is not None
+
+    sampler = window.panels["sampler"]
+    with qtbot.waitSignal(sampler.service.loaded, timeout=60_000):
+        sampler.open_run(run)                                   # the newest checkpoint: another model
+    assert models.total_loads() - before == 2 and sampler.service.host is not panels[0].service.host
+    for p in panels:
+        p.service.shutdown()
+    assert not any(str(run.resolve()) == key[0] for key in models.hosts)    # the last panel out ends them

@@ -225,3 +225,58 @@ def test_a_plot_inside_a_scrolling_panel_does_not_take_the_wheel(qtbot, window):
     _wheel(qtbot, plot.viewport())
     assert view_box.viewRange() == before
     assert scroll.verticalScrollBar().value() > 0
+
+
+def test_file_dialogs_open_where_the_last_one_of_the_same_purpose_ended(qtbot, monkeypatch, tmp_path):
+    """They opened in the checkout or the home folder and forgot the last folder."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from studio import dialogs
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    asked = []
+
+    def fake_dir(parent, title, start):
+        asked.append(start)
+        return str(pictures)
+
+    def fake_save(parent, title, start, filters=""):
+        asked.append(start)
+        return str(tmp_path / "out" / "grid.png"), filters
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(fake_dir))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_save))
+    (tmp_path / "out").mkdir()
+    assert dialogs.open_folder(None, "Open image folder", "images") == str(pictures)
+    dialogs.open_folder(None, "Open image folder", "images")
+    assert asked[1] == str(pictures)                               # remembered for images
+    dialogs.save_file(None, "Export", "export", "grid.png")
+    assert asked[2] == str(Path.home() / "grid.png")               # not for another purpose
+    dialogs.save_file(None, "Export", "export", "other.png")
+    assert asked[3] == str(tmp_path / "out" / "other.png")
+    assert dialogs.start_folder("runs") != str(Path(__file__).resolve().parents[2])   # never the checkout
+
+
+def test_every_tab_is_in_sight_at_1280x720_and_the_view_menu_brings_a_panel_to_the_front(qtbot, monkeypatch):
+    """Eight panels shared one tab group, Compare and Style behind scroll arrows; View entries only
+    hid and showed."""
+    from PySide6.QtWidgets import QTabBar
+    monkeypatch.setattr(MainWindow, "_available_size", lambda self: (1280, 720))
+    window = MainWindow()
+    window.show()
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.width() == 1280)
+    bars = [b for b in window.findChildren(QTabBar) if b.parent() is window and b.isVisible()]
+    assert bars and max(b.count() for b in bars) <= 5
+    for bar in bars:
+        qtbot.waitUntil(lambda bar=bar: bar.width() > 0)
+        assert bar.sizeHint().width() <= bar.width(), [bar.tabText(i) for i in range(bar.count())]
+    entries = {a.text(): a for a in window.view_menu.actions()}
+    for panel_id in ("style", "compare", "losses", "sampler"):
+        entries[window.docks[panel_id].windowTitle()].trigger()
+        qtbot.waitUntil(lambda p=panel_id: window.panels[p].isVisible())
+    window.docks["tools"].close()
+    entries["Tools"].trigger()
+    qtbot.waitUntil(lambda: window.panels["tools"].isVisible())

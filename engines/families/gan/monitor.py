@@ -19,17 +19,14 @@ from ..base import Finding
 
 MONITOR_SAMPLES = 64        # fixed batch drawn at every monitor call
 MONITOR_SEED = 20_240_601   # its latents (and the random feature space) never change during a run
-# Thresholds calibrated with benchmarks/gan_thresholds.py and benchmarks/gan_recipes.py on 3.6k 28 px
-# digits (one thread, 40-100 CPU-s runs, monitor batch of 64). Healthy runs (dcgan and sngan variants:
-# 21 runs at 100 CPU-s, 2 at 40) had a diversity ratio of 0.90-1.00 from step ~800 on, and the 12 that
-# logged it no near-duplicates (share 0.00). Broken ones: frozen G (lr_g 1e-6) 0.10-0.15; the trained
-# sngan generator fed 1 / 2 / 4 / 8 distinct latents 0.00 / 0.29 / 0.62 / 0.81; all with a near-duplicate
-# share of 1.00. The ratio alone cannot see a collapse onto several modes (nor onto one digit class: 64
-# real digits of one class score 0.72-0.94); the near-duplicate share can, so either one raises the warning.
+# Thresholds calibrated with benchmarks/gan_thresholds.py and benchmarks/gan_recipes.py on 28 px digits
+# (healthy and deliberately broken runs; the figures: README, "Why the recipes are what they are").
+# The diversity ratio alone cannot see a collapse onto several modes (nor onto one digit class); the
+# near-duplicate share can, so either one raises the warning.
 COLLAPSE_WARMUP = 1000      # before this step a still-featureless generator is not called "collapsed"
 NEAR_DUPLICATE = 0.15       # two samples closer than this share of the data's mean distance are duplicates
-                            # (real digits: the closest pair in a batch of 64 is 0.25-0.31 of the mean)
-DUPLICATE_SHARE = 0.5       # collapse when at least this share of the batch has a near duplicate (0.00 vs 1.00)
+                            # (real digits' closest pair in a batch is well above it: README)
+DUPLICATE_SHARE = 0.5       # collapse when at least this share of the batch has a near duplicate
 
 
 class AdversarialMonitor:

@@ -981,7 +981,7 @@ class Trainer:
                     raise NonFiniteError(f"{where} became non-finite at step {self.step + 1}")
                 self.step += 1
                 if self.world > 1 and self.step == 1:  # data-dependent initialisation (Glow's ActNorm)
-                    process_state.broadcast_replicated(self.engine)  # took each shard: use rank 0's
+                    process_state.broadcast_replicated_parameters(self.engine)  # rank 0's weights; buffers averaged below
                 if self.world > 1:  # replicated buffers agreed every step; checked every N in a debug setting
                     process_state.sync_buffers(self.engine)
                     if process_state.check_every() and self.step % process_state.check_every() == 0:

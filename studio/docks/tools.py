@@ -172,7 +172,9 @@ class ToolsPanel(Panel):
         upscale_page = QWidget()
         uv = QVBoxLayout(upscale_page)
         uv.setContentsMargins(0, 0, 0, 0)
-        uv.addWidget(QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result."))
+        upscale_note = QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result.")
+        upscale_note.setWordWrap(True)   # unwrapped, it made the whole panel scroll sideways
+        uv.addWidget(upscale_note)
         uv.addWidget(self.forms["upscale"])
         self.out_folder = QLineEdit()
         self.out_folder.setPlaceholderText("folder for the dataset")

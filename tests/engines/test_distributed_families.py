@@ -19,7 +19,7 @@ from engines.train import events as ev
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.loop import Control, Trainer
 from engines.train.process_state import CHECK_ENV, rank_payload
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.test_distributed import SETTINGS, _free_port, _warm_up
 from tests.engines.test_family_contract import _assert_same_state, other_inputs, small_config
 

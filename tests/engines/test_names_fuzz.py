@@ -24,7 +24,7 @@ from engines.train.loop import Trainer, TrainSettings
 from engines.train.model_file import save_model
 from engines.train.restore import load_engine
 from engines.train.run import RunError
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 BAD_NAMES = ["../../ESCAPED", "..", ".", "a/b", "a\\b", "/etc/passwd", "C:evil", "line\nbreak", "tab\there",
              "nul\x00byte", "bidi\u202eflip", "x" * 300, "", "   ", 7, None]

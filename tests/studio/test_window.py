@@ -9,7 +9,7 @@ from studio.docks import PANELS
 from studio.errors import install_excepthook, uninstall_excepthook
 from studio.main_window import MainWindow
 
-from .conftest import dispose
+from .helpers import dispose
 
 
 def test_every_panel_is_a_named_closable_dock_listed_in_the_view_menu(window):

@@ -3,7 +3,7 @@
     net = image_network(engine)                 # what to export, with example inputs
     export_onnx(net, "g.onnx"); export_pt2(net, "g.pt2")
 
-What is exported, per kind of family (noise and every other random draw are inputs; the loop a
+Each family says what it exports (its export_network(), the Exportable role); per kind of family (noise and every other random draw are inputs; the loop a
 sampler runs around the network is not part of the file):
 
 | family kind | inputs | output |
@@ -13,6 +13,7 @@ sampler runs around the network is not part of the file):
 | vae, cvae | z (B, latent) [, labels (B,) int64] | images in [-1, 1]: the decoder distribution's mean |
 | realnvp, glow | eps (B, D) standardised latents (multiply by the temperature yourself) | images in (0, 1): the flow's inverse, unclamped |
 | ddpm | x_t (B, C, H, W), t (B,) int64 [, labels (B,) int64, num_classes = no label] | prediction (B, C, H, W): eps or v, one denoising step's network output |
+| flow-matching | x_t (B, C, H, W), t (B,) float in [0, 1] (1 = noise) [, labels] | velocity (B, C, H, W): one ODE step's network output |
 | pixelcnn | pixels (B, C, H, W) in [-1, 1] [, labels (B,) int64] | logits (B, P, C, H, W): 256 logits per subpixel, or 3K logistic-mixture parameters |
 
 Parametrisations (spectral norm, weight norm) are removed on a copy first, so the files hold plain

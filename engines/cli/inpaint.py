@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ..tools import inpaint as tool
+from ..tools.options import InpaintOptions, method_options
 from . import CliError
-from .tool_args import add_common, cli_progress, labels_for, open_run, read_inputs, write_results
+from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
+                        read_inputs, run_check, write_results)
 
 
 def add_parser(sub) -> None:
@@ -13,17 +15,12 @@ def add_parser(sub) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--mask", metavar="MASK.png", help="white = fill, black = keep; any size (resized like the images)")
     where.add_argument("--box", metavar="X,Y,W,H", help="the rectangle to fill, in the run's pixels")
-    p.add_argument("--candidates", type=int, default=1, help="fillings per image (default 1); NAME.png, NAME.c1.png, ...")
-    p.add_argument("--resample", type=int, default=2, help="diffusion: RePaint resampling per step (default 2)")
-    p.add_argument("--sweeps", type=int, default=2, help="PixelCNN: Gibbs sweeps when known pixels follow the hole (default 2)")
-    p.add_argument("--steps", type=int, default=None, help="diffusion steps, or latent optimisation steps (default 200)")
+    add_options(p, InpaintOptions)
+    add_check(p)
 
 
 def run(args) -> int:
-    if not 1 <= args.candidates <= 64:
-        raise CliError("--candidates must be between 1 and 64")
-    if args.steps is not None and not 1 <= args.steps <= 10_000:
-        raise CliError("--steps must be between 1 and 10000")
+    opts = options_from(args, InpaintOptions)
     engine, record = open_run(args)
     tool.method_for(engine)
     size = engine.data.size
@@ -40,17 +37,20 @@ def run(args) -> int:
         if not mask.any():
             raise CliError(f"the mask {args.mask} has no white pixels: nothing to fill")
     inputs = read_inputs(engine, record, args)
-    options = {"resample": args.resample, "sweeps": args.sweeps}
-    if args.steps is not None:
-        options["steps"] = args.steps
+    options = method_options(opts)
     # check every output name before the work starts
     from ..tools.common import output_paths
-    output_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, args.candidates)])
-    result = tool.inpaint(engine, inputs.images, mask, candidates=args.candidates, seed=args.seed,
+    output_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, opts.candidates)])
+    check = run_check("inpaint", engine, record, args, **options)
+    result = tool.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("inpainting"), **options)
     written = write_results(result.images[:, 0], inputs, args.out, args.force)
-    for k in range(1, args.candidates):
+    for k in range(1, opts.candidates):
         written += write_results(result.images[:, k], inputs, args.out, args.force, suffix=f".c{k}")
+    if args.json:
+        print_json({"method": result.method, "filled_pixels": int(mask.sum()), "written": [str(p) for p in written],
+                    "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"wrote {len(written)} images to {args.out} ({int(mask.sum())} of {mask.size} pixels filled per image)")
     return 0

@@ -18,7 +18,8 @@ import numpy as np
 from ..tools import score as tool
 from ..tools.common import ToolError
 from . import CliError
-from .tool_args import add_common, cli_progress, open_run, read_inputs
+from ..tools.options import ScoreOptions
+from .tool_args import add_check, add_common, add_options, cli_progress, open_run, options_from, read_inputs, run_check
 
 
 def add_parser(sub) -> None:
@@ -28,17 +29,14 @@ def add_parser(sub) -> None:
     fmt.add_argument("--json", action="store_true", help='print {"scores": [{"path", "score", ...}], ...} as JSON')
     fmt.add_argument("--csv", metavar="FILE", help="write the ranked scores as CSV")
     p.add_argument("--force", action="store_true", help="overwrite the CSV file")
-    p.add_argument("--fpr", type=float, default=0.05,
-                   help="false-positive rate on the held-out split that sets the threshold (default 0.05)")
-    p.add_argument("--no-complexity", action="store_true",
-                   help="raw bits/dim, without subtracting the PNG bits/dim (likelihood families)")
+    add_options(p, ScoreOptions)
     p.add_argument("--no-reference", action="store_true", help="skip scoring the held-out split (no threshold)")
     p.add_argument("--reference-limit", type=int, default=256, help="held-out images to score at most (default 256)")
+    add_check(p, json_flag=False)
 
 
 def run(args) -> int:
-    if not 0 < args.fpr < 1:
-        raise CliError("--fpr must be between 0 and 1")
+    opts = options_from(args, ScoreOptions)
     if not 1 <= args.reference_limit <= 100_000:
         raise CliError("--reference-limit must be between 1 and 100000")
     engine, record = open_run(args)
@@ -47,16 +45,20 @@ def run(args) -> int:
     if csv_path is not None and csv_path.exists() and not args.force:
         raise CliError(f"{csv_path} already exists; use --force to overwrite")
     inputs = read_inputs(engine, record, args)
-    result = tool.score(engine, inputs.images, complexity=not args.no_complexity, seed=args.seed,
+    check = run_check("score", engine, record, args, complexity=opts.complexity,
+                      projection_steps=opts.projection_steps)
+    result = tool.score(engine, inputs.images, complexity=opts.complexity, seed=args.seed,
+                        projection_steps=opts.projection_steps,
                         progress=cli_progress("scoring"))
     reference = None
     ref_note = "no held-out reference (--no-reference)"
     if not args.no_reference:
         ref_images, ref_note = tool.held_out_images(record, engine, args.reference_limit)
         if ref_images is not None and len(ref_images):
-            ref = tool.score(engine, ref_images, complexity=not args.no_complexity, seed=args.seed,
+            ref = tool.score(engine, ref_images, complexity=opts.complexity, seed=args.seed,
+                             projection_steps=opts.projection_steps,
                              progress=cli_progress("scoring the reference"))
-            reference = tool.Reference(ref.scores, ref_note, args.fpr)
+            reference = tool.Reference(ref.scores, ref_note, opts.fpr)
     order = np.argsort(-result.scores, kind="stable")
     rows = []
     for rank, i in enumerate(order, 1):
@@ -72,9 +74,10 @@ def run(args) -> int:
               "method": result.method, "unit": result.unit, "higher_is_more_unusual": True,
               "complexity_corrected": result.corrected, "scores": rows,
               "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]}
+    report["self_check"] = check
     if reference is not None:
         report["reference"] = {"description": reference.description, "images": int(len(reference.scores)),
-                               "fpr": args.fpr, "threshold": _num(reference.threshold),
+                               "fpr": opts.fpr, "threshold": _num(reference.threshold),
                                "histogram": tool.histogram(result.scores, reference.scores)}
     else:
         report["reference"] = None

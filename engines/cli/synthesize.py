@@ -7,27 +7,21 @@ from pathlib import Path
 
 from ..tools import synthesize as tool
 from . import CliError
-from .tool_args import add_common, cli_progress, open_run
+from ..tools.options import SynthesizeOptions
+from .tool_args import add_common, add_options, cli_progress, open_run, options_from
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("synthesize", help="write a synthetic dataset (class subfolders) with a manifest")
     add_common(p, images=False)
-    p.add_argument("--n-per-class", type=int, required=True, metavar="N",
-                   help="images per class (unlabelled runs: images in all)")
-    p.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
-                   help="keep only images a classifier trained on the run's data assigns to their class "
-                        "with at least this probability (0 = keep all)")
+    add_options(p, SynthesizeOptions, required=("n_per_class",))
     p.add_argument("--no-cas", action="store_true",
                    help="skip the classification accuracy score (a classifier trained on the synthetic set, "
                         "tested on the real held-out split)")
 
 
 def run(args) -> int:
-    if not 1 <= args.n_per_class <= 100_000:
-        raise CliError("--n-per-class must be between 1 and 100000")
-    if not 0 <= args.min_confidence < 1:
-        raise CliError("--min-confidence must be at least 0 and below 1")
+    opts = options_from(args, SynthesizeOptions)
     if args.label:
         raise CliError("synthesize draws every class; --label does not apply")
     engine, record = open_run(args)
@@ -36,19 +30,19 @@ def run(args) -> int:
     if (out / "manifest.json").exists() and not args.force:
         raise CliError(f"{out / 'manifest.json'} already exists; use --force to overwrite")
     split, why = (None, "")
-    need_data = args.min_confidence > 0 or (not args.no_cas and engine.conditional)
+    need_data = opts.min_confidence > 0 or (not args.no_cas and engine.conditional)
     if need_data:
         split, why = tool.real_split(record, engine)
     classifier = None
-    if args.min_confidence > 0:
+    if opts.min_confidence > 0:
         if split is None:
             raise CliError(f"--min-confidence needs a classifier of the run's data, but {why}")
         from ..quality import FeatureSpace
         train_x, train_y = split[0], split[1]
         keep = train_y >= 0
         classifier = FeatureSpace.fit(train_x[keep], train_y[keep])
-    syn = tool.generate(engine, args.n_per_class, seed=args.seed, classifier=classifier,
-                        min_confidence=args.min_confidence, progress=cli_progress("sampling"))
+    syn = tool.generate(engine, opts.n_per_class, seed=args.seed, classifier=classifier,
+                        min_confidence=opts.min_confidence, progress=cli_progress("sampling"))
     files = tool.write_dataset(out, engine, syn, args.seed, args.force)
     scores = None
     if not args.no_cas:
@@ -60,7 +54,7 @@ def run(args) -> int:
             tx, ty, hx, hy = split
             scores = tool.classification_accuracy_score(syn.images, syn.labels, tx[ty >= 0], ty[ty >= 0],
                                                         hx[hy >= 0], hy[hy >= 0], seed=args.seed)
-    settings = {"n_per_class": args.n_per_class, "seed": args.seed, "min_confidence": args.min_confidence,
+    settings = {"n_per_class": opts.n_per_class, "seed": args.seed, "min_confidence": opts.min_confidence,
                 "sampling_options": list(args.set), "checkpoint_asked": args.checkpoint}
     manifest = tool.write_manifest(out, record, engine, syn, settings, files, scores)
     for note in syn.notes:

@@ -3,12 +3,13 @@ the run or model file, reading inputs the way the run reads its data, and writin
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..config import parse_assignments
+from ..config import ConfigError, field_infos, parse_assignments, replace_checked
 from ..tools.common import Inputs, ToolError, output_paths, read_images, write_png
 from ..train.restore import label_index, load_engine
 from . import CliError
@@ -27,6 +28,40 @@ def add_common(p, images: bool = True, out: bool = True) -> None:
     p.add_argument("--label", help="class name to condition on (conditional runs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampling option of the family (e.g. steps=20); repeatable")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_options(p, options_class: type, required: tuple[str, ...] = ()) -> None:
+    """One flag per field of a tool's options dataclass (engines/tools/options.py), with its range,
+    default and help text; `required` fields have no default on the command line."""
+    for info in field_infos(options_class):
+        if info.type is bool:
+            p.add_argument(_flag(info.name), action=argparse.BooleanOptionalAction, default=info.default,
+                           help=f"{info.help} (default: {'on' if info.default else 'off'})")
+            continue
+        bounds = f"{info.min:g}-{info.max:g}" if info.min is not None and info.max is not None else ""
+        if info.name in required:
+            p.add_argument(_flag(info.name), type=info.type, required=True, metavar="N" if info.type is int else "X",
+                           help=f"{info.help} ({bounds})")
+        else:
+            p.add_argument(_flag(info.name), type=info.type, default=info.default, metavar="N" if info.type is int else "X",
+                           help=f"{info.help} ({bounds}; default {info.default:g})")
+
+
+def options_from(args, options_class: type):
+    """The checked options from the parsed flags; a CliError naming the flag otherwise."""
+    values = {info.name: getattr(args, info.name) for info in field_infos(options_class)}
+    try:
+        return replace_checked(options_class(), **values)
+    except ConfigError as exc:
+        text = str(exc)
+        for name in values:
+            if text.startswith(name + " "):
+                text = _flag(name) + text[len(name):]
+        raise CliError(text) from None
 
 
 def open_run(args):
@@ -79,4 +114,40 @@ def cli_progress(label: str):
     return report
 
 
-__all__ = ["add_common", "open_run", "labels_for", "read_inputs", "write_results", "cli_progress", "ToolError"]
+__all__ = ["add_common", "add_options", "options_from", "open_run", "labels_for", "read_inputs", "write_results", "cli_progress", "ToolError"]
+
+
+def add_check(p, json_flag: bool = True) -> None:
+    """--no-check / --check-images N (and --json) for the tools with a held-out self-check."""
+    from ..tools.selfcheck import DEFAULT_IMAGES
+
+    p.add_argument("--no-check", dest="check", action="store_false",
+                   help="skip the held-out self-check (the tool against its non-learned baseline on the run's "
+                        "held-out images, cached per checkpoint)")
+    p.add_argument("--check-images", type=int, default=DEFAULT_IMAGES,
+                   help=f"held-out images for the self-check (default {DEFAULT_IMAGES})")
+    if json_flag:
+        p.add_argument("--json", action="store_true",
+                       help="print what was done as JSON (method, files written, self_check)")
+
+
+def run_check(tool: str, engine, record, args, **settings) -> dict | None:
+    """The held-out self-check, said before the results (a losing model is named a loser first);
+    its JSON for --json, None with --no-check."""
+    if not getattr(args, "check", True):
+        return None
+    if not 1 <= args.check_images <= 1000:
+        raise CliError("--check-images must be between 1 and 1000")
+    from ..tools.selfcheck import self_check
+
+    check = self_check(tool, engine, record, n=args.check_images, seed=args.seed,
+                       progress=cli_progress("self-check"), **settings)
+    if not getattr(args, "json", False):
+        print(("warning: " if check.loses else "self-check: ") + check.verdict(), flush=True)
+    return check.to_json()
+
+
+def print_json(report: dict) -> None:
+    import json
+
+    print(json.dumps(report, indent=1, default=str))

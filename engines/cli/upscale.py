@@ -4,30 +4,36 @@ from __future__ import annotations
 
 from ..tools import upscale as tool
 from ..tools.common import output_paths
-from . import CliError
-from .tool_args import add_common, cli_progress, labels_for, open_run, read_inputs, write_results
+from ..tools.options import UpscaleOptions, method_options
+from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
+                        read_inputs, run_check, write_results)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("upscale", help="enlarge smaller images to the run's size (super-resolution)")
     add_common(p)
-    p.add_argument("--steps", type=int, default=None, help="diffusion steps, or latent optimisation steps")
+    add_options(p, UpscaleOptions)
     p.add_argument("--bicubic", action="store_true", help="also write the bicubic enlargement as NAME.bicubic.png")
+    add_check(p)
 
 
 def run(args) -> int:
-    if args.steps is not None and not 1 <= args.steps <= 10_000:
-        raise CliError("--steps must be between 1 and 10000")
+    opts = options_from(args, UpscaleOptions)
     engine, record = open_run(args)
     tool.method_for(engine)
     inputs = read_inputs(engine, record, args, native=True)
     output_paths(args.out, inputs.names, args.force, ("", ".bicubic") if args.bicubic else ("",))
-    options = {} if args.steps is None else {"steps": args.steps}
+    options = method_options(opts)
+    check = run_check("upscale", engine, record, args, **options)
     result = tool.upscale(engine, inputs.images, seed=args.seed, labels=labels_for(engine, args, len(inputs)),
                           progress=cli_progress("upscaling"), **options)
     written = write_results(result.images, inputs, args.out, args.force)
     if args.bicubic:
         written += write_results(result.bicubic, inputs, args.out, args.force, suffix=".bicubic")
+    if args.json:
+        print_json({"method": result.method, "size": engine.data.size, "written": [str(p) for p in written],
+                    "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"wrote {len(written)} images at {engine.data.size} px to {args.out}")
     return 0

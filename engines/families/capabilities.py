@@ -28,7 +28,8 @@ sequential one `progress(done, total)`, which may raise Cancelled to stop.
 |                |                | a latent space: to_space/from_space), noise_level(t), prior_times(),      |
 |                |                | denoiser(labels, guidance) -> (x_t, t) -> prediction, prediction_target,  |
 |                |                | prior_sampler(steps, start, deterministic) (timesteps, previous, step)    |
-| autoregressive | Autoregressive | to_sequence(images), sequence_log_probs(seq, labels), sample_sequence(... |
+| autoregressive | Autoregressive | to_sequence(images), sequence_log_probs(seq, labels, positions),        |
+|                |                | token_log_probs(seq, labels), sample_sequence(...                          |
 |                |                | known, fixed ...), to_images(seq); `temperature`                          |
 | renderer       | LatentRenderer | latent_shape(), differentiable render_u(u, labels) from standard-normal u, |
 |                |                | encode_u(images, labels) when `renders_encoded` (a starting point)        |
@@ -231,9 +232,14 @@ class Autoregressive(Capability):
         """tokens (n, L) -> uint8 (n, H, W, C)."""
 
     @abstractmethod
-    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, L, V) log-probabilities of every token value at every position given the tokens before it
-        (one pass, temperature 1). `labels`: class indices (n,) of a conditional run."""
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None,
+                           positions: Sequence[int] | None = None) -> torch.Tensor:
+        """(n, P, V) log-probabilities of every token value at `positions` (None: all L) given the
+        tokens before each (one pass, temperature 1). `labels`: class indices (n,) of a conditional run."""
+
+    def token_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, L) log-probability of each token of `seq` given those before it (their sum: the sequence's)."""
+        return self.sequence_log_probs(seq, labels).gather(-1, seq[..., None])[..., 0]
 
     @abstractmethod
     def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,

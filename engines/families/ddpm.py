@@ -215,6 +215,23 @@ class UNetPrior(Engine):
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
         return x.to(self.device)
 
+    def _export_step(self, t: torch.Tensor, time_scale: float, output: str, about: dict) -> ExportedNetwork:
+        """The sampling U-Net as one step's network, (x_t, t [, labels]) -> `output`; the network sees
+        t * time_scale. `t`: example times, one per row."""
+        spec, cond = self.data, self.conditional
+        net = plain_copy(self._sampling_net())
+        x = torch.randn(len(t), spec.channels, spec.size, spec.size)
+        about = {**about, "null_label": self.null_label if cond else None}
+
+        def scaled(t):
+            return t if time_scale == 1 else t * time_scale
+        if cond:
+            module = Call(net, lambda net, x_t, t, labels: net(x_t, scaled(t), labels), ("x_t", "t", "labels"))
+            return ExportedNetwork(module, {"x_t": x, "t": t, "labels": example_labels(len(t), spec.num_classes)},
+                                   output, about)
+        module = Call(net, lambda net, x_t, t: net(x_t, scaled(t), None), ("x_t", "t"))
+        return ExportedNetwork(module, {"x_t": x, "t": t}, output, about)
+
     # --- state ----------------------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
         return {"unet": self.net, "ema": self.ema}
@@ -414,20 +431,9 @@ class DDPMEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, Exportab
 
     # --- export: one denoising step's network ---------------------------------------------------------
     def export_network(self, batch: int = 2) -> ExportedNetwork:
-        spec, cond = self.data, self.conditional
-        net = plain_copy(self._sampling_net())
-        x = torch.randn(batch, spec.channels, spec.size, spec.size)
-        t = torch.linspace(1, self.config.timesteps - 1, batch).long()
-        about = {"network": "denoiser (one step)", "prediction": self.config.prediction,
-                 "schedule": self.config.schedule, "timesteps": self.config.timesteps,
-                 "alpha_bar": [round(float(a), 10) for a in self.schedule.alpha_bar],
-                 "null_label": self.null_label if cond else None}
-        if cond:
-            module = Call(net, lambda net, x_t, t, labels: net(x_t, t, labels), ("x_t", "t", "labels"))
-            return ExportedNetwork(module, {"x_t": x, "t": t, "labels": example_labels(batch, spec.num_classes)},
-                                   "prediction", about)
-        module = Call(net, lambda net, x_t, t: net(x_t, t, None), ("x_t", "t"))
-        return ExportedNetwork(module, {"x_t": x, "t": t}, "prediction", about)
+        return self._export_step(torch.linspace(1, self.config.timesteps - 1, batch).long(), 1.0, "prediction", {
+            "network": "denoiser (one step)", "prediction": self.config.prediction, "schedule": self.config.schedule,
+            "timesteps": self.config.timesteps, "alpha_bar": [round(float(a), 10) for a in self.schedule.alpha_bar]})
 
 
 FAMILY = Family(

@@ -33,7 +33,6 @@ import torch
 from torch.nn import functional as F
 
 from ..config import param
-from ..nn.export_helpers import Call, example_labels, plain_copy
 from ..registry import Family
 from .base import Batch, DataSpec, ProgressFn, to_uint8
 from .capabilities import DenoisingPath, Exportable, ExportedNetwork, LatentCodec, Prior, Sampler
@@ -308,18 +307,9 @@ class FlowMatchingEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, 
 
     # --- export: the velocity network (one ODE step's evaluation) ------------------------------------------
     def export_network(self, batch: int = 2) -> ExportedNetwork:
-        spec, cond = self.data, self.conditional
-        net = plain_copy(self._sampling_net())
-        x = torch.randn(batch, spec.channels, spec.size, spec.size)
-        t = torch.linspace(0.1, 0.9, batch)
-        about = {"network": "velocity (one ODE step)", "prediction": "velocity", "time": "t in [0, 1], 1 = noise",
-                 "path": "x_t = (1 - t) x0 + t eps", "null_label": self.null_label if cond else None}
-        if cond:
-            module = Call(net, lambda net, x_t, t, labels: net(x_t, t * TIME_SCALE, labels), ("x_t", "t", "labels"))
-            return ExportedNetwork(module, {"x_t": x, "t": t, "labels": example_labels(batch, spec.num_classes)},
-                                   "velocity", about)
-        module = Call(net, lambda net, x_t, t: net(x_t, t * TIME_SCALE, None), ("x_t", "t"))
-        return ExportedNetwork(module, {"x_t": x, "t": t}, "velocity", about)
+        return self._export_step(torch.linspace(0.1, 0.9, batch), TIME_SCALE, "velocity", {
+            "network": "velocity (one ODE step)", "prediction": "velocity", "time": "t in [0, 1], 1 = noise",
+            "path": "x_t = (1 - t) x0 + t eps"})
 
 
 FAMILY = Family(

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, param, replace_checked
-from ..diffusion.samplers import SAMPLERS, AncestralScheduler, DDIMScheduler, denoise, invert
+from ..diffusion.samplers import SAMPLERS, denoise, invert
 from ..diffusion.schedule import PREDICTIONS
 from ..nn.unet import parse_mults
 from ..registry import Family

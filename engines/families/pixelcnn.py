@@ -378,13 +378,26 @@ class PixelCNNEngine(Engine, Sampler, Likelihood, Autoregressive, Exportable):
         s, c = self.data.size, self.data.channels
         return seq.reshape(len(seq), s, s, c).to(torch.uint8).cpu().numpy()
 
-    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def _outputs(self, seq: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 pixels (B, C, H, W), the network's outputs per subpixel in sequence order (B, L, P))."""
         s, c = self.data.size, self.data.channels
         pixels = seq.reshape(len(seq), s, s, c).permute(0, 3, 1, 2).to(torch.uint8)
         out = self.model(scale_pixels(pixels), labels if self.conditional else None).float()  # (B, P, C, H, W)
-        per = out.permute(0, 3, 4, 2, 1).reshape(-1, out.shape[1])                       # (B*H*W*C, P)
-        lp = mixture_log_probs(per) if self.mixture else F.log_softmax(per, dim=1)
-        return lp.view(len(seq), s * s * c, 256)
+        return pixels, out
+
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None, positions=None) -> torch.Tensor:
+        _, out = self._outputs(seq, labels)
+        per = out.permute(0, 3, 4, 2, 1).reshape(len(seq), -1, out.shape[1])              # (B, L, P)
+        if positions is not None:
+            per = per[:, list(positions)]
+        flat = per.reshape(-1, per.shape[-1])
+        lp = mixture_log_probs(flat) if self.mixture else F.log_softmax(flat, dim=1)
+        return lp.view(len(seq), per.shape[1], 256)
+
+    def token_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        pixels, out = self._outputs(seq, labels)
+        nll = mixture_nll(out, pixels) if self.mixture else F.cross_entropy(out, pixels.long(), reduction="none")
+        return -nll.permute(0, 2, 3, 1).reshape(len(seq), -1)                             # (B, L) in sequence order
 
     @torch.no_grad()
     def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,

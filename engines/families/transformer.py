@@ -440,9 +440,10 @@ class PixelTransformerEngine(TransformerEngine, Likelihood, Autoregressive):
     def to_images(self, seq: torch.Tensor) -> np.ndarray:
         return dequantise(seq, self.config.levels, self.data.channels, self.data.size)
 
-    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sequence_log_probs(self, seq: torch.Tensor, labels: torch.Tensor | None = None, positions=None) -> torch.Tensor:
         start = self._starts(labels if self.conditional else None, len(seq))
-        return F.log_softmax(self.net(start, seq[:, :-1]).float(), dim=-1)
+        lp = F.log_softmax(self.net(start, seq[:, :-1]).float(), dim=-1)
+        return lp if positions is None else lp[:, list(positions)]
 
     @torch.no_grad()
     def sample_sequence(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None,

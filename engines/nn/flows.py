@@ -98,6 +98,18 @@ class ActNorm(nn.Module):
     def _initialise(self, x: torch.Tensor) -> None:
         mean = x.mean(dim=(0, 2, 3), keepdim=True)
         std = x.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
+        group = torch.distributed
+        if group.is_available() and group.is_initialized() and group.get_world_size() > 1:
+            # several training processes: the statistics of the combined batch (every process is at its
+            # first step), so every process starts from the same initialisation as one process would
+            z = x.double()
+            sums = torch.stack([z.sum(dim=(0, 2, 3)), z.pow(2).sum(dim=(0, 2, 3)),
+                                torch.full((x.shape[1],), float(x.numel() // x.shape[1]), dtype=torch.float64,
+                                           device=x.device)])
+            group.all_reduce(sums)
+            m = sums[0] / sums[2]
+            mean = m.view(1, -1, 1, 1).to(x.dtype)
+            std = (sums[1] / sums[2] - m * m).clamp_min(0).sqrt().view(1, -1, 1, 1).to(x.dtype)
         self.bias.copy_(-mean)
         self.log_scale.copy_(-torch.log(std + 1e-6))
         self.initialised.fill_(1)

@@ -28,10 +28,6 @@ def raster_suffix(holes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _joint(engine, seq: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-likelihood of each sequence, log-probabilities (n, L, V) at every position)."""
-    lp = engine.sequence_log_probs(seq, labels)
-    return lp.gather(-1, seq[..., None])[..., 0].sum(1), lp
 
 
 def _best_class(engine, images: np.ndarray, holes: np.ndarray, hole: torch.Tensor) -> torch.Tensor:
@@ -41,8 +37,8 @@ def _best_class(engine, images: np.ndarray, holes: np.ndarray, hole: torch.Tenso
     filler = engine.to_sequence(grey)
     per = []
     for c in range(engine.data.num_classes):
-        _, lp = _joint(engine, filler, torch.full((len(images),), c, dtype=torch.long, device=filler.device))
-        per.append((lp.gather(-1, filler[..., None])[..., 0] * (~hole)).sum(1))
+        lab = torch.full((len(images),), c, dtype=torch.long, device=filler.device)
+        per.append((engine.token_log_probs(filler, lab) * (~hole)).sum(1))
     return torch.stack(per, 1).argmax(1)
 
 
@@ -80,10 +76,10 @@ def inpaint(engine, images: np.ndarray, holes: np.ndarray, seed: int = 0, labels
         sweeps = max(0, int(sweeps))
         rows = engine.data.size
         total = rows + sweeps * len(positions)
-        seq = engine.sample_sequence(n, gen, y, known, hole, lambda d, t: check_progress(progress, d, total))
+        seq = engine.sample_sequence(n, gen, y, known, ~hole, lambda d, t: check_progress(progress, d, total))
         if not len(positions):
             return engine.to_images(seq), f"{engine.family} exact conditional sampling (hole after the known pixels in raster order)"
-        ll, lp = _joint(engine, seq, y)
+        ll = engine.token_log_probs(seq, y).sum(1)
         active = torch.from_numpy(~exact).to(dev)
         done = rows
         for _ in range(sweeps):
@@ -91,19 +87,18 @@ def inpaint(engine, images: np.ndarray, holes: np.ndarray, seed: int = 0, labels
                 where = hole[:, i] & active
                 if where.any():
                     # target p(x)^(1/T); proposal q = the token's own conditional (tempered alike)
-                    logq = F.log_softmax(lp[:, i] / temperature, dim=-1)
+                    logq = F.log_softmax(engine.sequence_log_probs(seq, y, [i])[:, 0] / temperature, dim=-1)
                     new = torch.multinomial(logq.exp().cpu(), 1, generator=gen)[:, 0].to(dev)
                     old = seq[:, i]
                     proposal = seq.clone()
                     proposal[:, i] = torch.where(where, new, old)
-                    ll_new, lp_new = _joint(engine, proposal, y)
+                    ll_new = engine.token_log_probs(proposal, y).sum(1)
                     log_ratio = (ll_new - ll) / temperature + logq.gather(1, old[:, None])[:, 0] \
                         - logq.gather(1, new[:, None])[:, 0]
                     u = torch.rand(n, generator=gen).to(dev)
                     accept = where & (u.log() < log_ratio.clamp(max=0))
                     seq = torch.where(accept[:, None], proposal, seq)
                     ll = torch.where(accept, ll_new, ll)
-                    lp = torch.where(accept[:, None, None], lp_new, lp)
                 done += 1
                 check_progress(progress, done, total)
     return engine.to_images(seq), (f"{engine.family} raster pass + {sweeps} Gibbs sweep{'s' if sweeps != 1 else ''} "

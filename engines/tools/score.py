@@ -29,7 +29,7 @@ import torch
 
 from ..families.base import Engine
 from . import diffusion
-from .common import Method, ProgressFn, ToolError, check_progress, choose, evaluating, role, to_float
+from .common import Method, ProgressFn, ToolError, check_progress, choose, evaluating, role, to_float, to_uint8
 
 LOG2 = math.log(2.0)
 
@@ -126,17 +126,24 @@ def _reconstruction(engine, images: np.ndarray, seed: int = 0, projection_steps:
     return ((recon.astype(np.float64) - images.astype(np.float64)) ** 2).reshape(len(images), -1).mean(1)
 
 
-def _projection(engine, images: np.ndarray, seed: int, steps: int) -> np.ndarray:
-    """The smallest error of projecting each image (over the classes of a conditional run)."""
-    from ..latent import project
+def _projection(engine, images: np.ndarray, seed: int, steps: int, restarts: int = 2) -> np.ndarray:
+    """The error (0-255 scale) of the best of `restarts` latent fits of each image by the renderer role
+    (per-pixel squared error with a weak pull towards the prior), over the classes of a conditional run."""
+    from .latent_fit import fit_latents
+
+    n = len(images)
+    target = to_float(images, engine.device).repeat_interleave(restarts, 0)
+    weight = 2e-3 / float(np.prod(engine.latent_shape()))   # 1e-3 * mean(u^2): a weak pull
+
+    def evidence(x):
+        return (x - target).pow(2).flatten(1).mean(1)
 
     best = None
-    labels_list = [None] if not engine.conditional else list(range(engine.data.num_classes))
-    for c in labels_list:
-        lab = None if c is None else np.full(len(images), c, dtype=np.int64)
-        with torch.enable_grad():
-            p = project(engine, images, steps=steps, restarts=2, seed=seed, labels=lab)
-        err = ((p.reconstruction.astype(np.float64) - images.astype(np.float64)) ** 2).reshape(len(images), -1).mean(1)
+    for c in [None] if not engine.conditional else range(engine.data.num_classes):
+        labels = None if c is None else np.full(n, c, dtype=np.int64)
+        x = fit_latents(engine, evidence, n, restarts, seed, int(steps), 0.05, weight, labels=labels)
+        recon = to_uint8(x).astype(np.float64).reshape(n, restarts, -1)
+        err = ((recon - images.astype(np.float64).reshape(n, 1, -1)) ** 2).mean(2).min(1)
         best = err if best is None else np.minimum(best, err)
     return best
 

@@ -3,6 +3,11 @@ reads its data, run the tool, and hand back everything to show, as plain numpy a
 
     out = run_tool(engine, record, "inpaint", ["a.png", "folder/"], {"candidates": 2}, mask=mask)
     out["images"], out["method"], out["names"], out["skipped"]
+    out["baseline"], out["baseline_name"]   # the non-learned baseline of each image (engines/tools/baselines.py)
+    out["self_check"]                       # the held-out self-check as JSON (engines/tools/selfcheck.py), or None
+
+The self-check runs first (cached per checkpoint), so a model that loses to its baseline is said to
+before its results are looked at; params {"check": False} skips it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import ProgressFn, ToolError, read_images
+from .options import OPTIONS, method_options
 
 TITLES = {"score": "Anomaly score", "inpaint": "Inpaint", "denoise": "Denoise", "upscale": "Super-resolution",
           "synthesize": "Synthetic dataset"}
@@ -55,25 +61,28 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
     seed = int(params.pop("seed", 0))
     module = _module(tool)
     module.method_for(engine)
+    opts = typed_options(tool, params)
     out: dict = {"tool": tool}
     if tool == "synthesize":
-        return _synthesize(engine, record, params, seed, progress)
+        return _synthesize(engine, record, params, opts, seed, progress)
     inputs = read_for(engine, record, sources, tool)
     out.update(names=inputs.names, paths=inputs.paths, skipped=inputs.skipped)
     if not len(inputs):
         raise ToolError("no readable images among the inputs" +
                         (f" ({inputs.skipped[0][0]}: {inputs.skipped[0][1]})" if inputs.skipped else ""))
     out["inputs"] = inputs.images
+    out["self_check"] = _check(engine, record, tool, params, opts, seed, progress, inputs.images)
     if tool == "score":
         from . import score
 
-        res = score.score(engine, inputs.images, complexity=bool(params.get("complexity", True)), seed=seed,
-                          progress=progress)
+        res = score.score(engine, inputs.images, complexity=opts.complexity, seed=seed, progress=progress,
+                          projection_steps=opts.projection_steps)
         ref_images, note = score.held_out_images(record, engine, int(params.get("reference_limit", 256)))
         ref = None
         if ref_images is not None and len(ref_images):
-            r = score.score(engine, ref_images, complexity=bool(params.get("complexity", True)), seed=seed)
-            ref = score.Reference(r.scores, note, float(params.get("fpr", 0.05)))
+            r = score.score(engine, ref_images, complexity=opts.complexity, seed=seed,
+                            projection_steps=opts.projection_steps)
+            ref = score.Reference(r.scores, note, opts.fpr)
         out.update(scores=res.scores, raw=res.raw, complexity=res.complexity, method=res.method, unit=res.unit,
                    reference=ref, reference_note=note,
                    histogram=score.histogram(res.scores, None if ref is None else ref.scores),
@@ -83,33 +92,70 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
 
         if mask is None or not np.asarray(mask).any():
             raise ToolError("draw or load a mask first: white (painted) pixels are filled")
-        res = inpaint.inpaint(engine, inputs.images, mask, candidates=int(params.get("candidates", 1)), seed=seed,
-                              progress=progress, **{k: v for k, v in params.items() if k in ("steps", "resample", "sweeps")})
-        out.update(images=res.images, method=res.method, mask=np.asarray(mask, bool))
+        res = inpaint.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=seed,
+                              progress=progress, **method_options(opts))
+        from .baselines import BASELINES, mean_fill
+
+        out.update(images=res.images, method=res.method, mask=np.asarray(mask, bool),
+                   baseline=mean_fill(inputs.images, mask), baseline_name=BASELINES["inpaint"])
     elif tool == "denoise":
         from . import denoise
 
-        sigma = params.get("sigma")
-        res = denoise.denoise(engine, inputs.images, sigma=None if not sigma else float(sigma), seed=seed,
-                              progress=progress)
-        out.update(images=res.images[:, None], method=res.method, sigmas=res.sigmas, estimated=res.estimated)
+        res = denoise.denoise(engine, inputs.images, sigma=opts.sigma or None, seed=seed,  # 0: estimate
+                              progress=progress, **method_options(opts))
+        from .baselines import filter_for_sigma
+
+        name, filt = filter_for_sigma(float(np.median(res.sigmas)))
+        out.update(images=res.images[:, None], method=res.method, sigmas=res.sigmas, estimated=res.estimated,
+                   baseline=filt(inputs.images), baseline_name=name)
     elif tool == "upscale":
         from . import upscale
 
-        res = upscale.upscale(engine, inputs.images, seed=seed, progress=progress)
-        out.update(images=res.images[:, None], bicubic=res.bicubic, method=res.method)
+        res = upscale.upscale(engine, inputs.images, seed=seed, progress=progress, **method_options(opts))
+        out.update(images=res.images[:, None], bicubic=res.bicubic, method=res.method, baseline=res.bicubic,
+                   baseline_name="bicubic")
     return out
 
 
-def _synthesize(engine, record: dict, params: dict, seed: int, progress) -> dict:
+def _check(engine, record: dict, tool: str, params: dict, opts, seed: int, progress, images) -> dict | None:
+    """The held-out self-check at the settings the tool is about to use (None when switched off); denoising
+    is checked at the level given, or the inputs' estimated level."""
+    if not params.get("check", True):
+        return None
+    from .selfcheck import self_check
+
+    sigma = None
+    if tool == "score":
+        options = {"complexity": opts.complexity, "projection_steps": opts.projection_steps}
+    else:
+        options = method_options(opts)
+    if tool == "denoise":
+        from .denoise import estimate_sigma
+
+        sigma = opts.sigma or max(1, round(float(np.median(estimate_sigma(images)))))
+    return self_check(tool, engine, record, seed=seed, sigma=sigma, progress=progress, **options).to_json()
+
+
+def typed_options(tool: str, params: dict):
+    """The tool's typed options (engines/tools/options.py) from `params`; a ToolError naming a bad one."""
+    from ..config import ConfigError, field_infos, replace_checked
+
+    cls = OPTIONS[tool]
+    names = {i.name for i in field_infos(cls)}
+    try:
+        return replace_checked(cls(), **{k: v for k, v in params.items() if k in names})
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _synthesize(engine, record: dict, params: dict, opts, seed: int, progress) -> dict:
     from . import synthesize as syn
 
     folder = params.get("out")
     if not folder:
         raise ToolError("choose a folder for the synthetic dataset first")
     out_dir = Path(folder).expanduser()
-    n = int(params.get("n_per_class", 16))
-    conf = float(params.get("min_confidence", 0.0))
+    n, conf = opts.n_per_class, opts.min_confidence
     split, why = syn.real_split(record, engine) if (conf > 0 or engine.conditional) else (None, "")
     classifier = None
     if conf > 0:
@@ -132,4 +178,4 @@ def _synthesize(engine, record: dict, params: dict, seed: int, progress) -> dict
             "names": [p.relative_to(out_dir).as_posix() for p in files], "skipped": []}
 
 
-__all__ = ["TITLES", "run_tool", "method_name", "can", "read_for"]
+__all__ = ["TITLES", "OPTIONS", "run_tool", "typed_options", "method_name", "can", "read_for"]

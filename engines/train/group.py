@@ -16,8 +16,9 @@ checkpoint. When one process fails, `failure()` runs the protocol of
 engines/runtime/distributed.py: the first to fail publishes why and leaves, the others' pending
 collectives fail at once, each reports the first failure naming its process.
 
-Seam for per-process state (sharded buffers, replay pools) and buffer agreement: `gather`,
-`broadcast_modules`, `mean` and `main_values` are the collectives to build them on.
+Per-process state (engines/train/process_state.py): `after_step` agrees the replicated buffers
+after every step (and checks the replicated state in a debug setting), `own_state` is this
+process's part of a checkpoint (sharded modules, extra state), gathered with `gather`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from ..runtime import distributed as dist_rt
+from . import process_state
 from .checkpoint import CheckpointError, pack_state, unpack_state
 from .run import RunError
 
@@ -117,6 +119,16 @@ class SingleProcess:
     def barrier(self) -> None:
         """Nobody goes on until every process got here (rank 0 writing a checkpoint)."""
 
+    def after_step(self, engine, step: int) -> None:
+        """After every training step (engines/train/process_state.py): replicated buffers agreed
+        (float ones averaged, the rest rank 0's; after step 1 rank 0's weights too, which settles
+        data-dependent initialisation) and, every GENSTUDIO_CHECK_REPLICATED steps, the replicated
+        state compared across the processes."""
+
+    def own_state(self, engine) -> dict:
+        """This process's own part of a checkpoint (its sharded modules, its extra state)."""
+        return process_state.rank_payload(engine)
+
     def failure(self, exc: BaseException, step: int, local_batch: int) -> Failure:
         """The failure protocol (several processes only)."""
         raise RuntimeError("a single process has no failure protocol") from exc
@@ -137,10 +149,10 @@ class ProcessGroup(SingleProcess):
         """Same weights everywhere (rank 0's), gradients averaged at the one seam, own noise per rank.
 
         Batch norm: SyncBatchNorm on CUDA (statistics over the global batch); on CPU (gloo) each
-        process normalises with its own shard's statistics and keeps its own running averages until
-        the next broadcast (start, resume, rollback); checkpoints and samples use rank 0's.
+        process normalises with its own shard's statistics and the running averages are averaged
+        over the processes after every step (after_step).
         """
-        engine.gradient_reducer = dist_rt.average_gradients
+        engine.gradient_reducer = dist_rt.GradientAverager(engine.modules)  # the parameter set agreed per step kind
         modules = list(engine.modules().values())
         has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for mod in modules for m in mod.modules())
         batch_norm = "none"
@@ -150,7 +162,7 @@ class ProcessGroup(SingleProcess):
                     raise RunError("a family's top-level module is a batch norm; it cannot be synchronised")
             batch_norm = "synchronised (SyncBatchNorm over the global batch)"
         elif has_bn:
-            batch_norm = "per process (each process's shard; rank 0's running statistics are saved)"
+            batch_norm = "per process (each process's shard), running statistics averaged every step"
         self.broadcast_modules(modules)
         if self.rank:
             self.reseed(seed, 0)
@@ -193,14 +205,28 @@ class ProcessGroup(SingleProcess):
     def barrier(self) -> None:
         dist_rt.barrier()
 
-    def failure(self, exc: BaseException, step: int, local_batch: int) -> Failure:
+    def after_step(self, engine, step: int) -> None:
+        if step == 1:  # data-dependent initialisation (Glow's ActNorm) took each shard: use rank 0's
+            process_state.broadcast_replicated_parameters(engine)
+        process_state.sync_buffers(engine)
+        every = process_state.check_every()
+        if every and step % every == 0:
+            process_state.check_replicated(engine)
+
+    def failure(self, exc: BaseException, step: int, local_batch: int, provisional=None) -> Failure:
         """One of several processes failed. The first to fail publishes why; a process whose
-        collective failed looks (patiently) for who did; `acknowledge` then ends the protocol."""
+        collective failed looks (patiently) for who did; `acknowledge` then ends the protocol.
+        `provisional(failure)` is told "lost contact" before that wait (rank 0 records it at once:
+        a launcher may end this process while it waits)."""
         own = f"{type(exc).__name__}: {exc}".splitlines()[0]
         if is_oom(exc):
             own = f"out of memory at step {step + 1} with {local_batch} images per process"
         peer = dist_rt.peer_failure(self.rank, self.world)
         if peer is None and is_collective_error(exc):  # the failing process publishes first; be patient
+            if provisional is not None:
+                why = f"lost contact with the other processes ({own})"
+                provisional(Failure(None, step + 1, why, f"process {self.rank} failed at step {step + 1}: {why}",
+                                    False))
             peer = dist_rt.peer_failure(self.rank, self.world, wait_s=3.0)
         if peer is not None:
             failed_rank, at, why = int(peer["rank"]), int(peer["step"]), str(peer["message"])

@@ -28,11 +28,18 @@ class TrainSettings:
     seed: int = param(0, min=0, max=2**31 - 1, help="Seeds weights, data order and noise; same seed, same run.")
     device: str = param("auto", choices=DEVICES, help="Where to train; auto picks CUDA, then MPS, then CPU.")
     threads: int = param(0, min=0, max=1024, label="CPU threads",
-                         help="Threads PyTorch computes with on the CPU; 0: automatic (OMP_NUM_THREADS when set, "
-                              "else one per physical core). Fewer leave room for other work; more than the "
-                              "cores only slows training down.")
+                         help="Threads PyTorch computes with on the CPU; 0: automatic (OMP_NUM_THREADS when set; "
+                              "else it tries 1 up to one per physical core on a few steps, keeps the fastest "
+                              "and tries again when training slows down or now and then, as other work on "
+                              "the machine comes and goes). A number is kept as given: runs with the same "
+                              "seed and count repeat exactly; automatic ones only where it picks alike.")
     log_every: int = param(10, min=1, max=100_000, help="Steps between logged losses (averaged over the interval).")
     sample_every: int = param(200, min=0, max=1_000_000, help="Steps between sample grids; 0 turns them off.")
+    sample_seconds: float = param(15.0, min=0.0, max=1e6, label="first grid after (s)",
+                                  help="Also draw a sample grid after this much training time since the last "
+                                       "one, the gap doubling after each such grid, so the first samples show "
+                                       "within seconds on a slow machine; sampling stays under a tenth of the "
+                                       "training time. 0: sample_every alone decides.", advanced=True)
     checkpoint_every: int = param(500, min=0, max=1_000_000, help="Steps between checkpoints; 0: only at the end.")
     keep_checkpoints: int = param(3, min=1, max=1000, help="How many recent checkpoints to keep.")
     n_samples: int = param(64, min=1, max=256, help="Images in each sample grid (always from the same noise).")

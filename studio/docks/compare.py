@@ -332,7 +332,8 @@ class ComparePanel(Panel):
         if result.note:
             self.status.setText(result.note)
         elif result.features:
-            self.status.setText(f"quality in the feature space of: {result.features}")
+            method = f"; KID {result.kid_method}" if getattr(result, "kid_method", "") else ""
+            self.status.setText(f"quality in the feature space of: {result.features}{method}")
 
     def _on_failed(self, path: str, message: str) -> None:
         self.state.message.emit("warning", f"Cannot measure {Path(path).name}: {message}", "")

@@ -23,7 +23,7 @@ import pyqtgraph as pg
 
 from engines.train import events as ev
 
-from ..series import Series, curve_style, is_counter, robust_range
+from ..series import ExtentCache, Series, curve_style, is_counter, padded_range
 from ..widgets.plots import PlotArea
 from .base import RIGHT, Panel
 
@@ -59,6 +59,7 @@ class CurveSet:
         self.colours: dict[str, str] = {}
         self.dashes: dict[str, str] = {}
         self.series: dict[str, Series] = {}
+        self._extents: dict[str, ExtentCache] = {}   # each curve's y extent, kept between redraws
         self.raw: dict[str, pg.PlotDataItem] = {}
         self.smooth: dict[str, pg.PlotDataItem] = {}
         self.weight = 0.0
@@ -157,6 +158,7 @@ class CurveSet:
         self.dirty = True
 
     def truncate_after(self, step: int) -> None:
+        self._extents.clear()
         for s in self.series.values():
             s.truncate_after(step)
         self.dirty = True
@@ -210,8 +212,15 @@ class CurveSet:
             lo, hi = -float("inf"), float("inf")  # x follows the data (or the view is off it): all of it
         # the raw values when they are drawn: the smoothed curve is an average of them, so it lies within
         # their range, except for the echo of an outlier the range leaves out on purpose
-        arrays = [s.visible(lo, hi, smoothed=self.weight > 0 and not raw_drawn) for s in shown]
-        y_range = robust_range(arrays, log=self.log)
+        smoothed = self.weight > 0 and not raw_drawn
+        key = (lo, hi, smoothed, self.weight, self.log)
+        extents = []
+        for name, s in self.series.items():
+            if name in self.hidden or not s.n:
+                continue
+            cache = self._extents.setdefault(name, ExtentCache())
+            extents.append(cache.extent_of(s.visible(lo, hi, smoothed=smoothed), key + (s.version,), self.log))
+        y_range = padded_range(extents)
         if y_range is not None:
             # only mouse changes count as the person's (sigRangeChangedManually), so this one does not
             self.plot.getViewBox().setYRange(*y_range, padding=0)
@@ -223,6 +232,7 @@ class CurveSet:
         self.auto_y = True
         self._update_legend()
         self.series.clear()
+        self._extents.clear()
         self.raw.clear()
         self.smooth.clear()
         self.dirty = False

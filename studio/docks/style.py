@@ -18,8 +18,7 @@ import numpy as np
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
 from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 import pyqtgraph as pg
 
@@ -34,6 +33,7 @@ from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..widgets.plots import CompactPlot
+from ..flow import FlowLayout
 from ..widgets.drops import local_paths
 from .base import RIGHT, Panel
 from ..widgets.grid import GridView
@@ -197,6 +197,10 @@ class StylePanel(Panel):
     area = RIGHT
     tab_with = "losses"
 
+    PROMPT = "Drop a content image and a style image."
+    ONE_MORE = "Now the other image: drop it on its square (or click the square)."
+    READY = "Ready: press Start to stylise the content image."
+
     finished = Signal(object)   # StyleResult, after the panel has shown it (stopped early or not)
     failed = Signal(str)        # the message shown
 
@@ -240,14 +244,15 @@ class StylePanel(Panel):
         self.translate_button.setToolTip("Stylise the content image in one pass with a trained style run "
                                          "(family style): instant, no optimisation")
         self.translate_button.clicked.connect(self._choose_translate_run)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()   # wraps in a narrow dock
         for b in (self.start_button, self.stop_button, self.translate_button, self.export_button):
             buttons.addWidget(b)
 
         self.view = GridView()
         self.view.placeholder = "The stylised image appears here"
+        self.view.setMinimumHeight(160)
         self.plot_widget = CompactPlot(background="w")
-        self.plot_widget.setMinimumHeight(110)
+        self.plot_widget.setMinimumHeight(90)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLogMode(y=True)
         self.plot.setLabel("bottom", "iteration")
@@ -255,33 +260,22 @@ class StylePanel(Panel):
         self.curves = {k: self.plot.plot(pen=pg.mkPen(c, width=2), name=k) for k, c in LOSS_COLOURS.items()}
         legend = " &nbsp;".join(f"<span style='color:{c}'>&#9644;</span>&nbsp;{k}" for k, c in LOSS_COLOURS.items())
         self.legend = QLabel(legend)
-        self.status = QLabel("Drop a content image and a style image.")
+        self.legend.setWordWrap(True)
+        self.status = QLabel(self.PROMPT)
         self.status.setWordWrap(True)
 
-        settings = QWidget()
-        top = QVBoxLayout(settings)
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addLayout(drops)
-        top.addWidget(self.form)
-        top.addLayout(features_row)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(settings)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.view, 3)
-        lower_layout.addWidget(self.plot_widget, 1)
-        lower_layout.addWidget(self.legend)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(scroll)
-        splitter.addWidget(lower)
-        splitter.setStretchFactor(1, 1)
+        # One column, no scroll area of its own (the dock scrolls): the images, then the main action and
+        # what it says right under them, then the settings, then the result. The action is in sight at
+        # 1280×720 (Start and Stop were below the fold, under a nested scroll area showing four rows).
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(drops)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
+        layout.addWidget(self.form)
+        layout.addLayout(features_row)
+        layout.addWidget(self.view, 3)
+        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.legend)
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._update_buttons()
 
@@ -323,6 +317,10 @@ class StylePanel(Panel):
         self.export_button.setEnabled(self.result is not None and not running)
         for w in (self.content_drop, self.style_drop, self.form, self.features_box):
             w.setEnabled(not running)
+        if not running and self.status.text() in (self.PROMPT, self.READY, self.ONE_MORE):
+            # the prompt follows what is chosen (it said "Drop a content image…" after both were)
+            chosen = (self.content_drop.image is not None) + (self.style_drop.image is not None)
+            self.status.setText(self.READY if ready else self.ONE_MORE if chosen == 1 else self.PROMPT)
 
     # --- running ------------------------------------------------------------------------------
     def start(self) -> bool:

@@ -12,21 +12,25 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSpinBox,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from engines.imaging import make_grid
 from engines.tools.common import IMAGE_SUFFIXES, list_image_files, output_paths, write_png
+from engines.config import ConfigError, to_dict
+from engines.tools.options import OPTIONS
 from engines.tools.session import TITLES, method_name, read_for
 
 from .. import dialogs
 from ..dialogs import ask_overwrite
+from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..mask_editor import BRUSH, RECT, MaskEditor
 from ..run_chooser import RunChooser
 from ..tool_service import ToolService
 from .base import RIGHT, Panel, job_progress_bar, status_label
+from ..flow import FlowLayout
 from ..widgets.grid import GridView
 
 TOOLS = ("score", "inpaint", "denoise", "upscale", "synthesize")
@@ -74,6 +78,12 @@ class Histogram(QWidget):
         p.drawText(r.right() - 40, self.height() - 2, f"{hi:.3g}")
 
 
+def _heading(text: str) -> QLabel:
+    label = QLabel(f"<b>{text}</b>")
+    label.setObjectName(f"heading_{text.lower()}")
+    return label
+
+
 class ToolsPanel(Panel):
     panel_id = "tools"
     title = "Tools"
@@ -110,7 +120,7 @@ class ToolsPanel(Panel):
         self.clear_inputs.clicked.connect(lambda: self.set_sources([]))
         self.inputs_label = QLabel("No images yet: add or drop files or folders.")
         self.inputs_label.setWordWrap(True)
-        in_row = QHBoxLayout()
+        in_row = FlowLayout()   # rows wrap in a narrow dock (the third button was cut off)
         for b in (self.add_files, self.add_folder, self.clear_inputs):
             in_row.addWidget(b)
 
@@ -118,18 +128,14 @@ class ToolsPanel(Panel):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.pages = QStackedWidget()
-        self.fpr = QDoubleSpinBox()
-        self.fpr.setRange(0.001, 0.5)
-        self.fpr.setDecimals(3)
-        self.fpr.setSingleStep(0.01)
-        self.fpr.setValue(0.05)
-        self.complexity = QCheckBox("Subtract PNG bits/dim (Serrà et al. 2020)")
-        self.complexity.setChecked(True)
-        self.complexity.setToolTip("Raw likelihood prefers simple images even when they are unusual; "
-                                   "this corrects for each image's own complexity (likelihood families)")
-        score_page = self._form(("false positives on held-out", self.fpr), (None, self.complexity))
-        self.candidates = QSpinBox()
-        self.candidates.setRange(1, 16)
+        # each tool's options: one form made from its typed options (engines/tools/options.py), as the CLI's flags are
+        self.forms = {tool: ConfigForm(OPTIONS[tool]) for tool in TOOLS}
+        self.fpr, self.complexity = self.forms["score"].editor("fpr"), self.forms["score"].editor("complexity")
+        self.candidates = self.forms["inpaint"].editor("candidates")
+        self.sigma = self.forms["denoise"].editor("sigma")
+        self.n_per_class = self.forms["synthesize"].editor("n_per_class")
+        self.min_conf = self.forms["synthesize"].editor("min_confidence")
+        score_page = self.forms["score"]
         self.mask_editor = MaskEditor(16)
         self.brush_size = QSpinBox()
         self.brush_size.setRange(1, 64)
@@ -149,29 +155,27 @@ class ToolsPanel(Panel):
         self.image_index.setRange(1, 1)
         self.image_index.setToolTip("Which input to draw the mask on (one mask is used for every input)")
         self.image_index.valueChanged.connect(lambda _v: self._show_mask_image())
-        mask_row = QHBoxLayout()
+        mask_row = FlowLayout()
         for w in (self.mode_box, QLabel("size"), self.brush_size, self.invert_button, self.clear_mask_button,
                   self.load_mask_button):
             mask_row.addWidget(w)
         inpaint_page = QWidget()
         iv = QVBoxLayout(inpaint_page)
         iv.setContentsMargins(0, 0, 0, 0)
-        iv.addLayout(self._form_layout(("candidates per image", self.candidates), ("draw on input", self.image_index)))
+        iv.addWidget(self.forms["inpaint"])
+        iv.addLayout(self._form_layout(("draw on input", self.image_index)))
         iv.addLayout(mask_row)
         iv.addWidget(self.mask_editor, 1)
-        self.sigma = QDoubleSpinBox()
-        self.sigma.setRange(0.0, 255.0)
-        self.sigma.setSpecialValueText("estimate")
-        self.sigma.setToolTip("Noise standard deviation on the 0-255 scale; 'estimate' measures it per image")
-        denoise_page = self._form(("noise level σ", self.sigma))
-        upscale_page = self._form((None, QLabel("Inputs smaller than the run's size are enlarged to it; "
-                                                "bicubic is shown beside each result.")))
-        self.n_per_class = QSpinBox()
-        self.n_per_class.setRange(1, 100_000)
-        self.n_per_class.setValue(16)
-        self.min_conf = QDoubleSpinBox()
-        self.min_conf.setRange(0.0, 0.99)
-        self.min_conf.setSingleStep(0.05)
+        if isinstance(self.sigma, QDoubleSpinBox):
+            self.sigma.setSpecialValueText("estimate")
+        denoise_page = self.forms["denoise"]
+        upscale_page = QWidget()
+        uv = QVBoxLayout(upscale_page)
+        uv.setContentsMargins(0, 0, 0, 0)
+        upscale_note = QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result.")
+        upscale_note.setWordWrap(True)   # unwrapped, it made the whole panel scroll sideways
+        uv.addWidget(upscale_note)
+        uv.addWidget(self.forms["upscale"])
         self.out_folder = QLineEdit()
         self.out_folder.setPlaceholderText("folder for the dataset")
         browse = QPushButton("Choose…")
@@ -182,8 +186,11 @@ class ToolsPanel(Panel):
         out_widget = QWidget()
         out_widget.setLayout(out_row)
         out_row.setContentsMargins(0, 0, 0, 0)
-        synth_page = self._form(("images per class", self.n_per_class), ("min. classifier confidence", self.min_conf),
-                                ("write to", out_widget))
+        synth_page = QWidget()
+        sv = QVBoxLayout(synth_page)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(self.forms["synthesize"])
+        sv.addLayout(self._form_layout(("write to", out_widget)))
         for page in (score_page, inpaint_page, denoise_page, upscale_page, synth_page):
             self.pages.addWidget(page)
 
@@ -195,7 +202,7 @@ class ToolsPanel(Panel):
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._pick_export)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.run_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.progress = job_progress_bar()
@@ -218,17 +225,22 @@ class ToolsPanel(Panel):
 
         top = QFormLayout()
         top.addRow("tool", self.tool_box)
+        # the run, the tool, its inputs, then Run with what it says, then the tool's settings and the results:
+        # Run is in sight at 1280×720 (it was below the settings, under the fold)
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addLayout(top)
         layout.addWidget(self.method)
+        layout.addWidget(_heading("Inputs"))
         layout.addLayout(in_row)
         layout.addWidget(self.inputs_label)
-        layout.addLayout(self._form_layout(("seed", self.seed)))
-        layout.addWidget(self.pages)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(_heading("Settings"))
+        layout.addLayout(self._form_layout(("seed", self.seed)))
+        layout.addWidget(self.pages)
+        layout.addWidget(_heading("Results"))
         layout.addWidget(self.results, 1)
 
         s = self.service
@@ -373,23 +385,20 @@ class ToolsPanel(Panel):
     # --- running -----------------------------------------------------------------------------------------------
     def params(self) -> dict:
         t = self.tool
-        p: dict = {"seed": self.seed.value()}
-        if t == "score":
-            p.update(fpr=self.fpr.value(), complexity=self.complexity.isChecked())
-        elif t == "inpaint":
-            p.update(candidates=self.candidates.value())
-        elif t == "denoise":
-            p.update(sigma=self.sigma.value() or None)
-        elif t == "synthesize":
-            p.update(n_per_class=self.n_per_class.value(), min_confidence=self.min_conf.value(),
-                     out=self.out_folder.text().strip())
+        p: dict = {"seed": self.seed.value(), **to_dict(self.forms[t].config())}
+        if t == "synthesize":
+            p.update(out=self.out_folder.text().strip())
         return p
 
     def run_tool(self) -> None:
         if self.info is None:
             self.say("Open a run first.")
             return
-        params = self.params()
+        try:
+            params = self.params()
+        except ConfigError as exc:
+            self.say(f"{exc}.")
+            return
         if self.tool == "synthesize":
             out = params.get("out")
             if not out:
@@ -435,7 +444,17 @@ class ToolsPanel(Panel):
             self._show_scores(result)
         else:
             self._show_images(result)
-        self.say(self._summary(result) + note)
+        self.say(self._checked(result) + self._summary(result) + note)
+
+    @staticmethod
+    def _checked(r: dict) -> str:
+        """The held-out self-check first: a model that loses to its baseline is said to before its results."""
+        check = r.get("self_check")
+        if not check:
+            return ""
+        verdict = check["verdict"]
+        return ("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else \
+            (verdict[0].upper() + verdict[1:] + ". ")
 
     def _summary(self, r: dict) -> str:
         t = r["tool"]
@@ -463,8 +482,8 @@ class ToolsPanel(Panel):
             row = []
             if "inputs" in r and r["tool"] != "upscale":
                 row.append(r["inputs"][i])
-            if r["tool"] == "upscale":
-                row.append(r["bicubic"][i])
+            if r.get("baseline") is not None:          # the baseline beside the result (bicubic, filter, fill)
+                row.append(r["baseline"][i])
             row.extend(images[i])
             rows.append(row)
         columns = len(rows[0]) if rows else 1

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, Q
                                QToolButton, QVBoxLayout)
 
 from engines.config import replace_checked
+from engines.runtime.thread_tuner import chosen_count
 from engines.runtime.threads import auto_threads
 from engines.train import events as ev
 
@@ -63,7 +64,9 @@ class TrainingPanel(Panel):
         self.threads_box.setObjectName("training_threads")
         self.threads_box.setSpecialValueText(f"auto ({auto_threads()})")
         self.threads_box.setToolTip("Threads PyTorch trains with on the CPU; auto: OMP_NUM_THREADS when set, "
-                                    "else one per physical core. Takes effect when training starts.")
+                                    "else it measures 1 up to one per physical core while training and keeps "
+                                    "the fastest, looking again as other work comes and goes. Takes effect "
+                                    "when training starts.")
         self.threads_box.setValue(state.settings.threads)
         self.threads_box.valueChanged.connect(self._set_threads)
         # three short columns rather than two long ones: the dock stays low on a laptop screen
@@ -119,6 +122,7 @@ class TrainingPanel(Panel):
         state.checkpoint.connect(self._on_checkpoint)
         state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
+        state.note.connect(self._on_note)
         state.settings_replaced.connect(self._show_threads)
         state.config_changed.connect(self._show_threads)
 
@@ -162,6 +166,13 @@ class TrainingPanel(Panel):
                                      f"{event.per_process_batch}")
         else:
             self.batch_label.setText(f"{event.global_batch or self.state.settings.batch_size} per step, one process")
+
+    def _on_note(self, event) -> None:
+        """Automatic threads measured: the box shows the count it chose, its tooltip why."""
+        count = chosen_count(event.message) if event.kind == "threads" else None
+        if count is not None:
+            self.threads_box.setSpecialValueText(f"auto ({count})")
+            self.threads_box.setToolTip(f"Automatic: {event.message}")
 
     def _on_opened(self, history) -> None:
         total = int(history.settings.get("steps", 0) or 0)

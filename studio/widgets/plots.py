@@ -46,3 +46,22 @@ class CompactPlot(pg.PlotWidget):
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(120, 100)
+
+
+def forget_views(root) -> int:
+    """Take the view boxes under `root` out of pyqtgraph's list of live views, before the window goes.
+
+    At quit pyqtgraph disconnects `destroyed()` of every view it still lists; for a view whose widget is
+    already deleted PySide6 printed "Failed to disconnect (NoneType) from signal destroyed()" on every quit."""
+    forgotten = 0
+    views = root.findChildren(pg.GraphicsView)
+    if isinstance(root, pg.GraphicsView):
+        views.append(root)
+    for view in views:
+        scene = view.scene()
+        for item in scene.items() if scene is not None else []:
+            if isinstance(item, pg.ViewBox) and item in pg.ViewBox.AllViews:
+                pg.ViewBox.AllViews.pop(item, None)
+                forgotten += 1
+    pg.ViewBox.updateAllViewLists()
+    return forgotten

@@ -10,7 +10,7 @@ from engines.families.ae import AEConfig, AEEngine
 from engines.families.base import Batch, Cancelled, DataSpec
 from engines.families.ldm import LDMConfig, LDMEngine
 from tests.engines import test_family_contract as contract
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 
 SMALL = dict(SMALL_CONFIG["ldm"])

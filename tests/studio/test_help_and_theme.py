@@ -39,6 +39,14 @@ def test_the_training_panel_sets_cpu_threads_and_the_model_form_follows(qtbot, w
     assert state.settings.threads == 1 and panel.threads_box.value() == 1
 
 
+def test_the_training_panel_shows_what_automatic_threads_chose(qtbot, window):
+    from engines.train import events as ev
+
+    panel, state = window.panels["training"], window.state
+    state.note.emit(ev.Note(12, "2 → 1 thread: the machine is busy (1 thread trains 3.0× faster than 2)", "threads"))
+    assert panel.threads_box.text() == "auto (1)" and "machine is busy" in panel.threads_box.toolTip()
+
+
 def test_a_dark_system_gets_a_dark_palette_and_dark_plots(qtbot, window, monkeypatch):
     import pyqtgraph as pg
     from PySide6.QtGui import QPalette

@@ -151,3 +151,38 @@ def test_palette_never_repeats_a_style_and_counters_are_recognised():
     assert styles[10] == (styles[0][0], "dash")
     assert is_counter("d_saturated_steps") and is_counter("class_count/3") and is_counter("code_restarts")
     assert not is_counter("val/bits_per_dim") and not is_counter("d_loss") and not is_counter("sample_diversity")
+
+
+def test_the_extent_cache_judges_only_new_points_and_agrees_with_robust_range():
+    import numpy as np
+
+    from studio.series import ExtentCache, robust_range, padded_range
+    rng = np.random.default_rng(0)
+    values = np.concatenate([[700_000.0], 1.0 + 0.1 * rng.standard_normal(50_000)])
+    cache = ExtentCache()
+    key = (-np.inf, np.inf, False, 0.6, False)
+    first = cache.extent_of(values, key, log=False)
+    assert first[1] < 10                                          # the outlier is left out
+    more = np.concatenate([values, [1.8, 1e9]])                   # a new inlier high, a new outlier
+    grown = cache.extent_of(more, key, log=False)
+    assert cache.n == len(more) and grown[1] == 1.8
+    assert padded_range([grown]) == robust_range([more])
+
+
+def test_display_of_a_growing_series_matches_a_fresh_one():
+    """display() keeps the bucket envelope between redraws; appending must give what a fresh series gives."""
+    import numpy as np
+
+    from studio.series import Series
+    rng = np.random.default_rng(1)
+    grown, ys = Series(), rng.standard_normal(40_000)
+    grown.set_weight(0.6)
+    for i in range(0, 40_000, 7_000):
+        grown.extend(np.arange(i, min(i + 7_000, 40_000)), ys[i:i + 7_000])
+        fresh = Series()
+        fresh.set_weight(0.6)
+        fresh.extend(np.arange(min(i + 7_000, 40_000)), ys[:i + 7_000])
+        for smoothed in (False, True):
+            for lo, hi in ((-np.inf, np.inf), (1_000, 30_000)):
+                a, b = grown.display(lo, hi, 1024, smoothed), fresh.display(lo, hi, 1024, smoothed)
+                assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])

@@ -9,7 +9,7 @@ from studio.docks import PANELS
 from studio.errors import install_excepthook, uninstall_excepthook
 from studio.main_window import MainWindow
 
-from .conftest import dispose
+from .helpers import dispose
 
 
 def test_every_panel_is_a_named_closable_dock_listed_in_the_view_menu(window):
@@ -280,3 +280,33 @@ def test_every_tab_is_in_sight_at_1280x720_and_the_view_menu_brings_a_panel_to_t
     window.docks["tools"].close()
     entries["Tools"].trigger()
     qtbot.waitUntil(lambda: window.panels["tools"].isVisible())
+
+
+def test_quitting_prints_no_pyqtgraph_warning(qtbot, recwarn):
+    """pyqtgraph's quit hook printed "Failed to disconnect … destroyed()" on every quit."""
+    import pyqtgraph as pg
+    from pyqtgraph.Qt import isQObjectAlive
+    for stale in [v for v in list(pg.ViewBox.AllViews) if not isQObjectAlive(v)]:   # other tests' plots
+        pg.ViewBox.AllViews.pop(stale, None)
+    w = MainWindow()
+    w.show()
+    assert any(True for _ in pg.ViewBox.AllViews)
+    w.close()
+    dispose(w)
+    pg.ViewBox.quit()        # what pyqtgraph runs when the application is about to quit
+    assert not [r for r in recwarn if "disconnect" in str(r.message)]
+
+
+def test_focus_stays_in_its_panel_when_its_control_is_disabled(qtbot, window):
+    """Start, disabled once pressed, handed the focus on to another panel (the Model form)."""
+    from PySide6.QtWidgets import QApplication
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    training = window.panels["training"]
+    box = training.processes                       # the last control of the Training panel
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    box.setEnabled(False)
+    focused = QApplication.focusWidget()
+    assert focused is not None and window.docks["training"].isAncestorOf(focused)
+    assert not any(panel.isAncestorOf(focused) for pid, panel in window.panels.items() if pid != "training")

@@ -259,19 +259,7 @@ class StudioState(QObject):
         else:
             self.session = self.thread_session
         worker = self.session.start(request)
-        worker.started.connect(self._on_started)
-        worker.progress.connect(self.progress)
-        worker.phase.connect(self.phase)
-        worker.metrics.connect(self.metrics)
-        worker.samples.connect(self.samples)
-        worker.checkpoint.connect(self.checkpoint)
-        worker.paused.connect(self._on_paused)
-        worker.resumed.connect(self._on_resumed)
-        worker.warning.connect(self._on_warning)
-        worker.note.connect(lambda note: self.message.emit("info", note.message, ""))
-        worker.note.connect(self.note)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        worker.event.connect(self._on_event)   # the one relay: each event to the signal of its kind
         self.run_dir = run_dir
         self._set_training_state(STARTING)
         self.session.launch()
@@ -356,6 +344,21 @@ class StudioState(QObject):
         if state != self.training_state:
             self.training_state = state
             self.training_state_changed.emit(state)
+
+    def _on_event(self, event) -> None:
+        """Route one engine event (from either session) to the studio's signal for its kind."""
+        if self._routes is None:
+            self._routes = {ev.Started: self._on_started, ev.Progress: self.progress.emit, ev.Phase: self.phase.emit,
+                            ev.Metrics: self.metrics.emit, ev.Samples: self.samples.emit,
+                            ev.CheckpointSaved: self.checkpoint.emit, ev.Paused: self._on_paused,
+                            ev.Resumed: self._on_resumed, ev.TrainWarning: self._on_warning,
+                            ev.Note: lambda note: self.message.emit("info", note.message, ""),
+                            ev.Finished: self._on_finished, ev.Failed: self._on_failed}
+        route = self._routes.get(type(event))
+        if route is not None:
+            route(event)
+
+    _routes: dict | None = None
 
     def _on_started(self, event: ev.Started) -> None:
         self.last_started = event

@@ -276,6 +276,8 @@ def _reduce_in_place(tensors: list[torch.Tensor], mean: bool) -> None:
     comm = _current_device()
     for ts in groups.values():
         flat = torch.cat([t.detach().reshape(-1) for t in ts]).to(comm)
+        if mean and flat.is_floating_point() and flat.dtype != torch.float64:
+            flat = flat.double()  # exact sums: a value the same on every process stays exactly itself
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         if mean:
             flat.div_(n)

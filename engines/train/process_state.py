@@ -47,9 +47,10 @@ def sharded_modules(engine) -> dict[str, torch.nn.Module]:
     return {name: m for name, m in engine.modules().items() if r[name] == SHARDED}
 
 
-def broadcast_replicated(engine) -> None:
-    """Rank 0's weights and buffers on every process; sharded modules keep their own."""
-    dist_rt.broadcast_module_state(replicated_modules(engine).values())
+def broadcast_replicated_parameters(engine) -> None:
+    """Rank 0's weights on every process (after the first step: data-dependent initialisation that
+    did not agree itself); buffers are left to sync_buffers, which averages the statistics."""
+    dist_rt.broadcast_tensors([p for m in replicated_modules(engine).values() for p in m.parameters()])
 
 
 def sync_buffers(engine) -> None:
@@ -85,6 +86,15 @@ def own_engine_state(shared: dict, ranks: list[dict], rank: int, same_world: boo
     if same_world:
         state["extra"] = own["extra"]
     return state
+
+
+def redistributed(engine, saved_world: int) -> str:
+    """What a resume on another number of processes does with the sharded modules ("" if none)."""
+    names = sorted(sharded_modules(engine))
+    if not names or saved_world <= 1:
+        return ""
+    return (f"; each process's own {', '.join(names)} is the copy of saved process (its rank mod "
+            f"{saved_world})")
 
 
 def _digests(engine) -> list[tuple[str, int]]:

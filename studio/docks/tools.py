@@ -30,6 +30,7 @@ from ..mask_editor import BRUSH, RECT, MaskEditor
 from ..run_chooser import RunChooser
 from ..tool_service import ToolService
 from .base import RIGHT, Panel, job_progress_bar, status_label
+from ..flow import FlowLayout
 from ..widgets.grid import GridView
 
 TOOLS = ("score", "inpaint", "denoise", "upscale", "synthesize")
@@ -77,6 +78,12 @@ class Histogram(QWidget):
         p.drawText(r.right() - 40, self.height() - 2, f"{hi:.3g}")
 
 
+def _heading(text: str) -> QLabel:
+    label = QLabel(f"<b>{text}</b>")
+    label.setObjectName(f"heading_{text.lower()}")
+    return label
+
+
 class ToolsPanel(Panel):
     panel_id = "tools"
     title = "Tools"
@@ -113,7 +120,7 @@ class ToolsPanel(Panel):
         self.clear_inputs.clicked.connect(lambda: self.set_sources([]))
         self.inputs_label = QLabel("No images yet: add or drop files or folders.")
         self.inputs_label.setWordWrap(True)
-        in_row = QHBoxLayout()
+        in_row = FlowLayout()   # rows wrap in a narrow dock (the third button was cut off)
         for b in (self.add_files, self.add_folder, self.clear_inputs):
             in_row.addWidget(b)
 
@@ -148,7 +155,7 @@ class ToolsPanel(Panel):
         self.image_index.setRange(1, 1)
         self.image_index.setToolTip("Which input to draw the mask on (one mask is used for every input)")
         self.image_index.valueChanged.connect(lambda _v: self._show_mask_image())
-        mask_row = QHBoxLayout()
+        mask_row = FlowLayout()
         for w in (self.mode_box, QLabel("size"), self.brush_size, self.invert_button, self.clear_mask_button,
                   self.load_mask_button):
             mask_row.addWidget(w)
@@ -165,7 +172,9 @@ class ToolsPanel(Panel):
         upscale_page = QWidget()
         uv = QVBoxLayout(upscale_page)
         uv.setContentsMargins(0, 0, 0, 0)
-        uv.addWidget(QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result."))
+        upscale_note = QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result.")
+        upscale_note.setWordWrap(True)   # unwrapped, it made the whole panel scroll sideways
+        uv.addWidget(upscale_note)
         uv.addWidget(self.forms["upscale"])
         self.out_folder = QLineEdit()
         self.out_folder.setPlaceholderText("folder for the dataset")
@@ -193,7 +202,7 @@ class ToolsPanel(Panel):
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._pick_export)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.run_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.progress = job_progress_bar()
@@ -216,17 +225,22 @@ class ToolsPanel(Panel):
 
         top = QFormLayout()
         top.addRow("tool", self.tool_box)
+        # the run, the tool, its inputs, then Run with what it says, then the tool's settings and the results:
+        # Run is in sight at 1280×720 (it was below the settings, under the fold)
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addLayout(top)
         layout.addWidget(self.method)
+        layout.addWidget(_heading("Inputs"))
         layout.addLayout(in_row)
         layout.addWidget(self.inputs_label)
-        layout.addLayout(self._form_layout(("seed", self.seed)))
-        layout.addWidget(self.pages)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(_heading("Settings"))
+        layout.addLayout(self._form_layout(("seed", self.seed)))
+        layout.addWidget(self.pages)
+        layout.addWidget(_heading("Results"))
         layout.addWidget(self.results, 1)
 
         s = self.service
@@ -430,7 +444,17 @@ class ToolsPanel(Panel):
             self._show_scores(result)
         else:
             self._show_images(result)
-        self.say(self._summary(result) + note)
+        self.say(self._checked(result) + self._summary(result) + note)
+
+    @staticmethod
+    def _checked(r: dict) -> str:
+        """The held-out self-check first: a model that loses to its baseline is said to before its results."""
+        check = r.get("self_check")
+        if not check:
+            return ""
+        verdict = check["verdict"]
+        return ("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else \
+            (verdict[0].upper() + verdict[1:] + ". ")
 
     def _summary(self, r: dict) -> str:
         t = r["tool"]
@@ -458,8 +482,8 @@ class ToolsPanel(Panel):
             row = []
             if "inputs" in r and r["tool"] != "upscale":
                 row.append(r["inputs"][i])
-            if r["tool"] == "upscale":
-                row.append(r["bicubic"][i])
+            if r.get("baseline") is not None:          # the baseline beside the result (bicubic, filter, fill)
+                row.append(r["baseline"][i])
             row.extend(images[i])
             rows.append(row)
         columns = len(rows[0]) if rows else 1

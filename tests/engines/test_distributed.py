@@ -21,7 +21,7 @@ from engines.train import events as ev
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.loop import Control, Trainer, TrainSettings
 from engines.train.run import RunError
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.test_family_contract import _assert_same_state, other_inputs, small_config
 
 SETTINGS = TrainSettings(steps=7, batch_size=4, log_every=2, sample_every=0, checkpoint_every=0, n_samples=4,
@@ -177,15 +177,22 @@ def test_two_processes_train_one_run_and_resume_exactly(tmp_path, name):
     np.testing.assert_array_equal(resumed[1]["params"], straight[1]["params"])
 
 
-def test_resuming_on_another_number_of_processes_works_and_says_so(tmp_path):
-    run_ranks({"family": "vae", "settings": SETTINGS, "out": tmp_path / "r", "stop_after": 3})
+@pytest.mark.parametrize("name", ["vae", "ebm"])
+def test_resuming_on_another_number_of_processes_works_and_says_so(tmp_path, name):
+    run_ranks({"family": name, "settings": SETTINGS, "out": tmp_path / "r", "stop_after": 3})
     data = tiny_dataset(n=20, size=16, channels=1, classes=2)
     trainer = Trainer.resume(tmp_path / "r", data)
     assert trainer.step == 3
+    if name == "ebm":  # the one process takes saved process 0's own replay buffer
+        payload, _ = load_checkpoint(latest_checkpoint(tmp_path / "r"))
+        own = payload["ranks"][0]["sharded"]["replay_buffer"]["images"]
+        assert torch.equal(trainer.engine.buffer.images, own)
+        assert not torch.equal(own, payload["ranks"][1]["sharded"]["replay_buffer"]["images"])
     events = list(trainer.run())
     assert isinstance(events[-1], ev.Finished) and events[-1].step == SETTINGS.steps
     notes = [e.message for e in events if isinstance(e, ev.TrainWarning) and e.kind == "distributed"]
     assert len(notes) == 1 and "2 processes" in notes[0] and "continues on 1" in notes[0]
+    assert ("replay_buffer is the copy of saved process" in notes[0]) == (name == "ebm")
     assert [r["step"] for r in _rows(tmp_path / "r") if "losses" in r] == [2, 4, 6, 7]
 
 

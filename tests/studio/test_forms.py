@@ -58,7 +58,7 @@ def test_choices_bools_and_advanced_section(qtbot):
 
 
 def test_invalid_model_form_disables_start(qtbot, window, blob_folder):
-    from .conftest import load_into
+    from .helpers import load_into
     load_into(qtbot, window, blob_folder)
     start = window.state.actions.start
     assert start.isEnabled()
@@ -71,7 +71,7 @@ def test_invalid_model_form_disables_start(qtbot, window, blob_folder):
 
 def test_the_family_form_starts_from_the_recipe_for_the_data_size(qtbot, window, blob_folder, tmp_path):
     from engines import registry
-    from tests.studio.conftest import load_into, write_blob_folder
+    from tests.studio.helpers import load_into, write_blob_folder
 
     state, model = window.state, window.panels["model"]
     load_into(qtbot, window, blob_folder, size=16)

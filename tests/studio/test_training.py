@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from engines.train import events as ev
 from studio.main_window import CANCEL_CLOSE, STOP_AND_SAVE
 
-from .conftest import configure_tiny_run, load_into
+from .helpers import configure_tiny_run, load_into
 
 
 def start(qtbot, window):

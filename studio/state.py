@@ -21,6 +21,10 @@ from engines.train.run_data import run_data_settings
 from engines.train.loop import TrainSettings
 from engines.train.plan import DataPlan, RunPlan, new_plan, resume_changes, resume_plan
 from engines.train.run import RunDir
+
+# A first run a person can watch to its end: five minutes of training time (the step count stays a
+# cap); the Model panel's Train-for row changes it, and its Defaults button comes back to it.
+FIRST_RUN_SECONDS = 300.0
 from engines.data import parse_background
 from engines.errors import PERSON_ERRORS
 
@@ -85,7 +89,7 @@ class StudioState(QObject):
         self.background: tuple[int, int, int] = (255, 255, 255)   # behind transparent pixels
         self.family_name = registry.DEFAULT if registry.DEFAULT in registry.names() else registry.names()[0]
         self.config = registry.get(self.family_name).config_class()
-        self.settings = TrainSettings()
+        self.settings = TrainSettings(time_limit=FIRST_RUN_SECONDS)
         self.config_error: str | None = None
         self.input_paths: dict[str, list[str]] = {}   # the family's other inputs (CycleGAN's set B, ...)
         self.training_state = IDLE

@@ -160,5 +160,53 @@ class Results:
         return path
 
 
+class _Tee:
+    """Writes go to the stream and into a buffer (what a benchmark prints is its figures too)."""
+
+    def __init__(self, stream):
+        self.stream, self.parts = stream, []
+
+    def write(self, text):
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _seeds_in(argv: list[str]) -> list:
+    seeds: list = []
+    for i, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key in ("--seed", "--seeds", "--compare-seed"):
+            text = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            seeds += [int(v) if v.strip().lstrip("-").isdigit() else v for v in text.split(",") if v.strip()]
+    return seeds
+
+
+def record_run(name: str, main, argv: list[str] | None = None) -> int:
+    """Run a benchmark's `main()` and record what it printed (and returned, when that is a dict) in
+    benchmarks/results/NAME.json: for benchmarks whose figures are printed text. Returns the exit
+    code for sys.exit; a benchmark that fails writes no record."""
+    argv = list(sys.argv if argv is None else argv)
+    rec = Results(name, seeds=_seeds_in(argv[1:]), smoke="--smoke" in argv, argv=argv)
+    tee = _Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        returned = main()
+    finally:
+        sys.stdout = tee.stream
+    code = returned if isinstance(returned, int) else 0
+    if code == 0:
+        figures = {"printed": "".join(tee.parts)}
+        if isinstance(returned, dict):
+            figures["returned"] = returned
+        rec.save(figures, notes="the figures as the benchmark printed them")
+    return code
+
+
 def load(path: str | os.PathLike) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -218,4 +218,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/checkpoints.json
+    sys.exit(record_run("checkpoints", main))

@@ -146,4 +146,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/cyclegan.json
+    sys.exit(record_run("cyclegan", main))

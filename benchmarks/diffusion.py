@@ -74,8 +74,8 @@ def main() -> int:
                     help="budget this process's CPU seconds (steady on a busy machine) or wall seconds")
     ap.add_argument("--compare-seed", type=int, default=21, help="noise seed of the comparison (Fréchet distances "
                     "over 100 images move by 10-20 between seeds)")
-    ap.add_argument("--ms-per-step", type=float, default=130, help="training CPU-ms per step when --run reuses a run "
-                    "(for the preview-cost ratio)")
+    ap.add_argument("--ms-per-step", type=float, default=None, help="training ms per step for the preview-cost ratio "
+                    "when --run reuses a run (default: from the run's own log, said when used)")
     ap.add_argument("--run", default=None, help="keep the run in this folder; reuse it if it already holds one")
     ap.add_argument("--compare", type=int, default=60, help="images per sampler in the DDIM-50 vs ancestral "
                     "comparison (0: skip; the ancestral side costs ~T network passes per image)")
@@ -110,8 +110,10 @@ def main() -> int:
             engine.config = replace_checked(engine.config, **parse_assignments(args.set))
             engine.set_sampling_options(eta=str(engine.config.eta), guidance=str(engine.config.guidance))
         config = engine.config
-        ms_per_step = float(args.ms_per_step)
+        ms_per_step, source = ((float(args.ms_per_step), "given by --ms-per-step") if args.ms_per_step
+                               else logged_ms_per_step(args.run))
         print(f"reusing {args.run} at step {record['checkpoint_step']}: {config}")
+        print(f"training ms per step: {'unknown' if ms_per_step is None else f'{ms_per_step:.0f}'} ({source})")
     else:
         engine, config, ms_per_step = train(args, data)
         if engine is None:
@@ -213,8 +215,23 @@ def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path, se
     engine.set_sampling_options(eta=str(engine.config.eta))
 
 
-def preview_cost(engine, data, ms_per_step: float, guidance: float) -> None:
+def logged_ms_per_step(run: str) -> tuple[float | None, str]:
+    """Training ms per step from a run's own metrics log (the loop's clock), never a fixed guess."""
+    from engines.train.run import RunDir
+
+    rows = [r for r in RunDir.open(run).read_metrics() if r.get("train_seconds") and r.get("step")]
+    if not rows:
+        return None, "the run's log has no training time; pass --ms-per-step"
+    last = rows[-1]
+    return 1000.0 * float(last["train_seconds"]) / int(last["step"]), \
+        f"the run's log: {last['train_seconds']:.0f} s over {last['step']} steps, the loop's clock"
+
+
+def preview_cost(engine, data, ms_per_step: float | None, guidance: float) -> None:
     """What the sample grid drawn during training costs (64 images, the loop's default)."""
+    if ms_per_step is None:
+        print("training-time grid cost: skipped (training ms per step unknown)")
+        return
     labels = np.arange(64) % data.num_classes
     engine.set_sampling_options(sampler="ddim", steps="50", eta=str(engine.config.eta), guidance=str(guidance))
     t = time.process_time()
@@ -229,4 +246,5 @@ def preview_cost(engine, data, ms_per_step: float, guidance: float) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/diffusion.json
+    sys.exit(record_run("diffusion", main))

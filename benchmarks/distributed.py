@@ -245,4 +245,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/distributed.json
+    sys.exit(record_run("distributed", main))

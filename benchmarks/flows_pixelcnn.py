@@ -201,4 +201,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/flows_pixelcnn.json
+    sys.exit(record_run("flows_pixelcnn", main))

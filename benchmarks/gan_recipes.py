@@ -174,4 +174,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/gan_recipes.json
+    sys.exit(record_run("gan_recipes", main))

@@ -138,4 +138,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/gan_thresholds.json
+    sys.exit(record_run("gan_thresholds", main))

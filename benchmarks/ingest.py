@@ -164,4 +164,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/ingest.json
+    if "--child" in sys.argv:   # a measuring child process: its parent records
+        main()
+    else:
+        sys.exit(record_run("ingest", main))

@@ -64,4 +64,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/latent.json
+    sys.exit(record_run("latent", main))

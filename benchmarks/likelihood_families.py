@@ -188,4 +188,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/likelihood_families.json
+    sys.exit(record_run("likelihood_families", main))

@@ -132,4 +132,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from benchmarks._results import record_run  # its figures go to benchmarks/results/new_families.json
+    sys.exit(record_run("new_families", main))

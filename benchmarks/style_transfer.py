@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/style_transfer.py [--smoke] [--images 8] [--size 32]
         [--opt-steps 80] [--ff-steps 300] [--features random,classifier,ae-run,vgg19-layout]
-        [--figure assets/style-grid.png]
+        [--variants "0,0;0.5,0;1,0;1,1"] [--figure assets/style-grid.png]
 
 Content: sklearn's 8x8 digits enlarged to --size px (grey). Style: the built-in colourful texture
 (engines/style/texture.py). For each feature network and both modes (Gatys optimisation, the
@@ -12,8 +12,16 @@ feed-forward `style` family) it reports, over --images held-out digits:
   * Gram distance to the style image in an independent feature space (random features with another
     seed than any stylisation uses): |G - G_style| / (|G| + |G_style|), 0..1, averaged over its first
     three scales; before = the content images themselves, after = stylised;
-  * seconds per image (optimisation: the whole optimisation; feed-forward: one pass, after training,
-    whose time is listed separately).
+  * CPU seconds per image (optimisation: the whole optimisation; feed-forward: one pass, after training,
+    whose time is listed separately);
+  * texture in flat regions: flat shapes on a flat ground (--flat-size px) stylised; the mean absolute
+    Laplacian of the result's luminance inside the ground, over the style image's own (0: the ground
+    stayed flat, only recoloured; 1: as busy as the style).
+--variants compares starting points and losses with random features: "INIT_NOISE,MOMENT_WEIGHT"
+pairs (StyleOptions.init_noise: style-coloured noise added to the start; moment_weight: feature
+means and spreads matched beside the Grams). The rows for other features use the defaults.
+The time per image at 256 px (the photo, default settings) is measured over --time-steps steps and
+scaled to the default step count.
 Feature networks: random (seed 0); classifier (conv layers of a digit classifier trained on a
 separate split: "a classifier of the person's labelled folder"); ae-run (an AE genstudio run trained
 here for --ae-steps); vgg19-layout (a VGG-19 safetensors file with *random* weights, written here: it
@@ -40,6 +48,7 @@ from engines import registry  # noqa: E402
 from engines.config import replace_checked  # noqa: E402
 from engines.data import ImageDataset  # noqa: E402
 from engines.quality import FeatureSpace  # noqa: E402
+from benchmarks._results import Results  # noqa: E402
 from engines.style import ModuleFeatures, RandomFeatures, StyleOptions, VGG19Features, stylize  # noqa: E402
 from engines.style.gatys import fit_longest, gram  # noqa: E402
 from engines.style.texture import mosaic, texture  # noqa: E402
@@ -74,6 +83,30 @@ def gram_distance(judge: RandomFeatures, images: np.ndarray, style: np.ndarray) 
             out.append(np.mean([float((gram(f[k]) - g).norm() / (gram(f[k]).norm() + g.norm()))
                                 for k, g in targets.items()]))
     return float(np.mean(out))
+
+
+def flat_shapes(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A disc and a rectangle on a flat ground, RGB uint8, and the mask of the ground away from edges."""
+    shapes = np.full((size, size, 3), 235, np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    disc = ((yy - size * 0.35) ** 2 + (xx - size * 0.35) ** 2) < (size * 0.22) ** 2
+    rect = (yy > size * 0.55) & (yy < size * 0.9) & (xx > size * 0.45) & (xx < size * 0.9)
+    shapes[disc] = (40, 60, 160)
+    shapes[rect] = (200, 60, 40)
+    ground = ~(((yy - size * 0.35) ** 2 + (xx - size * 0.35) ** 2) < (size * 0.27) ** 2)
+    ground &= ~((yy > size * 0.5) & (xx > size * 0.4))
+    return shapes, ground
+
+
+def busyness(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel |Laplacian| of the luminance (0..1 scale), same size (edges replicated)."""
+    g = np.pad(rgb.astype(np.float64).mean(-1) / 255.0, 1, mode="edge")
+    return np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
+
+
+def flat_texture(result: np.ndarray, ground: np.ndarray, style: np.ndarray) -> float:
+    s = fit_longest(style, result.shape[0])
+    return float(busyness(result)[ground].mean() / busyness((s * 255).round().astype(np.uint8)).mean())
 
 
 def vgg_layout_file(path: Path) -> Path:
@@ -119,17 +152,16 @@ def train_style_family(images, labels, style_path: Path, features: str, steps: i
 
 
 def figure(path: Path, size: int, steps: int) -> None:
-    """Rows: content images; columns: style images; cells: optimisation with random features."""
+    """Rows: content images; columns: style images (the first twice: as the previous default started,
+    from the content alone, then with the defaults); cells: optimisation with random features."""
     from sklearn.datasets import load_sample_image
 
     imgs, _ = digits(size)
     photo = load_sample_image("china.jpg")
-    shapes = np.full((size, size, 3), 235, np.uint8)
-    yy, xx = np.mgrid[0:size, 0:size]
-    shapes[((yy - size * 0.35) ** 2 + (xx - size * 0.35) ** 2) < (size * 0.22) ** 2] = (40, 60, 160)
-    shapes[(yy > size * 0.55) & (yy < size * 0.9) & (xx > size * 0.45) & (xx < size * 0.9)] = (200, 60, 40)
+    shapes, _ = flat_shapes(size)
     contents = [np.repeat(imgs[3], 3, -1), photo, shapes]
-    styles = [texture(192, 0), mosaic(192, 1)]
+    styles = [texture(192, 0), texture(192, 0), mosaic(192, 1), stripes(192)]
+    starts = [0.0, None, None, None]           # init_noise; None: the default
     cell = size
     pad = 4
     canvas = np.full(((len(contents) + 1) * (cell + pad) + pad, (len(styles) + 1) * (cell + pad) + pad, 3), 255,
@@ -148,13 +180,26 @@ def figure(path: Path, size: int, steps: int) -> None:
         put(0, c + 1, s)
     for r, content in enumerate(contents):
         put(r + 1, 0, content)
-        for c, s in enumerate(styles):
+        for c, (s, start) in enumerate(zip(styles, starts)):
+            options = StyleOptions(size=size, steps=steps)
+            if start is not None:
+                options = dataclasses.replace(options, init_noise=start)
             t0 = time.perf_counter()
-            out = stylize(content, s, StyleOptions(size=size, steps=steps), features).image
+            out = stylize(content, s, options, features).image
             print(f"  figure cell {r},{c}: {time.perf_counter() - t0:.1f}s", flush=True)
             put(r + 1, c + 1, out)
     Image.fromarray(canvas).save(path)
     print(f"wrote {path}")
+
+
+def stripes(size: int) -> np.ndarray:
+    """Wavy black-and-cream stripes with red dots: a texture with one dominant scale and orientation."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    wave = np.sin(2 * np.pi * (9 * yy + 0.6 * np.sin(2 * np.pi * 2 * xx)))
+    img = np.where(wave[..., None] > 0, np.array([0.95, 0.9, 0.75]), np.array([0.1, 0.1, 0.12]))
+    dots = ((xx * 12) % 1 - 0.5) ** 2 + ((yy * 12 + 0.25) % 1 - 0.5) ** 2 < 0.04
+    img[dots] = (0.85, 0.15, 0.1)
+    return (img * 255).astype(np.uint8)
 
 
 def main() -> None:
@@ -166,20 +211,29 @@ def main() -> None:
     ap.add_argument("--ff-steps", type=int, default=300)
     ap.add_argument("--ae-steps", type=int, default=300)
     ap.add_argument("--style-weight", type=float, default=0.1,
-                    help="optimisation (the stylize default, 10, suits photos at 256 px; on 32 px digits on black "
-                         "it paints the digit away: with random features the classifier reads 12%% at 0.5-10, "
-                         "88%% at 0.05)")
+                    help="optimisation on the digits (the stylize default, 10, suits photos at 256 px; on 32 px "
+                         "digits on black it paints the digit away)")
     ap.add_argument("--ff-style-weight", type=float, default=2.0, help="feed-forward (the family's default)")
     ap.add_argument("--features", default="random,classifier,ae-run,vgg19-layout")
     ap.add_argument("--ff-features", default="random,ae-run", help="feature choices for the feed-forward mode")
+    ap.add_argument("--variants", default="0,0;0.5,0;1,0;1,1",
+                    help="random-feature variants 'INIT_NOISE,MOMENT_WEIGHT;...' (semicolon-separated)")
+    ap.add_argument("--flat-size", type=int, default=64, help="size of the flat shapes image")
+    ap.add_argument("--flat-style-weight", type=float, default=10.0, help="style weight on the flat shapes")
+    ap.add_argument("--time-size", type=int, default=256)
+    ap.add_argument("--time-steps", type=int, default=20)
     ap.add_argument("--figure", help="also write the content x style grid PNG here")
     ap.add_argument("--figure-size", type=int, default=128)
     ap.add_argument("--figure-steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--results-variant", default=None,
+                    help="write benchmarks/results/style_transfer-VARIANT.json (a side measurement) instead")
     args = ap.parse_args()
     if args.smoke:
         args.images, args.opt_steps, args.ff_steps, args.ae_steps = 2, 5, 5, 5
-        args.figure_size, args.figure_steps = 32, 3
+        args.figure_size, args.figure_steps, args.flat_size, args.time_size, args.time_steps = 32, 3, 32, 32, 2
+        args.variants = "1,1"
+    rec = Results("style_transfer", seeds=[0], smoke=args.smoke)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     imgs, labels = digits(args.size)
@@ -191,11 +245,30 @@ def main() -> None:
     judge = RandomFeatures(JUDGE_SEED)
     base_acc = float((judge_clf.predict(test) == test_y).mean())
     base_gram = gram_distance(judge, test, style)
+    shapes, ground = flat_shapes(args.flat_size)
+    flat_style = texture(2 * args.flat_size, 0)
+    defaults = StyleOptions()
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.size} px digits, {args.images} test images, "
           f"style weight {args.style_weight} (feed-forward {args.ff_style_weight}), {args.opt_steps} optimisation "
           f"steps, {args.ff_steps} training steps")
     print(f"originals: digit accuracy {base_acc:.2f}, Gram distance to the style {base_gram:.3f}")
     rows = []
+
+    def optimisation_row(label, features, **changes):
+        options = StyleOptions(size=args.size, steps=args.opt_steps, preview_every=10**4,
+                               style_weight=args.style_weight, **changes)
+        t0 = time.process_time()
+        out = np.stack([stylize(x, style, options, features).image for x in test])
+        per = (time.process_time() - t0) / len(test)
+        flat_options = dataclasses.replace(options, size=args.flat_size, style_weight=args.flat_style_weight)
+        flat = flat_texture(stylize(shapes, flat_style, flat_options, features).image, ground, flat_style)
+        rows.append({"mode": "optimisation", "features": label,
+                     "init_noise": options.init_noise, "moment_weight": options.moment_weight,
+                     "digit_accuracy": float((judge_clf.predict(out) == test_y).mean()),
+                     "gram_distance": gram_distance(judge, out, style), "flat_texture": flat,
+                     "s_per_image": per, "training_s": 0.0})
+        print(f"  optimisation / {label}: done ({per:.2f}s per image)", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         style_path = tmp / "style.png"
@@ -214,18 +287,16 @@ def main() -> None:
             elif name == "vgg19-layout":
                 f = vgg_layout_file(tmp / "vgg19.safetensors")
                 sources[name] = (str(f), lambda f=f: VGG19Features.from_file(f))
-            else:
+            elif name:
                 raise SystemExit(f"unknown features {name}")
-        options = StyleOptions(size=args.size, steps=args.opt_steps, preview_every=10**4,
-                               style_weight=args.style_weight)
+        if "random" in sources:
+            for pair in filter(None, args.variants.split(";")):
+                noise, moments = (float(v) for v in pair.split(","))
+                optimisation_row(f"random (init noise {noise:g}, moments {moments:g})", RandomFeatures(0),
+                                 init_noise=noise, moment_weight=moments)
         for name, (_spec, make) in sources.items():
-            features = make()
-            t0 = time.perf_counter()
-            out = np.stack([stylize(x, style, options, features).image for x in test])
-            per = (time.perf_counter() - t0) / len(test)
-            rows.append(("optimisation", name, float((judge_clf.predict(out) == test_y).mean()),
-                         gram_distance(judge, out, style), per, 0.0))
-            print(f"  optimisation / {name}: done ({per:.2f}s per image)", flush=True)
+            if name != "random":
+                optimisation_row(name, make())
         for name in args.ff_features.split(","):
             spec = sources.get(name, (None,))[0]
             if spec is None:
@@ -235,18 +306,35 @@ def main() -> None:
             t0 = time.perf_counter()
             out = engine.translate(test)
             per = (time.perf_counter() - t0) / len(test)
-            rows.append(("feed-forward", name, float((judge_clf.predict(out) == test_y).mean()),
-                         gram_distance(judge, out, style), per, train_s))
+            rows.append({"mode": "feed-forward", "features": name, "init_noise": None, "moment_weight": None,
+                         "digit_accuracy": float((judge_clf.predict(out) == test_y).mean()),
+                         "gram_distance": gram_distance(judge, out, style), "flat_texture": None,
+                         "s_per_image": per, "training_s": train_s})
             print(f"  feed-forward / {name}: trained {args.ff_steps} steps in {train_s:.0f}s", flush=True)
+    from sklearn.datasets import load_sample_image
+
+    timing = StyleOptions(size=args.time_size, steps=args.time_steps, preview_every=10**4)
+    t0 = time.process_time()
+    stylize(load_sample_image("china.jpg"), texture(args.time_size, 0), timing, RandomFeatures(0))
+    per_step = (time.process_time() - t0) / args.time_steps
     print()
     print(f"| mode | features | digit accuracy (originals {base_acc:.2f}) | Gram distance to style "
-          f"(originals {base_gram:.3f}) | s per image | training s |")
-    print("|---|---|---|---|---|---|")
-    for mode, name, acc, gd, per, train_s in rows:
-        print(f"| {mode} | {name} | {acc:.2f} | {gd:.3f} | {per:.3f} | {train_s:.0f} |")
+          f"(originals {base_gram:.3f}) | texture in flat regions | s per image | training s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        flat = "–" if r["flat_texture"] is None else f"{r['flat_texture']:.2f}"
+        print(f"| {r['mode']} | {r['features']} | {r['digit_accuracy']:.2f} | {r['gram_distance']:.3f} | {flat} | "
+              f"{r['s_per_image']:.3f} | {r['training_s']:.0f} |")
+    print(f"\n{args.time_size} px photo, random features, defaults: {per_step:.2f} CPU-s per step, "
+          f"{per_step * defaults.steps:.0f} CPU-s for the default {defaults.steps} steps")
+    rec.save({"originals": {"digit_accuracy": base_acc, "gram_distance": base_gram}, "rows": rows,
+              "time_256": {"size": args.time_size, "cpu_s_per_step": per_step,
+                           "cpu_s_per_image_default_steps": per_step * defaults.steps,
+                           "default_steps": defaults.steps}},
+             settings=vars(args), variant=args.results_variant)
     if args.figure:
         figure(Path(args.figure), args.figure_size, args.figure_steps)
 
 
 if __name__ == "__main__":
-    main()
+    main()   # records its own figures (benchmarks/results/style_transfer[-VARIANT].json) through Results

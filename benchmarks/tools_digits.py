@@ -79,8 +79,16 @@ def main(argv=None) -> int:
     p.add_argument("--per-class", type=int, default=30, help="synthetic images per class")
     p.add_argument("--steps", type=int, default=150, help="latent optimisation steps")
     p.add_argument("--out", default=None, help="folder for the runs and results.json (default: a temporary one)")
+    p.add_argument("--reuse", action="store_true",
+                   help="measure runs already in --out again instead of refusing (said per run and recorded)")
     p.add_argument("--smoke", action="store_true", help="a few training steps and images: checks the script runs")
+    p.add_argument("--size", type=int, default=16, help="digit size in pixels (the issue's goals are at 28)")
+    p.add_argument("--baselines-only", action="store_true",
+                   help="measure the non-learned baselines (engines/tools/baselines.py) only; train nothing")
     args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks._results import Results
+    rec = Results("tools_digits", seeds=[0], smoke=args.smoke, argv=None if argv is None else [__file__, *argv])
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
     torch.set_num_threads(1)
@@ -88,15 +96,20 @@ def main(argv=None) -> int:
     from engines.data import load_images
     from engines.data.toy import write_digit_folder
     from engines.quality import FeatureSpace
+    from engines.tools import baselines as bl
     from engines.tools import denoise as dn, inpaint as ip, score as sc, synthesize as sy, upscale as up
     from engines.tools.common import bicubic_upscale, psnr
     from engines.train.restore import load_engine
 
-    size = 16
+    size = args.size
     n = 10 if args.smoke else args.n
     lat_steps = 5 if args.smoke else args.steps
     root = Path(args.out or tempfile.mkdtemp(prefix="toolbench_"))
     root.mkdir(parents=True, exist_ok=True)
+    stale = [s for s in args.families if (root / _run_name(s) / "run.json").exists()]
+    if stale and not args.reuse:  # never measure an earlier run silently as if it were trained now
+        p.error(f"{root} already holds runs for {', '.join(stale)}; choose a new --out, or pass --reuse "
+                f"to measure those runs again")
     data = root / "digits"
     if not data.exists():
         write_digit_folder(data, size=size)
@@ -118,7 +131,15 @@ def main(argv=None) -> int:
     small = up.shrink(test_x, size // 2)
     bic = np.stack([bicubic_upscale(im, size) for im in small])
     ood = {"letters": letters(n, size), "inverted digits": 255 - test_x}
+    nearest = bl.nearest_fill(test_x, hole)
+    filt_name, filtered, _ = bl.best_filter(noisy, test_x, args.sigma)
+    plain = bl.complexity(test_x)
     results["baselines"] = {
+        "inpaint_masked": {"accuracy": acc(np.where(hole[None, ..., None], 0, test_x).astype(np.uint8))},
+        "inpaint_nearest_fill": {"psnr_hole": psnr(nearest, test_x, np.broadcast_to(hole, test_x.shape[:3])),
+                                 "accuracy": acc(nearest)},
+        "denoise_best_filter": {"filter": filt_name, "psnr": psnr(filtered, test_x), "accuracy": acc(filtered)},
+        "score_complexity": {name: sc.auroc(plain, bl.complexity(imgs)) for name, imgs in ood.items()},
         "inpaint_mean_fill": {"psnr_hole": psnr(mean_fill, test_x, np.broadcast_to(hole, test_x.shape[:3])),
                               "accuracy": acc(mean_fill)},
         "denoise_noisy": {"psnr": psnr(noisy, test_x), "accuracy": acc(noisy)},
@@ -126,15 +147,25 @@ def main(argv=None) -> int:
         "upscale_bicubic": {"psnr": psnr(bic, test_x), "accuracy": acc(bic)},
     }
     print(json.dumps(results["baselines"], indent=1), flush=True)
+    if args.baselines_only:
+        rec.save(results, settings={k: v for k, v in vars(args).items() if k != "out"}, variant="baselines" if size == 16 else f"baselines-{size}px")
+        return 0
     saved = root / "results.json"
-    if saved.exists():  # families measured by an earlier call into the same --out stay in the table
+    if saved.exists():  # other families measured by an earlier call into the same --out stay in the table, marked
         earlier = json.loads(saved.read_text())
-        results.update({k: v for k, v in earlier.items() if k not in ("setup", "baselines")})
+        kept = {k: dict(v, earlier_call=True) for k, v in earlier.items()
+                if k not in ("setup", "baselines") and k not in args.families}
+        if kept:
+            print(f"kept from an earlier call into {root}: {', '.join(kept)} (marked earlier_call)", flush=True)
+        results.update(kept)
     for spec in args.families:
         fam, _, extra = spec.partition(":")   # "ddpm:batch_size=16,lr=2e-3": settings on top of the recipe
         sets = [kv for kv in extra.split(",") if kv]
-        run = root / ("run_" + spec.replace(":", "_").replace(",", "_").replace("=", "-"))
-        if not (run / "run.json").exists():
+        run = root / _run_name(spec)
+        reused = (run / "run.json").exists()
+        if reused:
+            print(f"{spec}: measuring the run already in {run} (--reuse)", flush=True)
+        else:
             t0 = time.time()
             argv = ["train", "--family", fam, "--data", str(data), "--out", str(run), "--size", str(size),
                     "--quiet", "--set", "sample_every=0"]
@@ -146,7 +177,7 @@ def main(argv=None) -> int:
                 continue
             print(f"{fam}: trained in {time.time() - t0:.0f}s", flush=True)
         engine, record = load_engine(run)
-        r: dict = {"step": record["checkpoint_step"]}
+        r: dict = {"step": record["checkpoint_step"], "reused_run": reused}
         t0 = time.time()
         if fam in TOOLS_OF["inpaint"]:
             res = ip.inpaint(engine, test_x, hole, steps=lat_steps if fam not in ("ddpm",) else None)
@@ -182,7 +213,12 @@ def main(argv=None) -> int:
         (root / "results.json").write_text(json.dumps(results, indent=1))
     print(table(results))
     print(f"results: {root / 'results.json'}")
+    rec.save(results, settings={k: v for k, v in vars(args).items() if k != "out"})
     return 0
+
+
+def _run_name(spec: str) -> str:
+    return "run_" + spec.replace(":", "_").replace(",", "_").replace("=", "-")
 
 
 def table(results: dict) -> str:
@@ -205,7 +241,8 @@ def table(results: dict) -> str:
             return f"{f(raw)} → {f(cor)}" if cor is not None else f(raw)
         syn = r.get("synthesize") or {}
         cas = f"{f(syn.get('cas'))} ({f(syn.get('real_baseline'))})" if syn else "–"
-        lines.append(f"| {fam} ({r['step']}) | {cell('inpaint', 'psnr_hole')} | {cell('denoise')} | {cell('upscale')} | "
+        mark = " (earlier call)" if r.get("earlier_call") else (" (reused run)" if r.get("reused_run") else "")
+        lines.append(f"| {fam}{mark} ({r['step']}) | {cell('inpaint', 'psnr_hole')} | {cell('denoise')} | {cell('upscale')} | "
                      f"{auroc('letters')} | {auroc('inverted digits')} | {cas} |")
     return "\n".join(lines)
 

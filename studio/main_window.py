@@ -6,7 +6,7 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDockWidget, QFrame, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QDockWidget, QFrame, QMainWindow, QMessageBox,
                                QScrollArea, QTabBar, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout,
                                QWidget)
 
@@ -118,6 +118,12 @@ class MainWindow(QMainWindow):
         self.restore_layout()
         self._tidy_tab_bars()
         self.tabifiedDockWidgetActivated.connect(lambda _dock: self._tidy_tab_bars())
+
+        # A control that is disabled while it has focus (Start, once pressed) hands focus on to the next
+        # one in the chain, often in another panel (the Model form): keep it in the panel it was in
+        app = QApplication.instance()
+        if app is not None:
+            app.focusChanged.connect(self._keep_focus_in_panel)
 
         s = self.state
         s.message.connect(self.show_message)
@@ -304,6 +310,18 @@ class MainWindow(QMainWindow):
         else:
             dock.toggleViewAction().setChecked(True)
             self.show_panel(panel_id)
+
+    def _dock_of(self, widget) -> QDockWidget | None:
+        while widget is not None and not isinstance(widget, QDockWidget):
+            widget = widget.parentWidget()
+        return widget if widget is not None and widget.parentWidget() is self else None
+
+    def _keep_focus_in_panel(self, old, new) -> None:
+        if old is None or new is None or self._closed or old.isEnabled():
+            return
+        home = self._dock_of(old)
+        if home is not None and self._dock_of(new) is not home and home.widget() is not None:
+            home.widget().setFocus(Qt.FocusReason.OtherFocusReason)
 
     def show_panel(self, panel_id: str) -> None:
         """Show a panel in front of its tab group (the View menu's entries)."""

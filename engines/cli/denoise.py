@@ -7,13 +7,15 @@ import numpy as np
 from ..tools import denoise as tool
 from ..tools.common import output_paths
 from ..tools.options import DenoiseOptions, method_options
-from .tool_args import add_common, add_options, cli_progress, labels_for, open_run, options_from, read_inputs, write_results
+from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
+                        read_inputs, run_check, write_results)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("denoise", help="remove Gaussian noise from images with a trained run")
     add_common(p)
     add_options(p, DenoiseOptions)
+    add_check(p)
 
 
 def run(args) -> int:
@@ -23,12 +25,20 @@ def run(args) -> int:
     inputs = read_inputs(engine, record, args)
     output_paths(args.out, inputs.names, args.force)
     options = method_options(opts)
+    # checked at the level given, or at the inputs' estimated level (rounded: one cached check per level)
+    level = opts.sigma or max(1, round(float(np.median(tool.estimate_sigma(inputs.images)))))
+    check = run_check("denoise", engine, record, args, sigma=level, **options)
     result = tool.denoise(engine, inputs.images, sigma=opts.sigma or None, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("denoising"), **options)
     written = write_results(result.images, inputs, args.out, args.force)
     s = result.sigmas
     how = "estimated" if result.estimated else "given"
     level = f"{s[0]:.1f}" if np.ptp(s) < 0.05 else f"{s.min():.1f}-{s.max():.1f} (median {np.median(s):.1f})"
+    if args.json:
+        print_json({"method": result.method, "sigmas": [round(float(v), 3) for v in s],
+                    "sigma_estimated": result.estimated, "written": [str(p) for p in written], "self_check": check,
+                    "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"noise level ({how}, 0-255 scale): {level}")
     print(f"wrote {len(written)} images to {args.out}")

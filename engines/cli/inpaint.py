@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..tools import inpaint as tool
 from ..tools.options import InpaintOptions, method_options
 from . import CliError
-from .tool_args import add_common, add_options, cli_progress, labels_for, open_run, options_from, read_inputs, write_results
+from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
+                        read_inputs, run_check, write_results)
 
 
 def add_parser(sub) -> None:
@@ -15,6 +16,7 @@ def add_parser(sub) -> None:
     where.add_argument("--mask", metavar="MASK.png", help="white = fill, black = keep; any size (resized like the images)")
     where.add_argument("--box", metavar="X,Y,W,H", help="the rectangle to fill, in the run's pixels")
     add_options(p, InpaintOptions)
+    add_check(p)
 
 
 def run(args) -> int:
@@ -39,11 +41,16 @@ def run(args) -> int:
     # check every output name before the work starts
     from ..tools.common import output_paths
     output_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, opts.candidates)])
+    check = run_check("inpaint", engine, record, args, **options)
     result = tool.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("inpainting"), **options)
     written = write_results(result.images[:, 0], inputs, args.out, args.force)
     for k in range(1, opts.candidates):
         written += write_results(result.images[:, k], inputs, args.out, args.force, suffix=f".c{k}")
+    if args.json:
+        print_json({"method": result.method, "filled_pixels": int(mask.sum()), "written": [str(p) for p in written],
+                    "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"wrote {len(written)} images to {args.out} ({int(mask.sum())} of {mask.size} pixels filled per image)")
     return 0

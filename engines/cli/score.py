@@ -19,7 +19,7 @@ from ..tools import score as tool
 from ..tools.common import ToolError
 from . import CliError
 from ..tools.options import ScoreOptions
-from .tool_args import add_options, options_from, add_common, cli_progress, open_run, read_inputs
+from .tool_args import add_check, add_common, add_options, cli_progress, open_run, options_from, read_inputs, run_check
 
 
 def add_parser(sub) -> None:
@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
     add_options(p, ScoreOptions)
     p.add_argument("--no-reference", action="store_true", help="skip scoring the held-out split (no threshold)")
     p.add_argument("--reference-limit", type=int, default=256, help="held-out images to score at most (default 256)")
+    add_check(p, json_flag=False)
 
 
 def run(args) -> int:
@@ -44,6 +45,8 @@ def run(args) -> int:
     if csv_path is not None and csv_path.exists() and not args.force:
         raise CliError(f"{csv_path} already exists; use --force to overwrite")
     inputs = read_inputs(engine, record, args)
+    check = run_check("score", engine, record, args, complexity=opts.complexity,
+                      projection_steps=opts.projection_steps)
     result = tool.score(engine, inputs.images, complexity=opts.complexity, seed=args.seed,
                         projection_steps=opts.projection_steps,
                         progress=cli_progress("scoring"))
@@ -71,6 +74,7 @@ def run(args) -> int:
               "method": result.method, "unit": result.unit, "higher_is_more_unusual": True,
               "complexity_corrected": result.corrected, "scores": rows,
               "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]}
+    report["self_check"] = check
     if reference is not None:
         report["reference"] = {"description": reference.description, "images": int(len(reference.scores)),
                                "fpr": opts.fpr, "threshold": _num(reference.threshold),

@@ -32,6 +32,11 @@ def add_parser(sub) -> None:
     p.add_argument("--features", default="random", metavar="random|FILE.safetensors|RUN", help=FEATURE_CHOICES_HELP)
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
     p.add_argument("--init", choices=("content", "noise"), default="content")
+    p.add_argument("--init-noise", type=float, default=StyleOptions().init_noise,
+                   help="style-coloured noise added to the start, 0-1 (default %(default)s; 0: flat regions of the "
+                        "content stay flat, only recoloured)")
+    p.add_argument("--moment-weight", type=float, default=StyleOptions().moment_weight,
+                   help="match each style feature's mean and spread too, relative to the Grams (default %(default)s)")
     p.add_argument("--preserve-colour", "--preserve-color", action="store_true", dest="preserve_colour",
                    help="transfer texture in luminance only; keep the content's colours")
     p.add_argument("--seed", type=int, default=0)
@@ -42,13 +47,14 @@ def _options(args) -> StyleOptions:
     try:
         return replace_checked(StyleOptions(), size=args.size, steps=args.steps, style_weight=args.style_weight,
                                content_weight=args.content_weight, optimizer=args.optimizer, init=args.init,
+                               init_noise=args.init_noise, moment_weight=args.moment_weight,
                                preserve_colour=args.preserve_colour, seed=args.seed)
     except ConfigError as exc:
         text = str(exc)
         if text.startswith("size "):
             text = (f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {args.size}); larger results "
                     f"would take hours on a CPU")
-        for name in ("steps", "style_weight", "content_weight", "seed"):
+        for name in ("steps", "style_weight", "content_weight", "seed", "init_noise", "moment_weight"):
             if text.startswith(name + " "):
                 text = "--" + name.replace("_", "-") + text[len(name):]
         raise CliError(text) from None

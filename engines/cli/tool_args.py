@@ -115,3 +115,39 @@ def cli_progress(label: str):
 
 
 __all__ = ["add_common", "add_options", "options_from", "open_run", "labels_for", "read_inputs", "write_results", "cli_progress", "ToolError"]
+
+
+def add_check(p, json_flag: bool = True) -> None:
+    """--no-check / --check-images N (and --json) for the tools with a held-out self-check."""
+    from ..tools.selfcheck import DEFAULT_IMAGES
+
+    p.add_argument("--no-check", dest="check", action="store_false",
+                   help="skip the held-out self-check (the tool against its non-learned baseline on the run's "
+                        "held-out images, cached per checkpoint)")
+    p.add_argument("--check-images", type=int, default=DEFAULT_IMAGES,
+                   help=f"held-out images for the self-check (default {DEFAULT_IMAGES})")
+    if json_flag:
+        p.add_argument("--json", action="store_true",
+                       help="print what was done as JSON (method, files written, self_check)")
+
+
+def run_check(tool: str, engine, record, args, **settings) -> dict | None:
+    """The held-out self-check, said before the results (a losing model is named a loser first);
+    its JSON for --json, None with --no-check."""
+    if not getattr(args, "check", True):
+        return None
+    if not 1 <= args.check_images <= 1000:
+        raise CliError("--check-images must be between 1 and 1000")
+    from ..tools.selfcheck import self_check
+
+    check = self_check(tool, engine, record, n=args.check_images, seed=args.seed,
+                       progress=cli_progress("self-check"), **settings)
+    if not getattr(args, "json", False):
+        print(("warning: " if check.loses else "self-check: ") + check.verdict(), flush=True)
+    return check.to_json()
+
+
+def print_json(report: dict) -> None:
+    import json
+
+    print(json.dumps(report, indent=1, default=str))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..tools import upscale as tool
 from ..tools.common import output_paths
 from ..tools.options import UpscaleOptions, method_options
-from .tool_args import add_common, add_options, cli_progress, labels_for, open_run, options_from, read_inputs, write_results
+from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
+                        read_inputs, run_check, write_results)
 
 
 def add_parser(sub) -> None:
@@ -13,6 +14,7 @@ def add_parser(sub) -> None:
     add_common(p)
     add_options(p, UpscaleOptions)
     p.add_argument("--bicubic", action="store_true", help="also write the bicubic enlargement as NAME.bicubic.png")
+    add_check(p)
 
 
 def run(args) -> int:
@@ -22,11 +24,16 @@ def run(args) -> int:
     inputs = read_inputs(engine, record, args, native=True)
     output_paths(args.out, inputs.names, args.force, ("", ".bicubic") if args.bicubic else ("",))
     options = method_options(opts)
+    check = run_check("upscale", engine, record, args, **options)
     result = tool.upscale(engine, inputs.images, seed=args.seed, labels=labels_for(engine, args, len(inputs)),
                           progress=cli_progress("upscaling"), **options)
     written = write_results(result.images, inputs, args.out, args.force)
     if args.bicubic:
         written += write_results(result.bicubic, inputs, args.out, args.force, suffix=".bicubic")
+    if args.json:
+        print_json({"method": result.method, "size": engine.data.size, "written": [str(p) for p in written],
+                    "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
+        return 0
     print(f"method: {result.method}")
     print(f"wrote {len(written)} images at {engine.data.size} px to {args.out}")
     return 0

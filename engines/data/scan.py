@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 from .dataset import Skipped
+from ..names import name_problem
 
 
 def changed_ns(st: os.stat_result) -> int:
@@ -124,6 +125,10 @@ class _Walker:
                 continue
             self.add_file(entry.path, os.path.realpath(entry.path) if link else os.path.join(real, entry.name), label)
         for entry in subdirs:
+            why = name_problem(entry.name) if subfolders_are_classes else None
+            if why:  # a class name is written into run.json and model files, where it must be a plain name
+                self.skip(entry.path, f"class folder name {why} (not scanned)")
+                continue
             self.walk(entry.path, os.path.realpath(entry.path), entry.name if subfolders_are_classes else label,
                       False)
 

@@ -5,8 +5,11 @@ steps the next phase begins: a fade, in which the next resolution's layers are b
 goes 0 -> 1 (in G, the new layers' image over the old image enlarged; in D, the new input block over
 the old input layer fed a halved image; the real images are blended the same way), then a stable
 phase at that resolution. The final resolution trains until the run ends. `phase_steps` 0 splits the
-run's planned steps evenly, giving the final resolution two shares; the phase length is fixed at the
-first step (and checkpointed), so continuing a run for more steps lengthens only the final stage.
+run's planned length (the loop's `total`: the step cap, or for a run limited by time the step its time
+will run out at, re-estimated as it trains) evenly, giving the final resolution two shares. When the
+planned length changes by more than a tenth, the phases not yet done are planned again from where
+growth stands (done phases stay done; growth never goes back), so a run limited by time reaches its
+full size by mid-run, and continuing a run for more steps stretches what growth is left.
 
 The rest is the paper's recipe: WGAN-GP loss with a small drift term keeping D's scores near 0,
 equalised learning rate (weights scaled at run time), pixel norm in G, a minibatch standard
@@ -33,6 +36,7 @@ from .gan import SATURATION_GAP
 from .gan_common import MilestoneGAN, cpu_batch_preset
 
 DEFAULT_RUN_STEPS = 2000   # when the loop does not say how long the run is (older loops), plan for this
+REPLAN = 0.1               # plan the phases again when the run's planned length moves by more than this share
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,17 @@ def schedule(step: int, phase: int, doublings: int) -> tuple[int, float]:
     return stage, (step - p * phase) / phase if fading else 1.0
 
 
+def schedule_at(position: float, doublings: int) -> tuple[int, float]:
+    """(stage, alpha) at `position` phases into growth (schedule() with the phase as the unit)."""
+    p = int(position)
+    if p == 0 or doublings == 0:
+        return 0, 1.0
+    stage = min((p - 1) // 2 + 1, doublings)
+    if stage == doublings and p > 2 * doublings:
+        return stage, 1.0
+    return stage, position - p if (p - 1) % 2 == 0 else 1.0
+
+
 class ProGANEngine(MilestoneGAN):
     family = "progan"
     class_mixing = False
@@ -94,21 +109,36 @@ class ProGANEngine(MilestoneGAN):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self._state["phase_steps"] = int(c.phase_steps)  # 0 until the first step knows the run's length
+        self._state["phase_anchor"] = [0, 0.0]  # (step, phases done) where the phases were last planned
 
     # --- growth ---------------------------------------------------------------------------------
-    def phase_length(self, total: int | None = None) -> int:
+    def phase_length(self, total: int | None = None, step: int | None = None) -> int:
+        """Steps per phase: the config's, else planned from the run's planned length `total` (and
+        planned again from `step` on when that length moved by more than REPLAN)."""
         st = self._state
+        planned = max(1, (int(total) if total else DEFAULT_RUN_STEPS) // (2 * self.doublings + 2))
         if not st["phase_steps"]:
-            run = int(total) if total else DEFAULT_RUN_STEPS
-            st["phase_steps"] = max(1, run // (2 * self.doublings + 2))
+            st["phase_steps"] = planned
+        elif (not self.config.phase_steps and total and step is not None
+              and abs(planned - st["phase_steps"]) > REPLAN * st["phase_steps"]):
+            st["phase_anchor"] = [int(step), self._position(step)]  # growth so far stays
+            st["phase_steps"] = planned
         return st["phase_steps"]
+
+    def _position(self, step: int) -> float:
+        """Phases of growth done by `step`."""
+        anchor_step, anchor_position = self._state["phase_anchor"]
+        return anchor_position + (step - anchor_step) / self._state["phase_steps"]
 
     def growth(self, step: int | None = None) -> tuple[int, float]:
         """(stage, alpha) for step `step` (default: the next step to train)."""
-        step = self._state["steps"] if step is None else step
-        if not self._state["phase_steps"]:  # not trained yet, and the run's length not known yet
+        st = self._state
+        step = st["steps"] if step is None else step
+        if not st["phase_steps"]:  # not trained yet, and the run's length not known yet
             return 0, 1.0
-        return schedule(step, self._state["phase_steps"], self.doublings)
+        if st["phase_anchor"] == [0, 0.0]:  # one plan all along: whole steps, exactly
+            return schedule(step, st["phase_steps"], self.doublings)
+        return schedule_at(self._position(step), self.doublings)
 
     def _set_stage(self, stage: int, alpha: float) -> None:
         for net in (self.G, self.D, self.G_ema):
@@ -132,9 +162,9 @@ class ProGANEngine(MilestoneGAN):
     # --- training -------------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int | None = None, total: int | None = None) -> dict[str, float]:
         c, st = self.config, self._state
-        self.phase_length(total)
         index = self._step_index(step)
-        stage, alpha = schedule(index, st["phase_steps"], self.doublings)
+        self.phase_length(total, index)
+        stage, alpha = self.growth(index)
         self._set_stage(stage, alpha)
         self.G.train()
         self.D.train()

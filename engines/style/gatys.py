@@ -52,6 +52,13 @@ class StyleOptions:
     lr: float = param(0.02, min=1e-5, max=1.0, advanced=True, help="Adam step size in pixel units (0..1)")
     init: str = param("content", choices=("content", "noise"),
                       help="start from the content image (keeps it best) or from noise (more style)")
+    init_noise: float = param(1.0, min=0.0, max=1.0,
+                              help="style-coloured noise added to the starting image (the style's colours and "
+                                   "spectrum with random phases): flat regions of the content grow texture only "
+                                   "from it, since a flat area's pixels all get the same gradient")
+    moment_weight: float = param(1.0, min=0.0, max=1e6, advanced=True,
+                                 help="weight of matching each style feature's mean and spread (histogram-like "
+                                      "statistics beside the Gram matrices), relative to the style weight")
     preserve_colour: bool = param(False, help="transfer texture in luminance only and keep the content's "
                                               "colours (YCbCr)")
     style_scale: float = param(1.0, min=0.125, max=4.0, advanced=True,
@@ -117,6 +124,24 @@ def gram(f: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
+def _moments(f: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 2C): each channel's mean and standard deviation over positions."""
+    flat = f.flatten(2)
+    return torch.cat([flat.mean(2), (flat.var(2, unbiased=False) + 1e-8).sqrt()], 1)
+
+
+def style_noise(style01: np.ndarray, shape: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    """(1, 3, H, W) noise with the style image's colours and amplitude spectrum and random phases (one
+    phase field for all channels, so colours stay correlated as in the style), centred on zero."""
+    s = _tensor(np.asarray(style01, dtype=np.float32))
+    s = F.interpolate(s, size=shape, mode="bilinear", align_corners=False) if s.shape[-2:] != shape else s
+    s = s - s.mean(dim=(2, 3), keepdim=True)
+    spec = torch.fft.rfft2(s)
+    phase = torch.fft.rfft2(torch.randn((1, 1, *shape), generator=gen))
+    phase = phase / (phase.abs() + 1e-8)
+    return torch.fft.irfft2(spec * phase, s=shape)
+
+
 def tv_loss(x: torch.Tensor) -> torch.Tensor:
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
@@ -138,14 +163,19 @@ class _Objective:
             raise StyleError(f"{features.description}: the images are too small for its style layers")
         self._cnorm = float(self.content_target.pow(2).mean()) + 1e-8
         self._snorm = {k: float(g.pow(2).mean()) + 1e-8 for k, g in self.style_targets.items()}
+        self.moment_targets = {k: _moments(fs[k]) for k in self.style_targets}
+        self._mnorm = {k: float(m.pow(2).mean()) + 1e-8 for k, m in self.moment_targets.items()}
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         f = self.features(x)
         content = (f[self.content_layer] - self.content_target).pow(2).mean() / self._cnorm
         style = sum((gram(f[k]) - g).pow(2).mean() / self._snorm[k] for k, g in self.style_targets.items())
         style = style / len(self.style_targets)
-        tv = tv_loss(x)
         o = self.o
+        if o.moment_weight:
+            moments = sum((_moments(f[k]) - m).pow(2).mean() / self._mnorm[k] for k, m in self.moment_targets.items())
+            style = style + o.moment_weight * moments / len(self.moment_targets)
+        tv = tv_loss(x)
         total = o.content_weight * content + o.style_weight * style + o.tv_weight * 100.0 * tv
         d = {"total": float(total.detach()), "content": float(o.content_weight * content.detach()),
              "style": float(o.style_weight * style.detach()), "tv": float(o.tv_weight * 100.0 * tv.detach())}
@@ -178,6 +208,11 @@ def stylize(content: np.ndarray, style: np.ndarray, options: StyleOptions, featu
             x0 = x0.mean(1, keepdim=True).expand_as(c)
     else:
         x0 = c.clone()
+    if options.init_noise:
+        noise = style_noise(style_in, tuple(c.shape[-2:]), gen)
+        if options.preserve_colour:
+            noise = noise.mean(1, keepdim=True).expand_as(c)
+        x0 = x0 + options.init_noise * noise   # 1: the style's own contrast
     x = x0.clamp(0, 1).clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
     history: list[dict[str, float]] = []

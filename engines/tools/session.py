@@ -3,6 +3,11 @@ reads its data, run the tool, and hand back everything to show, as plain numpy a
 
     out = run_tool(engine, record, "inpaint", ["a.png", "folder/"], {"candidates": 2}, mask=mask)
     out["images"], out["method"], out["names"], out["skipped"]
+    out["baseline"], out["baseline_name"]   # the non-learned baseline of each image (engines/tools/baselines.py)
+    out["self_check"]                       # the held-out self-check as JSON (engines/tools/selfcheck.py), or None
+
+The self-check runs first (cached per checkpoint), so a model that loses to its baseline is said to
+before its results are looked at; params {"check": False} skips it.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
         raise ToolError("no readable images among the inputs" +
                         (f" ({inputs.skipped[0][0]}: {inputs.skipped[0][1]})" if inputs.skipped else ""))
     out["inputs"] = inputs.images
+    out["self_check"] = _check(engine, record, tool, params, opts, seed, progress, inputs.images)
     if tool == "score":
         from . import score
 
@@ -88,19 +94,46 @@ def run_tool(engine, record: dict, tool: str, sources, params: dict | None = Non
             raise ToolError("draw or load a mask first: white (painted) pixels are filled")
         res = inpaint.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=seed,
                               progress=progress, **method_options(opts))
-        out.update(images=res.images, method=res.method, mask=np.asarray(mask, bool))
+        from .baselines import BASELINES, mean_fill
+
+        out.update(images=res.images, method=res.method, mask=np.asarray(mask, bool),
+                   baseline=mean_fill(inputs.images, mask), baseline_name=BASELINES["inpaint"])
     elif tool == "denoise":
         from . import denoise
 
         res = denoise.denoise(engine, inputs.images, sigma=opts.sigma or None, seed=seed,  # 0: estimate
                               progress=progress, **method_options(opts))
-        out.update(images=res.images[:, None], method=res.method, sigmas=res.sigmas, estimated=res.estimated)
+        from .baselines import filter_for_sigma
+
+        name, filt = filter_for_sigma(float(np.median(res.sigmas)))
+        out.update(images=res.images[:, None], method=res.method, sigmas=res.sigmas, estimated=res.estimated,
+                   baseline=filt(inputs.images), baseline_name=name)
     elif tool == "upscale":
         from . import upscale
 
         res = upscale.upscale(engine, inputs.images, seed=seed, progress=progress, **method_options(opts))
-        out.update(images=res.images[:, None], bicubic=res.bicubic, method=res.method)
+        out.update(images=res.images[:, None], bicubic=res.bicubic, method=res.method, baseline=res.bicubic,
+                   baseline_name="bicubic")
     return out
+
+
+def _check(engine, record: dict, tool: str, params: dict, opts, seed: int, progress, images) -> dict | None:
+    """The held-out self-check at the settings the tool is about to use (None when switched off); denoising
+    is checked at the level given, or the inputs' estimated level."""
+    if not params.get("check", True):
+        return None
+    from .selfcheck import self_check
+
+    sigma = None
+    if tool == "score":
+        options = {"complexity": opts.complexity, "projection_steps": opts.projection_steps}
+    else:
+        options = method_options(opts)
+    if tool == "denoise":
+        from .denoise import estimate_sigma
+
+        sigma = opts.sigma or max(1, round(float(np.median(estimate_sigma(images)))))
+    return self_check(tool, engine, record, seed=seed, sigma=sigma, progress=progress, **options).to_json()
 
 
 def typed_options(tool: str, params: dict):

@@ -63,3 +63,25 @@ class Control:
 
     def wait_while_paused(self, timeout: float = 0.2) -> None:
         self._running.wait(timeout)
+
+
+def agree(copy: Control, person: Control, group) -> None:
+    """Several processes: rank 0 reads the person's stop/pause/save-now/roll-back requests once and
+    every process (rank 0 too) applies what the group agreed to its own `copy`, so a request arriving
+    between the agreement and the loop's next look waits a step instead of reaching rank 0 alone."""
+    save, (wanted, before), stop, paused = False, (False, None), False, False
+    if group.is_main:
+        save, (wanted, before) = person.take_save_request(), person.take_rollback_request()
+        stop, paused = person.stop_requested, person.paused
+    stop, paused, save, wanted, before = group.main_values(
+        [float(stop), float(paused), float(save), float(wanted), -1.0 if before is None else float(before)])
+    if stop:
+        copy.request_stop()
+    elif paused and not copy.paused:
+        copy.pause()
+    elif not paused and copy.paused:
+        copy.resume()
+    if save:
+        copy.request_save()
+    if wanted:
+        copy.request_rollback(None if before < 0 else int(before))

@@ -152,6 +152,14 @@ class RunDir:
         from .plan import RunRecord
         return RunRecord.from_json(self.record(), f"{self.run_json}")
 
+    def set_status(self, status: str, step: int) -> None:
+        """"created", "running" (with this process's pid and host, so a run list can tell a live run
+        from one that was killed), "finished", "stopped" or "failed"."""
+        changes = {"status": status, "step": step, "updated": time.time()}
+        if status == "running":
+            changes.update(pid=os.getpid(), host=socket.gethostname())
+        self.update_record(**changes)
+
     def training_pid(self) -> int | None:
         """The pid of another live process on this machine that is training this run, if any."""
         try:

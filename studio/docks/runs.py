@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSize, Qt, QThread, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QLabel, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout)
@@ -17,6 +17,7 @@ from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 
 from ..dialogs import ask_overwrite
 from ..flow import FlowLayout
+from ..background import Worker
 from .base import LEFT, Panel
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -29,34 +30,19 @@ def _losses_text(summary: RunSummary) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in list(summary.last_losses.items())[:3])
 
 
-class ExportThread(QThread):
-    """Loads a run's newest checkpoint and writes it as a model file, off the GUI thread (a large
-    U-Net takes seconds to load). Reports by signal; never touches widgets."""
-    exported = Signal(int)    # the checkpoint step written
-    failed = Signal(str)      # why, for a person
+def write_model_file(run_dir: Path, target: Path) -> int:
+    """Load a run's newest checkpoint and write it as a model file (runs on a background Worker: a large
+    U-Net takes seconds to load); returns the checkpoint step written."""
+    from engines.train.model_file import save_model
+    from engines.train.restore import load_engine
 
-    def __init__(self, run: Path, target: Path):
-        super().__init__()
-        self.run_dir, self.target = run, target
-
-    def run(self) -> None:
-        from engines.errors import PERSON_ERRORS
-        from engines.train.model_file import save_model
-        from engines.train.restore import load_engine
-
-        try:
-            engine, record = load_engine(self.run_dir)
-            if self.target.suffix in (".onnx", ".pt2"):  # the image-making network, for other tools
-                from engines.network_export import write_network
-                write_network(engine, self.target)
-            else:
-                save_model(engine, self.target, record["checkpoint_step"], source=str(self.run_dir))
-        except (*PERSON_ERRORS, OSError) as exc:
-            self.failed.emit(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
-        except Exception as exc:  # noqa: BLE001 - a damaged run is a message, never a crash
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-        else:
-            self.exported.emit(int(record["checkpoint_step"]))
+    engine, record = load_engine(run_dir)
+    if target.suffix in (".onnx", ".pt2"):  # the image-making network, for other tools
+        from engines.network_export import write_network
+        write_network(engine, target)
+    else:
+        save_model(engine, target, record["checkpoint_step"], source=str(run_dir))
+    return int(record["checkpoint_step"])
 
 
 class RunsPanel(Panel):
@@ -71,7 +57,7 @@ class RunsPanel(Panel):
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
         self.summaries: list[RunSummary] = []
-        self.export_thread: ExportThread | None = None
+        self.export_thread: Worker | None = None
         self.export_targets: dict[Path, Path] = {}   # run -> the file its model last went to (or was meant to)
         self.tree = QTreeWidget()
         self.tree.setObjectName("runs_list")
@@ -259,23 +245,23 @@ class RunsPanel(Panel):
             self.state.notice.emit(*refusal, "", EXPORT_TOPIC)
             self.export_done.emit(None)
             return None
-        thread = ExportThread(run, target)
-        thread.exported.connect(lambda step: self._export_ended(
+        thread = Worker(write_model_file, Path(run), target)
+        thread.returned.connect(lambda step: self._export_ended(
             target, "info", f"Exported the model of {run.name} (step {step}) to {target}."))
-        thread.failed.connect(lambda reason: self._export_ended(
-            None, "error", f"Cannot export the model of {run.name}: {reason}"))
+        thread.errored.connect(lambda reason, details: self._export_ended(
+            None, "error", f"Cannot export the model of {run.name}: {reason}", details))
         self.export_thread = thread
         self._update_buttons()
         self.state.notice.emit("busy", f"Exporting the model of {run.name}…", "", EXPORT_TOPIC)
         thread.start()
         return target
 
-    def _export_ended(self, target: Path | None, level: str, text: str) -> None:
+    def _export_ended(self, target: Path | None, level: str, text: str, details: str = "") -> None:
         if self.export_thread is not None:
             self.export_thread.wait()
             self.export_thread = None
         self._update_buttons()
-        self.state.notice.emit(level, text, "", EXPORT_TOPIC)  # replaces "Exporting…"
+        self.state.notice.emit(level, text, details, EXPORT_TOPIC)  # replaces "Exporting…"
         self.export_done.emit(target)
 
     def shutdown(self) -> None:

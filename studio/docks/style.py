@@ -2,28 +2,24 @@
 
 Two drop targets (content, style) with thumbnails, the settings (a form generated from
 engines.style.StyleOptions) and the feature network, Start/Stop, the current image as it is
-optimised, a plot of the losses, and Export PNG. The optimisation runs in a StyleJob thread that
+optimised, a plot of the losses, and Export PNG. The optimisation runs on a background Worker that
 only emits plain objects (StyleProgress, StyleResult, messages); widgets are touched here, in the
 GUI thread. Stop keeps the image reached so far.
 """
 
 from __future__ import annotations
 
-import threading
-import traceback
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 import pyqtgraph as pg
 
-from engines.errors import PERSON_ERRORS
 from engines.families.base import Cancelled
 from engines.style import (FEATURE_CHOICES_HELP, FeatureError, StyleError, StyleOptions, StyleProgress,
                            load_features, stylize)
@@ -34,7 +30,9 @@ from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..widgets.plots import CompactPlot
+from ..flow import FlowLayout
 from ..widgets.drops import local_paths
+from ..background import Worker
 from .base import RIGHT, Panel
 from ..widgets.grid import GridView
 
@@ -123,72 +121,42 @@ class ImageDrop(QFrame):
         self.load(files[0])
 
 
-class StyleJob(QThread):
-    """One stylisation: loads the features, optimises, reports. Never touches widgets."""
+def stylise_images(content: np.ndarray, style: np.ndarray, options: StyleOptions, features: str, report=None,
+                   cancelled=None):
+    """One stylisation (on a background Worker): loads the features, optimises, reports each
+    StyleProgress; Stop ends the optimisation with the image reached so far (its result says stopped)."""
+    loaded = load_features(features, seed=options.seed)
 
-    progressed = Signal(object)     # StyleProgress
-    finished_ok = Signal(object)    # StyleResult
-    failed = Signal(str, str)       # message, details
-
-    def __init__(self, content: np.ndarray, style: np.ndarray, options: StyleOptions, features: str, parent=None):
-        super().__init__(parent)
-        self.content, self.style, self.options, self.features = content, style, options, features
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _progress(self, p: StyleProgress) -> None:
-        self.progressed.emit(p)
-        if self._stop.is_set():
+    def progress(p: StyleProgress) -> None:
+        report(p)
+        if cancelled():
             raise Cancelled
 
-    def run(self) -> None:
-        try:
-            features = load_features(self.features, seed=self.options.seed)
-            self.finished_ok.emit(stylize(self.content, self.style, self.options, features, self._progress))
-        except (FeatureError, StyleError, *PERSON_ERRORS) as exc:
-            self.failed.emit(str(exc), "")
-        except MemoryError:
-            self.failed.emit("Not enough memory at this size; choose a smaller size.", "")
-        except Exception as exc:  # noqa: BLE001 - a bug is a message, never a crash
-            self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
+    return stylize(content, style, options, loaded, progress)
 
 
-class TranslateJob(QThread):
+def translate_image(run_path: str, content: np.ndarray, size: int):
     """Stylise the content image in one pass with a trained run that translates (a `style` run)."""
+    import time
 
-    finished_ok = Signal(object)    # StyleResult
-    failed = Signal(str, str)
+    from engines.families import capabilities
+    from engines.style import StyleResult
+    from engines.style.gatys import check_size, fit_longest
+    from engines.train.restore import load_engine
 
-    def __init__(self, run_path: str, content: np.ndarray, size: int, parent=None):
-        super().__init__(parent)
-        self.run_path, self.content, self.size = run_path, content, size
+    t0 = time.perf_counter()
+    engine, _record = load_engine(run_path)
+    if not capabilities.has(engine, "translate"):
+        raise StyleError(f"{Path(run_path).name}: {capabilities.why_not(engine, 'translate')}; "
+                         f"train a style run (family style) to stylise in one pass")
+    image = (fit_longest(content, check_size(size)) * 255).round().astype(np.uint8)
+    out = engine.translate(image[None])[0]
+    if out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    return StyleResult(out, 0, False, [], time.perf_counter() - t0)
 
-    def run(self) -> None:
-        import time
 
-        from engines.families import capabilities
-        from engines.style import StyleResult
-        from engines.style.gatys import check_size, fit_longest
-        from engines.train.restore import load_engine
-
-        try:
-            t0 = time.perf_counter()
-            engine, record = load_engine(self.run_path)
-            if not capabilities.has(engine, "translate"):
-                self.failed.emit(f"{Path(self.run_path).name}: {capabilities.why_not(engine, 'translate')}; "
-                                 f"train a style run (family style) to stylise in one pass", "")
-                return
-            image = (fit_longest(self.content, check_size(self.size)) * 255).round().astype(np.uint8)
-            out = engine.translate(image[None])[0]
-            if out.shape[-1] == 1:
-                out = np.repeat(out, 3, axis=-1)
-            self.finished_ok.emit(StyleResult(out, 0, False, [], time.perf_counter() - t0))
-        except (StyleError, *PERSON_ERRORS) as exc:
-            self.failed.emit(str(exc), "")
-        except Exception as exc:  # noqa: BLE001
-            self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
+STYLE_ERRORS = (FeatureError, StyleError)
 
 
 class StylePanel(Panel):
@@ -197,12 +165,16 @@ class StylePanel(Panel):
     area = RIGHT
     tab_with = "losses"
 
+    PROMPT = "Drop a content image and a style image."
+    ONE_MORE = "Now the other image: drop it on its square (or click the square)."
+    READY = "Ready: press Start to stylise the content image."
+
     finished = Signal(object)   # StyleResult, after the panel has shown it (stopped early or not)
     failed = Signal(str)        # the message shown
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.job: StyleJob | None = None
+        self.job: Worker | None = None
         self.result: np.ndarray | None = None
         self.history: dict[str, list[float]] = {k: [] for k in LOSS_COLOURS}
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
@@ -240,14 +212,15 @@ class StylePanel(Panel):
         self.translate_button.setToolTip("Stylise the content image in one pass with a trained style run "
                                          "(family style): instant, no optimisation")
         self.translate_button.clicked.connect(self._choose_translate_run)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()   # wraps in a narrow dock
         for b in (self.start_button, self.stop_button, self.translate_button, self.export_button):
             buttons.addWidget(b)
 
         self.view = GridView()
         self.view.placeholder = "The stylised image appears here"
+        self.view.setMinimumHeight(160)
         self.plot_widget = CompactPlot(background="w")
-        self.plot_widget.setMinimumHeight(110)
+        self.plot_widget.setMinimumHeight(90)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLogMode(y=True)
         self.plot.setLabel("bottom", "iteration")
@@ -255,33 +228,22 @@ class StylePanel(Panel):
         self.curves = {k: self.plot.plot(pen=pg.mkPen(c, width=2), name=k) for k, c in LOSS_COLOURS.items()}
         legend = " &nbsp;".join(f"<span style='color:{c}'>&#9644;</span>&nbsp;{k}" for k, c in LOSS_COLOURS.items())
         self.legend = QLabel(legend)
-        self.status = QLabel("Drop a content image and a style image.")
+        self.legend.setWordWrap(True)
+        self.status = QLabel(self.PROMPT)
         self.status.setWordWrap(True)
 
-        settings = QWidget()
-        top = QVBoxLayout(settings)
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addLayout(drops)
-        top.addWidget(self.form)
-        top.addLayout(features_row)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(settings)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.view, 3)
-        lower_layout.addWidget(self.plot_widget, 1)
-        lower_layout.addWidget(self.legend)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(scroll)
-        splitter.addWidget(lower)
-        splitter.setStretchFactor(1, 1)
+        # One column, no scroll area of its own (the dock scrolls): the images, then the main action and
+        # what it says right under them, then the settings, then the result. The action is in sight at
+        # 1280×720 (Start and Stop were below the fold, under a nested scroll area showing four rows).
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(drops)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
+        layout.addWidget(self.form)
+        layout.addLayout(features_row)
+        layout.addWidget(self.view, 3)
+        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.legend)
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._update_buttons()
 
@@ -323,6 +285,10 @@ class StylePanel(Panel):
         self.export_button.setEnabled(self.result is not None and not running)
         for w in (self.content_drop, self.style_drop, self.form, self.features_box):
             w.setEnabled(not running)
+        if not running and self.status.text() in (self.PROMPT, self.READY, self.ONE_MORE):
+            # the prompt follows what is chosen (it said "Drop a content image…" after both were)
+            chosen = (self.content_drop.image is not None) + (self.style_drop.image is not None)
+            self.status.setText(self.READY if ready else self.ONE_MORE if chosen == 1 else self.PROMPT)
 
     # --- running ------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -338,12 +304,12 @@ class StylePanel(Panel):
         self.steps = []
         for curve in self.curves.values():
             curve.setData([], [])
-        self.job = StyleJob(self.content_drop.image, self.style_drop.image, options, self.features_choice(), self)
-        self.job.progressed.connect(self._on_progress)
-        self.job.finished_ok.connect(self._on_result)
-        self.job.failed.connect(self._on_failed)
+        self.job = Worker(stylise_images, self.content_drop.image, self.style_drop.image, options,
+                          self.features_choice(), expected=STYLE_ERRORS, parent=self)
+        self.job.yielded.connect(self._on_progress)
+        self.job.returned.connect(self._on_result)
+        self.job.errored.connect(self._on_failed)
         self.job.finished.connect(self._on_job_ended)
-        self.say(f"Stylising at {options.size} px, {options.steps} {options.optimizer} steps…")
         self.job.start()
         self._update_buttons()
         return True
@@ -358,18 +324,18 @@ class StylePanel(Panel):
         if self.job is not None or self.content_drop.image is None:
             return False
         size = int(self.form.editor("size").value())
-        self.job = TranslateJob(str(run_path), self.content_drop.image, size, self)
-        self.job.finished_ok.connect(self._on_result)
-        self.job.failed.connect(self._on_failed)
+        self.job = Worker(translate_image, str(run_path), self.content_drop.image, size, expected=STYLE_ERRORS,
+                          parent=self)
+        self.job.returned.connect(self._on_result)
+        self.job.errored.connect(self._on_failed)
         self.job.finished.connect(self._on_job_ended)
-        self.say(f"Stylising with {Path(run_path).name}…")
         self.job.start()
         self._update_buttons()
         return True
 
     def stop(self) -> None:
-        if self.job is not None and hasattr(self.job, "stop"):
-            self.job.stop()
+        if self.job is not None:
+            self.job.cancel()
             self.say("Stopping; the current image is kept…")
 
     steps: list[int] = []
@@ -438,6 +404,5 @@ class StylePanel(Panel):
 
     def shutdown(self) -> None:
         if self.job is not None:
-            if hasattr(self.job, "stop"):
-                self.job.stop()
+            self.job.cancel()
             self.job.wait(30_000)

@@ -27,9 +27,10 @@ from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..mask_editor import BRUSH, RECT, MaskEditor
-from ..run_chooser import RunChooser
 from ..tool_service import ToolService
-from .base import RIGHT, Panel, job_progress_bar, status_label
+from .base import RIGHT
+from .explorer import ExplorerPanel
+from ..flow import FlowLayout
 from ..widgets.grid import GridView
 
 TOOLS = ("score", "inpaint", "denoise", "upscale", "synthesize")
@@ -77,25 +78,28 @@ class Histogram(QWidget):
         p.drawText(r.right() - 40, self.height() - 2, f"{hi:.3g}")
 
 
-class ToolsPanel(Panel):
+def _heading(text: str) -> QLabel:
+    label = QLabel(f"<b>{text}</b>")
+    label.setObjectName(f"heading_{text.lower()}")
+    return label
+
+
+class ToolsPanel(ExplorerPanel):
     panel_id = "tools"
     title = "Tools"
     area = RIGHT
     tab_with = "losses"
+    service_class = ToolService
+    job_kinds = ("tool",)
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.service = ToolService(self)
-        self.info: dict | None = None
         self.engine_class: type | None = None
         self.sources: list[str] = []          # files and folders the person added
         self.result: dict | None = None
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
         self.setAcceptDrops(True)
 
-        self.chooser = RunChooser(state, self)
-        self.chooser.chosen.connect(self._open)
-        self.chooser.note.connect(self.say)
         self.tool_box = QComboBox()
         for t in TOOLS:
             self.tool_box.addItem(TITLES[t], t)
@@ -113,7 +117,7 @@ class ToolsPanel(Panel):
         self.clear_inputs.clicked.connect(lambda: self.set_sources([]))
         self.inputs_label = QLabel("No images yet: add or drop files or folders.")
         self.inputs_label.setWordWrap(True)
-        in_row = QHBoxLayout()
+        in_row = FlowLayout()   # rows wrap in a narrow dock (the third button was cut off)
         for b in (self.add_files, self.add_folder, self.clear_inputs):
             in_row.addWidget(b)
 
@@ -148,7 +152,7 @@ class ToolsPanel(Panel):
         self.image_index.setRange(1, 1)
         self.image_index.setToolTip("Which input to draw the mask on (one mask is used for every input)")
         self.image_index.valueChanged.connect(lambda _v: self._show_mask_image())
-        mask_row = QHBoxLayout()
+        mask_row = FlowLayout()
         for w in (self.mode_box, QLabel("size"), self.brush_size, self.invert_button, self.clear_mask_button,
                   self.load_mask_button):
             mask_row.addWidget(w)
@@ -165,7 +169,9 @@ class ToolsPanel(Panel):
         upscale_page = QWidget()
         uv = QVBoxLayout(upscale_page)
         uv.setContentsMargins(0, 0, 0, 0)
-        uv.addWidget(QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result."))
+        upscale_note = QLabel("Inputs smaller than the run's size are enlarged to it; bicubic is shown beside each result.")
+        upscale_note.setWordWrap(True)   # unwrapped, it made the whole panel scroll sideways
+        uv.addWidget(upscale_note)
         uv.addWidget(self.forms["upscale"])
         self.out_folder = QLineEdit()
         self.out_folder.setPlaceholderText("folder for the dataset")
@@ -187,17 +193,12 @@ class ToolsPanel(Panel):
 
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.run_tool)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: self.service.cancel("tool"))
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._pick_export)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.run_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
-        self.progress = job_progress_bar()
-        self.status = status_label()
 
         # results: a grid (image tools) or the ranked list and histogram (scores)
         self.results = QStackedWidget()
@@ -216,25 +217,27 @@ class ToolsPanel(Panel):
 
         top = QFormLayout()
         top.addRow("tool", self.tool_box)
+        # the run, the tool, its inputs, then Run with what it says, then the tool's settings and the results:
+        # Run is in sight at 1280×720 (it was below the settings, under the fold)
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addLayout(top)
         layout.addWidget(self.method)
+        layout.addWidget(_heading("Inputs"))
         layout.addLayout(in_row)
         layout.addWidget(self.inputs_label)
-        layout.addLayout(self._form_layout(("seed", self.seed)))
-        layout.addWidget(self.pages)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(_heading("Settings"))
+        layout.addLayout(self._form_layout(("seed", self.seed)))
+        layout.addWidget(self.pages)
+        layout.addWidget(_heading("Results"))
         layout.addWidget(self.results, 1)
 
         s = self.service
-        s.loaded.connect(self._on_loaded)
         s.tool_done.connect(self._on_done)
-        s.failed.connect(self._on_failed)
         s.cancelled.connect(lambda kind: self.say("Stopped; nothing was written."))
-        s.progress.connect(self._on_progress)
         s.busy_changed.connect(self._on_busy)
         self._tool_changed()
 
@@ -256,25 +259,17 @@ class ToolsPanel(Panel):
         w.setLayout(form)
         return w
 
-    def say(self, text: str) -> None:
-        self.status.setText(text)
-
     @property
     def tool(self) -> str:
         return self.tool_box.currentData()
 
     # --- run and inputs ------------------------------------------------------------------------------
-    def open_run(self, run_dir, checkpoint=None) -> None:
-        self.chooser.open_run(run_dir, checkpoint)
-
-    def _open(self, run_dir, checkpoint) -> None:
+    def open_checkpoint(self, run_dir, checkpoint) -> None:
         self._run_dir = str(run_dir)
-        self.service.open_run(run_dir, checkpoint)
+        super().open_checkpoint(run_dir, checkpoint)
 
-    def _on_loaded(self, info: dict) -> None:
-        self.info = info
+    def on_loaded(self, info: dict) -> None:
         self.engine_class = info["engine_class"]  # the family, named by the model's thread
-        self.chooser.show_loaded(info)
         self.mask_editor.set_size(info["size"])
         self.brush_size.setValue(self.mask_editor.brush)
         self._tool_changed()
@@ -403,23 +398,10 @@ class ToolsPanel(Panel):
         self.say(f"{TITLES[self.tool]}…")
         self.service.run_tool(self.tool, list(self.sources), params, mask, self._run_dir)
 
-    def _on_progress(self, kind: str, done: int, total: int) -> None:
-        if kind != "tool":
-            return
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(done)
-
-    def _on_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.stop_button.setEnabled(busy)
+    def _on_busy(self, busy: bool) -> None:   # progress and Stop: ExplorerPanel
         self.run_button.setEnabled(not busy)
         if not busy:
             self._update_enabled()
-
-    def _on_failed(self, kind: str, message: str, details: str) -> None:
-        if kind == "open":
-            self.chooser.show_failed()
-        self.say(message)
 
     def _on_done(self, result: dict) -> None:
         self.result = result
@@ -430,7 +412,17 @@ class ToolsPanel(Panel):
             self._show_scores(result)
         else:
             self._show_images(result)
-        self.say(self._summary(result) + note)
+        self.say(self._checked(result) + self._summary(result) + note)
+
+    @staticmethod
+    def _checked(r: dict) -> str:
+        """The held-out self-check first: a model that loses to its baseline is said to before its results."""
+        check = r.get("self_check")
+        if not check:
+            return ""
+        verdict = check["verdict"]
+        return ("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else \
+            (verdict[0].upper() + verdict[1:] + ". ")
 
     def _summary(self, r: dict) -> str:
         t = r["tool"]
@@ -458,8 +450,8 @@ class ToolsPanel(Panel):
             row = []
             if "inputs" in r and r["tool"] != "upscale":
                 row.append(r["inputs"][i])
-            if r["tool"] == "upscale":
-                row.append(r["bicubic"][i])
+            if r.get("baseline") is not None:          # the baseline beside the result (bicubic, filter, fill)
+                row.append(r["baseline"][i])
             row.extend(images[i])
             rows.append(row)
         columns = len(rows[0]) if rows else 1
@@ -527,8 +519,6 @@ class ToolsPanel(Panel):
         self.say(f"Exported {len(targets)} images to {path}.")
         return targets
 
-    def shutdown(self) -> None:
-        self.service.shutdown()
 
 
 class _Spec:

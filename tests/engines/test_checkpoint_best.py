@@ -59,7 +59,7 @@ def test_resume_keeps_the_best_and_only_a_better_value_replaces_it(tmp_path, tin
         if isinstance(e, ev.Progress) and e.step == 6:
             control.request_stop()
     resumed = Trainer.resume(tmp_path / "run", tiny, steps=14)
-    assert resumed._best == 3.0 and resumed._best_step == 4
+    assert resumed.watches.best == 3.0 and resumed.watches.best_step == 4
     list(resumed.run())  # the fresh engine's scores restart at 5.0: never better than 3.0
     assert load_checkpoint(best_checkpoint(tmp_path / "run"))[1]["step"] == 4
     assert len(list((tmp_path / "run" / "checkpoints").glob("best_*.safetensors"))) == 1

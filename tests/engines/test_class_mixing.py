@@ -11,7 +11,7 @@ from engines.families.base import class_weights
 from engines.latent import (LatentError, can_mix_classes, class_at, class_grid, class_path, corner_grid,
                             decode_batches, path, to_latents)
 from engines.train.loop import Trainer, TrainSettings
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 
 CONDITIONAL = ["cvae", "cgan", "ddpm"]

@@ -21,7 +21,7 @@ from engines.train import events as ev
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.loop import Control, Trainer, TrainSettings
 from engines.train.run import RunError
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.test_family_contract import _assert_same_state, other_inputs, small_config
 
 SETTINGS = TrainSettings(steps=7, batch_size=4, log_every=2, sample_every=0, checkpoint_every=0, n_samples=4,

@@ -19,11 +19,12 @@ from engines.train import events as ev
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.loop import Control, Trainer
 from engines.train.process_state import CHECK_ENV, rank_payload
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.test_distributed import SETTINGS, _free_port, _warm_up
 from tests.engines.test_family_contract import _assert_same_state, other_inputs, small_config
 
-FAMILIES = os.environ.get("I28_ONLY", "").split(",") if os.environ.get("I28_ONLY") else registry.names()
+# GENSTUDIO_TEST_FAMILIES=a,b narrows both tests to a few families while working on one
+FAMILIES = [n for n in os.environ.get("GENSTUDIO_TEST_FAMILIES", "").split(",") if n] or registry.names()
 STEPS, STOP = 3, 2
 FAMILY_SETTINGS = replace_checked(SETTINGS, steps=STEPS, log_every=1, validate_every=0, monitor_every=0,
                                   flip=True)
@@ -171,6 +172,10 @@ class _SameDraws:
 def _two_steps(name, job) -> dict:
     data = tiny_dataset(n=20, size=16, channels=1, classes=2)
     trainer = Trainer.new(name, small_config(name), EQUAL_SETTINGS, data, None, inputs=job["inputs"])
+    for opt in trainer.engine.optimizers().values():  # Adam's steps linear in the gradient (not its sign),
+        for group in opt.param_groups:                # so rounding in near-zero gradients stays rounding
+            if "eps" in group:
+                group["eps"] = 1.0
     real_step = trainer.engine.train_step
 
     def step(batch, *args):
@@ -208,7 +213,7 @@ def _equal_worker(rank, port, jobs, folder, queue):
 def _close(a, b, where, problems):
     if isinstance(a, torch.Tensor):
         if a.is_floating_point():
-            if not torch.allclose(a.double(), b.double(), rtol=1e-2, atol=2e-3):
+            if not torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-6):
                 problems.append(f"{where} (max difference {float((a.double() - b.double()).abs().max()):.2e})")
         elif not torch.equal(a, b):
             problems.append(where)

@@ -8,7 +8,7 @@ import torch
 from engines.config import ConfigError
 from engines.families.base import Batch, Cancelled, DataSpec
 from engines.families.ebm import EBMConfig, EBMEngine, langevin
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 SMALL = EBMConfig(width=4, buffer_size=16, sgld_steps=2, sample_steps=5)
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from engines.cli import main
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def _write(folder, images, labels=None, names=None):

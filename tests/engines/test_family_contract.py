@@ -17,7 +17,7 @@ from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.model_file import save_model
 from engines.train.inputs import load_input
 from engines.train.restore import load_engine
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 
 SETTINGS = TrainSettings(steps=6, batch_size=4, log_every=1, sample_every=0, checkpoint_every=0, n_samples=4,
@@ -152,7 +152,7 @@ def test_resume_is_exact(tmp_path, name):
     events = list(first.run(control))
     assert isinstance(events[-1], ev.Finished) and events[-1].step == 3
     resumed = Trainer.resume(tmp_path / "b", data)
-    assert resumed.step == 3 and resumed._acc_n == 1
+    assert resumed.step == 3 and resumed.acc_n == 1
     list(resumed.run())
 
     def rows(p):

@@ -14,7 +14,7 @@ from engines.train.inputs import InputError, load_input
 from engines.train.loop import Control, Trainer, TrainSettings
 from engines.train.model_file import load_model, save_model
 from engines.train.restore import load_engine
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 SETTINGS = TrainSettings(steps=4, batch_size=4, log_every=1, sample_every=0, checkpoint_every=2, n_samples=2,
                          validate_every=0, monitor_every=0)

@@ -13,7 +13,7 @@ from engines.config import replace_checked
 from engines.families.base import Batch, DataSpec
 from engines.nn.flows import (ActNorm, Coupling, InvConv1x1, Preprocess, channel_mask, checkerboard_mask,
                               plan_scales, squeeze, unsqueeze)
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 TINY = {"realnvp": {"levels": 2, "couplings": 1, "hidden": 8, "blocks": 1},
         "glow": {"levels": 2, "steps": 2, "hidden": 8, "blocks": 1}}

@@ -12,7 +12,7 @@ from engines.config import ConfigError, replace_checked
 from engines.families.base import Batch, DataSpec
 from engines.families.gan import GANEngine
 from engines.nn.gan_blocks import SelfAttention, diff_augment
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 
 GAN_NAMES = ["gan", "dcgan", "cgan", "wgan-gp", "sngan", "sagan"]

@@ -10,7 +10,7 @@ from engines.families.base import Batch
 from engines.families.gan import COLLAPSE_WARMUP
 from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 from tests.engines.test_gan import batches, make_engine
 

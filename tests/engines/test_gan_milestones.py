@@ -13,7 +13,7 @@ from engines.families.base import Batch, DataSpec
 from engines.train import events as ev
 from engines.train.checkpoint import latest_checkpoint, load_checkpoint
 from engines.train.loop import Control, Trainer, TrainSettings
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 from tests.engines.test_family_contract import _assert_same_state
 

@@ -50,7 +50,7 @@ def test_random_walk_stays_gaussian():
 
 @pytest.fixture(scope="module")
 def gan(tmp_path_factory):
-    from tests.engines.conftest import tiny_dataset
+    from tests.helpers import tiny_dataset
 
     torch.set_num_threads(1)
     settings = TrainSettings(steps=30, batch_size=16, sample_every=0, checkpoint_every=0, log_every=10)
@@ -121,7 +121,7 @@ def test_endpoint_from_a_seed_or_an_image(gan, tmp_path):
 def test_an_interpolation_from_a_real_image_starts_at_its_reconstruction(name):
     from engines import registry
     from engines.families.base import DataSpec
-    from tests.engines.conftest import tiny_dataset
+    from tests.helpers import tiny_dataset
     from tests.engines.family_cases import SMALL_CONFIG
 
     from engines.config import replace_checked

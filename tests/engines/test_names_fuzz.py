@@ -24,7 +24,7 @@ from engines.train.loop import Trainer, TrainSettings
 from engines.train.model_file import save_model
 from engines.train.restore import load_engine
 from engines.train.run import RunError
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 BAD_NAMES = ["../../ESCAPED", "..", ".", "a/b", "a\\b", "/etc/passwd", "C:evil", "line\nbreak", "tab\there",
              "nul\x00byte", "bidi\u202eflip", "x" * 300, "", "   ", 7, None]
@@ -130,6 +130,7 @@ MODEL_CASES = {
     "huge size": _set("data_spec.size", 10**9),
     "size not a number": _set("data_spec.size", "16; rm -rf"),
     "negative channels": _set("data_spec.channels", -3),
+    "absurd channels": _set("data_spec.channels", 10**6),
     "data spec a list": _set("data_spec", [16, 1]),
     "input name is a path": _set("inputs", {"../x": {"data_spec": {"size": 16, "channels": 1}}}),
     "source with newline": _set("source", "run\nFAKE LOG LINE"),
@@ -251,3 +252,17 @@ def test_crafted_checkpoints_are_refused_in_one_line(run_folder, tmp_path, capsy
     assert main(["synthesize", str(run), "--n-per-class", "1", "--out", str(out), "--no-cas"]) == 2
     assert "\n" not in capsys.readouterr().err.strip()
     assert _files(tmp_path) == before
+
+
+def test_a_class_folder_whose_name_is_not_a_plain_name_is_skipped_with_a_reason(tmp_path):
+    from PIL import Image
+
+    from engines.data import load_images
+
+    for name in ("cats", "bad\nname"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("L", (8, 8), 40 * i).save(tmp_path / name / f"{i}.png")
+    data = load_images([tmp_path], size=16, use_cache=False)
+    assert data.class_names == ["cats"] and len(data) == 2
+    assert any("control characters" in s.reason for s in data.skipped)

@@ -11,7 +11,7 @@ from engines.train import events as ev
 from engines.train.checkpoint import best_checkpoint, checkpoint_paths, load_checkpoint
 from engines.train.loop import Trainer, TrainSettings
 from engines.train.restore import load_engine
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def test_every_family_that_validates_names_its_best_measure():

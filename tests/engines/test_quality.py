@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engines.quality import FeatureSpace, frechet_distance
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_a_shift():

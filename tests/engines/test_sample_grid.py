@@ -2,7 +2,7 @@
 
 from engines.imaging import class_grid_columns
 from engines.train.loop import Trainer, TrainSettings
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def test_class_grids_keep_one_class_per_column_and_stay_square():

@@ -272,3 +272,26 @@ def test_stylize_mistakes_are_one_line_and_exit_2(tmp_path, capsys, extra, messa
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and err[-1].startswith("genstudio: error:")
+
+
+def test_flat_regions_get_texture_only_from_the_style_coloured_start():
+    """A flat area's pixels all receive the same gradient: started from the content alone it stays flat
+    (recoloured); the default start adds the style's noise, from which texture grows."""
+    flat = np.full((16, 16, 3), 200, np.uint8)
+    plain = stylize(flat, _style(), _fast(steps=5, init_noise=0.0, moment_weight=0.0), RandomFeatures(0)).image
+    textured = stylize(flat, _style(), _fast(steps=5), RandomFeatures(0)).image
+    inner = (slice(4, 12), slice(4, 12))
+    assert plain[inner].astype(float).std(axis=(0, 1)).max() < 2.0
+    assert textured[inner].astype(float).std(axis=(0, 1)).max() > 10.0
+
+
+def test_style_noise_has_the_style_spectrum_and_no_mean():
+    from engines.style.gatys import style_noise
+
+    style = _style(32).astype(np.float64) / 255
+    a = style_noise(style, (32, 32), torch.Generator().manual_seed(0))
+    b = style_noise(style, (32, 32), torch.Generator().manual_seed(1))
+    assert a.shape == (1, 3, 32, 32) and abs(float(a.mean())) < 1e-4
+    assert not torch.allclose(a, b)
+    # random phases keep each channel's energy: its spread is the style channel's spread
+    assert np.allclose(a[0].flatten(1).std(1).numpy(), style.reshape(-1, 3).std(0), rtol=0.05)

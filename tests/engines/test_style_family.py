@@ -15,7 +15,7 @@ from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings
 from engines.train.model_file import save_model
 from engines.train.restore import load_engine
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 SMALL = {"width": 4, "res_blocks": 1}
 SETTINGS = TrainSettings(steps=4, batch_size=4, log_every=1, sample_every=2, checkpoint_every=0, n_samples=4,

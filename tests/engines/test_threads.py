@@ -5,7 +5,7 @@ import torch
 from engines.runtime import threads
 from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 # Two physical cores with two hyper-threads each, as /proc/cpuinfo lists them.
 CPUINFO = "".join(f"processor\t: {i}\nphysical id\t: 0\ncore id\t\t: {i % 2}\n\n" for i in range(4))

@@ -187,6 +187,16 @@ def test_cli_denoise_reports_the_estimated_level(world, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "estimated" in text and "encode-decode" in text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["000.png", "001.png"]
+    # the held-out self-check comes first, against the best filter; --json carries it (cached: no second run)
+    first = text.splitlines()[0]
+    assert first.startswith(("self-check: on ", "warning: on ")) and "the best filter" in first
+    assert main(["denoise", str(world["runs"]["vae"]), "--images", str(tmp_path / "noisy"),
+                 "--out", str(tmp_path / "out"), "--force", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    check = report["self_check"]
+    assert check["tool"] == "denoise" and check["model"] is not None and check["baseline"] is not None
+    assert check["verdict"] in first and check["loses"] == first.startswith("warning")
+    assert len(report["written"]) == 2
 
 
 # --- super-resolution ---------------------------------------------------------------------------------------------

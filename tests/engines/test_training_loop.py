@@ -82,7 +82,7 @@ def test_a_folder_with_a_run_is_not_overwritten(tmp_path, tiny):
 
 
 def test_resume_refuses_data_of_another_shape(tmp_path, tiny):
-    from tests.engines.conftest import tiny_dataset
+    from tests.helpers import tiny_dataset
 
     list(Trainer.new("dcgan", SMALL, replace_checked(SETTINGS, steps=2), tiny, tmp_path / "r").run())
     with pytest.raises(RunError, match="does not match"):

@@ -146,7 +146,7 @@ def test_the_person_can_roll_back_to_before_a_finding(tmp_path, tiny):
     assert "went back to step 4 and lowered the learning rate to 0.5x" in warning.message
     assert isinstance(events[-1], ev.Finished) and events[-1].step == 12
     assert _lr(trainer) == pytest.approx([SMALL.lr_g / 2, SMALL.lr_d / 2])
-    assert trainer._rollbacks == 0  # asked for: does not count towards max_rollbacks
+    assert trainer.safety.rollbacks == 0  # asked for: does not count towards max_rollbacks
 
 
 def test_save_now_and_rollback_work_while_paused(tmp_path, tiny):

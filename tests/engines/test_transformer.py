@@ -10,7 +10,7 @@ from engines.families.base import Batch, Cancelled, DataSpec
 from engines.families.transformer import TransformerConfig, TransformerEngine, dequantise, quantise
 from engines.families.vqvae import VQVAEConfig, VQVAEEngine
 from tests.engines import test_family_contract as contract
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 from tests.engines.family_cases import SMALL_CONFIG
 
 SMALL = TransformerConfig(layers=2, dim=16, heads=2, lr_warmup=0)

@@ -12,7 +12,7 @@ from engines.families.vae import choose_likelihood
 from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings
 from engines.train.restore import load_engine
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 FAST = TrainSettings(steps=150, batch_size=16, log_every=50, sample_every=0, checkpoint_every=0,
                      validate_every=0, monitor_every=0, val_fraction=0.1)

@@ -5,7 +5,7 @@ import torch
 
 from engines.families.base import Batch, DataSpec
 from engines.families.vqvae import EMACodebook, VQVAEConfig, VQVAEEngine, usage_stats
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def batch(n=8, size=16):

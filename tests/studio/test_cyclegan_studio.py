@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import load_into
+from .helpers import load_into
 from .test_dataset_panel import drop
 
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")

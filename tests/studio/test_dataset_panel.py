@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 from engines.data import ImageDataset
 from studio.docks.dataset import CACHE_LIMIT, ThumbnailModel
 
-from .conftest import dispose, write_blob_folder
+from .helpers import dispose, write_blob_folder
 
 # Qt 6 has only this constructor for drag-enter events; PySide marks it deprecated all the same.
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
@@ -71,7 +71,7 @@ def test_sample_digits_load_with_one_click(qtbot, window):
 
 
 def test_changing_size_or_channels_reloads(qtbot, window, blob_folder):
-    from .conftest import load_into
+    from .helpers import load_into
     load_into(qtbot, window, blob_folder)
     panel = window.panels["dataset"]
     with qtbot.waitSignal(window.state.dataset_changed, timeout=30_000) as got:
@@ -121,3 +121,19 @@ def test_an_out_of_range_size_says_the_range_instead_of_becoming_another_size(qt
     assert box.value() == 32 and window.state.image_size == 32
     assert panel.error.isVisibleTo(panel)
     assert panel.error.text() == "Size must be between 16 and 256 px; 300 is out of range."
+
+
+def test_a_second_input_fits_the_dataset_dock_at_1280x720(qtbot, laptop_window):
+    """With CycleGAN's set B the panel scrolled sideways: descriptions and Clear were cut."""
+    from .helpers import in_sight
+    window = laptop_window
+    model = window.panels["model"]
+    model.family_box.setCurrentIndex(model.family_box.findData("cyclegan"))
+    dataset = window.panels["dataset"]
+    from studio.input_targets import InputTarget
+    qtbot.waitUntil(lambda: bool(dataset.findChildren(InputTarget)))
+    target = dataset.findChildren(InputTarget)[0]
+    qtbot.waitUntil(lambda: in_sight(window, "dataset", target.clear))
+    scroll = window.docks["dataset"].widget()
+    assert scroll.horizontalScrollBar().maximum() == 0          # nothing cut sideways
+    assert in_sight(window, "dataset", target.choose) and in_sight(window, "dataset", dataset.drop_zone)

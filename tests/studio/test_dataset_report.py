@@ -4,7 +4,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from .conftest import load_into, write_blob_folder
+from .helpers import load_into, write_blob_folder
 
 
 def hostile_folder(root):

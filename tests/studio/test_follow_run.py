@@ -3,7 +3,7 @@ finished, unless the person pinned another; the Runs table shows the running run
 
 from pathlib import Path
 
-from .conftest import configure_tiny_run, load_into
+from .helpers import configure_tiny_run, load_into
 
 COLUMN_STEPS = 3
 

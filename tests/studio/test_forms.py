@@ -58,7 +58,7 @@ def test_choices_bools_and_advanced_section(qtbot):
 
 
 def test_invalid_model_form_disables_start(qtbot, window, blob_folder):
-    from .conftest import load_into
+    from .helpers import load_into
     load_into(qtbot, window, blob_folder)
     start = window.state.actions.start
     assert start.isEnabled()
@@ -71,7 +71,7 @@ def test_invalid_model_form_disables_start(qtbot, window, blob_folder):
 
 def test_the_family_form_starts_from_the_recipe_for_the_data_size(qtbot, window, blob_folder, tmp_path):
     from engines import registry
-    from tests.studio.conftest import load_into, write_blob_folder
+    from tests.studio.helpers import load_into, write_blob_folder
 
     state, model = window.state, window.panels["model"]
     load_into(qtbot, window, blob_folder, size=16)
@@ -131,7 +131,11 @@ def test_train_for_minutes_sets_the_time_budget_and_follows_reopened_settings(qt
     from engines.config import replace_checked
 
     model, state = window.panels["model"], window.state
-    assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0
+    # a newcomer's first run: five minutes of training, not a step count that takes half an hour
+    assert model.train_for.currentText() == "minutes" and state.settings.time_limit == 300.0
+    assert model.minutes_box.value() == 5.0
+    model.train_for.setCurrentText("steps")
+    assert state.settings.time_limit == 0
     model.train_for.setCurrentText("minutes")
     model.minutes_box.setValue(2.5)
     assert state.settings.time_limit == 150.0 and model.minutes_box.isVisible()
@@ -140,7 +144,7 @@ def test_train_for_minutes_sets_the_time_budget_and_follows_reopened_settings(qt
     model.settings_form.set_config(replace_checked(state.settings, time_limit=600.0))  # e.g. a reopened run
     assert model.train_for.currentText() == "minutes" and model.minutes_box.value() == 10.0
     model.reset()
-    assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0
+    assert model.train_for.currentText() == "minutes" and state.settings.time_limit == 300.0
 
 
 def test_the_studio_opens_on_sngan_and_its_form_hides_what_does_not_apply(qtbot, window):

@@ -8,7 +8,7 @@ from engines.export import ExportOptions, read_frames
 from engines.latent import lerp
 from engines.train.restore import load_engine
 from studio.export_dialog import ExportDialog
-from tests.studio.conftest import load_into
+from tests.studio.helpers import load_into
 
 
 @pytest.fixture(scope="module")

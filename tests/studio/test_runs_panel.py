@@ -8,7 +8,7 @@ from engines.families.gan import DCGANConfig
 from engines.train.loop import Trainer, TrainSettings
 from engines.workspace import new_run_dir, runs_folder
 
-from .conftest import dispose
+from .helpers import dispose
 
 
 def _train_past_run(blob_folder, steps=6):

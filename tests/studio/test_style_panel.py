@@ -141,3 +141,18 @@ def test_translate_with_a_trained_style_run_and_a_run_that_cannot(qtbot, window,
     with qtbot.waitSignal(panel.failed, timeout=60_000) as got:
         assert panel.translate_with(gan)
     assert "train a style run" in got.args[0]
+
+
+def test_start_and_stop_are_in_sight_at_1280x720_and_the_prompt_follows_the_images(qtbot, laptop_window, images):
+    """Start/Stop were below the fold under a nested scroll area; the status still said "Drop a content
+    image…" after both were chosen."""
+    from .helpers import in_sight
+    window = laptop_window
+    panel = window.panels["style"]
+    qtbot.waitUntil(lambda: in_sight(window, "style", panel.start_button))
+    assert in_sight(window, "style", panel.stop_button) and in_sight(window, "style", panel.status)
+    assert "Drop a content image" in panel.status.text()
+    assert drop(panel.content_drop, [images / "content.png"])
+    assert "other image" in panel.status.text()
+    assert drop(panel.style_drop, [images / "style.jpg"])
+    assert panel.status.text().startswith("Ready") and panel.start_button.isEnabled()

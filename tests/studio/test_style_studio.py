@@ -7,7 +7,7 @@ from PIL import Image
 
 from engines.style.texture import texture
 
-from .conftest import load_into
+from .helpers import load_into
 from .test_dataset_panel import drop
 
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")

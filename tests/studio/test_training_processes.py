@@ -7,7 +7,7 @@ from pathlib import Path
 
 from studio.process_session import ProcessTrainingSession, train_arguments
 
-from .conftest import configure_tiny_run, load_into
+from .helpers import configure_tiny_run, load_into
 
 
 def test_a_two_process_run_streams_into_the_panels_and_stops_cleanly(qtbot, window, blob_folder):

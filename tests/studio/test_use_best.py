@@ -5,7 +5,7 @@ from engines.config import replace_checked
 from engines.train import events as ev
 from engines.train.checkpoint import best_checkpoint
 from engines.train.loop import Trainer, TrainSettings
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def _run_with_best(root):

@@ -9,7 +9,7 @@ from studio.docks import PANELS
 from studio.errors import install_excepthook, uninstall_excepthook
 from studio.main_window import MainWindow
 
-from .conftest import dispose
+from .helpers import dispose
 
 
 def test_every_panel_is_a_named_closable_dock_listed_in_the_view_menu(window):
@@ -295,3 +295,18 @@ def test_quitting_prints_no_pyqtgraph_warning(qtbot, recwarn):
     dispose(w)
     pg.ViewBox.quit()        # what pyqtgraph runs when the application is about to quit
     assert not [r for r in recwarn if "disconnect" in str(r.message)]
+
+
+def test_focus_stays_in_its_panel_when_its_control_is_disabled(qtbot, window):
+    """Start, disabled once pressed, handed the focus on to another panel (the Model form)."""
+    from PySide6.QtWidgets import QApplication
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    training = window.panels["training"]
+    box = training.processes                       # the last control of the Training panel
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    box.setEnabled(False)
+    focused = QApplication.focusWidget()
+    assert focused is not None and window.docks["training"].isAncestorOf(focused)
+    assert not any(panel.isAncestorOf(focused) for pid, panel in window.panels.items() if pid != "training")

@@ -1,0 +1,92 @@
+"""One way to run work off the GUI thread: a plain function or generator on a QThread.
+
+    worker = Worker(fn, *args, **kwargs)     # fn may be a generator: each `yield` becomes `yielded`
+    worker.yielded.connect(...); worker.returned.connect(...); worker.errored.connect(...)
+    worker.start()                           # worker.cancel() asks it to stop at its next yield
+
+The function never touches widgets; what it yields and returns crosses to the GUI thread as queued
+signals carrying plain objects. Every failure goes through `person_message`, so every panel words
+errors the same way: a person's mistake (engines' PERSON_ERRORS, a file that cannot be read) is its
+one-line message, anything else "TypeName: message" with the traceback as details. A function that
+takes a `cancelled` keyword gets a callable saying whether Stop was pressed (for loops between yields),
+one that takes a `report` keyword a callable whose values arrive as `yielded` (for a callback API);
+`engines.families.base.Cancelled` raised inside ends the work as cancelled, not failed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import traceback
+from typing import Callable
+
+from PySide6.QtCore import QThread, Signal
+
+from engines.errors import PERSON_ERRORS
+from engines.families.base import Cancelled
+
+
+def person_message(exc: BaseException, expected: tuple[type[BaseException], ...] = ()) -> tuple[str, str]:
+    """(one line for a person, details) for an exception raised by background work."""
+    if isinstance(exc, MemoryError):
+        return "Not enough memory for this; choose a smaller size or fewer images.", ""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}", ""
+    if isinstance(exc, (*PERSON_ERRORS, *expected)):
+        return str(exc).strip().strip("'\"").splitlines()[0] if str(exc).strip() else type(exc).__name__, ""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0], "".join(traceback.format_exception(exc))
+
+
+class Worker(QThread):
+    """Runs `fn(*args, **kwargs)` on its own thread (see the module docstring)."""
+
+    yielded = Signal(object)        # each value a generator yields
+    returned = Signal(object)       # the return value (a generator's too)
+    errored = Signal(str, str)      # person_message of the exception
+    cancelled = Signal()            # stopped on request
+    done = Signal()                 # after any of returned, errored, cancelled
+
+    def __init__(self, fn: Callable, *args, expected: tuple[type[BaseException], ...] = (), parent=None, **kwargs):
+        super().__init__(parent)
+        self.setObjectName(f"genstudio-{getattr(fn, '__name__', 'work')}")
+        self.fn, self.args, self.kwargs, self.expected = fn, args, kwargs, expected
+        self._stop = threading.Event()
+        try:
+            parameters = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            parameters = {}
+        if "cancelled" in parameters:
+            self.kwargs.setdefault("cancelled", self._stop.is_set)
+        if "report" in parameters:   # a function with a progress callback: what it reports is `yielded`
+            self.kwargs.setdefault("report", self.yielded.emit)
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:  # the thread
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+            if inspect.isgenerator(result):
+                gen, result = result, None
+                while True:
+                    if self._stop.is_set():
+                        gen.close()
+                        raise Cancelled()
+                    try:
+                        value = next(gen)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    self.yielded.emit(value)
+            self.returned.emit(result)   # a function that stopped early by itself returns what it has
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as exc:  # noqa: BLE001 - every failure is a message, never a crash
+            self.errored.emit(*person_message(exc, self.expected))
+        finally:
+            self.done.emit()

@@ -337,5 +337,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from benchmarks._results import record_run  # its figures go to benchmarks/results/style_transfer.json
-    sys.exit(record_run("style_transfer", main))
+    main()   # records its own figures (benchmarks/results/style_transfer[-VARIANT].json) through Results

@@ -69,8 +69,9 @@ def sampling_families() -> list[str]:
 
 
 def make_data(size: int, smoke: bool):
-    images, labels = digit_images(size=size, copies=2, seed=0)
-    held, held_labels = digit_images(size=size, copies=2, seed=1)  # other shifts/rotations
+    copies = 1 if smoke else 2
+    images, labels = digit_images(size=size, copies=copies, seed=0)
+    held, held_labels = digit_images(size=size, copies=copies, seed=1)  # other shifts/rotations
     if smoke:
         images, labels, held, held_labels = images[:200], labels[:200], held[:200], held_labels[:200]
     return images, labels, held, held_labels
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sweep = True
         overrides = {k: dict(v) for k, v in SMOKE_CONFIG.items()}
         for k in SWEEPS:
-            SWEEPS[k] = SWEEPS[k][:2]
+            SWEEPS[k] = SWEEPS[k][:1]
     for item in args.set:
         family, _, assignment = item.partition(":")
         overrides.setdefault(family, {}).update(parse_assignments([assignment]))

@@ -226,10 +226,13 @@ def main() -> None:
     ap.add_argument("--figure-size", type=int, default=128)
     ap.add_argument("--figure-steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--results-variant", default=None,
+                    help="write benchmarks/results/style_transfer-VARIANT.json (a side measurement) instead")
     args = ap.parse_args()
     if args.smoke:
         args.images, args.opt_steps, args.ff_steps, args.ae_steps = 2, 5, 5, 5
         args.figure_size, args.figure_steps, args.flat_size, args.time_size, args.time_steps = 32, 3, 32, 32, 2
+        args.variants = "1,1"
     rec = Results("style_transfer", seeds=[0], smoke=args.smoke)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -328,11 +331,10 @@ def main() -> None:
               "time_256": {"size": args.time_size, "cpu_s_per_step": per_step,
                            "cpu_s_per_image_default_steps": per_step * defaults.steps,
                            "default_steps": defaults.steps}},
-             settings=vars(args))
+             settings=vars(args), variant=args.results_variant)
     if args.figure:
         figure(Path(args.figure), args.figure_size, args.figure_steps)
 
 
 if __name__ == "__main__":
-    from benchmarks._results import record_run  # its figures go to benchmarks/results/style_transfer.json
-    sys.exit(record_run("style_transfer", main))
+    main()   # records its own figures (benchmarks/results/style_transfer[-VARIANT].json) through Results

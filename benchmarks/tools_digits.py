@@ -82,6 +82,7 @@ def main(argv=None) -> int:
     p.add_argument("--reuse", action="store_true",
                    help="measure runs already in --out again instead of refusing (said per run and recorded)")
     p.add_argument("--smoke", action="store_true", help="a few training steps and images: checks the script runs")
+    p.add_argument("--size", type=int, default=16, help="digit size in pixels (the issue's goals are at 28)")
     p.add_argument("--baselines-only", action="store_true",
                    help="measure the non-learned baselines (engines/tools/baselines.py) only; train nothing")
     args = p.parse_args(argv)
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     from engines.tools.common import bicubic_upscale, psnr
     from engines.train.restore import load_engine
 
-    size = 16
+    size = args.size
     n = 10 if args.smoke else args.n
     lat_steps = 5 if args.smoke else args.steps
     root = Path(args.out or tempfile.mkdtemp(prefix="toolbench_"))
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
     filt_name, filtered, _ = bl.best_filter(noisy, test_x, args.sigma)
     plain = bl.complexity(test_x)
     results["baselines"] = {
+        "inpaint_masked": {"accuracy": acc(np.where(hole[None, ..., None], 0, test_x).astype(np.uint8))},
         "inpaint_nearest_fill": {"psnr_hole": psnr(nearest, test_x, np.broadcast_to(hole, test_x.shape[:3])),
                                  "accuracy": acc(nearest)},
         "denoise_best_filter": {"filter": filt_name, "psnr": psnr(filtered, test_x), "accuracy": acc(filtered)},
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
     }
     print(json.dumps(results["baselines"], indent=1), flush=True)
     if args.baselines_only:
-        rec.save(results, settings={k: v for k, v in vars(args).items() if k != "out"}, variant="baselines")
+        rec.save(results, settings={k: v for k, v in vars(args).items() if k != "out"}, variant="baselines" if size == 16 else f"baselines-{size}px")
         return 0
     saved = root / "results.json"
     if saved.exists():  # other families measured by an earlier call into the same --out stay in the table, marked

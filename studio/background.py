@@ -8,7 +8,8 @@ The function never touches widgets; what it yields and returns crosses to the GU
 signals carrying plain objects. Every failure goes through `person_message`, so every panel words
 errors the same way: a person's mistake (engines' PERSON_ERRORS, a file that cannot be read) is its
 one-line message, anything else "TypeName: message" with the traceback as details. A function that
-takes a `cancelled` keyword gets a callable saying whether Stop was pressed (for loops between yields);
+takes a `cancelled` keyword gets a callable saying whether Stop was pressed (for loops between yields),
+one that takes a `report` keyword a callable whose values arrive as `yielded` (for a callback API);
 `engines.families.base.Cancelled` raised inside ends the work as cancelled, not failed.
 """
 
@@ -52,10 +53,13 @@ class Worker(QThread):
         self.fn, self.args, self.kwargs, self.expected = fn, args, kwargs, expected
         self._stop = threading.Event()
         try:
-            if "cancelled" in inspect.signature(fn).parameters:
-                self.kwargs.setdefault("cancelled", self._stop.is_set)
+            parameters = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            pass
+            parameters = {}
+        if "cancelled" in parameters:
+            self.kwargs.setdefault("cancelled", self._stop.is_set)
+        if "report" in parameters:   # a function with a progress callback: what it reports is `yielded`
+            self.kwargs.setdefault("report", self.yielded.emit)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -79,9 +83,7 @@ class Worker(QThread):
                         result = stop.value
                         break
                     self.yielded.emit(value)
-            if self._stop.is_set():
-                raise Cancelled()
-            self.returned.emit(result)
+            self.returned.emit(result)   # a function that stopped early by itself returns what it has
         except Cancelled:
             self.cancelled.emit()
         except Exception as exc:  # noqa: BLE001 - every failure is a message, never a crash

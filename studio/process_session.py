@@ -74,18 +74,8 @@ class ProcessControl:
 class ProcessWorker(QObject):
     """TrainWorker's signals, fed from the subprocess's JSON lines."""
 
-    started = Signal(object)
-    progress = Signal(object)
-    phase = Signal(object)
-    metrics = Signal(object)
-    samples = Signal(object)
-    checkpoint = Signal(object)
-    paused = Signal(object)
-    resumed = Signal(object)
-    warning = Signal(object)
-    note = Signal(object)
-    finished = Signal(object)
-    failed = Signal(object)
+    # every engine event (engines.train.events), unchanged: StudioState is the one place that routes them
+    event = Signal(object)
     done = Signal()
 
     def __init__(self, request: RunRequest, nproc: int, parent: QObject | None = None):
@@ -96,10 +86,6 @@ class ProcessWorker(QObject):
         self.control_path = Path(self._dir.name) / "control"
         self.control_path.write_text("")
         self.control = ProcessControl(self.control_path)
-        self._routes = {ev.Started: self.started, ev.Progress: self.progress, ev.Phase: self.phase,
-                        ev.Metrics: self.metrics, ev.Samples: self.samples, ev.CheckpointSaved: self.checkpoint,
-                        ev.Paused: self.paused, ev.Resumed: self.resumed, ev.TrainWarning: self.warning,
-                        ev.Note: self.note, ev.Finished: self.finished, ev.Failed: self.failed}
         self._buffer = b""
         self._stderr: list[str] = []
         self._ended = False       # a Finished or Failed event arrived
@@ -114,7 +100,7 @@ class ProcessWorker(QObject):
         try:
             command = python_command() + train_arguments(self.request, self.nproc, self.control_path)
         except Exception as exc:  # noqa: BLE001 - a request the CLI cannot express: say so, end the run
-            self.failed.emit(ev.Failed(0, f"cannot start the training processes: {type(exc).__name__}: {exc}"))
+            self.event.emit(ev.Failed(0, f"cannot start the training processes: {type(exc).__name__}: {exc}"))
             self._ended = True
             self._finish()
             return
@@ -143,7 +129,7 @@ class ProcessWorker(QObject):
         self._last_step = getattr(event, "step", self._last_step)
         if isinstance(event, (ev.Finished, ev.Failed)):
             self._ended = True
-        self._routes[type(event)].emit(event)
+        self.event.emit(event)
 
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError().data()).decode(errors="replace")
@@ -151,7 +137,7 @@ class ProcessWorker(QObject):
 
     def _on_error(self, error) -> None:
         if error == QProcess.ProcessError.FailedToStart:
-            self.failed.emit(ev.Failed(0, f"could not start the training processes ({self.process.errorString()})"))
+            self.event.emit(ev.Failed(0, f"could not start the training processes ({self.process.errorString()})"))
             self._finish()
 
     def _on_exit(self, code: int, _status) -> None:
@@ -164,7 +150,7 @@ class ProcessWorker(QObject):
             errors = [line for line in lines if line.startswith("genstudio: error")]
             message = (errors[-1].removeprefix("genstudio: error: ") if errors else
                        f"the training processes ended with exit code {code}")
-            self.failed.emit(ev.Failed(self._last_step, message, "\n".join(lines[-60:])))
+            self.event.emit(ev.Failed(self._last_step, message, "\n".join(lines[-60:])))
         self._finish()
 
     def _finish(self) -> None:

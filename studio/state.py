@@ -21,6 +21,10 @@ from engines.train.run_data import run_data_settings
 from engines.train.loop import TrainSettings
 from engines.train.plan import DataPlan, RunPlan, new_plan, resume_changes, resume_plan
 from engines.train.run import RunDir
+
+# A first run a person can watch to its end: five minutes of training time (the step count stays a
+# cap); the Model panel's Train-for row changes it, and its Defaults button comes back to it.
+FIRST_RUN_SECONDS = 300.0
 from engines.data import parse_background
 from engines.errors import PERSON_ERRORS
 
@@ -85,7 +89,7 @@ class StudioState(QObject):
         self.background: tuple[int, int, int] = (255, 255, 255)   # behind transparent pixels
         self.family_name = registry.DEFAULT if registry.DEFAULT in registry.names() else registry.names()[0]
         self.config = registry.get(self.family_name).config_class()
-        self.settings = TrainSettings()
+        self.settings = TrainSettings(time_limit=FIRST_RUN_SECONDS)
         self.config_error: str | None = None
         self.input_paths: dict[str, list[str]] = {}   # the family's other inputs (CycleGAN's set B, ...)
         self.training_state = IDLE
@@ -255,19 +259,7 @@ class StudioState(QObject):
         else:
             self.session = self.thread_session
         worker = self.session.start(request)
-        worker.started.connect(self._on_started)
-        worker.progress.connect(self.progress)
-        worker.phase.connect(self.phase)
-        worker.metrics.connect(self.metrics)
-        worker.samples.connect(self.samples)
-        worker.checkpoint.connect(self.checkpoint)
-        worker.paused.connect(self._on_paused)
-        worker.resumed.connect(self._on_resumed)
-        worker.warning.connect(self._on_warning)
-        worker.note.connect(lambda note: self.message.emit("info", note.message, ""))
-        worker.note.connect(self.note)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        worker.event.connect(self._on_event)   # the one relay: each event to the signal of its kind
         self.run_dir = run_dir
         self._set_training_state(STARTING)
         self.session.launch()
@@ -352,6 +344,21 @@ class StudioState(QObject):
         if state != self.training_state:
             self.training_state = state
             self.training_state_changed.emit(state)
+
+    def _on_event(self, event) -> None:
+        """Route one engine event (from either session) to the studio's signal for its kind."""
+        if self._routes is None:
+            self._routes = {ev.Started: self._on_started, ev.Progress: self.progress.emit, ev.Phase: self.phase.emit,
+                            ev.Metrics: self.metrics.emit, ev.Samples: self.samples.emit,
+                            ev.CheckpointSaved: self.checkpoint.emit, ev.Paused: self._on_paused,
+                            ev.Resumed: self._on_resumed, ev.TrainWarning: self._on_warning,
+                            ev.Note: lambda note: self.message.emit("info", note.message, ""),
+                            ev.Finished: self._on_finished, ev.Failed: self._on_failed}
+        route = self._routes.get(type(event))
+        if route is not None:
+            route(event)
+
+    _routes: dict | None = None
 
     def _on_started(self, event: ev.Started) -> None:
         self.last_started = event

@@ -42,49 +42,33 @@ class RunRequest:
 class TrainWorker(QObject):
     """Runs `Trainer.run(control)` and emits one signal per event kind."""
 
-    started = Signal(object)       # ev.Started
-    progress = Signal(object)      # ev.Progress
-    phase = Signal(object)         # ev.Phase
-    metrics = Signal(object)       # ev.Metrics
-    samples = Signal(object)       # ev.Samples
-    checkpoint = Signal(object)    # ev.CheckpointSaved
-    paused = Signal(object)        # ev.Paused
-    resumed = Signal(object)       # ev.Resumed
-    warning = Signal(object)       # ev.TrainWarning
-    note = Signal(object)          # ev.Note
-    finished = Signal(object)      # ev.Finished
-    failed = Signal(object)        # ev.Failed
+    # every engine event (engines.train.events), unchanged: StudioState is the one place that routes them
+    event = Signal(object)
     done = Signal()                # after finished or failed: the thread may end
 
     def __init__(self, request: RunRequest, control: Control):
         super().__init__()
         self.request = request
         self.control = control
-        self._routes = {ev.Started: self.started, ev.Progress: self.progress, ev.Phase: self.phase,
-                        ev.Metrics: self.metrics,
-                        ev.Samples: self.samples, ev.CheckpointSaved: self.checkpoint,
-                        ev.Paused: self.paused, ev.Resumed: self.resumed, ev.TrainWarning: self.warning,
-                        ev.Note: self.note,
-                        ev.Finished: self.finished, ev.Failed: self.failed}
 
     @Slot()
     def run(self) -> None:
         try:
             trainer = self._make_trainer()
         except PERSON_ERRORS as exc:
-            self.failed.emit(ev.Failed(0, str(exc), ""))
+            self.event.emit(ev.Failed(0, str(exc), ""))
             self.done.emit()
             return
         except Exception as exc:  # noqa: BLE001 - a bug while building the engine is still a message
-            self.failed.emit(ev.Failed(0, f"{type(exc).__name__}: {exc}".splitlines()[0],
+            self.event.emit(ev.Failed(0, f"{type(exc).__name__}: {exc}".splitlines()[0],
                                        traceback.format_exc()))
             self.done.emit()
             return
         try:
             for event in trainer.run(self.control):
-                self._routes[type(event)].emit(event)
+                self.event.emit(event)
         except Exception as exc:  # noqa: BLE001 - run() reports its own failures; this is belt and braces
-            self.failed.emit(ev.Failed(trainer.step, f"{type(exc).__name__}: {exc}".splitlines()[0],
+            self.event.emit(ev.Failed(trainer.step, f"{type(exc).__name__}: {exc}".splitlines()[0],
                                        traceback.format_exc()))
         finally:
             self.done.emit()

@@ -158,3 +158,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 # Automatic CPU threads stay at one per core without probing: runs a test compares must not depend
 # on how busy the machine is (tests of the tuner switch it on themselves). Subprocesses inherit it.
 os.environ.setdefault("GENSTUDIO_THREAD_PROBE", "0")
+
+# As engines/__init__.py does for every entry point: set before a test module imports torch first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

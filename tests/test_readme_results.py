@@ -7,10 +7,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CITE = re.compile(r"benchmarks/results/[A-Za-z0-9_.\-]+\.json")
+# "writes benchmarks/results/x.json" says where a rerun puts its figures: an output path, not a citation
+OUTPUT = re.compile(r"(writes|written to|write to|writing)\W*$")
 
 
 def cited(text: str) -> list[str]:
-    return sorted(set(CITE.findall(text)))
+    """Results files the text cites as the source of its figures (placeholders such as NAME.json and
+    output paths of a rerun command left out)."""
+    found = set()
+    for line in text.splitlines():
+        for m in CITE.finditer(line):
+            stem = m.group(0).rsplit("/", 1)[1][:-5]
+            if stem.isupper() or OUTPUT.search(line[:m.start()]):
+                continue
+            found.add(m.group(0))
+    return sorted(found)
 
 
 def test_every_results_file_the_readme_cites_exists_and_is_a_record():
@@ -37,6 +48,7 @@ def test_the_check_catches_a_table_citing_a_missing_file():
              "Results: `benchmarks/results/no-such-run.json`")
     assert cited(table) == ["benchmarks/results/no-such-run.json"]
     assert not (ROOT / cited(table)[0]).exists()
+    assert cited("rerun: `x.py` (writes `benchmarks/results/x.json`); see benchmarks/results/NAME.json") == []
 
 
 def test_results_helper_records_command_commit_machine_load_and_seeds(monkeypatch, tmp_path):

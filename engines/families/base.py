@@ -87,7 +87,7 @@ class DataSpec:
                 raise UnsafeName(f"{where}data {key} must be a whole number from {lo} to {hi}, not {str(v)[:40]!r}")
             return v
 
-        size, channels = whole("size", 1, 4096), whole("channels", 1, 4)
+        size, channels = whole("size", 1, 4096), whole("channels", 1, 1024)
         num_classes = whole("num_classes", 0, 100_000, 0)
         names = check_names(d.get("class_names", []), "class name", source)
         if names and len(names) != num_classes:

@@ -143,8 +143,8 @@ class FlowMatchingConfig(UNetPriorConfig):
     logit_std: float = param(1.0, min=0.1, max=3.0, help="Spread of the logit-normal times (larger: closer to uniform, more weight at the ends).", when={"time_sampling": ("logit-normal",)})
     # --- sampling defaults (changeable at sampling time) ---
     sampler: str = param("heun", choices=FLOW_SAMPLERS, help="ODE solver: euler (one network pass per step) or heun (two passes per step, more accurate per step).")
-    sample_steps: int = param(8, min=1, max=MAX_STEPS, help="Integration steps when sampling (straight paths need few; more is slower and closer to the exact flow).")
-    preview_steps: int = param(4, min=1, max=MAX_STEPS, help="Integration steps for the sample grids drawn during training (never more than sample_steps).")
+    sample_steps: int = param(4, min=1, max=MAX_STEPS, help="Integration steps when sampling (straight paths need few; more is slower and closer to the exact flow).")
+    preview_steps: int = param(2, min=1, max=MAX_STEPS, help="Integration steps for the sample grids drawn during training (never more than sample_steps).")
     noise: float = param(0.0, min=0.0, max=1.0, help="Stochastic sampling: share of the noise replaced by fresh noise after each step (0: the deterministic ODE; a seed still gives the same images).")
 
 
@@ -152,7 +152,7 @@ class FlowMatchingConfig(UNetPriorConfig):
 class FlowSampling:
     """What `genstudio sample --set` and the Sampler panel may change; the run's own settings are the defaults."""
     sampler: str = param("heun", choices=FLOW_SAMPLERS, help="ODE solver: euler (one network pass per step) or heun (two per step, more accurate).")
-    steps: int = param(8, min=1, max=MAX_STEPS, help="Integration steps: fewer is faster, more follows the learnt flow more closely.")
+    steps: int = param(4, min=1, max=MAX_STEPS, help="Integration steps: fewer is faster, more follows the learnt flow more closely.")
     noise: float = param(0.0, min=0.0, max=1.0, help="Stochastic sampling: share of the noise renewed after each step (0: deterministic).")
     guidance: float = param(2.0, min=0.0, max=20.0, help="Classifier-free guidance scale for conditional runs: 1 = plain conditional, higher = more typical of the class.")
     ema: bool = param(True, help="Sample with the weight average (when the run keeps one).")

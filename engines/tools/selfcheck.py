@@ -83,9 +83,11 @@ class SelfCheck:
                  "on images the model trained on (the run kept no held-out split)")
         where = f"{where} ({self.images}, {self.settings_text()})" if self.settings_text() else f"{where} ({self.images})"
         unit = "points of AUROC" if self.measure == "AUROC" else "dB"
-        got = f"{self.model:.3g}" if self.measure == "AUROC" else f"{self.model:.1f}"
-        base = f"{self.baseline:.3g}" if self.measure == "AUROC" else f"{self.baseline:.1f}"
-        numbers = f"{self.measure} {got} against {base}"
+        if self.measure == "AUROC":
+            numbers = f"AUROC {self.model:.3g} against {self.baseline:.3g}"
+        else:
+            name = self.measure.replace(" (dB)", "")
+            numbers = f"{name} {self.model:.1f} dB against {self.baseline:.1f} dB"
         m = self.margin
         if m > self.tie:
             return f"{where} this model beats {self.baseline_name} by {m:.1f} {unit} ({numbers})"

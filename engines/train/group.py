@@ -207,7 +207,7 @@ class ProcessGroup(SingleProcess):
 
     def after_step(self, engine, step: int) -> None:
         if step == 1:  # data-dependent initialisation (Glow's ActNorm) took each shard: use rank 0's
-            process_state.broadcast_replicated(engine)
+            process_state.broadcast_replicated_parameters(engine)
         process_state.sync_buffers(engine)
         every = process_state.check_every()
         if every and step % every == 0:

@@ -47,9 +47,10 @@ def sharded_modules(engine) -> dict[str, torch.nn.Module]:
     return {name: m for name, m in engine.modules().items() if r[name] == SHARDED}
 
 
-def broadcast_replicated(engine) -> None:
-    """Rank 0's weights and buffers on every process; sharded modules keep their own."""
-    dist_rt.broadcast_module_state(replicated_modules(engine).values())
+def broadcast_replicated_parameters(engine) -> None:
+    """Rank 0's weights on every process (after the first step: data-dependent initialisation that
+    did not agree itself); buffers are left to sync_buffers, which averages the statistics."""
+    dist_rt.broadcast_tensors([p for m in replicated_modules(engine).values() for p in m.parameters()])
 
 
 def sync_buffers(engine) -> None:

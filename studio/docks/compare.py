@@ -11,13 +11,12 @@ newest sample grid of each run sits underneath for the eye.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
-from PySide6.QtCore import QThread, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTableWidget,
@@ -27,13 +26,13 @@ import pyqtgraph as pg
 
 from engines.compare import (Cancelled, RunFacts, at, checkpoints_with_time, common_measures, measure_run,
                              mixed_data_note, run_facts, table, write_csv)
-from engines.errors import PERSON_ERRORS
 from engines.imaging import make_grid
 
 from .. import dialogs
 from ..images import to_pixmap
 
 from ..widgets.plots import CompactPlot
+from ..background import Worker, person_message
 from .base import RIGHT, Panel
 from engines.words import count
 
@@ -46,46 +45,31 @@ LINE_UP = {"each run's end": None, "equal steps": "step", "equal training time":
 MAX_POINTS = 6  # checkpoints measured per run for the quality chart (the newest ones)
 
 
-class MeasureThread(QThread):
-    """measure_run for each run in turn; never touches widgets, reports by signal."""
-    status = Signal(str)
-    measured = Signal(str, object)        # run path, Measured (its newest checkpoint)
-    point = Signal(str, object)           # run path, Measured of an earlier checkpoint (quality chart)
-    failed = Signal(str, str)             # run path, message for a person
-
-    def __init__(self, paths: list[Path], n: int, over_time: bool = False):
-        super().__init__()
-        self.paths, self.n, self.over_time = list(paths), n, over_time
-        self._stop = threading.Event()
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        features: dict = {}  # the classifier is trained once per dataset, shared by the runs
-        for path in self.paths:
-            if self._stop.is_set():
-                break
-            try:
-                earlier = [step for step, _ in checkpoints_with_time(path)][-MAX_POINTS:-1] if self.over_time else []
-                for step in earlier:
-                    done = measure_run(path, n=self.n, features=features, checkpoint=step,
-                                       progress=lambda text, name=path.name, at=step: self.status.emit(
-                                           f"{name} (step {at}): {text}"),
-                                       cancelled=self._stop.is_set)
-                    self.point.emit(str(path), done)
-                result = measure_run(path, n=self.n, features=features,
-                                     progress=lambda text, name=path.name: self.status.emit(f"{name}: {text}"),
-                                     cancelled=self._stop.is_set)
-            except Cancelled:
-                break
-            except (*PERSON_ERRORS, ValueError, OSError) as exc:
-                self.failed.emit(str(path), str(exc))
-                continue
-            except Exception as exc:  # noqa: BLE001 - one broken run must not stop the others
-                self.failed.emit(str(path), f"{type(exc).__name__}: {exc}")
-                continue
-            self.measured.emit(str(path), result)
+def measure_runs(paths: list[Path], n: int, over_time: bool = False, report=None, cancelled=None):
+    """measure_run for each run in turn (on a background Worker), reporting ("status", text),
+    ("point", run, Measured) for an earlier checkpoint (the quality chart), ("measured", run, Measured)
+    for the newest, ("failed", run, message): one broken run does not stop the others."""
+    features: dict = {}  # the classifier is trained once per dataset, shared by the runs
+    for path in paths:
+        if cancelled():
+            return
+        try:
+            earlier = [step for step, _ in checkpoints_with_time(path)][-MAX_POINTS:-1] if over_time else []
+            for step in earlier:
+                done = measure_run(path, n=n, features=features, checkpoint=step,
+                                   progress=lambda text, name=path.name, at=step: report(
+                                       ("status", f"{name} (step {at}): {text}")),
+                                   cancelled=cancelled)
+                report(("point", str(path), done))
+            result = measure_run(path, n=n, features=features,
+                                 progress=lambda text, name=path.name: report(("status", f"{name}: {text}")),
+                                 cancelled=cancelled)
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - one broken run must not stop the others
+            report(("failed", str(path), person_message(exc, (ValueError, OSError))[0]))
+            continue
+        report(("measured", str(path), result))
 
 
 class ComparePanel(Panel):
@@ -99,7 +83,7 @@ class ComparePanel(Panel):
         self.facts: list[RunFacts] = []
         self.measured: dict[Path, object] = {}
         self.points: dict[Path, list] = {}   # every measured checkpoint of each run (quality chart)
-        self.thread: MeasureThread | None = None
+        self.thread: Worker | None = None
 
         self.summary = QLabel("Select two or more runs in the Runs panel and press Compare.")
         self.summary.setWordWrap(True)
@@ -299,11 +283,9 @@ class ComparePanel(Panel):
         if not self.facts or self.measuring:
             return
         self.points = {f.path: [] for f in self.facts}
-        self.thread = MeasureThread([f.path for f in self.facts], self.n_box.value(), self.over_time_box.isChecked())
-        self.thread.status.connect(self.status.setText)
-        self.thread.point.connect(self._on_point)
-        self.thread.measured.connect(self._on_measured)
-        self.thread.failed.connect(self._on_failed)
+        self.thread = Worker(measure_runs, [f.path for f in self.facts], self.n_box.value(),
+                             self.over_time_box.isChecked())
+        self.thread.yielded.connect(self._on_report)
         self.thread.finished.connect(self._on_thread_done)
         self.status.setText("starting…")
         self.thread.start()
@@ -332,10 +314,16 @@ class ComparePanel(Panel):
         if result.note:
             self.status.setText(result.note)
         elif result.features:
-            self.status.setText(f"quality in the feature space of: {result.features}")
+            method = f"; KID {result.kid_method}" if getattr(result, "kid_method", "") else ""
+            self.status.setText(f"quality in the feature space of: {result.features}{method}")
 
     def _on_failed(self, path: str, message: str) -> None:
         self.state.message.emit("warning", f"Cannot measure {Path(path).name}: {message}", "")
+
+    def _on_report(self, report: tuple) -> None:
+        kind, *args = report
+        {"status": self.status.setText, "point": self._on_point, "measured": self._on_measured,
+         "failed": self._on_failed}[kind](*args)
 
     def _on_thread_done(self) -> None:
         thread, self.thread = self.thread, None

@@ -91,6 +91,7 @@ class DropZone(QFrame):
         layout = QVBoxLayout(self)
         self.label = QLabel("Drop image folders or files here")
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)   # a family's longer prompt (CycleGAN's set A) made the panel scroll sideways
         self.label.setStyleSheet("color: #52606d;")
         layout.addWidget(self.label)
 

@@ -10,6 +10,7 @@ from engines.config import ConfigError, replace_checked
 from engines.train.loop import TrainSettings
 
 from ..forms import ConfigForm
+from ..state import FIRST_RUN_SECONDS
 from .base import LEFT, Panel
 
 # Training settings a person changes often; the rest sit under "Advanced".
@@ -41,6 +42,7 @@ class ModelPanel(Panel):
 
         self.settings_group = QGroupBox("Training settings")
         self.settings_form = ConfigForm(TrainSettings, basic=BASIC_TRAIN_SETTINGS)
+        self.settings_form.set_config(state.settings)  # the studio's first-run plan, not the class defaults
         # "Train for: steps | minutes": minutes fill in the time_limit setting; steps stay a cap
         self.train_for = QComboBox()
         self.train_for.setObjectName("train_for")
@@ -95,6 +97,7 @@ class ModelPanel(Panel):
         self._show_family(state.family_name)
         self.settings_form.set_config(state.settings)
         self._apply_train_recipe()
+        self._show_train_for()
         self._push()
 
     def _show_settings(self) -> None:
@@ -203,6 +206,7 @@ class ModelPanel(Panel):
 
     def reset(self) -> None:
         self.settings_form.reset()
+        self.settings_form.set_config(replace_checked(self.settings_form.config(), time_limit=FIRST_RUN_SECONDS))
         self._train_recipe = {}
         self._edited.pop(self.state.family_name, None)
         if self.family_form is not None:

@@ -18,9 +18,8 @@ from engines.imaging import class_grid_columns, make_grid
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
 from ..flow import FlowLayout
-from ..model_service import ModelService
-from ..run_chooser import RunChooser
-from .base import RIGHT, Panel, job_progress_bar, status_label
+from .base import RIGHT
+from .explorer import ExplorerPanel
 from ..widgets.grid import GridView
 from ..widgets.options import SamplingOptionsForm
 from engines.words import count
@@ -29,16 +28,15 @@ ALL_CLASSES = -1
 STYLE_MIX_ROWS, STYLE_MIX_COLUMNS = 3, 5
 
 
-class SamplerPanel(Panel):
+class SamplerPanel(ExplorerPanel):
     panel_id = "sampler"
     title = "Sampler"
     area = RIGHT
     tab_with = "gallery"
+    job_kinds = ("sample",)
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.service = ModelService(self)
-        self.info: dict | None = None
         self.result: np.ndarray | None = None      # uint8 (N, H, W, C) laid out row by row
         self.columns: int | None = None
         self._mix: tuple[list[int], list[int], str] = ([], [], "coarse")
@@ -47,9 +45,6 @@ class SamplerPanel(Panel):
         self.export_options = ExportOptions(scale=4)  # the last choices in the export dialog
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
 
-        self.chooser = RunChooser(state, self)
-        self.chooser.chosen.connect(self.service.open_run)
-        self.chooser.note.connect(self.say)
         self.count = QSpinBox()
         self.count.setRange(1, 256)
         self.count.setValue(16)
@@ -99,9 +94,6 @@ class SamplerPanel(Panel):
         self.times_button = QPushButton("Steps vs time")
         self.times_button.setToolTip("Time per image for 10, 25, 50 and 100 DDIM steps")
         self.times_button.clicked.connect(self.sampling_times)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: self.service.cancel("sample"))
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_export)
@@ -110,8 +102,6 @@ class SamplerPanel(Panel):
             buttons.addWidget(b)
         self.view = GridView()
         self.view.placeholder = "Open a run, then press Sample"
-        self.progress = job_progress_bar()
-        self.status = status_label()
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
@@ -121,21 +111,9 @@ class SamplerPanel(Panel):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
-        s = self.service
-        s.loaded.connect(self._on_loaded)
-        s.frames_ready.connect(self._on_frames)
-        s.timings_ready.connect(self._on_timings)
-        s.failed.connect(self._on_failed)
-        s.cancelled.connect(lambda kind: self.say("Stopped."))
-        s.progress.connect(self._on_progress)
-        s.busy_changed.connect(self._on_busy)
+        self.service.frames_ready.connect(self._on_frames)
+        self.service.timings_ready.connect(self._on_timings)
         self._set_enabled(False)
-
-    def say(self, text: str) -> None:
-        self.status.setText(text)
-
-    def open_run(self, run_dir, checkpoint=None) -> None:
-        self.chooser.open_run(run_dir, checkpoint)
 
     def _set_enabled(self, on: bool) -> None:
         self._ready = on
@@ -160,9 +138,8 @@ class SamplerPanel(Panel):
             if error:
                 b.setToolTip(reason)
 
-    def _on_loaded(self, info: dict) -> None:
-        self.info = info   # what the model offers (path, times, style_levels) came with it from its thread
-        self.chooser.show_loaded(info)
+    def on_loaded(self, info: dict) -> None:
+        # what the model offers (path, times, style_levels) came with it from its thread
         self.class_box.clear()
         if info["conditional"] and info["classes"]:
             self.class_box.addItem("all classes", ALL_CLASSES)
@@ -266,21 +243,8 @@ class SamplerPanel(Panel):
         self.say("Time per image with DDIM: " + " · ".join(f"{steps} steps {sec * 1000:.0f} ms"
                                                          for steps, sec in timings))
 
-    def _on_failed(self, kind: str, message: str, details: str) -> None:
-        self.say(message)
-        if kind == "open":
-            self.info = None
-            self.chooser.show_failed()
-            self._set_enabled(False)
-
-    def _on_progress(self, kind: str, done: int, total: int) -> None:
-        if kind == "sample":
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-
-    def _on_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.stop_button.setEnabled(busy)
+    def on_open_failed(self) -> None:
+        self._set_enabled(False)
 
     def _choose_export(self) -> None:
         if self.result is None:
@@ -303,5 +267,3 @@ class SamplerPanel(Panel):
         self.say(message)
         return out
 
-    def shutdown(self) -> None:
-        self.service.shutdown()

@@ -2,27 +2,24 @@
 
 Two drop targets (content, style) with thumbnails, the settings (a form generated from
 engines.style.StyleOptions) and the feature network, Start/Stop, the current image as it is
-optimised, a plot of the losses, and Export PNG. The optimisation runs in a StyleJob thread that
+optimised, a plot of the losses, and Export PNG. The optimisation runs on a background Worker that
 only emits plain objects (StyleProgress, StyleResult, messages); widgets are touched here, in the
 GUI thread. Stop keeps the image reached so far.
 """
 
 from __future__ import annotations
 
-import threading
-import traceback
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 import pyqtgraph as pg
 
-from engines.errors import PERSON_ERRORS
 from engines.families.base import Cancelled
 from engines.style import (FEATURE_CHOICES_HELP, FeatureError, StyleError, StyleOptions, StyleProgress,
                            load_features, stylize)
@@ -35,6 +32,7 @@ from ..images import to_pixmap
 from ..widgets.plots import CompactPlot
 from ..flow import FlowLayout
 from ..widgets.drops import local_paths
+from ..background import Worker
 from .base import RIGHT, Panel
 from ..widgets.grid import GridView
 
@@ -123,72 +121,42 @@ class ImageDrop(QFrame):
         self.load(files[0])
 
 
-class StyleJob(QThread):
-    """One stylisation: loads the features, optimises, reports. Never touches widgets."""
+def stylise_images(content: np.ndarray, style: np.ndarray, options: StyleOptions, features: str, report=None,
+                   cancelled=None):
+    """One stylisation (on a background Worker): loads the features, optimises, reports each
+    StyleProgress; Stop ends the optimisation with the image reached so far (its result says stopped)."""
+    loaded = load_features(features, seed=options.seed)
 
-    progressed = Signal(object)     # StyleProgress
-    finished_ok = Signal(object)    # StyleResult
-    failed = Signal(str, str)       # message, details
-
-    def __init__(self, content: np.ndarray, style: np.ndarray, options: StyleOptions, features: str, parent=None):
-        super().__init__(parent)
-        self.content, self.style, self.options, self.features = content, style, options, features
-        self._stop = threading.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _progress(self, p: StyleProgress) -> None:
-        self.progressed.emit(p)
-        if self._stop.is_set():
+    def progress(p: StyleProgress) -> None:
+        report(p)
+        if cancelled():
             raise Cancelled
 
-    def run(self) -> None:
-        try:
-            features = load_features(self.features, seed=self.options.seed)
-            self.finished_ok.emit(stylize(self.content, self.style, self.options, features, self._progress))
-        except (FeatureError, StyleError, *PERSON_ERRORS) as exc:
-            self.failed.emit(str(exc), "")
-        except MemoryError:
-            self.failed.emit("Not enough memory at this size; choose a smaller size.", "")
-        except Exception as exc:  # noqa: BLE001 - a bug is a message, never a crash
-            self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
+    return stylize(content, style, options, loaded, progress)
 
 
-class TranslateJob(QThread):
+def translate_image(run_path: str, content: np.ndarray, size: int):
     """Stylise the content image in one pass with a trained run that translates (a `style` run)."""
+    import time
 
-    finished_ok = Signal(object)    # StyleResult
-    failed = Signal(str, str)
+    from engines.families import capabilities
+    from engines.style import StyleResult
+    from engines.style.gatys import check_size, fit_longest
+    from engines.train.restore import load_engine
 
-    def __init__(self, run_path: str, content: np.ndarray, size: int, parent=None):
-        super().__init__(parent)
-        self.run_path, self.content, self.size = run_path, content, size
+    t0 = time.perf_counter()
+    engine, _record = load_engine(run_path)
+    if not capabilities.has(engine, "translate"):
+        raise StyleError(f"{Path(run_path).name}: {capabilities.why_not(engine, 'translate')}; "
+                         f"train a style run (family style) to stylise in one pass")
+    image = (fit_longest(content, check_size(size)) * 255).round().astype(np.uint8)
+    out = engine.translate(image[None])[0]
+    if out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    return StyleResult(out, 0, False, [], time.perf_counter() - t0)
 
-    def run(self) -> None:
-        import time
 
-        from engines.families import capabilities
-        from engines.style import StyleResult
-        from engines.style.gatys import check_size, fit_longest
-        from engines.train.restore import load_engine
-
-        try:
-            t0 = time.perf_counter()
-            engine, record = load_engine(self.run_path)
-            if not capabilities.has(engine, "translate"):
-                self.failed.emit(f"{Path(self.run_path).name}: {capabilities.why_not(engine, 'translate')}; "
-                                 f"train a style run (family style) to stylise in one pass", "")
-                return
-            image = (fit_longest(self.content, check_size(self.size)) * 255).round().astype(np.uint8)
-            out = engine.translate(image[None])[0]
-            if out.shape[-1] == 1:
-                out = np.repeat(out, 3, axis=-1)
-            self.finished_ok.emit(StyleResult(out, 0, False, [], time.perf_counter() - t0))
-        except (StyleError, *PERSON_ERRORS) as exc:
-            self.failed.emit(str(exc), "")
-        except Exception as exc:  # noqa: BLE001
-            self.failed.emit(f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc())
+STYLE_ERRORS = (FeatureError, StyleError)
 
 
 class StylePanel(Panel):
@@ -206,7 +174,7 @@ class StylePanel(Panel):
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.job: StyleJob | None = None
+        self.job: Worker | None = None
         self.result: np.ndarray | None = None
         self.history: dict[str, list[float]] = {k: [] for k in LOSS_COLOURS}
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
@@ -336,12 +304,12 @@ class StylePanel(Panel):
         self.steps = []
         for curve in self.curves.values():
             curve.setData([], [])
-        self.job = StyleJob(self.content_drop.image, self.style_drop.image, options, self.features_choice(), self)
-        self.job.progressed.connect(self._on_progress)
-        self.job.finished_ok.connect(self._on_result)
-        self.job.failed.connect(self._on_failed)
+        self.job = Worker(stylise_images, self.content_drop.image, self.style_drop.image, options,
+                          self.features_choice(), expected=STYLE_ERRORS, parent=self)
+        self.job.yielded.connect(self._on_progress)
+        self.job.returned.connect(self._on_result)
+        self.job.errored.connect(self._on_failed)
         self.job.finished.connect(self._on_job_ended)
-        self.say(f"Stylising at {options.size} px, {options.steps} {options.optimizer} steps…")
         self.job.start()
         self._update_buttons()
         return True
@@ -356,18 +324,18 @@ class StylePanel(Panel):
         if self.job is not None or self.content_drop.image is None:
             return False
         size = int(self.form.editor("size").value())
-        self.job = TranslateJob(str(run_path), self.content_drop.image, size, self)
-        self.job.finished_ok.connect(self._on_result)
-        self.job.failed.connect(self._on_failed)
+        self.job = Worker(translate_image, str(run_path), self.content_drop.image, size, expected=STYLE_ERRORS,
+                          parent=self)
+        self.job.returned.connect(self._on_result)
+        self.job.errored.connect(self._on_failed)
         self.job.finished.connect(self._on_job_ended)
-        self.say(f"Stylising with {Path(run_path).name}…")
         self.job.start()
         self._update_buttons()
         return True
 
     def stop(self) -> None:
-        if self.job is not None and hasattr(self.job, "stop"):
-            self.job.stop()
+        if self.job is not None:
+            self.job.cancel()
             self.say("Stopping; the current image is kept…")
 
     steps: list[int] = []
@@ -436,6 +404,5 @@ class StylePanel(Panel):
 
     def shutdown(self) -> None:
         if self.job is not None:
-            if hasattr(self.job, "stop"):
-                self.job.stop()
+            self.job.cancel()
             self.job.wait(30_000)

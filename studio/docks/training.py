@@ -153,9 +153,11 @@ class TrainingPanel(Panel):
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
         self.bar.setFormat("%v / %m steps (%p%)")
+        self._total_steps = event.total_steps
         # with a time budget the ETA follows whichever limit comes first; say which ones there are
         self._budget = (f", or {format_duration(event.time_limit_s)} of training time"
                         if event.time_limit_s else "")
+        self._time_limit, self._seconds_before = float(event.time_limit_s), float(event.train_seconds)
         self.step_label.setText(f"{event.start_step} / {event.total_steps}{self._budget}")
         self.run_label.setText(event.run_dir or "(not saved)")
         self.status_label.setText(f"Running on {event.device}, {event.parameters:,} parameters")
@@ -190,8 +192,17 @@ class TrainingPanel(Panel):
         self.status_label.setText(f"Opened a {history.status} run")
 
     def _on_progress(self, event: ev.Progress) -> None:
-        self.bar.setMaximum(max(event.total_steps, 1))
-        self.bar.setValue(event.step)
+        limit = getattr(self, "_time_limit", 0.0)
+        if limit:  # the bar follows whichever limit is nearer to ending the run
+            spent = getattr(self, "_seconds_before", 0.0) + event.elapsed_s
+            done = max(event.step / max(event.total_steps, 1), spent / limit)
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(round(1000 * min(1.0, done))))
+            self.bar.setFormat(f"{event.step} steps, {format_duration(spent)} of {format_duration(limit)} "
+                               f"({int(100 * min(1.0, done))}%)")
+        else:
+            self.bar.setMaximum(max(event.total_steps, 1))
+            self.bar.setValue(event.step)
         self.step_label.setText(f"{event.step} / {event.total_steps}{getattr(self, '_budget', '')}")
         self.speed_label.setText(f"{event.images_per_sec:,.0f}")
         self.eta_label.setText(format_duration(event.eta_s))
@@ -227,9 +238,13 @@ class TrainingPanel(Panel):
             self.bar.setValue(event.step)
             self.step_label.setText(f"{event.step} steps (time budget reached)")
         else:
-            # progress is reported every log_every steps: a stop between two reports would leave the bar behind
-            self.bar.setValue(min(event.step, self.bar.maximum()))
-            self.step_label.setText(f"{event.step} / {self.bar.maximum()}")
+            total = getattr(self, "_total_steps", 0) or self.bar.maximum()
+            if event.reason == "completed":   # whatever the bar counted (steps or time), the run is done
+                self.bar.setValue(self.bar.maximum())
+            elif not getattr(self, "_time_limit", 0.0):
+                # progress is reported every log_every steps: a stop between two reports would leave the bar behind
+                self.bar.setValue(min(event.step, self.bar.maximum()))
+            self.step_label.setText(f"{event.step} / {total}")
         self.status_label.setText(f"Finished ({event.reason}) at step {event.step}")
         self.eta_label.setText("–")
 

@@ -21,8 +21,8 @@ from engines.words import count
 from .. import dialogs
 from ..flow import FlowLayout
 from ..model_service import ModelService
-from ..run_chooser import RunChooser
-from .base import RIGHT, Panel, job_progress_bar, status_label
+from .base import RIGHT
+from .explorer import ExplorerPanel
 from ..widgets.grid import GridView
 
 
@@ -51,25 +51,22 @@ def _rgb(images: np.ndarray, channels: int) -> np.ndarray:
     return np.repeat(images, 3, axis=-1) if images.shape[-1] != channels else images
 
 
-class TranslatePanel(Panel):
+class TranslatePanel(ExplorerPanel):
     panel_id = "translate"
     title = "Translate"
     area = RIGHT
     tab_with = "losses"
+    service_class = TranslateService
+    job_kinds = ("translate",)
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.service = TranslateService(self)
-        self.info: dict | None = None
         self.paths: list[str] = []
         self.last: dict | None = None        # the newest translation: results and their names
         self.choose_folder = lambda: dialogs.open_folder(self, "Export translations to", "export")
         self.confirm_replace = lambda folder: QMessageBox.question(
             self, "Replace files?", f"Some files in {folder} already exist. Replace them?") == QMessageBox.StandardButton.Yes
 
-        self.chooser = RunChooser(state, self)
-        self.chooser.chosen.connect(self.service.open_run)
-        self.chooser.note.connect(self.say)
         self.direction = QComboBox()
         self.direction.setToolTip("a2b: images like the run's --data set into the other set's look; b2a: back")
         self.images_label = QLabel("No images chosen: drop files or folders here, or add them.")
@@ -82,9 +79,6 @@ class TranslatePanel(Panel):
         self.clear_button.clicked.connect(lambda: self.set_paths([]))
         self.translate_button = QPushButton("Translate")
         self.translate_button.clicked.connect(self.translate)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: self.service.cancel("translate"))
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("One PNG per image into a folder, names kept (never overwriting without asking)")
         self.export_button.setEnabled(False)
@@ -98,8 +92,6 @@ class TranslatePanel(Panel):
             buttons.addWidget(b)
         self.view = GridView()
         self.view.placeholder = "Open a translation run (CycleGAN), then add images to translate"
-        self.progress = job_progress_bar()
-        self.status = status_label()
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addLayout(row)
@@ -110,18 +102,10 @@ class TranslatePanel(Panel):
         layout.addWidget(self.status)
         self.setAcceptDrops(True)
 
-        s = self.service
-        s.loaded.connect(self._on_loaded)
-        s.translated.connect(self._on_translated)
-        s.failed.connect(lambda kind, message, details: self.say(message))
-        s.cancelled.connect(lambda kind: self.say("Stopped."))
-        s.progress.connect(self._on_progress)
-        s.busy_changed.connect(self._on_busy)
+        self.service.translated.connect(self._on_translated)
         self._update_enabled()
 
     # --- what to translate --------------------------------------------------------------------------
-    def say(self, text: str) -> None:
-        self.status.setText(text)
 
     def set_paths(self, paths: list[str]) -> None:
         self.paths = [str(p) for p in paths]
@@ -153,9 +137,7 @@ class TranslatePanel(Panel):
             self.set_paths(self.paths + paths)
 
     # --- the model ----------------------------------------------------------------------------------
-    def _on_loaded(self, info: dict) -> None:
-        self.info = info
-        self.chooser.show_loaded(info)
+    def on_loaded(self, info: dict) -> None:
         self.direction.clear()
         why = info.get("why_not", {}).get("translate", "")
         if not why:
@@ -163,6 +145,9 @@ class TranslatePanel(Panel):
                 kinds = {1: "grey", 3: "RGB"}
                 self.direction.addItem(f"{d} ({kinds[source]} → {kinds[target]})", d)
         self.say(f"{why}: Translate needs a run of a family that translates (cyclegan, style)." if why else "")
+        self._update_enabled()
+
+    def on_open_failed(self) -> None:
         self._update_enabled()
 
     def _update_enabled(self) -> None:
@@ -179,14 +164,7 @@ class TranslatePanel(Panel):
         self.say("Translating…")
         self.service.translate_files(list(self.paths), self.direction.currentData())
 
-    def _on_progress(self, kind: str, done: int, total: int) -> None:
-        if kind == "translate":
-            self.progress.setMaximum(max(total, 1))
-            self.progress.setValue(done)
 
-    def _on_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.stop_button.setEnabled(busy)
 
     def _on_translated(self, result: dict) -> None:
         self.last = result
@@ -221,5 +199,3 @@ class TranslatePanel(Panel):
         self.say(f"Exported {count(len(paths), 'image')} to {folder}.")
         return paths
 
-    def shutdown(self) -> None:
-        self.service.shutdown()

@@ -172,6 +172,10 @@ class _SameDraws:
 def _two_steps(name, job) -> dict:
     data = tiny_dataset(n=20, size=16, channels=1, classes=2)
     trainer = Trainer.new(name, small_config(name), EQUAL_SETTINGS, data, None, inputs=job["inputs"])
+    for opt in trainer.engine.optimizers().values():  # Adam's steps linear in the gradient (not its sign),
+        for group in opt.param_groups:                # so rounding in near-zero gradients stays rounding
+            if "eps" in group:
+                group["eps"] = 1.0
     real_step = trainer.engine.train_step
 
     def step(batch, *args):
@@ -209,7 +213,7 @@ def _equal_worker(rank, port, jobs, folder, queue):
 def _close(a, b, where, problems):
     if isinstance(a, torch.Tensor):
         if a.is_floating_point():
-            if not torch.allclose(a.double(), b.double(), rtol=1e-2, atol=2e-3):
+            if not torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-6):
                 problems.append(f"{where} (max difference {float((a.double() - b.double()).abs().max()):.2e})")
         elif not torch.equal(a, b):
             problems.append(where)

@@ -100,3 +100,11 @@ def test_flow_matching_objective_keeps_the_contract(tmp_path, monkeypatch):
     calls = []
     engine.sample(2, seed=0, progress=lambda d, n: calls.append(n))
     assert calls == [3, 3, 3]
+
+
+def test_flow_matching_objective_reaches_the_tools_through_the_prior_role(monkeypatch):
+    from tests.engines import test_roles
+
+    monkeypatch.setitem(SMALL_CONFIG, "ldm", {**SMALL, "objective": "flow-matching", "first_stage_family": "ae"})
+    assert test_roles.build("ldm").prediction == "velocity"
+    test_roles.test_every_tool_a_role_allows_runs_on_a_fresh_engine("ldm")

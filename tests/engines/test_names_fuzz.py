@@ -130,6 +130,7 @@ MODEL_CASES = {
     "huge size": _set("data_spec.size", 10**9),
     "size not a number": _set("data_spec.size", "16; rm -rf"),
     "negative channels": _set("data_spec.channels", -3),
+    "absurd channels": _set("data_spec.channels", 10**6),
     "data spec a list": _set("data_spec", [16, 1]),
     "input name is a path": _set("inputs", {"../x": {"data_spec": {"size": 16, "channels": 1}}}),
     "source with newline": _set("source", "run\nFAKE LOG LINE"),

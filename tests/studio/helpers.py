@@ -46,6 +46,7 @@ def configure_tiny_run(window, steps=12, sample_every=4):
     form.editor("latent_dim").setValue(8)
     form.editor("g_width").setValue(8)
     form.editor("d_width").setValue(8)
+    model.train_for.setCurrentText("steps")  # the studio's first-run plan is five minutes: these count steps
     settings = model.settings_form
     settings.editor("steps").setValue(steps)
     settings.editor("batch_size").setValue(8)

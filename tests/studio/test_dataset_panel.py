@@ -121,3 +121,19 @@ def test_an_out_of_range_size_says_the_range_instead_of_becoming_another_size(qt
     assert box.value() == 32 and window.state.image_size == 32
     assert panel.error.isVisibleTo(panel)
     assert panel.error.text() == "Size must be between 16 and 256 px; 300 is out of range."
+
+
+def test_a_second_input_fits_the_dataset_dock_at_1280x720(qtbot, laptop_window):
+    """With CycleGAN's set B the panel scrolled sideways: descriptions and Clear were cut."""
+    from .helpers import in_sight
+    window = laptop_window
+    model = window.panels["model"]
+    model.family_box.setCurrentIndex(model.family_box.findData("cyclegan"))
+    dataset = window.panels["dataset"]
+    from studio.input_targets import InputTarget
+    qtbot.waitUntil(lambda: bool(dataset.findChildren(InputTarget)))
+    target = dataset.findChildren(InputTarget)[0]
+    qtbot.waitUntil(lambda: in_sight(window, "dataset", target.clear))
+    scroll = window.docks["dataset"].widget()
+    assert scroll.horizontalScrollBar().maximum() == 0          # nothing cut sideways
+    assert in_sight(window, "dataset", target.choose) and in_sight(window, "dataset", dataset.drop_zone)

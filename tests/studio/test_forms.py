@@ -131,7 +131,11 @@ def test_train_for_minutes_sets_the_time_budget_and_follows_reopened_settings(qt
     from engines.config import replace_checked
 
     model, state = window.panels["model"], window.state
-    assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0
+    # a newcomer's first run: five minutes of training, not a step count that takes half an hour
+    assert model.train_for.currentText() == "minutes" and state.settings.time_limit == 300.0
+    assert model.minutes_box.value() == 5.0
+    model.train_for.setCurrentText("steps")
+    assert state.settings.time_limit == 0
     model.train_for.setCurrentText("minutes")
     model.minutes_box.setValue(2.5)
     assert state.settings.time_limit == 150.0 and model.minutes_box.isVisible()
@@ -140,7 +144,7 @@ def test_train_for_minutes_sets_the_time_budget_and_follows_reopened_settings(qt
     model.settings_form.set_config(replace_checked(state.settings, time_limit=600.0))  # e.g. a reopened run
     assert model.train_for.currentText() == "minutes" and model.minutes_box.value() == 10.0
     model.reset()
-    assert model.train_for.currentText() == "steps" and state.settings.time_limit == 0
+    assert model.train_for.currentText() == "minutes" and state.settings.time_limit == 300.0
 
 
 def test_the_studio_opens_on_sngan_and_its_form_hides_what_does_not_apply(qtbot, window):

@@ -146,7 +146,7 @@ def test_translate_with_a_trained_style_run_and_a_run_that_cannot(qtbot, window,
 def test_start_and_stop_are_in_sight_at_1280x720_and_the_prompt_follows_the_images(qtbot, laptop_window, images):
     """Start/Stop were below the fold under a nested scroll area; the status still said "Drop a content
     image…" after both were chosen."""
-    from .conftest import in_sight
+    from .helpers import in_sight
     window = laptop_window
     panel = window.panels["style"]
     qtbot.waitUntil(lambda: in_sight(window, "style", panel.start_button))

@@ -145,7 +145,7 @@ def test_a_tool_run_can_be_stopped_and_then_rerun(qtbot, window, setup, tmp_path
 
 def test_run_and_every_input_button_are_in_sight_at_1280x720(qtbot, laptop_window):
     """The third input button was cut off, Run was below the fold, inputs and results had no labels."""
-    from .conftest import in_sight
+    from .helpers import in_sight
     window = laptop_window
     panel = window.panels["tools"]
     qtbot.waitUntil(lambda: in_sight(window, "tools", panel.run_button))

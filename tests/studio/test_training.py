@@ -182,6 +182,8 @@ def test_a_reopened_run_shows_its_own_figures_and_a_time_budget_ends_full(qtbot,
     state.run_started.emit(ev.Started(None, "dcgan", 0, 10_000, "cpu", 10, time_limit_s=60.0, global_batch=64))
     state.progress.emit(ev.Progress(300, 10_000, {"d_loss": 1.0}, 50.0, 30.0, 30.0))
     assert panel.elapsed_label.text() != "–" and "64" in panel.batch_label.text()
+    # while it runs the bar follows the limit nearer to ending it: half the minute, not 3% of the steps
+    assert panel.bar.value() == panel.bar.maximum() // 2 and "50%" in panel.bar.text()
     state.finished.emit(ev.Finished(600, "time budget"))
     assert panel.bar.value() == panel.bar.maximum() == 600 and "time budget" in panel.step_label.text()
 

@@ -22,6 +22,7 @@ TIERS = ("multiprocess", "benchmark", "window", "slow")
 # by file (relative to tests/); a file whose name says "distributed", "processes" or "nodes" is multiprocess too
 MULTIPROCESS_FILES = {"engines/test_gradient_seam.py"}
 MULTIPROCESS_WORDS = ("distributed", "processes", "nodes")
+WINDOW_FILES = {"test_launch.py", "test_desktop_entry.py"}  # start the real studio window
 BENCHMARK_FILES = {"test_benchmarks.py", "engines/test_equal_time_benchmark.py",
                    "engines/test_benchmark_distributed.py"}
 # Tests or whole files using 0.3 CPU seconds or more (measured with --cpu-durations, which counts this
@@ -99,7 +100,7 @@ def tier_of(item) -> list[str]:
         tiers.append("multiprocess")
     if rel in BENCHMARK_FILES:
         tiers.append("benchmark")
-    if rel.startswith("studio/") and (any(f.endswith("window") for f in getattr(item, "fixturenames", ()))
+    if rel in WINDOW_FILES or rel.startswith("studio/") and (any(f.endswith("window") for f in getattr(item, "fixturenames", ()))
                                       or _builds_main_window(Path(str(item.path)))):
         tiers.append("window")
     name = f"{rel}::{item.name}"

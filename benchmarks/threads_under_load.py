@@ -158,6 +158,11 @@ def main(argv=None) -> int:
                             continue
                         m = run_one(family, size, threads, args.seconds, args.seed, args.smoke, spin)
                         results[name].append(m)
+                        rec.save({"rows": rows, "cores": cores, "complete": False,
+                                  "partial": {"family": family, "size": size, "load_threads": load,
+                                              "runs": results}},
+                                 settings={k: v for k, v in vars(args).items() if k != "one"}, quiet=True,
+                                 notes="partial: written after every measurement; steps per wall-second")
                         print(f"{family} {size}px load {load}: {name:>14}  {m['steps_per_s']:8.2f} steps/s"
                               f"  (ended at {m['final_threads']} threads)", flush=True)
             finally:
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
         print(f"| {row['family']} {row['size']} px | {row['load_threads'] or 'none'} | {r['auto']:.2f} | "
               f"{r['1']:.2f} | {r[f'all ({cores})']:.2f} | {r[f'all ({cores}), spinning']:.2f} | {row['auto_vs_best']:.2f}"
               f"{'' if row['meets_goal'] else ' (missed)'} | {row['goal']} |")
-    rec.save({"rows": rows, "cores": cores}, settings={k: v for k, v in vars(args).items() if k != "one"},
+    rec.save({"rows": rows, "cores": cores, "complete": True}, settings={k: v for k, v in vars(args).items() if k != "one"},
              notes="steps per wall-second; the machine may have been shared (see load)")
     return 0
 

@@ -3,8 +3,9 @@
     net = image_network(engine)                 # what to export, with example inputs
     export_onnx(net, "g.onnx"); export_pt2(net, "g.pt2")
 
-Each family says what it exports (its export_network(), the Exportable role); per kind of family (noise and every other random draw are inputs; the loop a
-sampler runs around the network is not part of the file):
+Each family says what it exports (its export_network(), the Exportable role); per kind of family
+(noise and every other random draw are inputs; the loop a sampler runs around the network is not
+part of the file):
 
 | family kind | inputs | output |
 | GANs (gan, dcgan, cgan, wgan-gp, sngan, sagan) | z (B, latent) float32 [, labels (B,) int64] | images (B, C, H, W) in [-1, 1] (the EMA generator when the run keeps one) |

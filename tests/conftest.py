@@ -22,10 +22,59 @@ TIERS = ("multiprocess", "benchmark", "window", "slow")
 # by file (relative to tests/); a file whose name says "distributed", "processes" or "nodes" is multiprocess too
 MULTIPROCESS_FILES = {"engines/test_gradient_seam.py"}
 MULTIPROCESS_WORDS = ("distributed", "processes", "nodes")
+WINDOW_FILES = {"test_launch.py", "test_desktop_entry.py"}  # start the real studio window
 BENCHMARK_FILES = {"test_benchmarks.py", "engines/test_equal_time_benchmark.py",
                    "engines/test_benchmark_distributed.py"}
-# by test id prefix (file::name), measured at several seconds each on a shared 2-core machine
-SLOW: set[str] = set()
+# Tests or whole files using 0.3 CPU seconds or more (measured with --cpu-durations, which counts this
+# process's CPU time, so a busy machine does not skew it); `file::name` covers its parametrisations.
+SLOW = {
+    # whole files: most of their tests train, or share a trained run
+    "engines/test_checkpoint_best.py",
+    "engines/test_compare.py",
+    "engines/test_crash_safety.py",
+    "engines/test_cyclegan.py",
+    "engines/test_diffusion_engine.py",
+    "engines/test_evaluate.py",
+    "engines/test_export.py",
+    "engines/test_family_contract.py",
+    "engines/test_first_stage_input.py",
+    "engines/test_gan_diagnostics.py",
+    "engines/test_gan_milestones.py",
+    "engines/test_gan_milestones_cli.py",
+    "engines/test_latent.py",
+    "engines/test_ldm.py",
+    "engines/test_network_export.py",
+    "engines/test_overfitting.py",
+    "engines/test_schedules_from_budget.py",
+    "engines/test_style.py",
+    "engines/test_style_family.py",
+    "engines/test_tools.py",
+    "engines/test_training_resume_cli.py",
+    "engines/test_transformer.py",
+    "engines/test_vae.py",
+    # single tests
+    "engines/test_capabilities.py::test_per_image_bits_per_dim_average_to_the_validation_figure",
+    "engines/test_class_mixing.py::test_one_hot_weights_give_exactly_the_hard_label_images",
+    "engines/test_cli.py::test_mistakes_around_an_existing_run_are_one_line_and_exit_code_2",
+    "engines/test_cli.py::test_train_starts_from_the_family_recipe_for_training_settings_and_explicit_choices_win",
+    "engines/test_diffusion_maths.py::test_samplers_land_on_the_data_with_an_exact_denoiser",
+    "engines/test_disk_full_and_damage.py::test_resume_falls_back_to_the_newest_intact_checkpoint_with_a_warning",
+    "engines/test_flow_matching.py::test_real_images_go_to_noise_and_back",
+    "engines/test_flow_matching.py::test_stochastic_sampling_is_repeatable_and_noise_zero_is_the_ode",
+    "engines/test_flows.py::test_encode_decode_reproduces_trained_images_exactly",
+    "engines/test_gan.py::test_cli_trains_a_conditional_gan_on_subfolders_and_samples_a_label",
+    "engines/test_names_fuzz.py::test_check_name_refuses_every_kind_of_path_in_one_line",
+    "engines/test_pixelcnn.py::test_logits_depend_on_every_earlier_subpixel_and_nothing_else",
+    "engines/test_quality.py::test_feature_space_learns_the_classes_and_counts_coverage",
+    "engines/test_sample_schedule.py::test_clock_grids_come_early_and_leave_the_losses_alone",
+    "engines/test_sampling_options.py::test_every_family_declares_its_sampling_options_as_a_typed_config",
+    "engines/test_time_budget.py::test_compare_lines_runs_up_at_equal_time_and_at_equal_steps",
+    "engines/test_training_device.py::test_cpu_trains_in_fp32_whatever_was_asked",
+    "engines/test_training_loop.py::test_stop_then_resume_matches_an_uninterrupted_run",
+    "engines/test_training_safety.py::test_the_person_can_roll_back_to_before_a_finding",
+    "engines/test_training_safety.py::test_weights_that_turned_non_finite_are_never_checkpointed",
+    "studio/test_dataset_panel.py::test_command_line_folders_are_loaded",
+}
 
 _window_modules: dict[str, bool] = {}
 
@@ -51,7 +100,7 @@ def tier_of(item) -> list[str]:
         tiers.append("multiprocess")
     if rel in BENCHMARK_FILES:
         tiers.append("benchmark")
-    if rel.startswith("studio/") and (any(f.endswith("window") for f in getattr(item, "fixturenames", ()))
+    if rel in WINDOW_FILES or rel.startswith("studio/") and (any(f.endswith("window") for f in getattr(item, "fixturenames", ()))
                                       or _builds_main_window(Path(str(item.path)))):
         tiers.append("window")
     name = f"{rel}::{item.name}"
@@ -91,6 +140,10 @@ def pytest_runtest_protocol(item, nextitem):
     t0 = time.process_time()
     yield
     _cpu[item.nodeid] = time.process_time() - t0
+    log = os.environ.get("GENSTUDIO_CPU_LOG")  # one line per test as it ends (a long run read as it goes)
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{_cpu[item.nodeid]:.3f} {item.nodeid}\n")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

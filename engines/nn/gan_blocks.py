@@ -58,7 +58,9 @@ class SelfAttention(nn.Module):
         k = self.key(x).flatten(2).transpose(1, 2)       # (B, N, c')
         v = self.value(x).flatten(2).transpose(1, 2)     # (B, N, c/2)
         # softmax(q k^T) v without SAGAN's missing 1/sqrt(c') (scale=1): the fused kernel on GPUs
-        y = F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, -1, h, w)
+        # (one head as a 4-D batch: ONNX's attention takes 4-D query, key and value only)
+        y = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None], scale=1.0)[:, 0]
+        y = y.transpose(1, 2).reshape(b, -1, h, w)
         return x + self.gamma * self.out(y)
 
 

@@ -5,8 +5,8 @@ a second run, the studio's own window) two threads fighting other work for two c
 several times slower than one. So with `threads` = 0 the loop hands every training step's duration
 to a ThreadTuner, which
 
-- tries each candidate count (1, 2, 4, … and the core count) for a few steps after the first one and
-  keeps the fastest (a tie within `tie` goes to fewer threads: they leave room for other work);
+- starts at one thread (on a busy machine more can be many times slower), tries each candidate count
+  (1, 2, 4, … and the core count) for a few steps after the first one and keeps the fastest (a tie within `tie` goes to fewer threads: they leave room for other work);
 - tries again when steps get noticeably slower than what the kept count measured (`slowdown`), and
   every `check_s` seconds of stepping otherwise (the interval doubles up to `max_check_s` while the
   choice stands, as a freed machine is only noticed by trying);
@@ -67,6 +67,7 @@ class ThreadTuner:
         self.first_check_s, self.max_check_s = check_s, max_check_s
         self.check_s = check_s
         self._set = set_threads
+        self._set(self.current)
         self._seen = 0                  # steps seen
         self._clock = 0.0               # seconds of stepping so far (the tuner's own clock)
         self._next_check = 0.0
@@ -177,7 +178,7 @@ def tuner_for(setting: int, threads_now: int, device_type: str, world: int = 1) 
         return None
     if world == 1 and env.isdigit() and int(env) > 0:
         return None
-    return ThreadTuner(threads_now, start=threads_now)
+    return ThreadTuner(threads_now, start=1)  # the safe count first: on a busy machine more can be far slower
 
 
 def chosen_count(message: str) -> int | None:

@@ -24,11 +24,15 @@ class ScoreOptions:
 
 
 @dataclass(frozen=True)
-class InpaintOptions:
-    candidates: int = param(1, min=1, max=16, label="candidates per image",
-                            help="fillings per image (written as NAME.png, NAME.c1.png, ...)")
+class UpscaleOptions:
     steps: int = param(0, min=0, max=10_000, advanced=True,
                        help="diffusion or flow steps, or latent optimisation steps (0: the model's own)")
+
+
+@dataclass(frozen=True)
+class InpaintOptions(UpscaleOptions):
+    candidates: int = param(1, min=1, max=16, label="candidates per image",
+                            help="fillings per image (written as NAME.png, NAME.c1.png, ...)")
     resample: int = param(2, min=1, max=20, advanced=True,
                           help="diffusion or flow: RePaint's resampling rounds per step")
     sweeps: int = param(2, min=0, max=20, advanced=True,
@@ -36,17 +40,9 @@ class InpaintOptions:
 
 
 @dataclass(frozen=True)
-class DenoiseOptions:
+class DenoiseOptions(UpscaleOptions):
     sigma: float = param(0.0, min=0.0, max=255.0, label="noise level σ",
                          help="the noise's standard deviation on the 0-255 scale; 0: estimate it per image")
-    steps: int = param(0, min=0, max=10_000, advanced=True,
-                       help="diffusion or flow steps for a full run, or latent optimisation steps (0: the model's own)")
-
-
-@dataclass(frozen=True)
-class UpscaleOptions:
-    steps: int = param(0, min=0, max=10_000, advanced=True,
-                       help="diffusion or flow steps, or latent optimisation steps (0: the model's own)")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QMenu, QProgressBar, QPushButton, QSlider,
+                               QLineEdit, QMenu, QPushButton, QSlider,
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from engines.data.decode import load_image
@@ -30,11 +30,10 @@ from engines.latent import MODES
 from .. import dialogs
 from ..flow import FlowLayout
 from ..images import to_pixmap
-from ..model_service import ModelService
-from ..run_chooser import RunChooser
 from ..dialogs import ask_overwrite, export_checked
 from ..export_dialog import ask_export, with_changes
-from .base import RIGHT, Panel
+from .base import RIGHT
+from .explorer import ExplorerPanel
 from ..widgets.grid import GridView
 from engines.words import count
 from ..widgets.options import SamplingOptionsForm
@@ -245,16 +244,16 @@ class EndpointEditor(QWidget):
             event.acceptProposedAction()
 
 
-class LatentPanel(Panel):
+class LatentPanel(ExplorerPanel):
     panel_id = "latent"
     title = "Latent"
     area = RIGHT
     tab_with = "gallery"
+    # every job of the panel shows its progress (end points, frames, sampling options)
+    job_kinds = ("frame", "frames", "options", "endpoint:A", "endpoint:B", "endpoint:C", "endpoint:D")
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.service = ModelService(self)
-        self.model_info: dict | None = None
         self.gallery_images: np.ndarray | None = None
         self.gallery_selection: list[dict] = []   # the Gallery's selected tiles (state.gallery_selection_changed)
         self.waiting_for_click: str | None = None  # the end point the next clicked thumbnail becomes
@@ -270,14 +269,11 @@ class LatentPanel(Panel):
 
         self._build()
         s = self.service
-        s.loaded.connect(self._on_loaded)
         s.endpoint_ready.connect(self._on_endpoint)
         s.frame_ready.connect(self._on_frame)
         s.frames_ready.connect(self._on_frames)
         s.captions_ready.connect(self._on_captions)
-        s.failed.connect(self._on_failed)
-        s.progress.connect(self._on_progress)
-        s.busy_changed.connect(self._on_busy)
+        s.failed.connect(self._on_open_error)
         state.samples.connect(self._on_samples)
         state.image_clicked.connect(self._on_image_clicked)
         state.endpoint_offered.connect(self._on_endpoint_offered)
@@ -312,9 +308,6 @@ class LatentPanel(Panel):
 
     # --- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.chooser = RunChooser(self.state, self)
-        self.chooser.chosen.connect(self.service.open_run)
-        self.chooser.note.connect(self.say)
         self.support_label = QLabel("")
         self.support_label.setWordWrap(True)
         self.support_label.setStyleSheet("color: #888;")
@@ -386,12 +379,7 @@ class LatentPanel(Panel):
         self.view = GridView()
         self.view.placeholder = "Set end points A and B (a seed or an image) to see the path between them"
         self.view.setMinimumHeight(220)  # a grid between four corners needs room to be read
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumHeight(14)
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.hide()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.progress_bar = self.progress      # ExplorerPanel's
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
@@ -409,16 +397,12 @@ class LatentPanel(Panel):
             w.setEnabled(on)
         self.export_button.setEnabled(self.result is not None)
 
-    def say(self, text: str) -> None:
-        self.status.setText(text)
-
     # --- opening runs ---------------------------------------------------------------------------
-    def open_run(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> None:
-        self.chooser.open_run(run_dir, checkpoint)
+    @property
+    def model_info(self) -> dict | None:
+        return self.info
 
-    def _on_loaded(self, info: dict) -> None:
-        self.model_info = info
-        self.chooser.show_loaded(info)
+    def on_loaded(self, info: dict) -> None:
         support = info["support"]
         if support is None:
             why = (info.get("why_not") or {}).get("latent") or f"{info['family']} has no latent space"
@@ -510,20 +494,12 @@ class LatentPanel(Panel):
     def _on_samples(self, event) -> None:
         self.gallery_images = event.images
 
-    def _on_failed(self, kind: str, message: str, details: str) -> None:
-        self.say(message)
+    def on_open_failed(self) -> None:
+        self._set_enabled(False)
+
+    def _on_open_error(self, kind: str, message: str, details: str) -> None:
         if kind == "open":
-            self.model_info = None
-            self.chooser.show_failed()
-            self._set_enabled(False)
             self.state.message.emit("error", f"Cannot explore this run: {message}", details)
-
-    def _on_progress(self, kind: str, done: int, total: int) -> None:
-        self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(done)
-
-    def _on_busy(self, busy: bool) -> None:
-        self.progress_bar.setVisible(busy)
 
     # --- export ---------------------------------------------------------------------------------
     def _choose_export(self) -> None:
@@ -554,5 +530,3 @@ class LatentPanel(Panel):
         self.state.notice.emit("error" if failed else "", message if failed else "", "", "export:latent")
         return out
 
-    def shutdown(self) -> None:
-        self.service.shutdown()

@@ -27,9 +27,9 @@ from ..dialogs import ask_overwrite
 from ..forms import ConfigForm
 from ..images import to_pixmap
 from ..mask_editor import BRUSH, RECT, MaskEditor
-from ..run_chooser import RunChooser
 from ..tool_service import ToolService
-from .base import RIGHT, Panel, job_progress_bar, status_label
+from .base import RIGHT
+from .explorer import ExplorerPanel
 from ..flow import FlowLayout
 from ..widgets.grid import GridView
 
@@ -84,25 +84,22 @@ def _heading(text: str) -> QLabel:
     return label
 
 
-class ToolsPanel(Panel):
+class ToolsPanel(ExplorerPanel):
     panel_id = "tools"
     title = "Tools"
     area = RIGHT
     tab_with = "losses"
+    service_class = ToolService
+    job_kinds = ("tool",)
 
     def __init__(self, state, parent=None):
         super().__init__(state, parent)
-        self.service = ToolService(self)
-        self.info: dict | None = None
         self.engine_class: type | None = None
         self.sources: list[str] = []          # files and folders the person added
         self.result: dict | None = None
         self.confirm_overwrite: Callable[[Path], bool] = lambda path: ask_overwrite(self, path)
         self.setAcceptDrops(True)
 
-        self.chooser = RunChooser(state, self)
-        self.chooser.chosen.connect(self._open)
-        self.chooser.note.connect(self.say)
         self.tool_box = QComboBox()
         for t in TOOLS:
             self.tool_box.addItem(TITLES[t], t)
@@ -196,17 +193,12 @@ class ToolsPanel(Panel):
 
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.run_tool)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: self.service.cancel("tool"))
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._pick_export)
         buttons = FlowLayout()
         for b in (self.run_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
-        self.progress = job_progress_bar()
-        self.status = status_label()
 
         # results: a grid (image tools) or the ranked list and histogram (scores)
         self.results = QStackedWidget()
@@ -244,11 +236,8 @@ class ToolsPanel(Panel):
         layout.addWidget(self.results, 1)
 
         s = self.service
-        s.loaded.connect(self._on_loaded)
         s.tool_done.connect(self._on_done)
-        s.failed.connect(self._on_failed)
         s.cancelled.connect(lambda kind: self.say("Stopped; nothing was written."))
-        s.progress.connect(self._on_progress)
         s.busy_changed.connect(self._on_busy)
         self._tool_changed()
 
@@ -270,25 +259,17 @@ class ToolsPanel(Panel):
         w.setLayout(form)
         return w
 
-    def say(self, text: str) -> None:
-        self.status.setText(text)
-
     @property
     def tool(self) -> str:
         return self.tool_box.currentData()
 
     # --- run and inputs ------------------------------------------------------------------------------
-    def open_run(self, run_dir, checkpoint=None) -> None:
-        self.chooser.open_run(run_dir, checkpoint)
-
-    def _open(self, run_dir, checkpoint) -> None:
+    def open_checkpoint(self, run_dir, checkpoint) -> None:
         self._run_dir = str(run_dir)
-        self.service.open_run(run_dir, checkpoint)
+        super().open_checkpoint(run_dir, checkpoint)
 
-    def _on_loaded(self, info: dict) -> None:
-        self.info = info
+    def on_loaded(self, info: dict) -> None:
         self.engine_class = info["engine_class"]  # the family, named by the model's thread
-        self.chooser.show_loaded(info)
         self.mask_editor.set_size(info["size"])
         self.brush_size.setValue(self.mask_editor.brush)
         self._tool_changed()
@@ -417,23 +398,10 @@ class ToolsPanel(Panel):
         self.say(f"{TITLES[self.tool]}…")
         self.service.run_tool(self.tool, list(self.sources), params, mask, self._run_dir)
 
-    def _on_progress(self, kind: str, done: int, total: int) -> None:
-        if kind != "tool":
-            return
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(done)
-
-    def _on_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.stop_button.setEnabled(busy)
+    def _on_busy(self, busy: bool) -> None:   # progress and Stop: ExplorerPanel
         self.run_button.setEnabled(not busy)
         if not busy:
             self._update_enabled()
-
-    def _on_failed(self, kind: str, message: str, details: str) -> None:
-        if kind == "open":
-            self.chooser.show_failed()
-        self.say(message)
 
     def _on_done(self, result: dict) -> None:
         self.result = result
@@ -551,8 +519,6 @@ class ToolsPanel(Panel):
         self.say(f"Exported {len(targets)} images to {path}.")
         return targets
 
-    def shutdown(self) -> None:
-        self.service.shutdown()
 
 
 class _Spec:

@@ -153,6 +153,7 @@ class TrainingPanel(Panel):
         self.bar.setRange(0, max(event.total_steps, 1))
         self.bar.setValue(event.start_step)
         self.bar.setFormat("%v / %m steps (%p%)")
+        self._total_steps = event.total_steps
         # with a time budget the ETA follows whichever limit comes first; say which ones there are
         self._budget = (f", or {format_duration(event.time_limit_s)} of training time"
                         if event.time_limit_s else "")
@@ -237,9 +238,13 @@ class TrainingPanel(Panel):
             self.bar.setValue(event.step)
             self.step_label.setText(f"{event.step} steps (time budget reached)")
         else:
-            # progress is reported every log_every steps: a stop between two reports would leave the bar behind
-            self.bar.setValue(min(event.step, self.bar.maximum()))
-            self.step_label.setText(f"{event.step} / {self.bar.maximum()}")
+            total = getattr(self, "_total_steps", 0) or self.bar.maximum()
+            if event.reason == "completed":   # whatever the bar counted (steps or time), the run is done
+                self.bar.setValue(self.bar.maximum())
+            elif not getattr(self, "_time_limit", 0.0):
+                # progress is reported every log_every steps: a stop between two reports would leave the bar behind
+                self.bar.setValue(min(event.step, self.bar.maximum()))
+            self.step_label.setText(f"{event.step} / {total}")
         self.status_label.setText(f"Finished ({event.reason}) at step {event.step}")
         self.eta_label.setText("–")
 

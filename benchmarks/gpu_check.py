@@ -302,8 +302,21 @@ def _group_child(backend: str, port: int, size: int, queue) -> None:
 
 def one_process_group(backend: str, size: int) -> dict:
     """`--nproc-per-node 1`: a process group of one (NCCL on CUDA) and a short training run in it."""
+    if backend != "nccl":  # gloo on the CPU: in this process (a forked child of a process whose thread
+        import queue as local  # pools have run can hang in its first collective), its environment restored
+        saved = {k: os.environ.get(k) for k in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
+        answer = local.Queue()
+        try:
+            _group_child(backend, _free_port(), size, answer)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return answer.get_nowait()
     import torch.multiprocessing as mp
-    ctx = mp.get_context("spawn" if backend == "nccl" else "fork")  # CUDA cannot be forked
+    ctx = mp.get_context("spawn")  # CUDA cannot be forked
     queue = ctx.Queue()
     proc = ctx.Process(target=_group_child, args=(backend, _free_port(), size, queue))
     proc.start()

@@ -125,7 +125,7 @@ def test_every_family_on_two_processes_agrees_and_resumes_exactly(tmp_path):
 
 # --- two processes take the one-process step on the combined batch -----------------------------
 
-EQUAL_SETTINGS = replace_checked(FAMILY_SETTINGS, steps=2, flip=False)
+EQUAL_SETTINGS = replace_checked(FAMILY_SETTINGS, steps=2, flip=False, threads=1)  # the workers run at 1 thread too
 # Statistics over the images of one process: batch norm (on CPU; SyncBatchNorm on CUDA) and the
 # discriminator's minibatch standard deviation (ProGAN, StyleGAN) see each process's shard, so these
 # cannot equal the one-process step on the combined batch (they still agree between processes).

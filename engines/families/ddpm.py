@@ -105,6 +105,16 @@ class UNetPrior(Engine):
     class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
     options: object
 
+    # the prior role's image space, the same for every pixel-space U-Net prior
+    def prior_shape(self) -> tuple[int, ...]:
+        return (self.data.channels, self.data.size, self.data.size)
+
+    def to_space(self, images: np.ndarray) -> torch.Tensor:
+        return self._images_to_tensor(images)
+
+    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
+        return to_uint8(x)
+
     def __init__(self, config: UNetPriorConfig, data: DataSpec, device="cpu"):
         super().__init__(config, data, device)
         c = config
@@ -387,15 +397,6 @@ class DDPMEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, Exportab
     @property
     def prediction(self) -> str:
         return self.config.prediction
-
-    def prior_shape(self) -> tuple[int, ...]:
-        return (self.data.channels, self.data.size, self.data.size)
-
-    def to_space(self, images: np.ndarray) -> torch.Tensor:
-        return self._images_to_tensor(images)
-
-    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
-        return to_uint8(x)
 
     def prior_times(self) -> range:
         return range(self.config.timesteps)

@@ -276,15 +276,6 @@ class FlowMatchingEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, 
     # --- the prior role: x_t = (1 - t) x0 + t eps, velocity prediction ------------------------------------
     prediction = "velocity"
 
-    def prior_shape(self) -> tuple[int, ...]:
-        return (self.data.channels, self.data.size, self.data.size)
-
-    def to_space(self, images: np.ndarray) -> torch.Tensor:
-        return self._images_to_tensor(images)
-
-    def from_space(self, x: torch.Tensor, labels: np.ndarray | None = None, progress: ProgressFn | None = None) -> np.ndarray:
-        return to_uint8(x)
-
     def prior_times(self) -> list[float]:
         return [i / 1000 for i in range(1, 1001)]
 

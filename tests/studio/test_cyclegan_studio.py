@@ -49,6 +49,10 @@ def test_cyclegan_from_the_studio(qtbot, window, blob_folder, tmp_path):
     with qtbot.waitSignal(state.finished, timeout=60_000) as done:
         state.actions.start.trigger()
     assert done.args[0].reason == "completed"
+    # the explorer panels follow the finished run and open it themselves: let those opens finish before
+    # the test opens it again, so no earlier `loaded` reaches a signal blocker the test has left
+    for explorer in [p for p in window.panels.values() if hasattr(p, "service")]:
+        qtbot.waitUntil(lambda p=explorer: p.service.pending == 0, timeout=30_000)
     gallery = window.panels["gallery"]
     assert gallery.latest is not None and gallery.latest.images.shape[0] == 8  # A, A->B, B, B->A rows
     assert gallery.grid_view.column_names == ["A", "A→B", "B", "B→A"]        # headed columns

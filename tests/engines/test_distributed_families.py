@@ -83,6 +83,20 @@ def _rows(path):
     return [(r["step"], r.get("losses")) for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())]
 
 
+def _run_two(target, jobs, folder) -> None:
+    """Two forked processes running `target(rank, port, jobs, folder, queue)`; both must say "ok"."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=target, args=(r, port, jobs, folder, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    done = dict(queue.get(timeout=600) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    assert done == {0: "ok", 1: "ok"}, done
+
+
 def test_every_family_on_two_processes_agrees_and_resumes_exactly(tmp_path):
     data = tiny_dataset(n=20, size=16, channels=1, classes=2)
     jobs = {}
@@ -90,16 +104,7 @@ def test_every_family_on_two_processes_agrees_and_resumes_exactly(tmp_path):
         _warm_up(name)
         values, paths = other_inputs(name, data, tmp_path / name)
         jobs[name] = {"family": name, "inputs": values, "input_paths": paths}
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, port, jobs, tmp_path, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    done = dict(queue.get(timeout=600) for _ in procs)
-    for p in procs:
-        p.join(timeout=30)
-    assert done == {0: "ok", 1: "ok"}, done
+    _run_two(_worker, jobs, tmp_path)
     for name in FAMILIES:
         runs = [torch.load(tmp_path / f"{name}-{r}.pt", weights_only=False) for r in range(2)]
         for r, run in enumerate(runs):
@@ -231,16 +236,7 @@ def test_two_processes_take_the_one_process_step_on_the_combined_batch(tmp_path)
     for name in [n for n in FAMILIES if n not in BATCH_STATISTICS]:
         _warm_up(name)
         jobs[name] = {"inputs": other_inputs(name, data, tmp_path / name)[0]}
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_equal_worker, args=(r, port, jobs, tmp_path, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    done = dict(queue.get(timeout=600) for _ in procs)
-    for p in procs:
-        p.join(timeout=30)
-    assert done == {0: "ok", 1: "ok"}, done
+    _run_two(_equal_worker, jobs, tmp_path)
     differ = {}
     for name in [n for n in FAMILIES if n not in BATCH_STATISTICS]:
         two = torch.load(tmp_path / f"equal-{name}.pt", weights_only=False)

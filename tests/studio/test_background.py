@@ -49,8 +49,8 @@ def test_stop_ends_a_generator_as_cancelled(qtbot):
     worker = Worker(waiting)
     with qtbot.waitSignal(worker.yielded, timeout=10_000):
         worker.start()
-    worker.cancel()
-    gate.set()
+    # listen before letting it go on: a signal emitted before anyone connects reaches no one
     with qtbot.waitSignal(worker.cancelled, timeout=10_000):
-        pass
+        worker.cancel()
+        gate.set()
     worker.wait()

@@ -310,6 +310,9 @@ class Engine:
 
     # Sampling options: a frozen dataclass of param(...) fields (engines/sampling.py), or None.
     sampling_config: ClassVar[type | None] = None
+    # When a config field decides which options a run has (ldm's objective): (field, {value: options class});
+    # `sampling_config` is then the class-level default's and listings show each value's own options.
+    sampling_configs_by: ClassVar[tuple[str, dict[str, type]] | None] = None
 
     def sampling_options(self):
         """The current sampling options (an instance of `sampling_config`), or None."""

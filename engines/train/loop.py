@@ -238,10 +238,13 @@ class Trainer:
         self.set_status("running")
         # on the thread that trains; several processes on one machine keep their share of the cores
         threads = apply_threads(s.threads) if self.world == 1 or s.threads > 0 else torch.get_num_threads()
+        tuner = tuner_for(s.threads, threads, self.device.type, self.world)  # automatic threads that measure
+        threads = tuner.current if tuner is not None else threads  # the count the first steps use
         yield ev.Started(str(self.run_dir.path) if self.run_dir else None, self.family.name, self.step,
                          s.steps, str(self.device), self.engine.parameter_count(), float(s.time_limit),
                          self.train_seconds(), self.world, self.local_batch, s.batch_size, threads)
-        tuner = tuner_for(s.threads, threads, self.device.type, self.world)  # automatic threads that measure
+        if tuner is not None and (said := tuner.opening()):
+            yield ev.Note(self.step, said, "threads")
         if self.run_dir is not None:
             yield from tensorboard.open_for_run(self.run_dir, self.family.name, self.config, self.settings, self.step)
         for warning in self.start_warnings:

@@ -36,7 +36,7 @@ import torch
 from .. import registry
 from ..config import to_dict
 from ..data import ImageDataset
-from ..families.base import Batch, DataSpec, Engine, NonFiniteError
+from ..families.base import Batch, DataSpec, Engine, NonFiniteError, RunContext
 from ..runtime import distributed as dist_rt
 from ..runtime.thread_tuner import tuner_for
 from ..runtime.threads import apply_threads
@@ -96,9 +96,8 @@ class Trainer:
         self.input_values = dict(inputs or {})
         self.engine: Engine = family.engine_class(config, self.spec, device,
                                                   inputs=engine_inputs(family.engine_class, self.input_values))
-        self.engine.grad_clip = float(settings.grad_clip)
         self.batch_norm = group.join_engine(self.engine, device, settings.seed)
-        self.precision = self.engine.precision = resolve_precision(settings.precision, device, self.engine)
+        self.precision = resolve_precision(settings.precision, device, self.engine)
         self.channels_last = bool(settings.channels_last and device.type == "cuda")
         if self.channels_last:
             for m in self.engine.modules().values():
@@ -112,9 +111,10 @@ class Trainer:
             validates=engine_overrides_validate(self.engine) and settings.val_fraction > 0,
             channels_last=self.channels_last)
         self.local_batch = self.batches.local_batch
-        preview = self.batches.preview_batch(settings.n_samples)
-        if preview is not None:  # the same few real images in every training grid
-            self.engine.preview_batch = preview
+        self.engine.begin_training(RunContext(  # what the family gets from the run, once
+            grad_clip=float(settings.grad_clip), precision=self.precision,
+            gradient_reducer=group.gradient_reducer(self.engine),
+            preview_batch=self.batches.preview_batch(settings.n_samples)))  # the same real images in every grid
         self.budget = Budget(settings.steps, settings.time_limit, clock=lambda: _now())
         self.safety = Safety(settings.nan_policy, settings.lr_backoff, settings.max_rollbacks)
         self.watches = Watches(self.engine, settings.overfit_patience)

@@ -170,21 +170,22 @@ def main(argv=None) -> int:
         if kept:
             print(f"kept from an earlier call into {root}: {', '.join(kept)} (marked earlier_call)", flush=True)
         results.update(kept)
-    for spec in args.families:
-        fam = spec.partition(":")[0]
-        per_seed = []
-        for seed in seeds:
+    measured: dict = {}
+    for seed in seeds:   # seed-major: a cut-short call keeps every family's first seed
+        for spec in args.families:
             r = measure(spec, seed, root, data, size, args, lat_steps, test_x, acc, hole, noisy, small, ood, train_x,
                         train_y, held)
-            if r is not None:
-                per_seed.append(r)
-                print(spec, f"seed {seed}", json.dumps(r, indent=1), flush=True)
-        if not per_seed:
-            continue
-        results[spec] = dict(per_seed[0], seeds=per_seed, mean=_mean(per_seed), sd=_sd(per_seed),
-                             goals=goals(_mean(per_seed), results["baselines"]))
-        (root / "results.json").write_text(json.dumps(results, indent=1))
-        print(spec, "goals", json.dumps(results[spec]["goals"]), flush=True)
+            if r is None:
+                continue
+            print(spec, f"seed {seed}", json.dumps(r, indent=1), flush=True)
+            per_seed = measured.setdefault(spec, [])
+            per_seed.append(r)
+            results[spec] = dict(per_seed[0], seeds=per_seed, mean=_mean(per_seed), sd=_sd(per_seed),
+                                 goals=goals(_mean(per_seed), results["baselines"]))
+            (root / "results.json").write_text(json.dumps(results, indent=1))
+            print(spec, "goals", json.dumps(results[spec]["goals"]), flush=True)
+            if not args.smoke:  # the committed figures grow with every run measured
+                rec.save(results, settings={k: v for k, v in vars(args).items() if k != "out"}, variant=args.variant)
     print(table(results))
     print(f"results: {root / 'results.json'}")
     rec.save(results, settings={k: v for k, v in vars(args).items() if k != "out"}, variant=args.variant)

@@ -92,7 +92,8 @@ def main() -> int:
         args.seconds, args.compare, args.size, args.batch, args.per_class = 2, 4, 16, 8, 1
         import tempfile
         args.out = tempfile.mkdtemp(prefix="ddpm-smoke-")
-        args.set = [*args.set, "base_channels=8", "channel_mults=1", "timesteps=50", "sample_steps=4"]
+        args.set = [*args.set, "base_channels=8", "channel_mults=1", "timesteps=10", "sample_steps=4",
+                                 "preview_steps=4"]
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,21 +138,23 @@ def main() -> int:
     guidance = config.guidance
     for steps in [s for s in (10, 25, 50, 100) if s <= config.timesteps]:
         run(f"ddim_{steps}_g{guidance:g}", sampler="ddim", steps=steps, eta=config.eta, guidance=guidance)
-    run("ddim_50_g1", sampler="ddim", steps=50, eta=config.eta, guidance=1)
+    fifty = min(50, config.timesteps)   # a smoke run's short schedule has fewer timesteps
+    run(f"ddim_{fifty}_g1", sampler="ddim", steps=fifty, eta=config.eta, guidance=1)
     if args.ancestral:
         run(f"ancestral_{config.timesteps}_g{guidance:g}", sampler="ancestral", steps=config.timesteps,
             guidance=guidance)
-    engine.set_sampling_options(sampler="ddim", steps="50", guidance="0")
+    engine.set_sampling_options(sampler="ddim", steps=str(fifty), guidance="0")
     uncond = engine.sample(n, seed=11, labels=labels)
     counts = np.bincount(judge(uncond), minlength=classes)
     save_png(make_grid(uncond, columns=classes), out / "unconditional_ddim_50.png", scale=3)
-    print(f"  unconditional DDIM 50: judged class counts {counts.tolist()} (of {n})")
+    print(f"  unconditional DDIM {fifty}: judged class counts {counts.tolist()} (of {n})")
 
     preview_cost(engine, data, ms_per_step, guidance)
     if args.compare:
-        compare(engine, data, args.compare, guidance, config.timesteps, out, args.compare_seed)
+        compare(engine, data, args.compare, guidance, config.timesteps, out, args.compare_seed,
+                epochs=1 if args.smoke else 5)
 
-    engine.set_sampling_options(sampler="ddim", steps="50", guidance=str(guidance))
+    engine.set_sampling_options(sampler="ddim", steps=str(fifty), guidance=str(guidance))
     frames, ts = engine.sample_path(classes, seed=3, labels=np.arange(classes), keep_steps=8)
     path_grid = make_grid(frames.transpose(1, 0, 2, 3, 4).reshape(-1, *frames.shape[2:]), columns=len(ts))
     save_png(path_grid, out / "denoising_path.png", scale=3)
@@ -163,7 +166,7 @@ def main() -> int:
 def train(args, data):
     family = registry.get("ddpm")
     config = replace_checked(family.preset(family.config_class(), args.size), **parse_assignments(args.set))
-    settings = TrainSettings(steps=10_000_000, batch_size=args.batch, log_every=100, sample_every=0,
+    settings = TrainSettings(steps=10_000_000, batch_size=args.batch, log_every=10 if args.smoke else 100, sample_every=0,
                              checkpoint_every=0, validate_every=0, monitor_every=0, n_samples=10, device="cpu")
     trainer = Trainer.new("ddpm", config, settings, data, args.run)
     print(f"config: {config}")
@@ -187,9 +190,10 @@ def train(args, data):
     return trainer.engine, config, (time.process_time() - cpu0) / max(steps_done, 1) * 1000
 
 
-def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path, seed: int = 21) -> None:
+def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path, seed: int = 21,
+            epochs: int = 5) -> None:
     """DDIM-50 (the default sampler) against the full ancestral sampler on the same labels."""
-    space = FeatureSpace.fit(data.images, data.labels)
+    space = FeatureSpace.fit(data.images, data.labels, epochs=epochs)
     rng = np.random.default_rng(0)
     real_a, real_b = (data.images[rng.choice(len(data), n, replace=False)] for _ in range(2))
     real_hf = high_frequency(data.images)
@@ -198,9 +202,9 @@ def compare(engine, data, n: int, guidance: float, timesteps: int, out: Path, se
     print(f"DDIM-50 vs ancestral-{timesteps}, {n} conditional images each, guidance {guidance:g} "
           f"(Fréchet distance to real digits; real vs real at {n} images: {space.frechet(real_a, real_b):.1f}; "
           f"speckled = high-frequency energy above 99% of real digits; seed {seed}):")
-    for name, options in (("ddim_20_eta0.5", dict(sampler="ddim", steps=20, eta=0.5)),
-                          ("ddim_50_eta0", dict(sampler="ddim", steps=50, eta=0)),
-                          ("ddim_50_eta0.5", dict(sampler="ddim", steps=50, eta=0.5)),
+    for name, options in (("ddim_20_eta0.5", dict(sampler="ddim", steps=min(20, timesteps), eta=0.5)),
+                          ("ddim_50_eta0", dict(sampler="ddim", steps=min(50, timesteps), eta=0)),
+                          ("ddim_50_eta0.5", dict(sampler="ddim", steps=min(50, timesteps), eta=0.5)),
                           (f"ancestral_{timesteps}", dict(sampler="ancestral", steps=timesteps))):
         engine.set_sampling_options(**{k: str(v) for k, v in dict(options, guidance=guidance).items()})
         t = time.process_time()
@@ -233,7 +237,8 @@ def preview_cost(engine, data, ms_per_step: float | None, guidance: float) -> No
         print("training-time grid cost: skipped (training ms per step unknown)")
         return
     labels = np.arange(64) % data.num_classes
-    engine.set_sampling_options(sampler="ddim", steps="50", eta=str(engine.config.eta), guidance=str(guidance))
+    engine.set_sampling_options(sampler="ddim", steps=str(min(50, engine.config.timesteps)), eta=str(engine.config.eta),
+                                guidance=str(guidance))
     t = time.process_time()
     engine.sample(64, seed=1, labels=labels)
     full = time.process_time() - t

@@ -9,6 +9,11 @@ bash "$root/scripts/setup.sh"
 cd "$root"
 export QT_QPA_PLATFORM=offscreen
 tier=(--durations=15)
+# Test workers (pytest-xdist): one per CPU this process may use, at most 4; GENSTUDIO_TEST_WORKERS=0 runs
+# the tests in this one process (what a debugger or `-x` on one file wants).
+workers="${GENSTUDIO_TEST_WORKERS:-$("$root/.venv/bin/python" -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')}"
+parallel=()
+[ "$workers" -gt 1 ] 2>/dev/null && parallel=(-n "$workers" --dist worksteal)
 args=()
 for a in "$@"; do
     if [[ "$a" == "--quick" ]]; then
@@ -17,4 +22,4 @@ for a in "$@"; do
         args+=("$a")
     fi
 done
-exec "$root/.venv/bin/python" -m pytest "${tier[@]}" "${args[@]+"${args[@]}"}"
+exec "$root/.venv/bin/python" -m pytest "${parallel[@]+"${parallel[@]}"}" "${tier[@]}" "${args[@]+"${args[@]}"}"

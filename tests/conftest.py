@@ -109,10 +109,19 @@ def tier_of(item) -> list[str]:
     return tiers
 
 
+# Run first: the tiers whose tests each take many seconds. Under pytest-xdist (scripts/test.sh runs two
+# workers on two cores) a long test that starts last leaves the other worker idle until it ends.
+LONG_FIRST = ("benchmark", "multiprocess")
+
+
 def pytest_collection_modifyitems(config, items):
+    tiers = {}
     for item in items:
-        for tier in tier_of(item):
+        tiers[item.nodeid] = tier_of(item)
+        for tier in tiers[item.nodeid]:
             item.add_marker(getattr(pytest.mark, tier))
+    # a stable sort: the same order in every worker (xdist requires it), files kept together
+    items.sort(key=lambda item: not any(t in LONG_FIRST for t in tiers[item.nodeid]))
 
 
 @pytest.fixture(autouse=True)
@@ -162,3 +171,10 @@ os.environ.setdefault("GENSTUDIO_THREAD_PROBE", "0")
 
 # As engines/__init__.py does for every entry point: set before a test module imports torch first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Several test workers (pytest-xdist) share the cores: each gets its share as its automatic thread count,
+# or two workers at two threads each would ask four threads of two cores (what the thread tuner avoids
+# in training). Tests that need a given count set it themselves; subprocesses inherit this.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)))

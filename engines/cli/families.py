@@ -28,7 +28,8 @@ def run(args) -> int:
                            "tools": {t: (method_name(f.engine_class, t) if can(f.engine_class, t) else None)
                                      for t in TITLES},
                            "fields": [i.to_json() for i in field_infos(f.config_class)],
-                           "sampling": sampling_fields_json(f.engine_class.sampling_config)} for f in fams], indent=1))
+                           "sampling": sampling_fields_json(f.engine_class.sampling_config),
+                           "sampling_by": _sampling_by_json(f.engine_class)} for f in fams], indent=1))
         return 0
     for f in fams:
         print(f"{f.name:10s} {f.title} — {f.description}")
@@ -42,12 +43,26 @@ def run(args) -> int:
         for i in field_infos(f.config_class):
             rng = f" [{', '.join(map(str, i.choices))}]" if i.choices else (
                 f" [{i.min:g}..{i.max:g}]" if i.min is not None and i.max is not None else "")
-            print(f"    {i.name}={i.default}{rng}  {i.help}")
-        sampling = f.engine_class.sampling_config
-        if sampling is not None:
-            print("  sampling options (genstudio sample --set KEY=VALUE; the run's own settings are the defaults):")
+            only = "; ".join(f"{k}={'|'.join(map(str, v))}" for k, v in (i.when or {}).items())
+            print(f"    {i.name}={i.default}{rng}  {i.help}{f' (only with {only})' if only else ''}")
+        by = f.engine_class.sampling_configs_by
+        blocks = ([(f" with {by[0]}={value}", cls) for value, cls in by[1].items()] if by
+                  else [("", f.engine_class.sampling_config)])
+        for when, sampling in blocks:
+            if sampling is None:
+                continue
+            print(f"  sampling options{when} (genstudio sample --set KEY=VALUE; the run's own settings are the defaults):")
             for i in field_infos(sampling):
                 rng = f" [{', '.join(map(str, i.choices))}]" if i.choices else (
                     f" [{i.min:g}..{i.max:g}]" if i.min is not None and i.max is not None else "")
                 print(f"    {i.name}{rng}  {i.help}")
     return 0
+
+
+def _sampling_by_json(engine_class) -> dict | None:
+    """When a config field decides a run's sampling options (ldm's objective): that field and each
+    value's options; None when the family has one set (`sampling`)."""
+    by = engine_class.sampling_configs_by
+    if not by:
+        return None
+    return {"field": by[0], "options": {value: sampling_fields_json(cls) for value, cls in by[1].items()}}

@@ -47,7 +47,7 @@ from . import first_stage as fs
 from .base import MAIN_INPUT, Batch, DataSpec, Engine, InputSpec, ProgressFn
 from .capabilities import LatentCodec, Prior, Reconstructor, Sampler
 from .ddpm import DDPMConfig, DDPMEngine, DDPMSampling, UNetPriorConfig
-from .flow_matching import FlowMatchingConfig, FlowMatchingEngine
+from .flow_matching import FlowMatchingConfig, FlowMatchingEngine, FlowSampling
 
 FIRST_STAGES = ("vae", "ae", "vqvae")
 OBJECTIVES = ("diffusion", "flow-matching")
@@ -151,6 +151,7 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
     best_metric = "loss"
     first_stage_families = FIRST_STAGES
     sampling_config = DDPMSampling
+    sampling_configs_by = ("objective", {"diffusion": DDPMSampling, "flow-matching": FlowSampling})
     inputs = (MAIN_INPUT,
               InputSpec("first_stage", "run", "A trained ae, vae or vqvae run or exported model whose latent space "
                             "to diffuse in; when not given, one is trained here first.", required=False,
@@ -192,12 +193,8 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
             self.norm.measure(z)
         return self.norm.normalise(z)
 
-    def _sync_seam(self) -> None:
-        d = self.diffusion
-        d.grad_clip, d.gradient_reducer, d.precision = self.grad_clip, self.gradient_reducer, self.precision
-
     def _second_stage_step(self, batch: Batch) -> dict[str, float]:
-        self._sync_seam()
+        self.diffusion.begin_training(self.run_context)  # it steps through this run's seam (clip, averaging)
         latents = self._latents(batch)
         losses = self.diffusion.train_step(LatentBatch(latents, batch.labels), self.steps_done, 1)
         return {f"diffusion_{k}" if k == "loss" else k: v for k, v in losses.items()}

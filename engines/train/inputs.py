@@ -99,7 +99,6 @@ def load_input(spec: InputSpec, paths: list[str], size: int, fit: str = "center-
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if spec.families and record["family"] not in spec.families:
         raise InputError(f"input {spec.name!r} expects {spec.expects()}; {paths[0]} is a {record['family']} run")
-    engine.source_path = str(Path(paths[0]).resolve())
     return engine
 
 

@@ -15,6 +15,19 @@ from .checkpoint import (CheckpointError, best_checkpoint, engine_state, load_ch
 from .safety import cpu_copy, weights_finite
 
 
+def record_device(t) -> None:
+    """run.json's account of where and how the run trains (device, precision, processes)."""
+    if t.run_dir is not None:
+        t.run_dir.update_record(device=str(t.device), precision=t.precision, channels_last=t.channels_last,
+                                settings=to_dict(t.settings), distributed=distributed_record(t))
+
+
+def distributed_record(t) -> dict:
+    """What run.json and the Training panel say about the processes."""
+    return {"world_size": t.world, "per_process_batch": t.local_batch, "global_batch": t.settings.batch_size,
+            "backend": t.group.backend, "batch_norm": t.batch_norm}
+
+
 def checkpoint_state(t) -> tuple[dict, dict]:
     """The checkpoint's content. Several processes (a collective): every process's own random state
     and loss accumulators go in too ("ranks"), gathered to all, so each can continue exactly."""

@@ -61,18 +61,36 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, tiny):
 
 
 def test_pause_blocks_until_resumed(tiny):
+    """Event-driven, no timing: the resume comes from another thread only once the loop is waiting."""
     import threading
 
-    control = Control()
+    class Watched(Control):
+        def __init__(self):
+            super().__init__()
+            self.waiting = threading.Event()
+
+        def wait_while_paused(self, timeout: float = 0.2) -> None:
+            self.waiting.set()           # the loop is blocked here until resumed
+            super().wait_while_paused(timeout)
+
+    def resume_once_waiting():
+        assert control.waiting.wait(60), "the paused loop never waited"
+        control.resume()
+
+    control = Watched()
     trainer = Trainer.new("dcgan", SMALL, SETTINGS, tiny, None)
-    seen = []
+    seen, resumer = [], threading.Thread(target=resume_once_waiting, daemon=True)
     for e in trainer.run(control):
         seen.append(e)
         if isinstance(e, ev.Progress) and e.step == 2:
             control.pause()
-            threading.Timer(0.05, control.resume).start()
+        elif isinstance(e, ev.Paused):
+            resumer.start()
+    resumer.join(60)
     kinds = [type(e).__name__ for e in seen]
-    assert kinds.index("Paused") < kinds.index("Resumed") and kinds[-1] == "Finished"
+    paused, resumed = kinds.index("Paused"), kinds.index("Resumed")
+    assert paused < resumed and kinds[-1] == "Finished" and control.waiting.is_set()
+    assert seen[paused].step == seen[resumed].step == 2   # no step trained while paused
 
 
 def test_a_folder_with_a_run_is_not_overwritten(tmp_path, tiny):

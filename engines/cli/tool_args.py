@@ -145,6 +145,8 @@ def run_check(tool: str, engine, record, args, **settings) -> dict | None:
                        progress=cli_progress("self-check"), **settings)
     if not getattr(args, "json", False):
         print(("warning: " if check.loses else "self-check: ") + check.verdict(), flush=True)
+        if check.suggestion:
+            print(f"suggestion: {check.suggestion}", flush=True)
     return check.to_json()
 
 

@@ -42,7 +42,7 @@ class TranslateService(ModelService):
                 reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in inputs.skipped[:3])
                 raise ToolError(f"no readable images ({reasons})" if reasons else "no readable images")
             results = engine.translate(inputs.images, direction, progress=progress)
-            self.translated.emit({"sources": inputs.images, "results": results, "names": inputs.names,
+            self.send("translated", {"sources": inputs.images, "results": results, "names": inputs.names,
                                   "skipped": inputs.skipped})
         self.submit("translate", job)
 

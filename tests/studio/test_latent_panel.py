@@ -41,14 +41,14 @@ def test_slider_renders_off_the_gui_thread_latest_request_wins(qtbot, window, tr
     probe.timeout.connect(tick)
     clock.start()
     probe.start()
-    for v in range(0, 1001, 50):
-        t0 = time.perf_counter()
-        panel.slider.setValue(v)
-        assert time.perf_counter() - t0 < 0.05  # posting a position never waits for the model
-        qtbot.wait(1)
+    # listening from before the drag: the last frame may come while the drag is still being posted
     with qtbot.waitSignal(panel.service.frame_ready, timeout=30_000,
                           check_params_cb=lambda t, img: t == pytest.approx(1.0)):
-        pass
+        for v in range(0, 1001, 50):
+            t0 = time.perf_counter()
+            panel.slider.setValue(v)
+            assert time.perf_counter() - t0 < 0.05  # posting a position never waits for the model
+            qtbot.wait(1)
     probe.stop()
     assert max(lateness) < 250
     t, image = panel.last_frame

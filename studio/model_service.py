@@ -349,7 +349,7 @@ class ModelService(QObject):
         def job(progress):
             engine, record = host.ensure_loaded()
             self.record, self.latents, self.classes = record, {}, {}
-            self.send("loaded", {"family": record["family"], "support": latent_support(engine),
+            self.send("loaded", {"family": record.family, "support": latent_support(engine),
                               "capabilities": list(capabilities.of(engine)),
                               "why_not": {c: capabilities.why_not(engine, c) for c in capabilities.INTERFACES},
                               "class_mixing": can_mix_classes(engine),
@@ -357,8 +357,8 @@ class ModelService(QObject):
                               "classes": list(engine.data.class_names),
                               "conditional": engine.conditional,
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
-                              "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
-                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", []),
+                              "step": record.checkpoint_step, "run_dir": str(run_dir),
+                              "checkpoint": record.checkpoint, "warnings": list(record.warnings),
                               **offers(engine)})
         self.submit("open", job)
 

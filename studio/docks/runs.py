@@ -42,8 +42,8 @@ def write_model_file(run_dir: Path, target: Path) -> int:
         from engines.network_export import write_network
         write_network(engine, target)
     else:
-        save_model(engine, target, record["checkpoint_step"], source=str(run_dir))
-    return int(record["checkpoint_step"])
+        save_model(engine, target, record.checkpoint_step, source=str(run_dir))
+    return record.checkpoint_step
 
 
 class RunsPanel(Panel):

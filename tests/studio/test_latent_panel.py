@@ -124,3 +124,27 @@ def test_a_folder_that_is_not_a_run_gives_a_message(qtbot, window, tmp_path):
         panel.open_run(tmp_path)
     assert "not a genstudio run folder" in panel.status.text()
     assert not panel.strip_button.isEnabled()
+
+
+def test_stop_is_shown_and_stops_a_long_strip(qtbot, window, trained_run, monkeypatch):
+    """Stop sits with the panel's buttons, enabled while the model works, and ends a long job early."""
+    import threading
+
+    import studio.model_service as model_service
+    panel = open_in_panel(qtbot, window, trained_run)
+    qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)   # the end points are placed
+    assert panel.stop_button.isVisibleTo(panel) and not panel.stop_button.isEnabled()
+
+    def slow_decode(engine, latents, rows=None, chunk=32, progress=None):   # a strip still decoding
+        pause = threading.Event()
+        for i in range(100_000):
+            progress(i % 100, 100)   # raises once Stop is pressed
+            pause.wait(0.005)
+
+    monkeypatch.setattr(model_service, "decode_batches", slow_decode)
+    with qtbot.waitSignal(panel.service.cancelled, timeout=60_000):
+        panel.render_strip()
+        qtbot.waitUntil(panel.stop_button.isEnabled, timeout=30_000)
+        panel.stop_button.click()
+    qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)
+    assert "Stopped" in panel.status.text() and not panel.stop_button.isEnabled()

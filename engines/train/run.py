@@ -147,10 +147,10 @@ class RunDir:
             raise RunError(f"cannot read {self.run_json}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         return check_record(rec, str(self.run_json))
 
-    def read(self):
-        """run.json as a typed RunRecord (engines/train/plan.py)."""
-        from .plan import RunRecord
-        return RunRecord.from_json(self.record(), f"{self.run_json}")
+    def read(self, need_spec: bool = True):
+        """run.json as a typed RunRecord (engines/train/record.py)."""
+        from .record import RunRecord
+        return RunRecord.from_json(self.record(), f"{self.run_json}", need_spec)
 
     def set_status(self, status: str, step: int) -> None:
         """"created", "running" (with this process's pid and host, so a run list can tell a live run
@@ -163,12 +163,11 @@ class RunDir:
     def training_pid(self) -> int | None:
         """The pid of another live process on this machine that is training this run, if any."""
         try:
-            rec = self.record()
+            rec = self.read(need_spec=False)
         except RunError:
             return None
-        pid = rec.get("pid")
-        if (rec.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid()
-                or rec.get("host") != socket.gethostname()):
+        pid = rec.pid
+        if rec.status != "running" or pid is None or pid == os.getpid() or rec.host != socket.gethostname():
             return None
         return pid if pid_alive(pid) else None
 

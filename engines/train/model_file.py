@@ -21,8 +21,8 @@ from ..config import from_dict, to_dict
 from ..families.base import DataSpec, Engine
 from .inputs import recorded_specs
 from .record import LoadedRun, RunRecord
-from .checkpoint import (CheckpointError, _join_tensors, _split_tensors, _to_json_plain, _unshared,
-                         atomic_write_bytes, load_engine_state)
+from .checkpoint import CheckpointError, atomic_write_bytes
+from .engine_state import _join_tensors, _split_tensors, _to_json_plain, _unshared, load_engine_state
 
 MODEL_FORMAT = "genstudio-model/1"
 _HEADER_KEY = "genstudio"

@@ -8,8 +8,8 @@ import torch
 
 from ..config import from_dict
 from ..families.base import DataSpec, Engine
-from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_engine_state,
-                         load_newest_intact)
+from .checkpoint import CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_newest_intact
+from .engine_state import load_engine_state
 from .inputs import recorded_specs
 from .record import LoadedRun
 from .run import RunDir, RunError

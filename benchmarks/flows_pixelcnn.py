@@ -117,7 +117,6 @@ def run_one(spec: str, train: ImageDataset, val: ImageDataset, args, space: Feat
     torch.manual_seed(0)
     data = DataSpec(train.size, train.channels, train.num_classes, tuple(train.class_names))
     engine = family.engine_class(config, data)
-    engine.grad_clip = 0.0  # as the loop leaves it by default: the family's own recipe applies
     stream = batches(train.images, np.asarray(train.labels, np.int64), batch_size, np.random.default_rng(0))
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 

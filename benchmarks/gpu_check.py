@@ -118,8 +118,9 @@ def build(name: str, size: int, device: torch.device, mode: str, smoke: bool):
         config = replace_checked(config, first_stage_steps=1)
     engine = family.engine_class(config, DataSpec(size, 1, 0), device, inputs=small_inputs(family, size))
     if mode != "fp32":
+        from engines.families.base import RunContext
         from engines.train.device import resolve_precision
-        engine.precision = resolve_precision("bf16", device, engine)
+        engine.begin_training(RunContext(precision=resolve_precision("bf16", device, engine)))
         if device.type == "cuda":
             for m in engine.modules().values():
                 m.to(memory_format=torch.channels_last)
@@ -161,7 +162,7 @@ def throughput(name: str, size: int, batch: int, device: torch.device, mode: str
     _sync(device)
     dt = time.perf_counter() - t0
     return {"images_per_s": round(batch * steps / dt, 1), "step_ms": round(1000 * dt / steps, 2),
-            "warmup_s": round(warm_s, 2), "precision": engine.precision}
+            "warmup_s": round(warm_s, 2), "precision": engine.run_context.precision}
 
 
 def largest_batch(name: str, size: int, start: int, limit: int, device: torch.device) -> dict:

@@ -11,8 +11,10 @@ another draw of shifts/rotations (seed 1). Each (family, seed) trains once throu
 loop with the family's recipe for 28 px (`registry.default_config` / `default_settings`, what the
 studio applies), on one thread, and is measured when its own CPU time (time.process_time, so other
 load on a shared machine does not shorten a budget) passes each mark of --minutes; the measuring
-itself is not counted. No family plans its schedule from the time budget today, so the 2-minute mark
-of a 10-minute run is what a 2-minute run gives.
+itself is not counted. Each run's time budget (`time_limit`, on the same CPU clock) is the last mark, so
+schedules planned from the budget (ProGAN's growth, learning-rate decays) end there; for those the
+earlier marks are part-way through the plan, not what a run of that length gives (measure such a family
+with one mark per command for that).
 
 Measured at each mark, on --samples samples drawn with the family's default sampling options, in the
 feature space of a small digit classifier trained on the same digits (engines/quality.py):
@@ -20,7 +22,8 @@ feature space of a small digit classifier trained on the same digits (engines/qu
   - classes covered: a digit counts when >= 2% of the samples are classified as it with probability >= 0.5;
   - CPU milliseconds per sample.
 --sweep adds, at the last mark, Fréchet distance and cost against sampling steps for the families with
-a step count (ddpm: DDIM steps; flow-matching: Euler and Heun steps).
+a step count (ddpm: DDIM steps; flow-matching: Euler and Heun steps; ebm: Langevin steps from noise and
+from the replay buffer).
 
 Results go to benchmarks/results/recipes_28px[-VARIANT].json after every run (a cut-short session
 keeps what it measured); sample grids to --out.
@@ -50,6 +53,7 @@ from engines.families import capabilities  # noqa: E402
 from engines.imaging import make_grid, save_png  # noqa: E402
 from engines.quality import FeatureSpace  # noqa: E402
 from engines.train import events as ev  # noqa: E402
+from engines.train.budget import Budget  # noqa: E402
 from engines.train.loop import Control, Trainer, TrainSettings  # noqa: E402
 
 MIN_CONFIDENCE = 0.5
@@ -59,6 +63,9 @@ SWEEPS = {
     "ddpm": [({"sampler": "ddim", "steps": s}, s) for s in (5, 10, 20, 50)],
     "flow-matching": [({"sampler": "euler", "steps": s, "noise": 0.0}, s) for s in (1, 2, 4, 8, 16, 32)]
                      + [({"sampler": "heun", "steps": s, "noise": 0.0}, 2 * s) for s in (1, 2, 4, 8, 16)],
+    # ebm: Langevin steps from uniform noise, and from the replay buffer (the persistent chains)
+    "ebm": [({"start": "noise", "steps": s}, s) for s in (50, 100, 200)]
+           + [({"start": "buffer", "steps": s}, s) for s in (1, 20, 100)],
 }
 SMOKE_CONFIG = {"flow-matching": {"base_channels": 8, "channel_mults": "1", "sample_steps": 2},
                 "ddpm": {"base_channels": 8, "channel_mults": "1", "timesteps": 50, "sample_steps": 4}}
@@ -94,18 +101,22 @@ def run(name: str, seed: int, marks_s: list[float], images: np.ndarray, size: in
     own = {i.name for i in field_infos(family.config_class)}
     config = replace_checked(config, **{k: v for k, v in overrides.items() if k in own})
     settings = registry.default_settings(name, size, TrainSettings())
-    settings = replace_checked(settings, steps=10_000_000, seed=seed, log_every=5, sample_every=0,
+    settings = replace_checked(settings, steps=10_000_000, time_limit=marks_s[-1], seed=seed, log_every=5, sample_every=0,
                                checkpoint_every=0, monitor_every=0, validate_every=0, val_fraction=0.0, device="cpu",
                                **{k: v for k, v in overrides.items() if k not in own})
     trainer = Trainer.new(name, config, settings, data, None)
     control, rows, excluded = Control(), [], 0.0
     start = time.process_time()
+    # the run's time budget (what schedules such as ProGAN's growth plan from) on this CPU clock, measuring excluded
+    trainer.budget = Budget(settings.steps, settings.time_limit, clock=lambda: time.process_time() - excluded)
     pending = list(marks_s)
-    for e in trainer.run(control):
+    events = trainer.run(control)
+    while pending:
+        e = next(events, None)
         if isinstance(e, ev.Failed):
             raise RuntimeError(f"{name} seed {seed} failed: {e.message}")
         used = time.process_time() - start - excluded
-        if pending and used >= pending[0]:
+        if e is None or used >= pending[0]:  # a run that ended on its budget is measured at its end
             t_measure = time.process_time()
             mark = pending.pop(0)
             samples, ms = sample_cost(trainer.engine, n, 12345 + seed)
@@ -119,8 +130,10 @@ def run(name: str, seed: int, marks_s: list[float], images: np.ndarray, size: in
             print(f"  {name} seed {seed} at {mark:.0f} CPU-s ({trainer.step} steps): Fréchet {row['frechet']:.2f}, "
                   f"classes {row['classes']}, {ms:.1f} CPU-ms/sample", flush=True)
             excluded += time.process_time() - t_measure
-            if not pending:
+            if not pending and e is not None:
                 control.request_stop()
+                for _ in events:  # let the run finish
+                    pass
     return rows
 
 
@@ -153,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=28)
     ap.add_argument("--set", action="append", default=[], metavar="FAMILY:KEY=VALUE",
                     help="change one setting of a family's recipe (config field or training setting), e.g. sngan:batch_size=32")
-    ap.add_argument("--sweep", action="store_true", help="quality against sampling steps at the last mark (ddpm, flow-matching)")
+    ap.add_argument("--sweep", action="store_true", help="quality against sampling steps at the last mark (ddpm, flow-matching, ebm)")
     ap.add_argument("--variant", default="", help="results file suffix: benchmarks/results/recipes_28px-VARIANT.json")
     ap.add_argument("--out", default="", help="sample grids (default: a temporary folder)")
     ap.add_argument("--smoke", action="store_true", help="two tiny families, seconds of work (run by the test suite)")

@@ -65,6 +65,13 @@ def run(args) -> int:
         base = scores.get("real_baseline")
         print(f"classification accuracy score: {scores['cas']:.3f} on {scores['test_images']} real held-out images"
               + (f" (trained on real images: {base:.3f})" if base is not None else ""))
+        from ..tools.selfcheck import cas_check
+
+        check = cas_check(scores, engine, record, tool.METHODS[0].name)
+        if check.available:
+            print(("warning: " if check.loses else "self-check: ") + check.verdict())
+            if check.suggestion:
+                print(f"suggestion: {check.suggestion}")
     elif scores:
         print(f"classification accuracy score: not computed ({scores.get('note')})")
     return 0

@@ -19,10 +19,15 @@ morph the class along with the latent.
 Slow samplers (autoregressive, diffusion) call `progress(done, total)` between their sequential
 steps; the callback may raise `Cancelled` to stop sampling early.
 
-Training safety and the one gradient seam, shared by every family (the loop sets the attributes):
+What a family needs from the run arrives as arguments: train_step(batch, step, total) gets the step
+and the planned length (the budget's); once, before the first step, the loop hands the engine one
+RunContext (`begin_training`): the run's gradient clip, precision, gradient averaging across processes
+and the fixed preview images. An engine never sees the loop's other state.
+
+Training safety and the one gradient seam, shared by every family:
     loss.backward()
     norm = self.optimizer_step(self.opt_g, self.G)     # instead of optimizer.step()
-averages gradients across processes when training is distributed, clips them to `self.grad_clip`
+averages gradients across processes when training is distributed, clips them to the run's grad_clip
 (TrainSettings.grad_clip, or the family's own default), returns the total norm, and raises
 NonFiniteError on inf/NaN gradients *before* the step, so the weights stay clean and the loop rolls
 back (TrainSettings.nan_policy). Families whose validate() has a measure where lower is
@@ -182,6 +187,20 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What the training loop gives an engine once, before the first step (Engine.begin_training).
+    An engine outside training (sampling, tools, a test) has the default: no clip of the run's own,
+    fp32, one process, no preview images."""
+    grad_clip: float = 0.0            # max total gradient norm in optimizer_step; 0 = the family's own
+    precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
+    # averages a list of parameters' gradients in place across training processes (None: one process)
+    gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
+    # fixed training images (and their other image sets in .extra), for families whose preview shows
+    # what they do to real images (translation); None: none were given
+    preview_batch: Batch | None = None
+
+
 class Engine:
     """Base class. Subclasses set `family`, build networks/optimisers in __init__."""
 
@@ -194,9 +213,6 @@ class Engine:
     # What each column of the training grid shows, when the columns are not samples from noise
     # (CycleGAN: A, A->B, B, B->A); the studio heads the columns with them. None: samples from noise.
     preview_headers: ClassVar[tuple[str, ...] | None] = None
-    # Fixed training images (and their other image sets in .extra) the loop hands over before the
-    # first step, for families whose preview shows what they do to real images (translation).
-    preview_batch: Batch | None = None
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
     # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the
@@ -204,16 +220,13 @@ class Engine:
     train_measure: ClassVar[str | None] = None
     # False keeps this family in fp32 even where bf16 autocast is available.
     mixed_precision_ok: ClassVar[bool] = True
-    # Set by the training loop from TrainSettings before the first step.
-    grad_clip: float = 0.0            # max total gradient norm in optimizer_step; 0 = the family's own
     # Several processes (engines/train/process_state.py): modules named here are "sharded", each
     # process's own (a replay buffer, a pool of earlier fakes: saved per rank, restored to the same
     # rank); every other module, the optimisers and schedulers are replicated (the same on every
     # process, buffers agreed each step, checked); extra_state() is rank 0's.
     process_state: ClassVar[dict[str, str]] = {}
-    # Averages a list of parameters' gradients in place across training processes (None: one process).
-    gradient_reducer: Callable[[list[torch.Tensor]], None] | None = None
-    precision: str = "fp32"           # "fp32" or "bf16" (bf16 only ever on CUDA)
+    # the run's seam settings (begin_training); the default outside training
+    run_context: RunContext = RunContext()
 
     def __init__(self, config, data: DataSpec, device: torch.device | str = "cpu", inputs: dict | None = None):
         self.config = config
@@ -227,6 +240,11 @@ class Engine:
         return next((i for i in cls.inputs if i.name == name), None)
 
     # --- training -------------------------------------------------------------------------
+    def begin_training(self, context: RunContext) -> None:
+        """The run's seam settings, given once by the loop before the first step. An engine that trains
+        engines inside it (a first stage, a latent prior) hands them the same context."""
+        self.run_context = context
+
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
         """One optimisation step on `batch`; `step` is this step's 0-based index and `total` the run's
         planned steps, so a family can grow, schedule lazy regularisers or switch phases. Backward
@@ -236,9 +254,9 @@ class Engine:
     def optimizer_step(self, optimizer: torch.optim.Optimizer, parameters, clip: float = 0.0) -> float:
         """The one gradient seam: every family steps its optimisers through here, after backward().
 
-        In order: average the gradients over every training process (`gradient_reducer`, set by the
-        loop when it runs distributed; all processes then hold identical gradients), clip the total
-        norm to the run's `grad_clip` (or, when that is 0, to `clip`, the family's own default; 0 =
+        In order: average the gradients over every training process (the run context's
+        `gradient_reducer` when it runs distributed; all processes then hold identical gradients), clip
+        the total norm to the run's `grad_clip` (or, when that is 0, to `clip`, the family's own default; 0 =
         no clipping), raise NonFiniteError on inf/NaN *before* the step (the loop rolls back; after
         the average every process sees the same value, so they all agree), then step. Returns the
         total gradient norm. `parameters`: a module or an iterable of parameters.
@@ -246,14 +264,15 @@ class Engine:
         if isinstance(parameters, torch.nn.Module):
             parameters = parameters.parameters()
         parameters = list(parameters)
-        if self.gradient_reducer is not None:  # every trained parameter, with a gradient here or not:
+        reduce = self.run_context.gradient_reducer
+        if reduce is not None:  # every trained parameter, with a gradient here or not:
             # the processes agree on one list, and one without a gradient contributes zeros
-            self.gradient_reducer([p for p in parameters if p.requires_grad])
+            reduce([p for p in parameters if p.requires_grad])
         grads = [p for p in parameters if p.grad is not None]
         if not grads:
             optimizer.step()
             return 0.0
-        limit = self.grad_clip or clip
+        limit = self.run_context.grad_clip or clip
         if limit > 0:
             norm = torch.nn.utils.clip_grad_norm_(grads, limit)
         else:  # the same norm without touching the gradients
@@ -266,7 +285,7 @@ class Engine:
 
     def autocast(self):
         """Context for forward passes: bf16 autocast when the loop enabled it (CUDA), else nothing."""
-        if self.precision == "bf16" and self.device.type == "cuda":
+        if self.run_context.precision == "bf16" and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

@@ -161,7 +161,7 @@ class CycleGANEngine(Engine, Translator):
     def preview(self, n: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
         """Rows of four: an A image, its A->B translation, a B image, its B->A translation (all in
         RGB when either set is), from fixed training images (the loop's preview batch)."""
-        fixed = self.preview_batch
+        fixed = self.run_context.preview_batch
         rows = max(1, n // 4)
         if fixed is None or "b" not in fixed.extra:
             return np.zeros((rows * 4, self.data.size, self.data.size, max(self.data.channels, self.spec_b.channels)),

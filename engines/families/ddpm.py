@@ -148,6 +148,43 @@ class UNetPrior(Engine):
             self.ema.update(self.net)
         return grad_norm
 
+    def _times(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n training times of the objective (drawn from `generator` when given, else the global stream)."""
+        raise NotImplementedError
+
+    def _prediction(self, net: nn.Module, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+                    labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The objective: what `net` predicts for clean images x0 noised by eps at times t, and its target."""
+        raise NotImplementedError
+
+    def _training_prediction(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The objective on a training batch (fresh times and noise, labels dropped at random): the
+        prediction in fp32 (the loss in fp32 even under bf16 autocast), its target and the times."""
+        self.net.train()
+        x0 = batch.float()
+        t = self._times(x0.shape[0])
+        eps = torch.randn_like(x0)
+        labels = self._training_labels(batch)
+        out, target = self._prediction(self.net, x0, eps, t, labels)
+        return out.float(), target, t
+
+    @torch.no_grad()
+    def validate(self, batches) -> dict[str, float]:
+        """The objective's prediction MSE on held-out images at fixed times and noise (the same draws
+        every time): noise (or v) for ddpm, velocity for flow matching."""
+        gen = torch.Generator().manual_seed(1234)
+        total, count = 0.0, 0
+        net = self._sampling_net()
+        for batch in batches:
+            x0 = batch.float()
+            t = self._times(x0.shape[0], gen)
+            eps = torch.randn(x0.shape, generator=gen).to(self.device)
+            labels = batch.labels if self.conditional else None
+            out, target = self._prediction(net, x0, eps, t, labels)
+            total += F.mse_loss(out, target, reduction="sum").item() / x0[0].numel()
+            count += x0.shape[0]
+        return {"loss": total / max(count, 1)}
+
     # --- sampling options ---------------------------------------------------------------------------------
     def sampling_options(self):
         return self.options
@@ -264,41 +301,25 @@ class DDPMEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, Exportab
         self.options = DDPMSampling(c.sampler, min(c.sample_steps, c.timesteps), c.eta, c.guidance, ema=c.ema_decay > 0)
 
     # --- training ---------------------------------------------------------------------------------------
+    def _times(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if generator is None:
+            return torch.randint(0, self.config.timesteps, (n,), device=self.device)
+        return torch.randint(0, self.config.timesteps, (n,), generator=generator).to(self.device)
+
+    def _prediction(self, net: nn.Module, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+                    labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return net(self.schedule.add_noise(x0, eps, t), t, labels), self.schedule.target(self.config.prediction, x0, eps, t)
+
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
-        self.net.train()
-        x0 = batch.float()
-        b = x0.shape[0]
-        t = torch.randint(0, self.config.timesteps, (b,), device=self.device)
-        eps = torch.randn_like(x0)
-        x_t = self.schedule.add_noise(x0, eps, t)
-        labels = self._training_labels(batch)
-        out = self.net(x_t, t, labels).float()  # the loss in fp32 even under bf16 autocast
-        per_image = F.mse_loss(out, self.schedule.target(self.config.prediction, x0, eps, t),
-                               reduction="none").mean(dim=(1, 2, 3))
+        out, target, t = self._training_prediction(batch)
+        per_image = F.mse_loss(out, target, reduction="none").mean(dim=(1, 2, 3))
         if self.config.min_snr_gamma > 0:
-            weight = self.schedule.min_snr_weight(t, self.config.min_snr_gamma, self.config.prediction).to(x0.device)
+            weight = self.schedule.min_snr_weight(t, self.config.min_snr_gamma, self.config.prediction).to(self.device)
             loss = (weight * per_image).mean()
         else:
             loss = per_image.mean()
         grad_norm = self._learn(loss)
         return {"loss": loss.item(), "mse": per_image.mean().item(), "grad_norm": grad_norm}
-
-    @torch.no_grad()
-    def validate(self, batches) -> dict[str, float]:
-        """Noise-prediction MSE on held-out images at fixed noise (same draws every time)."""
-        gen = torch.Generator().manual_seed(1234)
-        total, count = 0.0, 0
-        net = self._sampling_net()
-        for batch in batches:
-            x0 = batch.float()
-            t = torch.randint(0, self.config.timesteps, (x0.shape[0],), generator=gen).to(self.device)
-            eps = torch.randn(x0.shape, generator=gen).to(self.device)
-            labels = batch.labels if self.conditional else None
-            out = net(self.schedule.add_noise(x0, eps, t), t, labels)
-            target = self.schedule.target(self.config.prediction, x0, eps, t)
-            total += F.mse_loss(out, target, reduction="sum").item() / x0[0].numel()
-            count += x0.shape[0]
-        return {"loss": total / max(count, 1)}
 
     # --- sampling options ---------------------------------------------------------------------------------
     sampling_config = DDPMSampling

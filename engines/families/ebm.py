@@ -42,11 +42,13 @@ from .base import Batch, DataSpec, Engine, Finding, ProgressFn, to_uint8
 from .capabilities import Energy, Sampler
 
 STARTS = ("noise", "buffer")
+LAYOUTS = ("refine", "strided")
 
 
 @dataclass(frozen=True)
 class EBMConfig:
     width: int = param(32, min=4, max=512, help="Channels of the first conv layer of the energy network (doubling with each halving, up to 4x).")
+    layout: str = param("refine", choices=LAYOUTS, help="Energy network: refine (at each size a 3x3 conv, then a stride-2 conv halves the map; global average, linear read-out) or strided (every conv halves the map, down to about 2x2, then a small fully connected head: a fraction of the compute per Langevin step, the usual small net for digits).")
     spectral_norm: bool = param(False, help="Spectral normalisation on every layer: a smoother energy (steadier training, slower to sharpen).")
     lr: float = param(1e-4, min=1e-6, max=1e-2, help="Adam learning rate (betas 0.0, 0.999 as in IGEBM).")
     alpha: float = param(0.1, min=0.0, max=10.0, help="Weight of the L2 penalty on the energies of real and sampled images; keeps them near zero.")
@@ -58,6 +60,7 @@ class EBMConfig:
     sgld_grad_clip: float = param(0.01, min=0.0, max=10.0, help="Clip each pixel's energy gradient to ±this inside the sampler (0: no clipping); keeps chains in range.")
     grad_clip: float = param(1.0, min=0.0, max=1e6, help="Clip the network's gradient norm to this unless the run's grad_clip setting is set (0: off).")
     sample_steps: int = param(100, min=1, max=10_000, help="Langevin steps when sampling from noise (sampling option steps).")
+    sample_start: str = param("noise", choices=STARTS, help="Where sampling chains start by default (sampling option start): noise (uniform noise, a real test of the model) or buffer (replay-buffer images, the persistent chains: what IGEBM and JEM show).")
     conditional: bool = param(False, help="JEM-style class-conditional model on labelled data: the network gives one logit per class, E(x, y) = -logit_y is the energy of x as class y (its logsumexp the energy of x); trained by contrastive divergence per class plus the classifier's cross-entropy, and sampling draws the class asked for.")
     classifier_weight: float = param(1.0, min=0.0, max=100.0, help="Conditional runs: weight of the cross-entropy of the real images' classes.")
     energy_limit: float = param(100.0, min=1.0, max=1e6, advanced=True, help="Report divergence when |energy| of real or sampled images exceeds this.")
@@ -65,12 +68,15 @@ class EBMConfig:
 
 
 def preset(config: EBMConfig, size: int) -> EBMConfig:
-    """CPU recipe: a narrow network, 10 Langevin steps per training step and lr 5e-4, so many more steps
-    fit a budget; it beat the IGEBM-like defaults at equal CPU time (README, "Why the recipes are
-    what they are"; benchmarks/new_families.py). The 64 px preset (wider, 40 steps, lr 1e-4) is for
-    GPUs and has not been measured."""
+    """CPU recipe up to 32 px: the strided energy net (the usual small net for digits; a fraction of the
+    compute per Langevin step, so many more training steps fit a budget), 20 Langevin steps per training
+    step with the per-pixel gradient clipped to 0.03, lr 2e-4, and samples that continue the replay
+    buffer's persistent chains, as IGEBM and JEM show theirs (README, "Recipes at 28 px";
+    benchmarks/recipes_28px.py). The 64 px preset (wider, 40 steps, lr 1e-4) is for GPUs and has not
+    been measured."""
     if size <= 32:
-        return replace_checked(config, width=16, lr=5e-4, sgld_steps=10, buffer_size=2000)
+        return replace_checked(config, layout="strided", width=16, lr=2e-4, sgld_steps=20, sgld_grad_clip=0.03,
+                               buffer_size=2000, sample_start="buffer")
     return replace_checked(config, width=64, buffer_size=5000, sgld_steps=40)
 
 
@@ -83,11 +89,24 @@ def train_preset(size: int) -> dict:
 class EnergyNet(nn.Module):
     """Image (B, C, S, S) in [-1, 1] -> energy (B,). Stride-2 convs with Swish, then a linear read-out."""
 
-    def __init__(self, channels: int, size: int, width: int, spectral: bool, outputs: int = 1):
+    def __init__(self, channels: int, size: int, width: int, spectral: bool, outputs: int = 1,
+                 layout: str = "refine"):
         super().__init__()
 
         def wrap(layer: nn.Module) -> nn.Module:
             return nn.utils.parametrizations.spectral_norm(layer) if spectral else layer
+
+        self.layout = layout
+        if layout == "strided":  # 5x5 stride 2 (padded), then 3x3 stride 2 until about 2x2; flatten, two linears
+            layers = [wrap(nn.Conv2d(channels, width, 5, 2, 4)), nn.SiLU()]
+            ch, s = width, (size + 3) // 2 + 1
+            while s > 2:
+                out = min(ch * 2, width * 4)
+                layers += [wrap(nn.Conv2d(ch, out, 3, 2, 1)), nn.SiLU()]
+                ch, s = out, (s + 1) // 2
+            self.features = nn.Sequential(*layers, nn.Flatten(), wrap(nn.Linear(ch * s * s, ch)), nn.SiLU())
+            self.out = wrap(nn.Linear(ch, outputs))
+            return
 
         layers: list[nn.Module] = [wrap(nn.Conv2d(channels, width, 3, 1, 1)), nn.SiLU()]
         ch, s = width, size
@@ -100,7 +119,8 @@ class EnergyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, outputs): the energy (one output), or one logit per class (JEM)."""
-        return self.out(self.features(x).mean(dim=(2, 3)))
+        h = self.features(x)
+        return self.out(h if self.layout == "strided" else h.mean(dim=(2, 3)))
 
 
 class ReplayBuffer(nn.Module):
@@ -170,10 +190,10 @@ class EBMEngine(Engine, Sampler, Energy):
         c = config
         self.conditional = bool(c.conditional and data.num_classes > 0)
         k = data.num_classes if self.conditional else 0
-        self.net = EnergyNet(data.channels, data.size, c.width, c.spectral_norm, max(k, 1)).to(self.device)
+        self.net = EnergyNet(data.channels, data.size, c.width, c.spectral_norm, max(k, 1), c.layout).to(self.device)
         self.buffer = ReplayBuffer(c.buffer_size, data.channels, data.size, k).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, betas=(0.0, 0.999))
-        self.options = EBMSampling(c.sample_steps, c.sgld_step_size, c.sgld_noise)
+        self.options = EBMSampling(c.sample_steps, c.sgld_step_size, c.sgld_noise, c.sample_start)
         self._last: dict[str, float] = {}    # energies of the latest step, for monitor()
 
     def energy(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -133,7 +133,6 @@ class TwoStage:
             self.first = build(c.first_stage_family, self.data, self.device, c.first_stage_width,
                                c.first_stage_latent, getattr(c, "first_stage_codebook", 0))
             self.first_given = False
-        self.first.grad_clip = self.grad_clip
         self.steps_done = 0
         self._cache: LatentCache | None = None
         if self.first_given:
@@ -155,8 +154,7 @@ class TwoStage:
 
     def train_step(self, batch, step: int = 0, total: int = 1) -> dict[str, float]:
         if self.phase == 1:
-            # the inner engine steps through the loop's seam settings (clip, distributed averaging)
-            self.first.grad_clip, self.first.gradient_reducer = self.grad_clip, self.gradient_reducer
+            self.first.begin_training(self.run_context)  # it steps through this run's seam (clip, averaging)
             losses = rename_losses(self.first.train_step(batch, step, total))
             self.steps_done += 1
             if self.phase == 2:

@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from ..config import param
@@ -172,33 +173,16 @@ class FlowMatchingEngine(UNetPrior, Sampler, LatentCodec, DenoisingPath, Prior, 
         c = self.config
         return training_times(n, c.time_sampling, c.logit_mean, c.logit_std, generator).to(self.device)
 
+    def _prediction(self, net: nn.Module, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+                    labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return net(interpolate(x0, eps, t), t * TIME_SCALE, labels), velocity_target(x0, eps)
+
     # --- training ---------------------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int = 0, total: int = 1) -> dict[str, float]:
-        self.net.train()
-        x0 = batch.float()
-        t = self._times(x0.shape[0])
-        eps = torch.randn_like(x0)
-        labels = self._training_labels(batch)
-        out = self.net(interpolate(x0, eps, t), t * TIME_SCALE, labels).float()  # the loss in fp32 under autocast
-        loss = F.mse_loss(out, velocity_target(x0, eps))
+        out, target, _ = self._training_prediction(batch)
+        loss = F.mse_loss(out, target)
         grad_norm = self._learn(loss)
         return {"loss": loss.item(), "grad_norm": grad_norm}
-
-    @torch.no_grad()
-    def validate(self, batches) -> dict[str, float]:
-        """Velocity MSE on held-out images at fixed times and noise (the same draws every time)."""
-        gen = torch.Generator().manual_seed(1234)
-        total, count = 0.0, 0
-        net = self._sampling_net()
-        for batch in batches:
-            x0 = batch.float()
-            t = self._times(x0.shape[0], gen)
-            eps = torch.randn(x0.shape, generator=gen).to(self.device)
-            labels = batch.labels if self.conditional else None
-            out = net(interpolate(x0, eps, t), t * TIME_SCALE, labels)
-            total += F.mse_loss(out, velocity_target(x0, eps), reduction="sum").item() / x0[0].numel()
-            count += x0.shape[0]
-        return {"loss": total / max(count, 1)}
 
     # --- sampling ---------------------------------------------------------------------------------------
     def _velocity(self, labels: torch.Tensor | None, guidance: float | None = None) -> Velocity:

@@ -193,12 +193,8 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
             self.norm.measure(z)
         return self.norm.normalise(z)
 
-    def _sync_seam(self) -> None:
-        d = self.diffusion
-        d.grad_clip, d.gradient_reducer, d.precision = self.grad_clip, self.gradient_reducer, self.precision
-
     def _second_stage_step(self, batch: Batch) -> dict[str, float]:
-        self._sync_seam()
+        self.diffusion.begin_training(self.run_context)  # it steps through this run's seam (clip, averaging)
         latents = self._latents(batch)
         losses = self.diffusion.train_step(LatentBatch(latents, batch.labels), self.steps_done, 1)
         return {f"diffusion_{k}" if k == "loss" else k: v for k, v in losses.items()}

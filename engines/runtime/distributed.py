@@ -17,6 +17,7 @@ import json
 import os
 import time
 from datetime import timedelta
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -247,46 +248,47 @@ def barrier() -> None:
             dist.barrier()
 
 
-def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
-    """Copy `src`'s values into every process's tensors (in place), one collective per dtype/device."""
-    if world_size() == 1 or not tensors:
-        return
+def _flat_groups(tensors: list[torch.Tensor]) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
+    """The tensors grouped by dtype and device, each group with its values in one flat tensor on the
+    device collectives use (one collective per group)."""
     groups: dict[tuple, list[torch.Tensor]] = {}
     for t in tensors:
         groups.setdefault((t.dtype, t.device), []).append(t)
     comm = _current_device()
-    for (_dtype, _device), ts in groups.items():
-        flat = torch.cat([t.detach().reshape(-1) for t in ts]).to(comm)
+    for ts in groups.values():
+        yield ts, torch.cat([t.detach().reshape(-1) for t in ts]).to(comm)
+
+
+def _unflatten_into(ts: list[torch.Tensor], flat: torch.Tensor) -> None:
+    """A group's flat values back into its tensors, in place."""
+    offset = 0
+    with torch.no_grad():
+        for t in ts:
+            k = t.numel()
+            t.copy_(flat[offset:offset + k].view_as(t))
+            offset += k
+
+
+def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
+    """Copy `src`'s values into every process's tensors (in place), one collective per dtype/device."""
+    if world_size() == 1 or not tensors:
+        return
+    for ts, flat in _flat_groups(tensors):
         dist.broadcast(flat, src)
-        offset = 0
-        with torch.no_grad():
-            for t in ts:
-                k = t.numel()
-                t.copy_(flat[offset:offset + k].view_as(t))
-                offset += k
+        _unflatten_into(ts, flat)
 
 
 def _reduce_in_place(tensors: list[torch.Tensor], mean: bool) -> None:
     n = world_size()
     if n == 1 or not tensors:
         return
-    groups: dict[tuple, list[torch.Tensor]] = {}
-    for t in tensors:
-        groups.setdefault((t.dtype, t.device), []).append(t)
-    comm = _current_device()
-    for ts in groups.values():
-        flat = torch.cat([t.detach().reshape(-1) for t in ts]).to(comm)
+    for ts, flat in _flat_groups(tensors):
         if mean and flat.is_floating_point() and flat.dtype != torch.float64:
             flat = flat.double()  # exact sums: a value the same on every process stays exactly itself
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         if mean:
             flat.div_(n)
-        offset = 0
-        with torch.no_grad():
-            for t in ts:
-                k = t.numel()
-                t.copy_(flat[offset:offset + k].view_as(t))
-                offset += k
+        _unflatten_into(ts, flat)
 
 
 def mean_tensors(tensors: list[torch.Tensor]) -> None:
@@ -413,14 +415,19 @@ def remember_store() -> None:
     _get_store()
 
 
-def publish_failure(me: int, step: int, message: str) -> None:
+def _store_set(key: str, value: str) -> None:
+    """`key` set in the group's store; with no store (or one gone with its host) nothing happens."""
     store = _get_store()
     if store is None:
         return
     try:
-        store.set(f"{_FAIL_KEY}{me}", json.dumps({"rank": me, "step": step, "message": message}))
+        store.set(key, value)
     except Exception:  # noqa: BLE001
         pass
+
+
+def publish_failure(me: int, step: int, message: str) -> None:
+    _store_set(f"{_FAIL_KEY}{me}", json.dumps({"rank": me, "step": step, "message": message}))
 
 
 def peer_failure(me: int, n: int, wait_s: float = 0.0) -> dict | None:
@@ -444,12 +451,7 @@ def peer_failure(me: int, n: int, wait_s: float = 0.0) -> dict | None:
 
 
 def acknowledge_failure() -> None:
-    store = _get_store()
-    if store is not None:
-        try:
-            store.set(_ACK_KEY, "1")
-        except Exception:  # noqa: BLE001
-            pass
+    _store_set(_ACK_KEY, "1")
 
 
 def wait_for_acknowledgement(wait_s: float = 10.0) -> bool:

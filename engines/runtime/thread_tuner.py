@@ -11,8 +11,10 @@ to a ThreadTuner, which
 - then tries the candidate counts (1, 2, 4, … and the core count) in segments of at least
   `segment_s` seconds each, in paired, alternated order (A B, then B A: a load that rises or falls
   during the probe treats every count alike) and compares their steps per second; it stops after
-  the first pair when one count is clearly faster (`clear`), and drops a count at once when its
-  first step is far slower than the best so far (`give_up`), so a hopeless count costs one step;
+  the first pair when one count is clearly faster (`clear`) over at least `confident_steps` steps
+  each, adds rounds (up to `max_rounds`) while the best two are within `refine` of each other or
+  measured fewer steps than that, and drops a count at once when its first step is
+  far slower than the best so far (`give_up`), so a hopeless count costs one step;
 - keeps the fastest (within `tie` the fewer threads: they leave room for other work; on a later
   look the count in use is kept unless another beats it by `switch`, so it does not flap);
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
@@ -75,7 +77,8 @@ class ThreadTuner:
     returns a sentence for a person when its choice is worth saying (else None)."""
 
     def __init__(self, cores: int, *, start: int | None = 1, warmup_steps: int = 3, warmup_s: float = 0.3,
-                 segment_s: float = 0.3, clear: float = 1.3, tie: float = 0.03, switch: float = 0.06,
+                 segment_s: float = 0.3, clear: float = 1.3, refine: float = 1.1, max_rounds: int = 4,
+                 confident_steps: int = 2, tie: float = 0.02, switch: float = 0.06,
                  give_up: float = 2.0, first_check_s: float = 10.0, max_check_s: float = 160.0,
                  window_s: float = 1.0, drift: float = 1.3,
                  set_threads: Callable[[int], None] = _set_torch_threads,
@@ -85,6 +88,7 @@ class ThreadTuner:
         self.current = start if start in self.candidates else self.candidates[0]
         self.warmup_steps, self.warmup_s = warmup_steps, warmup_s
         self.segment_s, self.clear, self.tie, self.switch, self.give_up = segment_s, clear, tie, switch, give_up
+        self.refine, self.max_rounds, self.confident_steps = refine, max_rounds, confident_steps
         self.first_check_s, self.max_check_s, self.check_s = first_check_s, max_check_s, first_check_s
         self.window_s, self.drift = window_s, drift
         self._set, self._load = set_threads, load_average
@@ -99,14 +103,15 @@ class ThreadTuner:
         # the probe under way
         self._reason = "start"
         self._before = self.current
-        self._began = 0.0
         self._plan: list[int] = []       # counts still to measure in this round
         self._round = 0
         self._totals: dict[int, list[float]] = {}   # count -> [steps, seconds] over its segments
+        self._spent: dict[int, float] = {}          # count -> seconds of this probe's steps at it
         self._dropped: set[int] = set()
         self._segment = [0, 0.0]         # steps, seconds of the segment under way
         self.probes = 0
         self.history: list[tuple[int, int, str]] = []  # (steps seen, count, why) at each choice
+        self.looks: list[float] = []    # seconds of stepping at each choice
 
     @property
     def probing(self) -> bool:
@@ -159,9 +164,9 @@ class ThreadTuner:
     def _begin_probe(self, reason: str, seed: tuple[int, float] | None = None) -> None:
         """Measure every candidate, the count in use first. `seed`: the count in use was just measured
         while training (steps, seconds), so the probe starts with the others."""
-        self.phase, self._reason, self._before, self._began = "probe", reason, self.current, self._clock
+        self.phase, self._reason, self._before = "probe", reason, self.current
         order = [self.current] + [c for c in self.candidates if c != self.current]
-        self._totals, self._dropped, self._round = {}, set(), 0
+        self._totals, self._dropped, self._round, self._spent = {}, set(), 0, {}
         if seed is not None:
             self._totals[self.current] = [float(seed[0]), float(seed[1])]
             order = order[1:]
@@ -190,6 +195,7 @@ class ThreadTuner:
         totals = self._totals.setdefault(count, [0.0, 0.0])
         totals[0] += steps
         totals[1] += spent
+        self._spent[count] = self._spent.get(count, 0.0) + spent
         self._segment = [0, 0.0]
         if hopeless:
             self._dropped.add(count)
@@ -198,13 +204,19 @@ class ThreadTuner:
             self._switch_to(self._plan[0])
             return None
         left = {c: s / n for c, (n, s) in self._totals.items() if c not in self._dropped and n}
-        if self._round == 0 and len(left) > 1:
-            ranked = sorted(left.values())
-            if ranked[1] < self.clear * ranked[0]:   # close: measure again in the opposite order
-                self._round = 1
-                self._plan = [c for c in reversed(self._order_of_round0()) if c in left]
-                self._switch_to(self._plan[0])
-                return None
+        fastest = min(left.values())
+        few = min(self._totals[c][0] for c in left) < self.confident_steps   # a few slow steps: noise
+        if not few:
+            left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
+        close = sorted(left.values())[1] < self.refine * fastest if len(left) > 1 else False
+        if len(left) > 1 and self._round + 1 < self.max_rounds and (self._round == 0 or close or few):
+            # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
+            # while they are compared treats them alike; close counts get more rounds
+            self._round += 1
+            order = self._order_of_round0()
+            self._plan = [c for c in (order[::-1] if self._round % 2 else order) if c in left]
+            self._switch_to(self._plan[0])
+            return None
         return self._choose(left)
 
     def _order_of_round0(self) -> list[int]:
@@ -224,11 +236,15 @@ class ThreadTuner:
             self.check_s = self.first_check_s
         else:
             self.check_s = min(self.max_check_s, self.check_s * 2)
-        # a look never costs more than a small share of the time between looks
-        self._next_check = self._clock + max(self.check_s, 10 * (self._clock - self._began))
+        # a look costs at most ~5% of the time between looks: the time lost to counts slower than the
+        # chosen one (a close count costs next to nothing, a hopeless one its single step)
+        lost = sum(spent * max(0.0, 1 - self._reference * self._totals[c][0] / max(self._totals[c][1], 1e-12))
+                   for c, spent in self._spent.items() if c != chosen)
+        self._next_check = self._clock + max(self.check_s, 20 * lost)
         self.phase = "steady"
         why = self._explain(chosen)
         self.history.append((self._seen, chosen, why))
+        self.looks.append(self._clock)
         return why if self._reason == "start" or changed else None
 
     # --- saying it ------------------------------------------------------------------------------
@@ -250,7 +266,7 @@ class ThreadTuner:
         load = self._load()
         busy = load is None or load >= 1 + self.cores / 2   # this run keeps about one core busy itself
         if chosen == max(times):
-            cause = "the cores are free"
+            cause = "the cores are free" if not busy else "more threads get a larger share of the busy machine"
         elif more and ratio >= 1 + self.tie and busy:
             cause = "the machine is busy"
         else:

@@ -265,6 +265,27 @@ def resize(x: torch.Tensor, size: int, mode: str = "bicubic") -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode=mode, **kwargs)
 
 
+def consistent_with(x: torch.Tensor, low: torch.Tensor, rounds: int = 50) -> torch.Tensor:
+    """Project images x in [-1, 1] (N, C, S, S) onto the images that area-downsample to `low`
+    (N, C, s, s) and lie in [-1, 1], by alternating the two projections (POCS). When s divides S the
+    consistency step (x - up(down(x)) + up(low), up repeating pixels) is the orthogonal projection
+    onto an affine set holding the true image, as is the clamp onto the box, so no round moves x
+    further from the truth: a data-consistency step any super-resolution result gains from (other
+    factors: the same steps, approximately)."""
+    size, small = x.shape[-1], low.shape[-1]
+    if small >= size:
+        return x
+
+    def phi(v):
+        return F.interpolate(F.interpolate(v, size=(small, small), mode="area"), size=(size, size), mode="nearest")
+
+    ref = phi(F.interpolate(low.to(x.dtype), size=(size, size), mode="nearest"))
+    for _ in range(max(1, int(rounds))):
+        x = x.clamp(-1, 1)
+        x = x - phi(x) + ref
+    return x.clamp(-1, 1)
+
+
 def bicubic_upscale(image: np.ndarray, size: int) -> np.ndarray:
     """uint8 (h, w, C) -> uint8 (size, size, C), bicubic (the baseline shown beside super-resolution)."""
     from PIL import Image
@@ -281,4 +302,5 @@ def check_progress(progress: ProgressFn | None, done: int, total: int) -> None:
 
 
 __all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
-           "read_images", "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "Cancelled"]
+           "read_images", "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "consistent_with",
+           "Cancelled"]

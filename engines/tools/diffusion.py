@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from ..families import capabilities
-from .common import ProgressFn, check_progress, evaluating, to_float
+from .common import ProgressFn, check_progress, consistent_with, evaluating, to_float
 
 
 def in_pixels(cls) -> bool:
@@ -114,11 +114,9 @@ def ilvr(engine, low: np.ndarray, seed: int = 0, labels=None, progress: Progress
             x = sched.step(den(x, t), t, x, gen)
             x = x - phi(x) + phi(_noised(engine, ref, sched.previous(t), gen))
             check_progress(progress, i + 1, total)
-    # the pixel range and the consistency together: alternate the two projections (POCS), since
-    # clipping a dark or bright region alone would shift its block means away from the input
-    for _ in range(50):
-        x = x.clamp(-1, 1)
-        x = x - phi(x) + phi(ref)
+    # the pixel range and the consistency together (common.consistent_with): clipping a dark or bright
+    # region alone would shift its block means away from the input
+    x = consistent_with(x, y)
     return engine.from_space(x), f"ILVR diffusion ({total} steps; low frequencies from the {small} px input at every step)"
 
 

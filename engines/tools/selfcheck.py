@@ -16,6 +16,12 @@ named baseline (engines/tools/baselines.py):
   * score: the held-out images against the same images upside down with their values inverted (as
     complex as the originals, so the complexity baseline sits at chance by construction); AUROC of the
     model's score against the complexity score's.
+  * synthesize (`cas_check`, no extra work): the classification accuracy score the tool computes anyway
+    (a classifier trained only on the synthetic images, tested on the run's held-out images) against
+    the same classifier trained on as many real images; it loses below CAS_SHARE of the real score.
+
+Beside a verdict, `suggestion` names what did better at small training budgets (engines/tools/recommend.py)
+when the model loses or another kind of run is known to do better at the tool.
 
 Results are cached in the run folder (`selfcheck.json`), keyed by tool, checkpoint file (name, size,
 time) and settings, so a second look costs nothing. An exported model file carries no data: no check,
@@ -39,6 +45,7 @@ CACHE_NAME = "selfcheck.json"
 DEFAULT_IMAGES = 24
 DEFAULT_SIGMA = 40.0
 TIE = {"dB": 0.1, "AUROC": 1.0}   # margins (dB, points of AUROC) within which model and baseline are even
+CAS_SHARE = 0.8                    # synthetic data is useful when its CAS reaches this share of the real data's
 
 
 @dataclass
@@ -54,6 +61,7 @@ class SelfCheck:
     checkpoint_step: int = 0
     settings: dict | None = None
     reason: str = ""                  # why there is no check (no data, the tool cannot run)
+    suggestion: str = ""              # what did better at small budgets (recommend.py); empty: nothing to add
 
     @property
     def available(self) -> bool:
@@ -64,7 +72,7 @@ class SelfCheck:
         """Model minus baseline, in the measure's units (AUROC in points of 0.01)."""
         if not self.available:
             return None
-        scale = 100.0 if self.measure == "AUROC" else 1.0
+        scale = 100.0 if self.measure in ("AUROC", "CAS") else 1.0
         return (float(self.model) - float(self.baseline)) * scale
 
     @property
@@ -73,6 +81,8 @@ class SelfCheck:
 
     @property
     def loses(self) -> bool:
+        if self.measure == "CAS":
+            return self.available and float(self.model) < CAS_SHARE * float(self.baseline)
         return self.available and self.margin < -self.tie
 
     def verdict(self) -> str:
@@ -82,6 +92,15 @@ class SelfCheck:
         where = ("on your held-out images" if self.held_out else
                  "on images the model trained on (the run kept no held-out split)")
         where = f"{where} ({self.images}, {self.settings_text()})" if self.settings_text() else f"{where} ({self.images})"
+        if self.measure == "CAS":
+            share = float(self.model) / max(float(self.baseline), 1e-9)
+            numbers = (f"a classifier trained only on the synthetic images scores {self.model:.3f} on your held-out "
+                       f"images ({self.images}), against {self.baseline:.3f} trained on as many real images "
+                       f"({share:.2f}x)")
+            if self.loses:
+                return (f"{numbers}: below {CAS_SHARE:g}x, so the synthetic set stands in poorly for real data - "
+                        f"train longer or try another run before relying on it")
+            return f"{numbers}: the synthetic set stands in for real data"
         unit = "points of AUROC" if self.measure == "AUROC" else "dB"
         if self.measure == "AUROC":
             numbers = f"AUROC {self.model:.3g} against {self.baseline:.3g}"
@@ -197,7 +216,7 @@ def self_check(tool: str, engine, record: dict, n: int = DEFAULT_IMAGES, seed: i
     if use_cache and key:
         hit = cached(tool, record, n, seed, sigma, **options)
         if hit is not None:
-            return hit
+            return _suggested(hit, engine)
     base = SelfCheck(tool, _MEASURES[tool], None, None, baselines.BASELINES[tool],
                      checkpoint_step=int(record.get("checkpoint_step", 0) or 0), settings=settings)
     from .common import run_split
@@ -217,8 +236,27 @@ def self_check(tool: str, engine, record: dict, n: int = DEFAULT_IMAGES, seed: i
         return base
     check.images, check.held_out, check.checkpoint_step, check.settings = (
         len(images), bool(real), base.checkpoint_step, {**settings, **(check.settings or {})})
+    check = _suggested(check, engine)
     _write_cache(path, key, check)
     return check
+
+
+def _suggested(check: SelfCheck, engine) -> SelfCheck:
+    from .recommend import suggest
+
+    if check.available:
+        check.suggestion = suggest(check.tool, engine.family, check.loses)
+    return check
+
+
+def cas_check(scores: dict | None, engine, record: dict, method: str = "") -> SelfCheck:
+    """The synthesize tool's own classification accuracy score as a self-check (nothing is computed here)."""
+    scores = scores or {}
+    check = SelfCheck("synthesize", "CAS", scores.get("cas"), scores.get("real_baseline"),
+                      baselines.BASELINES["synthesize"], method, images=int(scores.get("test_images") or 0),
+                      checkpoint_step=int(record.get("checkpoint_step", 0) or 0),
+                      reason=str(scores.get("note") or ("" if scores else "no classification accuracy score")))
+    return _suggested(check, engine)
 
 
 def _denoise(engine, images, labels, settings, progress) -> SelfCheck:
@@ -274,4 +312,4 @@ def _score(engine, images, labels, settings, progress) -> SelfCheck:
 _MEASURES = {"denoise": "PSNR (dB)", "upscale": "PSNR (dB)", "inpaint": "PSNR in the hole (dB)", "score": "AUROC"}
 _RUNNERS = {"denoise": _denoise, "upscale": _upscale, "inpaint": _inpaint, "score": _score}
 
-__all__ = ["SelfCheck", "self_check", "cached", "TOOLS", "DEFAULT_IMAGES", "DEFAULT_SIGMA"]
+__all__ = ["SelfCheck", "self_check", "cas_check", "cached", "TOOLS", "DEFAULT_IMAGES", "DEFAULT_SIGMA", "CAS_SHARE"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.run_data import run_data_plan
 from .common import ProgressFn, ToolError, read_images
 from .options import OPTIONS, method_options
 
@@ -47,10 +48,10 @@ def _module(tool: str):
 
 
 def read_for(engine, record: dict, sources, tool: str):
-    data = record.get("data") or {}
+    data = run_data_plan(record)
     native = tool == "upscale"
     return read_images(sources, None if native else engine.data.size, engine.data.channels,
-                       fit=str(data.get("fit", "center-crop")), background=data.get("background", (255, 255, 255)),
+                       fit=data.fit, background=data.background,
                        native_max=engine.data.size if native else None)
 
 
@@ -173,7 +174,12 @@ def _synthesize(engine, record: dict, params: dict, opts, seed: int, progress) -
                                                    hx[hy >= 0], hy[hy >= 0], seed=seed)
     settings = {"n_per_class": n, "seed": seed, "min_confidence": conf}
     manifest = syn.write_manifest(out_dir, record, engine, result, settings, files, scores)
-    return {"tool": "synthesize", "images": result.images[:, None], "labels": result.labels,
+    check = None
+    if scores is not None and params.get("check", True):
+        from .selfcheck import cas_check
+
+        check = cas_check(scores, engine, record, syn.METHODS[0].name).to_json()
+    return {"tool": "synthesize", "images": result.images[:, None], "labels": result.labels, "self_check": check,
             "method": syn.METHODS[0].name, "manifest": str(manifest), "scores": scores, "notes": result.notes,
             "names": [p.relative_to(out_dir).as_posix() for p in files], "skipped": []}
 

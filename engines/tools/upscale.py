@@ -5,7 +5,9 @@ Pipelines over roles, the first that the model has (capabilities.has):
   * prior over pixels (ddpm, flow-matching): ILVR (engines/tools/diffusion.py), the result downsampling
     exactly to the input.
   * latent renderer (VAE, autoencoder, flows, GANs): the latent is optimised so that the downsampled
-    rendering matches the input (a downsampling-consistency loss), with the prior as regulariser.
+    rendering matches the input (a downsampling-consistency loss), with the prior as regulariser; the
+    rendering is then projected onto the images that downsample exactly to the input
+    (common.consistent_with, the data-consistency step of ILVR/DDRM-style methods).
 Bicubic enlargement is returned beside every result as the baseline.
 """
 
@@ -19,7 +21,7 @@ from torch.nn import functional as F
 
 from ..families.base import Engine
 from . import diffusion
-from .common import Method, ProgressFn, ToolError, bicubic_upscale, choose, to_float, to_uint8
+from .common import Method, ProgressFn, ToolError, bicubic_upscale, choose, consistent_with, to_float, to_uint8
 from .latent_fit import can_fit, fit_latents
 
 
@@ -81,7 +83,9 @@ def _latent(engine, low, bicubic, seed, labels, progress, steps: int = 200, lr: 
 
     x = fit_latents(engine, evidence, len(low), 1, seed, int(steps), float(lr), 1.0, start=bicubic,
                     labels=labels, progress=progress)
-    return to_uint8(x), f"latent optimisation ({int(steps)} steps; downsampling consistency with the {small} px input + prior)"
+    x = consistent_with(x, y)   # then exactly consistent with the input (a projection: never further from the truth)
+    return to_uint8(x), (f"latent optimisation ({int(steps)} steps; downsampling consistency with the {small} px "
+                         f"input + prior), then projected onto the images that downsample to it")
 
 
 METHODS = (

@@ -1,9 +1,14 @@
 """Control: thread-safe requests from the person (stop, pause, save now, roll back), polled by the
-loop between steps."""
+loop between steps; `agree` (several processes: rank 0's requests, the same step everywhere) and
+`serve_requests` (the loop's answer to save-now and roll-back)."""
 
 from __future__ import annotations
 
 import threading
+from typing import Iterator
+
+from . import events as ev
+from .checkpoint import CheckpointError
 
 
 class Control:
@@ -85,3 +90,21 @@ def agree(copy: Control, person: Control, group) -> None:
         copy.request_save()
     if wanted:
         copy.request_rollback(None if before < 0 else int(before))
+
+
+def serve_requests(t, control: Control) -> Iterator[ev.Event]:
+    """The trainer `t` serves save-now and rollback requests (also while paused)."""
+    if control.take_save_request():
+        try:
+            path = t.save()
+        except FloatingPointError as exc:  # refuse to save garbage: roll back instead
+            yield t._diverged(str(exc))
+            path = None
+        if path is not None:
+            yield ev.CheckpointSaved(t.step, str(path))
+    wanted, before = control.take_rollback_request()
+    if wanted:
+        try:
+            yield t.rollback(f"roll back requested at step {t.step}", t.safety.rollback_target(before), automatic=False)
+        except CheckpointError as exc:
+            yield ev.TrainWarning(t.step, f"cannot roll back: {exc}", "rollback", False)

@@ -31,7 +31,7 @@ import torch
 
 from ..runtime import distributed as dist_rt
 from . import process_state
-from .checkpoint import CheckpointError, pack_state, unpack_state
+from .engine_state import CheckpointError, pack_state, unpack_state
 from .run import RunError
 
 _SHARED_ERRORS = {cls.__name__: cls for cls in (RunError, CheckpointError)}
@@ -77,6 +77,11 @@ class SingleProcess:
     def join_engine(self, engine, device: torch.device, seed: int) -> str:
         """Make `engine` train as one of the group (see ProcessGroup); says how batch norm behaves."""
         return "none"
+
+    def gradient_reducer(self, engine):
+        """What averages `engine`'s gradients over the processes at the one seam (its RunContext's
+        gradient_reducer); None: one process has nothing to average."""
+        return None
 
     def reseed(self, seed: int, step: int) -> None:
         """This process's own random stream from `step` on (rank_seed)."""
@@ -152,7 +157,6 @@ class ProcessGroup(SingleProcess):
         process normalises with its own shard's statistics and the running averages are averaged
         over the processes after every step (after_step).
         """
-        engine.gradient_reducer = dist_rt.GradientAverager(engine.modules)  # the parameter set agreed per step kind
         modules = list(engine.modules().values())
         has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for mod in modules for m in mod.modules())
         batch_norm = "none"
@@ -167,6 +171,9 @@ class ProcessGroup(SingleProcess):
         if self.rank:
             self.reseed(seed, 0)
         return batch_norm
+
+    def gradient_reducer(self, engine):
+        return dist_rt.GradientAverager(engine.modules)  # the parameter set agreed per step kind
 
     def agree_any(self, flag: bool) -> bool:
         return dist_rt.any_true(bool(flag))

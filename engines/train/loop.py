@@ -34,17 +34,15 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..config import to_dict
 from ..data import ImageDataset
-from ..families.base import Batch, DataSpec, Engine, NonFiniteError
-from ..runtime import distributed as dist_rt
+from ..families.base import Batch, DataSpec, Engine, NonFiniteError, RunContext
 from ..runtime.thread_tuner import tuner_for
 from ..runtime.threads import apply_threads
 from . import events as ev
-from . import run_state, safety, start, tensorboard, watch
+from . import control as control_requests
+from . import run_state, safety, samples, start, tensorboard, watch
 from .batches import BatchSource
 from .budget import Budget
-from .checkpoint import CheckpointError
 from .control import Control, agree
 from .device import resolve_device, resolve_precision  # noqa: F401 - the loop's public names
 from .failures import failure_event, process_failure_event
@@ -96,9 +94,8 @@ class Trainer:
         self.input_values = dict(inputs or {})
         self.engine: Engine = family.engine_class(config, self.spec, device,
                                                   inputs=engine_inputs(family.engine_class, self.input_values))
-        self.engine.grad_clip = float(settings.grad_clip)
         self.batch_norm = group.join_engine(self.engine, device, settings.seed)
-        self.precision = self.engine.precision = resolve_precision(settings.precision, device, self.engine)
+        self.precision = resolve_precision(settings.precision, device, self.engine)
         self.channels_last = bool(settings.channels_last and device.type == "cuda")
         if self.channels_last:
             for m in self.engine.modules().values():
@@ -112,9 +109,10 @@ class Trainer:
             validates=engine_overrides_validate(self.engine) and settings.val_fraction > 0,
             channels_last=self.channels_last)
         self.local_batch = self.batches.local_batch
-        preview = self.batches.preview_batch(settings.n_samples)
-        if preview is not None:  # the same few real images in every training grid
-            self.engine.preview_batch = preview
+        self.engine.begin_training(RunContext(  # what the family gets from the run, once
+            grad_clip=float(settings.grad_clip), precision=self.precision,
+            gradient_reducer=group.gradient_reducer(self.engine),
+            preview_batch=self.batches.preview_batch(settings.n_samples)))  # the same real images in every grid
         self.budget = Budget(settings.steps, settings.time_limit, clock=lambda: _now())
         self.safety = Safety(settings.nan_policy, settings.lr_backoff, settings.max_rollbacks)
         self.watches = Watches(self.engine, settings.overfit_patience)
@@ -144,17 +142,8 @@ class Trainer:
         """Continue a run from its newest intact checkpoint (exactly, on the same device)."""
         return start.resume(cls, run_path, dataset, steps, device, family, time_limit, inputs)
 
-    def record_device(self) -> None:
-        if self.run_dir is not None:
-            self.run_dir.update_record(device=str(self.device), precision=self.precision,
-                                       channels_last=self.channels_last, settings=to_dict(self.settings),
-                                       distributed=self.distributed_record())
-
-    def distributed_record(self) -> dict:
-        """What run.json and the Training panel say about the processes."""
-        return {"world_size": self.world, "per_process_batch": self.local_batch,
-                "global_batch": self.settings.batch_size, "backend": self.group.backend,
-                "batch_norm": self.batch_norm}
+    record_device = run_state.record_device
+    distributed_record = run_state.distributed_record
 
     # --- what the loop reads ------------------------------------------------------------------------
     train_data = property(lambda self: self.batches.train_data)
@@ -187,22 +176,7 @@ class Trainer:
         return make_samples(self.engine, self.spec, self.settings.n_samples, self.settings.seed,
                             self.sample_labels, self.run_dir, self.step)
 
-    def _sample_events(self, keep_rng: bool = False) -> Iterator[ev.Event]:
-        """Phase (so a person sees why steps stand still while a slow family draws), then Samples.
-        keep_rng: the random state is set aside while drawing (grids on a clock must not change training)."""
-        yield ev.Phase(self.step, "sampling", f"drawing {self.settings.n_samples} sample images",
-                       self._last_sampling_s)
-        t0 = time.perf_counter()
-        if keep_rng:
-            devices = [self.device.index or 0] if self.device.type == "cuda" else []
-            numpy_state = np.random.get_state()
-            with torch.random.fork_rng(devices=devices):
-                samples = self.make_samples()
-            np.random.set_state(numpy_state)
-        else:
-            samples = self.make_samples()
-        self._last_sampling_s = time.perf_counter() - t0
-        yield samples
+    _sample_events = samples.sample_events
 
     _validate = watch.validate
     _monitor = watch.monitor
@@ -352,24 +326,8 @@ class Trainer:
         self.set_status("stopped" if reason == "stopped" else "finished")
         yield ev.Finished(self.step, reason)
 
-    # --- requests from the person ------------------------------------------------------------------
-    def _serve_requests(self, control: Control) -> Iterator[ev.Event]:
-        """Save-now and rollback requests; both are also served while paused."""
-        if control.take_save_request():
-            try:
-                path = self.save()
-            except FloatingPointError as exc:  # refuse to save garbage: roll back instead
-                yield self._diverged(str(exc))
-                path = None
-            if path is not None:
-                yield ev.CheckpointSaved(self.step, str(path))
-        wanted, before = control.take_rollback_request()
-        if wanted:
-            try:
-                yield self.rollback(f"roll back requested at step {self.step}",
-                                    self.safety.rollback_target(before), automatic=False)
-            except CheckpointError as exc:
-                yield ev.TrainWarning(self.step, f"cannot roll back: {exc}", "rollback", False)
+    # --- requests from the person (control.py) -------------------------------------------------------
+    _serve_requests = control_requests.serve_requests
 
     def _agree_requests(self, control: Control) -> None:
         if control is not self._requests:  # several processes: act on the group's copy of rank 0's

@@ -10,9 +10,22 @@ from ..config import to_dict
 from . import events as ev
 from . import process_state
 from ..families.base import NonFiniteError
-from .checkpoint import (CheckpointError, best_checkpoint, engine_state, load_checkpoint, load_engine_state,
-                         rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import CheckpointError, best_checkpoint, load_checkpoint, save_checkpoint
+from .engine_state import engine_state, load_engine_state, rng_state, set_rng_state
 from .safety import cpu_copy, weights_finite
+
+
+def record_device(t) -> None:
+    """run.json's account of where and how the run trains (device, precision, processes)."""
+    if t.run_dir is not None:
+        t.run_dir.update_record(device=str(t.device), precision=t.precision, channels_last=t.channels_last,
+                                settings=to_dict(t.settings), distributed=distributed_record(t))
+
+
+def distributed_record(t) -> dict:
+    """What run.json and the Training panel say about the processes."""
+    return {"world_size": t.world, "per_process_batch": t.local_batch, "global_batch": t.settings.batch_size,
+            "backend": t.group.backend, "batch_norm": t.batch_norm}
 
 
 def checkpoint_state(t) -> tuple[dict, dict]:

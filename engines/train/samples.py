@@ -3,7 +3,11 @@ family, the same labels, one column per class), written to the run folder, capti
 
 from __future__ import annotations
 
+import time
+from typing import Iterator
+
 import numpy as np
+import torch
 
 from ..imaging import class_grid_columns, make_grid
 from . import events as ev
@@ -33,3 +37,21 @@ def make_samples(engine, spec, n: int, seed: int, labels: np.ndarray | None, run
     captions = (tuple(names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels[:len(images)])
                 if labels is not None else None)
     return ev.Samples(step, images, grid, path, captions)
+
+
+def sample_events(t, keep_rng: bool = False) -> Iterator[ev.Event]:
+    """The trainer `t`'s grid: Phase (so a person sees why steps stand still while a slow family
+    draws), then Samples. keep_rng: the random state is set aside while drawing (grids on a clock
+    must not change training)."""
+    yield ev.Phase(t.step, "sampling", f"drawing {t.settings.n_samples} sample images", t._last_sampling_s)
+    t0 = time.perf_counter()
+    if keep_rng:
+        devices = [t.device.index or 0] if t.device.type == "cuda" else []
+        numpy_state = np.random.get_state()
+        with torch.random.fork_rng(devices=devices):
+            samples = t.make_samples()
+        np.random.set_state(numpy_state)
+    else:
+        samples = t.make_samples()
+    t._last_sampling_s = time.perf_counter() - t0
+    yield samples

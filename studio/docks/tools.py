@@ -421,8 +421,10 @@ class ToolsPanel(ExplorerPanel):
         if not check:
             return ""
         verdict = check["verdict"]
-        return ("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else \
-            (verdict[0].upper() + verdict[1:] + ". ")
+        hint = check.get("suggestion") or ""
+        hint = f"Suggestion: {hint}. " if hint else ""
+        return (("⚠ " + verdict[0].upper() + verdict[1:] + ". ") if check.get("loses") else
+                (verdict[0].upper() + verdict[1:] + ". ")) + hint
 
     def _summary(self, r: dict) -> str:
         t = r["tool"]

@@ -94,3 +94,15 @@ def test_jem_variant_draws_the_class_asked_for_from_its_buffer_and_classifies():
     assert set(e.buffer.labels[slots].tolist()) == {2} and slots.max() < 12
     assert e.sample(3, seed=1, labels=np.array([0, 1, 2])).shape == (3, 8, 8, 1)
     assert "accuracy" in e.validate([b])
+
+
+def test_strided_layout_scores_any_size_and_samples_from_the_buffer_by_default():
+    from engines.families.ebm import EnergyNet
+
+    for size in (8, 28, 32):  # every conv halves the map, down to about 2x2, whatever the size
+        net = EnergyNet(3, size, 4, spectral=False, outputs=5, layout="strided")
+        assert net(torch.zeros(2, 3, size, size)).shape == (2, 5)
+    e = engine(EBMConfig(width=4, buffer_size=16, sgld_steps=2, sample_steps=1, layout="strided", sample_start="buffer"))
+    e.train_step(batch())
+    assert e.sampling_options().start == "buffer"
+    assert e.sample(3, seed=0).shape == (3, 8, 8, 1)

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from engines import registry
 from engines.config import replace_checked
-from engines.families.base import Batch, DataSpec, Engine, NonFiniteError
+from engines.families.base import Batch, DataSpec, Engine, NonFiniteError, RunContext
 from engines.runtime.distributed import average_gradients
 
 SPEC = DataSpec(8, 1, 0)
@@ -45,7 +45,7 @@ def test_every_family_steps_every_optimiser_through_the_seam(name):
               for i in family.engine_class.inputs[1:]}
     engine = family.engine_class(config, DataSpec(16, 1, 0), "cpu", inputs=inputs)
     calls = []
-    engine.gradient_reducer = lambda grads: calls.append("reduce")
+    engine.begin_training(RunContext(gradient_reducer=lambda grads: calls.append("reduce")))
     for opt_name, opt in engine.optimizers().items():
         real = opt.step
         opt.step = lambda *a, _real=real, _name=opt_name, **k: (calls.append(_name), _real(*a, **k))[1]
@@ -69,7 +69,7 @@ def test_a_fake_two_process_reducer_averages_like_the_combined_batch():
         for i, p in enumerate(grads):
             p.grad.copy_((halves[0][i] + halves[1][i]) / 2)
 
-    engine.gradient_reducer = fake_all_reduce
+    engine.begin_training(RunContext(gradient_reducer=fake_all_reduce))
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
     engine.optimizer_step(opt, net)
     for p, want in zip(net.parameters(), combined):
@@ -95,7 +95,7 @@ def test_the_family_default_clip_applies_unless_the_run_sets_one():
     norm = engine.optimizer_step(opt, net, clip=0.5)
     after = float(torch.nn.utils.get_total_norm([p.grad for p in net.parameters()]))
     assert norm > 0.5 and after == pytest.approx(0.5, rel=1e-4)
-    engine.grad_clip = 0.25  # the run's setting wins
+    engine.begin_training(RunContext(grad_clip=0.25))  # the run's setting wins
     engine.optimizer_step(opt, net, clip=0.5)
     after = float(torch.nn.utils.get_total_norm([p.grad for p in net.parameters()]))
     assert after == pytest.approx(0.25, rel=1e-4)
@@ -114,7 +114,7 @@ def _worker(rank, port, x, out):
         torch.set_num_threads(1)
         torch.manual_seed(0)
         engine, net = _tiny_engine()
-        engine.gradient_reducer = average_gradients
+        engine.begin_training(RunContext(gradient_reducer=average_gradients))
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
         net(x[rank * 4:(rank + 1) * 4]).pow(2).mean().backward()
         engine.optimizer_step(opt, net)
@@ -154,7 +154,7 @@ def _agreement_worker(rank, port, case, out):
         torch.set_num_threads(1)
         torch.manual_seed(0)
         engine, net = _tiny_engine()
-        engine.gradient_reducer = GradientAverager(lambda: {"net": net})
+        engine.begin_training(RunContext(gradient_reducer=GradientAverager(lambda: {"net": net})))
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
         x = torch.full((2, 4), float(rank + 1))
         if case == "missing" and rank == 1:  # rank 1 reaches no gradient for the last layer's bias

@@ -87,3 +87,21 @@ def test_verdicts_for_winning_and_even():
     assert "trained on" in even.verdict() and "does no better than" in even.verdict()
     with pytest.raises(Exception, match="no self-check"):
         self_check("stylize", FakeAutoencoder(size=8), {})
+
+
+def test_synthesize_check_is_the_cas_against_real_data_and_losing_runs_get_a_suggestion():
+    from engines.tools.recommend import BEST, suggest
+
+    engine = FakeAutoencoder(size=8)
+    good = selfcheck.cas_check({"cas": 0.85, "real_baseline": 0.9, "test_images": 30}, engine, {"checkpoint_step": 5})
+    assert good.available and not good.loses and "0.85" in good.verdict() and "stands in for real data" in good.verdict()
+    bad = selfcheck.cas_check({"cas": 0.5, "real_baseline": 0.9, "test_images": 30}, engine, {})
+    assert bad.loses and "train longer" in bad.verdict()
+    assert bad.to_json()["suggestion"] == bad.suggestion
+    none = selfcheck.cas_check({"cas": None, "note": "the run is not class-conditional"}, engine, {})
+    assert not none.available and "not class-conditional" in none.verdict()
+    best = BEST["denoise"][0]
+    assert suggest("denoise", best, loses=False) == ""                      # the best kind, winning: nothing to add
+    assert "more training" in suggest("denoise", best, loses=True)
+    assert suggest("denoise", "no-such-family", loses=False).startswith(best)   # another kind did better: named
+    assert suggest("stylize", "ae", loses=True) == ""

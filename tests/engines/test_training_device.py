@@ -6,6 +6,7 @@ import json
 import torch
 
 from engines.config import replace_checked
+from engines.families.base import RunContext
 from engines.families.gan import DCGANConfig
 from engines.train import events as ev
 from engines.train.loop import Trainer, TrainSettings, resolve_precision
@@ -44,5 +45,5 @@ def test_bf16_needs_cuda_and_a_family_that_allows_it(tiny):
         assert resolve_precision("auto", torch.device("cuda"), engine) == "fp32"
     finally:
         del type(engine).mixed_precision_ok
-    engine.precision = "bf16"  # even if set by hand, autocast is CUDA-only
+    engine.begin_training(RunContext(precision="bf16"))  # even if given by hand, autocast is CUDA-only
     assert isinstance(engine.autocast(), contextlib.nullcontext)

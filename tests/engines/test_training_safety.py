@@ -125,7 +125,7 @@ def test_nan_policy_fail_stops_at_once(tmp_path, tiny):
 def test_grad_clip_bounds_the_norm_and_reports_the_norm_before_clipping(tiny):
     trainer = Trainer.new("dcgan", SMALL, replace_checked(SETTINGS, grad_clip=1e-3), tiny, None)
     engine = trainer.engine
-    assert engine.grad_clip == 1e-3
+    assert engine.run_context.grad_clip == 1e-3
     engine.D(trainer._batch(0).float()).sum().backward()
     norm = engine.optimizer_step(torch.optim.SGD(engine.D.parameters(), lr=0.0), engine.D)
     after = torch.nn.utils.get_total_norm([p.grad for p in engine.D.parameters()])

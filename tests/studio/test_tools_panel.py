@@ -85,6 +85,8 @@ def test_inpainting_from_the_panel_keeps_known_pixels_and_exports(qtbot, window,
     check = r["self_check"]
     assert check["tool"] == "inpaint" and check["baseline_name"] == "mean fill of the known pixels"
     assert panel.status.text().startswith(("⚠ " if check["loses"] else "") + check["verdict"][0].upper())
+    assert ("Suggestion: " + check["suggestion"] in panel.status.text()) if check["suggestion"] else \
+        "Suggestion" not in panel.status.text()   # what did better at small budgets, when anything did
     assert r["baseline"].shape == (2, 16, 16, 1) and (r["baseline"][:, keep] == setup["images"][:2][:, keep]).all()
     written = panel.export_to(tmp_path / "out")
     assert sorted(p.name for p in written) == ["000.c1.png", "000.png", "001.c1.png", "001.png"]

@@ -245,6 +245,7 @@ class RunHistory:
     samples_step: int | None = None
     samples_grid: np.ndarray | None = None      # uint8 (H, W, C) of the newest sample grid
     samples: np.ndarray | None = None           # uint8 (N, tile, tile, C) cut from that grid
+    record: RunRecord | None = None             # run.json typed: family_config(), train_settings(), data_plan()
 
     def __fspath__(self) -> str:
         """A history stands for its run folder wherever a path is expected (Path(history))."""
@@ -299,4 +300,4 @@ def read_history(path: str | os.PathLike) -> RunHistory:
         path=summary.path, family=summary.family,
         config=record.config, settings=settings, data=record.data,
         data_spec=spec, status=summary.status, step=summary.step, losses=losses, metrics=metrics,
-        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles)
+        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles, record=record)

@@ -113,7 +113,7 @@ def main() -> int:
         config = engine.config
         ms_per_step, source = ((float(args.ms_per_step), "given by --ms-per-step") if args.ms_per_step
                                else logged_ms_per_step(args.run))
-        print(f"reusing {args.run} at step {record['checkpoint_step']}: {config}")
+        print(f"reusing {args.run} at step {record.checkpoint_step}: {config}")
         print(f"training ms per step: {'unknown' if ms_per_step is None else f'{ms_per_step:.0f}'} ({source})")
     else:
         engine, config, ms_per_step = train(args, data)

@@ -1,7 +1,10 @@
 """Automatic CPU threads against fixed counts, with and without other work on the machine.
 
-    nice -n 10 python benchmarks/threads_under_load.py --loads 0        # no load: run on a quiet machine
-    nice -n 10 python benchmarks/threads_under_load.py                  # no load and a 2-thread load
+    nice -n 10 python benchmarks/threads_under_load.py --loads 0 --seconds 12 --variant quiet
+                                                        # no load (~5 min): on a quiet machine
+    nice -n 10 python benchmarks/threads_under_load.py --loads 2 --seconds 12 --variant load2
+                                                        # a 2-thread load (~5 min)
+    nice -n 10 python benchmarks/threads_under_load.py  # both, 15 s each (~12 min)
     nice -n 10 python benchmarks/threads_under_load.py --spin           # also 1 per core with spinning waits
     python benchmarks/threads_under_load.py --smoke                     # seconds; run by the tests
 
@@ -16,8 +19,8 @@ and the step-0 grid not counted; the tuner's warm-up and probing steps are); the
 alternated (their order rotates every repetition) so a machine whose load drifts treats them alike.
 Goals: under load auto >= 0.9x the best fixed count, without load >= 0.95x.
 
-Writes benchmarks/results/threads_under_load.json (after every measurement, "complete": false until
-the end). The machine may be shared: the load average at the start and end is in the file, and "no
+Writes benchmarks/results/threads_under_load.json, or threads_under_load-VARIANT.json with --variant
+(after every measurement, "complete": false until the end). The machine may be shared: the load average at the start and end is in the file, and "no
 load" then means "no load of ours".
 """
 
@@ -37,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 FAMILIES = {"cyclegan": 16, "dcgan": 28, "ddpm": 20}
 SMOKE_CONFIG = {"cyclegan": {"width": 4, "blocks": 1}, "dcgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
                 "ddpm": {"base_channels": 8, "preview_steps": 2}}
-STARTUP_S = 6.0   # about what a measurement costs besides its training seconds (a fresh process, imports)
+STARTUP_S = 4.5   # about what a measurement costs besides its training seconds (a fresh process, imports)
 LOAD_SCRIPT = """
 import sys, torch
 torch.set_num_threads(int(sys.argv[1]))
@@ -198,6 +201,8 @@ def main(argv=None) -> int:
     p.add_argument("--spin", action="store_true", help="also one thread per core with spinning OpenMP waits")
     p.add_argument("--spin-repeats", type=int, default=1, help="repetitions of the spinning mode")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", default=None,
+                   help="write benchmarks/results/threads_under_load-VARIANT.json (e.g. quiet, load2)")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=16, help=argparse.SUPPRESS)
@@ -243,7 +248,7 @@ def main(argv=None) -> int:
                         rec.save({"rows": rows, "cores": cores, "complete": False,
                                   "partial": {"family": family, "size": size, "load_threads": load,
                                               "runs": results}},
-                                 settings=settings, quiet=True,
+                                 settings=settings, quiet=True, variant=args.variant,
                                  notes="partial: written after every measurement; steps per wall-second")
                         print(f"{family} {size}px load {load}: {name:>14}  {m['steps_per_s']:8.2f} steps/s"
                               f"  (ended at {m['final_threads']} threads)", flush=True)
@@ -253,7 +258,7 @@ def main(argv=None) -> int:
                     proc.wait()
             rows.append(summarize(family, size, load, results))
     print("\n" + table(rows, cores))
-    rec.save({"rows": rows, "cores": cores, "complete": True}, settings=settings,
+    rec.save({"rows": rows, "cores": cores, "complete": True}, settings=settings, variant=args.variant,
              notes="steps per wall-second from the first training step; the machine may have been shared (see load)")
     return 0
 

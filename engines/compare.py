@@ -22,7 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from .workspace import describe_data, metric_rows, summarize_run
+from .train.record import RunRecord
+from .workspace import describe_data, metric_rows, read_record, summarize_run
 
 # The direction of the measures the families log, by name without the "val/" prefix. A measure not
 # listed has no "best" (diagnostics such as diversity are judged by a person, not minimised).
@@ -66,8 +67,7 @@ def data_key(data: dict) -> str:
 def run_facts(path: str | Path) -> RunFacts:
     """Facts from the run folder alone. ValueError (with a reason) when it is not a usable run."""
     summary = summarize_run(path)
-    record = json.loads((summary.path / "run.json").read_text())
-    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    data = read_record(summary.path).data
     rows: dict[str, list[tuple[float, float, float]]] = {}
     offset = last_time = 0.0
     rollbacks = 0
@@ -94,17 +94,23 @@ def run_facts(path: str | Path) -> RunFacts:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 rows.setdefault(str(name), []).append((float(step), seconds, float(value)))
     curves = {name: np.asarray(points, dtype=np.float64) for name, points in rows.items()}
+    final, best = _final_and_best(curves)
+    return RunFacts(
+        path=summary.path, name=summary.name, family=summary.family, status=summary.status,
+        step=max(summary.step, logged_step), dataset=describe_data(data), data_key=data_key(data),
+        train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
+        rollbacks=rollbacks, thumbnail=summary.thumbnail)
+
+
+def _final_and_best(curves: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    """Each curve's last value, and its best for the measures with a direction (higher or lower is better)."""
     final = {name: float(c[-1, 2]) for name, c in curves.items()}
     best = {}
     for name, c in curves.items():
         direction = _direction(name)
         if direction:
             best[name] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
-    return RunFacts(
-        path=summary.path, name=summary.name, family=summary.family, status=summary.status,
-        step=max(summary.step, logged_step), dataset=describe_data(data), data_key=data_key(data),
-        train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
-        rollbacks=rollbacks, thumbnail=summary.thumbnail)
+    return final, best
 
 
 def at(f: RunFacts, step: int | None = None, seconds: float | None = None) -> RunFacts:
@@ -115,12 +121,7 @@ def at(f: RunFacts, step: int | None = None, seconds: float | None = None) -> Ru
     column, limit = (0, float(step)) if step is not None else (1, float(seconds))
     curves = {n: c[c[:, column] <= limit + 1e-9] for n, c in f.curves.items()}
     curves = {n: c for n, c in curves.items() if len(c)}
-    final = {n: float(c[-1, 2]) for n, c in curves.items()}
-    best = {}
-    for n, c in curves.items():
-        direction = _direction(n)
-        if direction:
-            best[n] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
+    final, best = _final_and_best(curves)
     points = np.concatenate([c[:, :2] for c in curves.values()]) if curves else np.zeros((0, 2))
     last = points[points[:, 0].argmax()] if len(points) else None
     return replace(f, step=int(last[0]) if last is not None else 0,
@@ -253,12 +254,12 @@ def measure_run(path: str | Path, n: int = 128, seed: int = 0, features: Feature
     except EngineCancelled:
         raise Cancelled() from None
     ms = (time.perf_counter() - t0) * 1000.0 / n
-    step = int(record["checkpoint_step"])
+    step = record.checkpoint_step
     seconds = dict(checkpoints_with_time(path)).get(step) if Path(path).is_dir() else None
     base = dict(checkpoint_step=step, parameters=engine.parameter_count(), n=n, ms_per_image=ms,
                 train_seconds=seconds)
     check()
-    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    data = record.data
     if not data.get("sources"):
         return Measured(**base, note="the run does not say which images it trained on; quality needs them")
     key = data_key(data)
@@ -313,15 +314,14 @@ def _feature_space(data: dict, say, stop):
     return space, name, real, space.features(real), (len(dataset), pick)
 
 
-def _trained_on(engine, record: dict, picked: tuple[int, np.ndarray | None], n_real: int) -> np.ndarray | None:
+def _trained_on(engine, record: RunRecord, picked: tuple[int, np.ndarray | None], n_real: int) -> np.ndarray | None:
     """Which of the measured real images the run trained on (bool per image): a family that
     validates held a split out (the loop's split, same fraction and seed), which it never saw."""
     from .data.dataset import held_out_indices
     from .families.base import Engine
 
-    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
     try:
-        fraction, seed = float(settings.get("val_fraction", 0.1)), int(settings.get("seed", 0))
+        fraction, seed = float(record.setting("val_fraction", 0.1)), int(record.setting("seed", 0))
     except (TypeError, ValueError):
         return None
     total, pick = picked

@@ -19,6 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .imaging import split_grid
+from .train.record import RunRecord, as_number
 from .train.run import RUN_FORMATS, RunError, pid_alive
 
 ENV_VAR = "GENSTUDIO_WORKSPACE"
@@ -127,12 +129,28 @@ def describe_data(data: dict) -> str:
 _CHECKPOINT_NAME = re.compile(r"^step_(\d+)\.json$")
 
 
-def _status(record: dict) -> str:
-    status = str(record.get("status", "unknown"))
-    pid, host = record.get("pid"), record.get("host")
-    if status == "running" and isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid):
+def _status(record: RunRecord) -> str:
+    status, pid = record.status, record.pid
+    if status == "running" and pid is not None and record.host == socket.gethostname() and not pid_alive(pid):
         return "interrupted"  # the process that trained it is gone (crash, kill, power cut)
     return status
+
+
+def read_record(path: Path) -> RunRecord:
+    """A run folder's run.json for a run list: ValueError with the reason when it is not a run."""
+    run_json = path / "run.json"
+    if not run_json.is_file():
+        raise ValueError("no run.json")
+    try:
+        raw = json.loads(run_json.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"run.json is unreadable ({type(exc).__name__})") from None
+    if not isinstance(raw, dict) or raw.get("format") not in RUN_FORMATS:
+        raise ValueError("run.json is not a genstudio run")
+    try:
+        return RunRecord.from_json(raw, "run.json", need_spec=False)
+    except RunError:
+        raise ValueError("run.json names no family") from None
 
 
 def _last_losses(metrics: Path) -> dict[str, float]:
@@ -168,35 +186,20 @@ def _thumbnail(run: Path) -> Path | None:
 def summarize_run(path: str | os.PathLike) -> RunSummary:
     """Summary of one run folder; ValueError with a reason when it is not a usable run."""
     path = Path(path)
-    run_json = path / "run.json"
-    if not run_json.is_file():
-        raise ValueError("no run.json")
-    try:
-        record = json.loads(run_json.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"run.json is unreadable ({type(exc).__name__})") from None
-    if not isinstance(record, dict) or record.get("format") not in RUN_FORMATS:
-        raise ValueError("run.json is not a genstudio run")
-    if not isinstance(record.get("family"), str):
-        raise ValueError("run.json names no family")
-    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
-    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    record = read_record(path)
     ckpt_dir = path / "checkpoints"
     n_ckpt = len(list(ckpt_dir.glob("step_*.json"))) if ckpt_dir.is_dir() else 0
-
-    def number(v, kind):
-        return kind(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     # run.json's step is written at status changes; a run killed mid-way has moved on since, and its
     # newest checkpoint (what a resume continues from) says how far.
     newest = max((int(m.group(1)) for p in (ckpt_dir.glob("step_*.json") if ckpt_dir.is_dir() else ())
                   if (m := _CHECKPOINT_NAME.match(p.name))), default=0)
     return RunSummary(
-        path=path, name=path.name, family=record["family"], status=_status(record),
-        step=max(number(record.get("step"), int) or 0, newest), total_steps=number(settings.get("steps"), int),
-        dataset=describe_data(data), last_losses=_last_losses(path / "metrics.jsonl"),
-        thumbnail=_thumbnail(path), created=number(record.get("created"), float),
-        updated=number(record.get("updated"), float), device=record.get("device"), checkpoints=n_ckpt)
+        path=path, name=path.name, family=record.family, status=_status(record),
+        step=max(record.step, newest), total_steps=as_number(record.setting("steps"), int),
+        dataset=describe_data(record.data), last_losses=_last_losses(path / "metrics.jsonl"),
+        thumbnail=_thumbnail(path), created=record.created, updated=record.updated, device=record.device,
+        checkpoints=n_ckpt)
 
 
 def scan_runs(workspace: str | os.PathLike | None = None) -> tuple[list[RunSummary], list[SkippedRun]]:
@@ -242,23 +245,11 @@ class RunHistory:
     samples_step: int | None = None
     samples_grid: np.ndarray | None = None      # uint8 (H, W, C) of the newest sample grid
     samples: np.ndarray | None = None           # uint8 (N, tile, tile, C) cut from that grid
+    record: RunRecord | None = None             # run.json typed: family_config(), train_settings(), data_plan()
 
     def __fspath__(self) -> str:
         """A history stands for its run folder wherever a path is expected (Path(history))."""
         return str(self.path)
-
-
-def split_grid(grid: np.ndarray, tile: int, n: int | None = None, pad: int = 2) -> np.ndarray:
-    """Undo imaging.make_grid: (N, tile, tile, C) tiles; the layout is read from the grid's size."""
-    columns = max(1, (grid.shape[1] - pad) // (tile + pad))
-    rows = max(1, (grid.shape[0] - pad) // (tile + pad))
-    n = rows * columns if n is None else min(n, rows * columns)
-    out = np.empty((n, tile, tile, grid.shape[2]), np.uint8)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        y, x = pad + r * (tile + pad), pad + c * (tile + pad)
-        out[i] = grid[y:y + tile, x:x + tile]
-    return out
 
 
 def metric_rows(run: Path) -> Iterator[tuple[int, dict]]:
@@ -282,7 +273,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
     from PIL import Image
 
     summary = summarize_run(path)
-    record = json.loads((summary.path / "run.json").read_text())
+    record = read_record(summary.path)
     losses, metrics, rollbacks = [], [], []
     for step, row in metric_rows(summary.path):
         if row.get("event") == "rollback":
@@ -292,8 +283,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
             losses.append((step, {str(k): float(v) for k, v in row["losses"].items()}))
         if isinstance(row.get("metrics"), dict) and row["metrics"]:
             metrics.append((step, {str(k): float(v) for k, v in row["metrics"].items()}))
-    spec = record.get("data_spec") if isinstance(record.get("data_spec"), dict) else {}
-    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
+    spec, settings = record.data_spec, record.settings
     grid = tiles = step = None
     if summary.thumbnail is not None:
         try:
@@ -302,13 +292,12 @@ def read_history(path: str | os.PathLike) -> RunHistory:
             grid = grid[..., None] if grid.ndim == 2 else grid
             size = int(spec.get("size", 0))
             if size > 0:
-                tiles = split_grid(grid, size, settings.get("n_samples"))
+                tiles = split_grid(grid, as_number(settings.get("n_samples"), int), size)
             step = int(summary.thumbnail.stem.split("_")[1])
         except (OSError, ValueError):
             grid = tiles = step = None
     return RunHistory(
         path=summary.path, family=summary.family,
-        config=record.get("config") if isinstance(record.get("config"), dict) else {},
-        settings=settings, data=record.get("data") if isinstance(record.get("data"), dict) else {},
+        config=record.config, settings=settings, data=record.data,
         data_spec=spec, status=summary.status, step=summary.step, losses=losses, metrics=metrics,
-        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles)
+        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles, record=record)

@@ -4,8 +4,11 @@
     worker.yielded.connect(...); worker.returned.connect(...); worker.errored.connect(...)
     worker.start()                           # worker.cancel() asks it to stop at its next yield
 
-The function never touches widgets; what it yields and returns crosses to the GUI thread as queued
-signals carrying plain objects. Every failure goes through `person_message`, so every panel words
+The function never touches widgets; what it yields and returns crosses to the GUI thread as plain
+objects, and the worker emits its public signals there (the thread posts each to the worker, a QObject
+of the GUI thread): every slot connected to a Worker runs as a direct call on the GUI thread, so no
+queued call can reach a slot that was disconnected, or whose plain-Python owner was freed, meanwhile
+(PySide6 delivers such calls, and the freed receiver crashes the process). Every failure goes through `person_message`, so every panel words
 errors the same way: a person's mistake (engines' PERSON_ERRORS, a file that cannot be read) is its
 one-line message, anything else "TypeName: message" with the traceback as details. A function that
 takes a `cancelled` keyword gets a callable saying whether Stop was pressed (for loops between yields),
@@ -20,7 +23,7 @@ import threading
 import traceback
 from typing import Callable
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Qt, QThread, Signal, Slot
 
 from engines.errors import PERSON_ERRORS
 from engines.families.base import Cancelled
@@ -46,9 +49,11 @@ class Worker(QThread):
     errored = Signal(str, str)      # person_message of the exception
     cancelled = Signal()            # stopped on request
     done = Signal()                 # after any of returned, errored, cancelled
+    _posted = Signal(str, object)   # from the thread: signal name, args (emitted on the GUI thread)
 
     def __init__(self, fn: Callable, *args, expected: tuple[type[BaseException], ...] = (), parent=None, **kwargs):
         super().__init__(parent)
+        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self.setObjectName(f"genstudio-{getattr(fn, '__name__', 'work')}")
         self.fn, self.args, self.kwargs, self.expected = fn, args, kwargs, expected
         self._stop = threading.Event()
@@ -59,7 +64,14 @@ class Worker(QThread):
         if "cancelled" in parameters:
             self.kwargs.setdefault("cancelled", self._stop.is_set)
         if "report" in parameters:   # a function with a progress callback: what it reports is `yielded`
-            self.kwargs.setdefault("report", self.yielded.emit)
+            self.kwargs.setdefault("report", lambda value: self._send("yielded", value))
+
+    def _send(self, name: str, *args) -> None:
+        self._posted.emit(name, args)
+
+    @Slot(str, object)
+    def _deliver(self, name: str, args: tuple) -> None:
+        getattr(self, name).emit(*args)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -82,11 +94,11 @@ class Worker(QThread):
                     except StopIteration as stop:
                         result = stop.value
                         break
-                    self.yielded.emit(value)
-            self.returned.emit(result)   # a function that stopped early by itself returns what it has
+                    self._send("yielded", value)
+            self._send("returned", result)   # a function that stopped early by itself returns what it has
         except Cancelled:
-            self.cancelled.emit()
+            self._send("cancelled")
         except Exception as exc:  # noqa: BLE001 - every failure is a message, never a crash
-            self.errored.emit(*person_message(exc, self.expected))
+            self._send("errored", *person_message(exc, self.expected))
         finally:
-            self.done.emit()
+            self._send("done")

@@ -7,8 +7,14 @@ one copy in memory) and ends a host when its last panel leaves it. `ModelService
 the same jobs and signals as before, its own pending jobs, end points and progress. A newer job of a kind
 replaces the panel's older one not yet started (the slider's latest position wins) and asks a running
 one of that kind to stop at its next progress call. The model lives on its host's thread only: panels
-learn what it offers from the `loaded` dict, never by reading the engine; results come back as queued
-signals carrying numpy arrays.
+learn what it offers from the `loaded` dict, never by reading the engine; results carry numpy arrays.
+
+Nothing on a host's thread emits a panel's signal itself: a job calls `send(name, *args)`, which posts
+the call to the host (a QObject of the GUI thread), and the host emits the handle's signal there, if
+that handle still uses this host and still exists. So every slot connected to a ModelService runs as a
+direct call on the GUI thread: a queued call can never reach a slot whose owner was freed or that was
+disconnected meanwhile (PySide6 delivers such calls, and a freed plain-Python receiver crashes the
+process), and a handle that moved to another checkpoint hears nothing more from the old one.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QThread, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engines.errors import PERSON_ERRORS
 from engines.families import capabilities
@@ -35,6 +42,12 @@ from engines.train.restore import load_engine
 
 Job = Callable[[Callable[[int, int], None]], None]
 STYLE_LEVELS = ("coarse", "middle", "fine")
+_here = threading.local()   # .host: the ModelHost whose thread this is (unset on the GUI thread)
+
+
+def running_host() -> "ModelHost | None":
+    """The host whose job is running on this thread (None on any other thread)."""
+    return getattr(_here, "host", None)
 
 
 def checkpoint_key(run_dir: str | Path, checkpoint: str | Path | None) -> tuple[str, str]:
@@ -67,8 +80,11 @@ def offers(engine) -> dict:
 class ModelHost(QThread):
     """One checkpoint's engine on its own thread, running the jobs of every panel that opened it."""
 
+    _posted = Signal(object, str, object)   # handle, signal name, args: emitted by the handle on the GUI thread
+
     def __init__(self, key: tuple[str, str], run_dir: str | Path, checkpoint, models: "OpenModels"):
         super().__init__()
+        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self.setObjectName("genstudio-model")
         self.key, self.run_dir, self.checkpoint, self.models = key, run_dir, checkpoint, models
         self._jobs: OrderedDict[tuple[int, str], tuple[ModelService, Job]] = OrderedDict()
@@ -123,7 +139,21 @@ class ModelHost(QThread):
             self._cv.notify()
         return self.wait(timeout_ms) if self.isRunning() else True
 
+    @Slot(object, str, object)
+    def _deliver(self, client: "ModelService", name: str, args: tuple) -> None:
+        """On the GUI thread: a job's signal, emitted by its handle unless the handle left this host
+        (another checkpoint, or closed) or was deleted with its panel."""
+        with client._in_flight_lock:
+            client._in_flight -= 1
+        if client.host is self and shiboken6.isValid(client):
+            getattr(client, name).emit(*args)
+
     # --- this thread ----------------------------------------------------------------------------------
+    def send(self, client: "ModelService", name: str, *args) -> None:
+        with client._in_flight_lock:
+            client._in_flight += 1
+        self._posted.emit(client, name, args)
+
     def ensure_loaded(self):
         """(engine, record): loaded on the first request, shared by every later one."""
         if self.engine is None:
@@ -135,6 +165,7 @@ class ModelHost(QThread):
         return any(k[0] == client_id for k in self._jobs)
 
     def run(self) -> None:  # the thread
+        _here.host = self
         while True:
             with self._cv:
                 while not self._jobs and not self._quit:
@@ -145,32 +176,33 @@ class ModelHost(QThread):
                 self._running = key
                 self._superseded.discard(key)
             kind = key[1]
-            client.busy_changed.emit(True)
+            self.send(client, "busy_changed", True)
 
             def progress(done: int, total: int, key=key, client=client) -> None:
                 with self._cv:
                     stop = key in self._superseded or self._quit
                 if stop:
                     raise Cancelled()
-                client.progress.emit(key[1], done, total)
+                self.send(client, "progress", key[1], done, total)
 
             try:
                 with torch.no_grad() if kind in ("frame", "frames", "sample") else contextlib.nullcontext():
                     job(progress)
             except Cancelled:
-                client.cancelled.emit(kind)
+                self.send(client, "cancelled", kind)
             except LookupError as exc:
-                client.failed.emit(kind, str(exc).strip("'\""), "")
+                self.send(client, "failed", kind, str(exc).strip("'\""), "")
             except PERSON_ERRORS as exc:
-                client.failed.emit(kind, str(exc), "")
+                self.send(client, "failed", kind, str(exc), "")
             except Exception as exc:  # noqa: BLE001 - reported in the panel, never fatal
-                client.failed.emit(kind, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                self.send(client, "failed", kind, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             finally:
                 with self._cv:
-                    self._running = None
                     idle = not self._busy_with(key[0])
-                if idle:
-                    client.busy_changed.emit(False)
+                if idle:   # sent while still running: `pending` never reads 0 before it arrives
+                    self.send(client, "busy_changed", False)
+                with self._cv:
+                    self._running = None
 
 
 class OpenModels(QObject):
@@ -210,14 +242,19 @@ class OpenModels(QObject):
             if not host.shutdown(wait_ms):
                 # still finishing a job that cannot stop (a load): kept alive until its thread ends
                 self._ending.add(host)
-                host.finished.connect(lambda h=host: self._ending.discard(h))
+                host.finished.connect(self._host_ended)
+
+    @Slot()
+    def _host_ended(self) -> None:
+        for host in [h for h in self._ending if h.isFinished()]:
+            self._ending.discard(host)
 
     def shutdown(self) -> None:
-        for host in [*self.hosts.values(), *self._ending]:
-            host.shutdown()
+        hosts = [*self.hosts.values(), *self._ending]
         self.hosts.clear()
         self.clients.clear()
-        self._ending.clear()
+        # a thread that will not end in time is kept referenced: a QThread freed while it runs aborts
+        self._ending = {host for host in hosts if not host.shutdown()}
 
 
 _shared: OpenModels | None = None
@@ -251,6 +288,8 @@ class ModelService(QObject):
         super().__init__(parent)
         self.models = models or open_models()
         self.host: ModelHost | None = None
+        self._in_flight = 0                 # signals sent by jobs, not yet delivered on the GUI thread
+        self._in_flight_lock = threading.Lock()
         # touched only on the host's thread:
         self.record: dict = {}
         self.latents: dict[str, torch.Tensor] = {}
@@ -258,8 +297,18 @@ class ModelService(QObject):
 
     @property
     def engine(self):
-        """The shared engine: for jobs on the host's thread (and tests), never for a panel's GUI code."""
-        return self.host.engine if self.host is not None else None
+        """The shared engine: for jobs on the host's thread (and tests), never for a panel's GUI code.
+        A job sees its own host's engine, even if the panel has opened another checkpoint since."""
+        host = running_host() or self.host
+        return host.engine if host is not None else None
+
+    def send(self, name: str, *args) -> None:
+        """Emit signal `name`: from a job, through its host, on the GUI thread (module docstring)."""
+        host = running_host()
+        if host is None:
+            getattr(self, name).emit(*args)
+        else:
+            host.send(self, name, *args)
 
     # --- GUI-thread API -------------------------------------------------------------------------
     def submit(self, kind: str, job: Job) -> None:
@@ -276,7 +325,11 @@ class ModelService(QObject):
 
     @property
     def pending(self) -> int:
-        return self.host.pending(self) if self.host is not None else 0
+        """Jobs of this panel queued or running, plus one while what they sent is still on its way (so
+        `pending == 0` means every result of every job has been delivered)."""
+        with self._in_flight_lock:
+            on_the_way = 1 if self._in_flight else 0
+        return (self.host.pending(self) if self.host is not None else 0) + on_the_way
 
     def cancel(self, kind: str) -> None:
         """Stop a running job of `kind` at its next progress report (and drop a queued one: that says
@@ -296,7 +349,7 @@ class ModelService(QObject):
         def job(progress):
             engine, record = host.ensure_loaded()
             self.record, self.latents, self.classes = record, {}, {}
-            self.loaded.emit({"family": record["family"], "support": latent_support(engine),
+            self.send("loaded", {"family": record.family, "support": latent_support(engine),
                               "capabilities": list(capabilities.of(engine)),
                               "why_not": {c: capabilities.why_not(engine, c) for c in capabilities.INTERFACES},
                               "class_mixing": can_mix_classes(engine),
@@ -304,8 +357,8 @@ class ModelService(QObject):
                               "classes": list(engine.data.class_names),
                               "conditional": engine.conditional,
                               "sampling": sampling_fields(engine),  # FieldInfo list with this run's limits
-                              "step": record.get("checkpoint_step", 0), "run_dir": str(run_dir),
-                              "checkpoint": record.get("checkpoint"), "warnings": record.get("warnings", []),
+                              "step": record.checkpoint_step, "run_dir": str(run_dir),
+                              "checkpoint": record.checkpoint, "warnings": list(record.warnings),
                               **offers(engine)})
         self.submit("open", job)
 
@@ -319,7 +372,7 @@ class ModelService(QObject):
             if kind == "clear":
                 self.latents.pop(name, None)
                 self.classes.pop(name, None)
-                self.endpoint_ready.emit(name, None)
+                self.send("endpoint_ready", name, None)
                 return
             conditional = label is not None and engine.conditional
             labels = np.array([label]) if conditional else None
@@ -328,7 +381,7 @@ class ModelService(QObject):
             elif "projection" in (latent_support(engine) or ""):
                 # show the reconstruction improving while the latent is optimised
                 z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress, labels=labels,
-                               preview=lambda images: self.endpoint_ready.emit(name, images[0]))
+                               preview=lambda images: self.send("endpoint_ready", name, images[0]))
             else:
                 z = to_latents(engine, np.asarray(value, np.uint8)[None], progress=progress, labels=labels)
             self.latents[name] = z[0].cpu()
@@ -337,14 +390,14 @@ class ModelService(QObject):
             else:
                 self.classes.pop(name, None)
             own_class = self._class_rows((name,), lambda c, k: class_at(c[0], c[0], k, 0))
-            self.endpoint_ready.emit(name, self._decode(z, own_class)[0])
+            self.send("endpoint_ready", name, self._decode(z, own_class)[0])
         self.submit(f"endpoint:{name}", job)
 
     def render_frame(self, t: float, mode: str) -> None:
         def job(progress):
             a, b = self._ends("A", "B")
             rows = self._class_rows(("A", "B"), lambda c, k: class_at(c[0], c[1], k, t))
-            self.frame_ready.emit(t, self._decode(interpolate(a, b, t, mode)[None], rows)[0])
+            self.send("frame_ready", t, self._decode(interpolate(a, b, t, mode)[None], rows)[0])
         self.submit("frame", job)
 
     def render_strip(self, frames: int, mode: str) -> None:
@@ -379,7 +432,7 @@ class ModelService(QObject):
         def job(progress):
             engine = self._need_engine()
             engine.set_sampling_options(**(options or {}))
-            self.frames_ready.emit("samples", engine.sample(n, seed, labels=labels, progress=progress))
+            self.send("frames_ready", "samples", engine.sample(n, seed, labels=labels, progress=progress))
         self.submit("sample", job)
 
     def sample_path(self, n: int, seed: int, labels: np.ndarray | None, keep: int = 8,
@@ -388,7 +441,7 @@ class ModelService(QObject):
             engine = self._need_engine()
             engine.set_sampling_options(**(options or {}))
             frames, _ = engine.sample_path(n, seed, labels=labels, keep_steps=keep, progress=progress)
-            self.frames_ready.emit("path", np.ascontiguousarray(frames.transpose(1, 0, 2, 3, 4)))
+            self.send("frames_ready", "path", np.ascontiguousarray(frames.transpose(1, 0, 2, 3, 4)))
         self.submit("sample", job)
 
     def style_mix(self, rows: list[int], columns: list[int], level: str, options: dict | None = None) -> None:
@@ -398,21 +451,21 @@ class ModelService(QObject):
             engine = self._need_engine()
             engine.set_sampling_options(**(options or {}))
             grid = engine.style_mix(rows, columns, level)
-            self.frames_ready.emit("stylemix", np.ascontiguousarray(grid.reshape((-1,) + grid.shape[2:])))
+            self.send("frames_ready", "stylemix", np.ascontiguousarray(grid.reshape((-1,) + grid.shape[2:])))
         self.submit("sample", job)
 
     def sampling_times(self, options: dict | None = None) -> None:
         def job(progress):
             engine = self._need_engine()
             engine.set_sampling_options(**(options or {}))
-            self.timings_ready.emit(engine.sampling_times())
+            self.send("timings_ready", engine.sampling_times())
         self.submit("sample", job)
 
     def translate(self, images: np.ndarray, direction: str) -> None:
         """frames_ready("translate", uint8 (n, H, W, C_target)) for uint8 images at the model's size."""
         def job(progress):
             engine = self._need_engine()
-            self.frames_ready.emit("translate", engine.translate(images, direction, progress=progress))
+            self.send("frames_ready", "translate", engine.translate(images, direction, progress=progress))
         self.submit("translate", job)
 
     # --- helpers on the service thread ------------------------------------------------------------
@@ -446,8 +499,8 @@ class ModelService(QObject):
         captions = None
         if rows is not None and names:
             captions = [names[int(r)] if r.ndim == 0 else mix_caption(r, names) for r in rows]
-        self.captions_ready.emit(kind, captions)
-        self.frames_ready.emit(kind, frames)
+        self.send("captions_ready", kind, captions)
+        self.send("frames_ready", kind, frames)
 
     def _decode(self, latents: torch.Tensor, rows: torch.Tensor | None = None, progress=None) -> np.ndarray:
         return decode_batches(self._need_engine(), latents, rows, chunk=32, progress=progress)

@@ -21,5 +21,5 @@ class ToolService(ModelService):
         def job(progress):
             engine = self._need_engine()
             record = dict(self.record, run=run_dir or self.record.get("run", ""))
-            self.tool_done.emit(run_tool(engine, record, tool, list(sources), dict(params), mask, progress))
+            self.send("tool_done", run_tool(engine, record, tool, list(sources), dict(params), mask, progress))
         self.submit("tool", job)

@@ -11,7 +11,6 @@ import json
 import numpy as np
 import torch
 
-from .. import registry
 from ..train.run_data import load_run_data
 from ..families import capabilities
 from ..families.base import Batch
@@ -57,15 +56,15 @@ def run(args) -> int:
     engine, record = load_engine(args.run_dir, args.checkpoint)
     dataset = load_run_data(record, args.data)  # the run's preprocessing, background included
     labels = run_labels(engine, dataset)
-    family = registry.get(record["family"])
+    family = record.family_entry()
     measures = {k: float(v) for k, v in engine.validate(batches(dataset.images, labels, args.batch_size,
                                                                 engine.device)).items()}
     if args.json:
-        print(json.dumps({"run": str(args.run_dir), "family": family.name, "checkpoint": record["checkpoint"],
-                          "step": record["checkpoint_step"], "images": len(dataset),
+        print(json.dumps({"run": str(args.run_dir), "family": family.name, "checkpoint": record.checkpoint,
+                          "step": record.checkpoint_step, "images": len(dataset),
                           "skipped": len(dataset.skipped), "measures": measures}, indent=1))
         return 0
-    print(f"{family.name} at step {record['checkpoint_step']} on {dataset.summary()}")
+    print(f"{family.name} at step {record.checkpoint_step} on {dataset.summary()}")
     if not measures:
         print(f"{family.title} reports no measures on held-out data")
         return 0

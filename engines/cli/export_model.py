@@ -38,17 +38,17 @@ def run(args) -> int:
     if out.suffix in (".onnx", ".pt2"):
         return _export_network(engine, record, out)
     try:
-        save_model(engine, out, record["checkpoint_step"], source=str(Path(args.run_dir).resolve()))
+        save_model(engine, out, record.checkpoint_step, source=str(Path(args.run_dir).resolve()))
     except OSError as exc:
         raise CliError(f"cannot write to {out}: {exc.strerror or exc}") from None
     size = out.stat().st_size
     amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} kB"
-    print(f"wrote {out} ({record['family']}, step {record['checkpoint_step']}, {amount}); "
+    print(f"wrote {out} ({record.family}, step {record.checkpoint_step}, {amount}); "
           f"sample, interpolate and evaluate take it like a run folder: genstudio sample {out.name} --n 16 --out DIR")
     return 0
 
 
-def _export_network(engine, record: dict, out: Path) -> int:
+def _export_network(engine, record, out: Path) -> int:
     try:
         net = write_network(engine, out)  # ExportError (one line, exit 2) for families without one
     except OSError as exc:
@@ -57,6 +57,6 @@ def _export_network(engine, record: dict, out: Path) -> int:
                        for k, v in net.inputs.items())
     how = ("onnxruntime.InferenceSession(path).run(None, {...})" if out.suffix == ".onnx"
            else "torch.export.load(path).module()(*inputs)")
-    print(f"wrote {out} ({record['family']} {net.about.get('network', '')}, step {record['checkpoint_step']}): "
+    print(f"wrote {out} ({record.family} {net.about.get('network', '')}, step {record.checkpoint_step}): "
           f"inputs {inputs} -> {net.output}; run it with {how}")
     return 0

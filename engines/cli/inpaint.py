@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..tools import inpaint as tool
 from ..tools.options import InpaintOptions, method_options
+from ..train.run_data import run_data_plan
 from . import CliError
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
                         read_inputs, run_check, write_results)
@@ -33,7 +34,7 @@ def run(args) -> int:
             raise CliError(f"--box must be four whole numbers X,Y,W,H; got {args.box!r}") from None
         mask = tool.box_mask(size, box)
     else:
-        mask = tool.load_mask(args.mask, size, str((record.get("data") or {}).get("fit", "center-crop")))
+        mask = tool.load_mask(args.mask, size, run_data_plan(record).fit)
         if not mask.any():
             raise CliError(f"the mask {args.mask} has no white pixels: nothing to fill")
     inputs = read_inputs(engine, record, args)

@@ -94,11 +94,11 @@ def run(args) -> int:
         raise CliError("--c and --d go together (four corners)")
     options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
-    _sampling_options(engine, record["family"], args)
+    _sampling_options(engine, record.family, args)
     if not capabilities.has(engine, "latent"):
         raise CliError(capabilities.why_not(engine, "latent"))
     ends = [e for e in ENDS if getattr(args, e) is not None]
-    classes = _end_classes(args, engine, record["family"], ends)
+    classes = _end_classes(args, engine, record.family, ends)
     if options.labels and classes is None:
         raise CliError("--labels captions frames with their classes: give --label-a/--label-b (or --label) "
                        "on a class-conditional run")

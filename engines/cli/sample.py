@@ -46,14 +46,14 @@ def run(args) -> int:
     engine, record = load_engine(args.run_dir, args.checkpoint)
     if not capabilities.has(engine, "sample"):
         raise CliError(capabilities.why_not(engine, "sample"))
-    for warning in record.get("warnings", []):  # e.g. a damaged newest checkpoint, skipped
+    for warning in record.warnings:  # e.g. a damaged newest checkpoint, skipped
         print(f"warning: {warning}", file=sys.stderr)
     labels = None
     if args.label is not None:
         labels = np.full(args.n, label_index(engine, args.label), dtype=np.int64)
     elif out_options.labels:
         if not engine.conditional or not engine.data.class_names:
-            raise CliError(f"--labels writes class names; this {record['family']} run is not class-conditional")
+            raise CliError(f"--labels writes class names; this {record.family} run is not class-conditional")
         labels = np.arange(args.n) % engine.data.num_classes  # every class in turn, so the captions are known
     engine.set_sampling_options(**parse_assignments(args.set))  # ConfigError: one line, exit 2
     out = Path(args.out).expanduser()
@@ -78,7 +78,7 @@ def run(args) -> int:
         except ExportError as exc:
             raise CliError(str(exc)) from None
     print(f"wrote {count(len(names), 'image')}{' and a grid' if args.grid else ''} to {out} "
-          f"(step {record['checkpoint_step']})")
+          f"(step {record.checkpoint_step})")
     older = sorted(set(out.glob(f"sample_{args.seed}_*.png")) - set(names))
     if older:  # never deleted: the person may want them; say they are not from this call
         print(f"note: {len(older)} other sample_{args.seed}_*.png files from an earlier call are still in {out}")

@@ -70,7 +70,7 @@ def run(args) -> int:
         if reference is not None:
             row["unusual"] = bool(result.scores[i] > reference.threshold)
         rows.append(row)
-    report = {"run": str(args.run_dir), "family": record["family"], "step": record.get("checkpoint_step"),
+    report = {"run": str(args.run_dir), "family": record.family, "step": record.checkpoint_step,
               "method": result.method, "unit": result.unit, "higher_is_more_unusual": True,
               "complexity_corrected": result.corrected, "scores": rows,
               "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]}

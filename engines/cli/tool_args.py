@@ -12,6 +12,7 @@ import numpy as np
 from ..config import ConfigError, field_infos, parse_assignments, replace_checked
 from ..tools.common import Inputs, ToolError, output_paths, read_images, write_png
 from ..train.restore import label_index, load_engine
+from ..train.run_data import run_data_plan
 from . import CliError
 
 
@@ -69,7 +70,7 @@ def open_run(args):
     if not 0 <= args.seed < 2**63:
         raise CliError("--seed must be a whole number from 0 to 2^63-1")
     engine, record = load_engine(args.run_dir, args.checkpoint)
-    record = dict(record, run=str(args.run_dir))
+    record = record.with_run(str(args.run_dir))
     options = parse_assignments(getattr(args, "set", []) or [])
     if options:
         engine.set_sampling_options(**options)
@@ -85,9 +86,9 @@ def labels_for(engine, args, n: int) -> np.ndarray | None:
 def read_inputs(engine, record, args, native: bool = False, channels: int | None = None) -> Inputs:
     """The --images, preprocessed like the run's data (`channels`: other than the run's, e.g. the
     source domain of a translation)."""
-    data = record.get("data") or {}
+    data = run_data_plan(record)
     inputs = read_images(args.images, None if native else engine.data.size, channels or engine.data.channels,
-                         fit=str(data.get("fit", "center-crop")), background=data.get("background", (255, 255, 255)),
+                         fit=data.fit, background=data.background,
                          native_max=engine.data.size if native else None)
     for path, reason in inputs.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)

@@ -9,13 +9,13 @@ import time
 from dataclasses import replace
 
 from .. import registry
-from ..config import ConfigError, field_infos, from_dict, parse_assignments, replace_checked, to_dict
+from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, ImageDataset, parse_background
 from ..train.inputs import check_given, load_inputs, parse_input_args
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
 from ..train.loop import DEVICES, Control, Trainer, TrainSettings, load_plan_data
-from ..train.plan import DataPlan, RunPlan, check_plan, new_plan, resume_plan
+from ..train.plan import DataPlan, RunPlan, RunRecord, check_plan, new_plan, resume_plan
 from ..train.settings import RESUME_CHANGEABLE
 from ..train.run import RunDir
 from ..workspace import default_workspace, new_run_dir
@@ -97,7 +97,7 @@ def parse_duration(text: str, flag: str = "--time") -> float:
     return seconds
 
 
-def check_same_as_run(rec: dict, args) -> dict:
+def check_same_as_run(rec: RunRecord, args) -> dict:
     """Options given again with --resume (the same command with --resume appended) are fine when they
     equal the run's own; a different value is refused, naming both. Returns the --set values a resumed
     run may change (steps, device, time_limit), typed."""
@@ -105,9 +105,9 @@ def check_same_as_run(rec: dict, args) -> dict:
         raise ConfigError(f"{given} differs from the run's own {own}: a resumed run keeps its settings "
                           "(only --steps, --time and --device can change); start a new run instead")
 
-    spec, data, saved = rec["data_spec"], rec.get("data", {}), rec.get("settings", {})
-    own = {"size": spec["size"], "channels": spec["channels"], "fit": data.get("fit", "center-crop"),
-           "batch_size": saved.get("batch_size"), "seed": saved.get("seed")}
+    data, settings = rec.data_plan(), rec.train_settings()
+    own = {"size": data.size, "channels": data.channels, "fit": data.fit,
+           "batch_size": settings.batch_size, "seed": settings.seed}
     for name, value in own.items():
         given = getattr(args, name, None)
         if given is not None and given != value:
@@ -116,9 +116,7 @@ def check_same_as_run(rec: dict, args) -> dict:
     assignments = parse_assignments(args.set)
     if not assignments:
         return {}
-    family = registry.get(rec["family"])
-    config = from_dict(family.config_class, rec.get("config", {}), strict=False)
-    settings = from_dict(TrainSettings, saved, strict=False)
+    family, config = rec.family_entry(), rec.family_config()
     family_keys = {i.name for i in field_infos(family.config_class)}
     new_config, new_settings = split_settings(family, config, settings, assignments)
     changes = {}
@@ -211,7 +209,7 @@ def _run_device(args) -> str:
     """The device setting of the run being resumed (auto for a new run without --device)."""
     if args.resume and args.out:
         try:
-            return str(RunDir.open(args.out).record().get("settings", {}).get("device", "auto"))
+            return RunDir.open(args.out).read().train_settings().device
         except Exception:  # noqa: BLE001 - not readable here (another machine): the run will say
             return "auto"
     return "auto"
@@ -282,7 +280,7 @@ def plan_from_args(args, time_limit) -> RunPlan:
         rec = RunDir.open(args.out).read()
         if args.family and args.family != rec.family:
             raise ConfigError(f"{args.out} is a {rec.family} run; it cannot be resumed as {args.family}")
-        changes = check_same_as_run(rec.to_json(), args)
+        changes = check_same_as_run(rec, args)
         given = {"steps": args.steps, "device": args.device, "time_limit": time_limit}
         changes.update({k: v for k, v in given.items() if v is not None})
         return resume_plan(rec, args.out, processes=processes, sources=args.data or None,

@@ -23,7 +23,7 @@ def run(args) -> int:
                        f"translates (cyclegan, style)")
     direction = args.direction or engine.directions[0]
     if direction not in engine.directions:
-        raise CliError(f"--direction must be {' or '.join(engine.directions)} for this {record['family']} run")
+        raise CliError(f"--direction must be {' or '.join(engine.directions)} for this {record.family} run")
     source, target = engine.channels_of(direction)
     inputs = read_inputs(engine, record, args, channels=source)
     output_paths(args.out, inputs.names, args.force)  # refuse to overwrite before the work, not after

@@ -68,12 +68,15 @@ class EBMConfig:
 
 
 def preset(config: EBMConfig, size: int) -> EBMConfig:
-    """CPU recipe: a narrow network, 10 Langevin steps per training step and lr 5e-4, so many more steps
-    fit a budget; it beat the IGEBM-like defaults at equal CPU time (README, "Why the recipes are
-    what they are"; benchmarks/new_families.py). The 64 px preset (wider, 40 steps, lr 1e-4) is for
-    GPUs and has not been measured."""
+    """CPU recipe up to 32 px: the strided energy net (the usual small net for digits; a fraction of the
+    compute per Langevin step, so many more training steps fit a budget), 20 Langevin steps per training
+    step with the per-pixel gradient clipped to 0.03, lr 2e-4, and samples that continue the replay
+    buffer's persistent chains, as IGEBM and JEM show theirs (README, "Recipes at 28 px";
+    benchmarks/recipes_28px.py). The 64 px preset (wider, 40 steps, lr 1e-4) is for GPUs and has not
+    been measured."""
     if size <= 32:
-        return replace_checked(config, width=16, lr=5e-4, sgld_steps=10, buffer_size=2000)
+        return replace_checked(config, layout="strided", width=16, lr=2e-4, sgld_steps=20, sgld_grad_clip=0.03,
+                               buffer_size=2000, sample_start="buffer")
     return replace_checked(config, width=64, buffer_size=5000, sgld_steps=40)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.run_data import run_data_plan
 from .common import ProgressFn, ToolError, read_images
 from .options import OPTIONS, method_options
 
@@ -47,10 +48,10 @@ def _module(tool: str):
 
 
 def read_for(engine, record: dict, sources, tool: str):
-    data = record.get("data") or {}
+    data = run_data_plan(record)
     native = tool == "upscale"
     return read_images(sources, None if native else engine.data.size, engine.data.channels,
-                       fit=str(data.get("fit", "center-crop")), background=data.get("background", (255, 255, 255)),
+                       fit=data.fit, background=data.background,
                        native_max=engine.data.size if native else None)
 
 

@@ -31,7 +31,7 @@ import torch
 
 from ..runtime import distributed as dist_rt
 from . import process_state
-from .checkpoint import CheckpointError, pack_state, unpack_state
+from .engine_state import CheckpointError, pack_state, unpack_state
 from .run import RunError
 
 _SHARED_ERRORS = {cls.__name__: cls for cls in (RunError, CheckpointError)}

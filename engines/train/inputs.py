@@ -97,8 +97,8 @@ def load_input(spec: InputSpec, paths: list[str], size: int, fit: str = "center-
     except Exception as exc:  # noqa: BLE001 - any unreadable run is the same mistake to the person
         raise InputError(f"input {spec.name!r}: {paths[0]} cannot be loaded as {spec.expects()} "
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    if spec.families and record["family"] not in spec.families:
-        raise InputError(f"input {spec.name!r} expects {spec.expects()}; {paths[0]} is a {record['family']} run")
+    if spec.families and record.family not in spec.families:
+        raise InputError(f"input {spec.name!r} expects {spec.expects()}; {paths[0]} is a {record.family} run")
     return engine
 
 
@@ -134,10 +134,11 @@ def record_inputs(family_cls, given: dict[str, list[str]], values: dict[str, obj
     return out
 
 
-def recorded_specs(family_cls, record: dict) -> dict[str, object]:
-    """Constructor inputs of a finished run rebuilt from its record (for loading checkpoints): a
-    DataSpec per image set; None for images and runs, which the family keeps in its own state."""
-    rows = record.get("inputs", {}) or {}
+def recorded_specs(family_cls, rows: dict | None) -> dict[str, object]:
+    """Constructor inputs of a finished run rebuilt from its recorded inputs (RunRecord.inputs, or a
+    model file's) for loading checkpoints: a DataSpec per image set; None for images and runs, which
+    the family keeps in its own state."""
+    rows = rows if isinstance(rows, dict) else {}
     out = {}
     for spec in family_cls.inputs[1:]:
         row = rows.get(spec.name)
@@ -148,10 +149,11 @@ def recorded_specs(family_cls, record: dict) -> dict[str, object]:
     return out
 
 
-def reload_inputs(family_cls, record: dict, size: int, fit: str, background, device="cpu") -> dict[str, object]:
-    """The other inputs of a recorded run, loaded again from their recorded paths (to resume)."""
-    rows = record.get("inputs", {}) or {}
-    given = {name: row["paths"] for name, row in rows.items()}
+def reload_inputs(family_cls, given: dict[str, list[str]], size: int, fit: str, background,
+                  device="cpu") -> dict[str, object]:
+    """The other inputs of a recorded run (RunRecord.input_paths()), loaded again from their recorded
+    paths (to resume)."""
+    given = dict(given)
     for spec in family_cls.inputs[1:]:  # an optional trained run lives on in the checkpoint: not needed again
         if spec.kind == "run" and not spec.required and spec.name in given:
             if not all(os.path.exists(p) for p in given[spec.name]):

@@ -20,8 +20,9 @@ from .. import registry
 from ..config import from_dict, to_dict
 from ..families.base import DataSpec, Engine
 from .inputs import recorded_specs
-from .checkpoint import (CheckpointError, _join_tensors, _split_tensors, _to_json_plain, _unshared,
-                         atomic_write_bytes, load_engine_state)
+from .record import LoadedRun, RunRecord
+from .checkpoint import CheckpointError, atomic_write_bytes
+from .engine_state import _join_tensors, _split_tensors, _to_json_plain, _unshared, load_engine_state
 
 MODEL_FORMAT = "genstudio-model/1"
 _HEADER_KEY = "genstudio"
@@ -48,8 +49,8 @@ def save_model(engine: Engine, path: str | Path, step: int, source: str = "") ->
     return path
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Engine, dict]:
-    """(engine in eval mode, record shaped like a run's: family, config, data_spec, checkpoint_step...).
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Engine, LoadedRun]:
+    """(engine in eval mode, its LoadedRun shaped like a run's: family, config, data_spec, checkpoint_step...).
 
     A model file may come from anyone: whatever is wrong with it (names that are paths, malformed
     or huge metadata, tensors of the wrong shape or type, truncated data) is a CheckpointError of one line."""
@@ -68,7 +69,7 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _load_model(path: Path, device) -> tuple[Engine, dict]:
+def _load_model(path: Path, device) -> tuple[Engine, LoadedRun]:
     try:
         blob = path.read_bytes()
     except OSError as exc:
@@ -86,33 +87,24 @@ def _load_model(path: Path, device) -> tuple[Engine, dict]:
     spec = DataSpec.from_json(header["data_spec"], path.name)
     _check_header_names(header, path.name)
     engine = family.engine_class(config, spec, torch.device(device),
-                                 inputs=recorded_specs(family.engine_class, header))
+                                 inputs=recorded_specs(family.engine_class, header.get("inputs")))
     state = _join_tensors(header["state"], tensors)
     load_engine_state(engine, {"modules": state["modules"], "optimizers": {}, "schedulers": {},
                                "extra": state.get("extra", {})})
     for m in engine.modules().values():
         m.eval()
-    record = {"family": family.name, "config": header.get("config", {}), "data_spec": header["data_spec"],
-              "data": {"size": spec.size, "channels": spec.channels,
-                       "classes": {name: 0 for name in spec.class_names}},
-              "checkpoint": str(path), "checkpoint_step": int(header.get("step", 0)), "model_file": True,
-              "inputs": header.get("inputs", {})}
-    return engine, record
+    record = RunRecord(family.name, header.get("config", {}), {}, {"size": spec.size, "channels": spec.channels,
+                       "classes": {name: 0 for name in spec.class_names}}, header["data_spec"],
+                       header.get("inputs", {}))
+    return engine, LoadedRun.of(record, str(path), int(header.get("step", 0)), model_file=True)
 
 
 def _check_header_names(header: dict, source: str) -> None:
     """Input names are names and recorded paths one line of text, checked as they are read."""
-    from ..names import UnsafeName, check_name, check_recorded_path
+    from ..names import UnsafeName, check_recorded_path
+    from .run import check_recorded_inputs
 
-    inputs = header.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise UnsafeName(f"{source}: its inputs are not a mapping")
-    for name, row in inputs.items():
-        check_name(name, "input name", source)
-        if not isinstance(row, dict):
-            raise UnsafeName(f"{source}: input {name!r} is not a mapping")
-        if "data_spec" in row:
-            DataSpec.from_json(row["data_spec"], source)
+    check_recorded_inputs(header.get("inputs", {}), source)
     if header.get("source"):
         check_recorded_path(header["source"], "its source", source)
     step = header.get("step", 0)

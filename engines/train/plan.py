@@ -11,25 +11,23 @@ lives here, in one wording (check_plan), and a continued run takes the same chan
     check_plan(plan)                         # ConfigError / InputError with one line
     trainer = Trainer.from_plan(plan)        # engines/train/loop.py
 
-run.json is read and written through RunRecord (format genstudio-run/2); genstudio-run/1 files,
-which may lack the inputs, fit, background and process fields, still open with their defaults.
+run.json is read and written through RunRecord (engines/train/record.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import registry
 from ..config import ConfigError, from_dict, replace_checked, to_dict
-from ..families.base import DataSpec
-from .run import RUN_FORMAT, RUN_FORMATS, RunError
+from .record import DEFAULT_BACKGROUND, DataPlan, LoadedRun, RunRecord  # noqa: F401 - the plan's names
+from .run import RunError
 from .settings import RESUME_CHANGEABLE, TrainSettings
 
 PLAN_FORMAT = "genstudio-plan/1"
-DEFAULT_BACKGROUND = (255, 255, 255)
 
 
 # --- the checks, one wording each --------------------------------------------------------------
@@ -49,31 +47,6 @@ def check_batch_split(batch_size: int, processes: int) -> None:
 
 
 # --- the plan ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DataPlan:
-    """The main image set: where it comes from and how it is preprocessed."""
-    sources: tuple[str, ...] = ()
-    size: int = 32
-    channels: int | None = None           # None: from the data
-    fit: str = "center-crop"
-    background: tuple[int, int, int] = DEFAULT_BACKGROUND
-
-    def to_json(self) -> dict:
-        return {"sources": list(self.sources), "size": self.size, "channels": self.channels, "fit": self.fit,
-                "background": list(self.background)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "DataPlan":
-        from ..data import parse_background
-        try:
-            background = parse_background(d.get("background", DEFAULT_BACKGROUND))
-        except Exception:  # noqa: BLE001 - an old or hand-edited record: the default, as training had
-            background = DEFAULT_BACKGROUND
-        channels = d.get("channels")
-        return cls(tuple(str(s) for s in d.get("sources", ())), int(d.get("size", 32)),
-                   None if channels is None else int(channels), str(d.get("fit", "center-crop")), background)
-
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -184,87 +157,3 @@ def check_plan(plan: RunPlan, processes: int | None = None, main_loaded: bool = 
         if missing:
             raise ConfigError(f"{missing[0]} does not exist" + (" (broken link)" if os.path.islink(missing[0]) else ""))
     check_given(family.engine_class, given, family.name, main_loaded=main_loaded)
-
-
-# --- the record ----------------------------------------------------------------------------------
-
-@dataclass
-class RunRecord:
-    """run.json, typed. Unknown keys (a newer version's) are kept in `extra` and written back."""
-    family: str
-    config: dict
-    settings: dict
-    data: dict
-    data_spec: dict
-    inputs: dict = field(default_factory=dict)
-    status: str = "created"
-    step: int = 0
-    device: str | None = None
-    precision: str | None = None
-    channels_last: bool | None = None
-    distributed: dict | None = None
-    failure: dict | None = None
-    created: float | None = None
-    updated: float | None = None
-    pid: int | None = None
-    host: str | None = None
-    versions: dict | None = None
-    format: str = RUN_FORMAT
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, d: dict, where: str = "run.json") -> "RunRecord":
-        if not isinstance(d, dict) or d.get("format") not in RUN_FORMATS:
-            raise RunError(f"{where} is not a genstudio run")
-        if "family" not in d:
-            raise RunError(f"{where} does not say which family it trains")
-        known = {f.name for f in fields(cls)} - {"extra"}
-        values = {k: v for k, v in d.items() if k in known}
-        values.setdefault("config", {})
-        values.setdefault("settings", {})
-        values.setdefault("data", {})
-        if "data_spec" not in values:
-            raise RunError(f"{where} does not say what images it was trained on (no data_spec)")
-        values["inputs"] = values.get("inputs") or {}
-        return cls(**values, extra={k: v for k, v in d.items() if k not in known})
-
-    def to_json(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        return {**self.extra, **{k: v for k, v in out.items() if v is not None}}
-
-    # --- typed views --------------------------------------------------------------------------
-    def family_entry(self) -> registry.Family:
-        try:
-            return registry.get(self.family)
-        except registry.UnknownFamily as exc:
-            raise RunError(str(exc)) from None
-
-    def family_config(self):
-        try:
-            return from_dict(self.family_entry().config_class, self.config, strict=False)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"run.json has settings this version cannot use ({exc})") from None
-
-    def train_settings(self) -> TrainSettings:
-        try:
-            return from_dict(TrainSettings, self.settings, strict=False)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"run.json has settings this version cannot use ({exc})") from None
-
-    def spec(self) -> DataSpec:
-        try:
-            return DataSpec.from_json(self.data_spec)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"run.json has settings this version cannot use ({exc})") from None
-
-    def data_plan(self) -> DataPlan:
-        spec = self.data_spec or {}
-        d = self.data or {}
-        return DataPlan.from_json({"sources": d.get("sources", []),
-                                   "size": spec.get("size", d.get("size", 32)),
-                                   "channels": spec.get("channels", d.get("channels", 3)),
-                                   "fit": d.get("fit", "center-crop"),
-                                   "background": d.get("background", DEFAULT_BACKGROUND)})
-
-    def input_paths(self) -> dict[str, list[str]]:
-        return {name: list(row.get("paths", [])) for name, row in (self.inputs or {}).items()}

@@ -6,24 +6,25 @@ from pathlib import Path
 
 import torch
 
-from .. import registry
 from ..config import from_dict
 from ..families.base import DataSpec, Engine
-from .checkpoint import (CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_engine_state,
-                         load_newest_intact)
+from .checkpoint import CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_newest_intact
+from .engine_state import load_engine_state
 from .inputs import recorded_specs
+from .record import LoadedRun
 from .run import RunDir, RunError
 
 
 def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
-                device: str | torch.device = "cpu") -> tuple[Engine, dict]:
-    """(engine with the checkpoint's weights, run record). The newest checkpoint unless one is named.
+                device: str | torch.device = "cpu") -> tuple[Engine, LoadedRun]:
+    """(engine with the checkpoint's weights, its LoadedRun: the run's record and which checkpoint).
+    The newest checkpoint unless one is named.
 
     `run_path` may also be a model file written by `genstudio export` (engines/train/model_file.py).
     `checkpoint`: "latest" (the default), "best" (families with a validation measure; refused
     clearly when the run has none), a step number, or the path of one of this run's checkpoint JSONs.
     "latest" is the newest *intact* checkpoint: a damaged newer one is skipped and said in
-    record["warnings"] (sentences for a person); with none intact, CheckpointError.
+    the record's `warnings` (sentences for a person); with none intact, CheckpointError.
     """
     try:
         return _load_engine(run_path, checkpoint, device)
@@ -38,7 +39,7 @@ def load_engine(run_path: str | Path, checkpoint: str | Path | None = None,
                               f"{text.splitlines()[0][:300] if text else type(exc).__name__}") from None
 
 
-def _load_engine(run_path, checkpoint, device) -> tuple[Engine, dict]:
+def _load_engine(run_path, checkpoint, device) -> tuple[Engine, LoadedRun]:
     from .model_file import is_model_file, load_model
 
     if is_model_file(run_path):  # an exported model: one set of weights, no checkpoints to choose from
@@ -47,11 +48,8 @@ def _load_engine(run_path, checkpoint, device) -> tuple[Engine, dict]:
                                   f"a checkpoint cannot be chosen")
         return load_model(run_path, device)
     run = RunDir.open(run_path)
-    record = run.record()
-    try:
-        family = registry.get(record["family"])
-    except registry.UnknownFamily as exc:
-        raise RunError(str(exc)) from None
+    record = run.read()
+    family = record.family_entry()
     if checkpoint == "best":
         path = best_checkpoint(run.path)
         if path is None:
@@ -70,15 +68,14 @@ def _load_engine(run_path, checkpoint, device) -> tuple[Engine, dict]:
         payload, meta = load_checkpoint(path)
     if meta.get("family") != family.name:
         raise CheckpointError(f"{path.name} is from family {meta.get('family')!r}, not {family.name!r}")
-    config = from_dict(family.config_class, meta.get("config", record["config"]), strict=False)
-    spec = DataSpec.from_json(meta.get("data_spec", record["data_spec"]), path.name)
+    config = from_dict(family.config_class, meta.get("config", record.config), strict=False)
+    spec = DataSpec.from_json(meta.get("data_spec", record.data_spec), path.name)
     engine = family.engine_class(config, spec, torch.device(device),
-                                 inputs=recorded_specs(family.engine_class, record))
+                                 inputs=recorded_specs(family.engine_class, record.inputs))
     load_engine_state(engine, payload["engine"])
     for m in engine.modules().values():
         m.eval()
-    record = dict(record, checkpoint=str(path), checkpoint_step=int(meta.get("step", 0)), warnings=warnings)
-    return engine, record
+    return engine, LoadedRun.of(record, str(path), int(meta.get("step", 0)), warnings)
 
 
 def _checkpoint_of_run(run_path: Path, checkpoint: str | Path) -> Path:

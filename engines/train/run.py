@@ -60,21 +60,29 @@ def check_record(rec: object, source: str = "run.json") -> dict:
                 check_name(name, "class name", source)
         if rec.get("data_spec") is not None:
             DataSpec.from_json(rec["data_spec"], source)
-        inputs = rec.get("inputs")
-        if inputs is not None:
-            if not isinstance(inputs, dict):
-                raise UnsafeName(f"{source}: its inputs are not a mapping")
-            for name, row in inputs.items():
-                check_name(name, "input name", source)
-                if not isinstance(row, dict) or not isinstance(row.get("paths", []), list):
-                    raise UnsafeName(f"{source}: input {name!r} is malformed")
-                for p in row.get("paths", []):
-                    check_recorded_path(p, f"input {name!r} path", source)
-                if row.get("data_spec") is not None:
-                    DataSpec.from_json(row["data_spec"], source)
+        if rec.get("inputs") is not None:
+            check_recorded_inputs(rec["inputs"], source)
     except UnsafeName as exc:
         raise RunError(str(exc)) from None
     return rec
+
+
+def check_recorded_inputs(inputs: object, source: str) -> None:
+    """A run record's or a model file's other inputs: names are names, each row a mapping whose
+    recorded paths are one line of text and whose data description is well formed (UnsafeName)."""
+    from ..families.base import DataSpec
+    from ..names import UnsafeName, check_name, check_recorded_path
+
+    if not isinstance(inputs, dict):
+        raise UnsafeName(f"{source}: its inputs are not a mapping")
+    for name, row in inputs.items():
+        check_name(name, "input name", source)
+        if not isinstance(row, dict) or not isinstance(row.get("paths", []), list):
+            raise UnsafeName(f"{source}: input {name!r} is malformed")
+        for p in row.get("paths", []):
+            check_recorded_path(p, f"input {name!r} path", source)
+        if row.get("data_spec") is not None:
+            DataSpec.from_json(row["data_spec"], source)
 
 
 def versions() -> dict:
@@ -147,10 +155,10 @@ class RunDir:
             raise RunError(f"cannot read {self.run_json}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         return check_record(rec, str(self.run_json))
 
-    def read(self):
-        """run.json as a typed RunRecord (engines/train/plan.py)."""
-        from .plan import RunRecord
-        return RunRecord.from_json(self.record(), f"{self.run_json}")
+    def read(self, need_spec: bool = True):
+        """run.json as a typed RunRecord (engines/train/record.py)."""
+        from .record import RunRecord
+        return RunRecord.from_json(self.record(), f"{self.run_json}", need_spec)
 
     def set_status(self, status: str, step: int) -> None:
         """"created", "running" (with this process's pid and host, so a run list can tell a live run
@@ -163,12 +171,11 @@ class RunDir:
     def training_pid(self) -> int | None:
         """The pid of another live process on this machine that is training this run, if any."""
         try:
-            rec = self.record()
+            rec = self.read(need_spec=False)
         except RunError:
             return None
-        pid = rec.get("pid")
-        if (rec.get("status") != "running" or not isinstance(pid, int) or pid == os.getpid()
-                or rec.get("host") != socket.gethostname()):
+        pid = rec.pid
+        if rec.status != "running" or pid is None or pid == os.getpid() or rec.host != socket.gethostname():
             return None
         return pid if pid_alive(pid) else None
 

@@ -1,30 +1,24 @@
-"""The images a run trained on, loaded again the way it loaded them: the one place that reads a run's
-record for its sources and preprocessing (size, channels, fit, background). Resuming, evaluating,
-comparing, the tools and the studio's "Continue" all come here."""
+"""The images a run trained on, loaded again the way it loaded them (sources, size, channels, fit,
+background, as RunRecord.data_plan() reads them). Resuming, evaluating, comparing, the tools and the
+studio's "Continue" all come here."""
 
 from __future__ import annotations
 
-from ..data import ImageDataset, load_images, parse_background
+from ..data import ImageDataset, load_images
+from .record import DataPlan, RunRecord
 
 
-def run_data_settings(record: dict) -> dict:
-    """sources, size, channels, fit and background of a run (from run.json or a model file's record)."""
-    data = record.get("data") or {}
-    spec = record.get("data_spec") or {}
-    try:
-        background = parse_background(data.get("background", (255, 255, 255)))
-    except Exception:  # noqa: BLE001 - an old or hand-edited record: the default, as training had
-        background = (255, 255, 255)
-    return {"sources": [str(s) for s in data.get("sources", [])],
-            "size": int(spec.get("size", data.get("size", 32))),
-            "channels": int(spec.get("channels", data.get("channels", 3))),
-            "fit": str(data.get("fit", "center-crop")),
-            "background": background}
+def run_data_plan(record) -> DataPlan:
+    """The run's data as a DataPlan: `record` a RunRecord (or LoadedRun), or a mapping with its "data"
+    and "data_spec" sections."""
+    if isinstance(record, RunRecord):
+        return record.data_plan()
+    return DataPlan.recorded(record.get("data"), record.get("data_spec"))
 
 
-def load_run_data(record: dict, sources: list[str] | None = None, **load_options) -> ImageDataset:
+def load_run_data(record, sources: list[str] | None = None, **load_options) -> ImageDataset:
     """The run's images (or `sources` given instead, preprocessed as the run's) as an ImageDataset.
     `load_options` go to load_images (progress, cancelled, ...). Raises DataError like load_images."""
-    s = run_data_settings(record)
-    return load_images(list(sources) if sources else s["sources"], size=s["size"], channels=s["channels"],
-                       fit=s["fit"], background=s["background"], **load_options)
+    plan = run_data_plan(record)
+    return load_images(list(sources) if sources else list(plan.sources), size=plan.size, channels=plan.channels,
+                       fit=plan.fit, background=plan.background, **load_options)

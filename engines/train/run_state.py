@@ -10,8 +10,8 @@ from ..config import to_dict
 from . import events as ev
 from . import process_state
 from ..families.base import NonFiniteError
-from .checkpoint import (CheckpointError, best_checkpoint, engine_state, load_checkpoint, load_engine_state,
-                         rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import CheckpointError, best_checkpoint, load_checkpoint, save_checkpoint
+from .engine_state import engine_state, load_engine_state, rng_state, set_rng_state
 from .safety import cpu_copy, weights_finite
 
 

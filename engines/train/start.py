@@ -114,7 +114,7 @@ def resume(cls, run_path, dataset: ImageDataset, steps: int | None = None, devic
                        f"{got.num_classes} classes)")
     if inputs is None and len(fam.engine_class.inputs) > 1:  # load them again from where they were
         data = rec.data_plan()
-        inputs = reload_inputs(fam.engine_class, rec.to_json(), spec.size, data.fit, data.background,
+        inputs = reload_inputs(fam.engine_class, rec.input_paths(), spec.size, data.fit, data.background,
                                resolve_device(settings.device))
     trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device), inputs)
 

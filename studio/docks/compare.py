@@ -29,7 +29,7 @@ from engines.compare import (Cancelled, RunFacts, at, checkpoints_with_time, com
 from engines.imaging import make_grid
 
 from .. import dialogs
-from ..images import to_pixmap
+from ..images import file_thumbnail, to_pixmap
 
 from ..widgets.plots import CompactPlot
 from ..background import Worker, person_message
@@ -495,10 +495,9 @@ class ComparePanel(Panel):
             box = QLabel()
             box.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
             box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
-            pixmap = QPixmap(str(f.thumbnail)) if f.thumbnail is not None else QPixmap()
+            pixmap = file_thumbnail(f.thumbnail, THUMB) if f.thumbnail is not None else QPixmap()
             if not pixmap.isNull():
-                box.setPixmap(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation))
+                box.setPixmap(pixmap)
             else:
                 box.setText("no samples yet")
             caption = QLabel(f"{f.name}\n{f.family}, step {f.step:,}")

@@ -101,16 +101,28 @@ class SkipTable(QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.setWordWrap(False)
+        # a reason wraps onto more lines (rows grow to fit it) rather than being cut; a long file or folder
+        # name is elided in its middle; the tooltip of every cell holds the whole path and reason
+        self.view.setWordWrap(True)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.horizontalHeader().sectionResized.connect(self._fit_rows)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.filter)
         layout.addWidget(self.view, 1)
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
 
+    FIT_ROWS_UP_TO = 2000   # rows measured to fit their reason; past that, one line each (and the tooltip)
+
     def set_skipped(self, skipped: list[Skipped]) -> None:
         self.model.set_skipped(skipped)
         self.view.resizeColumnToContents(0)
+        self.view.setColumnWidth(0, min(self.view.columnWidth(0), 220))
+        self._fit_rows()
+
+    def _fit_rows(self, *_args) -> None:
+        if self.model.rowCount() <= self.FIT_ROWS_UP_TO:
+            self.view.resizeRowsToContents()
 
     def visible_rows(self) -> list[tuple[str, str, str]]:
         """The table as shown (sorted, filtered): what tests and copy-paste see."""

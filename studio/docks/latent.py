@@ -374,7 +374,8 @@ class LatentPanel(ExplorerPanel):
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the frames as a PNG strip, a GIF, an MP4 or a folder of PNGs")
         self.export_button.clicked.connect(self._choose_export)
-        for b in (self.strip_button, self.grid_button, self.walk_button, self.export_button):
+        self.stop_button.setToolTip("Stop the frames, the end point or the strip being made (what is shown stays)")
+        for b in (self.strip_button, self.grid_button, self.walk_button, self.stop_button, self.export_button):
             buttons.addWidget(b)
         self.view = GridView()
         self.view.placeholder = "Set end points A and B (a seed or an image) to see the path between them"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QLabel, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout)
 
@@ -17,6 +17,7 @@ from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
 
 from ..dialogs import ask_overwrite
 from ..flow import FlowLayout
+from ..images import file_thumbnail
 from ..background import Worker
 from .base import LEFT, Panel
 
@@ -41,8 +42,8 @@ def write_model_file(run_dir: Path, target: Path) -> int:
         from engines.network_export import write_network
         write_network(engine, target)
     else:
-        save_model(engine, target, record["checkpoint_step"], source=str(run_dir))
-    return int(record["checkpoint_step"])
+        save_model(engine, target, record.checkpoint_step, source=str(run_dir))
+    return record.checkpoint_step
 
 
 class RunsPanel(Panel):
@@ -137,10 +138,9 @@ class RunsPanel(Panel):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)) if s.created else "unknown time"
         item.setToolTip(0, f"{s.path}\ncreated {when} on {s.device or '?'} · {s.checkpoints} checkpoint(s)")
         if s.thumbnail is not None:
-            pixmap = QPixmap(str(s.thumbnail))
+            pixmap = file_thumbnail(s.thumbnail, THUMB)   # the one safe opener: a shared run's files are input
             if not pixmap.isNull():
-                item.setIcon(0, QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                                    Qt.TransformationMode.SmoothTransformation)))
+                item.setIcon(0, QIcon(pixmap))
         return item
 
     def _on_progress(self, event) -> None:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QPus
 
 from engines.imaging import make_grid
 from engines.tools.common import ToolError, output_paths, read_images, write_png
+from engines.train.run_data import run_data_plan
 from engines.words import count
 
 from .. import dialogs
@@ -34,15 +35,14 @@ class TranslateService(ModelService):
     def translate_files(self, paths: list[str], direction: str) -> None:
         def job(progress):
             engine = self._need_engine()
-            data = self.record.get("data") or {}
+            data = run_data_plan(self.record)
             source = engine.channels_of(direction)[0]
-            inputs = read_images(paths, engine.data.size, source, fit=str(data.get("fit", "center-crop")),
-                                 background=data.get("background", (255, 255, 255)))
+            inputs = read_images(paths, engine.data.size, source, fit=data.fit, background=data.background)
             if not len(inputs):
                 reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in inputs.skipped[:3])
                 raise ToolError(f"no readable images ({reasons})" if reasons else "no readable images")
             results = engine.translate(inputs.images, direction, progress=progress)
-            self.translated.emit({"sources": inputs.images, "results": results, "names": inputs.names,
+            self.send("translated", {"sources": inputs.images, "results": results, "names": inputs.names,
                                   "skipped": inputs.skipped})
         self.submit("translate", job)
 

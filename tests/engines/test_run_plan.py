@@ -77,6 +77,23 @@ def test_a_record_refuses_what_is_not_a_run():
     assert keep.to_json()["future"] == 1  # a newer version's fields are kept when written back
 
 
+def test_a_hand_edited_record_reads_typed_and_a_loaded_one_keeps_its_old_dictionary_face(folder, tmp_path):
+    odd = RunRecord.from_json({"format": "genstudio-run/2", "family": "dcgan", "settings": [1], "data": "x",
+                               "step": "7", "pid": True, "created": 5}, need_spec=False)
+    assert (odd.settings, odd.data, odd.data_spec, odd.step, odd.pid, odd.created) == ({}, {}, {}, 0, None, 5.0)
+    with pytest.raises(RunError, match="no data_spec"):
+        RunRecord.from_json({"format": "genstudio-run/2", "family": "dcgan"})
+
+    from engines.train.restore import load_engine
+    run = tmp_path / "r"
+    list(Trainer.from_plan(new_plan("dcgan", SMALL, SETTINGS, DataPlan((str(folder),), 16, 1), out_dir=run)).run())
+    _, loaded = load_engine(run)
+    assert loaded.family == "dcgan" and loaded.checkpoint_step == 2 and loaded.warnings == []
+    assert loaded.data_plan().sources == (str(folder),) and loaded["checkpoint_step"] == 2
+    assert dict(loaded.with_run(str(run)))["run"] == str(run) and "model_file" not in loaded
+    assert "checkpoint_step" not in loaded.to_json()  # what was loaded is never written into run.json
+
+
 def test_the_planned_length_follows_the_measured_rate():
     now = [0.0]
     budget = Budget(steps=1000, time_limit=100.0, clock=lambda: now[0])

@@ -72,7 +72,7 @@ def test_the_slow_first_steps_are_not_measured():
 
 def test_without_other_work_it_trains_nearly_as_fast_as_the_best_fixed_count():
     # a 20-second run (what the benchmark measures) loses little to warm-up and probing
-    for quiet in ({1: 0.030, 2: 0.020}, {1: 0.15, 2: 0.10}, {1: 0.021, 2: 0.020}):
+    for quiet in ({1: 0.030, 2: 0.020}, {1: 0.15, 2: 0.10}, {1: 0.3, 2: 0.2}, {1: 0.021, 2: 0.020}):
         m = Machine(quiet=quiet)
         said, steps = run_for(m.tuner(), m, 20.0)
         best = max(fixed_steps({"quiet": quiet}, n, 20.0) for n in (1, 2))
@@ -189,3 +189,12 @@ def test_the_count_is_read_back_from_the_sentence():
     assert thread_tuner.chosen_count("2 threads kept: the cores are free") == 2
     assert thread_tuner.chosen_count("automatic threads: 1 thread to start") is None
     assert thread_tuner.chosen_count("something else") is None
+
+
+def test_slow_steps_are_compared_over_several_steps_each():
+    # a step of about a second at either count: one step each is not enough to tell them apart
+    m = Machine(quiet={1: 1.5, 2: 1.0}, slow_start=(3.0, 2.0), noise=0.3)
+    tuner = m.tuner()
+    said, _ = run_for(tuner, m, 30.0)
+    assert tuner.history[0][1] == 2 and said[0].startswith("2 threads: the cores are free")
+    assert m.counts[3:7] == [1, 2, 2, 1]  # after the warm-up: alternated, two steps at each count at least

@@ -54,3 +54,37 @@ def test_stop_ends_a_generator_as_cancelled(qtbot):
         worker.cancel()
         gate.set()
     worker.wait()
+
+
+class _Listener:
+    """A plain Python object listening to a worker (as pytest-qt's signal blockers are)."""
+
+    def __init__(self, signal):
+        self.heard = []
+        signal.connect(self.hear)
+
+    def hear(self, *args):
+        self.heard.append(args)
+
+
+def test_a_listener_freed_while_results_are_on_their_way_is_never_called(qtbot):
+    """PySide6 delivers a call queued from another thread even to a slot disconnected or freed since,
+    and a freed plain-Python receiver crashed the process (one full suite run segfaulted in pytest-qt's
+    `_quit_loop_by_signal`). The worker emits its signals on the GUI thread: nothing is queued to them."""
+    import gc
+    worker = Worker(counting, 3)
+    leaving, staying = _Listener(worker.yielded), _Listener(worker.yielded)
+    worker.start()
+    worker.wait()            # everything it sends is on its way, not yet delivered
+    del leaving
+    gc.collect()
+    qtbot.waitUntil(lambda: len(staying.heard) == 3, timeout=10_000)
+    assert staying.heard == [(0,), (1,), (2,)]
+
+
+def test_signals_wait_for_the_gui_thread_so_listening_after_start_misses_nothing(qtbot):
+    worker = Worker(counting, 2)
+    worker.start()
+    worker.wait()            # finished on its thread: its `done` reaches whoever listens by the next event loop
+    with qtbot.waitSignal(worker.done, timeout=10_000):
+        pass

@@ -105,3 +105,29 @@ def test_cancel_stops_the_decode_and_caches_nothing(qtbot, window, tmp_path, mon
     assert not list((tmp_path / "cache").rglob("index.json"))           # it stopped before caching
     load_into(qtbot, window, folder, size=32)                            # and the next load works
     assert len(state.dataset) == 300
+
+
+def test_a_long_reason_wraps_in_full_instead_of_being_cut(qtbot):
+    """The Skipped tab cut long reasons at the panel's edge: a reason now wraps and its row grows to
+    hold it; long paths are elided in the middle, and every cell's tooltip has the path and reason."""
+    from PySide6.QtGui import QFontMetrics
+
+    from engines.data import Skipped
+    from studio.docks.dataset_report import SkipTable
+
+    table = SkipTable()
+    qtbot.addWidget(table)
+    table.resize(420, 300)
+    table.show()
+    reason = ("unsupported format (EPS): only PNG, JPEG, BMP, GIF, TIFF and WebP images are read, by their "
+              "content and not by their name, so this file was left out of the training set")
+    table.set_skipped([Skipped("/data/some/deep/folder/of/images/file_with_a_long_name.png", reason),
+                       Skipped("/data/b.png", "empty file")])
+    view = table.view
+    row = [r for r in range(2) if table.proxy.index(r, 2).data() == reason][0]
+    width = view.columnWidth(2)
+    assert 0 < width < QFontMetrics(view.font()).horizontalAdvance(reason)   # too wide for one line
+    needed = QFontMetrics(view.font()).boundingRect(0, 0, width - 8, 10_000, Qt.TextFlag.TextWordWrap,
+                                                    reason).height()
+    assert view.rowHeight(row) >= needed > QFontMetrics(view.font()).height()
+    assert reason in table.proxy.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)

@@ -41,14 +41,14 @@ def test_slider_renders_off_the_gui_thread_latest_request_wins(qtbot, window, tr
     probe.timeout.connect(tick)
     clock.start()
     probe.start()
-    for v in range(0, 1001, 50):
-        t0 = time.perf_counter()
-        panel.slider.setValue(v)
-        assert time.perf_counter() - t0 < 0.05  # posting a position never waits for the model
-        qtbot.wait(1)
+    # listening from before the drag: the last frame may come while the drag is still being posted
     with qtbot.waitSignal(panel.service.frame_ready, timeout=30_000,
                           check_params_cb=lambda t, img: t == pytest.approx(1.0)):
-        pass
+        for v in range(0, 1001, 50):
+            t0 = time.perf_counter()
+            panel.slider.setValue(v)
+            assert time.perf_counter() - t0 < 0.05  # posting a position never waits for the model
+            qtbot.wait(1)
     probe.stop()
     assert max(lateness) < 250
     t, image = panel.last_frame
@@ -124,3 +124,27 @@ def test_a_folder_that_is_not_a_run_gives_a_message(qtbot, window, tmp_path):
         panel.open_run(tmp_path)
     assert "not a genstudio run folder" in panel.status.text()
     assert not panel.strip_button.isEnabled()
+
+
+def test_stop_is_shown_and_stops_a_long_strip(qtbot, window, trained_run, monkeypatch):
+    """Stop sits with the panel's buttons, enabled while the model works, and ends a long job early."""
+    import threading
+
+    import studio.model_service as model_service
+    panel = open_in_panel(qtbot, window, trained_run)
+    qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)   # the end points are placed
+    assert panel.stop_button.isVisibleTo(panel) and not panel.stop_button.isEnabled()
+
+    def slow_decode(engine, latents, rows=None, chunk=32, progress=None):   # a strip still decoding
+        pause = threading.Event()
+        for i in range(100_000):
+            progress(i % 100, 100)   # raises once Stop is pressed
+            pause.wait(0.005)
+
+    monkeypatch.setattr(model_service, "decode_batches", slow_decode)
+    with qtbot.waitSignal(panel.service.cancelled, timeout=60_000):
+        panel.render_strip()
+        qtbot.waitUntil(panel.stop_button.isEnabled, timeout=30_000)
+        panel.stop_button.click()
+    qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)
+    assert "Stopped" in panel.status.text() and not panel.stop_button.isEnabled()

@@ -52,3 +52,34 @@ def test_drop_thumbnails_skip_hostile_files(hostile):
     look.signals.done.connect(lambda token, count, thumbs: got.append(thumbs))
     look.run()
     assert got == [[]]
+
+
+def test_run_thumbnails_go_through_the_safe_opener(qtbot, hostile, tmp_path):
+    """The Runs and Compare panels read a run's newest sample grid (a file of a shared run) through the
+    one safe opener: every hostile file gives no picture (and no crash); a real PNG gives one."""
+    import numpy as np
+    from PIL import Image
+
+    from engines.workspace import RunSummary
+    from studio.docks.runs import THUMB, RunsPanel
+    from studio.images import file_thumbnail
+    from studio.state import StudioState
+
+    paths, _ = hostile
+    for name in (*FILES, "eps_named.png"):
+        assert file_thumbnail(paths[name], 48).isNull(), name
+    good = tmp_path / "step_6.png"
+    Image.fromarray(np.full((54, 54), 200, np.uint8)).save(good)
+    shown = file_thumbnail(good, 120)
+    assert (shown.width(), shown.height()) == (120, 120)      # a small grid is enlarged to the box
+
+    def summary(thumbnail):
+        return RunSummary(path=tmp_path / "run", name="run", family="dcgan", status="finished", step=6,
+                          total_steps=6, dataset="blobs", thumbnail=thumbnail)
+
+    state = StudioState()
+    panel = RunsPanel(state)
+    qtbot.addWidget(panel)
+    assert panel._item(summary(paths["eps_named.png"])).icon(0).isNull()
+    assert panel._item(summary(paths["huge.png"])).icon(0).isNull()
+    assert not panel._item(summary(good)).icon(0).isNull() and THUMB == 48

@@ -1,0 +1,73 @@
+"""The shared model's host runs jobs on its thread; what they send reaches a panel's handle on the GUI
+thread, and only while the handle still uses that host (no queued call reaches a freed listener)."""
+
+import gc
+import threading
+
+import numpy as np
+
+from studio.model_service import ModelService, OpenModels, running_host
+
+
+class _Listener:
+    """A plain Python object listening to a handle (as pytest-qt's signal blockers are)."""
+
+    def __init__(self, signal):
+        self.heard = []
+        signal.connect(self.hear)
+
+    def hear(self, *args):
+        self.heard.append(args)
+
+
+def _handle(models, tmp_path):
+    service = ModelService(models=models)
+    service.host = models.attach(service, tmp_path, None)   # what open_run does, without loading a model
+    return service
+
+
+def _send_frames(service, ran: threading.Event, hosts: list, n=3):
+    def job(progress):
+        hosts.append(running_host())
+        for i in range(n):
+            progress(i, n)
+            service.send("frames_ready", "samples", np.full((1, 2, 2, 3), i, np.uint8))
+        ran.set()
+    service.submit("sample", job)
+
+
+def test_a_listener_freed_while_results_are_on_their_way_is_never_called(qtbot, tmp_path):
+    """PySide6 delivers a call queued from another thread even to a slot freed since, which crashed
+    the process (a full suite run segfaulted in pytest-qt's `_quit_loop_by_signal`): the handle's
+    signals are emitted on the GUI thread when the host delivers, never queued to listeners."""
+    models = OpenModels()
+    service = _handle(models, tmp_path)
+    leaving, staying = _Listener(service.frames_ready), _Listener(service.frames_ready)
+    ran, hosts = threading.Event(), []
+    _send_frames(service, ran, hosts)
+    assert ran.wait(30)      # sent from the host's thread, not yet delivered
+    del leaving
+    gc.collect()
+    qtbot.waitUntil(lambda: len(staying.heard) == 3, timeout=10_000)
+    assert [int(frames[0, 0, 0, 0]) for _kind, frames in staying.heard] == [0, 1, 2]
+    assert hosts == [service.host] and running_host() is None   # the job ran on its host's thread
+    service.shutdown()
+    models.shutdown()
+
+
+def test_a_handle_that_left_its_model_hears_nothing_more_from_it(qtbot, tmp_path):
+    models = OpenModels()
+    leaving, staying = _handle(models, tmp_path), _handle(models, tmp_path)
+    assert leaving.host is staying.host                      # one model, two panels
+    heard_by_leaving = _Listener(leaving.frames_ready)
+    busy_of_leaving = _Listener(leaving.busy_changed)
+    heard_by_staying = _Listener(staying.frames_ready)
+    ran, hosts = threading.Event(), []
+    _send_frames(leaving, ran, hosts)
+    assert ran.wait(30)
+    leaving.shutdown()                                       # its panel closed (or opened another checkpoint)
+    _send_frames(staying, threading.Event(), hosts, n=1)     # delivered after everything the first job sent
+    qtbot.waitUntil(lambda: len(heard_by_staying.heard) == 1, timeout=10_000)
+    assert heard_by_leaving.heard == [] and busy_of_leaving.heard == []
+    staying.shutdown()
+    models.shutdown()

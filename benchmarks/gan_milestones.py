@@ -132,6 +132,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.smoke:
         args.seconds, args.size, args.samples, args.seeds = 1.0, 16, 16, "0"
+        args.families = "sngan,progan"   # the reference and the one with growth-specific reporting
         args.set = args.set + ["stylegan:width=8", "stylegan:max_width=16", "biggan:g_width=8", "biggan:d_width=8",
                                "progan:phase_steps=2"]
     out = Path(args.out)

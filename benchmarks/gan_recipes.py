@@ -130,7 +130,8 @@ def main() -> int:
         images, labels = digit_images(size=args.size, copies=2, seed=0)
         held_images, held_labels = digit_images(size=args.size, copies=2, seed=1)  # other shifts/rotations
         t0 = time.perf_counter()
-        space = FeatureSpace.fit(images, labels, seed=0, input_size=16)  # digits are 8 px at heart
+        space = FeatureSpace.fit(images, labels, seed=0, input_size=16,  # digits are 8 px at heart
+                                 epochs=1 if args.smoke else 5)
         held_acc = float((space.predict(held_images) == held_labels).mean())
         print(f"data: {len(images)} digits at {args.size} px; classifier: train accuracy "
               f"{space.train_accuracy:.3f}, held-out {held_acc:.3f} ({time.perf_counter() - t0:.0f}s)")

@@ -237,8 +237,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     imgs, labels = digits(args.size)
-    judge_clf = FeatureSpace.fit(imgs[:900], labels[:900], epochs=5, seed=1)
-    feature_clf = FeatureSpace.fit(imgs[900:1400], labels[900:1400], epochs=5, seed=2)
+    epochs = 1 if args.smoke else 5
+    judge_clf = FeatureSpace.fit(imgs[:900], labels[:900], epochs=epochs, seed=1)
+    feature_clf = FeatureSpace.fit(imgs[900:1400], labels[900:1400], epochs=epochs, seed=2)
     test, test_y = imgs[1500:1500 + args.images], labels[1500:1500 + args.images]
     train, train_y = imgs[:1400], labels[:1400]
     style = texture(2 * args.size, 0)

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 FAMILIES = {"cyclegan": 16, "dcgan": 28, "ddpm": 20}
 SMOKE_CONFIG = {"cyclegan": {"width": 4, "blocks": 1}, "dcgan": {"latent_dim": 8, "g_width": 8, "d_width": 8},
                 "ddpm": {"base_channels": 8, "preview_steps": 2}}
-STARTUP_S = 6.0   # about what a measurement costs besides its training seconds (a fresh process, imports)
+STARTUP_S = 4.5   # about what a measurement costs besides its training seconds (a fresh process, imports)
 LOAD_SCRIPT = """
 import sys, torch
 torch.set_num_threads(int(sys.argv[1]))

@@ -23,7 +23,10 @@ import numpy as np
 PROBE_MS = 10
 
 
-def run_probe(app, seconds: float) -> np.ndarray:
+GUI_CPU: dict[str, float] = {}   # CPU seconds the GUI thread used during each probe (load-independent)
+
+
+def run_probe(app, seconds: float, name: str = "") -> np.ndarray:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     clock = QElapsedTimer()
     late: list[float] = []
@@ -43,7 +46,9 @@ def run_probe(app, seconds: float) -> np.ndarray:
     state["due"] = PROBE_MS
     timer.start()
     QTimer.singleShot(int(seconds * 1000), loop, loop.quit)
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
     loop.exec()
+    GUI_CPU[name] = (time.thread_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
     timer.stop()
     return np.asarray(late[1:])
 
@@ -83,7 +88,7 @@ def main() -> int:
     state.load_sample()
     loop.exec()
 
-    idle = run_probe(app, 3)
+    idle = run_probe(app, 3, "idle")
     settings = window.panels["model"].settings_form
     settings.editor("steps").setValue(1_000_000)
     settings.editor("batch_size").setValue(a.batch)
@@ -115,7 +120,7 @@ def main() -> int:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
-    busy = run_probe(app, a.seconds)
+    busy = run_probe(app, a.seconds, "training")
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(a.profile)
@@ -131,6 +136,9 @@ def main() -> int:
     print(f"loss curves prefilled with {a.prefill:,} points each")
     print(summary("idle    ", idle))
     print(summary("training", busy))
+    print(f"GUI thread CPU: idle {1000 * GUI_CPU['idle']:.0f} ms/s, training {1000 * GUI_CPU['training']:.0f} ms/s "
+          "(its own CPU time per second of the probe: what the machine's load does not change), "
+          f"{1000 * GUI_CPU['training'] * elapsed / max(counts['progress'], 1):.1f} ms per progress event")
     print(f"during the probe: {counts['progress']} progress events ({counts['progress'] / elapsed:.1f}/s), "
           f"{counts['samples']} sample grids")
     ok = np.percentile(busy, 99) <= 16 and busy.max() <= 100
@@ -140,7 +148,10 @@ def main() -> int:
         return {"ticks": int(len(late)), "p50_ms": round(float(np.percentile(late, 50)), 2),
                 "p99_ms": round(float(np.percentile(late, 99)), 2), "max_ms": round(float(late.max()), 2)}
 
-    rec.save({"idle": stats(idle), "training": stats(busy), "progress_events": counts["progress"],
+    rec.save({"idle": stats(idle), "training": stats(busy),
+              "gui_cpu_ms_per_s": {k: round(1000 * v, 1) for k, v in GUI_CPU.items()},
+              "gui_cpu_ms_per_progress_event": round(1000 * GUI_CPU["training"] * elapsed / max(counts["progress"], 1), 1),
+              "progress_events": counts["progress"],
                      "progress_per_s": round(counts["progress"] / elapsed, 2), "sample_grids": counts["samples"],
                      "prefill_points_per_curve": a.prefill, "goal_met": bool(ok)},
                     settings=vars(a), variant=a.variant or None,

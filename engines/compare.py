@@ -94,17 +94,23 @@ def run_facts(path: str | Path) -> RunFacts:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 rows.setdefault(str(name), []).append((float(step), seconds, float(value)))
     curves = {name: np.asarray(points, dtype=np.float64) for name, points in rows.items()}
+    final, best = _final_and_best(curves)
+    return RunFacts(
+        path=summary.path, name=summary.name, family=summary.family, status=summary.status,
+        step=max(summary.step, logged_step), dataset=describe_data(data), data_key=data_key(data),
+        train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
+        rollbacks=rollbacks, thumbnail=summary.thumbnail)
+
+
+def _final_and_best(curves: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    """Each curve's last value, and its best for the measures with a direction (higher or lower is better)."""
     final = {name: float(c[-1, 2]) for name, c in curves.items()}
     best = {}
     for name, c in curves.items():
         direction = _direction(name)
         if direction:
             best[name] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
-    return RunFacts(
-        path=summary.path, name=summary.name, family=summary.family, status=summary.status,
-        step=max(summary.step, logged_step), dataset=describe_data(data), data_key=data_key(data),
-        train_seconds=(offset + last_time) or None, final=final, best=best, curves=curves,
-        rollbacks=rollbacks, thumbnail=summary.thumbnail)
+    return final, best
 
 
 def at(f: RunFacts, step: int | None = None, seconds: float | None = None) -> RunFacts:
@@ -115,12 +121,7 @@ def at(f: RunFacts, step: int | None = None, seconds: float | None = None) -> Ru
     column, limit = (0, float(step)) if step is not None else (1, float(seconds))
     curves = {n: c[c[:, column] <= limit + 1e-9] for n, c in f.curves.items()}
     curves = {n: c for n, c in curves.items() if len(c)}
-    final = {n: float(c[-1, 2]) for n, c in curves.items()}
-    best = {}
-    for n, c in curves.items():
-        direction = _direction(n)
-        if direction:
-            best[n] = float(c[:, 2].max() if direction > 0 else c[:, 2].min())
+    final, best = _final_and_best(curves)
     points = np.concatenate([c[:, :2] for c in curves.values()]) if curves else np.zeros((0, 2))
     last = points[points[:, 0].argmax()] if len(points) else None
     return replace(f, step=int(last[0]) if last is not None else 0,

@@ -57,9 +57,12 @@ def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     return path
 
 
-def split_grid(grid: np.ndarray, n: int, tile: int, pad: int = 2) -> np.ndarray:
-    """The N tiles of a make_grid grid back as uint8 (N, tile, tile, C) (a grid read from its PNG)."""
+def split_grid(grid: np.ndarray, n: int | None, tile: int, pad: int = 2) -> np.ndarray:
+    """The N tiles of a make_grid grid back as uint8 (N, tile, tile, C) (a grid read from its PNG);
+    the layout is read from the grid's size, and n=None (or more than it holds) takes every tile."""
     columns = max(1, (grid.shape[1] - pad) // (tile + pad))
+    rows = max(1, (grid.shape[0] - pad) // (tile + pad))
+    n = rows * columns if n is None else min(n, rows * columns)
     out = np.empty((n, tile, tile, grid.shape[2]), np.uint8)
     for i in range(n):
         r, col = divmod(i, columns)

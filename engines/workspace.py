@@ -19,7 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .train.record import RunRecord
+from .imaging import split_grid
+from .train.record import RunRecord, as_number
 from .train.run import RUN_FORMATS, RunError, pid_alive
 
 ENV_VAR = "GENSTUDIO_WORKSPACE"
@@ -189,16 +190,13 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     ckpt_dir = path / "checkpoints"
     n_ckpt = len(list(ckpt_dir.glob("step_*.json"))) if ckpt_dir.is_dir() else 0
 
-    def number(v, kind):
-        return kind(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
     # run.json's step is written at status changes; a run killed mid-way has moved on since, and its
     # newest checkpoint (what a resume continues from) says how far.
     newest = max((int(m.group(1)) for p in (ckpt_dir.glob("step_*.json") if ckpt_dir.is_dir() else ())
                   if (m := _CHECKPOINT_NAME.match(p.name))), default=0)
     return RunSummary(
         path=path, name=path.name, family=record.family, status=_status(record),
-        step=max(record.step, newest), total_steps=number(record.setting("steps"), int),
+        step=max(record.step, newest), total_steps=as_number(record.setting("steps"), int),
         dataset=describe_data(record.data), last_losses=_last_losses(path / "metrics.jsonl"),
         thumbnail=_thumbnail(path), created=record.created, updated=record.updated, device=record.device,
         checkpoints=n_ckpt)
@@ -247,23 +245,11 @@ class RunHistory:
     samples_step: int | None = None
     samples_grid: np.ndarray | None = None      # uint8 (H, W, C) of the newest sample grid
     samples: np.ndarray | None = None           # uint8 (N, tile, tile, C) cut from that grid
+    record: RunRecord | None = None             # run.json typed: family_config(), train_settings(), data_plan()
 
     def __fspath__(self) -> str:
         """A history stands for its run folder wherever a path is expected (Path(history))."""
         return str(self.path)
-
-
-def split_grid(grid: np.ndarray, tile: int, n: int | None = None, pad: int = 2) -> np.ndarray:
-    """Undo imaging.make_grid: (N, tile, tile, C) tiles; the layout is read from the grid's size."""
-    columns = max(1, (grid.shape[1] - pad) // (tile + pad))
-    rows = max(1, (grid.shape[0] - pad) // (tile + pad))
-    n = rows * columns if n is None else min(n, rows * columns)
-    out = np.empty((n, tile, tile, grid.shape[2]), np.uint8)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        y, x = pad + r * (tile + pad), pad + c * (tile + pad)
-        out[i] = grid[y:y + tile, x:x + tile]
-    return out
 
 
 def metric_rows(run: Path) -> Iterator[tuple[int, dict]]:
@@ -306,7 +292,7 @@ def read_history(path: str | os.PathLike) -> RunHistory:
             grid = grid[..., None] if grid.ndim == 2 else grid
             size = int(spec.get("size", 0))
             if size > 0:
-                tiles = split_grid(grid, size, settings.get("n_samples"))
+                tiles = split_grid(grid, as_number(settings.get("n_samples"), int), size)
             step = int(summary.thumbnail.stem.split("_")[1])
         except (OSError, ValueError):
             grid = tiles = step = None
@@ -314,4 +300,4 @@ def read_history(path: str | os.PathLike) -> RunHistory:
         path=summary.path, family=summary.family,
         config=record.config, settings=settings, data=record.data,
         data_spec=spec, status=summary.status, step=summary.step, losses=losses, metrics=metrics,
-        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles)
+        rollbacks=rollbacks, samples_step=step, samples_grid=grid, samples=tiles, record=record)

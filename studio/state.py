@@ -13,11 +13,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engines import registry
-from engines.config import from_dict, to_dict
+from engines.config import to_dict
 from engines.data import ImageDataset
 from engines.train import events as ev
 from engines.train.inputs import InputError, check_given
-from engines.train.run_data import run_data_settings
 from engines.train.loop import TrainSettings
 from engines.train.plan import DataPlan, RunPlan, new_plan, resume_changes, resume_plan
 from engines.train.run import RunDir
@@ -395,11 +394,9 @@ class StudioState(QObject):
     # --- past runs -------------------------------------------------------------------------------
     def open_run(self, history) -> None:
         """Show a past run (engines.workspace.RunHistory): its settings, curves and samples."""
-        family = registry.get(history.family)
         if history.family != self.family_name:
             self.set_family(history.family)
-        self.config = from_dict(family.config_class, history.config, strict=False)
-        self.settings = from_dict(TrainSettings, history.settings, strict=False)
+        self.config, self.settings = history.record.family_config(), history.record.train_settings()
         self.run_dir = history.path
         self.settings_loaded.emit()
         self.config_changed.emit()
@@ -420,9 +417,9 @@ class StudioState(QObject):
             self.message.emit("warning", f"This run is at step {history.step:,} of {self.settings.steps:,}; "
                               f"raise Steps in the Model panel, then continue it.", "")
             return False
-        data = run_data_settings({"data": history.data, "data_spec": history.data_spec})
-        sources, size, channels = data["sources"], data["size"], data["channels"]
-        fit, background = data["fit"], data["background"]
+        data = history.record.data_plan()
+        sources, size, channels = list(data.sources), data.size, data.channels
+        fit, background = data.fit, data.background
         ready = (self.dataset is not None and self.sources == sources and self.dataset.size == size
                  and self.dataset.channels == channels and (self.fit, tuple(self.background)) == (fit, background))
         if ready:

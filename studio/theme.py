@@ -71,6 +71,19 @@ def apply(app: QApplication, scheme: str | None = None) -> str:
     return scheme
 
 
+def solid_grid(axis, background: str, foreground: str) -> None:
+    """Grid lines in the solid colour that pyqtgraph's translucent ones show on this background. Qt's
+    raster engine fills translucent lines that span the plot on its thread pool and the GUI thread waits
+    for them (on a busy machine, for a free core): on every repaint of a live loss plot."""
+    from PySide6.QtGui import QColor
+
+    strength = axis.grid / 255.0
+    back, fore = QColor(background), QColor(foreground)
+    mixed = QColor(*(round(b + (f - b) * strength) for b, f in zip(back.getRgb()[:3], fore.getRgb()[:3])))
+    axis.setTickPen(mixed)
+    axis.setStyle(tickAlpha=255)
+
+
 def restyle_plots(root: QWidget) -> None:
     """Give every pyqtgraph view under `root` the current theme's background and axis colours."""
     import pyqtgraph as pg
@@ -85,6 +98,8 @@ def restyle_plots(root: QWidget) -> None:
             if isinstance(item, pg.AxisItem):
                 item.setPen(foreground)
                 item.setTextPen(foreground)
+                if item.grid is not False:
+                    solid_grid(item, background, foreground)
             elif isinstance(item, pg.LabelItem):
                 item.setText(item.text, color=foreground)
 

@@ -101,7 +101,7 @@ def describe_disagreement(layouts: list[list], what: str = "gradients") -> str:
 
 
 class GradientAverager:
-    """Engine.gradient_reducer for several processes: the set, order and shapes of the parameters
+    """RunContext.gradient_reducer for several processes: the set, order and shapes of the parameters
     averaged at each step kind (each distinct list of parameters an optimiser steps) are agreed
     through the group the first time that kind comes up (a hash compared with one all_reduce; a
     clear error naming the parameter when they differ), then every step averages them with one

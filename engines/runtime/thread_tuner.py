@@ -7,12 +7,13 @@ to a ThreadTuner, which
 
 - warms up first at one thread (the first steps are slow whatever the count: lazy set-up, the
   allocator, optimiser state) for `warmup_steps` steps and `warmup_s` seconds, none of which it
-  measures;
+  measures, nor the first step at any other count (it starts OpenMP's threads);
 - then tries the candidate counts (1, 2, 4, … and the core count) in segments of at least
   `segment_s` seconds each, in paired, alternated order (A B, then B A: a load that rises or falls
   during the probe treats every count alike) and compares their steps per second; it stops after
-  the first pair when one count is clearly faster (`clear`), adds rounds (up to `max_rounds`) while
-  the best two are within `refine` of each other, and drops a count at once when its first step is
+  the first pair when one count is clearly faster (`clear`) over at least `confident_steps` steps
+  each, adds rounds (up to `max_rounds`) while the best two are within `refine` of each other or
+  measured fewer steps than that, and drops a count at once when its first step is
   far slower than the best so far (`give_up`), so a hopeless count costs one step;
 - keeps the fastest (within `tie` the fewer threads: they leave room for other work; on a later
   look the count in use is kept unless another beats it by `switch`, so it does not flap);
@@ -77,7 +78,7 @@ class ThreadTuner:
 
     def __init__(self, cores: int, *, start: int | None = 1, warmup_steps: int = 3, warmup_s: float = 0.3,
                  segment_s: float = 0.3, clear: float = 1.3, refine: float = 1.1, max_rounds: int = 4,
-                 tie: float = 0.02, switch: float = 0.06,
+                 confident_steps: int = 2, tie: float = 0.02, switch: float = 0.06,
                  give_up: float = 2.0, first_check_s: float = 10.0, max_check_s: float = 160.0,
                  window_s: float = 1.0, drift: float = 1.3,
                  set_threads: Callable[[int], None] = _set_torch_threads,
@@ -87,11 +88,12 @@ class ThreadTuner:
         self.current = start if start in self.candidates else self.candidates[0]
         self.warmup_steps, self.warmup_s = warmup_steps, warmup_s
         self.segment_s, self.clear, self.tie, self.switch, self.give_up = segment_s, clear, tie, switch, give_up
-        self.refine, self.max_rounds = refine, max_rounds
+        self.refine, self.max_rounds, self.confident_steps = refine, max_rounds, confident_steps
         self.first_check_s, self.max_check_s, self.check_s = first_check_s, max_check_s, first_check_s
         self.window_s, self.drift = window_s, drift
         self._set, self._load = set_threads, load_average
         self._set(self.current)
+        self._used = {self.current}      # counts that have trained a step (the start count: the warm-up)
         self.phase = "warmup" if len(self.candidates) > 1 else "fixed"
         self._seen = 0                   # steps seen
         self._clock = 0.0                # seconds of stepping so far (the sum of the step times given)
@@ -184,6 +186,11 @@ class ThreadTuner:
 
     def _probe_step(self, seconds: float) -> str | None:
         count = self.current
+        if count not in self._used:   # its first step starts OpenMP's threads: not a measure of the count,
+            self._used.add(count)     # unless it is hopeless anyway
+            best = self._best_seconds(count)
+            if best is None or seconds <= self.give_up * best:
+                return None
         self._segment[0] += 1
         self._segment[1] += seconds
         best = self._best_seconds(count)
@@ -204,9 +211,11 @@ class ThreadTuner:
             return None
         left = {c: s / n for c, (n, s) in self._totals.items() if c not in self._dropped and n}
         fastest = min(left.values())
-        left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
+        few = min(self._totals[c][0] for c in left) < self.confident_steps   # a few slow steps: noise
+        if not few:
+            left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
         close = sorted(left.values())[1] < self.refine * fastest if len(left) > 1 else False
-        if len(left) > 1 and self._round + 1 < self.max_rounds and (self._round == 0 or close):
+        if len(left) > 1 and self._round + 1 < self.max_rounds and (self._round == 0 or close or few):
             # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
             # while they are compared treats them alike; close counts get more rounds
             self._round += 1
@@ -263,7 +272,7 @@ class ThreadTuner:
         load = self._load()
         busy = load is None or load >= 1 + self.cores / 2   # this run keeps about one core busy itself
         if chosen == max(times):
-            cause = "the cores are free"
+            cause = "the cores are free" if not busy else "more threads get a larger share of the busy machine"
         elif more and ratio >= 1 + self.tie and busy:
             cause = "the machine is busy"
         else:

@@ -9,20 +9,23 @@ is not among the ones that did best.
 
 from __future__ import annotations
 
-# tool -> (families that did best at small budgets, best first); what the tool is called in a sentence
+# tool -> (families that did best at small budgets, best first)
 BEST: dict[str, tuple[str, ...]] = {
-    "denoise": ("ae", "vae"),
-    "upscale": ("ae", "vae"),
-    "inpaint": ("ae", "vae"),
-    "score": ("ae", "pixelcnn"),
+    "denoise": ("ddpm", "ae"),
+    "upscale": ("vae", "ddpm", "ae"),
+    "inpaint": ("vae", "pixelcnn"),
+    "score": ("ae", "vae", "pixelcnn", "ddpm"),
     "synthesize": ("ddpm",),
 }
+# how a family was trained when it did best, where that is not its recipe
+HOW = {"ddpm": "ddpm (batch size 16)"}
 DOING = {"denoise": "denoising", "upscale": "super-resolution", "inpaint": "inpainting",
-         "score": "anomaly scoring", "synthesize": "synthetic training data"}
+         "score": "anomaly scoring", "synthesize": "making synthetic training data"}
 
 
 def _names(families: tuple[str, ...]) -> str:
-    return families[0] if len(families) == 1 else ", ".join(families[:-1]) + " or " + families[-1]
+    named = [HOW.get(f, f) for f in families]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]
 
 
 def suggest(tool: str, family: str, loses: bool) -> str:
@@ -37,7 +40,7 @@ def suggest(tool: str, family: str, loses: bool) -> str:
         if not loses:
             return ""
         tail = f"; {_names(others)} runs also did well" if others else ""
-        return f"{family} runs did best at {DOING[tool]} {where}, so this run likely needs more training{tail}"
+        return f"{HOW.get(family, family)} runs did best at {DOING[tool]} {where}, so this run likely needs more training{tail}"
     return f"{_names(best)} runs did better at {DOING[tool]} {where} - try one"
 
 

@@ -101,17 +101,10 @@ def _load_model(path: Path, device) -> tuple[Engine, LoadedRun]:
 
 def _check_header_names(header: dict, source: str) -> None:
     """Input names are names and recorded paths one line of text, checked as they are read."""
-    from ..names import UnsafeName, check_name, check_recorded_path
+    from ..names import UnsafeName, check_recorded_path
+    from .run import check_recorded_inputs
 
-    inputs = header.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise UnsafeName(f"{source}: its inputs are not a mapping")
-    for name, row in inputs.items():
-        check_name(name, "input name", source)
-        if not isinstance(row, dict):
-            raise UnsafeName(f"{source}: input {name!r} is not a mapping")
-        if "data_spec" in row:
-            DataSpec.from_json(row["data_spec"], source)
+    check_recorded_inputs(header.get("inputs", {}), source)
     if header.get("source"):
         check_recorded_path(header["source"], "its source", source)
     step = header.get("step", 0)

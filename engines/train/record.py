@@ -60,7 +60,8 @@ class DataPlan:
                               "background": data.get("background", DEFAULT_BACKGROUND)})
 
 
-def _number(v, kind):
+def as_number(v, kind):
+    """`v` as an int or float when it is a number (not a bool), else None: a hand-edited file's odd values."""
     return kind(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
@@ -109,7 +110,7 @@ class RunRecord:
                 values[key] = {}
         for key, kind in _TYPES.items():
             if key in values:
-                values[key] = _number(values[key], kind)
+                values[key] = as_number(values[key], kind)
         values["step"] = values.get("step") or 0
         values["status"] = str(values.get("status", "created"))
         return cls(**values, extra={k: v for k, v in d.items() if k not in own})

@@ -60,21 +60,29 @@ def check_record(rec: object, source: str = "run.json") -> dict:
                 check_name(name, "class name", source)
         if rec.get("data_spec") is not None:
             DataSpec.from_json(rec["data_spec"], source)
-        inputs = rec.get("inputs")
-        if inputs is not None:
-            if not isinstance(inputs, dict):
-                raise UnsafeName(f"{source}: its inputs are not a mapping")
-            for name, row in inputs.items():
-                check_name(name, "input name", source)
-                if not isinstance(row, dict) or not isinstance(row.get("paths", []), list):
-                    raise UnsafeName(f"{source}: input {name!r} is malformed")
-                for p in row.get("paths", []):
-                    check_recorded_path(p, f"input {name!r} path", source)
-                if row.get("data_spec") is not None:
-                    DataSpec.from_json(row["data_spec"], source)
+        if rec.get("inputs") is not None:
+            check_recorded_inputs(rec["inputs"], source)
     except UnsafeName as exc:
         raise RunError(str(exc)) from None
     return rec
+
+
+def check_recorded_inputs(inputs: object, source: str) -> None:
+    """A run record's or a model file's other inputs: names are names, each row a mapping whose
+    recorded paths are one line of text and whose data description is well formed (UnsafeName)."""
+    from ..families.base import DataSpec
+    from ..names import UnsafeName, check_name, check_recorded_path
+
+    if not isinstance(inputs, dict):
+        raise UnsafeName(f"{source}: its inputs are not a mapping")
+    for name, row in inputs.items():
+        check_name(name, "input name", source)
+        if not isinstance(row, dict) or not isinstance(row.get("paths", []), list):
+            raise UnsafeName(f"{source}: input {name!r} is malformed")
+        for p in row.get("paths", []):
+            check_recorded_path(p, f"input {name!r} path", source)
+        if row.get("data_spec") is not None:
+            DataSpec.from_json(row["data_spec"], source)
 
 
 def versions() -> dict:

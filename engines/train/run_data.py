@@ -16,13 +16,6 @@ def run_data_plan(record) -> DataPlan:
     return DataPlan.recorded(record.get("data"), record.get("data_spec"))
 
 
-def run_data_settings(record) -> dict:
-    """sources, size, channels, fit and background of a run (from run.json or a model file's record)."""
-    plan = run_data_plan(record)
-    return {"sources": list(plan.sources), "size": plan.size, "channels": plan.channels, "fit": plan.fit,
-            "background": plan.background}
-
-
 def load_run_data(record, sources: list[str] | None = None, **load_options) -> ImageDataset:
     """The run's images (or `sources` given instead, preprocessed as the run's) as an ImageDataset.
     `load_options` go to load_images (progress, cancelled, ...). Raises DataError like load_images."""

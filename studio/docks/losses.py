@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from engines.train import events as ev
 
 from ..series import ExtentCache, Series, curve_style, is_counter, padded_range
-from ..widgets.plots import PlotArea
+from ..widgets.plots import PlotArea, plain_axes
 from .base import RIGHT, Panel
 
 LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per pixel column of a wide plot
@@ -70,7 +70,7 @@ class CurveSet:
         self.auto_y = True
         view = plot.getViewBox()
         view.disableAutoRange()  # the panel sets both ranges (x: the data's steps, y: robust_range)
-        plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" read as a thousand times too small
+        plain_axes(plot)  # no "(x0.001)" beside a loss, and no re-layout of an axis label on each redraw
         # zooming or panning shows another stretch of the series: pick its points and its y range again
         view.sigXRangeChanged.connect(self._range_changed)
         view.sigRangeChangedManually.connect(self._changed_by_hand)
@@ -309,7 +309,7 @@ class LossesPanel(Panel):
 
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
-        self.timer.timeout.connect(self.redraw)
+        self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.smoothing.valueChanged.connect(self._smoothing_changed)
         self.show_raw.toggled.connect(self._mark_dirty)
@@ -369,6 +369,16 @@ class LossesPanel(Panel):
         self.x_zoomed = False
         self.losses.fit_y()
         self.metrics.fit_y()
+
+    def _tick(self) -> None:
+        # a panel behind another tab (Qt keeps it "visible", with nothing of it on screen) or closed
+        # draws nothing; it catches up at the first tick it is seen again
+        if self.isVisible() and not self.visibleRegion().isEmpty():
+            self.redraw()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.redraw()
 
     def redraw(self) -> None:
         raw = self.show_raw.isChecked()

@@ -9,6 +9,17 @@ from PySide6.QtCore import QSize
 import pyqtgraph as pg
 
 
+def plain_axes(plot) -> None:
+    """Axes without pyqtgraph's automatic SI prefix: with it, every range change of an axis rewrote its
+    label and re-set its height (a re-layout of the plot) — on each live redraw of a loss curve, the
+    GUI thread's largest cost after painting. The studio's labels carry no units, so the prefix would
+    only ever have written "(x0.001)" beside a loss, read as a thousand times too small."""
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot.getAxis(name)
+        if axis.autoSIPrefix:
+            axis.enableAutoSIPrefix(False)
+
+
 class PlotArea(pg.GraphicsLayoutWidget):
     """A GraphicsLayoutWidget fit for a dock.
 
@@ -39,7 +50,11 @@ class PlotArea(pg.GraphicsLayoutWidget):
 
 
 class CompactPlot(pg.PlotWidget):
-    """A PlotWidget with PlotArea's small size hint (a plot inside a panel that may scroll)."""
+    """A PlotWidget with PlotArea's small size hint (a plot inside a panel that may scroll), plain axes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        plain_axes(self.getPlotItem())
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return PlotArea.HINT

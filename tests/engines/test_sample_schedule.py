@@ -7,7 +7,7 @@ from engines.train import events as ev
 from engines.train import loop
 from engines.train.loop import Trainer, TrainSettings
 from engines.train.sample_schedule import SampleSchedule
-from tests.engines.conftest import tiny_dataset
+from tests.helpers import tiny_dataset
 
 
 def test_the_gap_doubles_and_sampling_stays_a_tenth_of_the_time():

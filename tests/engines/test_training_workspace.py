@@ -109,10 +109,11 @@ def test_read_history_gives_curves_settings_and_the_latest_samples(tmp_path, tin
     import numpy as np
 
     from engines.imaging import make_grid
-    from engines.workspace import read_history, split_grid
+    from engines.imaging import split_grid
+    from engines.workspace import read_history
 
     images = np.random.default_rng(0).integers(0, 256, (7, 5, 5, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(split_grid(make_grid(images), 5, 7), images)
+    np.testing.assert_array_equal(split_grid(make_grid(images), 7, 5), images)
 
     run = new_run_dir(tmp_path, "dcgan")
     trainer = Trainer.new("dcgan", SMALL, SETTINGS, tiny, run)

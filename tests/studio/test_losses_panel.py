@@ -180,3 +180,47 @@ def test_the_loss_plot_fills_its_panel_from_the_first_point(qtbot, window):
     assert losses.loss_plot.geometry().width() >= 0.8 * losses.view.width()
     scroll = window.docks["losses"].widget()
     assert losses.height() <= scroll.viewport().height()      # the panel fits its dock: no scroll bar
+
+
+def test_the_plot_is_not_redrawn_behind_another_tab_and_catches_up_when_shown(qtbot, window):
+    """Redrawing a hidden plot was GUI-thread time spent on nothing: it waits until shown."""
+    panel = window.panels["losses"]
+    window.show_panel("losses")
+    qtbot.waitUntil(panel.isVisible)
+    panel._on_progress(ev.Progress(1, 10, {"loss": 1.0}, 1.0, 1.0, 0.0))
+    qtbot.waitUntil(lambda: panel.drawn_points("loss") == 1)
+    window.show_panel("translate")                        # the tab in front of it
+    qtbot.waitUntil(lambda: panel.visibleRegion().isEmpty())
+    panel._on_progress(ev.Progress(2, 10, {"loss": 0.5}, 1.0, 1.0, 0.0))
+    panel._tick()                                         # what its redraw timer does
+    assert panel.drawn_points("loss") == 1 and panel.losses.dirty
+    window.show_panel("losses")
+    qtbot.waitUntil(lambda: panel.drawn_points("loss") == 2)
+
+
+def test_axes_never_relayout_on_a_range_change_and_grids_are_solid(qtbot):
+    """Per live redraw, an axis with pyqtgraph's auto SI prefix rewrote its label and height (a layout
+    of the plot), and translucent grid lines were filled on Qt's thread pool with the GUI thread waiting:
+    every studio axis is plain and, once themed, its grid solid (the colour blending would give)."""
+    from studio import app as studio_app
+    from studio.theme import PLOT_COLOURS, current
+
+    from .helpers import dispose
+
+    window = studio_app.create_window()   # themed as the studio starts
+    axes = []
+    for panel_id, plots in (("losses", ("loss_plot", "metric_plot")), ("compare", ("plot", "quality_plot")),
+                            ("style", ("plot",))):
+        for attr in plots:
+            plot = getattr(window.panels[panel_id], attr)
+            axes += [plot.getAxis(name) for name in ("left", "bottom")]
+    assert axes and not any(axis.autoSIPrefix for axis in axes)
+    gridded = [axis for axis in axes if axis.grid is not False]
+    assert gridded
+    background, _ = PLOT_COLOURS[current()]
+    for axis in gridded:
+        assert axis.style["tickAlpha"] == 255 and axis.tickPen().color().alpha() == 255
+        assert axis.tickPen().color().name() != background
+    window.state.shutdown(10_000)
+    window.close()
+    dispose(window)

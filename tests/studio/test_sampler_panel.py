@@ -38,6 +38,7 @@ def _open(qtbot, window, run):
     panel = window.panels["sampler"]
     with qtbot.waitSignal(panel.service.loaded, timeout=60_000):
         panel.open_run(run)
+    qtbot.waitUntil(lambda: panel.service.pending == 0, timeout=30_000)  # the open job ended, all it sent arrived
     return panel
 
 

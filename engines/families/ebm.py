@@ -59,7 +59,7 @@ class EBMConfig:
     sgld_noise: float = param(0.005, min=0.0, max=1.0, help="Standard deviation of the Gaussian noise added at each Langevin step.")
     sgld_grad_clip: float = param(0.01, min=0.0, max=10.0, help="Clip each pixel's energy gradient to ±this inside the sampler (0: no clipping); keeps chains in range.")
     grad_clip: float = param(1.0, min=0.0, max=1e6, help="Clip the network's gradient norm to this unless the run's grad_clip setting is set (0: off).")
-    sample_steps: int = param(100, min=1, max=10_000, help="Langevin steps when sampling from noise (sampling option steps).")
+    sample_steps: int = param(100, min=1, max=10_000, help="Langevin steps when sampling (sampling option steps): from noise a chain needs a hundred or more; continuing the buffer's chains, a few dozen.")
     sample_start: str = param("noise", choices=STARTS, help="Where sampling chains start by default (sampling option start): noise (uniform noise, a real test of the model) or buffer (replay-buffer images, the persistent chains: what IGEBM and JEM show).")
     conditional: bool = param(False, help="JEM-style class-conditional model on labelled data: the network gives one logit per class, E(x, y) = -logit_y is the energy of x as class y (its logsumexp the energy of x); trained by contrastive divergence per class plus the classifier's cross-entropy, and sampling draws the class asked for.")
     classifier_weight: float = param(1.0, min=0.0, max=100.0, help="Conditional runs: weight of the cross-entropy of the real images' classes.")
@@ -71,12 +71,12 @@ def preset(config: EBMConfig, size: int) -> EBMConfig:
     """CPU recipe up to 32 px: the strided energy net (the usual small net for digits; a fraction of the
     compute per Langevin step, so many more training steps fit a budget), 20 Langevin steps per training
     step with the per-pixel gradient clipped to 0.03, lr 2e-4, and samples that continue the replay
-    buffer's persistent chains, as IGEBM and JEM show theirs (README, "Recipes at 28 px";
+    buffer's persistent chains for 20 Langevin steps, as IGEBM and JEM show theirs (README, "Recipes at 28 px";
     benchmarks/recipes_28px.py). The 64 px preset (wider, 40 steps, lr 1e-4) is for GPUs and has not
     been measured."""
     if size <= 32:
         return replace_checked(config, layout="strided", width=16, lr=2e-4, sgld_steps=20, sgld_grad_clip=0.03,
-                               buffer_size=2000, sample_start="buffer")
+                               buffer_size=2000, sample_start="buffer", sample_steps=20)
     return replace_checked(config, width=64, buffer_size=5000, sgld_steps=40)
 
 

@@ -7,7 +7,7 @@ to a ThreadTuner, which
 
 - warms up first at one thread (the first steps are slow whatever the count: lazy set-up, the
   allocator, optimiser state) for `warmup_steps` steps and `warmup_s` seconds, none of which it
-  measures;
+  measures, nor the first step at any other count (it starts OpenMP's threads);
 - then tries the candidate counts (1, 2, 4, … and the core count) in segments of at least
   `segment_s` seconds each, in paired, alternated order (A B, then B A: a load that rises or falls
   during the probe treats every count alike) and compares their steps per second; it stops after
@@ -93,6 +93,7 @@ class ThreadTuner:
         self.window_s, self.drift = window_s, drift
         self._set, self._load = set_threads, load_average
         self._set(self.current)
+        self._used = {self.current}      # counts that have trained a step (the start count: the warm-up)
         self.phase = "warmup" if len(self.candidates) > 1 else "fixed"
         self._seen = 0                   # steps seen
         self._clock = 0.0                # seconds of stepping so far (the sum of the step times given)
@@ -185,6 +186,11 @@ class ThreadTuner:
 
     def _probe_step(self, seconds: float) -> str | None:
         count = self.current
+        if count not in self._used:   # its first step starts OpenMP's threads: not a measure of the count,
+            self._used.add(count)     # unless it is hopeless anyway
+            best = self._best_seconds(count)
+            if best is None or seconds <= self.give_up * best:
+                return None
         self._segment[0] += 1
         self._segment[1] += seconds
         best = self._best_seconds(count)

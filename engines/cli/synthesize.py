@@ -56,7 +56,13 @@ def run(args) -> int:
                                                         hx[hy >= 0], hy[hy >= 0], seed=args.seed)
     settings = {"n_per_class": opts.n_per_class, "seed": args.seed, "min_confidence": opts.min_confidence,
                 "sampling_options": list(args.set), "checkpoint_asked": args.checkpoint}
-    manifest = tool.write_manifest(out, record, engine, syn, settings, files, scores)
+    check = None
+    if scores and scores.get("cas") is not None:
+        from ..tools.selfcheck import cas_check
+
+        check = cas_check(scores, engine, record, tool.METHODS[0].name)
+    manifest = tool.write_manifest(out, record, engine, syn, settings, files, scores,
+                                   None if check is None else check.to_json())
     for note in syn.notes:
         print(f"note: {note}", file=sys.stderr)
     kind = f"{engine.data.num_classes} class folders" if syn.labels is not None else "one folder (unlabelled run)"
@@ -65,10 +71,7 @@ def run(args) -> int:
         base = scores.get("real_baseline")
         print(f"classification accuracy score: {scores['cas']:.3f} on {scores['test_images']} real held-out images"
               + (f" (trained on real images: {base:.3f})" if base is not None else ""))
-        from ..tools.selfcheck import cas_check
-
-        check = cas_check(scores, engine, record, tool.METHODS[0].name)
-        if check.available:
+        if check is not None and check.available:
             print(("warning: " if check.loses else "self-check: ") + check.verdict())
             if check.suggestion:
                 print(f"suggestion: {check.suggestion}")

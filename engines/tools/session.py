@@ -173,12 +173,12 @@ def _synthesize(engine, record: dict, params: dict, opts, seed: int, progress) -
         scores = syn.classification_accuracy_score(result.images, result.labels, tx[ty >= 0], ty[ty >= 0],
                                                    hx[hy >= 0], hy[hy >= 0], seed=seed)
     settings = {"n_per_class": n, "seed": seed, "min_confidence": conf}
-    manifest = syn.write_manifest(out_dir, record, engine, result, settings, files, scores)
     check = None
     if scores is not None and params.get("check", True):
         from .selfcheck import cas_check
 
         check = cas_check(scores, engine, record, syn.METHODS[0].name).to_json()
+    manifest = syn.write_manifest(out_dir, record, engine, result, settings, files, scores, check)
     return {"tool": "synthesize", "images": result.images[:, None], "labels": result.labels, "self_check": check,
             "method": syn.METHODS[0].name, "manifest": str(manifest), "scores": scores, "notes": result.notes,
             "names": [p.relative_to(out_dir).as_posix() for p in files], "skipped": []}

@@ -161,7 +161,7 @@ def write_dataset(out: Path, engine: Engine, syn: Synthetic, seed: int, force: b
 
 
 def write_manifest(out: Path, record: dict, engine: Engine, syn: Synthetic, settings: dict, files: list[Path],
-                   scores: dict | None) -> Path:
+                   scores: dict | None, self_check: dict | None = None) -> Path:
     counts = ({engine.data.class_names[c]: int((syn.labels == c).sum()) for c in range(engine.data.num_classes)}
               if syn.labels is not None else {"": int(len(syn.images))})
     manifest = {
@@ -174,7 +174,7 @@ def write_manifest(out: Path, record: dict, engine: Engine, syn: Synthetic, sett
         "files": [p.relative_to(out).as_posix() for p in files],
         "class_folders": (dict(zip(engine.data.class_names, class_folders(engine)))
                           if syn.labels is not None else {}),
-        "classification_accuracy": scores, "notes": syn.notes,
+        "classification_accuracy": scores, "self_check": self_check, "notes": syn.notes,
     }
     out.mkdir(parents=True, exist_ok=True)
     path = out / "manifest.json"

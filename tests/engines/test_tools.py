@@ -237,8 +237,22 @@ def test_synthesize_writes_class_folders_and_a_manifest(world, tmp_path, capsys)
     assert manifest["classes"] == {"left": 3, "right": 3} and len(manifest["files"]) == 6
     cas = manifest["classification_accuracy"]
     assert 0 <= cas["cas"] <= 1 and cas["test_images"] == 6
-    assert "classification accuracy score" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "classification accuracy score" in printed
+    check = manifest["self_check"]   # the CAS against real data is synthesize's held-out self-check
+    assert check["tool"] == "synthesize" and check["model"] == cas["cas"] and check["baseline"] == cas["real_baseline"]
+    assert check["verdict"] in printed and check["loses"] == (cas["cas"] < 0.8 * cas["real_baseline"])
     assert main(["synthesize", str(world["runs"]["ddpm"]), "--n-per-class", "3", "--out", str(out)]) == 2
+
+
+def test_synthesize_through_the_session_carries_its_self_check(world, tmp_path):
+    from engines.tools.session import run_tool
+
+    engine, record = load_engine(world["runs"]["ddpm"])
+    r = run_tool(engine, record, "synthesize", [], {"out": str(tmp_path / "s"), "n_per_class": 2, "seed": 1})
+    check, cas = r["self_check"], r["scores"]
+    assert check["tool"] == "synthesize" and check["measure"] == "CAS" and check["model"] == cas["cas"]
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["self_check"]["verdict"] == check["verdict"]
 
 
 def test_synthesize_unlabelled_is_flat_and_filters_by_confidence(world, tmp_path):

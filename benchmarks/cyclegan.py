@@ -62,6 +62,7 @@ def run(seconds: float, size: int, seed: int, work: Path, smoke: bool, overrides
     from engines.train import events as ev
     from engines.train.inputs import load_inputs
     from engines.train.loop import Control, Trainer, TrainSettings
+    from engines.train.budget import Budget
     from engines import registry
     from engines.data import load_images
 
@@ -81,11 +82,14 @@ def run(seconds: float, size: int, seed: int, work: Path, smoke: bool, overrides
     config = replace_checked(config, **parse_assignments(list(overrides)))
     settings = registry.default_settings("cyclegan", size, TrainSettings())
     steps = 3 if smoke else 1_000_000
-    settings = replace_checked(settings, steps=steps, seed=seed, sample_every=0, checkpoint_every=0, log_every=50)
+    settings = replace_checked(settings, steps=steps, seed=seed, sample_every=0, checkpoint_every=0, log_every=50,
+                               time_limit=0.0 if smoke else seconds)
     dataset = load_images([str(work / "A")], size=size)
     inputs = load_inputs(family.engine_class, {"data": [str(work / "A")], "b": [str(work / "B")]}, size)
     trainer = Trainer.new("cyclegan", config, settings, dataset, None, inputs=inputs)
     control = Control()
+    # the time budget on this process's CPU clock, so the learning-rate decay is planned from it
+    trainer.budget = Budget(settings.steps, settings.time_limit, clock=cpu_seconds)
     start = cpu_seconds()
     done = 0
     for e in trainer.run(control):

@@ -19,7 +19,9 @@ process), and a handle that moved to another checkpoint hears nothing more from 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import itertools
 import threading
 import traceback
 from collections import OrderedDict
@@ -42,6 +44,7 @@ from engines.train.restore import load_engine
 
 Job = Callable[[Callable[[int, int], None]], None]
 STYLE_LEVELS = ("coarse", "middle", "fine")
+_serials = itertools.count()
 _here = threading.local()   # .host: the ModelHost whose thread this is (unset on the GUI thread)
 
 
@@ -87,6 +90,7 @@ class ModelHost(QThread):
         self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self.setObjectName("genstudio-model")
         self.key, self.run_dir, self.checkpoint, self.models = key, run_dir, checkpoint, models
+        self.serial = next(_serials)   # names this host in a handle's count of what is on its way
         self._jobs: OrderedDict[tuple[int, str], tuple[ModelService, Job]] = OrderedDict()
         self._cv = threading.Condition()
         self._quit = False
@@ -144,14 +148,18 @@ class ModelHost(QThread):
         """On the GUI thread: a job's signal, emitted by its handle unless the handle left this host
         (another checkpoint, or closed) or was deleted with its panel."""
         with client._in_flight_lock:
-            client._in_flight -= 1
+            left = client._in_flight.get(self.serial, 0) - 1
+            if left > 0:
+                client._in_flight[self.serial] = left
+            else:
+                client._in_flight.pop(self.serial, None)
         if client.host is self and shiboken6.isValid(client):
             getattr(client, name).emit(*args)
 
     # --- this thread ----------------------------------------------------------------------------------
     def send(self, client: "ModelService", name: str, *args) -> None:
         with client._in_flight_lock:
-            client._in_flight += 1
+            client._in_flight[self.serial] = client._in_flight.get(self.serial, 0) + 1
         self._posted.emit(client, name, args)
 
     def ensure_loaded(self):
@@ -265,6 +273,8 @@ def open_models() -> OpenModels:
     global _shared
     if _shared is None:
         _shared = OpenModels()
+        # their threads end before the interpreter does (a QThread freed while running aborts the process)
+        atexit.register(_shared.shutdown)
     return _shared
 
 
@@ -288,7 +298,9 @@ class ModelService(QObject):
         super().__init__(parent)
         self.models = models or open_models()
         self.host: ModelHost | None = None
-        self._in_flight = 0                 # signals sent by jobs, not yet delivered on the GUI thread
+        # per host (its serial): signals its jobs sent, not yet delivered on the GUI thread (a host left
+        # behind may go before delivering them: only the current host's count matters)
+        self._in_flight: dict[int, int] = {}
         self._in_flight_lock = threading.Lock()
         # touched only on the host's thread:
         self.record: dict = {}
@@ -328,7 +340,7 @@ class ModelService(QObject):
         """Jobs of this panel queued or running, plus one while what they sent is still on its way (so
         `pending == 0` means every result of every job has been delivered)."""
         with self._in_flight_lock:
-            on_the_way = 1 if self._in_flight else 0
+            on_the_way = 1 if self.host is not None and self._in_flight.get(self.host.serial) else 0
         return (self.host.pending(self) if self.host is not None else 0) + on_the_way
 
     def cancel(self, kind: str) -> None:

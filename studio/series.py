@@ -123,12 +123,16 @@ class ExtentCache:
         self.fence = fence
         self.key = None
         self.n = 0
+        self.judged_n = 0      # the length at the last full working-out (median and spread from all points)
         self.extent: tuple[float, float] | None = None
         self.median = self.spread = 0.0
 
     def extent_of(self, values: np.ndarray, key, log: bool) -> tuple[float, float] | None:
         n = len(values)
-        if key == self.key and self.n <= n < self.n * self.REFRESH_GROWTH and self.extent is not None:
+        # measured from the last full working-out, not the last call: a curve growing a point per redraw
+        # was never judged again, so a loss that settled at a new level (a GAN's d_loss going from 0.3 to
+        # 1.8 in its first hundreds of steps) stayed an "outlier" of its first points, above the plot
+        if key == self.key and self.n <= n < self.judged_n * self.REFRESH_GROWTH and self.extent is not None:
             tail = _plotted(values[self.n:], log)
             if self.spread > 0:
                 tail = tail[np.abs(tail - self.median) <= self.fence * self.spread]
@@ -137,7 +141,7 @@ class ExtentCache:
             self.n = n
             return self.extent
         plotted = _plotted(values, log)
-        self.key, self.n = key, n
+        self.key, self.n, self.judged_n = key, n, n
         if len(plotted) == 0:
             self.extent = None
             return None

@@ -4,12 +4,15 @@ Training starts at the smallest map (4x4 for 16/32/64 px; 7x7 for 28 px). Every 
 steps the next phase begins: a fade, in which the next resolution's layers are blended in as alpha
 goes 0 -> 1 (in G, the new layers' image over the old image enlarged; in D, the new input block over
 the old input layer fed a halved image; the real images are blended the same way), then a stable
-phase at that resolution. The final resolution trains until the run ends. `phase_steps` 0 splits the
-run's planned length (the loop's `total`: the step cap, or for a run limited by time the step its time
-will run out at, re-estimated as it trains) evenly, giving the final resolution two shares. When the
-planned length changes by more than a tenth, the phases not yet done are planned again from where
-growth stands (done phases stay done; growth never goes back), so a run limited by time reaches its
-full size by mid-run, and continuing a run for more steps stretches what growth is left.
+phase at that resolution. The final resolution trains until the run ends. `phase_steps` 0 plans the
+growth over the first half of the run's planned length (the loop's `total`: the step cap, or for a run
+limited by time the step its time will run out at, re-estimated as it trains): 2k equal phases for k
+doublings (the smallest map, then a fade and a stable phase per doubling up to the last fade), so the
+final resolution trains, stable, for the second half (a short CPU run spent too little of itself at
+full size when it had only two of 2k+2 shares). When the planned length changes by more than a tenth,
+the phases not yet done are planned again from where growth stands (done phases stay done; growth
+never goes back), so a run limited by time reaches its full size by mid-run, and continuing a run for
+more steps stretches what growth is left.
 
 The rest is the paper's recipe: WGAN-GP loss with a small drift term keeping D's scores near 0,
 equalised learning rate (weights scaled at run time), pixel norm in G, a minibatch standard
@@ -47,7 +50,7 @@ class ProGANConfig:
     latent_dim: int = param(128, min=2, max=1024, help="Size of the noise vector z.")
     width: int = param(16, min=4, max=512, help="Channels at the full resolution; they double towards 4x4, up to max_width (CPU recipe; 32 at 64 px).")
     max_width: int = param(64, min=8, max=1024, help="Most channels in any layer (the smallest maps; 256 at 64 px).")
-    phase_steps: int = param(0, min=0, max=10_000_000, help="Steps per phase (each fade-in and each stable stretch at a resolution); 0 splits the run evenly: with k doublings, 2k+2 shares, the final resolution taking two.")
+    phase_steps: int = param(0, min=0, max=10_000_000, help="Steps per phase (each fade-in and each stable stretch at a resolution); 0 plans growth over the first half of the run (2k equal phases for k doublings) and trains the final resolution, stable, for the second half.")
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="Weight of the WGAN-GP gradient penalty.")
     drift: float = param(0.001, min=0.0, max=1.0, help="Weight of D(real)^2 in D's loss: keeps the critic's scores from drifting away from 0.")
     lr: float = param(1e-3, min=1e-6, max=1e-1, help="Learning rate of both nets (Adam); high, as equalised LR allows.")
@@ -116,7 +119,7 @@ class ProGANEngine(MilestoneGAN):
         """Steps per phase: the config's, else planned from the run's planned length `total` (and
         planned again from `step` on when that length moved by more than REPLAN)."""
         st = self._state
-        planned = max(1, (int(total) if total else DEFAULT_RUN_STEPS) // (2 * self.doublings + 2))
+        planned = max(1, (int(total) if total else DEFAULT_RUN_STEPS) // max(1, 4 * self.doublings))
         if not st["phase_steps"]:
             st["phase_steps"] = planned
         elif (not self.config.phase_steps and total and step is not None

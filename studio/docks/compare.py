@@ -369,7 +369,10 @@ class ComparePanel(Panel):
             return self.facts
         if how == "step":
             return [at(f, step=min(g.step for g in self.facts)) for f in self.facts]
-        times = [g.train_seconds for g in self.facts if g.train_seconds]
+        # each run's last logged training time (its recorded total can be later than its last logged row:
+        # cut at that, the longer run showed a time past the shorter one's)
+        ends = [at(g, seconds=g.train_seconds).train_seconds for g in self.facts if g.train_seconds]
+        times = [t for t in ends if t]
         return [at(f, seconds=min(times)) for f in self.facts] if times else self.facts
 
     def cell(self, run: str, header: str) -> str:

@@ -236,6 +236,10 @@ class TrainingPanel(Panel):
             # was never meant to reach
             self.bar.setRange(0, max(event.step, 1))
             self.bar.setValue(event.step)
+            limit = getattr(self, "_time_limit", 0.0)
+            # the bar's text was the last progress report's ("1100 steps, 5:00 of 5:00 (99%)"): the end's
+            self.bar.setFormat(f"{event.step} steps, {format_duration(limit)} of {format_duration(limit)} (100%)"
+                               if limit else f"{event.step} steps (100%)")
             self.step_label.setText(f"{event.step} steps (time budget reached)")
         else:
             total = getattr(self, "_total_steps", 0) or self.bar.maximum()

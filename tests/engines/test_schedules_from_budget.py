@@ -66,5 +66,6 @@ def test_a_time_limited_progan_reaches_full_size_by_mid_run(clock):
     full = trainer.engine.doublings
     assert full >= 2
     assert stages[SECONDS * 6 // 10][0] == full  # full size (fading in) by mid-run
+    assert stages[SECONDS * 6 // 10 + 1] == (full, 1.0)  # and stable soon after: the second half trains at full size
     assert stages[-1] == (full, 1.0)
     assert [s for s, _ in stages] == sorted(s for s, _ in stages)  # growth never goes back

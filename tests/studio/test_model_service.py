@@ -71,3 +71,19 @@ def test_a_handle_that_left_its_model_hears_nothing_more_from_it(qtbot, tmp_path
     assert heard_by_leaving.heard == [] and busy_of_leaving.heard == []
     staying.shutdown()
     models.shutdown()
+
+
+def test_pending_counts_only_what_the_current_model_still_has_to_deliver(qtbot, tmp_path):
+    """`pending == 0` means every result of the handle's current model arrived; a model it left (which
+    may go before delivering) never keeps it above 0."""
+    models = OpenModels()
+    service = _handle(models, tmp_path / "a")
+    ran = threading.Event()
+    _send_frames(service, ran, [])
+    assert ran.wait(30)
+    assert service.pending >= 1         # the job still ends, or what it sent is on its way (no event loop ran)
+    old, service.host = service.host, models.attach(service, tmp_path / "b", None)   # another checkpoint
+    models.detach(service, old, 10_000)
+    assert service.pending == 0
+    service.shutdown()
+    models.shutdown()

@@ -186,3 +186,19 @@ def test_display_of_a_growing_series_matches_a_fresh_one():
             for lo, hi in ((-np.inf, np.inf), (1_000, 30_000)):
                 a, b = grown.display(lo, hi, 1024, smoothed), fresh.display(lo, hi, 1024, smoothed)
                 assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
+
+
+def test_a_curve_that_settles_at_a_new_level_is_judged_again_as_it_grows():
+    """Growing a point per redraw, a curve was judged against the median and spread of its first points
+    for ever: an SN-GAN d_loss that rose from 0.3 to 1.8 stayed above the top of the studio's loss plot
+    for the rest of the five-minute first run. The cache works everything out again every tenth of growth."""
+    import numpy as np
+
+    from studio.series import ExtentCache, robust_range, padded_range
+    rng = np.random.default_rng(2)
+    values = np.concatenate([0.3 + 0.05 * rng.standard_normal(30), 1.8 + 0.05 * rng.standard_normal(200)])
+    cache, key = ExtentCache(), (-np.inf, np.inf, False, 0.6, False)
+    for n in range(10, len(values) + 1):      # one new point per redraw
+        extent = cache.extent_of(values[:n], key, log=False)
+    assert extent[1] > 1.8 and padded_range([extent])[1] >= values.max()
+    assert padded_range([extent]) == robust_range([values])

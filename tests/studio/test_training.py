@@ -186,6 +186,7 @@ def test_a_reopened_run_shows_its_own_figures_and_a_time_budget_ends_full(qtbot,
     assert panel.bar.value() == panel.bar.maximum() // 2 and "50%" in panel.bar.text()
     state.finished.emit(ev.Finished(600, "time budget"))
     assert panel.bar.value() == panel.bar.maximum() == 600 and "time budget" in panel.step_label.text()
+    assert panel.bar.text() == "600 steps, 1:00 of 1:00 (100%)"   # not the last report's "300 steps … (50%)"
 
     history = SimpleNamespace(settings={"steps": 500, "batch_size": 16}, step=200, path="/runs/old",
                               status="finished")

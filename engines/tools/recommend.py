@@ -11,9 +11,9 @@ from __future__ import annotations
 
 # tool -> (families that did best at small budgets, best first)
 BEST: dict[str, tuple[str, ...]] = {
-    "denoise": ("ddpm", "ae"),
-    "upscale": ("vae", "ddpm", "ae"),
-    "inpaint": ("vae", "pixelcnn"),
+    "denoise": ("ae", "ddpm"),
+    "upscale": ("vae", "ae", "ddpm"),
+    "inpaint": ("vae", "pixelcnn", "ae"),
     "score": ("ae", "vae", "pixelcnn", "ddpm"),
     "synthesize": ("ddpm",),
 }

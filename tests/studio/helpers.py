@@ -67,3 +67,14 @@ def in_sight(window, panel_id, widget) -> bool:
     view = scroll.viewport()
     top_left = widget.mapTo(view, widget.rect().topLeft())
     return widget.isVisible() and view.rect().contains(QRect(top_left, widget.size()))
+
+
+class Listener:
+    """A plain Python object listening to a signal (as pytest-qt's signal blockers are): what it heard."""
+
+    def __init__(self, signal):
+        self.heard = []
+        signal.connect(self.hear)
+
+    def hear(self, *args):
+        self.heard.append(args)

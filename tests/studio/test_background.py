@@ -4,6 +4,7 @@ and Stop, all as signals on the GUI thread."""
 import pytest
 
 from studio.background import Worker, person_message
+from tests.studio.helpers import Listener
 
 
 def counting(n, cancelled=None):
@@ -56,24 +57,13 @@ def test_stop_ends_a_generator_as_cancelled(qtbot):
     worker.wait()
 
 
-class _Listener:
-    """A plain Python object listening to a worker (as pytest-qt's signal blockers are)."""
-
-    def __init__(self, signal):
-        self.heard = []
-        signal.connect(self.hear)
-
-    def hear(self, *args):
-        self.heard.append(args)
-
-
 def test_a_listener_freed_while_results_are_on_their_way_is_never_called(qtbot):
     """PySide6 delivers a call queued from another thread even to a slot disconnected or freed since,
     and a freed plain-Python receiver crashed the process (one full suite run segfaulted in pytest-qt's
     `_quit_loop_by_signal`). The worker emits its signals on the GUI thread: nothing is queued to them."""
     import gc
     worker = Worker(counting, 3)
-    leaving, staying = _Listener(worker.yielded), _Listener(worker.yielded)
+    leaving, staying = Listener(worker.yielded), Listener(worker.yielded)
     worker.start()
     worker.wait()            # everything it sends is on its way, not yet delivered
     del leaving

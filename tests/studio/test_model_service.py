@@ -7,17 +7,7 @@ import threading
 import numpy as np
 
 from studio.model_service import ModelService, OpenModels, running_host
-
-
-class _Listener:
-    """A plain Python object listening to a handle (as pytest-qt's signal blockers are)."""
-
-    def __init__(self, signal):
-        self.heard = []
-        signal.connect(self.hear)
-
-    def hear(self, *args):
-        self.heard.append(args)
+from tests.studio.helpers import Listener
 
 
 def _handle(models, tmp_path):
@@ -42,7 +32,7 @@ def test_a_listener_freed_while_results_are_on_their_way_is_never_called(qtbot, 
     signals are emitted on the GUI thread when the host delivers, never queued to listeners."""
     models = OpenModels()
     service = _handle(models, tmp_path)
-    leaving, staying = _Listener(service.frames_ready), _Listener(service.frames_ready)
+    leaving, staying = Listener(service.frames_ready), Listener(service.frames_ready)
     ran, hosts = threading.Event(), []
     _send_frames(service, ran, hosts)
     assert ran.wait(30)      # sent from the host's thread, not yet delivered
@@ -59,9 +49,9 @@ def test_a_handle_that_left_its_model_hears_nothing_more_from_it(qtbot, tmp_path
     models = OpenModels()
     leaving, staying = _handle(models, tmp_path), _handle(models, tmp_path)
     assert leaving.host is staying.host                      # one model, two panels
-    heard_by_leaving = _Listener(leaving.frames_ready)
-    busy_of_leaving = _Listener(leaving.busy_changed)
-    heard_by_staying = _Listener(staying.frames_ready)
+    heard_by_leaving = Listener(leaving.frames_ready)
+    busy_of_leaving = Listener(leaving.busy_changed)
+    heard_by_staying = Listener(staying.frames_ready)
     ran, hosts = threading.Event(), []
     _send_frames(leaving, ran, hosts)
     assert ran.wait(30)

@@ -159,7 +159,7 @@ def test_the_loop_reports_the_count_it_starts_with_and_says_what_it_chose(monkey
     from engines.train import events as ev
     from engines.train import loop
     from engines.train.loop import Trainer, TrainSettings
-    from tests.engines.conftest import tiny_dataset
+    from tests.helpers import tiny_dataset
 
     made, counts = [], []
 

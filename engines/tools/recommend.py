@@ -17,6 +17,8 @@ BEST: dict[str, tuple[str, ...]] = {
     "score": ("ae", "vae", "pixelcnn", "ddpm"),
     "synthesize": ("ddpm",),
 }
+# the families the benchmark trained and compared: only these can be said to have done worse
+MEASURED = frozenset(("ae", "vae", "ddpm", "pixelcnn"))
 # how a family was trained when it did best, where that is not its recipe
 HOW = {"ddpm": "ddpm (batch size 16)"}
 DOING = {"denoise": "denoising", "upscale": "super-resolution", "inpaint": "inpainting",
@@ -41,6 +43,9 @@ def suggest(tool: str, family: str, loses: bool) -> str:
             return ""
         tail = f"; {_names(others)} runs also did well" if others else ""
         return f"{HOW.get(family, family)} runs did best at {DOING[tool]} {where}, so this run likely needs more training{tail}"
+    if family not in MEASURED:   # never compared: say what was measured, not that it did worse
+        return (f"{_names(best)} runs did best at {DOING[tool]} {where} among the kinds compared "
+                f"({', '.join(sorted(MEASURED))}) - worth a try")
     return f"{_names(best)} runs did better at {DOING[tool]} {where} - try one"
 
 

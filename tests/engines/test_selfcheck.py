@@ -105,3 +105,7 @@ def test_synthesize_check_is_the_cas_against_real_data_and_losing_runs_get_a_sug
     assert "more training" in suggest("denoise", best, loses=True)
     assert suggest("denoise", "no-such-family", loses=False).startswith(best)   # another kind did better: named
     assert suggest("stylize", "ae", loses=True) == ""
+    # a kind the comparison never trained is not said to have done worse
+    assert "did better" not in suggest("denoise", "glow", loses=False)
+    assert "among the kinds compared" in suggest("denoise", "glow", loses=False)
+    assert "did better" in suggest("denoise", "pixelcnn", loses=False)

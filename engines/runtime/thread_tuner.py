@@ -13,7 +13,7 @@ to a ThreadTuner, which
   slow), in rounds of paired, alternated order (A B, then B A, …: a load that rises or falls during
   the probe treats every count alike); a count whose first step is far slower than the best so far
   is dropped at once (`give_up`: a hopeless count costs one step), one `clear`ly slower over at least
-  `confident_steps` steps after a round;
+  `confident_steps` steps ends its segment there and is dropped after the round;
 - decides between the two fastest left with a sequential test on the rounds' speed ratios (each
   round compares the counts measured next to each other in time): more threads when their gain is
   above `needed` with confidence (mean log ratio beyond `z` standard errors), fewer when it is below
@@ -24,7 +24,9 @@ to a ThreadTuner, which
   `busy_gain` (10%) when they were not or it cannot be read: on a busy machine a wrong "more" can
   cost several times the speed, a wrong "fewer" on a quiet one only the modest gain it misses;
 - on a later look keeps the count in use unless the test is confident another is better by more
-  than `switch` (so it does not flap between close counts);
+  than `switch` (so it does not flap between close counts); a periodic look at a sure choice is one
+  round, which goes on to the full test only when another count measured faster by more than
+  `switch` or the cores went from free to busy or back;
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
   `max_check_s` while a choice stands; half that after an unsure choice),
   and at once when the last `window_s` seconds of steps are `drift` times slower or faster than the
@@ -126,7 +128,7 @@ class ThreadTuner:
 
     def __init__(self, cores: int, *, start: int | None = 1, warmup_steps: int = 3, warmup_s: float = 0.3,
                  segment_s: float = 0.3, segment_steps: int = 3, segment_max_s: float = 1.0,
-                 clear: float = 1.3, min_rounds: int = 3, max_rounds: int = 6, confident_steps: int = 2,
+                 clear: float = 1.3, min_rounds: int = 2, max_rounds: int = 6, confident_steps: int = 2,
                  tie: float = 0.02, busy_gain: float = 0.10, free_share: float = 0.6, switch: float = 0.06,
                  give_up: float = 2.0, first_check_s: float = 10.0, max_check_s: float = 160.0,
                  window_s: float = 1.0, drift: float = 1.3,
@@ -167,6 +169,9 @@ class ThreadTuner:
         self.history: list[tuple[int, int, str]] = []  # (steps seen, count, why) at each choice
         self.looks: list[float] = []    # seconds of stepping at each choice
         self.last_test: dict | None = None   # the last decision's figures (for tests and the log)
+        self._sure = False               # was the last choice sure (the test decided, or one count was clear)?
+        self._free_then: bool | None = None   # were the cores free at the last choice (None: not measured)?
+        self._quick = False              # this look only confirms a sure choice: one round unless in doubt
 
     @property
     def probing(self) -> bool:
@@ -220,6 +225,7 @@ class ThreadTuner:
         """Measure every candidate, the count in use first. `seed`: the count in use was just measured
         while training (steps, seconds), so the probe starts with the others."""
         self.phase, self._reason, self._before = "probe", reason, self.current
+        self._quick = reason == "periodic" and self._sure
         order = self._order_of_round0()
         self._rounds, self._dropped, self._spent, self._idle = [{}], set(), {}, {}
         if seed is not None:
@@ -273,7 +279,8 @@ class ThreadTuner:
         steps, spent = self._segment
         hopeless = best is not None and spent / steps > self.give_up * best
         enough = spent >= self.segment_s and (steps >= self.segment_steps or spent >= self.segment_max_s)
-        if not hopeless and not enough:
+        clearly_slower = best is not None and steps >= self.confident_steps and spent / steps > self.clear * best
+        if not (hopeless or enough or clearly_slower):
             return None
         self._end_segment(count, steps, spent)
         if hopeless:
@@ -295,6 +302,14 @@ class ThreadTuner:
         lo, hi = sorted(sorted(left, key=left.get)[:2])
         test = self._test(lo, hi, left)
         self.last_test = test
+        if self._quick and self._before in left:
+            # a periodic look at a sure choice: one round confirms it unless another count measured
+            # faster by more than `switch` or the cores' state changed; then the full test
+            rival = min(t for c, t in left.items() if c != self._before)
+            changed = test["free"] is not None and self._free_then is not None and test["free"] != self._free_then
+            if rival * (1 + self.switch) >= left[self._before] and not changed:
+                return self._choose(self._before, left, confident=True)
+            self._quick = False
         if test["verdict"] is None and len(self._rounds) < self.max_rounds:
             # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
             # while they are compared treats them alike
@@ -343,6 +358,9 @@ class ThreadTuner:
             chosen = self._before   # a later look keeps the count in use unless another surely beats it
         self._switch_to(chosen)
         self._reference = left[chosen]
+        self._sure = confident
+        if test is not None:
+            self._free_then = test["free"]
         self._recent.clear()
         self.probes += 1
         changed = chosen != self._before

@@ -187,24 +187,45 @@ def _seeds_in(argv: list[str]) -> list:
     return seeds
 
 
+def _variant(argv: list[str]) -> tuple[str | None, list[str]]:
+    """`--results-variant NAME` (or `=NAME`) taken out of argv: the record goes to NAME's file."""
+    variant, rest, i = None, [], 0
+    while i < len(argv):
+        key, eq, value = argv[i].partition("=")
+        if key == "--results-variant":
+            if not eq:
+                i += 1
+                value = argv[i] if i < len(argv) else ""
+            variant = value
+        else:
+            rest.append(argv[i])
+        i += 1
+    return variant, rest
+
+
 def record_run(name: str, main, argv: list[str] | None = None) -> int:
     """Run a benchmark's `main()` and record what it printed (and returned, when that is a dict) in
     benchmarks/results/NAME.json: for benchmarks whose figures are printed text. Returns the exit
-    code for sys.exit; a benchmark that fails writes no record."""
+    code for sys.exit; a benchmark that fails writes no record. `--results-variant V` (taken out of
+    the arguments before the benchmark reads them) writes NAME-V.json instead, so several runs of
+    one benchmark (other sizes, families, settings) each keep their record."""
     argv = list(sys.argv if argv is None else argv)
     rec = Results(name, seeds=_seeds_in(argv[1:]), smoke="--smoke" in argv, argv=argv)
+    variant, rest = _variant(argv)
+    rec.path(variant)                      # a bad variant name fails before the benchmark runs
     tee = _Tee(sys.stdout)
-    sys.stdout = tee
+    sys.stdout, saved_argv = tee, sys.argv
+    sys.argv = rest                        # the benchmark's own parser never sees --results-variant
     try:
         returned = main()
     finally:
-        sys.stdout = tee.stream
+        sys.stdout, sys.argv = tee.stream, saved_argv
     code = returned if isinstance(returned, int) else 0
     if code == 0:
         figures = {"printed": "".join(tee.parts)}
         if isinstance(returned, dict):
             figures["returned"] = returned
-        rec.save(figures, notes="the figures as the benchmark printed them")
+        rec.save(figures, notes="the figures as the benchmark printed them", variant=variant)
     return code
 
 

@@ -76,3 +76,26 @@ def test_results_names_cannot_leave_the_results_folder():
             _results.Results(bad)
     with pytest.raises(ValueError):
         _results.Results("ok").path("../../escape")
+
+
+def test_record_run_writes_a_variant_and_hides_the_flag_from_the_benchmark(monkeypatch, tmp_path):
+    import sys
+
+    from benchmarks import _results
+
+    monkeypatch.setattr(_results.tempfile, "gettempdir", lambda: str(tmp_path))
+    seen = []
+
+    def main():
+        seen.append(list(sys.argv))
+        print("fd 12.5")
+
+    argv = ["bench.py", "--seconds", "2", "--results-variant", "size16", "--smoke"]
+    assert _results.record_run("unit_check", main, argv=argv) == 0
+    assert seen == [["bench.py", "--seconds", "2", "--smoke"]]
+    record = json.loads((tmp_path / "genstudio-smoke-results" / "unit_check-size16.json").read_text())
+    assert record["figures"]["printed"] == "fd 12.5\n"
+    assert "--results-variant size16" in record["command"]
+    import pytest
+    with pytest.raises(ValueError):
+        _results.record_run("unit_check", main, argv=["bench.py", "--results-variant=../x"])

@@ -56,6 +56,15 @@ def yield_to_gui() -> None:
     QThread.currentThread().setPriority(QThread.Priority.LowPriority)
 
 
+def yield_process_to_gui(pid: int) -> None:
+    """The same for a child process the studio started (multi-process training): lowered right after it
+    starts, before it has threads or processes of its own, which inherit it. Failures change nothing."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE))
+    except (OSError, AttributeError):   # gone already, or a platform without setpriority
+        pass
+
+
 def person_message(exc: BaseException, expected: tuple[type[BaseException], ...] = ()) -> tuple[str, str]:
     """(one line for a person, details) for an exception raised by background work."""
     if isinstance(exc, MemoryError):

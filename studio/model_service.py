@@ -42,6 +42,8 @@ from engines.sampling import sampling_fields
 from engines.train.checkpoint import checkpoint_paths
 from engines.train.restore import load_engine
 
+from .background import yield_to_gui
+
 Job = Callable[[Callable[[int, int], None]], None]
 STYLE_LEVELS = ("coarse", "middle", "fine")
 _serials = itertools.count()
@@ -174,6 +176,7 @@ class ModelHost(QThread):
 
     def run(self) -> None:  # the thread
         _here.host = self
+        yield_to_gui()
         while True:
             with self._cv:
                 while not self._jobs and not self._quit:

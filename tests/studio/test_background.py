@@ -78,3 +78,20 @@ def test_signals_wait_for_the_gui_thread_so_listening_after_start_misses_nothing
     worker.wait()            # finished on its thread: its `done` reaches whoever listens by the next event loop
     with qtbot.waitSignal(worker.done, timeout=10_000):
         pass
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_background_work_runs_at_a_lower_priority_than_the_gui_thread(qtbot):
+    import os
+    import threading
+
+    def own_nice():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    gui = own_nice()
+    worker = Worker(own_nice)
+    with qtbot.waitSignal(worker.returned, timeout=10_000) as got:
+        worker.start()
+    worker.wait()
+    assert got.args[0] > gui or got.args[0] == 19   # the GUI thread gets a core first
+    assert own_nice() == gui                         # and the GUI thread's own priority is untouched

@@ -224,3 +224,26 @@ def test_axes_never_relayout_on_a_range_change_and_grids_are_solid(qtbot):
     window.state.shutdown(10_000)
     window.close()
     dispose(window)
+
+
+def test_a_growing_curve_keeps_its_axes_and_a_long_one_is_drawn_thin(qtbot, window):
+    """A range moving at every redraw re-laid out the axis text and transformed every curve again (most
+    of a live redraw's cost): the ranges stay while the data stays well inside them. Wide lines are
+    stroked segment by segment: a curve with many points to draw is 1 px wide."""
+    from studio.docks.losses import THICK_POINTS
+    panel = window.panels["losses"]
+    for step in range(1, 1001):
+        panel._on_progress(ev.Progress(step, 10_000, {"loss": 1.0 + 0.001 * (step % 7)}, 1.0, 1.0, 0.0))
+    _settle(qtbot, panel)
+    x_range, y_range = panel.loss_plot.viewRange()
+    assert x_range[0] <= 1 and x_range[1] >= 1000
+    for step in range(1001, 1011):
+        panel._on_progress(ev.Progress(step, 10_000, {"loss": 1.0 + 0.001 * (step % 7)}, 1.0, 1.0, 0.0))
+        _settle(qtbot, panel)
+        assert panel.loss_plot.viewRange() == [x_range, y_range]
+    assert panel.losses.smooth["loss"].opts["pen"].widthF() == (2 if panel.drawn_points("loss") <= THICK_POINTS else 1)
+    for step in range(1011, 1011 + 2 * THICK_POINTS):
+        panel._on_progress(ev.Progress(step, 10_000, {"loss": 1.0}, 1.0, 1.0, 0.0))
+    _settle(qtbot, panel)
+    assert panel.drawn_points("loss") > THICK_POINTS and panel.losses.smooth["loss"].opts["pen"].widthF() == 1
+    assert panel.loss_plot.viewRange()[0][1] >= 1011 + 2 * THICK_POINTS   # x followed the data out of its range

@@ -30,7 +30,9 @@ to a ThreadTuner, which
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
   `max_check_s` while a choice stands; half that after an unsure choice),
   and at once when the last `window_s` seconds of steps are `drift` times slower or faster than the
-  kept count measured (another job started or ended).
+  kept count measured (another job started or ended); such looks that change nothing space out
+  (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over ~5% of the time between
+  them), so a load that comes and goes does not keep measuring a count that loses.
 
 Only the counts it is not keeping cost anything, and only while measured (close counts, the ones
 that need many rounds, cost little each). Probing steps are real training steps (counted in the step
@@ -131,7 +133,7 @@ class ThreadTuner:
                  clear: float = 1.3, min_rounds: int = 2, max_rounds: int = 6, confident_steps: int = 2,
                  tie: float = 0.02, busy_gain: float = 0.10, free_share: float = 0.6, switch: float = 0.06,
                  give_up: float = 2.0, first_check_s: float = 10.0, max_check_s: float = 160.0,
-                 window_s: float = 1.0, drift: float = 1.3,
+                 window_s: float = 1.0, drift: float = 1.3, drift_gap_s: float = 1.0, max_drift_gap_s: float = 32.0,
                  set_threads: Callable[[int], None] = _set_torch_threads,
                  load_average: Callable[[], float | None] = _load_average,
                  idle: Callable[[], tuple[float, float, int] | None] = cpu_idle):
@@ -145,6 +147,8 @@ class ThreadTuner:
         self.min_rounds, self.max_rounds, self.confident_steps = min_rounds, max_rounds, confident_steps
         self.first_check_s, self.max_check_s, self.check_s = first_check_s, max_check_s, first_check_s
         self.window_s, self.drift = window_s, drift
+        self.drift_gap_s, self.max_drift_gap_s, self._drift_gap = drift_gap_s, max_drift_gap_s, drift_gap_s
+        self._next_drift = 0.0           # no look for a change of speed before this (seconds of stepping)
         self._set, self._load, self._idle_now = set_threads, load_average, idle
         self._set(self.current)
         self._used = {self.current}      # counts that have trained a step (the start count: the warm-up)
@@ -207,7 +211,7 @@ class ThreadTuner:
         total = sum(self._recent)
         while len(self._recent) > 3 and total - self._recent[0] >= self.window_s:
             total -= self._recent.popleft()
-        if self._reference and len(self._recent) >= 3 and total >= self.window_s:
+        if self._reference and len(self._recent) >= 3 and total >= self.window_s and self._clock >= self._next_drift:
             mean = total / len(self._recent)
             if mean > self.drift * self._reference:
                 self._begin_probe("slower", seed=(len(self._recent), total))
@@ -375,6 +379,13 @@ class ThreadTuner:
         lost = sum(spent * max(0.0, 1 - self._reference * totals[c][0] / max(totals[c][1], 1e-12))
                    for c, spent in self._spent.items() if c != chosen)
         self._next_check = self._clock + max(interval, 20 * lost)
+        if self._reason in ("slower", "faster"):
+            # a change of speed that changed nothing (a load that comes and goes): the next such look
+            # waits twice as long, and like any look costs at most ~5% of the time until the next
+            self._drift_gap = self.drift_gap_s if changed else min(self.max_drift_gap_s, 2 * self._drift_gap)
+            self._next_drift = self._clock + max(self._drift_gap, 20 * lost)
+        elif changed:
+            self._drift_gap = self.drift_gap_s
         self.phase = "steady"
         why = self._explain(chosen, test, confident)
         self.history.append((self._seen, chosen, why))

@@ -326,3 +326,25 @@ def test_idle_time_is_read_for_the_cpus_this_process_may_use():
     assert thread_tuner.cpu_idle(stat, {2}) == (505.0, 615.0, 1)
     assert thread_tuner.cpu_idle("garbage", {0}) is None
     assert thread_tuner.cpu_idle("cpu0 x y\n", {0}) is None
+
+
+def test_a_load_that_comes_and_goes_does_not_keep_measuring_a_losing_count():
+    # on a busy machine other jobs' bursts make 1 thread's steps 1.6x slower every other 1.5 s: each
+    # change of speed could call for a look, and each look costs a step at 2 threads (13x slower)
+    class Bursts(Machine):
+        clock = 0.0
+
+        def step(self):
+            dt = super().step() * (1.6 if not self.slow_start and int(self.clock / 1.5) % 2 else 1.0)
+            self.clock += dt
+            return dt
+
+    m = Bursts()
+    m.busy = True
+    tuner = m.tuner()
+    said, steps = run_for(tuner, m, 30.0)
+    fixed = Bursts()
+    fixed.busy = True
+    fixed_steps_ = run_for(ThreadTuner(1, set_threads=lambda n: None), fixed, 30.0)[1]
+    assert tuner.current == 1 and len(said) == 1 and steps >= 0.9 * fixed_steps_
+    assert len(tuner.looks) <= 10 and m.counts.count(2) <= 10

@@ -110,6 +110,33 @@ def padded_range(extents, pad: float = 0.08) -> tuple[float, float] | None:
     return lo - pad * span, hi + pad * span
 
 
+def _quantum(span: float) -> float:
+    """A round step between a tenth and a hundredth of `span` (1, 2 or 5 times a power of ten)."""
+    power = 10.0 ** math.floor(math.log10(span / 10.0))
+    return max(q * power for q in (1.0, 2.0, 5.0) if q * power <= span / 10.0)
+
+
+def steady_range(current: tuple[float, float] | None, needed: tuple[float, float] | None,
+                 grow: float = 0.0, loose: float = 1.5) -> tuple[float, float] | None:
+    """The range to show for a live plot: `current` kept while it holds `needed` and is at most `loose`
+    times as wide, else `needed` rounded outwards to a round step (and widened by `grow` of its span at
+    the high end, where a live x range grows). A range that moves on every redraw re-lays out its axis
+    text and transforms every curve again each time (most of a live redraw); a steady one changes only
+    when the data leaves it or has shrunk well inside it."""
+    if needed is None:
+        return current
+    lo, hi = needed
+    span = hi - lo
+    if not (math.isfinite(lo) and math.isfinite(hi)) or span <= 0:
+        return needed
+    if current is not None:
+        c_lo, c_hi = current
+        if c_lo <= lo and hi <= c_hi and (c_hi - c_lo) <= loose * span:
+            return current
+    step = _quantum(span)
+    return math.floor(lo / step) * step, math.ceil((hi + grow * span) / step) * step
+
+
 class ExtentCache:
     """One curve's inlier extent (what robust_range finds for it), kept between redraws: while the same
     stretch is shown and points are only appended, the new points alone are judged against the kept

@@ -18,6 +18,8 @@ from engines.train import events as ev
 from engines.train.loop import Control, Trainer
 from engines.train.plan import RunPlan, check_plan
 
+from .background import yield_to_gui
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -53,6 +55,7 @@ class TrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        yield_to_gui()   # training keeps its cores busy: the window gets one first when it needs one
         try:
             trainer = self._make_trainer()
         except PERSON_ERRORS as exc:

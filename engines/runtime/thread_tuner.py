@@ -9,30 +9,45 @@ to a ThreadTuner, which
   allocator, optimiser state) for `warmup_steps` steps and `warmup_s` seconds, none of which it
   measures, nor the first step at any other count (it starts OpenMP's threads);
 - then tries the candidate counts (1, 2, 4, … and the core count) in segments of at least
-  `segment_s` seconds each, in paired, alternated order (A B, then B A: a load that rises or falls
-  during the probe treats every count alike) and compares their steps per second; it stops after
-  the first pair when one count is clearly faster (`clear`) over at least `confident_steps` steps
-  each, adds rounds (up to `max_rounds`) while the best two are within `refine` of each other or
-  measured fewer steps than that, and drops a count at once when its first step is
-  far slower than the best so far (`give_up`), so a hopeless count costs one step;
-- keeps the fastest (within `tie` the fewer threads: they leave room for other work; on a later
-  look the count in use is kept unless another beats it by `switch`, so it does not flap);
+  `segment_s` seconds and `segment_steps` steps each (or `segment_max_s` seconds when steps are
+  slow), in rounds of paired, alternated order (A B, then B A, …: a load that rises or falls during
+  the probe treats every count alike); a count whose first step is far slower than the best so far
+  is dropped at once (`give_up`: a hopeless count costs one step), one `clear`ly slower over at least
+  `confident_steps` steps ends its segment there and is dropped after the round;
+- decides between the two fastest left with a sequential test on the rounds' speed ratios (each
+  round compares the counts measured next to each other in time): more threads when their gain is
+  above `needed` with confidence (mean log ratio beyond `z` standard errors), fewer when it is below
+  with confidence, else another round, up to `max_rounds`, then the mean decides and the choice is
+  looked at again sooner. The gain needed for more threads is asymmetric: a `tie` (2%) when the
+  cores more threads would use were idle while fewer threads trained (system-wide idle CPU time of
+  the CPUs this process may use, from /proc/stat, is an independent witness of a free machine), but
+  `busy_gain` (10%) when they were not or it cannot be read: on a busy machine a wrong "more" can
+  cost several times the speed, a wrong "fewer" on a quiet one only the modest gain it misses;
+- on a later look keeps the count in use unless the test is confident another is better by more
+  than `switch` (so it does not flap between close counts); a periodic look at a sure choice is one
+  round, which goes on to the full test only when another count measured faster by more than
+  `switch` or the cores went from free to busy or back;
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
-  `max_check_s` while the choice stands), and at once when the last `window_s` seconds of steps are
-  `drift` times slower or faster than the kept count measured (another job started or ended).
+  `max_check_s` while a choice stands; half that after an unsure choice),
+  and at once when the last `window_s` seconds of steps are `drift` times slower or faster than the
+  kept count measured (another job started or ended); such looks that change nothing space out
+  (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over ~5% of the time between
+  them), so a load that comes and goes does not keep measuring a count that loses.
 
-Only the counts it is not keeping cost anything, and only while measured. Probing steps are real
-training steps (counted in the step and time budgets); they change results only as the thread count
-itself does (floating-point sums split differently). A fixed `threads` setting, or OMP_NUM_THREADS,
-is taken as given and never probed; GENSTUDIO_THREAD_PROBE=0 keeps automatic at one thread per core
-without probing (the test suite sets it: runs it compares must not depend on the machine's load).
+Only the counts it is not keeping cost anything, and only while measured (close counts, the ones
+that need many rounds, cost little each). Probing steps are real training steps (counted in the step
+and time budgets); they change results only as the thread count itself does (floating-point sums
+split differently). A fixed `threads` setting, or OMP_NUM_THREADS, is taken as given and never
+probed; GENSTUDIO_THREAD_PROBE=0 keeps automatic at one thread per core without probing (the test
+suite sets it: runs it compares must not depend on the machine's load).
 
-The tuner has no clock of its own: it sums the step times it is given, so its decisions can be
-tested with made-up step times.
+The tuner has no clock of its own: it sums the step times it is given and reads idle CPU time
+through a function it is given, so its decisions can be tested with a made-up machine.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import deque
@@ -72,26 +87,69 @@ def _load_average() -> float | None:
         return None
 
 
+def _usable() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_idle(stat: str | None = None, cpus: set[int] | None = None) -> tuple[float, float, int] | None:
+    """(idle, total, cpus): idle and total time so far (clock ticks) summed over the CPUs this
+    process may run on, from /proc/stat (idle + iowait is idle; steal, a hypervisor's, is not);
+    idle cores over an interval are cpus × Δidle / Δtotal. None where it cannot be read."""
+    try:
+        if stat is None:
+            with open("/proc/stat") as f:
+                stat = f.read()
+        cpus = _usable() if cpus is None else cpus
+        idle = total = 0
+        n = 0
+        for line in stat.splitlines():
+            if not line.startswith("cpu") or line[3:4] == " ":
+                continue
+            name, *fields = line.split()
+            if cpus is not None and int(name[3:]) not in cpus:
+                continue
+            ticks = [int(x) for x in fields[:8]]   # user nice system idle iowait irq softirq steal
+            idle += ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+            total += sum(ticks)
+            n += 1
+        return (float(idle), float(total), n) if n and total else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: 1.3)
+_T90 = (3.078, 1.886, 1.638, 1.533, 1.476, 1.440, 1.415, 1.397, 1.383)
+
+
 class ThreadTuner:
     """Feed it each step's wall time with step_done(); it sets the thread count for the next step and
     returns a sentence for a person when its choice is worth saying (else None)."""
 
     def __init__(self, cores: int, *, start: int | None = 1, warmup_steps: int = 3, warmup_s: float = 0.3,
-                 segment_s: float = 0.3, clear: float = 1.3, refine: float = 1.1, max_rounds: int = 4,
-                 confident_steps: int = 2, tie: float = 0.02, switch: float = 0.06,
+                 segment_s: float = 0.3, segment_steps: int = 3, segment_max_s: float = 1.0,
+                 clear: float = 1.3, min_rounds: int = 2, max_rounds: int = 6, confident_steps: int = 2,
+                 tie: float = 0.02, busy_gain: float = 0.10, free_share: float = 0.6, switch: float = 0.06,
                  give_up: float = 2.0, first_check_s: float = 10.0, max_check_s: float = 160.0,
-                 window_s: float = 1.0, drift: float = 1.3,
+                 window_s: float = 1.0, drift: float = 1.3, drift_gap_s: float = 1.0, max_drift_gap_s: float = 32.0,
                  set_threads: Callable[[int], None] = _set_torch_threads,
-                 load_average: Callable[[], float | None] = _load_average):
+                 load_average: Callable[[], float | None] = _load_average,
+                 idle: Callable[[], tuple[float, float, int] | None] = cpu_idle):
         self.cores = max(1, cores)
         self.candidates = candidate_counts(cores)
         self.current = start if start in self.candidates else self.candidates[0]
         self.warmup_steps, self.warmup_s = warmup_steps, warmup_s
-        self.segment_s, self.clear, self.tie, self.switch, self.give_up = segment_s, clear, tie, switch, give_up
-        self.refine, self.max_rounds, self.confident_steps = refine, max_rounds, confident_steps
+        self.segment_s, self.segment_steps, self.segment_max_s = segment_s, segment_steps, segment_max_s
+        self.clear, self.tie, self.switch, self.give_up = clear, tie, switch, give_up
+        self.busy_gain, self.free_share = busy_gain, free_share
+        self.min_rounds, self.max_rounds, self.confident_steps = min_rounds, max_rounds, confident_steps
         self.first_check_s, self.max_check_s, self.check_s = first_check_s, max_check_s, first_check_s
         self.window_s, self.drift = window_s, drift
-        self._set, self._load = set_threads, load_average
+        self.drift_gap_s, self.max_drift_gap_s, self._drift_gap = drift_gap_s, max_drift_gap_s, drift_gap_s
+        self._next_drift = 0.0           # no look for a change of speed before this (seconds of stepping)
+        self._set, self._load, self._idle_now = set_threads, load_average, idle
         self._set(self.current)
         self._used = {self.current}      # counts that have trained a step (the start count: the warm-up)
         self.phase = "warmup" if len(self.candidates) > 1 else "fixed"
@@ -105,14 +163,19 @@ class ThreadTuner:
         self._reason = "start"
         self._before = self.current
         self._plan: list[int] = []       # counts still to measure in this round
-        self._round = 0
-        self._totals: dict[int, list[float]] = {}   # count -> [steps, seconds] over its segments
+        self._rounds: list[dict[int, tuple[int, float]]] = []   # per round: count -> (steps, seconds)
         self._spent: dict[int, float] = {}          # count -> seconds of this probe's steps at it
+        self._idle: dict[int, list[float]] = {}     # count -> [idle, total, cpus] while it trained
+        self._mark: tuple[float, float, int] | None = None   # idle time when the segment began
         self._dropped: set[int] = set()
         self._segment = [0, 0.0]         # steps, seconds of the segment under way
         self.probes = 0
         self.history: list[tuple[int, int, str]] = []  # (steps seen, count, why) at each choice
         self.looks: list[float] = []    # seconds of stepping at each choice
+        self.last_test: dict | None = None   # the last decision's figures (for tests and the log)
+        self._sure = False               # was the last choice sure (the test decided, or one count was clear)?
+        self._free_then: bool | None = None   # were the cores free at the last choice (None: not measured)?
+        self._quick = False              # this look only confirms a sure choice: one round unless in doubt
 
     @property
     def probing(self) -> bool:
@@ -148,7 +211,7 @@ class ThreadTuner:
         total = sum(self._recent)
         while len(self._recent) > 3 and total - self._recent[0] >= self.window_s:
             total -= self._recent.popleft()
-        if self._reference and len(self._recent) >= 3 and total >= self.window_s:
+        if self._reference and len(self._recent) >= 3 and total >= self.window_s and self._clock >= self._next_drift:
             mean = total / len(self._recent)
             if mean > self.drift * self._reference:
                 self._begin_probe("slower", seed=(len(self._recent), total))
@@ -166,22 +229,45 @@ class ThreadTuner:
         """Measure every candidate, the count in use first. `seed`: the count in use was just measured
         while training (steps, seconds), so the probe starts with the others."""
         self.phase, self._reason, self._before = "probe", reason, self.current
-        order = [self.current] + [c for c in self.candidates if c != self.current]
-        self._totals, self._dropped, self._round, self._spent = {}, set(), 0, {}
+        self._quick = reason == "periodic" and self._sure
+        order = self._order_of_round0()
+        self._rounds, self._dropped, self._spent, self._idle = [{}], set(), {}, {}
         if seed is not None:
-            self._totals[self.current] = [float(seed[0]), float(seed[1])]
+            self._rounds[0][self.current] = (int(seed[0]), float(seed[1]))
             order = order[1:]
         self._plan = order
-        self._segment = [0, 0.0]
-        self._switch_to(self._plan[0])
+        self._begin_segment(self._plan[0])
 
-    def _switch_to(self, n: int) -> None:
+    def _order_of_round0(self) -> list[int]:
+        return [self._before] + [c for c in self.candidates if c != self._before]
+
+    def _begin_segment(self, n: int) -> None:
         if n != self.current:
             self._set(n)
             self.current = n
+        self._segment = [0, 0.0]
+        self._mark = self._idle_now()
+
+    def _end_segment(self, count: int, steps: int, spent: float) -> None:
+        self._rounds[-1][count] = (steps, spent)
+        self._spent[count] = self._spent.get(count, 0.0) + spent
+        now = self._idle_now()
+        if self._mark is not None and now is not None and now[1] > self._mark[1]:
+            acc = self._idle.setdefault(count, [0.0, 0.0, float(now[2])])
+            acc[0] += now[0] - self._mark[0]
+            acc[1] += now[1] - self._mark[1]
+
+    def _totals(self) -> dict[int, list[float]]:
+        totals: dict[int, list[float]] = {}
+        for measured in self._rounds:
+            for c, (n, s) in measured.items():
+                t = totals.setdefault(c, [0.0, 0.0])
+                t[0] += n
+                t[1] += s
+        return totals
 
     def _best_seconds(self, other_than: int) -> float | None:
-        rates = [s / n for c, (n, s) in self._totals.items() if c != other_than and c not in self._dropped and n]
+        rates = [s / n for c, (n, s) in self._totals().items() if c != other_than and c not in self._dropped and n]
         return min(rates, default=None)
 
     def _probe_step(self, seconds: float) -> str | None:
@@ -196,45 +282,89 @@ class ThreadTuner:
         best = self._best_seconds(count)
         steps, spent = self._segment
         hopeless = best is not None and spent / steps > self.give_up * best
-        if not hopeless and spent < self.segment_s:
+        enough = spent >= self.segment_s and (steps >= self.segment_steps or spent >= self.segment_max_s)
+        clearly_slower = best is not None and steps >= self.confident_steps and spent / steps > self.clear * best
+        if not (hopeless or enough or clearly_slower):
             return None
-        totals = self._totals.setdefault(count, [0.0, 0.0])
-        totals[0] += steps
-        totals[1] += spent
-        self._spent[count] = self._spent.get(count, 0.0) + spent
-        self._segment = [0, 0.0]
+        self._end_segment(count, steps, spent)
         if hopeless:
             self._dropped.add(count)
         self._plan = [c for c in self._plan[1:] if c not in self._dropped]
         if self._plan:
-            self._switch_to(self._plan[0])
+            self._begin_segment(self._plan[0])
             return None
-        left = {c: s / n for c, (n, s) in self._totals.items() if c not in self._dropped and n}
+        return self._after_round()
+
+    def _after_round(self) -> str | None:
+        totals = self._totals()
+        left = {c: s / n for c, (n, s) in totals.items() if c not in self._dropped and n}
         fastest = min(left.values())
-        few = min(self._totals[c][0] for c in left) < self.confident_steps   # a few slow steps: noise
-        if not few:
+        if min(totals[c][0] for c in left) >= self.confident_steps:   # (a few slow steps: noise)
             left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
-        close = sorted(left.values())[1] < self.refine * fastest if len(left) > 1 else False
-        if len(left) > 1 and self._round + 1 < self.max_rounds and (self._round == 0 or close or few):
+        if len(left) == 1:
+            return self._choose(next(iter(left)), left, confident=True)
+        lo, hi = sorted(sorted(left, key=left.get)[:2])
+        test = self._test(lo, hi, left)
+        self.last_test = test
+        if self._quick and self._before in left:
+            # a periodic look at a sure choice: one round confirms it unless another count measured
+            # faster by more than `switch` or the cores' state changed; then the full test
+            rival = min(t for c, t in left.items() if c != self._before)
+            changed = test["free"] is not None and self._free_then is not None and test["free"] != self._free_then
+            if rival * (1 + self.switch) >= left[self._before] and not changed:
+                return self._choose(self._before, left, confident=True)
+            self._quick = False
+        if test["verdict"] is None and len(self._rounds) < self.max_rounds:
             # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
-            # while they are compared treats them alike; close counts get more rounds
-            self._round += 1
-            order = self._order_of_round0()
-            self._plan = [c for c in (order[::-1] if self._round % 2 else order) if c in left]
-            self._switch_to(self._plan[0])
+            # while they are compared treats them alike
+            order = [c for c in self._order_of_round0() if c in left]
+            self._rounds.append({})
+            self._plan = order[::-1] if len(self._rounds) % 2 == 0 else order
+            self._begin_segment(self._plan[0])
             return None
-        return self._choose(left)
+        if test["verdict"] is None:   # as many rounds as a look may take: the mean decides
+            return self._choose(hi if test["mean"] > test["needed"] else lo, left, confident=False)
+        return self._choose(test["verdict"], left, confident=True)
 
-    def _order_of_round0(self) -> list[int]:
-        return [self._before] + [c for c in self.candidates if c != self._before]
+    def idle_cores(self, count: int) -> float | None:
+        """Idle cores (of those this process may use) measured while `count` threads trained."""
+        acc = self._idle.get(count)
+        return acc[2] * acc[0] / acc[1] if acc and acc[1] > 0 else None
 
-    def _choose(self, left: dict[int, float]) -> str | None:
-        fastest = min(left.values())
-        chosen = min(c for c, t in left.items() if t <= fastest * (1 + self.tie))
-        if self._reason != "start" and self._before in left and left[self._before] <= fastest * (1 + self.switch):
-            chosen = self._before   # a later look keeps the count in use unless another clearly beats it
+    def _cores_free(self, lo: int, hi: int) -> bool | None:
+        """Were the cores that `hi` threads would add idle while `lo` trained? None: not measured."""
+        idle = self.idle_cores(lo)
+        return None if idle is None else idle >= self.free_share * (hi - lo)
+
+    def _test(self, lo: int, hi: int, left: dict[int, float]) -> dict:
+        """The sequential test: log of how much faster `hi` threads train than `lo`, one figure per
+        round that measured both, against the gain more threads need."""
+        d = [math.log((r[lo][1] / r[lo][0]) / (r[hi][1] / r[hi][0]))
+             for r in self._rounds if lo in r and hi in r and r[lo][0] and r[hi][0] and r[hi][1] > 0]
+        k = len(d)
+        mean = sum(d) / k if k else math.log(left[lo] / left[hi])
+        se = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1) / k) if k >= 2 else math.inf
+        free = self._cores_free(lo, hi)
+        needed = math.log1p(self.tie if free else self.busy_gain)
+        spread = _T90[min(k, len(_T90)) - 1] * se if k >= 2 else math.inf
+        verdict = None
+        if k >= self.min_rounds and mean - spread > needed:
+            verdict = hi
+        elif k >= self.min_rounds and mean + spread < needed:
+            verdict = lo
+        return {"lo": lo, "hi": hi, "rounds": k, "mean": mean, "spread": spread, "needed": needed,
+                "free": free, "verdict": verdict}
+
+    def _choose(self, chosen: int, left: dict[int, float], confident: bool) -> str | None:
+        test = self.last_test if len(left) > 1 else None
+        if (self._reason != "start" and chosen != self._before and self._before in left
+                and (not confident or (test is not None and abs(test["mean"] - test["needed"]) < math.log1p(self.switch)))):
+            chosen = self._before   # a later look keeps the count in use unless another surely beats it
         self._switch_to(chosen)
         self._reference = left[chosen]
+        self._sure = confident
+        if test is not None:
+            self._free_then = test["free"]
         self._recent.clear()
         self.probes += 1
         changed = chosen != self._before
@@ -242,20 +372,34 @@ class ThreadTuner:
             self.check_s = self.first_check_s
         else:
             self.check_s = min(self.max_check_s, self.check_s * 2)
+        interval = self.check_s if confident else self.check_s / 2   # unsure: look again sooner
         # a look costs at most ~5% of the time between looks: the time lost to counts slower than the
         # chosen one (a close count costs next to nothing, a hopeless one its single step)
-        lost = sum(spent * max(0.0, 1 - self._reference * self._totals[c][0] / max(self._totals[c][1], 1e-12))
+        totals = self._totals()
+        lost = sum(spent * max(0.0, 1 - self._reference * totals[c][0] / max(totals[c][1], 1e-12))
                    for c, spent in self._spent.items() if c != chosen)
-        self._next_check = self._clock + max(self.check_s, 20 * lost)
+        self._next_check = self._clock + max(interval, 20 * lost)
+        if self._reason in ("slower", "faster"):
+            # a change of speed that changed nothing (a load that comes and goes): the next such look
+            # waits twice as long, and like any look costs at most ~5% of the time until the next
+            self._drift_gap = self.drift_gap_s if changed else min(self.max_drift_gap_s, 2 * self._drift_gap)
+            self._next_drift = self._clock + max(self._drift_gap, 20 * lost)
+        elif changed:
+            self._drift_gap = self.drift_gap_s
         self.phase = "steady"
-        why = self._explain(chosen)
+        why = self._explain(chosen, test, confident)
         self.history.append((self._seen, chosen, why))
         self.looks.append(self._clock)
         return why if self._reason == "start" or changed else None
 
+    def _switch_to(self, n: int) -> None:
+        if n != self.current:
+            self._set(n)
+            self.current = n
+
     # --- saying it ------------------------------------------------------------------------------
-    def _explain(self, chosen: int) -> str:
-        times = {c: s / n for c, (n, s) in self._totals.items() if n}
+    def _explain(self, chosen: int, test: dict | None, confident: bool) -> str:
+        times = {c: s / n for c, (n, s) in self._totals().items() if n}
         ref = times[chosen]
         others = {c: t for c, t in times.items() if c != chosen}
         if self._reason == "start":
@@ -267,22 +411,37 @@ class ThreadTuner:
         if not others:
             return head
         runner = min(others, key=others.get)
-        ratio = others[runner] / max(ref, 1e-12)
-        more = any(c > chosen for c in times)
-        load = self._load()
-        busy = load is None or load >= 1 + self.cores / 2   # this run keeps about one core busy itself
+        ratio = others[runner] / max(ref, 1e-12)   # > 1: the chosen count is faster
+        lo = min(chosen, runner)
+        free = self._cores_free(lo, max(chosen, runner))
+        if free is None:   # idle time not measured: the load average says how busy the machine is
+            load = self._load()
+            free = load is not None and load < 1 + self.cores / 2   # this run keeps about one core busy
         if chosen == max(times):
-            cause = "the cores are free" if not busy else "more threads get a larger share of the busy machine"
-        elif more and ratio >= 1 + self.tie and busy:
-            cause = "the machine is busy"
+            cause = "the cores are free" if free else "more threads get a larger share of the busy machine"
+        elif ratio >= 1 + self.tie:
+            cause = "the machine is busy" if not free else "more threads gain nothing for this model"
+        elif runner > chosen and 1 / ratio >= 1 + self.tie and not free:
+            cause = "more threads gain too little on a busy machine"
         else:
             cause = "more threads gain nothing for this model"
         if ratio >= 1 + self.tie:
-            detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {ratio:.1f}× faster than {runner} right now"
+            detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
+        elif 1 / ratio >= 1 + self.tie:
+            detail = f"{_threads(runner)} measured {_times(1 / ratio)} faster"
+            detail += ", not surely" if not confident else ""
         else:
             detail = f"{_threads(runner)} measured no faster"
-        return f"{head}: {cause} ({detail}; measured while training, checked again as training goes)"
+        rounds = len(self._rounds)
+        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}"
+        idle = self.idle_cores(lo)
+        if idle is not None:
+            how += f", {idle:.1f} idle core{'s' if round(idle, 1) != 1 else ''} at {lo}"
+        return f"{head}: {cause} ({detail}; {how}; checked again as training goes)"
 
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}×" if ratio < 2 else f"{ratio:.1f}×"
 
 def tuner_for(setting: int, threads_now: int, device_type: str, world: int = 1) -> ThreadTuner | None:
     """A tuner when threads are automatic on the CPU and nobody fixed a count (the setting,

@@ -6,7 +6,9 @@ counts) and gradient norms listed but drawn only on a click, and no plot without
 
 Points go into preallocated numpy buffers as events arrive; the curves are redrawn by a timer
 (only when something changed), with peak downsampling and clip-to-view, so hundreds of thousands
-of points stay smooth. Clicking a name in a legend hides or shows that curve. The maths (smoothing,
+of points stay smooth. The axes' ranges stay put while the data stays well inside them (x grows ahead of
+the data), so a redraw repaints the curves without laying the axis text out again, and a long curve is
+drawn 1 px wide. Clicking a name in a legend hides or shows that curve. The maths (smoothing,
 range, palette) is Qt-free in studio/series.py.
 """
 
@@ -23,12 +25,17 @@ import pyqtgraph as pg
 
 from engines.train import events as ev
 
-from ..series import ExtentCache, Series, curve_style, is_counter, padded_range
+from ..series import ExtentCache, Series, curve_style, is_counter, padded_range, steady_range
 from ..widgets.plots import PlotArea, plain_axes
 from .base import RIGHT, Panel
 
 LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per pixel column of a wide plot
-REDRAW_MS = 250  # 4 Hz: live enough for a loss curve, and each plot repaint costs ~10 ms on a slow CPU
+# A smoothed curve is drawn 2 px wide while it has at most this many points to draw, 1 px after: Qt strokes
+# a wide line segment by segment (most of a long curve's painting), a 1 px one in a single cheap pass.
+THICK_POINTS = 1000
+GROUP_MIN = 3         # curves named prefix/0, prefix/1... listed as one legend entry from this many on
+GROUP_LINK = "/*"     # a group entry's link: its prefix and this (no curve's name ends so)
+REDRAW_MS = 250  # 4 Hz, whatever the event rate: live enough for a loss curve
 DEFAULT_SMOOTHING = 13  # slider position: weight 0.59, about TensorBoard's default 0.6 (little lag)
 DASH_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine, "dot": Qt.PenStyle.DotLine,
                "dashdot": Qt.PenStyle.DashDotLine}
@@ -68,6 +75,7 @@ class CurveSet:
         # The y range follows the visible data (outliers ignored) until the person zooms or pans y
         # themselves; a legend click, the log toggle or the plot's "A" button hand it back.
         self.auto_y = True
+        self.y_range: tuple[float, float] | None = None   # the y range this set last gave its plot
         view = plot.getViewBox()
         view.disableAutoRange()  # the panel sets both ranges (x: the data's steps, y: robust_range)
         plain_axes(plot)  # no "(x0.001)" beside a loss, and no re-layout of an axis label on each redraw
@@ -83,8 +91,9 @@ class CurveSet:
             self.auto_y = False
 
     def fit_y(self) -> None:
-        """Let the y range follow the visible data again."""
+        """Let the y range follow the visible data again (fitted afresh, not kept from before)."""
         self.auto_y = True
+        self.y_range = None
         self.dirty = True
 
     def x_extent(self) -> tuple[float, float] | None:
@@ -100,10 +109,9 @@ class CurveSet:
         # faint = the colour mixed with the white background (opaque: no blending cost when painting)
         faint = pg.mkColor(int(c.red() * 0.3 + 178.5), int(c.green() * 0.3 + 178.5), int(c.blue() * 0.3 + 178.5))
         raw = self.plot.plot(pen=pg.mkPen(faint, width=1))
-        smooth = self.plot.plot(pen=pg.mkPen(c, width=2, style=DASH_STYLES[dash]))
+        smooth = self.plot.plot(pen=self._smooth_pen(c, dash, thick=True))
         self.colours[name] = colour
         self.dashes[name] = dash
-        self._update_legend()
         for item in (raw, smooth):
             item.setDownsampling(auto=True, method="peak")
             # One sample per pixel column (peak mode keeps its min and max): the same envelope as the
@@ -120,11 +128,66 @@ class CurveSet:
         series = Series()
         series.weight = self.weight
         self.series[name] = series
+        self._update_legend()
+
+    @staticmethod
+    def _smooth_pen(colour, dash: str, thick: bool):
+        return pg.mkPen(colour, width=2 if thick else 1, style=DASH_STYLES[dash])
+
+    def _set_thickness(self, name: str, points: int) -> None:
+        item = self.smooth[name]
+        thick = points <= THICK_POINTS
+        pen = item.opts["pen"]
+        if (pen.widthF() > 1) != thick:
+            item.setPen(self._smooth_pen(pg.mkColor(self.colours[name]), self.dashes[name], thick))
+        # one logged point (a measure taken once, at the end of a short run) is no line: a dot shows it
+        dot = points == 1
+        if (item.opts["symbol"] is not None) != dot:
+            if dot:
+                item.setSymbol("o")
+                item.setSymbolSize(7)
+                item.setSymbolPen(None)
+                item.setSymbolBrush(pg.mkBrush(self.colours[name]))
+            else:
+                item.setSymbol(None)
+
+    def _groups(self) -> dict[str, list[str]]:
+        """Per-class curves (class_count/0, class_count/1...) by their common prefix, where GROUP_MIN or
+        more share one: each such group is one legend entry instead of a line of names per few classes."""
+        groups: dict[str, list[str]] = {}
+        for name in self.colours:
+            prefix, _, index = name.rpartition("/")
+            if prefix and index.isdigit():
+                groups.setdefault(prefix, []).append(name)
+        return {prefix: names for prefix, names in groups.items() if len(names) >= GROUP_MIN}
 
     def _update_legend(self) -> None:
         # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
         # entries are joined by ordinary spaces so a long legend wraps instead of widening the window
-        self.legend.setText(" &nbsp;".join(self._entry(name, c) for name, c in self.colours.items()))
+        groups = self._groups()
+        grouped = {name: prefix for prefix, names in groups.items() for name in names}
+        entries, done = [], set()
+        for name, colour in self.colours.items():
+            prefix = grouped.get(name)
+            if prefix is None:
+                entries.append(self._entry(name, colour))
+            elif prefix not in done:
+                done.add(prefix)
+                entries.append(self._group_entry(prefix, groups[prefix]))
+        self.legend.setText(" &nbsp;".join(entries))
+
+    def _group_entry(self, prefix: str, names: list[str]) -> str:
+        """One entry for a group: struck through while all its curves are hidden, else each shown curve's
+        glyph in its colour with its index (compact: ten classes take one short line)."""
+        link = quote(prefix + GROUP_LINK)
+        indices = [name.rpartition("/")[2] for name in names]
+        text = html.escape(prefix)
+        shown = [(i, name) for i, name in zip(indices, names) if name not in self.hidden]
+        if not shown:
+            return (f"<a href='{link}' style='color:#aaaaaa; text-decoration:line-through'>"
+                    f"&#9644;&nbsp;{text}/{indices[0]}&ndash;{indices[-1]}</a>")
+        marks = "&nbsp;".join(f"<span style='color:{self.colours[name]}'>&#9644;</span>{i}" for i, name in shown)
+        return f"<a href='{link}' style='color:black; text-decoration:none'>{text}/&nbsp;{marks}</a>"
 
     def _entry(self, name: str, colour: str) -> str:
         text = html.escape(name)
@@ -136,14 +199,22 @@ class CurveSet:
                 f"<span style='color:{colour}'>{glyph}</span>&nbsp;{text}</a>")
 
     def toggle(self, link: str) -> None:
-        """Hide a shown curve or show a hidden one (the legend's links carry the quoted name)."""
+        """Hide a shown curve or show a hidden one (the legend's links carry the quoted name); a group's
+        link ("class_count/*") shows all its curves, or hides them when all are shown."""
         name = unquote(link)
-        if name not in self.series:
+        if name.endswith(GROUP_LINK) and name[:-len(GROUP_LINK)] in self._groups():
+            # a group: all of it shown when any was hidden, else all hidden
+            names = self._groups()[name[:-len(GROUP_LINK)]]
+            show = any(n in self.hidden for n in names)
+        elif name in self.series:
+            names, show = [name], name in self.hidden
+        else:
             return
-        self.hidden.symmetric_difference_update({name})
-        (self.shown.add if name not in self.hidden else self.shown.discard)(name)
-        for item in (self.raw[name], self.smooth[name]):
-            item.setVisible(name not in self.hidden)
+        for name in names:
+            (self.hidden.discard if show else self.hidden.add)(name)
+            (self.shown.add if show else self.shown.discard)(name)
+            for item in (self.raw[name], self.smooth[name]):
+                item.setVisible(show)
         self._update_legend()
         self.fit_y()  # re-fit to what is shown now
 
@@ -195,7 +266,9 @@ class CurveSet:
         lo, hi = self.plot.getViewBox().viewRange()[0]
         raw_drawn = show_raw and self.weight > 0
         for name, s in self.series.items():
-            self.smooth[name].setData(*s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0))
+            xs, ys = s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0)
+            self._set_thickness(name, len(xs))
+            self.smooth[name].setData(xs, ys)
             if raw_drawn:
                 self.raw[name].setData(*s.display(lo, hi, LOD_POINTS))
             else:
@@ -220,8 +293,10 @@ class CurveSet:
                 continue
             cache = self._extents.setdefault(name, ExtentCache())
             extents.append(cache.extent_of(s.visible(lo, hi, smoothed=smoothed), key + (s.version,), self.log))
-        y_range = padded_range(extents)
-        if y_range is not None:
+        # kept while the data stays well inside it: a y range moving on every redraw re-lays out the axis
+        y_range = steady_range(self.y_range, padded_range(extents))
+        if y_range is not None and y_range != self.y_range:
+            self.y_range = y_range
             # only mouse changes count as the person's (sigRangeChangedManually), so this one does not
             self.plot.getViewBox().setYRange(*y_range, padding=0)
 
@@ -230,6 +305,7 @@ class CurveSet:
         self.colours.clear()
         self.dashes.clear()
         self.auto_y = True
+        self.y_range = None
         self._update_legend()
         self.series.clear()
         self._extents.clear()
@@ -261,6 +337,7 @@ class LossesPanel(Panel):
         self.metric_plot.setXLink(self.loss_plot)
         # x follows the data's steps until the person zooms or pans x; the plots' "A" button fits again
         self.x_zoomed = False
+        self.x_range: tuple[float, float] | None = None   # the x range the panel last set
         for plot in (self.loss_plot, self.metric_plot):
             plot.getViewBox().sigRangeChangedManually.connect(self._changed_by_hand)
             plot.autoBtn.clicked.connect(self.fit)
@@ -367,6 +444,7 @@ class LossesPanel(Panel):
     def fit(self) -> None:
         """Both plots follow the data again (x: every step shown; y: the visible values, outliers ignored)."""
         self.x_zoomed = False
+        self.x_range = None
         self.losses.fit_y()
         self.metrics.fit_y()
 
@@ -389,13 +467,18 @@ class LossesPanel(Panel):
                 if hi <= lo:
                     lo, hi = lo - 0.5, hi + 0.5
                 margin = 0.02 * (hi - lo)
-                for plot in (self.loss_plot, self.metric_plot):
-                    plot.getViewBox().setXRange(lo - margin, hi + margin, padding=0)
+                # steady: the range grows ahead of the data (a tenth) instead of moving at every redraw
+                x_range = steady_range(self.x_range, (lo - margin, hi + margin), grow=0.1)
+                if x_range != self.x_range:
+                    self.x_range = x_range
+                    for plot in (self.loss_plot, self.metric_plot):
+                        plot.getViewBox().setXRange(*x_range, padding=0)
         self.losses.redraw(raw, self.x_zoomed)
         self.metrics.redraw(raw, self.x_zoomed)
 
     def clear(self) -> None:
         self.x_zoomed = False
+        self.x_range = None
         self.losses.clear()
         self.metrics.clear()
         self.view.set_item_visible(self.loss_plot, False)

@@ -202,3 +202,15 @@ def test_a_curve_that_settles_at_a_new_level_is_judged_again_as_it_grows():
         extent = cache.extent_of(values[:n], key, log=False)
     assert extent[1] > 1.8 and padded_range([extent])[1] >= values.max()
     assert padded_range([extent]) == robust_range([values])
+
+
+def test_a_live_range_stays_put_while_the_data_stays_well_inside_it():
+    from studio.series import steady_range
+    first = steady_range(None, (492.0, 607.5))
+    assert first[0] <= 492.0 and first[1] >= 607.5 and first[1] - first[0] <= 1.2 * 115.5   # rounded outwards
+    assert steady_range(first, (494.0, 600.0)) is first                                    # still fits: kept
+    lower = steady_range(first, (470.0, 600.0))                                              # left it: refitted
+    assert lower[0] <= 470.0 and lower != first
+    assert steady_range((0.0, 1000.0), (490.0, 610.0))[1] - steady_range((0.0, 1000.0), (490.0, 610.0))[0] < 200
+    grown = steady_range(None, (0.0, 1000.0), grow=0.1)                                      # x: room to grow
+    assert grown[1] >= 1100.0 and steady_range(grown, (0.0, 1090.0), grow=0.1) is grown

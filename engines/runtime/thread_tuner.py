@@ -120,7 +120,7 @@ def cpu_idle(stat: str | None = None, cpus: set[int] | None = None) -> tuple[flo
         return None
 
 
-# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: 1.3)
+# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: its last)
 _T90 = (3.078, 1.886, 1.638, 1.533, 1.476, 1.440, 1.415, 1.397, 1.383)
 
 
@@ -346,7 +346,7 @@ class ThreadTuner:
         se = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1) / k) if k >= 2 else math.inf
         free = self._cores_free(lo, hi)
         needed = math.log1p(self.tie if free else self.busy_gain)
-        spread = _T90[min(k, len(_T90)) - 1] * se if k >= 2 else math.inf
+        spread = _T90[min(k - 1, len(_T90)) - 1] * se if k >= 2 else math.inf   # k - 1 degrees of freedom
         verdict = None
         if k >= self.min_rounds and mean - spread > needed:
             verdict = hi

@@ -429,11 +429,10 @@ class ThreadTuner:
             detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
         elif 1 / ratio >= 1 + self.tie:
             detail = f"{_threads(runner)} measured {_times(1 / ratio)} faster"
-            detail += ", not surely" if not confident else ""
         else:
             detail = f"{_threads(runner)} measured no faster"
         rounds = len(self._rounds)
-        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}"
+        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}{'' if confident else ', not sure yet'}"
         idle = self.idle_cores(lo)
         if idle is not None:
             how += f", {idle:.1f} idle core{'s' if round(idle, 1) != 1 else ''} at {lo}"

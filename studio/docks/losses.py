@@ -140,6 +140,16 @@ class CurveSet:
         pen = item.opts["pen"]
         if (pen.widthF() > 1) != thick:
             item.setPen(self._smooth_pen(pg.mkColor(self.colours[name]), self.dashes[name], thick))
+        # one logged point (a measure taken once, at the end of a short run) is no line: a dot shows it
+        dot = points == 1
+        if (item.opts["symbol"] is not None) != dot:
+            if dot:
+                item.setSymbol("o")
+                item.setSymbolSize(7)
+                item.setSymbolPen(None)
+                item.setSymbolBrush(pg.mkBrush(self.colours[name]))
+            else:
+                item.setSymbol(None)
 
     def _groups(self) -> dict[str, list[str]]:
         """Per-class curves (class_count/0, class_count/1...) by their common prefix, where GROUP_MIN or

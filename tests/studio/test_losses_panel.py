@@ -262,3 +262,15 @@ def test_per_class_curves_are_one_legend_entry_that_shows_and_hides_them_all(qtb
     assert panel.metric_legend.text().count("&#9644;</span>") == 10     # a glyph per class, in its colour
     panel.metric_legend.linkActivated.emit(href)
     assert not any(panel.metrics.is_shown(n) for n in names) and panel.metrics.is_shown("sample_diversity")
+
+
+def test_a_measure_logged_once_is_drawn_as_a_dot(qtbot, window):
+    """A short first run logs its measures once, at the end: a one-point curve is no line, and the plot
+    showed an empty frame."""
+    panel = window.panels["losses"]
+    panel._on_metrics(ev.Metrics(157, {"sample_diversity": 0.4}))
+    _settle(qtbot, panel)
+    assert panel.metrics.smooth["sample_diversity"].opts["symbol"] == "o"
+    panel._on_metrics(ev.Metrics(300, {"sample_diversity": 0.5}))
+    _settle(qtbot, panel)
+    assert panel.metrics.smooth["sample_diversity"].opts["symbol"] is None   # a line from two points on

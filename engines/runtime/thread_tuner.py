@@ -120,7 +120,7 @@ def cpu_idle(stat: str | None = None, cpus: set[int] | None = None) -> tuple[flo
         return None
 
 
-# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: 1.3)
+# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: its last)
 _T90 = (3.078, 1.886, 1.638, 1.533, 1.476, 1.440, 1.415, 1.397, 1.383)
 
 
@@ -163,6 +163,7 @@ class ThreadTuner:
         self._reason = "start"
         self._before = self.current
         self._plan: list[int] = []       # counts still to measure in this round
+        self._order0: list[int] = []     # the first round's order (later rounds alternate it)
         self._rounds: list[dict[int, tuple[int, float]]] = []   # per round: count -> (steps, seconds)
         self._spent: dict[int, float] = {}          # count -> seconds of this probe's steps at it
         self._idle: dict[int, list[float]] = {}     # count -> [idle, total, cpus] while it trained
@@ -211,10 +212,13 @@ class ThreadTuner:
         total = sum(self._recent)
         while len(self._recent) > 3 and total - self._recent[0] >= self.window_s:
             total -= self._recent.popleft()
+        if self._reference and self.current > self.candidates[0] and seconds > self.give_up * self.drift * self._reference:
+            self._begin_probe("slower")   # one step far slower at more threads: oversubscribed now?
+            return None
         if self._reference and len(self._recent) >= 3 and total >= self.window_s and self._clock >= self._next_drift:
             mean = total / len(self._recent)
             if mean > self.drift * self._reference:
-                self._begin_probe("slower", seed=(len(self._recent), total))
+                self._begin_probe("slower")
                 return None
             if mean * self.drift < self._reference:
                 self._begin_probe("faster", seed=(len(self._recent), total))
@@ -227,10 +231,14 @@ class ThreadTuner:
     # --- probing --------------------------------------------------------------------------------
     def _begin_probe(self, reason: str, seed: tuple[int, float] | None = None) -> None:
         """Measure every candidate, the count in use first. `seed`: the count in use was just measured
-        while training (steps, seconds), so the probe starts with the others."""
+        while training (steps, seconds), so the probe starts with the others. After a slowdown the
+        fewest threads go first and nothing is seeded: steps picked for being slow would make the
+        count in use look worse than it is, and where that is more threads than the fewest, their
+        next step is then measured against the fewest (a hopeless count costs one step)."""
         self.phase, self._reason, self._before = "probe", reason, self.current
         self._quick = reason == "periodic" and self._sure
-        order = self._order_of_round0()
+        self._order0 = sorted(self.candidates) if reason == "slower" else self._order_of_round0()
+        order = list(self._order0)
         self._rounds, self._dropped, self._spent, self._idle = [{}], set(), {}, {}
         if seed is not None:
             self._rounds[0][self.current] = (int(seed[0]), float(seed[1]))
@@ -300,7 +308,12 @@ class ThreadTuner:
         left = {c: s / n for c, (n, s) in totals.items() if c not in self._dropped and n}
         fastest = min(left.values())
         if min(totals[c][0] for c in left) >= self.confident_steps:   # (a few slow steps: noise)
-            left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
+            # clearly slower: out; but fewer threads only after a second round (A B B A) unless the
+            # cores more would use were idle: one round's "more threads are faster" on a busy
+            # machine may be a burst of other work during the fewer threads' segment
+            best = min(left, key=left.get)
+            left = {c: t for c, t in left.items() if t <= self.clear * fastest
+                    or not (c > best or len(self._rounds) >= self.min_rounds or self._cores_free(c, best))}
         if len(left) == 1:
             return self._choose(next(iter(left)), left, confident=True)
         lo, hi = sorted(sorted(left, key=left.get)[:2])
@@ -317,7 +330,7 @@ class ThreadTuner:
         if test["verdict"] is None and len(self._rounds) < self.max_rounds:
             # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
             # while they are compared treats them alike
-            order = [c for c in self._order_of_round0() if c in left]
+            order = [c for c in self._order0 if c in left]
             self._rounds.append({})
             self._plan = order[::-1] if len(self._rounds) % 2 == 0 else order
             self._begin_segment(self._plan[0])
@@ -346,7 +359,7 @@ class ThreadTuner:
         se = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1) / k) if k >= 2 else math.inf
         free = self._cores_free(lo, hi)
         needed = math.log1p(self.tie if free else self.busy_gain)
-        spread = _T90[min(k, len(_T90)) - 1] * se if k >= 2 else math.inf
+        spread = _T90[min(k - 1, len(_T90)) - 1] * se if k >= 2 else math.inf   # k - 1 degrees of freedom
         verdict = None
         if k >= self.min_rounds and mean - spread > needed:
             verdict = hi
@@ -429,11 +442,10 @@ class ThreadTuner:
             detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
         elif 1 / ratio >= 1 + self.tie:
             detail = f"{_threads(runner)} measured {_times(1 / ratio)} faster"
-            detail += ", not surely" if not confident else ""
         else:
             detail = f"{_threads(runner)} measured no faster"
         rounds = len(self._rounds)
-        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}"
+        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}{'' if confident else ', not sure yet'}"
         idle = self.idle_cores(lo)
         if idle is not None:
             how += f", {idle:.1f} idle core{'s' if round(idle, 1) != 1 else ''} at {lo}"

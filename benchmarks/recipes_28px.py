@@ -129,8 +129,9 @@ def recipe_record(name: str, size: int) -> dict:
 
 
 def run(spec: str, seed: int, marks_s: list[float], images: np.ndarray, size: int, overrides: dict,
-        space: FeatureSpace, n: int, sweep: bool, out: Path) -> list[dict]:
-    """Train the family of `spec` until its CPU time passes each mark; measure there (measuring is not counted)."""
+        space: FeatureSpace, n: int, sweep: bool, out: Path, keep=None) -> list[dict]:
+    """Train the family of `spec` until its CPU time passes each mark; measure there (measuring is not
+    counted). `keep(row)` is called with each row as it is measured (so a cut-short run keeps its marks)."""
     torch.manual_seed(seed)
     name = family_of(spec)
     data = ImageDataset(images[..., None], np.zeros(len(images), np.int64), [], sources=["<sklearn digits>"])
@@ -170,6 +171,8 @@ def run(spec: str, seed: int, marks_s: list[float], images: np.ndarray, size: in
             if sweep and not pending and name in SWEEPS:
                 row["sweep"] = steps_sweep(trainer.engine, images, space, n, seed)
             rows.append(row)
+            if keep is not None:
+                keep(row)
             print(f"  {spec} seed {seed} at {mark:.0f} CPU-s ({trainer.step} steps): Fréchet {row['frechet']:.2f}, "
                   f"classes {row['classes']}, {ms:.1f} CPU-ms/sample", flush=True)
             excluded += time.process_time() - t_measure
@@ -354,19 +357,27 @@ def main(argv: list[str] | None = None) -> int:
                "features": "engines.quality.FeatureSpace: a small digit classifier trained on the same digits, input 16 px",
                "marks_s": marks, "budget_planned": list(BUDGET_PLANNED), "rows": [], "failed": []}
     settings = {**vars(args), "overrides": overrides}
+
+    def save() -> None:
+        rec.save(figures, settings=settings, variant=args.variant or None, quiet=True,
+                 notes="CPU seconds of one thread per run (time.process_time); the machine may be shared (see load)")
+
+    def keep(row: dict) -> None:
+        figures["rows"].append(row)
+        save()
+
     for spec in families:
         # a budget-planned family: one run per mark, each with that mark as its budget; others: one run, every mark
         plans = [[m] for m in marks] if family_of(spec) in BUDGET_PLANNED else [marks]
         for seed in seeds:
             for plan in plans:
                 try:
-                    figures["rows"] += run(spec, seed, plan, images, args.size, overrides.get(spec, {}), space,
-                                           args.samples, args.sweep, out)
+                    run(spec, seed, plan, images, args.size, overrides.get(spec, {}), space, args.samples, args.sweep,
+                        out, keep)
                 except Exception as exc:  # noqa: BLE001 - one family's failure must not lose the others' figures
                     figures["failed"].append({"family": spec, "seed": seed, "error": f"{type(exc).__name__}: {exc}"})
                     print(f"  {spec} seed {seed} FAILED: {exc}", flush=True)
-                rec.save(figures, settings=settings, variant=args.variant or None, quiet=True,
-                         notes="CPU seconds of one thread per run (time.process_time); the machine may be shared (see load)")
+                save()
 
     print(f"\n| family | " + " | ".join(f"FD @ {m / 60:g} CPU-min" for m in marks) + " | classes @ last | ms/sample |")
     print("| --- |" + " ---: |" * (len(marks) + 2))

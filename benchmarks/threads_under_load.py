@@ -20,8 +20,11 @@ alternated (their order rotates every repetition) so a machine whose load drifts
 Goals: under load auto >= 0.9x the best fixed count, without load >= 0.95x.
 
 Writes benchmarks/results/threads_under_load.json, or threads_under_load-VARIANT.json with --variant
-(after every measurement, "complete": false until the end). The machine may be shared: the load average at the start and end is in the file, and "no
-load" then means "no load of ours".
+(after every measurement, "complete": false until the end). The machine may be shared: the load
+average at the start and end is in the file, and "no load" then means "no load of ours"; each
+measurement also records how many cores other work kept busy meanwhile (`others_cores`: the CPUs'
+busy time from /proc/stat less this run's own CPU time, our load included; its mean per row is the
+table's last column), so a "quiet" figure shows whether the machine was.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ def measure(family: str, size: int, threads: int, seconds: float, seed: int, smo
     from engines.config import replace_checked
     from engines.data import ImageDataset
     from engines.train import events as ev
+    from engines.runtime.thread_tuner import cpu_idle
     from engines.train.loop import Trainer, TrainSettings
 
     images, labels = digits(size, smoke)
@@ -96,21 +100,26 @@ def measure(family: str, size: int, threads: int, seconds: float, seed: int, smo
                                sample_every=0, sample_seconds=0.0, n_samples=1, checkpoint_every=0,
                                validate_every=0, monitor_every=0, **({"batch_size": 4} if smoke else {}))
     trainer = Trainer.new(family, config, settings, data, None, inputs=inputs)
-    notes, t0, started, first_step = [], None, None, None
+    notes, t0, started, first_step, idle0, cpu0 = [], None, None, None, None, None
     for e in trainer.run():
         if isinstance(e, ev.Started):
             started = e.threads
         elif isinstance(e, ev.Samples) and t0 is None:
             t0 = time.perf_counter()   # the step-0 grid is drawn: training starts as the loop goes on
-            first_step = trainer.step
+            first_step, idle0, cpu0 = trainer.step, cpu_idle(), time.process_time()
         elif isinstance(e, ev.Note) and e.kind == "threads":
             notes.append([e.step, e.message])
         elif isinstance(e, ev.Failed):
             raise SystemExit(f"{family} failed: {e.message}")
     wall = time.perf_counter() - t0
+    own, idle1 = time.process_time() - cpu0, cpu_idle()
     steps = trainer.step - first_step
-    return {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 3),
-            "started_threads": started, "final_threads": torch.get_num_threads(), "notes": notes}
+    out = {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 3),
+           "started_threads": started, "final_threads": torch.get_num_threads(), "notes": notes}
+    if idle0 and idle1 and idle1[1] > idle0[1]:   # how busy the machine was: idle cores, and the cores
+        idle = idle1[2] * (idle1[0] - idle0[0]) / (idle1[1] - idle0[1])   # neither idle nor this run's
+        out.update(idle_cores=round(idle, 2), others_cores=round(max(0.0, idle1[2] - idle - own / wall), 2))
+    return out
 
 
 def one(args) -> int:
@@ -142,8 +151,10 @@ def summarize(family: str, size: int, load: int, results: dict) -> dict:
     rate = {name: sum(m["steps_per_s"] for m in ms) / len(ms) for name, ms in results.items() if ms}
     fixed = {k: v for k, v in rate.items() if k != "auto" and "spinning" not in k}
     best = max(fixed, key=fixed.get)
+    others = [m["others_cores"] for ms in results.values() for m in ms if "others_cores" in m]
     row = {"family": family, "size": size, "load_threads": load,
            "steps_per_s": {k: round(v, 3) for k, v in rate.items()},
+           "others_cores": round(sum(others) / len(others), 2) if others else None,
            "best_fixed": best, "auto_vs_best": round(rate["auto"] / max(fixed[best], 1e-9), 3),
            "goal": 0.9 if load else 0.95, "runs": results}
     row["meets_goal"] = row["auto_vs_best"] >= row["goal"]
@@ -153,14 +164,15 @@ def summarize(family: str, size: int, load: int, results: dict) -> dict:
 def table(rows: list[dict], cores: int) -> str:
     spin = any(f"all ({cores}), spinning" in r["steps_per_s"] for r in rows)
     head = "| family | load | auto | 1 thread | all cores |" + (" all cores, spinning |" if spin else "")
-    lines = [head + " auto / best fixed | goal |", "|---" * (head.count("|") + 1) + "|"]
+    lines = [head + " auto / best fixed | goal | other work (cores) |", "|---" * (head.count("|") + 2) + "|"]
     for row in rows:
         r = row["steps_per_s"]
         cells = [f"{row['family']} {row['size']} px", str(row["load_threads"] or "none"), f"{r['auto']:.2f}",
                  f"{r['1']:.2f}", f"{r[f'all ({cores})']:.2f}"]
         if spin:
             cells.append(f"{r.get(f'all ({cores}), spinning', float('nan')):.2f}")
-        cells += [f"{row['auto_vs_best']:.2f}" + ("" if row["meets_goal"] else " (missed)"), str(row["goal"])]
+        cells += [f"{row['auto_vs_best']:.2f}" + ("" if row["meets_goal"] else " (missed)"), str(row["goal"]),
+                  "?" if row.get("others_cores") is None else f"{row['others_cores']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -8,7 +8,9 @@ The function never touches widgets; what it yields and returns crosses to the GU
 objects, and the worker emits its public signals there (the thread posts each to the worker, a QObject
 of the GUI thread): every slot connected to a Worker runs as a direct call on the GUI thread, so no
 queued call can reach a slot that was disconnected, or whose plain-Python owner was freed, meanwhile
-(PySide6 delivers such calls, and the freed receiver crashes the process). Every failure goes through `person_message`, so every panel words
+(PySide6 delivers such calls, and the freed receiver crashes the process); `post_to_gui` is that one
+way for any thread (the model hosts and thumbnail readers use it too). Every failure goes through
+`person_message`, so every panel words
 errors the same way: a person's mistake (engines' PERSON_ERRORS, a file that cannot be read) is its
 one-line message, anything else "TypeName: message" with the traceback as details. A function that
 takes a `cancelled` keyword gets a callable saying whether Stop was pressed (for loops between yields),
@@ -25,10 +27,50 @@ import threading
 import traceback
 from typing import Callable
 
-from PySide6.QtCore import Qt, QThread, Signal, Slot
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from engines.errors import PERSON_ERRORS
 from engines.families.base import Cancelled
+
+
+class _Poster(QObject):
+    """Lives on the GUI thread; a call posted from any thread runs there (see post_to_gui)."""
+
+    _posted = Signal(object, object, object)   # receiver, callable, args
+
+    def __init__(self):
+        super().__init__()
+        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object, object, object)
+    def _deliver(self, receiver: QObject, fn: Callable, args: tuple) -> None:
+        if shiboken6.isValid(receiver):   # checked where it is deleted: on the GUI thread, no race
+            fn(*args)
+
+
+_poster: _Poster | None = None
+
+
+def gui_poster() -> _Poster:
+    """The process's one poster: made on first use, which must be on the GUI thread (a Worker, a model
+    host or a panel being built), or moved there."""
+    global _poster
+    if _poster is None:
+        _poster = _Poster()
+        app = QCoreApplication.instance()
+        if app is not None and app.thread() is not QThread.currentThread():
+            _poster.moveToThread(app.thread())
+    return _poster
+
+
+def post_to_gui(receiver: QObject, fn: Callable, *args) -> None:
+    """Run `fn(*args)` on the GUI thread, unless `receiver` (a QObject of the GUI thread: the object
+    `fn` belongs to) has been deleted by then. From any thread. The only queued call is to the poster,
+    which never goes: no queued call ever reaches a slot that was disconnected or whose plain-Python
+    owner was freed meanwhile (PySide6 delivers those, and a freed receiver crashes the process).
+    `fn` then emits its object's signals, or updates it, as a direct call on the GUI thread."""
+    gui_poster()._posted.emit(receiver, fn, args)
 
 
 # How much lower than the GUI thread a background thread runs (Linux nice steps: each is ~1.25x less CPU
@@ -56,6 +98,15 @@ def yield_to_gui() -> None:
     QThread.currentThread().setPriority(QThread.Priority.LowPriority)
 
 
+def yield_process_to_gui(pid: int) -> None:
+    """The same for a child process the studio started (multi-process training): lowered right after it
+    starts, before it has threads or processes of its own, which inherit it. Failures change nothing."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE))
+    except (OSError, AttributeError):   # gone already, or a platform without setpriority
+        pass
+
+
 def person_message(exc: BaseException, expected: tuple[type[BaseException], ...] = ()) -> tuple[str, str]:
     """(one line for a person, details) for an exception raised by background work."""
     if isinstance(exc, MemoryError):
@@ -76,11 +127,10 @@ class Worker(QThread):
     errored = Signal(str, str)      # person_message of the exception
     cancelled = Signal()            # stopped on request
     done = Signal()                 # after any of returned, errored, cancelled
-    _posted = Signal(str, object)   # from the thread: signal name, args (emitted on the GUI thread)
 
     def __init__(self, fn: Callable, *args, expected: tuple[type[BaseException], ...] = (), parent=None, **kwargs):
         super().__init__(parent)
-        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        gui_poster()   # made here, on the GUI thread, before the thread posts to it
         self.setObjectName(f"genstudio-{getattr(fn, '__name__', 'work')}")
         self.fn, self.args, self.kwargs, self.expected = fn, args, kwargs, expected
         self._stop = threading.Event()
@@ -94,10 +144,9 @@ class Worker(QThread):
             self.kwargs.setdefault("report", lambda value: self._send("yielded", value))
 
     def _send(self, name: str, *args) -> None:
-        self._posted.emit(name, args)
+        post_to_gui(self, self._emit, name, args)
 
-    @Slot(str, object)
-    def _deliver(self, name: str, args: tuple) -> None:
+    def _emit(self, name: str, args: tuple) -> None:
         getattr(self, name).emit(*args)
 
     def cancel(self) -> None:

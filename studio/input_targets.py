@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -20,6 +20,7 @@ from engines.families.base import InputSpec
 from engines.words import count
 
 from . import dialogs
+from .background import gui_poster, post_to_gui
 from .images import to_qimage
 
 THUMBS = 6
@@ -45,15 +46,14 @@ def image_files(paths: list[str], limit: int = 100_000) -> list[str]:
 
 
 class _Look(QRunnable):
-    """Count image files and read a few thumbnails (off the GUI thread)."""
+    """Count image files and read a few thumbnails (off the GUI thread); `done(token, count, thumbs)`
+    (thumbs: uint8 (H, W, C) arrays) runs on the GUI thread, posted there for `receiver` (skipped if it
+    was deleted meanwhile). Nothing is emitted from this runnable, which the pool frees when it ends."""
 
-    class Signals(QObject):
-        done = Signal(int, object, object)   # token, count, list of uint8 (H, W, C)
-
-    def __init__(self, token: int, paths: list[str]):
+    def __init__(self, token: int, paths: list[str], receiver: QObject, done):
         super().__init__()
-        self.token, self.paths = token, paths
-        self.signals = _Look.Signals()
+        gui_poster()   # made on the GUI thread, before the pool thread posts to it
+        self.token, self.paths, self.receiver, self.done = token, paths, receiver, done
 
     def run(self) -> None:
         from engines.data.decode import load_image
@@ -66,7 +66,7 @@ class _Look(QRunnable):
                 thumbs.append(np.asarray(im, dtype=np.uint8))
             except Exception:  # noqa: BLE001 - a thumbnail is a nicety; training says what is wrong
                 continue
-        self.signals.done.emit(self.token, len(files), thumbs)
+        post_to_gui(self.receiver, self.done, self.token, len(files), thumbs)
 
 
 class InputTarget(QFrame):
@@ -123,8 +123,7 @@ class InputTarget(QFrame):
             self.status.setText(names if self.spec.kind == "run" else f"{names} — looking…")
             if self.spec.kind != "run":
                 self._token += 1
-                job = _Look(self._token, list(self.paths))
-                job.signals.done.connect(self._on_looked)
+                job = _Look(self._token, list(self.paths), self, self._on_looked)
                 QThreadPool.globalInstance().start(job)
         self.changed.emit(self.spec.name, list(self.paths))
 

@@ -10,8 +10,8 @@ one of that kind to stop at its next progress call. The model lives on its host'
 learn what it offers from the `loaded` dict, never by reading the engine; results carry numpy arrays.
 
 Nothing on a host's thread emits a panel's signal itself: a job calls `send(name, *args)`, which posts
-the call to the host (a QObject of the GUI thread), and the host emits the handle's signal there, if
-that handle still uses this host and still exists. So every slot connected to a ModelService runs as a
+the call to the GUI thread for the host (studio.background.post_to_gui, the studio's one way), and the
+host emits the handle's signal there, if that handle still uses this host and still exists. So every slot connected to a ModelService runs as a
 direct call on the GUI thread: a queued call can never reach a slot whose owner was freed or that was
 disconnected meanwhile (PySide6 delivers such calls, and a freed plain-Python receiver crashes the
 process), and a handle that moved to another checkpoint hears nothing more from the old one.
@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engines.errors import PERSON_ERRORS
 from engines.families import capabilities
@@ -42,7 +42,7 @@ from engines.sampling import sampling_fields
 from engines.train.checkpoint import checkpoint_paths
 from engines.train.restore import load_engine
 
-from .background import yield_to_gui
+from .background import gui_poster, post_to_gui, yield_to_gui
 
 Job = Callable[[Callable[[int, int], None]], None]
 STYLE_LEVELS = ("coarse", "middle", "fine")
@@ -85,11 +85,9 @@ def offers(engine) -> dict:
 class ModelHost(QThread):
     """One checkpoint's engine on its own thread, running the jobs of every panel that opened it."""
 
-    _posted = Signal(object, str, object)   # handle, signal name, args: emitted by the handle on the GUI thread
-
     def __init__(self, key: tuple[str, str], run_dir: str | Path, checkpoint, models: "OpenModels"):
         super().__init__()
-        self._posted.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        gui_poster()   # made here, on the GUI thread, before the thread posts to it
         self.setObjectName("genstudio-model")
         self.key, self.run_dir, self.checkpoint, self.models = key, run_dir, checkpoint, models
         self.serial = next(_serials)   # names this host in a handle's count of what is on its way
@@ -145,7 +143,6 @@ class ModelHost(QThread):
             self._cv.notify()
         return self.wait(timeout_ms) if self.isRunning() else True
 
-    @Slot(object, str, object)
     def _deliver(self, client: "ModelService", name: str, args: tuple) -> None:
         """On the GUI thread: a job's signal, emitted by its handle unless the handle left this host
         (another checkpoint, or closed) or was deleted with its panel."""
@@ -162,7 +159,7 @@ class ModelHost(QThread):
     def send(self, client: "ModelService", name: str, *args) -> None:
         with client._in_flight_lock:
             client._in_flight[self.serial] = client._in_flight.get(self.serial, 0) + 1
-        self._posted.emit(client, name, args)
+        post_to_gui(self, self._deliver, client, name, args)
 
     def ensure_loaded(self):
         """(engine, record): loaded on the first request, shared by every later one."""

@@ -20,7 +20,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 from engines.train import events as ev
+
+from .background import yield_process_to_gui
 from .worker import RunRequest
+
 
 def train_arguments(request: RunRequest, nproc: int, control: Path) -> list[str]:
     """The `genstudio train` arguments that train `request` on `nproc` processes: the plan goes as a
@@ -95,6 +98,8 @@ class ProcessWorker(QObject):
         self.process.readyReadStandardError.connect(self._read_stderr)
         self.process.finished.connect(self._on_exit)
         self.process.errorOccurred.connect(self._on_error)
+        # the training processes keep every core busy: the window gets one first when it needs one
+        self.process.started.connect(self._on_process_started)
 
     def start(self) -> None:
         try:
@@ -110,6 +115,9 @@ class ProcessWorker(QObject):
         env.insert("PYTHONUNBUFFERED", "1")
         self.process.setProcessEnvironment(env)
         self.process.start(command[0], command[1:])
+
+    def _on_process_started(self) -> None:
+        yield_process_to_gui(self.process.processId())
 
     # --- events in -------------------------------------------------------------------------------
     def _read_stdout(self) -> None:

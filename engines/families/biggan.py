@@ -26,7 +26,7 @@ from ..nn.gan_blocks import diff_augment, parse_policy
 from ..registry import Family
 from .base import Batch, DataSpec, Finding
 from .gan import SATURATION_GAP, attention_sizes, check_gan_options
-from .gan_common import TRUNCATION_HELP, MilestoneGAN, cpu_batch_preset
+from .gan_common import TRUNCATION_HELP, MilestoneGAN
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ class BigGANConfig:
     ortho_reg: float = param(1e-4, min=0.0, max=1.0, help="Weight of the orthogonal regulariser on G's weights (0: off); it makes G smoother, so truncation works better.")
     ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Samples come from a moving average of G with this decay; 0 samples the live G.")
     diffaugment: str = param("", help="DiffAugment policies for D's inputs (comma list of color, translation, cutout; empty: off).")
-    lr_g: float = param(1e-4, min=1e-6, max=1e-1, help="Generator learning rate (Adam).")
+    lr_g: float = param(2e-4, min=1e-6, max=1e-1, help="Generator learning rate (Adam); the CPU recipe takes SN-GAN's 2e-4, the 64 px preset the paper's 1e-4.")
     lr_d: float = param(4e-4, min=1e-6, max=1e-1, help="Discriminator learning rate (Adam).")
     beta1: float = param(0.0, min=0.0, max=0.999, help="Adam beta1.")
-    beta2: float = param(0.999, min=0.0, max=0.9999, help="Adam beta2.")
+    beta2: float = param(0.9, min=0.0, max=0.9999, help="Adam beta2; the CPU recipe takes SN-GAN's 0.9, the 64 px preset the paper's 0.999.")
     collapse_ratio: float = param(0.5, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's.")
     divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row.")
 
@@ -65,12 +65,23 @@ class BigGANConfig:
 
 
 def preset_for_size(config: BigGANConfig, size: int) -> BigGANConfig:
-    """CPU widths up to 32 px; at 64 px and above wider nets and attention at 32 (for a GPU)."""
+    """The CPU recipe up to 32 px (the defaults: narrow nets, SN-GAN's Adam settings); at 64 px and above
+    wider nets, attention at 32 and the paper's Adam settings (for a GPU). Values a person changed stay."""
     import dataclasses
 
-    if size >= 64 and config.g_width == 16 and config.d_width == 16:
-        return dataclasses.replace(config, g_width=48, d_width=48, attention_at="32" if size == 64 else "")
-    return config
+    if size < 64:
+        return config
+    changes = {}
+    if config.g_width == 16 and config.d_width == 16:
+        changes.update(g_width=48, d_width=48, attention_at="32" if size == 64 else "")
+    if (config.lr_g, config.beta2) == (2e-4, 0.9):
+        changes.update(lr_g=1e-4, beta2=0.999)
+    return dataclasses.replace(config, **changes)
+
+
+def train_preset(size: int) -> dict:
+    """Training settings of the CPU recipe: batches of 16 up to 32 px (README, "Recipes at 28 px")."""
+    return {"batch_size": 16} if size <= 32 else {}
 
 
 def truncated_normal(n: int, dim: int, psi: float, gen: torch.Generator) -> torch.Tensor:
@@ -184,4 +195,4 @@ FAMILY = Family(
     description="Class-conditional batch norm from a shared class embedding plus hierarchical z, projection "
                 "discriminator, hinge loss, spectral norm in both nets, orthogonal regularisation, EMA; "
                 "the truncation trick when sampling (truncation=PSI). Unlabelled data: trains unconditionally.",
-    config_class=BigGANConfig, engine_class=BigGANEngine, preset=preset_for_size, train_preset=cpu_batch_preset)
+    config_class=BigGANConfig, engine_class=BigGANEngine, preset=preset_for_size, train_preset=train_preset)

@@ -30,7 +30,9 @@ to a ThreadTuner, which
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
   `max_check_s` while a choice stands; half that after an unsure choice),
   and at once when the last `window_s` seconds of steps are `drift` times slower or faster than the
-  kept count measured (another job started or ended).
+  kept count measured (another job started or ended); such looks that change nothing space out
+  (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over ~5% of the time between
+  them), so a load that comes and goes does not keep measuring a count that loses.
 
 Only the counts it is not keeping cost anything, and only while measured (close counts, the ones
 that need many rounds, cost little each). Probing steps are real training steps (counted in the step
@@ -118,7 +120,7 @@ def cpu_idle(stat: str | None = None, cpus: set[int] | None = None) -> tuple[flo
         return None
 
 
-# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: 1.3)
+# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: its last)
 _T90 = (3.078, 1.886, 1.638, 1.533, 1.476, 1.440, 1.415, 1.397, 1.383)
 
 
@@ -131,7 +133,7 @@ class ThreadTuner:
                  clear: float = 1.3, min_rounds: int = 2, max_rounds: int = 6, confident_steps: int = 2,
                  tie: float = 0.02, busy_gain: float = 0.10, free_share: float = 0.6, switch: float = 0.06,
                  give_up: float = 2.0, first_check_s: float = 10.0, max_check_s: float = 160.0,
-                 window_s: float = 1.0, drift: float = 1.3,
+                 window_s: float = 1.0, drift: float = 1.3, drift_gap_s: float = 1.0, max_drift_gap_s: float = 32.0,
                  set_threads: Callable[[int], None] = _set_torch_threads,
                  load_average: Callable[[], float | None] = _load_average,
                  idle: Callable[[], tuple[float, float, int] | None] = cpu_idle):
@@ -145,6 +147,8 @@ class ThreadTuner:
         self.min_rounds, self.max_rounds, self.confident_steps = min_rounds, max_rounds, confident_steps
         self.first_check_s, self.max_check_s, self.check_s = first_check_s, max_check_s, first_check_s
         self.window_s, self.drift = window_s, drift
+        self.drift_gap_s, self.max_drift_gap_s, self._drift_gap = drift_gap_s, max_drift_gap_s, drift_gap_s
+        self._next_drift = 0.0           # no look for a change of speed before this (seconds of stepping)
         self._set, self._load, self._idle_now = set_threads, load_average, idle
         self._set(self.current)
         self._used = {self.current}      # counts that have trained a step (the start count: the warm-up)
@@ -159,6 +163,7 @@ class ThreadTuner:
         self._reason = "start"
         self._before = self.current
         self._plan: list[int] = []       # counts still to measure in this round
+        self._order0: list[int] = []     # the first round's order (later rounds alternate it)
         self._rounds: list[dict[int, tuple[int, float]]] = []   # per round: count -> (steps, seconds)
         self._spent: dict[int, float] = {}          # count -> seconds of this probe's steps at it
         self._idle: dict[int, list[float]] = {}     # count -> [idle, total, cpus] while it trained
@@ -207,10 +212,13 @@ class ThreadTuner:
         total = sum(self._recent)
         while len(self._recent) > 3 and total - self._recent[0] >= self.window_s:
             total -= self._recent.popleft()
-        if self._reference and len(self._recent) >= 3 and total >= self.window_s:
+        if self._reference and self.current > self.candidates[0] and seconds > self.give_up * self.drift * self._reference:
+            self._begin_probe("slower")   # one step far slower at more threads: oversubscribed now?
+            return None
+        if self._reference and len(self._recent) >= 3 and total >= self.window_s and self._clock >= self._next_drift:
             mean = total / len(self._recent)
             if mean > self.drift * self._reference:
-                self._begin_probe("slower", seed=(len(self._recent), total))
+                self._begin_probe("slower")
                 return None
             if mean * self.drift < self._reference:
                 self._begin_probe("faster", seed=(len(self._recent), total))
@@ -223,10 +231,14 @@ class ThreadTuner:
     # --- probing --------------------------------------------------------------------------------
     def _begin_probe(self, reason: str, seed: tuple[int, float] | None = None) -> None:
         """Measure every candidate, the count in use first. `seed`: the count in use was just measured
-        while training (steps, seconds), so the probe starts with the others."""
+        while training (steps, seconds), so the probe starts with the others. After a slowdown the
+        fewest threads go first and nothing is seeded: steps picked for being slow would make the
+        count in use look worse than it is, and where that is more threads than the fewest, their
+        next step is then measured against the fewest (a hopeless count costs one step)."""
         self.phase, self._reason, self._before = "probe", reason, self.current
         self._quick = reason == "periodic" and self._sure
-        order = self._order_of_round0()
+        self._order0 = sorted(self.candidates) if reason == "slower" else self._order_of_round0()
+        order = list(self._order0)
         self._rounds, self._dropped, self._spent, self._idle = [{}], set(), {}, {}
         if seed is not None:
             self._rounds[0][self.current] = (int(seed[0]), float(seed[1]))
@@ -296,7 +308,12 @@ class ThreadTuner:
         left = {c: s / n for c, (n, s) in totals.items() if c not in self._dropped and n}
         fastest = min(left.values())
         if min(totals[c][0] for c in left) >= self.confident_steps:   # (a few slow steps: noise)
-            left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
+            # clearly slower: out; but fewer threads only after a second round (A B B A) unless the
+            # cores more would use were idle: one round's "more threads are faster" on a busy
+            # machine may be a burst of other work during the fewer threads' segment
+            best = min(left, key=left.get)
+            left = {c: t for c, t in left.items() if t <= self.clear * fastest
+                    or not (c > best or len(self._rounds) >= self.min_rounds or self._cores_free(c, best))}
         if len(left) == 1:
             return self._choose(next(iter(left)), left, confident=True)
         lo, hi = sorted(sorted(left, key=left.get)[:2])
@@ -313,7 +330,7 @@ class ThreadTuner:
         if test["verdict"] is None and len(self._rounds) < self.max_rounds:
             # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
             # while they are compared treats them alike
-            order = [c for c in self._order_of_round0() if c in left]
+            order = [c for c in self._order0 if c in left]
             self._rounds.append({})
             self._plan = order[::-1] if len(self._rounds) % 2 == 0 else order
             self._begin_segment(self._plan[0])
@@ -342,7 +359,7 @@ class ThreadTuner:
         se = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1) / k) if k >= 2 else math.inf
         free = self._cores_free(lo, hi)
         needed = math.log1p(self.tie if free else self.busy_gain)
-        spread = _T90[min(k, len(_T90)) - 1] * se if k >= 2 else math.inf
+        spread = _T90[min(k - 1, len(_T90)) - 1] * se if k >= 2 else math.inf   # k - 1 degrees of freedom
         verdict = None
         if k >= self.min_rounds and mean - spread > needed:
             verdict = hi
@@ -375,6 +392,13 @@ class ThreadTuner:
         lost = sum(spent * max(0.0, 1 - self._reference * totals[c][0] / max(totals[c][1], 1e-12))
                    for c, spent in self._spent.items() if c != chosen)
         self._next_check = self._clock + max(interval, 20 * lost)
+        if self._reason in ("slower", "faster"):
+            # a change of speed that changed nothing (a load that comes and goes): the next such look
+            # waits twice as long, and like any look costs at most ~5% of the time until the next
+            self._drift_gap = self.drift_gap_s if changed else min(self.max_drift_gap_s, 2 * self._drift_gap)
+            self._next_drift = self._clock + max(self._drift_gap, 20 * lost)
+        elif changed:
+            self._drift_gap = self.drift_gap_s
         self.phase = "steady"
         why = self._explain(chosen, test, confident)
         self.history.append((self._seen, chosen, why))
@@ -418,11 +442,10 @@ class ThreadTuner:
             detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
         elif 1 / ratio >= 1 + self.tie:
             detail = f"{_threads(runner)} measured {_times(1 / ratio)} faster"
-            detail += ", not surely" if not confident else ""
         else:
             detail = f"{_threads(runner)} measured no faster"
         rounds = len(self._rounds)
-        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}"
+        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}{'' if confident else ', not sure yet'}"
         idle = self.idle_cores(lo)
         if idle is not None:
             how += f", {idle:.1f} idle core{'s' if round(idle, 1) != 1 else ''} at {lo}"

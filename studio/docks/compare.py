@@ -33,6 +33,7 @@ from ..images import file_thumbnail, to_pixmap
 
 from ..widgets.plots import CompactPlot
 from ..background import Worker, person_message
+from ..flow import FlowLayout
 from .base import RIGHT, Panel
 from engines.words import count
 
@@ -156,20 +157,20 @@ class ComparePanel(Panel):
         thumbs_scroll.setWidgetResizable(True)
         thumbs_scroll.setMinimumHeight(THUMB + 40)
 
-        top = QHBoxLayout()
-        top.addWidget(self.summary, 1)
+        # rows wrap in a narrow dock (FlowLayout) instead of pushing the panel wider than its dock
+        top = FlowLayout()
         top.addWidget(QLabel("Table at"))
         top.addWidget(self.line_up_box)
         top.addWidget(self.refresh_button)
-        measure_row = QHBoxLayout()
+        measure_row = FlowLayout()
         measure_row.addWidget(self.measure_button)
         measure_row.addWidget(self.n_box)
         measure_row.addWidget(self.over_time_box)
         measure_row.addWidget(self.cancel_button)
-        measure_row.addWidget(self.status, 1)
-        plot_row = QHBoxLayout()
+        measure_row.addWidget(self.status)
+        plot_row = FlowLayout()
         plot_row.addWidget(QLabel("Plot"))
-        plot_row.addWidget(self.measure_box, 1)
+        plot_row.addWidget(self.measure_box)
         plot_row.addWidget(QLabel("against"))
         plot_row.addWidget(self.axis_box)
         curves = QWidget()
@@ -181,9 +182,9 @@ class ComparePanel(Panel):
         quality = QWidget()
         quality_layout = QVBoxLayout(quality)
         quality_layout.setContentsMargins(0, 0, 0, 0)
-        quality_row = QHBoxLayout()
+        quality_row = FlowLayout()
         quality_row.addWidget(QLabel("Sample quality"))
-        quality_row.addWidget(self.quality_box, 1)
+        quality_row.addWidget(self.quality_box)
         quality_row.addWidget(QLabel("against training time"))
         quality_row.addWidget(self.csv_button)
         quality_row.addWidget(self.png_button)
@@ -192,9 +193,9 @@ class ComparePanel(Panel):
         nearest = QWidget()
         nearest_layout = QVBoxLayout(nearest)
         nearest_layout.setContentsMargins(0, 0, 0, 0)
-        nearest_row = QHBoxLayout()
+        nearest_row = FlowLayout()
         nearest_row.addWidget(QLabel("Samples (top) and their nearest training images (below) of"))
-        nearest_row.addWidget(self.nearest_run, 1)
+        nearest_row.addWidget(self.nearest_run)
         nearest_layout.addLayout(nearest_row)
         nearest_scroll = QScrollArea()
         nearest_scroll.setWidget(self.nearest_view)
@@ -209,6 +210,7 @@ class ComparePanel(Panel):
         split.setSizes([220, 200, 200, 140, THUMB + 50])  # every part in view; the handles give any one more
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
         layout.addLayout(top)
         layout.addLayout(measure_row)
         layout.addWidget(split, 1)

@@ -33,6 +33,8 @@ LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per
 # A smoothed curve is drawn 2 px wide while it has at most this many points to draw, 1 px after: Qt strokes
 # a wide line segment by segment (most of a long curve's painting), a 1 px one in a single cheap pass.
 THICK_POINTS = 1000
+GROUP_MIN = 3         # curves named prefix/0, prefix/1... listed as one legend entry from this many on
+GROUP_LINK = "/*"     # a group entry's link: its prefix and this (no curve's name ends so)
 REDRAW_MS = 250  # 4 Hz, whatever the event rate: live enough for a loss curve
 DEFAULT_SMOOTHING = 13  # slider position: weight 0.59, about TensorBoard's default 0.6 (little lag)
 DASH_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine, "dot": Qt.PenStyle.DotLine,
@@ -110,7 +112,6 @@ class CurveSet:
         smooth = self.plot.plot(pen=self._smooth_pen(c, dash, thick=True))
         self.colours[name] = colour
         self.dashes[name] = dash
-        self._update_legend()
         for item in (raw, smooth):
             item.setDownsampling(auto=True, method="peak")
             # One sample per pixel column (peak mode keeps its min and max): the same envelope as the
@@ -127,6 +128,7 @@ class CurveSet:
         series = Series()
         series.weight = self.weight
         self.series[name] = series
+        self._update_legend()
 
     @staticmethod
     def _smooth_pen(colour, dash: str, thick: bool):
@@ -138,11 +140,54 @@ class CurveSet:
         pen = item.opts["pen"]
         if (pen.widthF() > 1) != thick:
             item.setPen(self._smooth_pen(pg.mkColor(self.colours[name]), self.dashes[name], thick))
+        # one logged point (a measure taken once, at the end of a short run) is no line: a dot shows it
+        dot = points == 1
+        if (item.opts["symbol"] is not None) != dot:
+            if dot:
+                item.setSymbol("o")
+                item.setSymbolSize(7)
+                item.setSymbolPen(None)
+                item.setSymbolBrush(pg.mkBrush(self.colours[name]))
+            else:
+                item.setSymbol(None)
+
+    def _groups(self) -> dict[str, list[str]]:
+        """Per-class curves (class_count/0, class_count/1...) by their common prefix, where GROUP_MIN or
+        more share one: each such group is one legend entry instead of a line of names per few classes."""
+        groups: dict[str, list[str]] = {}
+        for name in self.colours:
+            prefix, _, index = name.rpartition("/")
+            if prefix and index.isdigit():
+                groups.setdefault(prefix, []).append(name)
+        return {prefix: names for prefix, names in groups.items() if len(names) >= GROUP_MIN}
 
     def _update_legend(self) -> None:
         # A Qt label, not a pyqtgraph LegendItem: legend anchors outlive their view box on teardown.
         # entries are joined by ordinary spaces so a long legend wraps instead of widening the window
-        self.legend.setText(" &nbsp;".join(self._entry(name, c) for name, c in self.colours.items()))
+        groups = self._groups()
+        grouped = {name: prefix for prefix, names in groups.items() for name in names}
+        entries, done = [], set()
+        for name, colour in self.colours.items():
+            prefix = grouped.get(name)
+            if prefix is None:
+                entries.append(self._entry(name, colour))
+            elif prefix not in done:
+                done.add(prefix)
+                entries.append(self._group_entry(prefix, groups[prefix]))
+        self.legend.setText(" &nbsp;".join(entries))
+
+    def _group_entry(self, prefix: str, names: list[str]) -> str:
+        """One entry for a group: struck through while all its curves are hidden, else each shown curve's
+        glyph in its colour with its index (compact: ten classes take one short line)."""
+        link = quote(prefix + GROUP_LINK)
+        indices = [name.rpartition("/")[2] for name in names]
+        text = html.escape(prefix)
+        shown = [(i, name) for i, name in zip(indices, names) if name not in self.hidden]
+        if not shown:
+            return (f"<a href='{link}' style='color:#aaaaaa; text-decoration:line-through'>"
+                    f"&#9644;&nbsp;{text}/{indices[0]}&ndash;{indices[-1]}</a>")
+        marks = "&nbsp;".join(f"<span style='color:{self.colours[name]}'>&#9644;</span>{i}" for i, name in shown)
+        return f"<a href='{link}' style='color:black; text-decoration:none'>{text}/&nbsp;{marks}</a>"
 
     def _entry(self, name: str, colour: str) -> str:
         text = html.escape(name)
@@ -154,14 +199,22 @@ class CurveSet:
                 f"<span style='color:{colour}'>{glyph}</span>&nbsp;{text}</a>")
 
     def toggle(self, link: str) -> None:
-        """Hide a shown curve or show a hidden one (the legend's links carry the quoted name)."""
+        """Hide a shown curve or show a hidden one (the legend's links carry the quoted name); a group's
+        link ("class_count/*") shows all its curves, or hides them when all are shown."""
         name = unquote(link)
-        if name not in self.series:
+        if name.endswith(GROUP_LINK) and name[:-len(GROUP_LINK)] in self._groups():
+            # a group: all of it shown when any was hidden, else all hidden
+            names = self._groups()[name[:-len(GROUP_LINK)]]
+            show = any(n in self.hidden for n in names)
+        elif name in self.series:
+            names, show = [name], name in self.hidden
+        else:
             return
-        self.hidden.symmetric_difference_update({name})
-        (self.shown.add if name not in self.hidden else self.shown.discard)(name)
-        for item in (self.raw[name], self.smooth[name]):
-            item.setVisible(name not in self.hidden)
+        for name in names:
+            (self.hidden.discard if show else self.hidden.add)(name)
+            (self.shown.add if show else self.shown.discard)(name)
+            for item in (self.raw[name], self.smooth[name]):
+                item.setVisible(show)
         self._update_legend()
         self.fit_y()  # re-fit to what is shown now
 

@@ -326,3 +326,68 @@ def test_idle_time_is_read_for_the_cpus_this_process_may_use():
     assert thread_tuner.cpu_idle(stat, {2}) == (505.0, 615.0, 1)
     assert thread_tuner.cpu_idle("garbage", {0}) is None
     assert thread_tuner.cpu_idle("cpu0 x y\n", {0}) is None
+
+
+def test_a_load_that_comes_and_goes_does_not_keep_measuring_a_losing_count():
+    # on a busy machine other jobs' bursts make 1 thread's steps 1.6x slower every other 1.5 s: each
+    # change of speed could call for a look, and each look costs a step at 2 threads (13x slower)
+    class Bursts(Machine):
+        clock = 0.0
+
+        def step(self):
+            dt = super().step() * (1.6 if not self.slow_start and int(self.clock / 1.5) % 2 else 1.0)
+            self.clock += dt
+            return dt
+
+    m = Bursts()
+    m.busy = True
+    tuner = m.tuner()
+    said, steps = run_for(tuner, m, 30.0)
+    fixed = Bursts()
+    fixed.busy = True
+    fixed_steps_ = run_for(ThreadTuner(1, set_threads=lambda n: None), fixed, 30.0)[1]
+    assert tuner.current == 1 and len(said) == 1 and steps >= 0.9 * fixed_steps_
+    assert len(tuner.looks) <= 10 and m.counts.count(2) <= 10
+
+
+def test_one_round_on_a_busy_machine_cannot_move_to_more_threads():
+    # another job's burst lands on 1 thread's first segment (1.6x slower steps): one round says 2
+    # threads are 1.45x faster; the second round (B A) shows 1 thread is the faster on this machine
+    class Burst(Machine):
+        def step(self):
+            dt = super().step()
+            return dt * 1.6 if 4 <= self.steps <= 12 else dt
+
+    m = Burst(busy={1: 0.030, 2: 0.033}, noise=0.0, slow_start=(0.5, 0.2, 0.1))
+    m.busy = True
+    tuner = m.tuner()
+    said, _ = run_for(tuner, m, 6.0)
+    assert m.counts[3:6] == [1, 1, 1] and tuner.history[0][1] == 1 and tuner.current == 1
+    assert said[0].startswith("1 thread: the machine is busy")
+
+
+def test_a_step_far_slower_at_more_threads_looks_at_once_and_a_lone_spike_changes_nothing():
+    m = Machine(noise=0.0)
+    tuner = m.tuner(window_s=1e9)            # no look from a slower window (as while such looks space out)
+    run_for(tuner, m, 5.0)
+    assert tuner.current == 2
+    m.busy, m.counts = True, []              # oversubscribed: 2 threads' steps 20x slower
+    said, _ = run_for(tuner, m, 2.0)
+    assert said[0].startswith("2 → 1 thread") and m.counts.count(2) <= 2
+
+    m = Machine(noise=0.0)
+    tuner = m.tuner()
+    run_for(tuner, m, 5.0)
+    m.quiet = dict(m.quiet)
+    spike = {"left": 1}
+
+    class Once(dict):                        # one step of 2 threads takes 0.3 s instead of 0.02
+        def __getitem__(self, n):
+            if n == 2 and spike["left"]:
+                spike["left"] -= 1
+                return 0.3
+            return dict.__getitem__(self, n)
+
+    m.quiet = Once(m.quiet)
+    said, _ = run_for(tuner, m, 5.0)
+    assert said == [] and tuner.current == 2 and tuner.history[-1][1] == 2

@@ -95,3 +95,48 @@ def test_background_work_runs_at_a_lower_priority_than_the_gui_thread(qtbot):
     worker.wait()
     assert got.args[0] > gui or got.args[0] == 19   # the GUI thread gets a core first
     assert own_nice() == gui                         # and the GUI thread's own priority is untouched
+
+
+def test_a_call_posted_for_an_object_deleted_meanwhile_is_dropped(qtbot):
+    """post_to_gui is the studio's one way from any thread to the GUI thread (workers, model hosts,
+    thumbnail readers): the call runs there unless its object was deleted by then."""
+    import threading
+
+    import shiboken6
+    from PySide6.QtCore import QObject
+
+    from studio.background import post_to_gui
+
+    kept, gone, heard = QObject(), QObject(), []
+    thread = threading.Thread(target=lambda: [post_to_gui(o, heard.append, name) for o, name in
+                                              ((gone, "gone"), (kept, "kept"))])
+    thread.start()
+    thread.join()                  # both calls are on their way
+    shiboken6.delete(gone)
+    qtbot.waitUntil(lambda: heard == ["kept"], timeout=5_000)
+
+
+def test_an_input_target_hears_its_thumbnails_on_the_gui_thread_and_a_deleted_one_nothing(qtbot, tmp_path):
+    import threading
+
+    import numpy as np
+    import shiboken6
+    from PIL import Image
+
+    from engines.families.base import InputSpec
+    from studio.input_targets import InputTarget
+
+    for i in range(2):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    spec = InputSpec("b", "images", "the second set")
+    target, doomed = InputTarget(spec), InputTarget(spec)
+    qtbot.addWidget(target)
+    threads = []
+    looked = target._on_looked
+    target._on_looked = lambda *a: (threads.append(threading.current_thread()), looked(*a))
+    doomed._on_looked = lambda *a: threads.append("deleted target called")
+    doomed.set_paths([str(tmp_path)])
+    shiboken6.delete(doomed)
+    target.set_paths([str(tmp_path)])
+    qtbot.waitUntil(lambda: "2 images" in target.status.text(), timeout=10_000)
+    assert threads == [threading.main_thread()]

@@ -199,3 +199,13 @@ def test_the_table_lines_runs_up_at_equal_steps_and_equal_time(qtbot, window, bl
     facts = {f.path: f for f in compare.lined_up()}
     assert facts[long].train_seconds <= facts[short].train_seconds + 1e-9
     assert int(compare.cell(long.name, "Steps")) <= 12
+
+
+def test_the_compare_panel_fits_its_dock_at_1280x720_without_scrolling_sideways(qtbot, laptop_window):
+    """Its rows (table moment, measure, plot, quality) were cut sideways behind a scroll bar: they wrap."""
+    window = laptop_window
+    window.show_panel("compare")
+    panel = window.panels["compare"]
+    qtbot.waitUntil(panel.isVisible)
+    scroll = window.docks["compare"].widget()
+    qtbot.waitUntil(lambda: scroll.horizontalScrollBar().maximum() == 0, timeout=3_000)

@@ -247,3 +247,30 @@ def test_a_growing_curve_keeps_its_axes_and_a_long_one_is_drawn_thin(qtbot, wind
     _settle(qtbot, panel)
     assert panel.drawn_points("loss") > THICK_POINTS and panel.losses.smooth["loss"].opts["pen"].widthF() == 1
     assert panel.loss_plot.viewRange()[0][1] >= 1011 + 2 * THICK_POINTS   # x followed the data out of its range
+
+
+def test_per_class_curves_are_one_legend_entry_that_shows_and_hides_them_all(qtbot, window):
+    """A first run ended with ten struck-through class_count entries over four lines, squeezing the plot."""
+    panel = window.panels["losses"]
+    names = {f"class_count/{i}": 10.0 * i for i in range(10)}
+    panel._on_metrics(ev.Metrics(1, {**names, "sample_diversity": 0.5}))
+    text = panel.metric_legend.text()
+    assert text.count("href=") == 2 and "class_count/0&ndash;9" in text and "line-through" in text
+    href = text.split("href='")[1].split("'")[0]
+    panel.metric_legend.linkActivated.emit(href)                       # a click on the group
+    assert all(panel.metrics.is_shown(n) for n in names) and "line-through" not in panel.metric_legend.text()
+    assert panel.metric_legend.text().count("&#9644;</span>") == 10     # a glyph per class, in its colour
+    panel.metric_legend.linkActivated.emit(href)
+    assert not any(panel.metrics.is_shown(n) for n in names) and panel.metrics.is_shown("sample_diversity")
+
+
+def test_a_measure_logged_once_is_drawn_as_a_dot(qtbot, window):
+    """A short first run logs its measures once, at the end: a one-point curve is no line, and the plot
+    showed an empty frame."""
+    panel = window.panels["losses"]
+    panel._on_metrics(ev.Metrics(157, {"sample_diversity": 0.4}))
+    _settle(qtbot, panel)
+    assert panel.metrics.smooth["sample_diversity"].opts["symbol"] == "o"
+    panel._on_metrics(ev.Metrics(300, {"sample_diversity": 0.5}))
+    _settle(qtbot, panel)
+    assert panel.metrics.smooth["sample_diversity"].opts["symbol"] is None   # a line from two points on

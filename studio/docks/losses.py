@@ -134,7 +134,9 @@ class CurveSet:
     def _smooth_pen(colour, dash: str, thick: bool):
         return pg.mkPen(colour, width=2 if thick else 1, style=DASH_STYLES[dash])
 
-    def _set_thickness(self, name: str, points: int) -> None:
+    def _style_smooth(self, name: str, points: int) -> None:
+        """The smoothed curve's look for `points` points to draw: 2 px wide up to THICK_POINTS, 1 px
+        beyond; a dot for a single point."""
         item = self.smooth[name]
         thick = points <= THICK_POINTS
         pen = item.opts["pen"]
@@ -267,7 +269,7 @@ class CurveSet:
         raw_drawn = show_raw and self.weight > 0
         for name, s in self.series.items():
             xs, ys = s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0)
-            self._set_thickness(name, len(xs))
+            self._style_smooth(name, len(xs))
             self.smooth[name].setData(xs, ys)
             if raw_drawn:
                 self.raw[name].setData(*s.display(lo, hi, LOD_POINTS))

@@ -173,6 +173,8 @@ class ThreadTuner:
         self.probes = 0
         self.history: list[tuple[int, int, str]] = []  # (steps seen, count, why) at each choice
         self.looks: list[float] = []    # seconds of stepping at each choice
+        self.reasons: list[str] = []    # why each look was taken: start, periodic, slower, faster
+        self.time_at: dict[int, list[float]] = {}   # count -> [steps, seconds] it trained
         self.last_test: dict | None = None   # the last decision's figures (for tests and the log)
         self._sure = False               # was the last choice sure (the test decided, or one count was clear)?
         self._free_then: bool | None = None   # were the cores free at the last choice (None: not measured)?
@@ -195,6 +197,9 @@ class ThreadTuner:
         seconds = max(0.0, float(seconds))
         self._seen += 1
         self._clock += seconds
+        at = self.time_at.setdefault(self.current, [0, 0.0])
+        at[0] += 1
+        at[1] += seconds
         if self.phase == "fixed":
             return None
         if self.phase == "warmup":
@@ -403,6 +408,7 @@ class ThreadTuner:
         why = self._explain(chosen, test, confident)
         self.history.append((self._seen, chosen, why))
         self.looks.append(self._clock)
+        self.reasons.append(self._reason)
         return why if self._reason == "start" or changed else None
 
     def _switch_to(self, n: int) -> None:

@@ -113,6 +113,8 @@ def test_moves_when_another_job_starts_and_back_when_it_ends():
     m.busy = False                          # it ends: found by the next look (1 s, then 10 s later)
     said, _ = run_for(tuner, m, 12.0)
     assert tuner.current == 2 and len(said) == 1 and said[0].startswith("1 → 2 threads: the cores are free")
+    assert tuner.reasons[:2] == ["start", "slower"] and len(tuner.reasons) == len(tuner.looks)
+    assert sum(n for n, _ in tuner.time_at.values()) == m.steps   # where the training time went, by count
 
 
 def test_close_counts_do_not_flap_and_looks_thin_out():

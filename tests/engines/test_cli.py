@@ -169,7 +169,9 @@ def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys
     run = train_tiny_run(tmp_path, steps=4)
     model = tmp_path / "digits.safetensors"
     assert main(["export", str(run), "--out", str(model)]) == 0
-    assert "dcgan, step 4" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "dcgan, step 4" in said
+    assert f"genstudio sample {model} --n 16" in said    # the path as given, not the bare file name
     with safe_open(str(model), "pt") as f:  # a plain safetensors file other tools can read
         assert json.loads(f.metadata()["genstudio"])["family"] == "dcgan" and len(list(f.keys())) > 0
     ckpt = sorted((run / "checkpoints").glob("*.safetensors"))[-1]

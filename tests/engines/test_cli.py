@@ -219,3 +219,19 @@ def test_train_takes_a_cpu_thread_count_and_says_it(tmp_path, capsys):
         assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_says_when_loose_files_next_to_class_folders_drop_the_labels(tmp_path, capsys):
+    """A stray image beside class subfolders makes the set unlabelled; `scan` said so but `train`
+    (say of a cgan) went on silently unconditional."""
+    data = tmp_path / "data"
+    for name in ("a", "b"):
+        (data / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (16, 16), color=i * 40).save(data / name / f"{i}.png")
+    Image.new("L", (16, 16)).save(data / "stray.png")
+    assert main(["train", "--family", "dcgan", "--data", str(data), "--out", str(tmp_path / "run"), "--size", "16",
+                 "--steps", "1", "--batch-size", "4", "--set", "n_samples=4", "--set", "g_width=8",
+                 "--set", "d_width=8", "--set", "latent_dim=8"]) == 0
+    out = capsys.readouterr().out
+    assert "unlabelled" in out and "note: loose files next to class folders" in out

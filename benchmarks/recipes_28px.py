@@ -247,9 +247,11 @@ def table_markdown(results: Path | None = None) -> str:
         # a run of the mark's own length beats a snapshot of a longer one; else the later file
         if best is None or own_run or best[1].get("budget_s") != row["mark_s"]:
             chosen[key] = (fname, row)
-    floors = []
+    floors, floor_classes = [], []
     for fname in sorted({f for f, _ in chosen.values()}):
-        floors.append(json.loads((results / fname).read_text())["figures"]["floor"]["frechet"])
+        floor = json.loads((results / fname).read_text())["figures"]["floor"]
+        floors.append(floor["frechet"])
+        floor_classes.append(floor.get("classes", 10))
     head = (f"| family | " + " | ".join(f"Fréchet @ {m} CPU-min" for m in TABLE_MINUTES)
             + " | classes (last mark) | steps (last mark) | CPU-ms / sample | results |")
     lines = [head, "|---|" + "---:|" * (len(TABLE_MINUTES) + 3) + "---|"]
@@ -273,8 +275,9 @@ def table_markdown(results: Path | None = None) -> str:
         else:
             extra = ["", "", "", ""]
         lines.append(f"| {name} | " + " | ".join(cells + extra) + " |")
-    floor = f"{np.mean(floors):.1f}" if floors else "not run"
-    lines.append(f"| real vs real (held-out digits) | {floor} | | | 10 | | | |")
+    floor = _figure(floors) if floors else "not run"
+    classes = _figure(floor_classes) if floors else ""
+    lines.append(f"| real vs real (held-out digits) | {floor} | | | {classes} | | | |")
     notes = [f"Fréchet distance of {TABLE_SAMPLES} samples to the {TABLE_SIZE} px training digits (mean ± sd over the seeds named; lower is better)."]
     if snapshot_used:
         notes.append("\\* measured part-way through a longer run of the same recipe (e.g. the 2-minute figure is the "

@@ -229,11 +229,12 @@ def table_rows(results: Path) -> list[tuple[str, dict]]:
     return out
 
 
-def _figure(values: list[float]) -> str:
+def _figure(values: list[float], digits: int = 1) -> str:
+    """One value, or mean ± sd over seeds (with `digits` decimals; thousands separated)."""
     v = np.asarray(values, float)
     if len(v) == 1:
-        return f"{v[0]:.1f}"
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
+        return f"{v[0]:,.{digits}f}"
+    return f"{v.mean():,.{digits}f} ± {v.std(ddof=1):,.{digits}f}"
 
 
 def table_markdown(results: Path | None = None) -> str:
@@ -270,13 +271,13 @@ def table_markdown(results: Path | None = None) -> str:
             last = [r for _, r in rows]
             files |= {f for f, _ in rows}
         if last:
-            extra = [_figure([r["classes"] for r in last]), _figure([r["steps"] for r in last]),
+            extra = [_figure([r["classes"] for r in last], 0 if len(last) == 1 else 1), _figure([r["steps"] for r in last], 0),
                      _figure([r["ms_per_sample"] for r in last]), ", ".join(f"`{f}`" for f in sorted(files))]
         else:
             extra = ["", "", "", ""]
         lines.append(f"| {name} | " + " | ".join(cells + extra) + " |")
     floor = _figure(floors) if floors else "not run"
-    classes = _figure(floor_classes) if floors else ""
+    classes = _figure(floor_classes, 0) if floors else ""
     lines.append(f"| real vs real (held-out digits) | {floor} | | | {classes} | | | |")
     notes = [f"Fréchet distance of {TABLE_SAMPLES} samples to the {TABLE_SIZE} px training digits (mean ± sd over the seeds named; lower is better)."]
     if snapshot_used:

@@ -46,4 +46,4 @@ def test_table_counts_the_current_recipe_only_and_marks_snapshots(bench, tmp_pat
     assert "| not run | 40.0 (seed 0) | not run |" in lines["progan"]
     assert "not run | not run | not run" in lines["biggan"]
     assert "99.0" not in table and "77.0" not in table and "50.0" not in table
-    assert "| 4.0 | | | 10.0 |" in lines["real vs real (held-out digits)"]
+    assert "| 4.0 | | | 10 |" in lines["real vs real (held-out digits)"]

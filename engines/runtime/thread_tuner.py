@@ -482,7 +482,7 @@ class ThreadTuner:
         elif runner > chosen and 1 / ratio >= 1 + self.tie and not free:
             cause = "more threads gain too little on a busy machine"
         else:
-            cause = "more threads gain nothing for this model"
+            cause = "more threads gain nothing for this model" if free else "more threads gain nothing on the busy machine"
         if ratio >= 1 + self.tie:
             detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
         elif 1 / ratio >= 1 + self.tie:

@@ -99,23 +99,40 @@ def measure(family: str, size: int, threads: int, seconds: float, seed: int, smo
     settings = replace_checked(settings, steps=10_000_000, time_limit=seconds, seed=seed, threads=threads,
                                sample_every=0, sample_seconds=0.0, n_samples=1, checkpoint_every=0,
                                validate_every=0, monitor_every=0, **({"batch_size": 4} if smoke else {}))
-    trainer = Trainer.new(family, config, settings, data, None, inputs=inputs)
-    notes, t0, started, first_step, idle0, cpu0 = [], None, None, None, None, None
-    for e in trainer.run():
-        if isinstance(e, ev.Started):
-            started = e.threads
-        elif isinstance(e, ev.Samples) and t0 is None:
-            t0 = time.perf_counter()   # the step-0 grid is drawn: training starts as the loop goes on
-            first_step, idle0, cpu0 = trainer.step, cpu_idle(), time.process_time()
-        elif isinstance(e, ev.Note) and e.kind == "threads":
-            notes.append([e.step, e.message])
-        elif isinstance(e, ev.Failed):
-            raise SystemExit(f"{family} failed: {e.message}")
+    from engines.train import loop
+
+    tuners, made = [], loop.tuner_for
+
+    def keep(*args, **kwargs):   # the tuner the loop makes, to report where its time went
+        tuner = made(*args, **kwargs)
+        tuners.append(tuner)
+        return tuner
+
+    loop.tuner_for = keep
+    try:
+        trainer = Trainer.new(family, config, settings, data, None, inputs=inputs)
+        notes, t0, started, first_step, idle0, cpu0 = [], None, None, None, None, None
+        for e in trainer.run():
+            if isinstance(e, ev.Started):
+                started = e.threads
+            elif isinstance(e, ev.Samples) and t0 is None:
+                t0 = time.perf_counter()   # the step-0 grid is drawn: training starts as the loop goes on
+                first_step, idle0, cpu0 = trainer.step, cpu_idle(), time.process_time()
+            elif isinstance(e, ev.Note) and e.kind == "threads":
+                notes.append([e.step, e.message])
+            elif isinstance(e, ev.Failed):
+                raise SystemExit(f"{family} failed: {e.message}")
+    finally:
+        loop.tuner_for = made
     wall = time.perf_counter() - t0
     own, idle1 = time.process_time() - cpu0, cpu_idle()
     steps = trainer.step - first_step
     out = {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 3),
            "started_threads": started, "final_threads": torch.get_num_threads(), "notes": notes}
+    if tuners and tuners[0] is not None:   # automatic: its looks and the training time at each count
+        tuner = tuners[0]
+        out["looks"] = {r: tuner.reasons.count(r) for r in dict.fromkeys(tuner.reasons)}
+        out["seconds_at"] = {str(c): round(s, 2) for c, (n, s) in sorted(tuner.time_at.items())}
     if idle0 and idle1 and idle1[1] > idle0[1]:   # how busy the machine was: idle cores, and the cores
         idle = idle1[2] * (idle1[0] - idle0[0]) / (idle1[1] - idle0[1])   # neither idle nor this run's
         out.update(idle_cores=round(idle, 2), others_cores=round(max(0.0, idle1[2] - idle - own / wall), 2))

@@ -13,7 +13,10 @@ to a ThreadTuner, which
   slow), in rounds of paired, alternated order (A B, then B A, …: a load that rises or falls during
   the probe treats every count alike); a count whose first step is far slower than the best so far
   is dropped at once (`give_up`: a hopeless count costs one step), one `clear`ly slower over at least
-  `confident_steps` steps ends its segment there and is dropped after the round;
+  `confident_steps` steps ends its segment there and is dropped after the round (fewer threads only
+  after two rounds unless the cores more would use were idle); where the cores more threads would use
+  were seen busy, more threads get no allowance: their first step counts and one `clear`ly slower
+  step drops them from the look;
 - decides between the two fastest left with a sequential test on the rounds' speed ratios (each
   round compares the counts measured next to each other in time): more threads when their gain is
   above `needed` with confidence (mean log ratio beyond `z` standard errors), fewer when it is below
@@ -30,7 +33,10 @@ to a ThreadTuner, which
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
   `max_check_s` while a choice stands; half that after an unsure choice),
   and at once when the last `window_s` seconds of steps are `drift` times slower or faster than the
-  kept count measured (another job started or ended); such looks that change nothing space out
+  kept count measured (another job started or ended), when one step at more threads than the fewest
+  is far slower (`give_up` × `drift`), and when fewer threads were chosen on a busy machine and the
+  cores they leave turn idle (the other job ended: their speed need not change); such looks that
+  change nothing space out
   (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over ~5% of the time between
   them), so a load that comes and goes does not keep measuring a count that loses.
 
@@ -168,11 +174,14 @@ class ThreadTuner:
         self._spent: dict[int, float] = {}          # count -> seconds of this probe's steps at it
         self._idle: dict[int, list[float]] = {}     # count -> [idle, total, cpus] while it trained
         self._mark: tuple[float, float, int] | None = None   # idle time when the segment began
+        self._marks: deque[tuple[float, tuple[float, float, int] | None]] = deque(maxlen=3)   # steady: (clock, idle)
         self._dropped: set[int] = set()
         self._segment = [0, 0.0]         # steps, seconds of the segment under way
         self.probes = 0
         self.history: list[tuple[int, int, str]] = []  # (steps seen, count, why) at each choice
         self.looks: list[float] = []    # seconds of stepping at each choice
+        self.reasons: list[str] = []    # why each look was taken: start, periodic, slower, faster
+        self.time_at: dict[int, list[float]] = {}   # count -> [steps, seconds] it trained
         self.last_test: dict | None = None   # the last decision's figures (for tests and the log)
         self._sure = False               # was the last choice sure (the test decided, or one count was clear)?
         self._free_then: bool | None = None   # were the cores free at the last choice (None: not measured)?
@@ -195,6 +204,9 @@ class ThreadTuner:
         seconds = max(0.0, float(seconds))
         self._seen += 1
         self._clock += seconds
+        at = self.time_at.setdefault(self.current, [0, 0.0])
+        at[0] += 1
+        at[1] += seconds
         if self.phase == "fixed":
             return None
         if self.phase == "warmup":
@@ -208,6 +220,8 @@ class ThreadTuner:
         return self._steady_step(seconds)
 
     def _steady_step(self, seconds: float) -> str | None:
+        if not self._marks or self._clock - self._marks[-1][0] >= self.window_s / 2:
+            self._marks.append((self._clock, self._idle_now()))   # for a look seeded with these steps
         self._recent.append(seconds)
         total = sum(self._recent)
         while len(self._recent) > 3 and total - self._recent[0] >= self.window_s:
@@ -223,6 +237,15 @@ class ThreadTuner:
             if mean * self.drift < self._reference:
                 self._begin_probe("faster", seed=(len(self._recent), total))
                 return None
+        if (self._free_then is False and self.current < self.candidates[-1] and len(self._marks) >= 3
+                and self._clock >= self._next_drift and total >= self.segment_s):
+            # fewer threads were chosen on a busy machine: when the cores they leave turn idle, look
+            then, now = self._marks[0][1], self._marks[-1][1]
+            if then is not None and now is not None and now[1] > then[1]:
+                idle = now[2] * (now[0] - then[0]) / (now[1] - then[1])
+                if idle >= self.free_share * (self.candidates[-1] - self.current):
+                    self._begin_probe("freed", seed=(len(self._recent), total))
+                    return None
         if self._clock >= self._next_check:
             seed = (len(self._recent), total) if total >= self.segment_s else None
             self._begin_probe("periodic", seed=seed)
@@ -243,6 +266,10 @@ class ThreadTuner:
         if seed is not None:
             self._rounds[0][self.current] = (int(seed[0]), float(seed[1]))
             order = order[1:]
+            then, now = (self._marks[0][1] if self._marks else None), self._idle_now()
+            if then is not None and now is not None and now[1] > then[1]:   # idle while the seed trained
+                self._idle[self.current] = [now[0] - then[0], now[1] - then[1], float(now[2])]
+        self._marks.clear()
         self._plan = order
         self._begin_segment(self._plan[0])
 
@@ -278,18 +305,27 @@ class ThreadTuner:
         rates = [s / n for c, (n, s) in self._totals().items() if c != other_than and c not in self._dropped and n]
         return min(rates, default=None)
 
+    def _busy_below(self, count: int) -> bool:
+        """Were the cores that `count` threads would add busy while fewer trained in this probe?"""
+        fewer = [c for c in self._idle if c < count]
+        return bool(fewer) and self._cores_free(max(fewer), count) is False
+
     def _probe_step(self, seconds: float) -> str | None:
         count = self.current
+        # on a machine seen busy, more threads get no allowance: their first step counts, and one
+        # `clear`ly slower step drops them from this look (a wrong "more" costs most there)
+        busy = self._busy_below(count)
+        give_up = self.clear if busy else self.give_up
         if count not in self._used:   # its first step starts OpenMP's threads: not a measure of the count,
             self._used.add(count)     # unless it is hopeless anyway
             best = self._best_seconds(count)
-            if best is None or seconds <= self.give_up * best:
+            if not busy and (best is None or seconds <= give_up * best):
                 return None
         self._segment[0] += 1
         self._segment[1] += seconds
         best = self._best_seconds(count)
         steps, spent = self._segment
-        hopeless = best is not None and spent / steps > self.give_up * best
+        hopeless = best is not None and spent / steps > give_up * best
         enough = spent >= self.segment_s and (steps >= self.segment_steps or spent >= self.segment_max_s)
         clearly_slower = best is not None and steps >= self.confident_steps and spent / steps > self.clear * best
         if not (hopeless or enough or clearly_slower):
@@ -376,8 +412,9 @@ class ThreadTuner:
         self._switch_to(chosen)
         self._reference = left[chosen]
         self._sure = confident
-        if test is not None:
-            self._free_then = test["free"]
+        if self._idle:   # the cores' state at this choice: were more threads' cores idle at the fewest?
+            fewest = min(self._idle)
+            self._free_then = self._cores_free(fewest, self.candidates[-1]) if fewest < self.candidates[-1] else None
         self._recent.clear()
         self.probes += 1
         changed = chosen != self._before
@@ -392,7 +429,7 @@ class ThreadTuner:
         lost = sum(spent * max(0.0, 1 - self._reference * totals[c][0] / max(totals[c][1], 1e-12))
                    for c, spent in self._spent.items() if c != chosen)
         self._next_check = self._clock + max(interval, 20 * lost)
-        if self._reason in ("slower", "faster"):
+        if self._reason in ("slower", "faster", "freed"):
             # a change of speed that changed nothing (a load that comes and goes): the next such look
             # waits twice as long, and like any look costs at most ~5% of the time until the next
             self._drift_gap = self.drift_gap_s if changed else min(self.max_drift_gap_s, 2 * self._drift_gap)
@@ -403,6 +440,7 @@ class ThreadTuner:
         why = self._explain(chosen, test, confident)
         self.history.append((self._seen, chosen, why))
         self.looks.append(self._clock)
+        self.reasons.append(self._reason)
         return why if self._reason == "start" or changed else None
 
     def _switch_to(self, n: int) -> None:

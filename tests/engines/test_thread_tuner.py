@@ -113,6 +113,8 @@ def test_moves_when_another_job_starts_and_back_when_it_ends():
     m.busy = False                          # it ends: found by the next look (1 s, then 10 s later)
     said, _ = run_for(tuner, m, 12.0)
     assert tuner.current == 2 and len(said) == 1 and said[0].startswith("1 → 2 threads: the cores are free")
+    assert tuner.reasons[:2] == ["start", "slower"] and len(tuner.reasons) == len(tuner.looks)
+    assert sum(n for n, _ in tuner.time_at.values()) == m.steps   # where the training time went, by count
 
 
 def test_close_counts_do_not_flap_and_looks_thin_out():
@@ -391,3 +393,29 @@ def test_a_step_far_slower_at_more_threads_looks_at_once_and_a_lone_spike_change
     m.quiet = Once(m.quiet)
     said, _ = run_for(tuner, m, 5.0)
     assert said == [] and tuner.current == 2 and tuner.history[-1][1] == 2
+
+
+def test_on_a_machine_seen_busy_more_threads_get_one_step():
+    # 2 threads 1.5x slower (not 2x: no "hopeless" allowance would stop them): where the second core
+    # was seen busy while 1 thread trained, a clearly slower step at 2 ends their turn, the first too
+    m = Noisy({1: 0.030, 2: 0.045}, seed=0, sd=0.0, idle_cores=0.0)
+    tuner = m.tuner()
+    said, _ = run_for(tuner, m, 2.0)
+    assert tuner.history[0][1] == 1 and m.counts.count(2) == 1
+    m = Noisy({1: 0.030, 2: 0.045}, seed=0, sd=0.0)   # cores idle: OpenMP's start is allowed for
+    tuner = m.tuner()
+    run_for(tuner, m, 2.0)
+    assert tuner.history[0][1] == 1 and m.counts.count(2) == 3
+
+
+def test_when_the_cores_fewer_threads_left_turn_idle_it_looks():
+    # chosen on a busy machine: 1 thread (2 were slower); the other job ends, which leaves 1 thread's
+    # speed as it was (no change of speed to notice) but the second core idle: a look finds 2 faster
+    m = Noisy({1: 0.030, 2: 0.045}, seed=0, sd=0.0, idle_cores=0.0)
+    tuner = m.tuner()
+    run_for(tuner, m, 2.0)
+    assert tuner.current == 1
+    m.quiet, m.idle_cores = {1: 0.030, 2: 0.020}, None
+    said, _ = run_for(tuner, m, 4.0)
+    assert tuner.current == 2 and said[0].startswith("1 → 2 threads: the cores are free")
+    assert tuner.reasons[-1] == "freed"

@@ -302,10 +302,6 @@ class ThreadTuner:
                 t[1] += s
         return totals
 
-    def _best_count(self, other_than: int) -> int:
-        rates = {c: s / n for c, (n, s) in self._totals().items() if c != other_than and c not in self._dropped and n}
-        return min(rates, key=rates.get) if rates else other_than
-
     def _best_seconds(self, other_than: int) -> float | None:
         rates = [s / n for c, (n, s) in self._totals().items() if c != other_than and c not in self._dropped and n]
         return min(rates, default=None)
@@ -331,9 +327,6 @@ class ThreadTuner:
         best = self._best_seconds(count)
         steps, spent = self._segment
         hopeless = best is not None and spent / steps > give_up * best
-        if hopeless and count < self._best_count(count) and not (
-                len(self._rounds) >= self.min_rounds or self._cores_free(count, self._best_count(count))):
-            hopeless = False   # fewer threads are not given up on one round's say-so (see _after_round)
         enough = spent >= self.segment_s and (steps >= self.segment_steps or spent >= self.segment_max_s)
         clearly_slower = best is not None and steps >= self.confident_steps and spent / steps > self.clear * best
         if not (hopeless or enough or clearly_slower):

@@ -1,10 +1,10 @@
 """Automatic CPU threads against fixed counts, with and without other work on the machine.
 
-    nice -n 10 python benchmarks/threads_under_load.py --loads 0 --seconds 12 --variant quiet
-                                                        # no load (~5 min): on a quiet machine
-    nice -n 10 python benchmarks/threads_under_load.py --loads 2 --seconds 12 --variant load2
-                                                        # a 2-thread load (~5 min)
-    nice -n 10 python benchmarks/threads_under_load.py  # both, 15 s each (~12 min)
+    nice -n 10 python benchmarks/threads_under_load.py --loads 0 --seconds 30 --variant quiet
+                                                        # no load (~11 min): on a quiet machine
+    nice -n 10 python benchmarks/threads_under_load.py --loads 1 --seconds 30 --variant load1
+                                                        # one competing busy thread (~11 min)
+    nice -n 10 python benchmarks/threads_under_load.py  # no load and one thread per core, 15 s each (~12 min)
     nice -n 10 python benchmarks/threads_under_load.py --spin           # also 1 per core with spinning waits
     python benchmarks/threads_under_load.py --smoke                     # seconds; run by the tests
 
@@ -17,6 +17,8 @@ spinning waits (what genstudio did before; not a candidate for "best fixed"). Ev
 fresh process training for --seconds of wall time, timed from the first training step (construction
 and the step-0 grid not counted; the tuner's warm-up and probing steps are); the modes are paired and
 alternated (their order rotates every repetition) so a machine whose load drifts treats them alike.
+30-s runs weigh the tuner's first look (a couple of seconds) about as a run of minutes does; each
+automatic run also records its looks by reason and the seconds it trained at each count.
 Goals: under load auto >= 0.9x the best fixed count, without load >= 0.95x.
 
 Writes benchmarks/results/threads_under_load.json, or threads_under_load-VARIANT.json with --variant
@@ -99,23 +101,40 @@ def measure(family: str, size: int, threads: int, seconds: float, seed: int, smo
     settings = replace_checked(settings, steps=10_000_000, time_limit=seconds, seed=seed, threads=threads,
                                sample_every=0, sample_seconds=0.0, n_samples=1, checkpoint_every=0,
                                validate_every=0, monitor_every=0, **({"batch_size": 4} if smoke else {}))
-    trainer = Trainer.new(family, config, settings, data, None, inputs=inputs)
-    notes, t0, started, first_step, idle0, cpu0 = [], None, None, None, None, None
-    for e in trainer.run():
-        if isinstance(e, ev.Started):
-            started = e.threads
-        elif isinstance(e, ev.Samples) and t0 is None:
-            t0 = time.perf_counter()   # the step-0 grid is drawn: training starts as the loop goes on
-            first_step, idle0, cpu0 = trainer.step, cpu_idle(), time.process_time()
-        elif isinstance(e, ev.Note) and e.kind == "threads":
-            notes.append([e.step, e.message])
-        elif isinstance(e, ev.Failed):
-            raise SystemExit(f"{family} failed: {e.message}")
+    from engines.train import loop
+
+    tuners, made = [], loop.tuner_for
+
+    def keep(*args, **kwargs):   # the tuner the loop makes, to report where its time went
+        tuner = made(*args, **kwargs)
+        tuners.append(tuner)
+        return tuner
+
+    loop.tuner_for = keep
+    try:
+        trainer = Trainer.new(family, config, settings, data, None, inputs=inputs)
+        notes, t0, started, first_step, idle0, cpu0 = [], None, None, None, None, None
+        for e in trainer.run():
+            if isinstance(e, ev.Started):
+                started = e.threads
+            elif isinstance(e, ev.Samples) and t0 is None:
+                t0 = time.perf_counter()   # the step-0 grid is drawn: training starts as the loop goes on
+                first_step, idle0, cpu0 = trainer.step, cpu_idle(), time.process_time()
+            elif isinstance(e, ev.Note) and e.kind == "threads":
+                notes.append([e.step, e.message])
+            elif isinstance(e, ev.Failed):
+                raise SystemExit(f"{family} failed: {e.message}")
+    finally:
+        loop.tuner_for = made
     wall = time.perf_counter() - t0
     own, idle1 = time.process_time() - cpu0, cpu_idle()
     steps = trainer.step - first_step
     out = {"steps": steps, "wall_s": round(wall, 3), "steps_per_s": round(steps / wall, 3),
            "started_threads": started, "final_threads": torch.get_num_threads(), "notes": notes}
+    if tuners and tuners[0] is not None:   # automatic: its looks and the training time at each count
+        tuner = tuners[0]
+        out["looks"] = {r: tuner.reasons.count(r) for r in dict.fromkeys(tuner.reasons)}
+        out["seconds_at"] = {str(c): round(s, 2) for c, (n, s) in sorted(tuner.time_at.items())}
     if idle0 and idle1 and idle1[1] > idle0[1]:   # how busy the machine was: idle cores, and the cores
         idle = idle1[2] * (idle1[0] - idle0[0]) / (idle1[1] - idle0[1])   # neither idle nor this run's
         out.update(idle_cores=round(idle, 2), others_cores=round(max(0.0, idle1[2] - idle - own / wall), 2))

@@ -117,10 +117,12 @@ def _quantum(span: float) -> float:
 
 
 def steady_range(current: tuple[float, float] | None, needed: tuple[float, float] | None,
-                 grow: float = 0.0, loose: float = 1.5) -> tuple[float, float] | None:
+                 grow: float = 0.0, loose: float = 1.5, rounded: bool = True,
+                 pad: float = 0.0) -> tuple[float, float] | None:
     """The range to show for a live plot: `current` kept while it holds `needed` and is at most `loose`
-    times as wide, else `needed` rounded outwards to a round step (and widened by `grow` of its span at
-    the high end, where a live x range grows). A range that moves on every redraw re-lays out its axis
+    times as wide, else `needed` widened by `pad` of its span on each side and `grow` more at the high
+    end (where a live x range grows) and, if `rounded`, rounded outwards to a round step (a y range:
+    the data moves both ways). A range that moves on every redraw re-lays out its axis
     text and transforms every curve again each time (most of a live redraw); a steady one changes only
     when the data leaves it or has shrunk well inside it."""
     if needed is None:
@@ -133,8 +135,11 @@ def steady_range(current: tuple[float, float] | None, needed: tuple[float, float
         c_lo, c_hi = current
         if c_lo <= lo and hi <= c_hi and (c_hi - c_lo) <= loose * span:
             return current
+    lo, hi = lo - pad * span, hi + (pad + grow) * span
+    if not rounded:
+        return lo, hi
     step = _quantum(span)
-    return math.floor(lo / step) * step, math.ceil((hi + grow * span) / step) * step
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step
 
 
 class ExtentCache:

@@ -81,7 +81,9 @@ def solid_grid(axis, background: str, foreground: str) -> None:
     back, fore = QColor(background), QColor(foreground)
     mixed = QColor(*(round(b + (f - b) * strength) for b, f in zip(back.getRgb()[:3], fore.getRgb()[:3])))
     axis.setTickPen(mixed)
-    axis.setStyle(tickAlpha=255)
+    # pyqtgraph fades finer tick levels by their alpha; opaque lines cannot fade, so the finest level
+    # (a line every few steps) is left out rather than drawn as strong as the major lines
+    axis.setStyle(tickAlpha=255, maxTickLevel=1)
 
 
 def restyle_plots(root: QWidget) -> None:

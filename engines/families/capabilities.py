@@ -344,7 +344,8 @@ def why_not(x, name: str) -> str:
     """One sentence saying why `name` is unavailable (empty when it is available)."""
     if has(x, name):
         return ""
-    family = getattr(_cls(x), "family", "") or _cls(x).__name__
+    # an engine's own family name (a GAN recipe's "sngan") before its class's ("gan")
+    family = getattr(x, "family", "") or _cls(x).__name__
     sentence = f"{family} has no {_WHAT[name]}"
     others = [n for n in ("translate", "sample", "latent") if n != name and has(x, n)]
     if name in ("sample", "latent") and "translate" in others:

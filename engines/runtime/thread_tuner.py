@@ -13,12 +13,16 @@ to a ThreadTuner, which
   slow), in rounds of paired, alternated order (A B, then B A, …: a load that rises or falls during
   the probe treats every count alike); a count whose first step is far slower than the best so far
   is dropped at once (`give_up`: a hopeless count costs one step), one `clear`ly slower over at least
-  `confident_steps` steps ends its segment there and is dropped after the round;
+  `confident_steps` steps ends its segment there and is dropped after the round (fewer threads only
+  after two rounds unless the cores more would use were idle); where the cores more threads would use
+  were seen busy, more threads get no allowance: their first step counts and one `clear`ly slower
+  step drops them from the look;
 - decides between the two fastest left with a sequential test on the rounds' speed ratios (each
-  round compares the counts measured next to each other in time): more threads when their gain is
-  above `needed` with confidence (mean log ratio beyond `z` standard errors), fewer when it is below
-  with confidence, else another round, up to `max_rounds`, then the mean decides and the choice is
-  looked at again sooner. The gain needed for more threads is asymmetric: a `tie` (2%) when the
+  round compares the counts measured next to each other in time): after `min_rounds` rounds, more
+  threads when their gain is surely above what they need (the mean log ratio over the rounds, less
+  Student's t one-sided 90% quantile times its standard error, above it), fewer when it is surely
+  below, else another round, up to `max_rounds`; then the mean decides and the choice is looked at
+  again sooner. The gain needed for more threads is asymmetric: a `tie` (2%) when the
   cores more threads would use were idle while fewer threads trained (system-wide idle CPU time of
   the CPUs this process may use, from /proc/stat, is an independent witness of a free machine), but
   `busy_gain` (10%) when they were not or it cannot be read: on a busy machine a wrong "more" can
@@ -30,9 +34,12 @@ to a ThreadTuner, which
 - looks again `first_check_s` seconds of stepping after a choice (the interval doubles up to
   `max_check_s` while a choice stands; half that after an unsure choice),
   and at once when the last `window_s` seconds of steps are `drift` times slower or faster than the
-  kept count measured (another job started or ended); such looks that change nothing space out
-  (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over ~5% of the time between
-  them), so a load that comes and goes does not keep measuring a count that loses.
+  kept count measured (another job started or ended), when one step at more threads than the fewest
+  is far slower (`give_up` × `drift`), and when fewer threads were chosen on a busy machine and the
+  cores they leave turn idle (the other job ended: their speed need not change); such looks that
+  change nothing space out (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over
+  ~5% of the time between them), so a load that comes and goes does not keep measuring a count that
+  loses.
 
 Only the counts it is not keeping cost anything, and only while measured (close counts, the ones
 that need many rounds, cost little each). Probing steps are real training steps (counted in the step
@@ -120,7 +127,7 @@ def cpu_idle(stat: str | None = None, cpus: set[int] | None = None) -> tuple[flo
         return None
 
 
-# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: 1.3)
+# one-sided 90% quantiles of Student's t for 1, 2, … degrees of freedom (beyond the table: its last)
 _T90 = (3.078, 1.886, 1.638, 1.533, 1.476, 1.440, 1.415, 1.397, 1.383)
 
 
@@ -163,15 +170,19 @@ class ThreadTuner:
         self._reason = "start"
         self._before = self.current
         self._plan: list[int] = []       # counts still to measure in this round
+        self._order0: list[int] = []     # the first round's order (later rounds alternate it)
         self._rounds: list[dict[int, tuple[int, float]]] = []   # per round: count -> (steps, seconds)
         self._spent: dict[int, float] = {}          # count -> seconds of this probe's steps at it
         self._idle: dict[int, list[float]] = {}     # count -> [idle, total, cpus] while it trained
         self._mark: tuple[float, float, int] | None = None   # idle time when the segment began
+        self._marks: deque[tuple[float, tuple[float, float, int] | None]] = deque(maxlen=3)   # steady: (clock, idle)
         self._dropped: set[int] = set()
         self._segment = [0, 0.0]         # steps, seconds of the segment under way
         self.probes = 0
         self.history: list[tuple[int, int, str]] = []  # (steps seen, count, why) at each choice
         self.looks: list[float] = []    # seconds of stepping at each choice
+        self.reasons: list[str] = []    # why each look was taken: start, periodic, slower, faster
+        self.time_at: dict[int, list[float]] = {}   # count -> [steps, seconds] it trained
         self.last_test: dict | None = None   # the last decision's figures (for tests and the log)
         self._sure = False               # was the last choice sure (the test decided, or one count was clear)?
         self._free_then: bool | None = None   # were the cores free at the last choice (None: not measured)?
@@ -194,6 +205,9 @@ class ThreadTuner:
         seconds = max(0.0, float(seconds))
         self._seen += 1
         self._clock += seconds
+        at = self.time_at.setdefault(self.current, [0, 0.0])
+        at[0] += 1
+        at[1] += seconds
         if self.phase == "fixed":
             return None
         if self.phase == "warmup":
@@ -207,18 +221,32 @@ class ThreadTuner:
         return self._steady_step(seconds)
 
     def _steady_step(self, seconds: float) -> str | None:
+        if not self._marks or self._clock - self._marks[-1][0] >= self.window_s / 2:
+            self._marks.append((self._clock, self._idle_now()))   # for a look seeded with these steps
         self._recent.append(seconds)
         total = sum(self._recent)
         while len(self._recent) > 3 and total - self._recent[0] >= self.window_s:
             total -= self._recent.popleft()
+        if self._reference and self.current > self.candidates[0] and seconds > self.give_up * self.drift * self._reference:
+            self._begin_probe("slower")   # one step far slower at more threads: oversubscribed now?
+            return None
         if self._reference and len(self._recent) >= 3 and total >= self.window_s and self._clock >= self._next_drift:
             mean = total / len(self._recent)
             if mean > self.drift * self._reference:
-                self._begin_probe("slower", seed=(len(self._recent), total))
+                self._begin_probe("slower")
                 return None
             if mean * self.drift < self._reference:
                 self._begin_probe("faster", seed=(len(self._recent), total))
                 return None
+        if (self._free_then is False and self.current < self.candidates[-1] and len(self._marks) >= 3
+                and self._clock >= self._next_drift and total >= self.segment_s):
+            # fewer threads were chosen on a busy machine: when the cores they leave turn idle, look
+            then, now = self._marks[0][1], self._marks[-1][1]
+            if then is not None and now is not None and now[1] > then[1]:
+                idle = now[2] * (now[0] - then[0]) / (now[1] - then[1])
+                if idle >= self.free_share * (self.candidates[-1] - self.current):
+                    self._begin_probe("freed", seed=(len(self._recent), total))
+                    return None
         if self._clock >= self._next_check:
             seed = (len(self._recent), total) if total >= self.segment_s else None
             self._begin_probe("periodic", seed=seed)
@@ -227,14 +255,22 @@ class ThreadTuner:
     # --- probing --------------------------------------------------------------------------------
     def _begin_probe(self, reason: str, seed: tuple[int, float] | None = None) -> None:
         """Measure every candidate, the count in use first. `seed`: the count in use was just measured
-        while training (steps, seconds), so the probe starts with the others."""
+        while training (steps, seconds), so the probe starts with the others. After a slowdown the
+        fewest threads go first and nothing is seeded: steps picked for being slow would make the
+        count in use look worse than it is, and where that is more threads than the fewest, their
+        next step is then measured against the fewest (a hopeless count costs one step)."""
         self.phase, self._reason, self._before = "probe", reason, self.current
         self._quick = reason == "periodic" and self._sure
-        order = self._order_of_round0()
+        self._order0 = sorted(self.candidates) if reason == "slower" else self._order_of_round0()
+        order = list(self._order0)
         self._rounds, self._dropped, self._spent, self._idle = [{}], set(), {}, {}
         if seed is not None:
             self._rounds[0][self.current] = (int(seed[0]), float(seed[1]))
             order = order[1:]
+            then, now = (self._marks[0][1] if self._marks else None), self._idle_now()
+            if then is not None and now is not None and now[1] > then[1]:   # idle while the seed trained
+                self._idle[self.current] = [now[0] - then[0], now[1] - then[1], float(now[2])]
+        self._marks.clear()
         self._plan = order
         self._begin_segment(self._plan[0])
 
@@ -270,18 +306,27 @@ class ThreadTuner:
         rates = [s / n for c, (n, s) in self._totals().items() if c != other_than and c not in self._dropped and n]
         return min(rates, default=None)
 
+    def _busy_below(self, count: int) -> bool:
+        """Were the cores that `count` threads would add busy while fewer trained in this probe?"""
+        fewer = [c for c in self._idle if c < count]
+        return bool(fewer) and self._cores_free(max(fewer), count) is False
+
     def _probe_step(self, seconds: float) -> str | None:
         count = self.current
+        # on a machine seen busy, more threads get no allowance: their first step counts, and one
+        # `clear`ly slower step drops them from this look (a wrong "more" costs most there)
+        busy = self._busy_below(count)
+        give_up = self.clear if busy else self.give_up
         if count not in self._used:   # its first step starts OpenMP's threads: not a measure of the count,
             self._used.add(count)     # unless it is hopeless anyway
             best = self._best_seconds(count)
-            if best is None or seconds <= self.give_up * best:
+            if not busy and (best is None or seconds <= give_up * best):
                 return None
         self._segment[0] += 1
         self._segment[1] += seconds
         best = self._best_seconds(count)
         steps, spent = self._segment
-        hopeless = best is not None and spent / steps > self.give_up * best
+        hopeless = best is not None and spent / steps > give_up * best
         enough = spent >= self.segment_s and (steps >= self.segment_steps or spent >= self.segment_max_s)
         clearly_slower = best is not None and steps >= self.confident_steps and spent / steps > self.clear * best
         if not (hopeless or enough or clearly_slower):
@@ -300,7 +345,12 @@ class ThreadTuner:
         left = {c: s / n for c, (n, s) in totals.items() if c not in self._dropped and n}
         fastest = min(left.values())
         if min(totals[c][0] for c in left) >= self.confident_steps:   # (a few slow steps: noise)
-            left = {c: t for c, t in left.items() if t <= self.clear * fastest}   # clearly slower: out
+            # clearly slower: out; but fewer threads only after a second round (A B B A) unless the
+            # cores more would use were idle: one round's "more threads are faster" on a busy
+            # machine may be a burst of other work during the fewer threads' segment
+            best = min(left, key=left.get)
+            left = {c: t for c, t in left.items() if t <= self.clear * fastest
+                    or not (c > best or len(self._rounds) >= self.min_rounds or self._cores_free(c, best))}
         if len(left) == 1:
             return self._choose(next(iter(left)), left, confident=True)
         lo, hi = sorted(sorted(left, key=left.get)[:2])
@@ -317,7 +367,7 @@ class ThreadTuner:
         if test["verdict"] is None and len(self._rounds) < self.max_rounds:
             # measure again in the opposite order (A B, B A, A B, …): a load that rises or falls
             # while they are compared treats them alike
-            order = [c for c in self._order_of_round0() if c in left]
+            order = [c for c in self._order0 if c in left]
             self._rounds.append({})
             self._plan = order[::-1] if len(self._rounds) % 2 == 0 else order
             self._begin_segment(self._plan[0])
@@ -346,7 +396,7 @@ class ThreadTuner:
         se = math.sqrt(sum((x - mean) ** 2 for x in d) / (k - 1) / k) if k >= 2 else math.inf
         free = self._cores_free(lo, hi)
         needed = math.log1p(self.tie if free else self.busy_gain)
-        spread = _T90[min(k, len(_T90)) - 1] * se if k >= 2 else math.inf
+        spread = _T90[min(k - 1, len(_T90)) - 1] * se if k >= 2 else math.inf   # k - 1 degrees of freedom
         verdict = None
         if k >= self.min_rounds and mean - spread > needed:
             verdict = hi
@@ -363,8 +413,9 @@ class ThreadTuner:
         self._switch_to(chosen)
         self._reference = left[chosen]
         self._sure = confident
-        if test is not None:
-            self._free_then = test["free"]
+        if self._idle:   # the cores' state at this choice: were more threads' cores idle at the fewest?
+            fewest = min(self._idle)
+            self._free_then = self._cores_free(fewest, self.candidates[-1]) if fewest < self.candidates[-1] else None
         self._recent.clear()
         self.probes += 1
         changed = chosen != self._before
@@ -379,7 +430,7 @@ class ThreadTuner:
         lost = sum(spent * max(0.0, 1 - self._reference * totals[c][0] / max(totals[c][1], 1e-12))
                    for c, spent in self._spent.items() if c != chosen)
         self._next_check = self._clock + max(interval, 20 * lost)
-        if self._reason in ("slower", "faster"):
+        if self._reason in ("slower", "faster", "freed"):
             # a change of speed that changed nothing (a load that comes and goes): the next such look
             # waits twice as long, and like any look costs at most ~5% of the time until the next
             self._drift_gap = self.drift_gap_s if changed else min(self.max_drift_gap_s, 2 * self._drift_gap)
@@ -390,6 +441,7 @@ class ThreadTuner:
         why = self._explain(chosen, test, confident)
         self.history.append((self._seen, chosen, why))
         self.looks.append(self._clock)
+        self.reasons.append(self._reason)
         return why if self._reason == "start" or changed else None
 
     def _switch_to(self, n: int) -> None:
@@ -424,16 +476,15 @@ class ThreadTuner:
         elif runner > chosen and 1 / ratio >= 1 + self.tie and not free:
             cause = "more threads gain too little on a busy machine"
         else:
-            cause = "more threads gain nothing for this model"
+            cause = "more threads gain nothing for this model" if free else "more threads gain nothing on the busy machine"
         if ratio >= 1 + self.tie:
             detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
         elif 1 / ratio >= 1 + self.tie:
             detail = f"{_threads(runner)} measured {_times(1 / ratio)} faster"
-            detail += ", not surely" if not confident else ""
         else:
             detail = f"{_threads(runner)} measured no faster"
         rounds = len(self._rounds)
-        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}"
+        how = f"{rounds} alternated round{'s' if rounds != 1 else ''}{'' if confident else ', not sure yet'}"
         idle = self.idle_cores(lo)
         if idle is not None:
             how += f", {idle:.1f} idle core{'s' if round(idle, 1) != 1 else ''} at {lo}"

@@ -134,7 +134,9 @@ class CurveSet:
     def _smooth_pen(colour, dash: str, thick: bool):
         return pg.mkPen(colour, width=2 if thick else 1, style=DASH_STYLES[dash])
 
-    def _set_thickness(self, name: str, points: int) -> None:
+    def _style_smooth(self, name: str, points: int) -> None:
+        """The smoothed curve's look for `points` points to draw: 2 px wide up to THICK_POINTS, 1 px
+        beyond; a dot for a single point."""
         item = self.smooth[name]
         thick = points <= THICK_POINTS
         pen = item.opts["pen"]
@@ -267,7 +269,7 @@ class CurveSet:
         raw_drawn = show_raw and self.weight > 0
         for name, s in self.series.items():
             xs, ys = s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0)
-            self._set_thickness(name, len(xs))
+            self._style_smooth(name, len(xs))
             self.smooth[name].setData(xs, ys)
             if raw_drawn:
                 self.raw[name].setData(*s.display(lo, hi, LOD_POINTS))
@@ -338,6 +340,7 @@ class LossesPanel(Panel):
         # x follows the data's steps until the person zooms or pans x; the plots' "A" button fits again
         self.x_zoomed = False
         self.x_range: tuple[float, float] | None = None   # the x range the panel last set
+        self.live = False   # a run is training: x grows ahead of the data; otherwise it fits the data
         for plot in (self.loss_plot, self.metric_plot):
             plot.getViewBox().sigRangeChangedManually.connect(self._changed_by_hand)
             plot.autoBtn.clicked.connect(self.fit)
@@ -394,6 +397,7 @@ class LossesPanel(Panel):
         self._smoothing_changed(self.smoothing.value())
 
         state.run_started.connect(self._on_started)
+        state.run_ended.connect(self._on_ended)
         state.progress.connect(self._on_progress)
         state.metrics.connect(self._on_metrics)
         state.run_opened.connect(self._on_opened)
@@ -403,6 +407,13 @@ class LossesPanel(Panel):
     def _on_started(self, event: ev.Started) -> None:
         if event.start_step == 0:
             self.clear()
+        self.live = True
+
+    def _on_ended(self) -> None:
+        """The run is over: x fits its data again, without the room it kept to grow into."""
+        self.live = False
+        self.x_range = None
+        self._mark_dirty()
 
     def _on_opened(self, history) -> None:
         """A past run: its logged curves from metrics.jsonl."""
@@ -466,9 +477,10 @@ class LossesPanel(Panel):
                 lo, hi = min(e[0] for e in extents), max(e[1] for e in extents)
                 if hi <= lo:
                     lo, hi = lo - 0.5, hi + 0.5
-                margin = 0.02 * (hi - lo)
-                # steady: the range grows ahead of the data (a tenth) instead of moving at every redraw
-                x_range = steady_range(self.x_range, (lo - margin, hi + margin), grow=0.1)
+                # steady: while training, the range grows ahead of the data (a tenth) instead of moving at
+                # every redraw; a margin of 2% each side
+                x_range = steady_range(self.x_range, (lo, hi), grow=0.1 if self.live else 0.0, rounded=False,
+                                       pad=0.02)
                 if x_range != self.x_range:
                     self.x_range = x_range
                     for plot in (self.loss_plot, self.metric_plot):

@@ -39,3 +39,10 @@ def test_per_image_bits_per_dim_average_to_the_validation_figure(name):
     np.testing.assert_array_equal(per_image, engine.bits_per_dim(images))  # repeatable
     batch = Batch(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.zeros(6, dtype=torch.long))
     assert per_image.mean() == pytest.approx(engine.validate([batch])["bits_per_dim"], rel=1e-4)
+
+
+def test_why_not_names_a_recipe_by_its_own_name_not_its_engine_class():
+    """The Translate panel said "gan has no translation" for an SN-GAN run."""
+    family = registry.get("sngan")
+    engine = family.engine_class(family.config_class(), DataSpec(16, 1, 0), "cpu")
+    assert capabilities.why_not(engine, "translate").startswith("sngan has no ")

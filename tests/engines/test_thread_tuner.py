@@ -113,6 +113,8 @@ def test_moves_when_another_job_starts_and_back_when_it_ends():
     m.busy = False                          # it ends: found by the next look (1 s, then 10 s later)
     said, _ = run_for(tuner, m, 12.0)
     assert tuner.current == 2 and len(said) == 1 and said[0].startswith("1 → 2 threads: the cores are free")
+    assert tuner.reasons[:2] == ["start", "slower"] and len(tuner.reasons) == len(tuner.looks)
+    assert sum(n for n, _ in tuner.time_at.values()) == m.steps   # where the training time went, by count
 
 
 def test_close_counts_do_not_flap_and_looks_thin_out():
@@ -348,3 +350,72 @@ def test_a_load_that_comes_and_goes_does_not_keep_measuring_a_losing_count():
     fixed_steps_ = run_for(ThreadTuner(1, set_threads=lambda n: None), fixed, 30.0)[1]
     assert tuner.current == 1 and len(said) == 1 and steps >= 0.9 * fixed_steps_
     assert len(tuner.looks) <= 10 and m.counts.count(2) <= 10
+
+
+def test_one_round_on_a_busy_machine_cannot_move_to_more_threads():
+    # another job's burst lands on 1 thread's first segment (1.6x slower steps): one round says 2
+    # threads are 1.45x faster; the second round (B A) shows 1 thread is the faster on this machine
+    class Burst(Machine):
+        def step(self):
+            dt = super().step()
+            return dt * 1.6 if 4 <= self.steps <= 12 else dt
+
+    m = Burst(busy={1: 0.030, 2: 0.033}, noise=0.0, slow_start=(0.5, 0.2, 0.1))
+    m.busy = True
+    tuner = m.tuner()
+    said, _ = run_for(tuner, m, 6.0)
+    assert m.counts[3:6] == [1, 1, 1] and tuner.history[0][1] == 1 and tuner.current == 1
+    assert said[0].startswith("1 thread: the machine is busy")
+
+
+def test_a_step_far_slower_at_more_threads_looks_at_once_and_a_lone_spike_changes_nothing():
+    m = Machine(noise=0.0)
+    tuner = m.tuner(window_s=1e9)            # no look from a slower window (as while such looks space out)
+    run_for(tuner, m, 5.0)
+    assert tuner.current == 2
+    m.busy, m.counts = True, []              # oversubscribed: 2 threads' steps 20x slower
+    said, _ = run_for(tuner, m, 2.0)
+    assert said[0].startswith("2 → 1 thread") and m.counts.count(2) <= 2
+
+    m = Machine(noise=0.0)
+    tuner = m.tuner()
+    run_for(tuner, m, 5.0)
+    m.quiet = dict(m.quiet)
+    spike = {"left": 1}
+
+    class Once(dict):                        # one step of 2 threads takes 0.3 s instead of 0.02
+        def __getitem__(self, n):
+            if n == 2 and spike["left"]:
+                spike["left"] -= 1
+                return 0.3
+            return dict.__getitem__(self, n)
+
+    m.quiet = Once(m.quiet)
+    said, _ = run_for(tuner, m, 5.0)
+    assert said == [] and tuner.current == 2 and tuner.history[-1][1] == 2
+
+
+def test_on_a_machine_seen_busy_more_threads_get_one_step():
+    # 2 threads 1.5x slower (not 2x: no "hopeless" allowance would stop them): where the second core
+    # was seen busy while 1 thread trained, a clearly slower step at 2 ends their turn, the first too
+    m = Noisy({1: 0.030, 2: 0.045}, seed=0, sd=0.0, idle_cores=0.0)
+    tuner = m.tuner()
+    said, _ = run_for(tuner, m, 2.0)
+    assert tuner.history[0][1] == 1 and m.counts.count(2) == 1
+    m = Noisy({1: 0.030, 2: 0.045}, seed=0, sd=0.0)   # cores idle: OpenMP's start is allowed for
+    tuner = m.tuner()
+    run_for(tuner, m, 2.0)
+    assert tuner.history[0][1] == 1 and m.counts.count(2) == 3
+
+
+def test_when_the_cores_fewer_threads_left_turn_idle_it_looks():
+    # chosen on a busy machine: 1 thread (2 were slower); the other job ends, which leaves 1 thread's
+    # speed as it was (no change of speed to notice) but the second core idle: a look finds 2 faster
+    m = Noisy({1: 0.030, 2: 0.045}, seed=0, sd=0.0, idle_cores=0.0)
+    tuner = m.tuner()
+    run_for(tuner, m, 2.0)
+    assert tuner.current == 1
+    m.quiet, m.idle_cores = {1: 0.030, 2: 0.020}, None
+    said, _ = run_for(tuner, m, 4.0)
+    assert tuner.current == 2 and said[0].startswith("1 → 2 threads: the cores are free")
+    assert tuner.reasons[-1] == "freed"

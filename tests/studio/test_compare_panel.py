@@ -197,7 +197,9 @@ def test_the_table_lines_runs_up_at_equal_steps_and_equal_time(qtbot, window, bl
     assert (compare.cell(short.name, "Steps"), compare.cell(long.name, "Steps")) == ("6", "6")
     compare.line_up_box.setCurrentText("equal training time")
     facts = {f.path: f for f in compare.lined_up()}
-    assert facts[long].train_seconds <= facts[short].train_seconds + 1e-9
+    # never shown past the shorter run's time (on a busy machine the longer run may have logged no row
+    # by then: it is shown as at its start)
+    assert facts[long].train_seconds is None or facts[long].train_seconds <= facts[short].train_seconds + 1e-9
     assert int(compare.cell(long.name, "Steps")) <= 12
 
 

@@ -220,6 +220,7 @@ def test_axes_never_relayout_on_a_range_change_and_grids_are_solid(qtbot):
     background, _ = PLOT_COLOURS[current()]
     for axis in gridded:
         assert axis.style["tickAlpha"] == 255 and axis.tickPen().color().alpha() == 255
+        assert axis.style["maxTickLevel"] <= 1   # opaque lines cannot fade: no line every few steps
         assert axis.tickPen().color().name() != background
     window.state.shutdown(10_000)
     window.close()
@@ -232,6 +233,7 @@ def test_a_growing_curve_keeps_its_axes_and_a_long_one_is_drawn_thin(qtbot, wind
     stroked segment by segment: a curve with many points to draw is 1 px wide."""
     from studio.docks.losses import THICK_POINTS
     panel = window.panels["losses"]
+    panel.live = True   # what a run's start sets: x keeps room to grow into
     for step in range(1, 1001):
         panel._on_progress(ev.Progress(step, 10_000, {"loss": 1.0 + 0.001 * (step % 7)}, 1.0, 1.0, 0.0))
     _settle(qtbot, panel)
@@ -247,6 +249,10 @@ def test_a_growing_curve_keeps_its_axes_and_a_long_one_is_drawn_thin(qtbot, wind
     _settle(qtbot, panel)
     assert panel.drawn_points("loss") > THICK_POINTS and panel.losses.smooth["loss"].opts["pen"].widthF() == 1
     assert panel.loss_plot.viewRange()[0][1] >= 1011 + 2 * THICK_POINTS   # x followed the data out of its range
+    panel._on_ended()                                                      # the run is over: x fits its data
+    _settle(qtbot, panel)
+    last = 1010 + 2 * THICK_POINTS
+    assert last <= panel.loss_plot.viewRange()[0][1] <= last + 0.03 * last
 
 
 def test_per_class_curves_are_one_legend_entry_that_shows_and_hides_them_all(qtbot, window):

@@ -40,8 +40,8 @@ class GANConfig:
     beta1: float = param(0.0, min=0.0, max=0.999, help="Adam beta1; GANs use 0.5 or 0 instead of 0.9 for stability.")
     beta2: float = param(0.9, min=0.0, max=0.9999, help="Adam beta2.")
     real_label: float = param(1.0, min=0.5, max=1.0, help="BCE loss: target for real images; below 1 is one-sided label smoothing.", when={"loss": ("bce",)})
-    collapse_ratio: float = param(0.5, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's (healthy runs: 0.9-0.95; collapsed: 0-0.3).")
-    divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row (healthy runs: under 100).")
+    collapse_ratio: float = param(0.5, min=0.0, max=1.0, help="Warn of mode collapse when sample diversity falls below this share of the data's (what healthy and collapsed runs show: README, 'Why the recipes are what they are').")
+    divergence_steps: int = param(200, min=10, max=1_000_000, help="Warn of divergence when D beats G outright for this many steps in a row (what healthy runs show: README, 'Why the recipes are what they are').")
 
     def check(self) -> None:
         check_gan_options(self)

@@ -8,9 +8,8 @@ from torch.nn import functional as F
 
 LOSSES = ("bce", "hinge", "wgan-gp")
 # D "wins outright" when mean D(real) - mean D(fake) exceeds this (logits for bce: sigmoid 0.95 vs 0.05).
-# Longest streaks measured: healthy sngan 41 steps (early on), dcgan 0; D lr x10 (not diverging: its
-# samples stayed varied) 58 (sngan) and 99 (dcgan); frozen G: every step from ~50 on (396 of 450 dcgan,
-# 867 of 1000 sngan). Hence divergence_steps 200. The wgan-gp gap is not calibrated.
+# The streaks of healthy, D-lr-x10 and frozen-G runs that chose divergence_steps (benchmarks/gan_thresholds.py)
+# are in the README ("Why the recipes are what they are"). The wgan-gp gap is not calibrated.
 SATURATION_GAP = {"bce": 6.0, "hinge": 4.0, "wgan-gp": 50.0}
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..tools import synthesize as tool
+from ..tools.common import check_out_folder
 from . import CliError
 from ..tools.options import SynthesizeOptions
 from .tool_args import add_common, add_options, cli_progress, open_run, options_from
@@ -27,6 +28,7 @@ def run(args) -> int:
     engine, record = open_run(args)
     tool.method_for(engine)
     out = Path(args.out).expanduser()
+    check_out_folder(out)
     if (out / "manifest.json").exists() and not args.force:
         raise CliError(f"{out / 'manifest.json'} already exists; use --force to overwrite")
     split, why = (None, "")

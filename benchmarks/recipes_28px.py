@@ -229,11 +229,12 @@ def table_rows(results: Path) -> list[tuple[str, dict]]:
     return out
 
 
-def _figure(values: list[float]) -> str:
+def _figure(values: list[float], digits: int = 1) -> str:
+    """One value, or mean ± sd over seeds (with `digits` decimals; thousands separated)."""
     v = np.asarray(values, float)
     if len(v) == 1:
-        return f"{v[0]:.1f}"
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
+        return f"{v[0]:,.{digits}f}"
+    return f"{v.mean():,.{digits}f} ± {v.std(ddof=1):,.{digits}f}"
 
 
 def table_markdown(results: Path | None = None) -> str:
@@ -247,9 +248,11 @@ def table_markdown(results: Path | None = None) -> str:
         # a run of the mark's own length beats a snapshot of a longer one; else the later file
         if best is None or own_run or best[1].get("budget_s") != row["mark_s"]:
             chosen[key] = (fname, row)
-    floors = []
+    floors, floor_classes = [], []
     for fname in sorted({f for f, _ in chosen.values()}):
-        floors.append(json.loads((results / fname).read_text())["figures"]["floor"]["frechet"])
+        floor = json.loads((results / fname).read_text())["figures"]["floor"]
+        floors.append(floor["frechet"])
+        floor_classes.append(floor.get("classes", 10))
     head = (f"| family | " + " | ".join(f"Fréchet @ {m} CPU-min" for m in TABLE_MINUTES)
             + " | classes (last mark) | steps (last mark) | CPU-ms / sample | results |")
     lines = [head, "|---|" + "---:|" * (len(TABLE_MINUTES) + 3) + "---|"]
@@ -268,13 +271,14 @@ def table_markdown(results: Path | None = None) -> str:
             last = [r for _, r in rows]
             files |= {f for f, _ in rows}
         if last:
-            extra = [_figure([r["classes"] for r in last]), _figure([r["steps"] for r in last]),
+            extra = [_figure([r["classes"] for r in last], 0 if len(last) == 1 else 1), _figure([r["steps"] for r in last], 0),
                      _figure([r["ms_per_sample"] for r in last]), ", ".join(f"`{f}`" for f in sorted(files))]
         else:
             extra = ["", "", "", ""]
         lines.append(f"| {name} | " + " | ".join(cells + extra) + " |")
-    floor = f"{np.mean(floors):.1f}" if floors else "not run"
-    lines.append(f"| real vs real (held-out digits) | {floor} | | | 10 | | | |")
+    floor = _figure(floors) if floors else "not run"
+    classes = _figure(floor_classes, 0) if floors else ""
+    lines.append(f"| real vs real (held-out digits) | {floor} | | | {classes} | | | |")
     notes = [f"Fréchet distance of {TABLE_SAMPLES} samples to the {TABLE_SIZE} px training digits (mean ± sd over the seeds named; lower is better)."]
     if snapshot_used:
         notes.append("\\* measured part-way through a longer run of the same recipe (e.g. the 2-minute figure is the "

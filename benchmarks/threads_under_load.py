@@ -1,10 +1,10 @@
 """Automatic CPU threads against fixed counts, with and without other work on the machine.
 
-    nice -n 10 python benchmarks/threads_under_load.py --loads 0 --seconds 12 --variant quiet
-                                                        # no load (~5 min): on a quiet machine
-    nice -n 10 python benchmarks/threads_under_load.py --loads 2 --seconds 12 --variant load2
-                                                        # a 2-thread load (~5 min)
-    nice -n 10 python benchmarks/threads_under_load.py  # both, 15 s each (~12 min)
+    nice -n 10 python benchmarks/threads_under_load.py --loads 0 --seconds 30 --variant quiet
+                                                        # no load (~11 min): on a quiet machine
+    nice -n 10 python benchmarks/threads_under_load.py --loads 1 --seconds 30 --variant load1
+                                                        # one competing busy thread (~11 min)
+    nice -n 10 python benchmarks/threads_under_load.py  # no load and one thread per core, 15 s each (~12 min)
     nice -n 10 python benchmarks/threads_under_load.py --spin           # also 1 per core with spinning waits
     python benchmarks/threads_under_load.py --smoke                     # seconds; run by the tests
 
@@ -17,6 +17,8 @@ spinning waits (what genstudio did before; not a candidate for "best fixed"). Ev
 fresh process training for --seconds of wall time, timed from the first training step (construction
 and the step-0 grid not counted; the tuner's warm-up and probing steps are); the modes are paired and
 alternated (their order rotates every repetition) so a machine whose load drifts treats them alike.
+30-s runs weigh the tuner's first look (a couple of seconds) about as a run of minutes does; each
+automatic run also records its looks by reason and the seconds it trained at each count.
 Goals: under load auto >= 0.9x the best fixed count, without load >= 0.95x.
 
 Writes benchmarks/results/threads_under_load.json, or threads_under_load-VARIANT.json with --variant

@@ -38,7 +38,7 @@ def test_table_counts_the_current_recipe_only_and_marks_snapshots(bench, tmp_pat
             _row(bench, "sngan", 0, 10, 10.0, 10), stale, tried,
             _row(bench, "progan", 0, 2, 50.0, 10),   # a budget-planned family's snapshot: does not count
             _row(bench, "progan", 0, 5, 40.0, 5)]
-    record = {"smoke": False, "figures": {"floor": {"frechet": 4.0}, "rows": rows}}
+    record = {"smoke": False, "figures": {"floor": {"frechet": 4.0, "classes": 10}, "rows": rows}}
     (tmp_path / "recipes_28px-x.json").write_text(json.dumps(record))
     table = bench["table_markdown"](tmp_path)
     lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
@@ -46,4 +46,4 @@ def test_table_counts_the_current_recipe_only_and_marks_snapshots(bench, tmp_pat
     assert "| not run | 40.0 (seed 0) | not run |" in lines["progan"]
     assert "not run | not run | not run" in lines["biggan"]
     assert "99.0" not in table and "77.0" not in table and "50.0" not in table
-    assert "| 4.0 |" in lines["real vs real (held-out digits)"]
+    assert "| 4.0 | | | 10 |" in lines["real vs real (held-out digits)"]

@@ -21,8 +21,9 @@ from .base import DataSpec, Engine
 from .gan import MONITOR_SEED, GANEngine
 
 def cpu_batch_preset(size: int) -> dict:
-    """Training settings of the milestones' CPU recipes: batches of 32 up to 32 px, since more, smaller
-    steps won at CPU budgets (README, "Why the recipes are what they are"; benchmarks/gan_milestones.py)."""
+    """Training settings of ProGAN's and StyleGAN's CPU recipes: batches of 32 up to 32 px, since more,
+    smaller steps won at CPU budgets (README, "Why the recipes are what they are"; benchmarks/gan_milestones.py).
+    BigGAN has its own (biggan.train_preset)."""
     return {"batch_size": 32} if size <= 32 else {}
 
 

@@ -18,10 +18,11 @@ to a ThreadTuner, which
   were seen busy, more threads get no allowance: their first step counts and one `clear`ly slower
   step drops them from the look;
 - decides between the two fastest left with a sequential test on the rounds' speed ratios (each
-  round compares the counts measured next to each other in time): more threads when their gain is
-  above `needed` with confidence (mean log ratio beyond `z` standard errors), fewer when it is below
-  with confidence, else another round, up to `max_rounds`, then the mean decides and the choice is
-  looked at again sooner. The gain needed for more threads is asymmetric: a `tie` (2%) when the
+  round compares the counts measured next to each other in time): after `min_rounds` rounds, more
+  threads when their gain is surely above what they need (the mean log ratio over the rounds, less
+  Student's t one-sided 90% quantile times its standard error, above it), fewer when it is surely
+  below, else another round, up to `max_rounds`; then the mean decides and the choice is looked at
+  again sooner. The gain needed for more threads is asymmetric: a `tie` (2%) when the
   cores more threads would use were idle while fewer threads trained (system-wide idle CPU time of
   the CPUs this process may use, from /proc/stat, is an independent witness of a free machine), but
   `busy_gain` (10%) when they were not or it cannot be read: on a busy machine a wrong "more" can
@@ -36,9 +37,9 @@ to a ThreadTuner, which
   kept count measured (another job started or ended), when one step at more threads than the fewest
   is far slower (`give_up` × `drift`), and when fewer threads were chosen on a busy machine and the
   cores they leave turn idle (the other job ended: their speed need not change); such looks that
-  change nothing space out
-  (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over ~5% of the time between
-  them), so a load that comes and goes does not keep measuring a count that loses.
+  change nothing space out (`drift_gap_s`, doubling up to `max_drift_gap_s`, and never costing over
+  ~5% of the time between them), so a load that comes and goes does not keep measuring a count that
+  loses.
 
 Only the counts it is not keeping cost anything, and only while measured (close counts, the ones
 that need many rounds, cost little each). Probing steps are real training steps (counted in the step
@@ -475,7 +476,7 @@ class ThreadTuner:
         elif runner > chosen and 1 / ratio >= 1 + self.tie and not free:
             cause = "more threads gain too little on a busy machine"
         else:
-            cause = "more threads gain nothing for this model"
+            cause = "more threads gain nothing for this model" if free else "more threads gain nothing on the busy machine"
         if ratio >= 1 + self.tie:
             detail = f"{_threads(chosen)} train{'s' if chosen == 1 else ''} {_times(ratio)} faster than {runner} right now"
         elif 1 / ratio >= 1 + self.tie:

@@ -387,3 +387,15 @@ def test_an_output_folder_that_is_a_file_is_one_line_before_any_work(tmp_path):
     with pytest.raises(ExportError, match="exists and is not a folder"):
         export_frames(np.zeros((2, 4, 4, 3), np.uint8), afile, force=True)
     assert afile.read_text() == "keep me"
+
+
+def test_a_tool_that_writes_one_image_says_1_image(tmp_path, capsys):
+    """The tools said "wrote 1 images"."""
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, steps=2)
+    Image.new("L", (16, 16), 90).save(tmp_path / "one.png")
+    capsys.readouterr()
+    assert main(["denoise", str(run), "--images", str(tmp_path / "one.png"), "--out", str(tmp_path / "d"),
+                 "--no-check", "--steps", "2"]) == 0
+    assert "wrote 1 image to" in capsys.readouterr().out

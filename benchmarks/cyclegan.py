@@ -1,6 +1,7 @@
 """Does CycleGAN keep the content when it changes the domain? Unpaired digits, measured by a classifier.
 
-    nice -n 5 .venv/bin/python benchmarks/cyclegan.py [--seconds 300] [--size 16] [--seeds 0] [--out DIR]
+    nice -n 5 .venv/bin/python benchmarks/cyclegan.py [--seconds 300 | --steps N] [--size 16] [--seeds 0]
+                                                      [--eval-every K] [--set KEY=VALUE]
     .venv/bin/python benchmarks/cyclegan.py --smoke
 
 Domain A: scikit-learn's handwritten digits, grey, dark strokes on white. Domain B: *other* digits
@@ -11,7 +12,9 @@ domain A only reads:
     baselines: the B digits turned grey as they are (what A's classifier sees without translation)
     and the real held-out A digits (the classifier's own accuracy);
   - held-out A digits sent round the cycle A->B->A.
-Prints one row per seed and the means.
+Prints one row per seed and the means. `--steps N` trains a fixed number of steps instead (the
+learning-rate decay planned from N), so runs compare at equal steps whatever the machine's load;
+`--eval-every K` also prints the B->A reading every K steps (a curve; its CPU time is not training's).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def write(folder: Path, images: np.ndarray) -> None:
         Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(folder / f"{i:05d}.png")
 
 
-def run(seconds: float, size: int, seed: int, work: Path, smoke: bool, overrides=()) -> dict:
+def run(seconds: float, size: int, seed: int, work: Path, smoke: bool, overrides=(), steps: int = 0,
+        eval_every: int = 0) -> dict:
     from engines.config import replace_checked
     from engines.quality import FeatureSpace
     from engines.train import events as ev
@@ -81,34 +85,40 @@ def run(seconds: float, size: int, seed: int, work: Path, smoke: bool, overrides
     from engines.config import parse_assignments
     config = replace_checked(config, **parse_assignments(list(overrides)))
     settings = registry.default_settings("cyclegan", size, TrainSettings())
-    steps = 3 if smoke else 1_000_000
+    fixed = smoke or steps > 0  # a step count, no time limit
+    steps = 3 if smoke else steps or 1_000_000
     settings = replace_checked(settings, steps=steps, seed=seed, sample_every=0, checkpoint_every=0, log_every=50,
-                               time_limit=0.0 if smoke else seconds)
+                               time_limit=0.0 if fixed else seconds)
     dataset = load_images([str(work / "A")], size=size)
     inputs = load_inputs(family.engine_class, {"data": [str(work / "A")], "b": [str(work / "B")]}, size)
     trainer = Trainer.new("cyclegan", config, settings, dataset, None, inputs=inputs)
     control = Control()
     # the time budget on this process's CPU clock, so the learning-rate decay is planned from it
     trainer.budget = Budget(settings.steps, settings.time_limit, clock=cpu_seconds)
+    classifier = FeatureSpace.fit(a_train, ya[n_test:][:len(a_train)], epochs=2 if smoke else 8, seed=0)
+    acc = lambda imgs, y: float((classifier.predict(imgs) == y).mean())  # noqa: E731
     start = cpu_seconds()
-    done = 0
+    evaluating, curve, last = 0.0, [], 0
     for e in trainer.run(control):
         if isinstance(e, ev.Progress):
-            done = e.step
-            if cpu_seconds() - start >= seconds:
+            if eval_every and e.step // eval_every > last // eval_every:
+                t = cpu_seconds()
+                curve.append((e.step, acc(trainer.engine.translate(b_test, "b2a"), yb_test)))
+                print(f"  step {e.step}: B->A {curve[-1][1]:.2f}", flush=True)
+                evaluating += cpu_seconds() - t
+            last = e.step
+            if not fixed and cpu_seconds() - start - evaluating >= seconds:
                 control.request_stop()
         if isinstance(e, ev.Failed):
             raise RuntimeError(e.message)
-    used = cpu_seconds() - start
+    used = cpu_seconds() - start - evaluating
     engine = trainer.engine
-    classifier = FeatureSpace.fit(a_train, ya[n_test:][:len(a_train)], epochs=2 if smoke else 8, seed=0)
     translated = engine.translate(b_test, "b2a")
     as_is = (0.299 * b_test[..., 0] + 0.587 * b_test[..., 1] + 0.114 * b_test[..., 2]).astype(np.uint8)[..., None]
     cycled = engine.translate(engine.translate(a_test, "a2b"), "b2a")
-    acc = lambda imgs, y: float((classifier.predict(imgs) == y).mean())  # noqa: E731
     return {"seed": seed, "steps": trainer.step, "cpu_s": used,
             "real_A": acc(a_test, ya_test), "B_as_grey": acc(as_is, yb_test),
-            "B_to_A": acc(translated, yb_test), "A_cycle": acc(cycled, ya_test),
+            "B_to_A": acc(translated, yb_test), "A_cycle": acc(cycled, ya_test), "curve": curve,
             "engine": engine, "samples": (b_test[:8], translated[:8], a_test[:8], engine.translate(a_test[:8], "a2b"))}
 
 
@@ -125,6 +135,9 @@ def figure(path: Path, samples) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=300, help="CPU seconds of training per seed")
+    p.add_argument("--steps", type=int, default=0, help="train this many steps instead of --seconds "
+                   "(the learning-rate decay planned from them)")
+    p.add_argument("--eval-every", type=int, default=0, metavar="K", help="also read B->A every K steps")
     p.add_argument("--size", type=int, default=16)
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
     p.add_argument("--figure", help="write a PNG of translations of the first seed here")
@@ -136,7 +149,8 @@ def main(argv=None) -> int:
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as work:
-            r = run(0 if args.smoke else args.seconds, args.size, seed, Path(work), args.smoke, args.set)
+            r = run(0 if args.smoke else args.seconds, args.size, seed, Path(work), args.smoke, args.set,
+                    steps=args.steps, eval_every=args.eval_every)
         if args.figure and not rows:
             figure(Path(args.figure), r["samples"])
         rows.append(r)

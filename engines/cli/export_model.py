@@ -6,6 +6,7 @@ makes images, for other tools (engines/network_export.py says what each holds).
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from ..network_export import ONNX_MISSING, onnx_available, write_network
@@ -44,7 +45,7 @@ def run(args) -> int:
     size = out.stat().st_size
     amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} kB"
     print(f"wrote {out} ({record.family}, step {record.checkpoint_step}, {amount}); "
-          f"sample, interpolate and evaluate take it like a run folder: genstudio sample {out.name} --n 16 --out DIR")
+          f"sample, interpolate and evaluate take it like a run folder: genstudio sample {shlex.quote(str(out))} --n 16 --out DIR")
     return 0
 
 

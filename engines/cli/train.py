@@ -310,6 +310,8 @@ def _make_trainer(args, time_limit) -> Trainer:
     talk = not args.quiet and args.events == "text" and dist_rt.is_main()
     if talk:
         print(f"data: {dataset.summary()} ({time.perf_counter() - t0:.1f}s)")
+        if dataset.info.get("note"):         # e.g. loose files next to class folders: no labels
+            print(f"note: {dataset.info['note']}")
         for name, value in inputs.items():
             if isinstance(value, ImageDataset):
                 print(f"input {name}: {value.summary()}")

@@ -333,11 +333,11 @@ def of(x) -> tuple[str, ...]:
     return tuple(n for n in INTERFACES if has(x, n))
 
 
-_WHAT = {"sample": "samples", "latent": "latent space", "path": "a denoising path to show",
-         "translate": "a translation between image sets", "likelihood": "a likelihood",
-         "stylemix": "per-layer styles to mix", "prior": "a diffusion or flow prior",
-         "autoregressive": "an autoregressive model of pixels", "renderer": "a latent to fit",
-         "reconstruct": "an encoder and decoder", "energy": "an energy", "export": "a network to export"}
+_WHAT = {"sample": "samples", "latent": "latent space", "path": "denoising path to show",
+         "translate": "translation between image sets", "likelihood": "likelihood",
+         "stylemix": "per-layer styles to mix", "prior": "diffusion or flow prior",
+         "autoregressive": "autoregressive model of pixels", "renderer": "latent to fit",
+         "reconstruct": "encoder and decoder", "energy": "energy", "export": "network to export"}
 
 
 def why_not(x, name: str) -> str:

@@ -242,6 +242,11 @@ class ModuleFeatures(Features):
             self._call(self.net, x)
         except _Enough:
             pass
+        except RuntimeError:
+            # A coarse scale can be too small for a deep layer (a GAN discriminator's last 4x4 conv
+            # on a 2x2 map): keep the layers it reached; callers use the layers they get.
+            if not got:
+                raise
         finally:
             for h in handles:
                 h.remove()

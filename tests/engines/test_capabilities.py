@@ -46,3 +46,11 @@ def test_why_not_names_a_recipe_by_its_own_name_not_its_engine_class():
     family = registry.get("sngan")
     engine = family.engine_class(family.config_class(), DataSpec(16, 1, 0), "cpu")
     assert capabilities.why_not(engine, "translate").startswith("sngan has no ")
+
+
+def test_why_not_reads_as_a_sentence():
+    """`genstudio translate` on a VAE run said "vae has no a translation between image sets"."""
+    cls = registry.get("vae").engine_class
+    assert capabilities.why_not(cls, "translate") == "vae has no translation between image sets"
+    for cap in capabilities.INTERFACES:
+        assert not capabilities.why_not(cls, cap).startswith(("vae has no a ", "vae has no an "))

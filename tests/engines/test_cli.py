@@ -169,7 +169,9 @@ def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys
     run = train_tiny_run(tmp_path, steps=4)
     model = tmp_path / "digits.safetensors"
     assert main(["export", str(run), "--out", str(model)]) == 0
-    assert "dcgan, step 4" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "dcgan, step 4" in said
+    assert f"genstudio sample {model} --n 16" in said    # the path as given, not the bare file name
     with safe_open(str(model), "pt") as f:  # a plain safetensors file other tools can read
         assert json.loads(f.metadata()["genstudio"])["family"] == "dcgan" and len(list(f.keys())) > 0
     ckpt = sorted((run / "checkpoints").glob("*.safetensors"))[-1]
@@ -184,6 +186,7 @@ def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys
         (["export", str(run), "--out", str(tmp_path / "m.pt")], "must end in .safetensors"),
         (["export", str(run), "--out", str(tmp_path / "nowhere" / "m.safetensors")], "nowhere does not exist"),
         (["export", str(run), "--out", str(model / "m.safetensors")], "is a file, not a folder"),
+        (["sample", str(run), "--n", "1", "--out", str(model)], "exists and is not a folder"),
         (["sample", str(model), "--n", "1", "--out", str(tmp_path / "c"), "--checkpoint", "best"], "one set of weights"),
     ]
     (tmp_path / "fake.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
@@ -217,3 +220,19 @@ def test_train_takes_a_cpu_thread_count_and_says_it(tmp_path, capsys):
         assert json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_says_when_loose_files_next_to_class_folders_drop_the_labels(tmp_path, capsys):
+    """A stray image beside class subfolders makes the set unlabelled; `scan` said so but `train`
+    (say of a cgan) went on silently unconditional."""
+    data = tmp_path / "data"
+    for name in ("a", "b"):
+        (data / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (16, 16), color=i * 40).save(data / name / f"{i}.png")
+    Image.new("L", (16, 16)).save(data / "stray.png")
+    assert main(["train", "--family", "dcgan", "--data", str(data), "--out", str(tmp_path / "run"), "--size", "16",
+                 "--steps", "1", "--batch-size", "4", "--set", "n_samples=4", "--set", "g_width=8",
+                 "--set", "d_width=8", "--set", "latent_dim=8"]) == 0
+    out = capsys.readouterr().out
+    assert "unlabelled" in out and "note: loose files next to class folders" in out

@@ -107,3 +107,18 @@ def test_families_lists_inputs_and_capabilities(capsys):
     assert main(["families"]) == 0
     text = capsys.readouterr().out
     assert "--input b=PATH" in text and "can: translate" in text
+
+
+def test_the_recipe_below_64px_is_a_small_local_generator_at_a_higher_rate():
+    from engines import registry
+    family = registry.get("cyclegan")
+    paper = family.preset(family.config_class(), 64)
+    assert (paper.downsample, paper.blocks, paper.lr) == (2, 6, 2e-4)
+    for size in (16, 28, 32):
+        small = family.preset(family.config_class(), size)
+        # full resolution, one block: it cannot move whole digits around; the rate makes a few
+        # CPU-minutes enough for the digit to cross (README: CycleGAN on unpaired digits)
+        assert (small.downsample, small.blocks, small.width) == (0, 1, 16)
+        assert small.lr > paper.lr
+    # a preset for 64 px given a config that was preset for a small size gets the paper's rate back
+    assert family.preset(family.preset(family.config_class(), 16), 64).lr == 2e-4

@@ -295,3 +295,15 @@ def test_style_noise_has_the_style_spectrum_and_no_mean():
     assert not torch.allclose(a, b)
     # random phases keep each channel's energy: its spread is the style channel's spread
     assert np.allclose(a[0].flatten(1).std(1).numpy(), style.reshape(-1, 3).std(0), rtol=0.05)
+
+
+def test_module_features_keep_the_layers_a_coarse_scale_reaches():
+    """`stylize --features` a 16 px DCGAN run stopped with an internal error: at 1/4 scale the
+    discriminator's last 4x4 conv met a 2x2 map. The coarse scale now gives the layers it reaches."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 4, 2, 1), torch.nn.Conv2d(4, 4, 4, 2, 1),
+                              torch.nn.Conv2d(4, 1, 4, 1, 0))
+    features = ModuleFeatures(net, 3, "a small discriminator")
+    out = features(torch.rand(1, 3, 16, 16))
+    assert {"conv1@1", "conv2@1", "conv3@1", "conv1@4", "conv2@4"} <= set(out) and "conv3@4" not in out
+    with pytest.raises(RuntimeError):          # a module that fails before any layer still says so
+        ModuleFeatures(torch.nn.Sequential(torch.nn.Conv2d(5, 4, 3)), 3, "wrong channels")(torch.rand(1, 3, 16, 16))

@@ -283,7 +283,9 @@ def table_markdown(results: Path | None = None) -> str:
     if snapshot_used:
         notes.append("\\* measured part-way through a longer run of the same recipe (e.g. the 2-minute figure is the "
                      "10-minute run at 2 CPU-minutes): the same as a run of that length for these families, whose "
-                     f"schedules do not depend on the budget ({', '.join(BUDGET_PLANNED)} plan from it and are measured in runs of each length).")
+                     f"schedules do not depend on the budget ({', '.join(BUDGET_PLANNED)} "
+                     f"{'plans' if len(BUDGET_PLANNED) == 1 else 'plan'} from it and "
+                     f"{'is' if len(BUDGET_PLANNED) == 1 else 'are'} measured in runs of each length).")
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 

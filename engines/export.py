@@ -182,6 +182,8 @@ def _write_png(image: np.ndarray, path: Path, force: bool) -> Path:
 
 
 def _export_folder(frames: np.ndarray, folder: Path, force: bool) -> Path:
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder} exists and is not a folder")
     if folder.exists() and any(folder.iterdir()) and not force:
         raise ExportError(f"{folder} already exists and is not empty")
     try:

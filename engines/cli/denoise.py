@@ -7,6 +7,7 @@ import numpy as np
 from ..tools import denoise as tool
 from ..tools.common import output_paths
 from ..tools.options import DenoiseOptions, method_options
+from ..words import count
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
                         read_inputs, run_check, write_results)
 
@@ -41,5 +42,5 @@ def run(args) -> int:
         return 0
     print(f"method: {result.method}")
     print(f"noise level ({how}, 0-255 scale): {level}")
-    print(f"wrote {len(written)} images to {args.out}")
+    print(f"wrote {count(len(written), 'image')} to {args.out}")
     return 0

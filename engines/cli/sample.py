@@ -12,6 +12,7 @@ from ..export import ExportError, export_frames, upscale
 from ..imaging import to_pil
 from ..families import capabilities
 from ..train.restore import label_index, load_engine
+from ..tools.common import check_out_folder
 from . import CliError
 from .export_args import add_export_arguments, export_options
 from ..words import count
@@ -62,6 +63,7 @@ def run(args) -> int:
     clash = [p for p in names + ([grid_path] if args.grid else []) if p.exists()]
     if clash and not args.force:
         raise CliError(f"{clash[0]} already exists; use --force to overwrite")
+    check_out_folder(out)       # "afile exists and is not a folder", not "File exists"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

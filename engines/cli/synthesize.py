@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from ..tools import synthesize as tool
+from ..tools.common import check_out_folder
+from ..words import count
 from . import CliError
 from ..tools.options import SynthesizeOptions
 from .tool_args import add_common, add_options, cli_progress, open_run, options_from
@@ -27,6 +29,7 @@ def run(args) -> int:
     engine, record = open_run(args)
     tool.method_for(engine)
     out = Path(args.out).expanduser()
+    check_out_folder(out)
     if (out / "manifest.json").exists() and not args.force:
         raise CliError(f"{out / 'manifest.json'} already exists; use --force to overwrite")
     split, why = (None, "")
@@ -66,7 +69,7 @@ def run(args) -> int:
     for note in syn.notes:
         print(f"note: {note}", file=sys.stderr)
     kind = f"{engine.data.num_classes} class folders" if syn.labels is not None else "one folder (unlabelled run)"
-    print(f"wrote {len(files)} images in {kind} and {manifest.name} to {out}")
+    print(f"wrote {count(len(files), 'image')} in {kind} and {manifest.name} to {out}")
     if scores and scores.get("cas") is not None:
         base = scores.get("real_baseline")
         print(f"classification accuracy score: {scores['cas']:.3f} on {scores['test_images']} real held-out images"

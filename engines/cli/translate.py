@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..families import capabilities
 from ..tools.common import output_paths
+from ..words import count
 from . import CliError
 from .tool_args import add_common, cli_progress, open_run, read_inputs, write_results
 
@@ -30,5 +31,5 @@ def run(args) -> int:
     images = engine.translate(inputs.images, direction, progress=cli_progress("translating"))
     written = write_results(images, inputs, args.out, args.force)
     kind = "grey" if target == 1 else "RGB"
-    print(f"translated {len(written)} images {direction} ({engine.data.size} px, {kind}) into {args.out}")
+    print(f"translated {count(len(written), 'image')} {direction} ({engine.data.size} px, {kind}) into {args.out}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..tools import upscale as tool
 from ..tools.common import output_paths
 from ..tools.options import UpscaleOptions, method_options
+from ..words import count
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
                         read_inputs, run_check, write_results)
 
@@ -35,5 +36,5 @@ def run(args) -> int:
                     "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
         return 0
     print(f"method: {result.method}")
-    print(f"wrote {len(written)} images at {engine.data.size} px to {args.out}")
+    print(f"wrote {count(len(written), 'image')} at {engine.data.size} px to {args.out}")
     return 0

@@ -200,12 +200,23 @@ def output_path(root: Path, name: str, suffix: str = "") -> Path:
     return root / (Path(name).with_suffix("").as_posix() + suffix + ".png")
 
 
+def check_out_folder(root: Path) -> None:
+    """Refuse an output folder that is a file, or lies under one, before any work is done."""
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ToolError(f"{folder} exists and is not a folder" if folder == root else
+                                f"cannot write to {root}: {folder} is a file, not a folder")
+            return
+
+
 def output_paths(out: str | os.PathLike, names: Sequence[str], force: bool, suffixes: Sequence[str] = ("",)) -> list[Path]:
     """out/NAME<suffix>.png for each relative name and suffix (suffix-major); refuses to overwrite
     without force and refuses two inputs that would land on the same file."""
     from ..names import UnsafeName, inside
 
     root = Path(os.path.expanduser(os.fspath(out)))
+    check_out_folder(root)
     paths = [output_path(root, n, sfx) for sfx in suffixes for n in names]
     try:
         for p in paths:  # outputs stay under the folder the person chose
@@ -226,8 +237,11 @@ def output_paths(out: str | os.PathLike, names: Sequence[str], force: bool, suff
 def write_png(image: np.ndarray, path: Path) -> None:
     from ..imaging import to_pil
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(image).save(path, format="PNG")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        to_pil(image).save(path, format="PNG")
+    except OSError as exc:   # read-only folder, disk full: one line, not a traceback
+        raise ToolError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 # --- image maths -----------------------------------------------------------------------------------
@@ -301,6 +315,6 @@ def check_progress(progress: ProgressFn | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-__all__ = ["ToolError", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
+__all__ = ["ToolError", "check_out_folder", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
            "read_images", "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "consistent_with",
            "Cancelled"]

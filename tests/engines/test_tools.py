@@ -367,3 +367,35 @@ def test_class_guided_inpainting_and_denoising_of_a_conditional_diffusion_run(wo
     assert main(["inpaint", str(world["runs"]["ddpm"]), "--images", str(tmp_path / "in"), "--box", "0,0,8,16",
                  "--out", str(tmp_path / "x"), "--label", "nope"]) == 2
     assert "unknown label" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_is_a_file_is_one_line_before_any_work(tmp_path):
+    """`denoise/inpaint/upscale/translate/synthesize --out FILE` and `interpolate --out FILE` (folder
+    of frames) ended in an internal FileExistsError / NotADirectoryError, after the work was done."""
+    from engines.export import ExportError, export_frames
+    from engines.tools.common import ToolError, check_out_folder, output_paths, write_png
+
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    with pytest.raises(ToolError, match="afile exists and is not a folder"):
+        output_paths(afile, ["a.png"], force=True)
+    with pytest.raises(ToolError, match="afile is a file, not a folder"):
+        check_out_folder(afile / "x" / "y")
+    check_out_folder(tmp_path / "new" / "folder")                 # not there yet: fine
+    with pytest.raises(ToolError, match="cannot write"):
+        write_png(np.zeros((4, 4, 3), np.uint8), afile / "x.png")
+    with pytest.raises(ExportError, match="exists and is not a folder"):
+        export_frames(np.zeros((2, 4, 4, 3), np.uint8), afile, force=True)
+    assert afile.read_text() == "keep me"
+
+
+def test_a_tool_that_writes_one_image_says_1_image(tmp_path, capsys):
+    """The tools said "wrote 1 images"."""
+    from tests.helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, steps=2)
+    Image.new("L", (16, 16), 90).save(tmp_path / "one.png")
+    capsys.readouterr()
+    assert main(["denoise", str(run), "--images", str(tmp_path / "one.png"), "--out", str(tmp_path / "d"),
+                 "--no-check", "--steps", "2"]) == 0
+    assert "wrote 1 image to" in capsys.readouterr().out

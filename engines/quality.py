@@ -26,7 +26,10 @@ def _to_tensor(images: np.ndarray, size: int, channels: int) -> torch.Tensor:
         x = x[..., None]
     if x.ndim != 4 or x.dtype != np.uint8:
         raise ValueError("images must be uint8 (N, H, W) or (N, H, W, C)")
-    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:  # torch warns on read-only arrays; the float copy below is made anyway
+        x = x.copy()
+    t = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
     if t.shape[1] != channels:
         t = t.mean(1, keepdim=True) if channels == 1 else t[:, :1].expand(-1, channels, -1, -1)
     if t.shape[-1] != size or t.shape[-2] != size:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 import sys
 import time
 from dataclasses import replace
@@ -189,6 +190,12 @@ def run(args) -> int:
         os.environ[dist_rt.TIMEOUT_ENV] = str(args.collective_timeout)
     if args.nproc_per_node is not None and args.nproc_per_node < 1:
         raise ConfigError("--nproc-per-node must be at least 1")
+    if args.control:
+        control_path = Path(args.control)
+        if control_path.is_dir():
+            raise ConfigError(f"--control {args.control} is a folder; give a file to append commands to")
+        if not control_path.parent.is_dir():
+            raise ConfigError(f"--control {args.control}: the folder {control_path.parent} does not exist")
     if (args.nproc_per_node or 1) > 1 and not dist_rt.launched():
         return _launch(args, time_limit)
     if dist_rt.launched():

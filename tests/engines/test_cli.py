@@ -33,6 +33,9 @@ def test_families_json_lists_dcgan_and_its_fields(capsys):
     (["train", "--family", "dcgan", "--data", "{imgs}", "--out", "/proc/nope/run"], "cannot write"),
     (["sample", "{out}", "--n", "2", "--out", "{out}"], "not a genstudio run folder"),
     (["train", "--family"], "expected one argument"),
+    (["train", "--family", "dcgan", "--data", "{imgs}", "--out", "{out}", "--control", "{empty}"], "is a folder"),
+    (["train", "--family", "dcgan", "--data", "{imgs}", "--out", "{out}", "--control", "{empty}/no/c.txt"],
+     "does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()

@@ -45,7 +45,7 @@ from engines.train.restore import load_engine  # noqa: E402
 
 def high_frequency(images: np.ndarray) -> np.ndarray:
     """Per image: mean squared discrete Laplacian of the [0, 1] pixels (speckle noise raises it)."""
-    x = torch.from_numpy(np.asarray(images)).float().permute(0, 3, 1, 2) / 255.0
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32)).permute(0, 3, 1, 2) / 255.0
     kernel = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).expand(x.shape[1], 1, 3, 3)
     lap = torch.nn.functional.conv2d(x, kernel, groups=x.shape[1])
     return lap.pow(2).mean(dim=(1, 2, 3)).numpy()

@@ -18,7 +18,9 @@ the machine's load: compare it across runs on a shared machine.
 A cProfile sums everything; `--stall-stacks` catches the long stalls in the act instead: a watchdog thread
 samples the GUI thread's Python stack (sys._current_frames) every few milliseconds once the probe has not
 ticked for STALL_MS, and keeps the stacks of each stall with its length and the GUI thread's CPU time in
-it; the garbage collector's collections are timed too (gc.callbacks, on whichever thread ran them). A
+it; the garbage collector's collections are timed too (gc.callbacks, on whichever thread ran them), and
+one full collection on the GUI thread right after the probe, while training still runs (what an automatic
+one costs at that moment: it walks every object the collector tracks and is not frozen). A
 stack whose innermost frame is an event loop's exec means C++ work (Qt painting, layout) with no Python
 frame under it. The stalls go into the results JSON under "stalls" and "gc".
 """
@@ -75,7 +77,7 @@ class StallWatch:
         self.gui_ident = threading.get_ident()
         self.gui_tid = threading.get_native_id()
         self.sample_s = sample_ms / 1000
-        self.last_tick = time.perf_counter()
+        self.last_tick: float | None = None   # None until the probe's first tick: what comes before is setup
         self.last_cpu = _thread_clock()
         self.stalls: list[dict] = []
         self.collections: list[dict] = []
@@ -88,7 +90,6 @@ class StallWatch:
 
     def start(self) -> None:
         self.objects = {"tracked_at_start": len(self._gc.get_objects()), "frozen": self._gc.get_freeze_count()}
-        self.last_tick = time.perf_counter()
         self._gc.callbacks.append(self._on_gc)
         self._thread.start()
 
@@ -130,7 +131,7 @@ class StallWatch:
         while not self._stop.wait(self.sample_s):
             now = time.perf_counter()
             with self._lock:
-                if now - self.last_tick < STALL_MS / 1000:
+                if self.last_tick is None or now - self.last_tick < STALL_MS / 1000:
                     continue
                 if self._current is None:
                     self._current = {"since": self.last_tick, "cpu0": self.last_cpu, "samples": {}}
@@ -162,7 +163,18 @@ class StallWatch:
         gc_summary = {f"gen{g}": {"count": len(v), "max_ms": round(max(v), 1), "total_ms": round(sum(v), 1)}
                       for g, v in sorted(by_gen.items())}
         slow = sorted((c for c in self.collections if c["ms"] > 10), key=lambda c: -c["ms"])[:10]
-        return {"stalls": stalls, "gc": {"by_generation": gc_summary, "slowest": slow, "objects": self.objects}}
+        return {"stalls": stalls, "gc": {"by_generation": gc_summary, "slowest": slow, "objects": self.objects,
+                                         "full_collection": full_collection()}}
+
+
+def full_collection() -> dict:
+    """One full collection on the GUI thread, timed (wall and CPU ms): what an automatic one costs now,
+    whether or not one happened during the probe. Run after it, while training still runs."""
+    import gc
+    t0, c0 = time.perf_counter(), time.thread_time()
+    gc.collect()
+    return {"ms": round(1000 * (time.perf_counter() - t0), 1), "cpu_ms": round(1000 * (time.thread_time() - c0), 1),
+            "tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
 
 
 def _threads() -> dict[int, tuple[str, int, float]]:
@@ -318,6 +330,7 @@ def main() -> int:
     threads = thread_report(threads_before, _threads())
     if watch is not None:
         watch.stop()
+        stall_report = watch.report()   # with a full collection timed now, while training still runs
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(a.profile)
@@ -345,10 +358,13 @@ def main() -> int:
     print("the five latest ticks (late, GUI CPU, run queue, slept ms):", att["worst"])
     print("threads that ran during the probe (name, nice, CPU s):",
           [(t["name"] + (" [GUI]" if t["gui"] else ""), t["nice"], t["cpu_s"]) for t in threads])
-    stall_report = watch.report() if watch is not None else None
-    if stall_report is not None:
+    if watch is None:
+        stall_report = None
+    else:
         print(f"stalls of the event loop over 50 ms: {len(stall_report['stalls'])}; garbage collections:",
               stall_report["gc"]["by_generation"], "objects the collector tracks:", stall_report["gc"]["objects"])
+        print("a full collection after the probe (on the GUI thread, training still running):",
+              stall_report["gc"]["full_collection"])
         for s in stall_report["stalls"]:
             print(f"  stall {s['gap_ms']:.0f} ms (GUI CPU {s['gui_cpu_ms']:.0f} ms, run queue {s['runqueue_ms']:.0f} ms), "
                   f"collections in it: {[(c['generation'], c['ms'], c['gui_thread']) for c in s['gc_in_it']]}")

@@ -97,7 +97,7 @@ def main(argv=None) -> int:
                    help="measure the non-learned baselines (engines/tools/baselines.py) only; train nothing")
     args = p.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks._results import Results
+    from benchmarks._results import Results, scratch_folder
     seeds = [int(v) for v in str(args.seeds).split(",") if v.strip()]
     if args.smoke and args.families == list(FAMILIES):
         args.families = list(SMOKE_FAMILIES)   # one family per kind of pipeline keeps the smoke short
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     size = args.size
     n = 10 if args.smoke else args.n
     lat_steps = 5 if args.smoke else args.steps
-    root = Path(args.out or tempfile.mkdtemp(prefix="toolbench_"))
+    root = Path(args.out or (scratch_folder("toolbench-smoke-") if args.smoke else tempfile.mkdtemp(prefix="toolbench_")))
     root.mkdir(parents=True, exist_ok=True)
     stale = [s for s in args.families if any((root / _run_name(s, seed) / "run.json").exists() for seed in seeds)]
     if stale and not args.reuse:  # never measure an earlier run silently as if it were trained now

@@ -8,7 +8,7 @@ from ..train.run_data import run_data_plan
 from ..words import count
 from . import CliError
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
-                        read_inputs, run_check, write_results)
+                        read_inputs, result_paths, run_check, write_results)
 
 
 def add_parser(sub) -> None:
@@ -41,8 +41,7 @@ def run(args) -> int:
     inputs = read_inputs(engine, record, args)
     options = method_options(opts)
     # check every output name before the work starts
-    from ..tools.common import output_paths
-    output_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, opts.candidates)])
+    result_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, opts.candidates)])
     check = run_check("inpaint", engine, record, args, **options)
     result = tool.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("inpainting"), **options)

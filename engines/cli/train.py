@@ -338,6 +338,7 @@ def _make_trainer(args, time_limit) -> Trainer:
         return Trainer.from_plan(plan, load_plan_data(plan), inputs)
     t0 = time.perf_counter()
     dataset = load_plan_data(plan)
+    check_class_settings(plan, dataset, parse_assignments(getattr(args, "set", None) or []))
     inputs = load_inputs(registry.get(plan.family).engine_class, plan.given(), plan.data.size, plan.data.fit,
                          plan.data.background)
     talk = not args.quiet and args.events == "text" and dist_rt.is_main()
@@ -353,6 +354,22 @@ def _make_trainer(args, time_limit) -> Trainer:
         if talk:
             print(f"run folder: {plan.out_dir}")
     return Trainer.from_plan(plan, dataset, inputs)
+
+
+def check_class_settings(plan: RunPlan, dataset: ImageDataset, assignments: dict) -> None:
+    """A --set that acts only on class-conditional runs (Engine.class_settings: guidance, label
+    dropout...) on a run that will have no classes: one line before anything is written, not ignored."""
+    given = [k for k in assignments if k in registry.get(plan.family).engine_class.class_settings]
+    if not given:
+        return
+    if dataset.num_classes == 0:
+        why = "the data has no classes (class subfolders)"
+    elif not getattr(plan.config, "conditional", True):
+        why = "conditional is off (--set conditional=true turns it on)"
+    else:
+        return
+    raise ConfigError(f"--set {given[0]} acts only on class-conditional runs, and this {plan.family} run has no "
+                      f"classes: {why}")
 
 
 def _from_main_path(make) -> str:

@@ -103,6 +103,7 @@ class UNetPrior(Engine):
     (train_step, validate) and the sampler; `options` holds its sampling options."""
     best_metric = "loss"  # held-out prediction error from validate(): lower is better
     class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
+    class_settings = ("label_dropout", "guidance")
     options: object
 
     # the prior role's image space, the same for every pixel-space U-Net prior

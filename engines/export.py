@@ -271,13 +271,17 @@ def read_frames(path: str | os.PathLike) -> np.ndarray:
 
 def timelapse_frames(run_dir: str | os.PathLike) -> tuple[list[int], np.ndarray]:
     """The run's sample grids in step order (every grid is from the same fixed noise)."""
+    from .data.decode import load_image
     from .train.run import RunDir
 
     run = RunDir.open(run_dir)
     steps, frames = [], []
     for step, p in run.sample_paths():
-        with Image.open(p, formats=["PNG"]) as im:  # a run folder may come from anyone: PNG only
-            arr = np.asarray(im)
+        # a run folder may come from anyone: the one safe opener, PNG only
+        im = load_image(p, "sample grid", formats=("PNG",), error=ExportError)
+        if im.mode not in ("L", "RGB"):
+            im = im.convert("RGB")
+        arr = np.asarray(im)
         frames.append(arr[..., None] if arr.ndim == 2 else arr)
         steps.append(step)
     if not frames:

@@ -341,6 +341,8 @@ def main() -> int:
     QTimer.singleShot(120_000, end, end.quit)
     end.exec()
     window.close()
+    import gc
+    gc.unfreeze()   # the studio froze its objects from the collector (studio.heap): not the caller's (the suite's)
 
     print(f"DCGAN {a.size}px, batch {a.batch}, {a.threads} torch thread(s), probe every {PROBE_MS} ms")
     print(f"loss curves prefilled with {a.prefill:,} points each")

@@ -244,43 +244,54 @@ def _train(args, time_limit) -> int:
         from .control import ControlFile
         reader = ControlFile(args.control, control)
         reader.start()
-    restore, interrupted = _stop_on_ctrl_c(control)
+    restore, received = _stop_on_signals(control)
     try:
         trainer = _make_trainer(args, time_limit)
         events = trainer.run(control)
         if not dist_rt.is_main():  # the others train silently; rank 0 reports for all
             return _drain(events)
         status = print_json_events(events) if args.events == "jsonl" else print_events(events, args.quiet)
-        return status or (130 if interrupted else 0)   # what a shell expects after Ctrl-C
+        return status or (128 + received[0] if received else 0)   # what a shell expects after a signal
     finally:
         if reader is not None:
             reader.stop()
         restore()
 
 
-def _stop_on_ctrl_c(control: Control):
-    """One process: the first Ctrl-C stops the run as the studio's Stop does (a checkpoint, the run
-    marked stopped), the second quits at once. Returns the function that puts the old handler back
-    and a list that holds True once Ctrl-C was pressed."""
+def _stop_on_signals(control: Control):
+    """One process: the first Ctrl-C, or a SIGTERM (`kill`, a job scheduler, a container stopping),
+    stops the run as the studio's Stop does (a checkpoint, the run marked stopped); the second quits at
+    once. Returns the function that puts the old handlers back and a list that holds the number of the
+    signal that stopped the run."""
     import signal
     import threading
 
-    interrupted: list[bool] = []
+    received: list[int] = []
     if dist_rt.launched() or threading.current_thread() is not threading.main_thread():
-        return (lambda: None), interrupted
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN:   # started with Ctrl-C ignored (e.g. `nohup`, a background job)
-        return (lambda: None), interrupted
+        return (lambda: None), received
+    words = {signal.SIGINT: ("Ctrl-C", signal.default_int_handler),
+             signal.SIGTERM: ("a termination request", signal.SIG_DFL)}
+    previous = {}
 
     def handler(signum, frame):
-        signal.signal(signal.SIGINT, signal.default_int_handler)   # a second Ctrl-C interrupts
-        interrupted.append(True)
-        print("stopping after this step and saving a checkpoint (Ctrl-C again to quit without one)",
+        name, second = words[signum]
+        signal.signal(signum, second)   # the same signal again quits without a checkpoint
+        received.append(signum)
+        print(f"{name}: stopping after this step and saving a checkpoint (again to quit without one)",
               file=sys.stderr, flush=True)
         control.request_stop()
 
-    signal.signal(signal.SIGINT, handler)
-    return (lambda: signal.signal(signal.SIGINT, previous)), interrupted
+    for signum in words:
+        before = signal.getsignal(signum)
+        if before is signal.SIG_IGN:   # started with it ignored (e.g. `nohup`, a background job)
+            continue
+        previous[signum] = before
+        signal.signal(signum, handler)
+
+    def restore():
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+    return restore, received
 
 
 def _drain(events) -> int:

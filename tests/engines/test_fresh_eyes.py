@@ -16,3 +16,11 @@ def test_an_unknown_family_with_nothing_close_lists_them_without_a_guess(tmp_pat
     assert main(["families", "diffusion"]) == 2
     err = capsys.readouterr().err
     assert "unknown family 'diffusion'; choose one of: " in err and "did you mean" not in err
+
+
+def test_a_translator_refusing_to_sample_names_the_command_too():
+    from engines.families import capabilities
+    from engines.families.cyclegan import CycleGANEngine
+
+    assert capabilities.why_not(CycleGANEngine, "sample").endswith(
+        "has no samples: use Translate (the panel, or `genstudio translate`)")

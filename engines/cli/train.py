@@ -12,6 +12,7 @@ from dataclasses import replace
 from .. import registry
 from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, ImageDataset, parse_background
+from ..export import names_image_file
 from ..train.inputs import check_given, load_inputs, parse_input_args
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
@@ -330,6 +331,7 @@ def plan_from_args(args, time_limit) -> RunPlan:
         return resume_plan(rec, args.out, processes=processes, sources=args.data or None,
                            inputs=parse_input_args(args.input) if args.input else None,
                            **{k: changes.get(k) for k in RESUME_CHANGEABLE})
+    _check_new_run_name(args.out)
     family, config, settings = _new_run_settings(args, time_limit)
     background = parse_background(args.background) if args.background else (255, 255, 255)
     data = DataPlan(tuple(args.data), args.size if args.size is not None else 32, args.channels,
@@ -365,6 +367,33 @@ def _make_trainer(args, time_limit) -> Trainer:
         if talk:
             print(f"run folder: {plan.out_dir}")
     return Trainer.from_plan(plan, dataset, inputs)
+
+
+def _check_new_run_name(out: str | None) -> None:
+    """A new run is a folder: an --out named like an image or a model file is a mistake, said before
+    anything is made (an existing run of such a name still resumes)."""
+    if out is None:
+        return
+    suffix = Path(out).suffix.lower()
+    if names_image_file(out) or suffix in (".safetensors", ".onnx", ".pt2"):
+        then = ("`genstudio export RUN --out FILE` writes a model file" if not names_image_file(out) else
+                "`genstudio sample RUN --out FILE.png` writes images")
+        raise ConfigError(f"--out {out} names a {suffix} file, but train makes a run folder: give a folder "
+                          f"name ({then})")
+
+
+def check_settings_apply(family: registry.Family, config, assignments: dict) -> None:
+    """A --set of a family setting that matters only under other settings' values (its `when`: e.g.
+    gp_weight only with loss=wgan-gp) is refused in one line when this run's config does not meet
+    them, rather than kept and ignored."""
+    for info in field_infos(family.config_class):
+        if info.name not in assignments or not info.when:
+            continue
+        for other, allowed in info.when.items():
+            value = getattr(config, other, None)
+            if value not in allowed:
+                raise ConfigError(f"--set {info.name} does not apply to this {family.name} run: it matters only "
+                                  f"with {other}={'|'.join(str(a) for a in allowed)} (this run: {other}={value})")
 
 
 def check_class_settings(plan: RunPlan, dataset: ImageDataset, assignments: dict) -> None:
@@ -412,4 +441,5 @@ def _new_run_settings(args, time_limit):
                           f"give it once")
     settings = replace_checked(settings, **explicit)
     config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
+    check_settings_apply(family, config, assignments)
     return family, config, settings

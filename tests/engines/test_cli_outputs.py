@@ -61,7 +61,9 @@ def test_a_tool_writes_one_input_to_an_image_name_and_refuses_several(tmp_path, 
         Image.new("L", (16, 16), color=40 + 100 * i).save(src / f"{i}.png")
     out = tmp_path / "filled" / "x.webp"
     base = ["inpaint", str(run), "--box", "0,0,8,16", "--steps", "2", "--no-check", "--candidates", "2"]
+    capsys.readouterr()
     assert main(base + ["--images", str(src / "1.png"), "--out", str(out)]) == 0
+    assert f"wrote 2 images to {out}, x.c1.webp (" in capsys.readouterr().out  # the files, named
     with Image.open(out) as im, Image.open(out.with_name("x.c1.webp")) as c1:
         assert im.format == c1.format == "WEBP" and im.size == (16, 16)
         assert (np.asarray(im.convert("L"))[:, 8:] == 140).all()  # the known half is kept (lossless)
@@ -71,3 +73,15 @@ def test_a_tool_writes_one_input_to_an_image_name_and_refuses_several(tmp_path, 
     assert not (tmp_path / "y.png").exists()
     assert main(["synthesize", str(run), "--n-per-class", "1", "--out", str(tmp_path / "set.png"), "--no-cas"]) == 2
     assert "synthesize writes a dataset folder" in _err(capsys) and not (tmp_path / "set.png").exists()
+
+
+def test_train_refuses_a_new_run_named_like_a_file(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        Image.new("L", (16, 16), color=i * 40).save(tmp_path / "imgs" / f"{i}.png")
+    for name, hint in (("model.safetensors", "genstudio export"), ("out.png", "genstudio sample")):
+        assert main(["train", "--family", "dcgan", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / name),
+                     "--steps", "1"]) == 2
+        err = _err(capsys)
+        assert "train makes a run folder" in err and hint in err
+        assert not (tmp_path / name).exists()

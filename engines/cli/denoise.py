@@ -8,7 +8,7 @@ from ..tools import denoise as tool
 from ..tools.options import DenoiseOptions, method_options
 from ..words import count
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
-                        read_inputs, result_paths, run_check, write_results)
+                        read_inputs, result_paths, run_check, write_results, written_to)
 
 
 def add_parser(sub) -> None:
@@ -41,5 +41,5 @@ def run(args) -> int:
         return 0
     print(f"method: {result.method}")
     print(f"noise level ({how}, 0-255 scale): {level}")
-    print(f"wrote {count(len(written), 'image')} to {args.out}")
+    print(f"wrote {count(len(written), 'image')} {written_to(args.out, written)}")
     return 0

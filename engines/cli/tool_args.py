@@ -122,6 +122,14 @@ def result_paths(out, names, force: bool, suffixes=("",)) -> list[Path]:
     return paths
 
 
+def written_to(out, written: list[Path]) -> str:
+    """Where results went, for the one line a tool prints: the --out folder, or the files themselves when
+    --out named an image file (x.png and, with candidates or --bicubic, x.c1.png beside it)."""
+    if not names_image_file(out):
+        return f"to {out}"
+    return "to " + ", ".join(str(p) if i == 0 else p.name for i, p in enumerate(written))
+
+
 def write_results(images: np.ndarray, inputs: Inputs, out, force: bool, suffix: str = "") -> list[Path]:
     paths = result_paths(out, inputs.names, force, (suffix,))
     for img, path in zip(images, paths):
@@ -143,7 +151,7 @@ def cli_progress(label: str):
     return report
 
 
-__all__ = ["add_common", "add_options", "options_from", "open_run", "labels_for", "read_inputs", "result_paths", "write_results", "cli_progress", "ToolError"]
+__all__ = ["add_common", "add_options", "options_from", "open_run", "labels_for", "read_inputs", "result_paths", "write_results", "written_to", "cli_progress", "ToolError"]
 
 
 def add_check(p, json_flag: bool = True) -> None:

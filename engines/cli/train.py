@@ -382,6 +382,20 @@ def _check_new_run_name(out: str | None) -> None:
                           f"name ({then})")
 
 
+def check_settings_apply(family: registry.Family, config, assignments: dict) -> None:
+    """A --set of a family setting that matters only under other settings' values (its `when`: e.g.
+    gp_weight only with loss=wgan-gp) is refused in one line when this run's config does not meet
+    them, rather than kept and ignored."""
+    for info in field_infos(family.config_class):
+        if info.name not in assignments or not info.when:
+            continue
+        for other, allowed in info.when.items():
+            value = getattr(config, other, None)
+            if value not in allowed:
+                raise ConfigError(f"--set {info.name} does not apply to this {family.name} run: it matters only "
+                                  f"with {other}={'|'.join(str(a) for a in allowed)} (this run: {other}={value})")
+
+
 def check_class_settings(plan: RunPlan, dataset: ImageDataset, assignments: dict) -> None:
     """A --set that acts only on class-conditional runs (Engine.class_settings: guidance, label
     dropout...) on a run that will have no classes: one line before anything is written, not ignored."""
@@ -427,4 +441,5 @@ def _new_run_settings(args, time_limit):
                           f"give it once")
     settings = replace_checked(settings, **explicit)
     config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
+    check_settings_apply(family, config, assignments)
     return family, config, settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..families import capabilities
 from ..words import count
 from . import CliError
-from .tool_args import add_common, cli_progress, open_run, read_inputs, result_paths, write_results
+from .tool_args import add_common, cli_progress, open_run, read_inputs, result_paths, write_results, written_to
 
 
 def add_parser(sub) -> None:
@@ -30,5 +30,5 @@ def run(args) -> int:
     images = engine.translate(inputs.images, direction, progress=cli_progress("translating"))
     written = write_results(images, inputs, args.out, args.force)
     kind = "grey" if target == 1 else "RGB"
-    print(f"translated {count(len(written), 'image')} {direction} ({engine.data.size} px, {kind}) into {args.out}")
+    print(f"translated {count(len(written), 'image')} {direction} ({engine.data.size} px, {kind}) {written_to(args.out, written)}")
     return 0

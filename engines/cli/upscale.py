@@ -6,7 +6,7 @@ from ..tools import upscale as tool
 from ..tools.options import UpscaleOptions, method_options
 from ..words import count
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
-                        read_inputs, result_paths, run_check, write_results)
+                        read_inputs, result_paths, run_check, write_results, written_to)
 
 
 def add_parser(sub) -> None:
@@ -35,5 +35,5 @@ def run(args) -> int:
                     "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
         return 0
     print(f"method: {result.method}")
-    print(f"wrote {count(len(written), 'image')} at {engine.data.size} px to {args.out}")
+    print(f"wrote {count(len(written), 'image')} at {engine.data.size} px {written_to(args.out, written)}")
     return 0

@@ -1,5 +1,6 @@
-"""Settings that act only on class-conditional runs (Engine.class_settings, class limits) are refused in
-one line on a run without classes, by `train --set` and `sample --set` alike, never ignored."""
+"""Settings that cannot apply to a run are refused in one line, never kept and ignored: class settings
+(Engine.class_settings, class limits) on a run without classes, by `train --set` and `sample --set`
+alike, and settings that matter only under other settings' values (their `when`)."""
 
 from PIL import Image
 
@@ -42,3 +43,20 @@ def test_sample_refuses_a_class_option_on_an_unconditional_run(tmp_path, capsys)
     assert err.endswith("sampling option 'label' does not apply to this dcgan run: it acts only on "
                         "class-conditional runs, and this one has no classes"), err
     assert not (tmp_path / "s.png").exists()
+
+
+def test_train_refuses_a_setting_whose_when_this_run_does_not_meet(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        Image.new("L", (16, 16), color=i * 40).save(tmp_path / "imgs" / f"{i}.png")
+    cases = [("sngan", ["--set", "real_label=0.9"], "--set real_label does not apply to this sngan run: it matters "
+                                                     "only with loss=bce (this run: loss=hinge)"),
+             ("dcgan", ["--set", "gp_weight=5"], "only with loss=wgan-gp"),
+             ("gan", ["--set", "g_width=8"], "only with architecture=conv (this run: architecture=mlp)")]
+    for family, extra, message in cases:
+        out = tmp_path / f"run_{family}"
+        assert main(["train", "--family", family, "--data", str(tmp_path / "imgs"), "--out", str(out), "--size", "16",
+                     "--steps", "1", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+        assert not out.exists()

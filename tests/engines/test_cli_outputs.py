@@ -61,7 +61,9 @@ def test_a_tool_writes_one_input_to_an_image_name_and_refuses_several(tmp_path, 
         Image.new("L", (16, 16), color=40 + 100 * i).save(src / f"{i}.png")
     out = tmp_path / "filled" / "x.webp"
     base = ["inpaint", str(run), "--box", "0,0,8,16", "--steps", "2", "--no-check", "--candidates", "2"]
+    capsys.readouterr()
     assert main(base + ["--images", str(src / "1.png"), "--out", str(out)]) == 0
+    assert f"wrote 2 images to {out}, x.c1.webp (" in capsys.readouterr().out  # the files, named
     with Image.open(out) as im, Image.open(out.with_name("x.c1.webp")) as c1:
         assert im.format == c1.format == "WEBP" and im.size == (16, 16)
         assert (np.asarray(im.convert("L"))[:, 8:] == 140).all()  # the known half is kept (lossless)

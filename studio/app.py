@@ -60,7 +60,8 @@ def keep_heap(window) -> None:
     """The real studio's garbage-collector policy (studio.heap): long-lived objects frozen, so an automatic
     full collection never stalls the window. Tests leave the collector as it is."""
     from .heap import HeapKeeper
-    window.heap_keeper = HeapKeeper(window.state)
+    from .model_service import open_models
+    window.heap_keeper = HeapKeeper(window.state, open_models())
 
 
 def run_studio(folders: list[str]) -> int:

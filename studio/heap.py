@@ -11,7 +11,12 @@ collection after it walks only what was made since, which is small. Frozen objec
 soon as nothing refers to them; only a reference cycle among them waits, until the run ends, when one
 full collection (at a moment the window changes anyway) reclaims what the run left and freezes again.
 
-    keeper = HeapKeeper(window.state)    # the studio and its scripts; tests leave the collector as it is
+What is made while no run trains lives on too: a past run opened again (its curves and samples in the
+panels) and an explorer panel's model (loaded on its own thread) are frozen once they are there. When
+one is let go (another past run opened, a model closed) one full collection reclaims it, unless a run
+is training: then the run's end does (a full collection mid-run is the stall this module avoids).
+
+    keeper = HeapKeeper(window.state, open_models())   # the studio and its scripts; tests leave the collector
 """
 
 from __future__ import annotations
@@ -37,19 +42,29 @@ def freeze_young() -> None:
 
 class HeapKeeper(QObject):
     """Freezes the long-lived objects of the studio (at once), of each run (at its first progress and at
-    each sample grid: the run's model and its panels' items), and settles the heap when a run ends."""
+    each sample grid: the run's model and its panels' items), of a past run opened and of a model loaded
+    (`models`: studio.model_service.OpenModels), and settles the heap when a run ends or, between runs,
+    when an opened run or a model is let go."""
 
-    def __init__(self, state, parent: QObject | None = None):
+    def __init__(self, state, models=None, parent: QObject | None = None):
         super().__init__(parent if parent is not None else state)
         self.first_progress_pending = False
+        self.training = False        # between a run's start and its end
+        self.opened = False          # a past run's objects are frozen (opening another lets them go)
         state.run_started.connect(self._on_started)
         state.progress.connect(self._on_progress)
         state.samples.connect(self._on_samples)
         state.run_ended.connect(self._on_run_ended)
+        state.run_opened.connect(self._on_run_opened)
+        if models is not None:
+            models.model_loaded.connect(self._on_model_loaded)
+            models.model_closed.connect(self._on_model_closed)
         settle()
 
     def _on_started(self, _event) -> None:
         self.first_progress_pending = True
+        self.training = True
+        self.opened = False          # the run's end settles what an opened run left
 
     def _on_progress(self, _event) -> None:
         if self.first_progress_pending:   # the model and optimiser exist, the panels have their curves
@@ -61,4 +76,21 @@ class HeapKeeper(QObject):
 
     def _on_run_ended(self) -> None:
         self.first_progress_pending = False
+        self.training = False
+        self.opened = True           # the window shows the run that ended until another opens
         settle()
+
+    def _on_run_opened(self, _history) -> None:
+        # connected after the panels (the keeper is made after the window): they have built its items
+        if self.opened and not self.training:
+            settle()                 # reclaims the run shown before, freezes this one
+        else:
+            freeze_young()
+        self.opened = True
+
+    def _on_model_loaded(self, _key) -> None:
+        freeze_young()
+
+    def _on_model_closed(self, _key) -> None:
+        if not self.training:
+            settle()

@@ -1,11 +1,13 @@
 """Event-loop lateness of the studio while a DCGAN trains in the background.
 
-    nice -n 10 .venv/bin/python benchmarks/ui_latency.py [--seconds 30] [--size 32] [--batch 64] [--variant NAME]
+    nice -n 10 .venv/bin/python benchmarks/ui_latency.py [--seconds 30] [--size 32] [--batch 64] [--checkpoint-every 25] [--variant NAME]
     nice -n 10 .venv/bin/python benchmarks/ui_latency.py --profile gui.pstats   # where the GUI thread spends it
     nice -n 10 .venv/bin/python benchmarks/ui_latency.py --stall-stacks         # what the long stalls were doing
 
 Opens the real main window (offscreen unless a display is available), loads the sample digits,
-starts training and runs a QTimer probe every 10 ms: lateness = how much later than due each tick
+starts training into a run folder of a throwaway workspace, with a checkpoint every 25 steps (the explorer
+panels follow the run: they open it at its first checkpoint, and the shared model loads it), and runs a
+QTimer probe every 10 ms: lateness = how much later than due each tick
 fires. Also measures the same probe for a few seconds before training starts (the idle baseline).
 Prints p50 / p99 / max in milliseconds. Goal while training: p99 <= 16 ms, max <= 100 ms.
 
@@ -81,6 +83,7 @@ class StallWatch:
         self.last_cpu = _thread_clock()
         self.stalls: list[dict] = []
         self.collections: list[dict] = []
+        self.events: list[tuple[str, float]] = []   # (kind, perf_counter) of the studio's events: which stall had which
         self._current: dict | None = None
         self._gc_start: dict[int, tuple[float, float]] = {}
         self._stop = threading.Event()
@@ -114,6 +117,9 @@ class StallWatch:
                                  "collected": info.get("collected"),
                                  "gui_thread": tid == self.gui_ident,
                                  "at_s": round(t0, 3)})
+
+    def mark(self, kind: str) -> None:   # on the GUI thread: a studio event (checkpoint, sample grid) arrived
+        self.events.append((kind, time.perf_counter()))
 
     def tick(self) -> None:   # on the GUI thread, from the probe
         now = time.perf_counter()
@@ -154,8 +160,10 @@ class StallWatch:
                 continue
             stacks = sorted(s["samples"].items(), key=lambda kv: -kv[1])
             gcs = [c for c in self.collections if s["since"] <= c["at_s"] <= s["since"] + s["gap_ms"] / 1000]
+            end = s["since"] + s["gap_ms"] / 1000
+            events = sorted({k for k, t in self.events if s["since"] <= t <= end + 0.05})
             stalls.append({"gap_ms": s["gap_ms"], "gui_cpu_ms": s["gui_cpu_ms"], "runqueue_ms": s["runqueue_ms"],
-                           "gc_in_it": gcs,
+                           "gc_in_it": gcs, "events_in_it": events,
                            "stacks": [{"samples": n, "stack": list(st)} for st, n in stacks[:6]]})
         by_gen: dict[int, list[float]] = {}
         for c in self.collections:
@@ -263,6 +271,11 @@ def main() -> int:
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--checkpoint-every", type=int, default=25,
+                   help="steps between checkpoints of the run (0: none until it ends, and no run folder: the "
+                        "run trains in memory). The run trains into a run folder of a throwaway workspace, so "
+                        "what the panels do on a checkpoint (the explorer panels opening the run at its first, "
+                        "the shared model loading it) is measured too")
     p.add_argument("--prefill", type=int, default=300_000,
                    help="points per loss curve added (at negative steps) before the probe, to load the plot")
     p.add_argument("--variant", default="", help="save as benchmarks/results/ui_latency-VARIANT.json (paired runs)")
@@ -296,11 +309,13 @@ def main() -> int:
     settings.editor("batch_size").setValue(a.batch)
     settings.editor("sample_every").setValue(50)   # frequent gallery refreshes: the worst case for the UI
     settings.editor("log_every").setValue(1)       # a Progress event (and curve points) every step
-    settings.editor("checkpoint_every").setValue(0)
-    counts = {"progress": 0, "samples": 0}
+    settings.editor("checkpoint_every").setValue(a.checkpoint_every)
+    counts = {"progress": 0, "samples": 0, "checkpoints": 0}
     state.progress.connect(lambda e: counts.__setitem__("progress", counts["progress"] + 1))
     state.samples.connect(lambda e: counts.__setitem__("samples", counts["samples"] + 1))
-    state.start(out_dir=None)
+    state.checkpoint.connect(lambda e: counts.__setitem__("checkpoints", counts["checkpoints"] + 1))
+    # a run folder in the scratch workspace (as the Start button makes one), or none: in memory
+    state.start(out_dir="auto" if a.checkpoint_every else None)
     first = QEventLoop()
     state.progress.connect(first.quit)
     first.exec()                                   # measure once steps are flowing
@@ -324,6 +339,8 @@ def main() -> int:
         profiler.enable()
     watch = StallWatch() if a.stall_stacks else None
     if watch is not None:
+        for kind in ("checkpoint", "samples", "metrics"):
+            getattr(state, kind).connect(lambda _e, kind=kind: watch.mark(kind))
         watch.start()
     threads_before = _threads()
     busy = run_probe(app, a.seconds, "training", watch)
@@ -341,6 +358,9 @@ def main() -> int:
     QTimer.singleShot(120_000, end, end.quit)
     end.exec()
     window.close()
+    if state.run_dir is not None:   # the scratch workspace's run: nobody looks at it again
+        import shutil
+        shutil.rmtree(state.run_dir, ignore_errors=True)
     import gc
     gc.unfreeze()   # the studio froze its objects from the collector (studio.heap): not the caller's (the suite's)
 
@@ -352,7 +372,7 @@ def main() -> int:
           "(its own CPU time per second of the probe: what the machine's load does not change), "
           f"{1000 * GUI_CPU['training'] * elapsed / max(counts['progress'], 1):.1f} ms per progress event")
     print(f"during the probe: {counts['progress']} progress events ({counts['progress'] / elapsed:.1f}/s), "
-          f"{counts['samples']} sample grids")
+          f"{counts['samples']} sample grids, {counts['checkpoints']} checkpoints")
     att = ATTRIBUTION["training"]
     print(f"ticks later than {LATE_MS:.0f} ms: {att['late_ticks']}, {att['late_ms']:.0f} ms late in all; in their "
           f"intervals the GUI thread ran {att['cpu_ms']:.0f} ms, waited for a core {att['runqueue_ms']:.0f} ms "
@@ -369,7 +389,8 @@ def main() -> int:
               stall_report["gc"]["full_collection"])
         for s in stall_report["stalls"]:
             print(f"  stall {s['gap_ms']:.0f} ms (GUI CPU {s['gui_cpu_ms']:.0f} ms, run queue {s['runqueue_ms']:.0f} ms), "
-                  f"collections in it: {[(c['generation'], c['ms'], c['gui_thread']) for c in s['gc_in_it']]}")
+                  f"collections in it: {[(c['generation'], c['ms'], c['gui_thread']) for c in s['gc_in_it']]}, "
+                  f"events: {s['events_in_it']}")
             for st in s["stacks"][:3]:
                 print(f"    {st['samples']} samples (innermost first):")
                 for line in st["stack"]:
@@ -386,6 +407,7 @@ def main() -> int:
               "gui_cpu_ms_per_progress_event": round(1000 * GUI_CPU["training"] * elapsed / max(counts["progress"], 1), 1),
               "progress_events": counts["progress"],
                      "progress_per_s": round(counts["progress"] / elapsed, 2), "sample_grids": counts["samples"],
+                     "checkpoints": counts["checkpoints"],
                      "prefill_points_per_curve": a.prefill, "goal_met": bool(ok),
               "late_tick_attribution": att, "threads": threads,
               **(stall_report or {})},

@@ -11,6 +11,7 @@ from pathlib import Path
 
 
 from ..config import ConfigError, replace_checked
+from ..names import printable
 from ..export import ExportError, check_file_target, names_image_file, write_image
 from ..style import FEATURE_CHOICES_HELP, MAX_SIZE, MIN_SIZE, FeatureError, StyleOptions, load_features, stylize
 from ..style.images import Skip, content_files, read_image
@@ -108,14 +109,14 @@ def run(args) -> int:
     say(f"stylizing {len(files)} image{'s' if len(files) != 1 else ''} at {options.size} px, {options.steps} "
         f"{options.optimizer} steps, {features.description}")
     for path, reason in skipped:
-        say(f"skipped {path}: {reason}")
+        say(printable(f"skipped {path}: {reason}"))
     written, t0 = 0, time.perf_counter()
     for n, (src, dst) in enumerate(files, 1):
         try:
             content = read_image(src, max_side=options.size)
         except Skip as exc:
             skipped.append((str(src), str(exc)))
-            say(f"[{n}/{len(files)}] skipped {src}: {exc}")
+            say(printable(f"[{n}/{len(files)}] skipped {src}: {exc}"))
             continue
         last = [time.monotonic()]
 

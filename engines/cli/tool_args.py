@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError, field_infos, parse_assignments, replace_checked
+from ..names import printable
 from ..export import ExportError, check_file_target, names_image_file, write_image
 from ..tools.common import Inputs, ToolError, output_paths, read_images, write_png
 from ..train.restore import label_index, load_engine
@@ -97,7 +98,7 @@ def read_inputs(engine, record, args, native: bool = False, channels: int | None
                          fit=data.fit, background=data.background,
                          native_max=engine.data.size if native else None)
     for path, reason in inputs.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(printable(f"skipped {path}: {reason}"), file=sys.stderr)  # file names may hold control characters
     if not len(inputs):
         raise ToolError("no readable images in " + ", ".join(str(s) for s in args.images))
     return inputs

@@ -286,3 +286,15 @@ def test_run_names_with_control_characters_print_as_one_plain_line(tmp_path, cap
     out = capsys.readouterr().out
     assert "\x1b" not in out and "ev\\x1b[31mil\\nname  dcgan" in out
     assert sum("ev\\x1b[31mil\\nname" in line for line in out.splitlines()) == 2  # one line each
+
+
+def test_skipped_file_names_with_control_characters_print_escaped(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("L", (16, 16), 80).save(folder / "ok.png")
+    (folder / "bad\x1b[2J\nname.png").write_bytes(b"not an image")
+    assert main(["scan", str(folder), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "bad\\x1b[2J\\nname.png: not an image" in out

@@ -269,6 +269,28 @@ class CurveSet:
             self._update_legend()   # once for all the new names
         self.dirty = True
 
+    def add_rows(self, rows) -> None:
+        """Many logged rows at once, [(step, {name: value})] (a past run's curves): each name's points go
+        into its series in one extend, as add() row by row would put them (tens of thousands of rows one
+        point at a time held the GUI thread for seconds)."""
+        columns: dict[str, tuple[list, list]] = {}
+        for step, values in rows:
+            for name, value in values.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = ([], [])
+                column[0].append(step)
+                column[1].append(float(value))
+        new = False
+        for name, (xs, ys) in columns.items():   # names in the order they first appear, as add() meets them
+            if name not in self.series:
+                self._curve(name, len(self.series))
+                new = True
+            self.series[name].extend(xs, ys)
+        if new:
+            self._update_legend()
+        self.dirty = True
+
     def truncate_after(self, step: int) -> None:
         self._extents.clear()
         for s in self.series.values():
@@ -460,10 +482,8 @@ class LossesPanel(Panel):
     def _on_opened(self, history) -> None:
         """A past run: its logged curves from metrics.jsonl."""
         self.clear()
-        for step, losses in history.losses:
-            self.losses.add(step, losses)
-        for step, values in history.metrics:
-            self.metrics.add(step, values)
+        self.losses.add_rows(history.losses)
+        self.metrics.add_rows(history.metrics)
 
     def _on_warning(self, event: ev.TrainWarning) -> None:
         if event.kind == "rollback":  # training went back to event.step: the later points are history

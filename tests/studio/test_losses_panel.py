@@ -1,5 +1,6 @@
 """The Losses panel keeps its shape whatever a family reports."""
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication
 
@@ -315,3 +316,26 @@ def test_many_new_curves_get_their_items_a_few_per_event_loop_turn(qtbot, window
     assert all(n in panel.metric_legend.text() for n in names)   # listed at once
     _settle(qtbot, panel)
     assert set(panel.metrics.smooth) == set(names) and all(panel.drawn_points(n) == 1 for n in names)
+
+
+def test_rows_added_at_once_give_the_curves_row_by_row_adding_gives(qtbot, window):
+    """A past run's curves go in one extend per name (add_rows): the same series, smoothing, colours
+    and legend as adding its rows one by one."""
+    panel = window.panels["losses"]
+    rng = np.random.default_rng(0)
+    rows = [(10 * i, {"d_loss": float(rng.random()), **({"g_loss": float(rng.random())} if i % 3 else {})})
+            for i in range(1, 400)]
+    one_by_one = panel.losses
+    for step, values in rows:
+        one_by_one.add(step, values)
+    expected = {n: (s.xs.copy(), s.ys.copy(), s.smoothed.copy())
+                for n, s in one_by_one.series.items()}
+    colours, legend = dict(one_by_one.colours), panel.loss_legend.text()
+    one_by_one.clear()
+    one_by_one.add_rows(rows)
+    assert list(one_by_one.series) == list(expected) and one_by_one.colours == colours
+    assert panel.loss_legend.text() == legend
+    for name, (xs, ys, smooth) in expected.items():
+        s = one_by_one.series[name]
+        assert np.array_equal(s.xs, xs) and np.array_equal(s.ys, ys)
+        assert one_by_one.weight > 0 and np.allclose(s.smoothed, smooth)

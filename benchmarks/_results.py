@@ -17,6 +17,7 @@ Commit the JSON with the README change that quotes it; README figure tables cite
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import math
@@ -24,6 +25,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -227,6 +229,15 @@ def record_run(name: str, main, argv: list[str] | None = None) -> int:
             figures["returned"] = returned
         rec.save(figures, notes="the figures as the benchmark printed them", variant=variant)
     return code
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new temporary folder for what a run writes only to be looked at or thrown away (a --smoke run's
+    grids and runs, a private image cache), removed when the process exits: smoke runs (the test suite
+    runs them all) leave nothing behind in the temporary folder."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def load(path: str | os.PathLike) -> dict:

@@ -145,7 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true", help="a few steps on a few images: checks the script runs")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    os.environ.setdefault("GENSTUDIO_CACHE", tempfile.mkdtemp(prefix="genstudio-bench-cache-"))
+    from benchmarks._results import scratch_folder
+    os.environ.setdefault("GENSTUDIO_CACHE", str(scratch_folder("genstudio-bench-cache-")))  # removed at exit
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         with tempfile.TemporaryDirectory() as work:

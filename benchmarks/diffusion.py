@@ -90,7 +90,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.smoke:
         args.seconds, args.compare, args.size, args.batch, args.per_class = 2, 4, 16, 8, 1
-        args.out = tempfile.mkdtemp(prefix="ddpm-smoke-")
+        from benchmarks._results import scratch_folder
+        args.out = str(scratch_folder("ddpm-smoke-"))  # removed at exit
         args.set = [*args.set, "base_channels=8", "channel_mults=1", "timesteps=10", "sample_steps=4",
                                  "preview_steps=4"]
     torch.set_num_threads(args.threads)

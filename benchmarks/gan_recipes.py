@@ -110,8 +110,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.smoke:
         args.seconds, args.size, args.samples, args.seeds, args.recipes = 1, 12, 50, "0", "dcgan"
-        import tempfile
-        args.out = tempfile.mkdtemp(prefix="gan-smoke-")
+        from benchmarks._results import scratch_folder
+        args.out = str(scratch_folder("gan-smoke-"))  # removed at exit
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -149,8 +149,8 @@ def main() -> None:
     if args.smoke:
         args.seconds, args.size, args.copies, args.samples, args.batch_size = 1, 12, 1, 20, 16
         args.families = args.families[:1]
-        import tempfile
-        args.out = tempfile.mkdtemp(prefix="likelihood-smoke-")
+        from benchmarks._results import scratch_folder
+        args.out = str(scratch_folder("likelihood-smoke-"))  # removed at exit
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

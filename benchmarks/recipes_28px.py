@@ -62,7 +62,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import Results  # noqa: E402
+from benchmarks._results import Results, scratch_folder  # noqa: E402
 from engines import registry  # noqa: E402
 from engines.config import field_infos, parse_assignments, replace_checked  # noqa: E402
 from engines.data import ImageDataset  # noqa: E402
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     marks = [float(m) * 60 for m in args.minutes.split(",") if m.strip()]
     torch.set_num_threads(1)
     rec = Results("recipes_28px", seeds=seeds, smoke=args.smoke)
-    out = Path(args.out or tempfile.mkdtemp(prefix="recipes28-"))
+    out = Path(args.out or (scratch_folder("recipes28-smoke-") if args.smoke else tempfile.mkdtemp(prefix="recipes28-")))
     out.mkdir(parents=True, exist_ok=True)
 
     images, labels, held, held_labels = make_data(args.size, args.smoke)

@@ -84,7 +84,7 @@ def measure(family: str, size: int, threads: int, seconds: float, seed: int, smo
     from engines.config import replace_checked
     from engines.data import ImageDataset
     from engines.train import events as ev
-    from engines.runtime.thread_tuner import cpu_idle
+    from engines.runtime.cpu_load import cpu_idle, idle_cores
     from engines.train.loop import Trainer, TrainSettings
 
     images, labels = digits(size, smoke)
@@ -135,8 +135,8 @@ def measure(family: str, size: int, threads: int, seconds: float, seed: int, smo
         tuner = tuners[0]
         out["looks"] = {r: tuner.reasons.count(r) for r in dict.fromkeys(tuner.reasons)}
         out["seconds_at"] = {str(c): round(s, 2) for c, (n, s) in sorted(tuner.time_at.items())}
-    if idle0 and idle1 and idle1[1] > idle0[1]:   # how busy the machine was: idle cores, and the cores
-        idle = idle1[2] * (idle1[0] - idle0[0]) / (idle1[1] - idle0[1])   # neither idle nor this run's
+    idle = idle_cores(idle0, idle1)
+    if idle is not None:   # how busy the machine was: idle cores, and the cores neither idle nor this run's
         out.update(idle_cores=round(idle, 2), others_cores=round(max(0.0, idle1[2] - idle - own / wall), 2))
     return out
 

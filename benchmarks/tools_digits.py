@@ -97,7 +97,7 @@ def main(argv=None) -> int:
                    help="measure the non-learned baselines (engines/tools/baselines.py) only; train nothing")
     args = p.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks._results import Results
+    from benchmarks._results import Results, scratch_folder
     seeds = [int(v) for v in str(args.seeds).split(",") if v.strip()]
     if args.smoke and args.families == list(FAMILIES):
         args.families = list(SMOKE_FAMILIES)   # one family per kind of pipeline keeps the smoke short
@@ -116,13 +116,13 @@ def main(argv=None) -> int:
     size = args.size
     n = 10 if args.smoke else args.n
     lat_steps = 5 if args.smoke else args.steps
-    root = Path(args.out or tempfile.mkdtemp(prefix="toolbench_"))
+    root = Path(args.out or (scratch_folder("toolbench-smoke-") if args.smoke else tempfile.mkdtemp(prefix="toolbench_")))
     root.mkdir(parents=True, exist_ok=True)
     stale = [s for s in args.families if any((root / _run_name(s, seed) / "run.json").exists() for seed in seeds)]
     if stale and not args.reuse:  # never measure an earlier run silently as if it were trained now
         p.error(f"{root} already holds runs for {', '.join(stale)}; choose a new --out, or pass --reuse "
                 f"to measure those runs again")
-    data = root / "digits"
+    data = root / f"digits-{size}px"   # one folder per size: an earlier call's digits at another size are not these
     if not data.exists():
         write_digit_folder(data, size=size)
     ds = load_images([str(data)], size=size, channels=1)
@@ -165,8 +165,13 @@ def main(argv=None) -> int:
     saved = root / "results.json"
     if saved.exists():  # other families measured by an earlier call into the same --out stay in the table, marked
         earlier = json.loads(saved.read_text())
+        same = ("size", "test_images", "sigma", "smoke")   # what makes two calls' figures comparable
+        differs = [k for k in same if (earlier.get("setup") or {}).get(k) != results["setup"][k]]
         kept = {k: dict(v, earlier_call=True) for k, v in earlier.items()
-                if k not in ("setup", "baselines") and k not in args.families}
+                if k not in ("setup", "baselines") and k not in args.families and not differs}
+        if differs:
+            print(f"not kept from an earlier call into {root}: it measured with other {', '.join(differs)}",
+                  flush=True)
         if kept:
             print(f"kept from an earlier call into {root}: {', '.join(kept)} (marked earlier_call)", flush=True)
         results.update(kept)
@@ -205,6 +210,9 @@ def measure(spec, seed, root, data, size, args, lat_steps, test_x, acc, hole, no
     reused = (run / "run.json").exists()
     cpu = None
     if reused:
+        trained_at = (json.loads((run / "run.json").read_text()).get("data_spec") or {}).get("size")
+        if trained_at != size:   # never measure a run of another size as if it were this one
+            raise SystemExit(f"{run} was trained at {trained_at} px, not {size}: choose a new --out")
         print(f"{spec}: measuring the run already in {run} (--reuse)", flush=True)
     else:
         t0, c0 = time.time(), time.process_time()

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from .names import printable
 from .train.record import RunRecord
 from .workspace import describe_data, metric_rows, read_record, summarize_run
 
@@ -354,13 +355,13 @@ def table(facts: list[RunFacts], measured: dict[Path, Measured] | None = None) -
     measured = measured or {}
     names = [n for n in common_measures(facts) if n.startswith("val/") or n in _GLANCE]
     headers = ["Run", "Family", "Status", "Steps", "Training time", "Per step"]
-    headers += [f"{n.removeprefix('val/')}{' (best)' if _direction(n) else ''}" for n in names]
+    headers += [printable(f"{n.removeprefix('val/')}{' (best)' if _direction(n) else ''}") for n in names]
     headers += ["Parameters", "ms / image", "Fréchet ↓", "Classes covered"] + list(QUALITY_HEADERS)
     rows = []
     for f in facts:
         m = measured.get(f.path)
         per_step = f.seconds_per_step
-        row = [f.name, f.family, f.status, f"{f.step:,}", _duration(f.train_seconds),
+        row = [printable(f.name), f.family, f.status, f"{f.step:,}", _duration(f.train_seconds),
                f"{per_step * 1000:.0f} ms" if per_step is not None else "–"]
         bound = _is_bound(f.family)
         row += [("≤ " if bound and n == "val/bits_per_dim" and n in f.final else "") + _number(f.best.get(n, f.final.get(n)))

@@ -18,8 +18,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .imaging import make_grid, to_pil
 
+# An output name ending in one of these is one image file (the suffix chooses the format); a name without
+# a suffix is a folder. export_frames writes several frames to a still format as one strip or grid.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+                 ".tiff": "TIFF", ".gif": "GIF"}
 FORMATS = {".png": "PNG image (a strip for several frames)", ".gif": "animated GIF", ".mp4": "MP4 video",
+           **{s: f"{f} image (a strip for several frames)" for s, f in IMAGE_FORMATS.items() if s not in (".png", ".gif")},
            "": "folder of PNG frames"}
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
 
 
@@ -52,6 +58,83 @@ class ExportOptions:
         out = asdict(self)
         out["labels"] = list(captions) if self.labels and captions is not None else None
         return out
+
+
+def names_image_file(path: str | os.PathLike) -> bool:
+    """True when an output name ends in an image suffix (x.png, x.JPG, x.webp...): the person means one
+    image file there, not a folder."""
+    return Path(path).suffix.lower() in IMAGE_FORMATS
+
+
+def check_file_target(path: Path, force: bool) -> None:
+    """Refuse, before any work, an output file name that is a folder, lies under a file, or exists without force."""
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; an output name ending in {path.suffix} is one file "
+                          f"(choose another name, or a name without a suffix for a folder)")
+    if path.exists() and not force:
+        raise ExportError(f"{path} already exists; choose another name, or overwrite it (--force)")
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise ExportError(f"cannot write to {path}: {folder} is a file, not a folder")
+            break
+
+
+def write_image(image: np.ndarray, path: str | os.PathLike, force: bool = False) -> Path:
+    """One uint8 (H, W, C) image at `path`, in the format its suffix names (IMAGE_FORMATS); missing parent
+    folders are made; written atomically and readable by all; never over a folder, nor over a file
+    without `force`."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise ExportError(f"unknown image format {suffix!r}; use one of {', '.join(IMAGE_FORMATS)}")
+    _prepare_file(path, force)
+    return _atomic(path, lambda tmp: to_pil(image).save(tmp, format=IMAGE_FORMATS[suffix],
+                                                        **_SAVE_OPTIONS.get(IMAGE_FORMATS[suffix], {})))
+
+
+def _prepare_file(path: Path, force: bool) -> None:
+    """check_file_target, then the missing parent folders made."""
+    check_file_target(path, force)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+
+
+def _atomic(path: Path, write) -> Path:
+    """`write(tmp)` into a temporary file beside `path`, then moved over it: a reader never sees half a file."""
+    if not os.access(path.parent, os.W_OK):
+        raise ExportError(f"cannot write to {path.parent}")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    os.fchmod(fd, 0o644)  # mkstemp makes private files; an export is meant to be shared
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an encoder failure is reported, never a crash
+        raise ExportError(f"could not write {path.name}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def still_image(frames: np.ndarray, columns: int | None = None, labels: Sequence[str] | None = None,
+                scale: int = 1, resample: str = "nearest") -> np.ndarray:
+    """What a still-image export of `frames` holds: the one frame, or a grid (`columns` wide, else one
+    strip) without gaps, or with white gaps when each tile carries its caption."""
+    frames = np.stack([upscale(f, scale, resample) for f in frames])
+    if labels is not None:
+        frames = captioned(frames, labels)
+        if len(frames) > 1:
+            return make_grid(frames, columns=columns or len(frames), fill=255)
+    return frames[0] if len(frames) == 1 else make_grid(frames, columns=columns or len(frames), pad=0)
 
 
 def upscale(image: np.ndarray, scale: int, resample: str = "nearest") -> np.ndarray:
@@ -102,15 +185,6 @@ def labelled_grid(images: np.ndarray, labels: Sequence[str], columns: int | None
     return make_grid(captioned(tiles, labels), columns=columns, fill=255)
 
 
-def _check_target(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise ExportError(f"{path} already exists; choose another name, or overwrite it (--force)")
-    if not path.parent.exists():
-        raise ExportError(f"the folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise ExportError(f"cannot write to {path.parent}")
-
-
 def _even(frames: np.ndarray) -> np.ndarray:
     """H.264 in yuv420p needs even sizes: pad one row/column of edge pixels where needed."""
     _, h, w, _ = frames.shape
@@ -124,7 +198,8 @@ def _rgb(frames: np.ndarray) -> np.ndarray:
 def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0, loop: int = 0,
                   scale: int = 1, resample: str = "nearest", force: bool = False,
                   columns: int | None = None, labels: Sequence[str] | None = None) -> Path:
-    """Write uint8 (N, H, W, C) frames; the suffix chooses: .png strip/grid, .gif, .mp4, none = folder.
+    """Write uint8 (N, H, W, C) frames; the suffix chooses: an image (.png, .jpg, .webp...) holds the one
+    frame or a strip/grid of them, .gif and .mp4 animate them, no suffix is a folder of PNG frames.
 
     `loop`: how many times a GIF plays, 0 = forever. `labels`: one caption per frame, written under
     each grid tile (PNG) or under each frame (GIF, MP4, folder)."""
@@ -135,27 +210,19 @@ def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0
     ExportOptions(scale, resample, fps, loop).check()
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ExportError(f"unknown format {suffix!r}; use one of .png, .gif, .mp4, or a folder name")
+        raise ExportError(f"unknown format {suffix!r}; use one of {', '.join(s for s in FORMATS if s)}, "
+                          f"or a folder name")
+    if suffix in IMAGE_FORMATS and (suffix != ".gif" or len(frames) == 1):
+        return write_image(still_image(frames, columns, labels, scale, resample), path, force)
     frames = np.stack([upscale(f, scale, resample) for f in frames])
     if labels is not None:
         frames = captioned(frames, labels)
-        if suffix == ".png" and len(frames) > 1:  # white gaps between captioned tiles read better
-            return _write_png(make_grid(frames, columns=columns or len(frames), fill=255), path, force)
     if suffix == "":
         return _export_folder(frames, path, force)
-    _check_target(path, force)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    except OSError as exc:
-        raise ExportError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    os.fchmod(fd, 0o644)  # mkstemp makes private files; an export is meant to be shared
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if suffix == ".png":
-            image = frames[0] if len(frames) == 1 else make_grid(frames, columns=columns or len(frames), pad=0)
-            to_pil(image).save(tmp, format="PNG")
-        elif suffix == ".gif":
+    _prepare_file(path, force)
+
+    def encode(tmp: Path) -> None:
+        if suffix == ".gif":
             pils = [to_pil(f).convert("RGB") if f.shape[-1] == 3 else to_pil(f) for f in frames]
             # GIF's loop field counts repeats after the first play; no field at all plays once
             repeat = {} if loop == 1 else {"loop": 0 if loop == 0 else loop - 1}
@@ -166,19 +233,7 @@ def export_frames(frames: np.ndarray, path: str | os.PathLike, fps: float = 12.0
 
             iio.imwrite(tmp, _even(_rgb(frames)), extension=".mp4", fps=fps, codec="libx264",
                         macro_block_size=1, pixelformat="yuv420p")
-        os.replace(tmp, path)
-    except ExportError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - an encoder failure is reported, never a crash
-        raise ExportError(f"could not write {path.name}: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _write_png(image: np.ndarray, path: Path, force: bool) -> Path:
-    """One image written the way export_frames writes a .png (checked, atomic, readable by all)."""
-    return export_frames(image[None], path, force=force)
+    return _atomic(path, encode)
 
 
 def _export_folder(frames: np.ndarray, folder: Path, force: bool) -> Path:
@@ -216,13 +271,17 @@ def read_frames(path: str | os.PathLike) -> np.ndarray:
 
 def timelapse_frames(run_dir: str | os.PathLike) -> tuple[list[int], np.ndarray]:
     """The run's sample grids in step order (every grid is from the same fixed noise)."""
+    from .data.decode import load_image
     from .train.run import RunDir
 
     run = RunDir.open(run_dir)
     steps, frames = [], []
     for step, p in run.sample_paths():
-        with Image.open(p, formats=["PNG"]) as im:  # a run folder may come from anyone: PNG only
-            arr = np.asarray(im)
+        # a run folder may come from anyone: the one safe opener, PNG only
+        im = load_image(p, "sample grid", formats=("PNG",), error=ExportError)
+        if im.mode not in ("L", "RGB"):
+            im = im.convert("RGB")
+        arr = np.asarray(im)
         frames.append(arr[..., None] if arr.ndim == 2 else arr)
         steps.append(step)
     if not frames:

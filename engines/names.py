@@ -26,6 +26,13 @@ class UnsafeName(ValueError):
     """A name read from a file that cannot be used; str(exc) is one line for a person."""
 
 
+def printable(text: object) -> str:
+    """Text read from a file, safe to print on one terminal line: itself when printable, else with
+    control characters (escape sequences, newlines, bidi overrides) written as \\x.. escapes."""
+    text = str(text)
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _shown(text: str, limit: int = 60) -> str:
     short = text if len(text) <= limit else text[:limit] + "…"
     return ascii(short) if not short.isprintable() else repr(short)

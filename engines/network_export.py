@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,19 @@ def onnx_available() -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _exporter_logs_quiet():
+    """torch's ONNX exporter logs a warning per torchvision operator it skips when torchvision is not
+    installed (genstudio never needs it): keep those lines off the person's terminal."""
+    log = logging.getLogger("torch.onnx")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def export_onnx(net: ImageNetwork, path: str | Path, opset: int = 18) -> Path:
     """ONNX file (opset 18) with named inputs, a dynamic batch and genstudio metadata."""
     if not onnx_available():
@@ -114,7 +128,7 @@ def export_onnx(net: ImageNetwork, path: str | Path, opset: int = 18) -> Path:
     path = Path(path)
     quiet = io.StringIO()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), _exporter_logs_quiet():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(trace(net), dynamo=True, opset_version=opset, input_names=list(net.inputs),
                                         output_names=[net.output], verbose=False)

@@ -62,7 +62,7 @@ def get(name: str) -> Family:
     try:
         target = _FAMILIES[name]
     except KeyError:
-        raise UnknownFamily(f"unknown family {name!r}; choose one of: {', '.join(names())}") from None
+        raise UnknownFamily(f"unknown family {name!r}{_did_you_mean(name)}; choose one of: {', '.join(names())}") from None
     module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -107,3 +107,15 @@ def merge_train_recipe(name: str, size: int, current, previous_recipe: dict) -> 
 
 def all_families() -> list[Family]:
     return [get(n) for n in names()]
+
+
+def _did_you_mean(name) -> str:
+    """' (did you mean dcgan?)' for a typo, a wrong case or _ for -; '' when nothing is close."""
+    import difflib
+    if not isinstance(name, str):
+        return ""
+    wanted = name.strip().lower().replace("_", "-")
+    prefixed = [n for n in names() if len(wanted) >= 3 and n.startswith(wanted)]
+    close = ([n for n in names() if n == wanted] or (prefixed if len(prefixed) == 1 else [])
+             or difflib.get_close_matches(wanted, names(), n=1, cutoff=0.75))
+    return f" (did you mean {close[0]}?)" if close else ""

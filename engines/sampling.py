@@ -44,9 +44,10 @@ def sampling_fields(engine) -> list[FieldInfo]:
     limits = engine.sampling_limits()
     current = engine.sampling_options()
     out = []
+    dropped = not_applicable(engine)
     for info in field_infos(cls):
-        if info.name in limits and limits[info.name] is None:
-            continue  # does not apply to this run (a class on an unconditional run)
+        if info.name in dropped:
+            continue
         changes = dict(limits.get(info.name) or {})
         if "choices" in changes and changes["choices"] is not None:
             changes["choices"] = tuple(changes["choices"])
@@ -54,10 +55,34 @@ def sampling_fields(engine) -> list[FieldInfo]:
     return out
 
 
-def check_sampling_options(fields: Sequence[FieldInfo], values: Mapping[str, Any], family: str = "") -> dict:
+def not_applicable(engine) -> dict[str, str]:
+    """The sampling options of `engine`'s family that do not apply to this run, each with the reason:
+    a class setting (Engine.class_settings) on a run without classes, or one its limits drop."""
+    cls = engine.sampling_config
+    if cls is None:
+        return {}
+    limits = engine.sampling_limits()
+    classless = not engine.conditional
+    out = {}
+    for info in field_infos(cls):
+        if classless and info.name in type(engine).class_settings:
+            out[info.name] = "it acts only on class-conditional runs, and this one has no classes"
+        elif info.name in limits and limits[info.name] is None:
+            out[info.name] = ("it acts only on class-conditional runs, and this one has no classes" if classless
+                              else "not for this run")
+    return out
+
+
+def check_sampling_options(fields: Sequence[FieldInfo], values: Mapping[str, Any], family: str = "",
+                           dropped: Mapping[str, str] | None = None) -> dict:
     """Typed values for `values` (strings are fine), every one range-checked; ConfigError names the first
-    bad one. Unknown names are refused with the list of known ones."""
+    bad one. Names in `dropped` (option -> why it does not apply to this run) are refused with the
+    reason, other unknown names with the list of known ones."""
     by_name = {f.name: f for f in fields}
+    for name in values:
+        if dropped and name in dropped:
+            run = f"this {family} run" if family else "this run"
+            raise ConfigError(f"sampling option {name!r} does not apply to {run}: {dropped[name]}")
     unknown = sorted(set(values) - set(by_name))
     if unknown:
         who = f"{family} has" if family else "this run has"
@@ -68,7 +93,7 @@ def check_sampling_options(fields: Sequence[FieldInfo], values: Mapping[str, Any
 
 def parse_sampling_options(engine, values: Mapping[str, Any]):
     """The engine's current sampling config with `values` applied (checked); ConfigError when invalid."""
-    typed = check_sampling_options(sampling_fields(engine), values, engine.family)
+    typed = check_sampling_options(sampling_fields(engine), values, engine.family, not_applicable(engine))
     current = engine.sampling_options()
     return current if current is None else dataclasses.replace(current, **typed)
 

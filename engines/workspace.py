@@ -270,7 +270,7 @@ def metric_rows(run: Path) -> Iterator[tuple[int, dict]]:
 def read_history(path: str | os.PathLike) -> RunHistory:
     """Everything needed to show a past run again. ValueError (with a reason) for a broken folder;
     torn metrics lines and unreadable sample images are skipped."""
-    from PIL import Image
+    from .data.decode import load_image
 
     summary = summarize_run(path)
     record = read_record(summary.path)
@@ -287,8 +287,9 @@ def read_history(path: str | os.PathLike) -> RunHistory:
     grid = tiles = step = None
     if summary.thumbnail is not None:
         try:
-            with Image.open(summary.thumbnail, formats=["PNG"]) as im:  # a shared run: PNG only
-                grid = np.asarray(im.convert("L" if spec.get("channels") == 1 else "RGB"))
+            # a shared run's files are input: the one safe opener, PNG only (Refused is a ValueError)
+            im = load_image(summary.thumbnail, "sample grid", formats=("PNG",))
+            grid = np.asarray(im.convert("L" if spec.get("channels") == 1 else "RGB"))
             grid = grid[..., None] if grid.ndim == 2 else grid
             size = int(spec.get("size", 0))
             if size > 0:

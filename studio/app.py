@@ -52,7 +52,16 @@ def scratch_window(prefix: str, size: tuple[int, int] | None = None):
     if size is not None:
         window.resize(*size)
     window.show()
+    keep_heap(window)
     return app, window
+
+
+def keep_heap(window) -> None:
+    """The real studio's garbage-collector policy (studio.heap): long-lived objects frozen, so an automatic
+    full collection never stalls the window. Tests leave the collector as it is."""
+    from .heap import HeapKeeper
+    from .model_service import open_models
+    window.heap_keeper = HeapKeeper(window.state, open_models())
 
 
 def run_studio(folders: list[str]) -> int:
@@ -62,6 +71,7 @@ def run_studio(folders: list[str]) -> int:
     install_excepthook(window.show_message)
     app.aboutToQuit.connect(window.state.shutdown)  # belt and braces: never leave a thread running
     window.show()
+    keep_heap(window)
     return app.exec()
 
 

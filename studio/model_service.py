@@ -216,6 +216,11 @@ class ModelHost(QThread):
 class OpenModels(QObject):
     """One ModelHost per checkpoint, shared by the panels that open it; `loads` counts checkpoint loads."""
 
+    # on the GUI thread: a host loaded its checkpoint's model / a host's thread ended (its model is let go);
+    # studio.heap freezes a loaded model and reclaims a closed one's memory
+    model_loaded = Signal(object)   # the checkpoint key
+    model_closed = Signal(object)
+
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.hosts: dict[tuple[str, str], ModelHost] = {}
@@ -227,6 +232,7 @@ class OpenModels(QObject):
     def count_load(self, key: tuple[str, str]) -> None:
         with self._lock:
             self.loads[key] = self.loads.get(key, 0) + 1
+        post_to_gui(self, self.model_loaded.emit, key)   # from the host's thread
 
     def total_loads(self) -> int:
         with self._lock:
@@ -251,11 +257,14 @@ class OpenModels(QObject):
                 # still finishing a job that cannot stop (a load): kept alive until its thread ends
                 self._ending.add(host)
                 host.finished.connect(self._host_ended)
+            else:
+                self.model_closed.emit(host.key)
 
     @Slot()
     def _host_ended(self) -> None:
         for host in [h for h in self._ending if h.isFinished()]:
             self._ending.discard(host)
+            self.model_closed.emit(host.key)
 
     def shutdown(self) -> None:
         hosts = [*self.hosts.values(), *self._ending]

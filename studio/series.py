@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+# np.median imports numpy.ma on its first call (a lazy attribute, for its NaN check): imported here, at
+# start-up, instead of inside the Losses panel's first redraw of a run, where it stalled the window
+import numpy.ma  # noqa: F401,E402
 
 WINDOW_SHARE_INVERSE = 5.0  # the smoothing window spans at most 1/5 of a series' points
 

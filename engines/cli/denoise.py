@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..tools import denoise as tool
-from ..tools.common import output_paths
 from ..tools.options import DenoiseOptions, method_options
 from ..words import count
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
-                        read_inputs, run_check, write_results)
+                        read_inputs, result_paths, run_check, write_results, written_to)
 
 
 def add_parser(sub) -> None:
@@ -24,7 +23,7 @@ def run(args) -> int:
     engine, record = open_run(args)
     tool.method_for(engine)
     inputs = read_inputs(engine, record, args)
-    output_paths(args.out, inputs.names, args.force)
+    result_paths(args.out, inputs.names, args.force)
     options = method_options(opts)
     # checked at the level given, or at the inputs' estimated level (rounded: one cached check per level)
     level = opts.sigma or max(1, round(float(np.median(tool.estimate_sigma(inputs.images)))))
@@ -42,5 +41,5 @@ def run(args) -> int:
         return 0
     print(f"method: {result.method}")
     print(f"noise level ({how}, 0-255 scale): {level}")
-    print(f"wrote {count(len(written), 'image')} to {args.out}")
+    print(f"wrote {count(len(written), 'image')} {written_to(args.out, written)}")
     return 0

@@ -28,6 +28,8 @@ def run(args) -> int:
     out = Path(args.out).expanduser()
     if out.suffix not in (".safetensors", ".onnx", ".pt2"):
         raise CliError(f"--out must end in .safetensors, .onnx or .pt2, got {out.name!r}")
+    if out.is_dir():  # never written into, --force or not
+        raise CliError(f"{out} is a folder; --out names the model file to write (choose another name)")
     if out.exists() and not args.force:
         raise CliError(f"{out} already exists; use --force to overwrite")
     if not out.parent.is_dir():

@@ -8,7 +8,7 @@ from ..train.run_data import run_data_plan
 from ..words import count
 from . import CliError
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
-                        read_inputs, run_check, write_results)
+                        read_inputs, result_paths, run_check, write_results, written_to)
 
 
 def add_parser(sub) -> None:
@@ -41,8 +41,7 @@ def run(args) -> int:
     inputs = read_inputs(engine, record, args)
     options = method_options(opts)
     # check every output name before the work starts
-    from ..tools.common import output_paths
-    output_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, opts.candidates)])
+    result_paths(args.out, inputs.names, args.force, [""] + [f".c{k}" for k in range(1, opts.candidates)])
     check = run_check("inpaint", engine, record, args, **options)
     result = tool.inpaint(engine, inputs.images, mask, candidates=opts.candidates, seed=args.seed,
                           labels=labels_for(engine, args, len(inputs)), progress=cli_progress("inpainting"), **options)
@@ -54,5 +53,5 @@ def run(args) -> int:
                     "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
         return 0
     print(f"method: {result.method}")
-    print(f"wrote {count(len(written), 'image')} to {args.out} ({int(mask.sum())} of {mask.size} pixels filled per image)")
+    print(f"wrote {count(len(written), 'image')} {written_to(args.out, written)} ({int(mask.sum())} of {mask.size} pixels filled per image)")
     return 0

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from . import CliError
+from ..names import printable
 from ..workspace import ENV_VAR, default_workspace, runs_folder, scan_runs
 
 
@@ -37,7 +38,8 @@ def run(args) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "?"
         steps = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
         losses = "  ".join(f"{k} {v:.4g}" for k, v in list(r.last_losses.items())[:3])
-        print(f"{r.name}  {r.family}  {r.status}  step {steps}  {when}  {r.dataset}" + (f"  {losses}" if losses else ""))
+        line = f"{r.name}  {r.family}  {r.status}  step {steps}  {when}  {r.dataset}" + (f"  {losses}" if losses else "")
+        print(printable(line))  # names come from folders and files anyone may have made: one plain line each
     for s in skipped:
-        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+        print(printable(f"skipped {s.path}: {s.reason}"), file=sys.stderr)
     return 0

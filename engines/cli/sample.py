@@ -1,4 +1,6 @@
-"""genstudio sample RUN_DIR --n N --out DIR: write N separate PNG samples from a trained run."""
+"""genstudio sample RUN_DIR --n N --out DIR|FILE.png: N separate PNG samples from a trained run in a folder,
+or, when --out names an image file (.png, .jpg, .webp...), one image: the grid of the samples (the sample
+itself when --n 1)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import parse_assignments
-from ..export import ExportError, export_frames, upscale
+from ..export import (ExportError, check_file_target, export_frames, names_image_file, still_image, upscale,
+                      write_image)
 from ..imaging import to_pil
 from ..families import capabilities
 from ..train.restore import label_index, load_engine
@@ -22,7 +25,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="write samples from a trained run as PNG files")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--n", type=int, default=16, help="how many images (default 16)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write PNG files into")
+    p.add_argument("--out", required=True, metavar="DIR|FILE.png",
+                   help="a folder to write one PNG per sample into, or an image file name (.png, .jpg, .webp...) "
+                        "for one grid of the samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class name to sample (conditional runs)")
     p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
@@ -30,7 +35,8 @@ def add_parser(sub) -> None:
                    help="a sampling option of the family (e.g. steps=50); repeatable")
     add_export_arguments(p, fps=None, scale=1,
                          labels_help="with --grid: the class name under each tile (conditional runs)")
-    p.add_argument("--grid", action="store_true", help="also write all samples as one grid_SEED.png")
+    p.add_argument("--grid", action="store_true",
+                   help="also write all samples as one grid_SEED.png (an image --out is always the grid)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
@@ -42,8 +48,15 @@ def run(args) -> int:
     if not 1 <= args.scale <= 32:
         raise CliError("--scale must be between 1 and 32")
     out_options = export_options(args)
-    if out_options.labels and not args.grid:
-        raise CliError("--labels captions the grid: add --grid")
+    out = Path(args.out).expanduser()
+    one_file = names_image_file(out)
+    if out_options.labels and not (args.grid or one_file):
+        raise CliError("--labels captions the grid: add --grid, or give --out an image file name")
+    if one_file:
+        try:
+            check_file_target(out, args.force)  # before the model is even loaded
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
     engine, record = load_engine(args.run_dir, args.checkpoint)
     if not capabilities.has(engine, "sample"):
         raise CliError(capabilities.why_not(engine, "sample"))
@@ -57,7 +70,19 @@ def run(args) -> int:
             raise CliError(f"--labels writes class names; this {record.family} run is not class-conditional")
         labels = np.arange(args.n) % engine.data.num_classes  # every class in turn, so the captions are known
     engine.set_sampling_options(**parse_assignments(args.set))  # ConfigError: one line, exit 2
-    out = Path(args.out).expanduser()
+    columns = engine.data.num_classes if labels is not None and args.label is None else int(np.ceil(np.sqrt(args.n)))
+    captions = None if labels is None else [engine.data.class_names[int(y)] for y in labels]
+    if one_file:
+        images = engine.sample(args.n, seed=args.seed, labels=labels)
+        try:
+            options = out_options.frame_options(captions)
+            write_image(still_image(images, columns, options["labels"], options["scale"], options["resample"]), out,
+                        force=args.force)  # one image, whatever the suffix (a .gif too: no animation)
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
+        what = "1 sample" if args.n == 1 else f"a grid of {args.n} samples ({columns} across)"
+        print(f"wrote {what} to {out} (step {record.checkpoint_step})")
+        return 0
     names = [out / f"sample_{args.seed}_{i:04d}.png" for i in range(args.n)]
     grid_path = out / f"grid_{args.seed}.png"
     clash = [p for p in names + ([grid_path] if args.grid else []) if p.exists()]
@@ -72,11 +97,8 @@ def run(args) -> int:
     for image, path in zip(images, names):
         to_pil(upscale(image, out_options.scale, out_options.resample)).save(path, format="PNG")
     if args.grid:
-        columns = engine.data.num_classes if labels is not None and args.label is None else None
-        captions = None if labels is None else [engine.data.class_names[int(y)] for y in labels]
         try:
-            export_frames(images, grid_path, force=True, columns=columns or int(np.ceil(np.sqrt(args.n))),
-                          **out_options.frame_options(captions))
+            export_frames(images, grid_path, force=True, columns=columns, **out_options.frame_options(captions))
         except ExportError as exc:
             raise CliError(str(exc)) from None
     print(f"wrote {count(len(names), 'image')}{' and a grid' if args.grid else ''} to {out} "

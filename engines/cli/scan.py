@@ -7,6 +7,7 @@ import sys
 import time
 
 from ..data import FIT_MODES, MAX_SIZE, MIN_SIZE, load_images
+from ..names import printable
 
 
 def add_parser(sub) -> None:
@@ -60,7 +61,7 @@ def run(args) -> int:
     if skipped:
         print(f"skipped {len(skipped)}:")
         for s in skipped:
-            print(f"  {s.path}: {s.reason}")
+            print(printable(f"  {s.path}: {s.reason}"))  # a file name may hold control characters
     if not len(data):  # the scan itself completed (exit 0); say plainly what that means for training
         print("no usable images: training on " + ("this folder" if len(args.sources) == 1 else "these folders")
               + " would stop at once" + (" (the reasons are above)" if skipped else ""))

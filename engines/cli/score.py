@@ -17,6 +17,7 @@ import numpy as np
 
 from ..tools import score as tool
 from ..tools.common import ToolError
+from ..export import ExportError, check_file_target
 from . import CliError
 from ..tools.options import ScoreOptions
 from .tool_args import add_check, add_common, add_options, cli_progress, open_run, options_from, read_inputs, run_check
@@ -42,8 +43,11 @@ def run(args) -> int:
     engine, record = open_run(args)
     tool.method_for(engine)  # a family that cannot score says so before anything is read
     csv_path = Path(args.csv).expanduser() if args.csv else None
-    if csv_path is not None and csv_path.exists() and not args.force:
-        raise CliError(f"{csv_path} already exists; use --force to overwrite")
+    if csv_path is not None:
+        try:
+            check_file_target(csv_path, args.force)  # a folder, or an existing file without --force: before the work
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
     inputs = read_inputs(engine, record, args)
     check = run_check("score", engine, record, args, complexity=opts.complexity,
                       projection_steps=opts.projection_steps)

@@ -7,7 +7,7 @@ middle: features, fine: colour and texture) taken from its row's seed, so a row 
 from __future__ import annotations
 
 from ..config import ConfigError, parse_assignments
-from ..export import ExportError, export_frames
+from ..export import IMAGE_FORMATS, ExportError, names_image_file, still_image, write_image
 from ..families import capabilities
 from ..train.restore import load_engine
 from . import CliError
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--cols", required=True, metavar="SEEDS", help="comma list of seeds the columns draw")
     p.add_argument("--levels", default="coarse", metavar="LEVEL",
                    help="which styles the rows lend: coarse, middle, fine, or a comma list (default coarse)")
-    p.add_argument("--out", required=True, metavar="FILE.png", help="the grid as one PNG")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the grid as one image (.png, .jpg, .webp...)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampling option (e.g. truncation=0.7); repeatable")
     add_export_arguments(p, fps=None, scale=4, labels_help="caption the source images with their seeds")
@@ -41,8 +41,8 @@ def _seeds(text: str, flag: str) -> list[int]:
 
 def run(args) -> int:
     rows, cols = _seeds(args.rows, "--rows"), _seeds(args.cols, "--cols")
-    if not args.out.lower().endswith(".png"):
-        raise CliError("--out must be a .png file")
+    if not names_image_file(args.out):
+        raise CliError(f"--out must be an image file name ({', '.join(IMAGE_FORMATS)})")
     options = export_options(args)
     engine, record = load_engine(args.run_dir, args.checkpoint)
     if not capabilities.has(engine, "stylemix"):
@@ -55,8 +55,9 @@ def run(args) -> int:
     r, c = grid.shape[:2]
     captions = [""] + [f"seed {s}" for s in cols] + [x for s in rows for x in [f"seed {s}"] + [""] * (c - 1)]
     try:
-        out = export_frames(grid.reshape(r * c, *grid.shape[2:]), args.out, force=args.force, columns=c,
-                            **options.frame_options(captions))
+        frame_options = options.frame_options(captions)
+        out = write_image(still_image(grid.reshape(r * c, *grid.shape[2:]), c, frame_options["labels"],
+                                      options.scale, options.resample), args.out, force=args.force)
     except ExportError as exc:
         raise CliError(str(exc)) from None
     print(f"wrote a {r - 1}x{c - 1} style-mixing grid ({args.levels} styles from the rows) to {out}")

@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image
 
 from ..config import ConfigError, replace_checked
+from ..names import printable
+from ..export import ExportError, check_file_target, names_image_file, write_image
 from ..style import FEATURE_CHOICES_HELP, MAX_SIZE, MIN_SIZE, FeatureError, StyleOptions, load_features, stylize
 from ..style.images import Skip, content_files, read_image
 from . import CliError
@@ -22,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--content", required=True, metavar="IMAGE|FOLDER", help="a content image or a folder of them")
     p.add_argument("--style", required=True, metavar="IMAGE", help="the style image")
     p.add_argument("--out", required=True, metavar="FILE.png|DIR",
-                   help="a PNG file (one content image) or a folder (keeps the content folder's names)")
+                   help="an image file (.png, .jpg, .webp...; one content image) or a folder (PNGs with the content "
+                        "folder's names)")
     p.add_argument("--size", type=int, default=256, help=f"longest side of the result, {MIN_SIZE}-{MAX_SIZE} px "
                                                          f"(default 256)")
     p.add_argument("--steps", type=int, default=300, help="optimisation iterations (default 300)")
@@ -66,12 +68,16 @@ def _targets(args) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]], bool
         raise CliError(f"--content {args.content}: no such file or folder")
     out = Path(args.out).expanduser()
     single = content.is_file()
-    if single and out.suffix.lower() == ".png" and not out.is_dir():
+    if names_image_file(out):
+        try:
+            check_file_target(out, force=True)  # not a folder, not under a file (existing files: below)
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
+        if not single:
+            raise CliError(f"--out {out.name} takes one content image (it names an image file); for a folder of "
+                           "content images give an output folder")
         files, skipped = [(content, out)], []
     else:
-        if out.suffix.lower() == ".png" and not out.is_dir():
-            raise CliError("--out FILE.png takes one content image; for a folder of content images give an "
-                           "output folder")
         if out.exists() and not out.is_dir():
             raise CliError(f"--out {args.out} exists and is not a folder")
         found, skipped = content_files(content)
@@ -103,14 +109,14 @@ def run(args) -> int:
     say(f"stylizing {len(files)} image{'s' if len(files) != 1 else ''} at {options.size} px, {options.steps} "
         f"{options.optimizer} steps, {features.description}")
     for path, reason in skipped:
-        say(f"skipped {path}: {reason}")
+        say(printable(f"skipped {path}: {reason}"))
     written, t0 = 0, time.perf_counter()
     for n, (src, dst) in enumerate(files, 1):
         try:
             content = read_image(src, max_side=options.size)
         except Skip as exc:
             skipped.append((str(src), str(exc)))
-            say(f"[{n}/{len(files)}] skipped {src}: {exc}")
+            say(printable(f"[{n}/{len(files)}] skipped {src}: {exc}"))
             continue
         last = [time.monotonic()]
 
@@ -123,10 +129,9 @@ def run(args) -> int:
 
         result = stylize(content, style, options, features, progress)
         try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(result.image, "RGB").save(dst, format="PNG")
-        except OSError as exc:
-            raise CliError(f"cannot write {dst}: {exc.strerror or exc}") from None
+            write_image(result.image, dst, force=True)  # the format its suffix names; existing files checked above
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
         written += 1
         say(f"[{n}/{len(files)}] wrote {dst} ({result.seconds:.1f}s)")
     print(f"wrote {written} image{'s' if written != 1 else ''} to {args.out} in {time.perf_counter() - t0:.1f}s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..export import names_image_file
 from ..tools import synthesize as tool
 from ..tools.common import check_out_folder
 from ..words import count
@@ -29,6 +30,9 @@ def run(args) -> int:
     engine, record = open_run(args)
     tool.method_for(engine)
     out = Path(args.out).expanduser()
+    if names_image_file(out):
+        raise CliError(f"--out {args.out} names an image file, but synthesize writes a dataset folder (class "
+                       f"subfolders and manifest.json): give a folder name")
     check_out_folder(out)
     if (out / "manifest.json").exists() and not args.force:
         raise CliError(f"{out / 'manifest.json'} already exists; use --force to overwrite")

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ConfigError, field_infos, parse_assignments, replace_checked
+from ..names import printable
+from ..export import ExportError, check_file_target, names_image_file, write_image
 from ..tools.common import Inputs, ToolError, output_paths, read_images, write_png
 from ..train.restore import label_index, load_engine
 from ..train.run_data import run_data_plan
@@ -22,7 +24,12 @@ def add_common(p, images: bool = True, out: bool = True) -> None:
         p.add_argument("--images", action="append", required=True, metavar="X",
                        help="an image file or a folder of images (walked recursively); repeatable")
     if out:
-        p.add_argument("--out", required=True, metavar="DIR", help="folder for the results (relative paths kept)")
+        if images:
+            p.add_argument("--out", required=True, metavar="DIR|FILE.png",
+                           help="folder for the results (relative paths kept); for one input image, an image file "
+                                "name (.png, .jpg, .webp...) writes the result there")
+        else:
+            p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
         p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--checkpoint", help="latest (default), best, a step number, or one of the run's checkpoint JSONs")
     p.add_argument("--seed", type=int, default=0)
@@ -91,16 +98,46 @@ def read_inputs(engine, record, args, native: bool = False, channels: int | None
                          fit=data.fit, background=data.background,
                          native_max=engine.data.size if native else None)
     for path, reason in inputs.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(printable(f"skipped {path}: {reason}"), file=sys.stderr)  # file names may hold control characters
     if not len(inputs):
         raise ToolError("no readable images in " + ", ".join(str(s) for s in args.images))
     return inputs
 
 
-def write_results(images: np.ndarray, inputs: Inputs, out_dir, force: bool, suffix: str = "") -> list[Path]:
-    paths = output_paths(out_dir, inputs.names, force, (suffix,))
+def result_paths(out, names, force: bool, suffixes=("",)) -> list[Path]:
+    """Where each result goes (suffix-major), refusing to overwrite without force, before any work: under
+    the --out folder with the inputs' relative names, or, when --out names an image file (one input
+    only), that file (with a suffix: NAME.bicubic.png beside it)."""
+    root = Path(out).expanduser()
+    if not names_image_file(root):
+        return output_paths(root, names, force, suffixes)
+    if len(names) != 1:
+        raise CliError(f"--out {out} names one image file, but there are {len(names)} input images; "
+                       f"give a folder name (without an image suffix)")
+    paths = [root.with_name(root.stem + sfx + root.suffix) for sfx in suffixes]
+    try:
+        for p in paths:
+            check_file_target(p, force)
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    return paths
+
+
+def written_to(out, written: list[Path]) -> str:
+    """Where results went, for the one line a tool prints: the --out folder, or the files themselves when
+    --out named an image file (x.png and, with candidates or --bicubic, x.c1.png beside it)."""
+    if not names_image_file(out):
+        return f"to {out}"
+    return "to " + ", ".join(str(p) if i == 0 else p.name for i, p in enumerate(written))
+
+
+def write_results(images: np.ndarray, inputs: Inputs, out, force: bool, suffix: str = "") -> list[Path]:
+    paths = result_paths(out, inputs.names, force, (suffix,))
     for img, path in zip(images, paths):
-        write_png(img, path)
+        if names_image_file(out):
+            write_image(img, path, force=True)  # the format its suffix names
+        else:
+            write_png(img, path)
     return paths
 
 
@@ -115,7 +152,7 @@ def cli_progress(label: str):
     return report
 
 
-__all__ = ["add_common", "add_options", "options_from", "open_run", "labels_for", "read_inputs", "write_results", "cli_progress", "ToolError"]
+__all__ = ["add_common", "add_options", "options_from", "open_run", "labels_for", "read_inputs", "result_paths", "write_results", "written_to", "cli_progress", "ToolError"]
 
 
 def add_check(p, json_flag: bool = True) -> None:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from .. import registry
 from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, ImageDataset, parse_background
+from ..export import names_image_file
 from ..train.inputs import check_given, load_inputs, parse_input_args
 from ..runtime import distributed as dist_rt
 from ..train import events as ev
@@ -244,17 +245,54 @@ def _train(args, time_limit) -> int:
         from .control import ControlFile
         reader = ControlFile(args.control, control)
         reader.start()
+    restore, received = _stop_on_signals(control)
     try:
         trainer = _make_trainer(args, time_limit)
         events = trainer.run(control)
         if not dist_rt.is_main():  # the others train silently; rank 0 reports for all
             return _drain(events)
-        if args.events == "jsonl":
-            return print_json_events(events)
-        return print_events(events, args.quiet)
+        status = print_json_events(events) if args.events == "jsonl" else print_events(events, args.quiet)
+        return status or (128 + received[0] if received else 0)   # what a shell expects after a signal
     finally:
         if reader is not None:
             reader.stop()
+        restore()
+
+
+def _stop_on_signals(control: Control):
+    """One process: the first Ctrl-C, or a SIGTERM (`kill`, a job scheduler, a container stopping),
+    stops the run as the studio's Stop does (a checkpoint, the run marked stopped); the second quits at
+    once. Returns the function that puts the old handlers back and a list that holds the number of the
+    signal that stopped the run."""
+    import signal
+    import threading
+
+    received: list[int] = []
+    if dist_rt.launched() or threading.current_thread() is not threading.main_thread():
+        return (lambda: None), received
+    words = {signal.SIGINT: ("Ctrl-C", signal.default_int_handler),
+             signal.SIGTERM: ("a termination request", signal.SIG_DFL)}
+    previous = {}
+
+    def handler(signum, frame):
+        name, second = words[signum]
+        signal.signal(signum, second)   # the same signal again quits without a checkpoint
+        received.append(signum)
+        print(f"{name}: stopping after this step and saving a checkpoint (again to quit without one)",
+              file=sys.stderr, flush=True)
+        control.request_stop()
+
+    for signum in words:
+        before = signal.getsignal(signum)
+        if before is signal.SIG_IGN:   # started with it ignored (e.g. `nohup`, a background job)
+            continue
+        previous[signum] = before
+        signal.signal(signum, handler)
+
+    def restore():
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+    return restore, received
 
 
 def _drain(events) -> int:
@@ -293,6 +331,7 @@ def plan_from_args(args, time_limit) -> RunPlan:
         return resume_plan(rec, args.out, processes=processes, sources=args.data or None,
                            inputs=parse_input_args(args.input) if args.input else None,
                            **{k: changes.get(k) for k in RESUME_CHANGEABLE})
+    _check_new_run_name(args.out)
     family, config, settings = _new_run_settings(args, time_limit)
     background = parse_background(args.background) if args.background else (255, 255, 255)
     data = DataPlan(tuple(args.data), args.size if args.size is not None else 32, args.channels,
@@ -312,6 +351,7 @@ def _make_trainer(args, time_limit) -> Trainer:
         return Trainer.from_plan(plan, load_plan_data(plan), inputs)
     t0 = time.perf_counter()
     dataset = load_plan_data(plan)
+    check_class_settings(plan, dataset, parse_assignments(getattr(args, "set", None) or []))
     inputs = load_inputs(registry.get(plan.family).engine_class, plan.given(), plan.data.size, plan.data.fit,
                          plan.data.background)
     talk = not args.quiet and args.events == "text" and dist_rt.is_main()
@@ -327,6 +367,49 @@ def _make_trainer(args, time_limit) -> Trainer:
         if talk:
             print(f"run folder: {plan.out_dir}")
     return Trainer.from_plan(plan, dataset, inputs)
+
+
+def _check_new_run_name(out: str | None) -> None:
+    """A new run is a folder: an --out named like an image or a model file is a mistake, said before
+    anything is made (an existing run of such a name still resumes)."""
+    if out is None:
+        return
+    suffix = Path(out).suffix.lower()
+    if names_image_file(out) or suffix in (".safetensors", ".onnx", ".pt2"):
+        then = ("`genstudio export RUN --out FILE` writes a model file" if not names_image_file(out) else
+                "`genstudio sample RUN --out FILE.png` writes images")
+        raise ConfigError(f"--out {out} names a {suffix} file, but train makes a run folder: give a folder "
+                          f"name ({then})")
+
+
+def check_settings_apply(family: registry.Family, config, assignments: dict) -> None:
+    """A --set of a family setting that matters only under other settings' values (its `when`: e.g.
+    gp_weight only with loss=wgan-gp) is refused in one line when this run's config does not meet
+    them, rather than kept and ignored."""
+    for info in field_infos(family.config_class):
+        if info.name not in assignments or not info.when:
+            continue
+        for other, allowed in info.when.items():
+            value = getattr(config, other, None)
+            if value not in allowed:
+                raise ConfigError(f"--set {info.name} does not apply to this {family.name} run: it matters only "
+                                  f"with {other}={'|'.join(str(a) for a in allowed)} (this run: {other}={value})")
+
+
+def check_class_settings(plan: RunPlan, dataset: ImageDataset, assignments: dict) -> None:
+    """A --set that acts only on class-conditional runs (Engine.class_settings: guidance, label
+    dropout...) on a run that will have no classes: one line before anything is written, not ignored."""
+    given = [k for k in assignments if k in registry.get(plan.family).engine_class.class_settings]
+    if not given:
+        return
+    if dataset.num_classes == 0:
+        why = "the data has no classes (class subfolders)"
+    elif not getattr(plan.config, "conditional", True):
+        why = "conditional is off (--set conditional=true turns it on)"
+    else:
+        return
+    raise ConfigError(f"--set {given[0]} acts only on class-conditional runs, and this {plan.family} run has no "
+                      f"classes: {why}")
 
 
 def _from_main_path(make) -> str:
@@ -358,4 +441,5 @@ def _new_run_settings(args, time_limit):
                           f"give it once")
     settings = replace_checked(settings, **explicit)
     config, settings = split_settings(family, registry.default_config(family.name, size), settings, assignments)
+    check_settings_apply(family, config, assignments)
     return family, config, settings

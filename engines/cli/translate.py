@@ -4,10 +4,9 @@ translator (CycleGAN; trained style networks). One PNG per input, relative paths
 from __future__ import annotations
 
 from ..families import capabilities
-from ..tools.common import output_paths
 from ..words import count
 from . import CliError
-from .tool_args import add_common, cli_progress, open_run, read_inputs, write_results
+from .tool_args import add_common, cli_progress, open_run, read_inputs, result_paths, write_results, written_to
 
 
 def add_parser(sub) -> None:
@@ -27,9 +26,9 @@ def run(args) -> int:
         raise CliError(f"--direction must be {' or '.join(engine.directions)} for this {record.family} run")
     source, target = engine.channels_of(direction)
     inputs = read_inputs(engine, record, args, channels=source)
-    output_paths(args.out, inputs.names, args.force)  # refuse to overwrite before the work, not after
+    result_paths(args.out, inputs.names, args.force)  # refuse to overwrite before the work, not after
     images = engine.translate(inputs.images, direction, progress=cli_progress("translating"))
     written = write_results(images, inputs, args.out, args.force)
     kind = "grey" if target == 1 else "RGB"
-    print(f"translated {count(len(written), 'image')} {direction} ({engine.data.size} px, {kind}) into {args.out}")
+    print(f"translated {count(len(written), 'image')} {direction} ({engine.data.size} px, {kind}) {written_to(args.out, written)}")
     return 0

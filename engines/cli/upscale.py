@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from ..tools import upscale as tool
-from ..tools.common import output_paths
 from ..tools.options import UpscaleOptions, method_options
 from ..words import count
 from .tool_args import (add_check, add_common, add_options, cli_progress, labels_for, open_run, options_from, print_json,
-                        read_inputs, run_check, write_results)
+                        read_inputs, result_paths, run_check, write_results, written_to)
 
 
 def add_parser(sub) -> None:
@@ -23,7 +22,7 @@ def run(args) -> int:
     engine, record = open_run(args)
     tool.method_for(engine)
     inputs = read_inputs(engine, record, args, native=True)
-    output_paths(args.out, inputs.names, args.force, ("", ".bicubic") if args.bicubic else ("",))
+    result_paths(args.out, inputs.names, args.force, ("", ".bicubic") if args.bicubic else ("",))
     options = method_options(opts)
     check = run_check("upscale", engine, record, args, **options)
     result = tool.upscale(engine, inputs.images, seed=args.seed, labels=labels_for(engine, args, len(inputs)),
@@ -36,5 +35,5 @@ def run(args) -> int:
                     "self_check": check, "skipped": [{"path": p, "reason": r} for p, r in inputs.skipped]})
         return 0
     print(f"method: {result.method}")
-    print(f"wrote {count(len(written), 'image')} at {engine.data.size} px to {args.out}")
+    print(f"wrote {count(len(written), 'image')} at {engine.data.size} px {written_to(args.out, written)}")
     return 0

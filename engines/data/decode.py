@@ -121,15 +121,18 @@ def _name_unsupported(prefix: bytes) -> str | None:
     return None
 
 
-def _open_checked(path: str) -> Image.Image:
+def _open_checked(path: str, formats: tuple[str, ...] = ALLOWED_FORMATS) -> Image.Image:
     with _OPEN_LOCK, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(path, formats=ALLOWED_FORMATS)
+        return Image.open(path, formats=formats)
 
 
-def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES) -> Image.Image:
+def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES,
+               formats: tuple[str, ...] = ALLOWED_FORMATS) -> Image.Image:
     """Open lazily (header only), refusing empty, oversized and special files, other formats and
-    images with too many pixels."""
+    images with too many pixels. `formats`: some of ALLOWED_FORMATS (a run's own grids: PNG only)."""
+    if not set(formats) <= set(ALLOWED_FORMATS):
+        raise ValueError(f"formats must be some of {ALLOWED_FORMATS}")
     path = os.fspath(path)
     try:
         # non-blocking: a named pipe given as an image must not hang the open
@@ -153,11 +156,13 @@ def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int =
         raise Skip("empty file")
     try:
         # Pillow's own bomb check refuses before we see the size when it is over its limit.
-        im = _open_checked(path)
+        im = _open_checked(path, tuple(formats))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise Skip("too many pixels (possible decompression bomb)") from None
     except Image.UnidentifiedImageError:
         own = _own_format(prefix)
+        if own and own.upper() not in formats:
+            raise Skip(f"a {own} file where {' or '.join(formats)} is expected") from None
         if own:
             raise Skip(f"corrupt or unsupported {own} file (header unreadable)") from None
         other = _name_unsupported(prefix)
@@ -289,14 +294,15 @@ def _shown(path) -> str:
 
 def load_image(path: str | os.PathLike, what: str = "", *, max_pixels: int = DEFAULT_MAX_PIXELS,
                max_bytes: int = DEFAULT_MAX_BYTES, draft: int | None = None,
-               error: type[Exception] = Refused) -> Image.Image:
+               error: type[Exception] = Refused, formats: tuple[str, ...] = ALLOWED_FORMATS) -> Image.Image:
     """The one safe opener for an image a person hands in (outside datasets): the first frame,
     decoded, upright (EXIF orientation applied), detached from the file. The same format
     allow-list, size and pixel limits and reasons as ingestion. `draft`: a JPEG may be decoded at
-    a reduced scale of at least 2 x draft pixels a side. Raises `error` ("<what> <path>: <reason>";
+    a reduced scale of at least 2 x draft pixels a side; `formats`: fewer than the allow-list (a
+    run's own sample grids are PNG only). Raises `error` ("<what> <path>: <reason>";
     Refused by default, whose `reason` is the why alone)."""
     try:
-        im = open_image(os.fspath(path), max_pixels, max_bytes)
+        im = open_image(os.fspath(path), max_pixels, max_bytes, formats)
         try:
             if draft and im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
                 im.draft(None, (2 * draft, 2 * draft))

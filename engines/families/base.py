@@ -213,6 +213,9 @@ class Engine:
     # What each column of the training grid shows, when the columns are not samples from noise
     # (CycleGAN: A, A->B, B, B->A); the studio heads the columns with them. None: samples from noise.
     preview_headers: ClassVar[tuple[str, ...] | None] = None
+    # Settings (config fields and sampling options) that act only on class-conditional runs (guidance,
+    # label dropout...): on a run without classes `--set` refuses them in one line instead of ignoring them.
+    class_settings: ClassVar[tuple[str, ...]] = ()
     # validate() key to minimise for the "best" checkpoint (e.g. "bits_per_dim"); None: no best.
     best_metric: ClassVar[str | None] = None
     # the train_step loss that mirrors best_metric (the loop's overfitting watch); None: the loss of the

@@ -349,5 +349,5 @@ def why_not(x, name: str) -> str:
     sentence = f"{family} has no {_WHAT[name]}"
     others = [n for n in ("translate", "sample", "latent") if n != name and has(x, n)]
     if name in ("sample", "latent") and "translate" in others:
-        return f"{sentence}: use Translate"
+        return f"{sentence}: use Translate (the panel, or `genstudio translate`)"
     return sentence

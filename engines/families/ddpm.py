@@ -74,7 +74,7 @@ class DDPMConfig(UNetPriorConfig):
     sampler: str = param("ddim", choices=SAMPLERS, help="ddim (fast, deterministic at eta 0) or ancestral (the original DDPM sampler).")
     sample_steps: int = param(50, min=1, max=4000, help="Denoising steps when sampling, for either sampler (fewer is faster; the training T is the most).")
     preview_steps: int = param(20, min=1, max=4000, help="DDIM steps for the sample grids drawn during training (never more than sample_steps); fewer keeps training time for training.")
-    eta: float = param(0.5, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling. 0.5 measured closest to the full ancestral sampler on CPU-trained digits (some fresh noise corrects the network's errors); a seed still gives the same images.")
+    eta: float = param(0.5, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 as noisy as ancestral sampling; some fresh noise corrects the network's errors (why 0.5: README, 'Why the recipes are what they are'); a seed still gives the same images.")
 
 
 def preset(config: UNetPriorConfig, size: int) -> UNetPriorConfig:
@@ -103,6 +103,7 @@ class UNetPrior(Engine):
     (train_step, validate) and the sampler; `options` holds its sampling options."""
     best_metric = "loss"  # held-out prediction error from validate(): lower is better
     class_mixing = True  # conditional runs: a mix of class embeddings, guided against the "no label" row
+    class_settings = ("label_dropout", "guidance")
     options: object
 
     # the prior role's image space, the same for every pixel-space U-Net prior

@@ -184,6 +184,7 @@ class EBMSampling:
 class EBMEngine(Engine, Sampler, Energy):
     process_state = {"replay_buffer": "sharded"}  # each process's own chains
     family = "ebm"
+    class_settings = ("classifier_weight",)
 
     def __init__(self, config: EBMConfig, data: DataSpec, device="cpu", inputs: dict | None = None):
         super().__init__(config, data, device)

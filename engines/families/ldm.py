@@ -148,6 +148,7 @@ class LDMEngine(fs.TwoStage, Engine, Sampler, LatentCodec, Prior, Reconstructor)
     family = "ldm"
     encoding = "DDIM inversion in the first stage's latent space"
     class_mixing = True
+    class_settings = ("label_dropout", "guidance")
     best_metric = "loss"
     first_stage_families = FIRST_STAGES
     sampling_config = DDPMSampling

@@ -53,7 +53,7 @@ class PixelCNNConfig:
     head: int = param(128, min=8, max=1024, help="Channels of the 1x1 layer before the output distribution.")
     output: str = param("softmax", choices=OUTPUTS, help="Per-subpixel distribution: 256-way softmax, or a mixture of discretised logistics (a few means and scales instead of 256 free logits).")
     mixtures: int = param(5, min=1, max=20, help="Logistic components per subpixel when output is logistic_mixture.")
-    lr: float = param(3e-3, min=1e-6, max=1e-1, help="Adam learning rate (3e-3 learnt faster than 1e-3 on digits in the same CPU time).")
+    lr: float = param(3e-3, min=1e-6, max=1e-1, help="Adam learning rate (why 3e-3: README, 'Why the recipes are what they are').")
     ema_decay: float = param(0.0, min=0.0, max=0.99999, help="Validation and samples use a moving average of the weights with this decay (steadier than the live weights with small batches); 0 uses the live weights.")
     lr_half_life: int = param(0, min=0, max=10_000_000, help="Steps over which the learning rate halves (exponential decay); 0 keeps it constant.")
     grad_clip: float = param(10.0, min=0.0, max=1e6, help="Largest gradient norm before clipping, unless the training settings set their own grad_clip; 0 turns it off.")

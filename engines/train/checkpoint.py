@@ -118,6 +118,15 @@ def checkpoint_paths(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def checkpoint_records(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, json path) of every checkpoint record, oldest first, its tensors' file there or not: the
+    JSON is written last (the commit), so one without its tensors is a checkpoint that lost them."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name)))
+
+
 def save_checkpoint(run_dir: Path, step: int, payload: dict, meta: dict, keep: int | None = None,
                     protect: set[int] = frozenset(), best: bool = False) -> Path:
     """Write checkpoint `step`: payload may hold tensors anywhere; meta must be JSON-able.
@@ -252,7 +261,7 @@ def load_newest_intact(run_dir: Path, verify: bool = True) -> tuple[Path, dict, 
     A damaged newer one is skipped with a warning (a sentence each); when none is intact, a
     CheckpointError lists what was wrong with each. Other refusals (a foreign checkpoint) still raise.
     """
-    paths = checkpoint_paths(run_dir)
+    paths = checkpoint_records(run_dir)   # one that lost its tensors is said, not passed over in silence
     if not paths:
         raise CheckpointError(f"{run_dir} has no checkpoint yet; train it first")
     problems: list[tuple[int, str]] = []

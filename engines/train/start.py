@@ -11,7 +11,7 @@ from .. import registry
 from ..config import replace_checked, to_dict
 from ..data import ImageDataset
 from ..families.base import DataSpec
-from .checkpoint import checkpoint_paths, load_newest_intact, remove_stale_temp_files
+from .checkpoint import checkpoint_records, load_newest_intact, remove_stale_temp_files
 from .device import resolve_device
 from .group import process_group
 from .inputs import InputError, load_inputs, record_inputs, reload_inputs
@@ -119,7 +119,7 @@ def resume(cls, run_path, dataset: ImageDataset, steps: int | None = None, devic
     trainer = cls(fam, config, settings, dataset, run, resolve_device(settings.device), inputs)
 
     def newest():  # the newest intact one (rank 0 reads it); damaged newer ones are set aside, said
-        if not checkpoint_paths(run.path):
+        if not checkpoint_records(run.path):   # a record without its tensors is damage, not "none yet"
             return None
         path, payload, meta, warnings = load_newest_intact(run.path)
         payload, meta = trainer.read_checkpoint(path, (payload, meta))
@@ -142,7 +142,7 @@ def resume(cls, run_path, dataset: ImageDataset, steps: int | None = None, devic
 def set_aside_after(run_path: Path, step: int) -> None:
     """Rename checkpoints newer than `step` (damaged ones skipped on resume) to damaged_*, kept for
     a look but out of the run's timeline: training from `step` writes its own newer ones."""
-    for s, p in checkpoint_paths(run_path):
+    for s, p in checkpoint_records(run_path):
         if s > step:
             for f in (p, p.with_suffix(".safetensors")):
                 if f.exists():

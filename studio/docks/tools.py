@@ -21,6 +21,9 @@ from engines.tools.common import IMAGE_SUFFIXES, list_image_files, output_paths,
 from engines.config import ConfigError, to_dict
 from engines.tools.options import OPTIONS
 from engines.tools.session import TITLES, method_name, read_for
+# the tools' modules (which methods a family offers) at start-up, not when the first checkpoint of a run
+# opens here while it trains: importing them then held the GUI thread for tens of milliseconds
+from engines.tools import denoise, inpaint, score, synthesize, upscale  # noqa: F401
 
 from .. import dialogs
 from ..dialogs import ask_overwrite

@@ -189,9 +189,11 @@ def test_export_writes_one_model_file_that_samples_like_the_run(tmp_path, capsys
         (["export", str(run), "--out", str(tmp_path / "m.pt")], "must end in .safetensors"),
         (["export", str(run), "--out", str(tmp_path / "nowhere" / "m.safetensors")], "nowhere does not exist"),
         (["export", str(run), "--out", str(model / "m.safetensors")], "is a file, not a folder"),
+        (["export", str(run), "--out", str(tmp_path / "dir.safetensors"), "--force"], "is a folder"),
         (["sample", str(run), "--n", "1", "--out", str(model)], "exists and is not a folder"),
         (["sample", str(model), "--n", "1", "--out", str(tmp_path / "c"), "--checkpoint", "best"], "one set of weights"),
     ]
+    (tmp_path / "dir.safetensors").mkdir()
     (tmp_path / "fake.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
     cases.append((["sample", str(tmp_path / "fake.safetensors"), "--n", "1", "--out", str(tmp_path / "d")],
                   "not a genstudio model file"))

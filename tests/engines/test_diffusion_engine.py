@@ -97,7 +97,9 @@ def test_progress_can_cancel_sampling():
 
 
 def test_sampling_options_are_validated():
-    engine = make()
+    with pytest.raises(ConfigError, match="'guidance' does not apply to this ddpm run: it acts only on class-cond"):
+        make().set_sampling_options(guidance="3")  # no classes: said, not ignored
+    engine = make(classes=2)
     for bad, word in [({"sampler": "euler"}, "sampler"), ({"steps": "0"}, "steps"), ({"steps": "many"}, "steps"),
                       ({"steps": "101"}, "steps"), ({"eta": "2"}, "eta"), ({"guidance": "nan"}, "guidance"),
                       ({"temperature": "1"}, "temperature"), ({"ema": "maybe"}, "ema")]:

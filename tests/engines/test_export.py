@@ -44,8 +44,11 @@ def test_never_overwrites_without_force(tmp_path, frames):
     assert read_frames(target).shape[0] == 9
     with pytest.raises(ExportError, match="unknown format"):
         export_frames(frames, tmp_path / "a.jpgx")
-    with pytest.raises(ExportError, match="does not exist"):
-        export_frames(frames, tmp_path / "missing" / "a.gif")
+    assert export_frames(frames, tmp_path / "missing" / "a.gif") == tmp_path / "missing" / "a.gif"  # made, like a folder
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(ExportError, match="is a folder"):  # an image name that is a folder: never written into
+        export_frames(frames, tmp_path / "d.png", force=True)
+    assert not any((tmp_path / "d.png").iterdir())
 
 
 def test_labelled_grid_is_rgb_with_captions(frames):

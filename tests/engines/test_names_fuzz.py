@@ -266,3 +266,35 @@ def test_a_class_folder_whose_name_is_not_a_plain_name_is_skipped_with_a_reason(
     data = load_images([tmp_path], size=16, use_cache=False)
     assert data.class_names == ["cats"] and len(data) == 2
     assert any("control characters" in s.reason for s in data.skipped)
+
+
+def test_run_names_with_control_characters_print_as_one_plain_line(tmp_path, capsys):
+    """A shared run folder named with a terminal escape and a newline is listed and compared, never
+    replayed on the terminal: `runs` and `compare` print its name with the characters escaped."""
+    import shutil
+
+    from engines.names import printable
+    from tests.helpers import train_tiny_run
+
+    assert printable("cats") == "cats" and printable("a\x1b[2Jb\nc\u202e") == "a\\x1b[2Jb\\nc\\u202e"
+    run = train_tiny_run(tmp_path, steps=2)
+    evil = tmp_path / "ws" / "runs" / "ev\x1b[31mil\nname"
+    shutil.copytree(run, evil)
+    capsys.readouterr()
+    assert main(["runs", "--workspace", str(tmp_path / "ws")]) == 0
+    assert main(["compare", str(run), str(evil)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "ev\\x1b[31mil\\nname  dcgan" in out
+    assert sum("ev\\x1b[31mil\\nname" in line for line in out.splitlines()) == 2  # one line each
+
+
+def test_skipped_file_names_with_control_characters_print_escaped(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("L", (16, 16), 80).save(folder / "ok.png")
+    (folder / "bad\x1b[2J\nname.png").write_bytes(b"not an image")
+    assert main(["scan", str(folder), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "bad\\x1b[2J\\nname.png: not an image" in out

@@ -114,3 +114,18 @@ def test_cli_exports_a_trained_run_by_file_extension(tmp_path, capsys, monkeypat
     assert main(["export", str(run), "--out", str(tmp_path / "g.onnx")]) == 0
     np.testing.assert_allclose(run_onnx(tmp_path / "g.onnx", {"z": z.numpy()}), want, atol=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_onnx_export_keeps_the_exporters_torchvision_warnings_off_the_terminal():
+    """Without torchvision, torch's ONNX exporter logged 'torchvision is not installed. Skipping
+    torchvision::nms' (four lines) on every `genstudio export --out FILE.onnx`."""
+    import logging
+
+    from engines.network_export import _exporter_logs_quiet
+    from torch.onnx._internal.exporter import _registration
+
+    log = logging.getLogger(_registration.__name__)
+    assert log is _registration.logger and log.isEnabledFor(logging.WARNING)
+    with _exporter_logs_quiet():
+        assert not log.isEnabledFor(logging.WARNING) and log.isEnabledFor(logging.ERROR)
+    assert log.isEnabledFor(logging.WARNING)

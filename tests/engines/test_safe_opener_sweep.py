@@ -99,3 +99,24 @@ def test_good_images_open_upright_and_detached(tmp_path):
     with pytest.raises(Refused, match="file too large"):
         load_image(big, max_bytes=10)
     np.testing.assert_array_equal(np.asarray(load_image(tmp_path / "r.jpg")), np.asarray(im))
+
+
+@pytest.mark.parametrize("name", ["huge.png", "big.png", "eps_named.png", "badcrc.png", "truncated.jpg"])
+def test_a_shared_runs_sample_grids_go_through_the_opener_too(name, hostile, tmp_path, capsys):
+    """A run folder may come from anyone: its sample grids (timelapse, the Runs panel's history) are
+    opened by the one safe opener, PNG only: a hostile grid is one line, or a missing thumbnail."""
+    from engines.cli import main
+    from engines.workspace import read_history
+    from tests.helpers import train_tiny_run
+
+    paths, reasons = hostile
+    run = train_tiny_run(tmp_path, steps=2)
+    grids = sorted((run / "samples").glob("step_*.png"))
+    grids[-1].write_bytes(paths[name].read_bytes())
+    capsys.readouterr()
+    assert main(["timelapse", str(run), "--out", str(tmp_path / "t.gif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"sample grid {grids[-1]}" in err, err
+    assert not (tmp_path / "t.gif").exists()
+    history = read_history(run)      # the newest grid is the thumbnail: skipped, the rest still read
+    assert history.samples_grid is None and history.losses

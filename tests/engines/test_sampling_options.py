@@ -49,7 +49,7 @@ def test_the_run_sets_the_limits_and_the_defaults():
 
 
 def test_invalid_options_change_nothing_and_name_the_first_bad_one():
-    engine = make("ddpm")
+    engine = make("ddpm", classes=2)
     before = engine.sampling_options()
     for bad, message in [({"steps": "abc", "eta": "0.1"}, "steps must be a whole number, not 'abc'"),
                          ({"temperature": "2"}, "ddpm has no sampling option 'temperature'; it has: sampler, steps"),
@@ -63,8 +63,13 @@ def test_invalid_options_change_nothing_and_name_the_first_bad_one():
 def test_class_options_follow_the_run():
     plain, conditional = make("cvae"), make("cvae", classes=3)
     assert [i.name for i in sampling_fields(plain)] == []
-    with pytest.raises(ConfigError, match="no sampling option 'label'; it has none"):
+    with pytest.raises(ConfigError, match="'label' does not apply to this cvae run: it acts only on class-cond"):
         plain.set_sampling_options(label="c0")
+    for name, option in [("ddpm", "guidance"), ("flow-matching", "guidance")]:  # Engine.class_settings
+        assert option not in [i.name for i in sampling_fields(make(name))]
+        assert option in [i.name for i in sampling_fields(make(name, classes=2))]
+        with pytest.raises(ConfigError, match=f"'{option}' does not apply to this {name} run"):
+            make(name).set_sampling_options(**{option: "3"})
     (label,) = sampling_fields(conditional)
     assert label.choices == ("c0", "c1", "c2") and label.default == "c0"
     conditional.set_sampling_options(label="c2")

@@ -251,6 +251,10 @@ def test_stylize_one_image_to_a_png_file(tmp_path):
     assert main(["stylize", "--content", str(content / "disc.png"), "--style", str(style), "--out", str(out),
                  "--size", "16", "--steps", "2", "--preserve-colour", "--optimizer", "lbfgs"]) == 0
     assert Image.open(out).size == (16, 11)
+    jpeg = tmp_path / "new" / "result.jpg"  # any image suffix is a file, in its format; folders are made
+    assert main(["stylize", "--content", str(content / "disc.png"), "--style", str(style), "--out", str(jpeg),
+                 "--size", "16", "--steps", "1"]) == 0
+    assert Image.open(jpeg).format == "JPEG"
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -261,7 +265,8 @@ def test_stylize_one_image_to_a_png_file(tmp_path):
     (["--features", "{tmp}/missing.safetensors"], "is not a file"),
     (["--style", "{content}/notes.png"], "--style notes.png: not an image"),
     (["--content", "{tmp}/nope"], "no such file or folder"),
-    (["--out", "{tmp}/one.png"], "--out FILE.png takes one content image"),
+    (["--out", "{tmp}/one.png"], "--out one.png takes one content image"),
+    (["--out", "{tmp}/one.webp"], "--out one.webp takes one content image"),
 ])
 def test_stylize_mistakes_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
     content, style = _images(tmp_path)

@@ -142,6 +142,11 @@ def test_score_csv_file(world, tmp_path, capsys):
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2 and {"path", "score", "unusual"} <= set(rows[0])
     assert main(["score", str(world["runs"]["ae"]), "--images", str(tmp_path / "q"), "--csv", str(out)]) == 2
+    (tmp_path / "d.csv").mkdir()   # a folder of that name: refused before any scoring, even with --force
+    capsys.readouterr()
+    assert main(["score", str(world["runs"]["ae"]), "--images", str(tmp_path / "q"), "--csv", str(tmp_path / "d.csv"),
+                 "--force", "--no-check"]) == 2
+    assert "is a folder" in capsys.readouterr().err
 
 
 def test_auroc_and_histogram():

@@ -97,6 +97,46 @@ def test_background_work_runs_at_a_lower_priority_than_the_gui_thread(qtbot):
     assert own_nice() == gui                         # and the GUI thread's own priority is untouched
 
 
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_torchs_threads_started_by_background_work_run_at_its_lower_priority(qtbot):
+    """torch's intra-op (OpenMP) threads are started by the thread whose work first needs them, after it
+    lowered its priority, and Linux hands a new thread its creator's nice value: training's helper threads
+    yield to the GUI thread as training itself does."""
+    import os
+    import threading
+
+    import torch
+    if "OpenMP" not in torch.__config__.parallel_info():
+        pytest.skip("torch's intra-op pool here is not OpenMP's per-thread one")
+
+    def tasks():
+        return {int(t) for t in os.listdir("/proc/self/task")}
+
+    def nice_of(tid):
+        stat = open(f"/proc/self/task/{tid}/stat").read()
+        return int(stat[stat.rindex(")") + 2:].split()[16])
+
+    def pool():
+        before, old = tasks(), torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            (torch.ones(1 << 20) * 2).sum()   # big enough for a parallel region: the pool starts
+        finally:
+            torch.set_num_threads(old)
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return mine, [nice_of(t) for t in tasks() - before
+                      if open(f"/proc/self/task/{t}/comm").read().startswith("genstudio-pool")]
+
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = Worker(pool)
+    with qtbot.waitSignal(worker.returned, timeout=20_000) as got:
+        worker.start()
+    worker.wait()
+    mine, helpers = got.args[0]
+    assert mine > gui or mine == 19
+    assert helpers and all(n == mine for n in helpers)
+
+
 def test_a_call_posted_for_an_object_deleted_meanwhile_is_dropped(qtbot):
     """post_to_gui is the studio's one way from any thread to the GUI thread (workers, model hosts,
     thumbnail readers): the call runs there unless its object was deleted by then."""

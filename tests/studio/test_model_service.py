@@ -77,3 +77,25 @@ def test_pending_counts_only_what_the_current_model_still_has_to_deliver(qtbot, 
     assert service.pending == 0
     service.shutdown()
     models.shutdown()
+
+
+def test_the_models_say_on_the_gui_thread_when_one_is_loaded_and_when_its_last_panel_let_it_go(qtbot, tmp_path):
+    """What studio.heap listens to: freeze a loaded model, reclaim a closed one."""
+    models = OpenModels()
+    first, second = _handle(models, tmp_path), _handle(models, tmp_path)
+    on_gui = []
+    models.model_loaded.connect(lambda key: on_gui.append(threading.current_thread() is threading.main_thread()))
+    closed = Listener(models.model_closed)
+
+    def job(progress):   # what ensure_loaded does once the checkpoint is read, on the host's thread
+        host = running_host()
+        host.models.count_load(host.key)
+    with qtbot.waitSignal(models.model_loaded, timeout=10_000) as loaded:
+        first.submit("open", job)
+    assert loaded.args == [first.host.key] and on_gui == [True]
+    key = first.host.key
+    first.shutdown()
+    assert closed.heard == []                                # another panel still uses it
+    second.shutdown()
+    qtbot.waitUntil(lambda: closed.heard == [(key,)], timeout=10_000)
+    models.shutdown()

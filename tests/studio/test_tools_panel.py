@@ -155,3 +155,31 @@ def test_run_and_every_input_button_are_in_sight_at_1280x720(qtbot, laptop_windo
         assert in_sight(window, "tools", button), button.text()
     headings = {w.objectName() for w in panel.findChildren(type(panel.method))}
     assert {"heading_inputs", "heading_results"} <= headings
+
+
+def test_opening_a_model_imports_nothing_on_the_gui_thread(qtbot, window, setup):
+    """A run being trained opens here at its first checkpoint: what the panel then works out (which method
+    each tool uses) must not import modules on the GUI thread (tens of milliseconds of stall mid-run)."""
+    import sys
+    import threading
+
+    imported_here: list[str] = []
+
+    class Watch:
+        def find_spec(self, name, path=None, target=None):
+            if threading.current_thread() is threading.main_thread():
+                imported_here.append(name)
+            return None   # the real finders import it
+
+    watch = Watch()
+    sys.meta_path.insert(0, watch)
+    try:
+        panel = _open(qtbot, window, setup["run"])
+    finally:
+        sys.meta_path.remove(watch)
+    assert panel.info is not None and "Method:" in panel.method.text()
+    assert not imported_here, imported_here
+    # the tools' modules come with the panel (at start-up): in this test process an earlier import (the
+    # fixture's) may have brought them already, so the guard above alone cannot tell
+    import studio.docks.tools as panel_module
+    assert all(hasattr(panel_module, name) for name in ("denoise", "inpaint", "score", "synthesize", "upscale"))

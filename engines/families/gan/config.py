@@ -34,7 +34,7 @@ class GANConfig:
     attention_at: str = param("", help="Self-attention at these feature-map sizes, comma separated (e.g. 16); empty: none (SAGAN uses one).", when=CONV)
     conditional: bool = param(False, help="Condition on subfolder labels when the data has them (class embedding in G, projection D).")
     ema_decay: float = param(0.995, min=0.0, max=0.99999, help="Samples come from a moving average of G with this decay; 0 samples the live G.")
-    diffaugment: str = param("", help="DiffAugment policies applied to real and fake images for D (comma list of color, translation, cutout; empty: off). Off by default (on a few thousand digits it did not help; README: Why the recipes are what they are); turn it on for a few hundred images or long runs, where D starts memorising the data.")
+    diffaugment: str = param("", help="DiffAugment policies applied to real and fake images for D (comma list of color, translation, cutout; empty: off). Off by default (why: README, 'Why the recipes are what they are'); turn it on for a few hundred images or long runs, where D starts memorising the data.")
     lr_g: float = param(2e-4, min=1e-6, max=1e-1, help="Generator learning rate (Adam).")
     lr_d: float = param(4e-4, min=1e-6, max=1e-1, help="Discriminator learning rate (Adam).")
     beta1: float = param(0.0, min=0.0, max=0.999, help="Adam beta1; GANs use 0.5 or 0 instead of 0.9 for stability.")

@@ -48,6 +48,12 @@ class StyleGANConfig:
     width: int = param(16, min=4, max=512, help="Channels at the full resolution; they double towards 4x4, up to max_width (CPU recipe; 32 at 64 px).")
     max_width: int = param(64, min=8, max=1024, help="Most channels in any layer (256 at 64 px).")
     style_mixing: float = param(0.9, min=0.0, max=1.0, help="Share of generated batches that mix two w's at a random layer (style-mixing regularisation).")
+    d_downsample_first: bool = param(False, help="D's blocks halve the map before their second conv and skip conv, as "
+                                     "StyleGAN2's strided convs do (cheaper); off: those convs run at the full map, then pool "
+                                     "(runs made before this option). The recipe turns it on.")
+    g_upsample_last: bool = param(False, help="G's upsampling layers convolve at the lower resolution, then double the "
+                                  "map (a quarter of their cost); off: double the map, then convolve (StyleGAN2's order, "
+                                  "and runs made before this option).")
     r1_gamma: float = param(1.0, min=0.0, max=1000.0, help="R1 penalty on D's gradient at real images (0: off).")
     r1_every: int = param(16, min=1, max=1000, help="Lazy regularisation: R1 is taken every this many steps, scaled up to match.")
     pl_weight: float = param(0.0, min=0.0, max=100.0, help="Path-length regulariser weight (0: off; the paper: 2), taken every 4 steps.")
@@ -64,7 +70,10 @@ class StyleGANConfig:
 
 
 def preset_for_size(config: StyleGANConfig, size: int) -> StyleGANConfig:
-    """CPU nets up to 32 px; at 64 px and above the paper's wider w and 8 mapping layers (for a GPU)."""
+    """CPU nets up to 32 px; at 64 px and above the paper's wider w and 8 mapping layers (for a GPU).
+    At every size D downsamples before its blocks' second conv, as StyleGAN2 does (the config's own
+    default keeps the layout of runs saved before that option, so they resume as they were)."""
+    config = dataclasses.replace(config, d_downsample_first=True)
     if size >= 64 and config.width == 16 and config.max_width == 64 and config.latent_dim == 64:
         return dataclasses.replace(config, latent_dim=256, mapping_layers=8, max_width=256, width=32)
     return config
@@ -90,8 +99,9 @@ class StyleGANEngine(MilestoneGAN, StyleMixer):
         self.conditional = False
         self.space = "w"
         self.G = StyleGenerator(c.latent_dim, c.latent_dim, c.mapping_layers, c.mapping_lr_mul, data.size,
-                                data.channels, c.width, c.max_width).to(self.device)
-        self.D = StyleDiscriminator(data.size, data.channels, c.width, c.max_width).to(self.device)
+                                data.channels, c.width, c.max_width, c.g_upsample_last).to(self.device)
+        self.D = StyleDiscriminator(data.size, data.channels, c.width, c.max_width,
+                                    downsample_first=c.d_downsample_first).to(self.device)
         self._make_ema(self.G)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))

@@ -62,7 +62,8 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
     while b % g:
         g -= 1
     y = x.view(g, -1, c, h, w)
-    std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))   # (B/g,)
+    # the variance across the group written out: torch's var over a leading dim is several times slower on a CPU
+    std = ((y - y.mean(0)).square().mean(0) + 1e-8).sqrt().mean((1, 2, 3))   # (B/g,)
     std = std.view(-1, 1, 1, 1).repeat(g, 1, h, w)
     return torch.cat([x, std], 1)
 

@@ -43,13 +43,14 @@ class ModulatedConv(nn.Module):
     """A conv whose input channels are scaled by a style per image; demodulated unless it makes RGB."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, w_dim: int, demodulate: bool = True,
-                 upsample: bool = False):
+                 upsample: bool = False, upsample_after: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
         self.scale = 1 / math.sqrt(c_in * kernel * kernel)
         self.affine = EqualLinear(w_dim, c_in, gain=1.0, bias_init=1.0)  # styles start at 1
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.demodulate, self.upsample, self.padding = demodulate, upsample, kernel // 2
+        self.upsample_after = upsample_after  # double the map after the conv (a quarter of its cost), not before
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         # Modulating the input channels and scaling the output channels with one shared weight is the
@@ -57,21 +58,24 @@ class ModulatedConv(nn.Module):
         style = self.affine(w)                                            # (B, c_in)
         weight = self.weight * self.scale
         x = x * style[:, :, None, None]
-        if self.upsample:
+        if self.upsample and not self.upsample_after:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         out = F.conv2d(x, weight, padding=self.padding)
         if self.demodulate:  # each image's output filters back to unit norm: 1/sqrt(sum (w * s)^2)
             d = torch.rsqrt(style.pow(2) @ weight.pow(2).sum((2, 3)).t() + 1e-8)   # (B, c_out)
             out = out * d[:, :, None, None]
+        if self.upsample and self.upsample_after:
+            out = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)
         return out + self.bias[None, :, None, None]
 
 
 class StyleLayer(nn.Module):
     """Modulated conv + noise (learned strength, starting at 0) + bias + leaky ReLU."""
 
-    def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, upsample: bool, noise_index: int):
+    def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, upsample: bool, noise_index: int,
+                 upsample_after: bool = False):
         super().__init__()
-        self.conv = ModulatedConv(c_in, c_out, 3, w_dim, upsample=upsample)
+        self.conv = ModulatedConv(c_in, c_out, 3, w_dim, upsample=upsample, upsample_after=upsample_after)
         self.noise_strength = nn.Parameter(torch.zeros(()))
         gen = torch.Generator().manual_seed(NOISE_SEED + noise_index)
         self.register_buffer("fixed_noise", torch.randn(1, 1, resolution, resolution, generator=gen), persistent=False)
@@ -86,7 +90,7 @@ class StyleLayer(nn.Module):
 
 
 class Synthesis(nn.Module):
-    def __init__(self, w_dim: int, size: int, channels: int, width: int, max_width: int):
+    def __init__(self, w_dim: int, size: int, channels: int, width: int, max_width: int, upsample_after: bool = False):
         super().__init__()
         self.sizes = ladder(size)
         n = len(self.sizes)
@@ -96,7 +100,7 @@ class Synthesis(nn.Module):
         self.first = StyleLayer(ch[0], ch[0], w_dim, self.sizes[0], False, 0)
         self.layer_res.append(0)
         for i in range(1, n):
-            layers.append(nn.ModuleList([StyleLayer(ch[i - 1], ch[i], w_dim, self.sizes[i], True, 2 * i - 1),
+            layers.append(nn.ModuleList([StyleLayer(ch[i - 1], ch[i], w_dim, self.sizes[i], True, 2 * i - 1, upsample_after),
                                          StyleLayer(ch[i], ch[i], w_dim, self.sizes[i], False, 2 * i)]))
             self.layer_res += [i, i]
         self.blocks = nn.ModuleList(layers)
@@ -119,11 +123,11 @@ class Synthesis(nn.Module):
 
 class StyleGenerator(nn.Module):
     def __init__(self, z_dim: int, w_dim: int, mapping_layers: int, lr_mul: float, size: int, channels: int,
-                 width: int, max_width: int):
+                 width: int, max_width: int, upsample_after: bool = False):
         super().__init__()
         self.z_dim, self.w_dim = z_dim, w_dim
         self.mapping = Mapping(z_dim, w_dim, mapping_layers, lr_mul)
-        self.synthesis = Synthesis(w_dim, size, channels, width, max_width)
+        self.synthesis = Synthesis(w_dim, size, channels, width, max_width, upsample_after)
         self.num_ws = self.synthesis.num_ws
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
@@ -149,10 +153,16 @@ def style_levels(sizes: list[int], layer_res: list[int]) -> dict[str, list[int]]
 
 
 class StyleDiscriminator(nn.Module):
-    """StyleGAN2's residual discriminator with equalised LR and minibatch stddev."""
+    """StyleGAN2's residual discriminator with equalised LR and minibatch stddev.
 
-    def __init__(self, size: int, channels: int, width: int, max_width: int):
+    Each block: a 3x3 conv at the block's resolution, then the second 3x3 conv and the 1x1 skip conv.
+    With `downsample_first` (StyleGAN2's layout, where both are strided convs after a blur) those two
+    run on the halved map (average pooling, then the conv), a quarter of their cost; without it they run
+    at the full map and their outputs are pooled (the layout of runs made before the option)."""
+
+    def __init__(self, size: int, channels: int, width: int, max_width: int, downsample_first: bool = False):
         super().__init__()
+        self.downsample_first = downsample_first
         sizes = ladder(size)
         n = len(sizes)
         ch = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]   # ch[i] at sizes[i]
@@ -169,8 +179,12 @@ class StyleDiscriminator(nn.Module):
         h = F.leaky_relu(self.from_rgb(x), 0.2)
         for conv1, conv2, skip in self.blocks:
             y = F.leaky_relu(conv1(h), 0.2)
-            y = F.avg_pool2d(F.leaky_relu(conv2(y), 0.2), 2)
-            h = (y + F.avg_pool2d(skip(h), 2)) / math.sqrt(2)
+            if self.downsample_first:
+                y = F.leaky_relu(conv2(F.avg_pool2d(y, 2)), 0.2)
+                h = (y + skip(F.avg_pool2d(h, 2))) / math.sqrt(2)
+            else:
+                y = F.avg_pool2d(F.leaky_relu(conv2(y), 0.2), 2)
+                h = (y + F.avg_pool2d(skip(h), 2)) / math.sqrt(2)
         h = F.leaky_relu(self.final_conv(minibatch_stddev(h)), 0.2)
         h = F.leaky_relu(self.final_linear(h.flatten(1)), 0.2)
         return self.head(h).squeeze(1)

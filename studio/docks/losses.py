@@ -35,6 +35,9 @@ LOD_POINTS = 4096  # points per curve handed to pyqtgraph at most: about two per
 THICK_POINTS = 1000
 GROUP_MIN = 3         # curves named prefix/0, prefix/1... listed as one legend entry from this many on
 GROUP_LINK = "/*"     # a group entry's link: its prefix and this (no curve's name ends so)
+# A run's first measures arrive together: their curves' plot items (a few ms each to make and add) are made
+# this many names per event-loop turn, so the window keeps answering in between
+CURVES_PER_TURN = 2
 REDRAW_MS = 250  # 4 Hz, whatever the event rate: live enough for a loss curve
 DEFAULT_SMOOTHING = 13  # slider position: weight 0.59, about TensorBoard's default 0.6 (little lag)
 DASH_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine, "dot": Qt.PenStyle.DotLine,
@@ -69,6 +72,9 @@ class CurveSet:
         self._extents: dict[str, ExtentCache] = {}   # each curve's y extent, kept between redraws
         self.raw: dict[str, pg.PlotDataItem] = {}
         self.smooth: dict[str, pg.PlotDataItem] = {}
+        self.waiting: list[str] = []   # shown names whose items are still to be made (CURVES_PER_TURN)
+        self._made_in_turn = 0
+        self._turn_scheduled = False
         self.weight = 0.0
         self.dirty = False
         self.log = False
@@ -104,14 +110,49 @@ class CurveSet:
         return min(float(s.xs.min()) for s in shown), max(float(s.xs.max()) for s in shown)
 
     def _curve(self, name: str, index: int) -> None:
-        colour, dash = curve_style(index)
-        c = pg.mkColor(colour)
+        """A new name: its style, series and legend entry (the caller updates the legend); its plot items
+        only once it is shown (see _items)."""
+        self.colours[name], self.dashes[name] = curve_style(index)
+        if self.start_hidden(name) and name not in self.shown:
+            self.hidden.add(name)
+        series = Series()
+        series.weight = self.weight
+        self.series[name] = series
+        if name not in self.hidden:
+            self.waiting.append(name)
+            self._make_waiting()
+
+    def _make_waiting(self) -> None:
+        """Make the waiting curves' items, CURVES_PER_TURN names in this event-loop turn; the next turn
+        makes the next ones. A curve is drawn from the first redraw after its items exist."""
+        while self.waiting and self._made_in_turn < CURVES_PER_TURN:
+            name = self.waiting.pop(0)
+            if name in self.series and name not in self.hidden and name not in self.smooth:
+                self._items(name)
+                self._made_in_turn += 1
+                self.dirty = True
+        if not self._turn_scheduled and (self._made_in_turn or self.waiting):
+            self._turn_scheduled = True
+            QTimer.singleShot(0, self.legend, self._next_turn)   # dropped if the panel is gone
+
+    def _next_turn(self) -> None:
+        self._turn_scheduled = False
+        self._made_in_turn = 0
+        if self.waiting:
+            self._make_waiting()
+
+    def _items(self, name: str) -> None:
+        """The curve's two plot items, made when it is first shown. A run's first measures arrive together
+        (twenty names and more: per-class counts, gradient norms, counters) and most start hidden: made at
+        once, their items took the GUI thread tens of milliseconds mid-run, and every range change then
+        re-set each of them, hidden or not."""
+        if name in self.smooth:
+            return
+        c = pg.mkColor(self.colours[name])
         # faint = the colour mixed with the white background (opaque: no blending cost when painting)
         faint = pg.mkColor(int(c.red() * 0.3 + 178.5), int(c.green() * 0.3 + 178.5), int(c.blue() * 0.3 + 178.5))
         raw = self.plot.plot(pen=pg.mkPen(faint, width=1))
-        smooth = self.plot.plot(pen=self._smooth_pen(c, dash, thick=True))
-        self.colours[name] = colour
-        self.dashes[name] = dash
+        smooth = self.plot.plot(pen=self._smooth_pen(c, self.dashes[name], thick=True))
         for item in (raw, smooth):
             item.setDownsampling(auto=True, method="peak")
             # One sample per pixel column (peak mode keeps its min and max): the same envelope as the
@@ -120,15 +161,6 @@ class CurveSet:
             item.setClipToView(True)
             item.setSkipFiniteCheck(not self.log)  # log10 of a value <= 0 is not finite
         self.raw[name], self.smooth[name] = raw, smooth
-        if self.start_hidden(name) and name not in self.shown:
-            self.hidden.add(name)
-        if name in self.hidden:
-            raw.setVisible(False)
-            smooth.setVisible(False)
-        series = Series()
-        series.weight = self.weight
-        self.series[name] = series
-        self._update_legend()
 
     @staticmethod
     def _smooth_pen(colour, dash: str, thick: bool):
@@ -215,8 +247,11 @@ class CurveSet:
         for name in names:
             (self.hidden.discard if show else self.hidden.add)(name)
             (self.shown.add if show else self.shown.discard)(name)
-            for item in (self.raw[name], self.smooth[name]):
-                item.setVisible(show)
+            if show:
+                self._items(name)
+            for item in (self.raw.get(name), self.smooth.get(name)):
+                if item is not None:
+                    item.setVisible(show)
         self._update_legend()
         self.fit_y()  # re-fit to what is shown now
 
@@ -224,10 +259,36 @@ class CurveSet:
         return name in self.series and name not in self.hidden
 
     def add(self, step: int, values: dict[str, float]) -> None:
+        new = False
         for name, value in values.items():
             if name not in self.series:
                 self._curve(name, len(self.series))
+                new = True
             self.series[name].append(step, float(value))
+        if new:
+            self._update_legend()   # once for all the new names
+        self.dirty = True
+
+    def add_rows(self, rows) -> None:
+        """Many logged rows at once, [(step, {name: value})] (a past run's curves): each name's points go
+        into its series in one extend, as add() row by row would put them (tens of thousands of rows one
+        point at a time held the GUI thread for seconds)."""
+        columns: dict[str, tuple[list, list]] = {}
+        for step, values in rows:
+            for name, value in values.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = ([], [])
+                column[0].append(step)
+                column[1].append(float(value))
+        new = False
+        for name, (xs, ys) in columns.items():   # names in the order they first appear, as add() meets them
+            if name not in self.series:
+                self._curve(name, len(self.series))
+                new = True
+            self.series[name].extend(xs, ys)
+        if new:
+            self._update_legend()
         self.dirty = True
 
     def truncate_after(self, step: int) -> None:
@@ -268,6 +329,8 @@ class CurveSet:
         lo, hi = self.plot.getViewBox().viewRange()[0]
         raw_drawn = show_raw and self.weight > 0
         for name, s in self.series.items():
+            if name in self.hidden or name not in self.smooth:
+                continue   # hidden (its items, if any, get its data when shown) or its items still to be made
             xs, ys = s.display(lo, hi, LOD_POINTS, smoothed=self.weight > 0)
             self._style_smooth(name, len(xs))
             self.smooth[name].setData(xs, ys)
@@ -313,6 +376,7 @@ class CurveSet:
         self._extents.clear()
         self.raw.clear()
         self.smooth.clear()
+        self.waiting.clear()
         self.dirty = False
 
     def points(self, name: str) -> int:
@@ -418,10 +482,8 @@ class LossesPanel(Panel):
     def _on_opened(self, history) -> None:
         """A past run: its logged curves from metrics.jsonl."""
         self.clear()
-        for step, losses in history.losses:
-            self.losses.add(step, losses)
-        for step, values in history.metrics:
-            self.metrics.add(step, values)
+        self.losses.add_rows(history.losses)
+        self.metrics.add_rows(history.metrics)
 
     def _on_warning(self, event: ev.TrainWarning) -> None:
         if event.kind == "rollback":  # training went back to event.step: the later points are history

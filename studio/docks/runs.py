@@ -13,7 +13,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QLabel, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout)
 
-from engines.workspace import RunSummary, read_history, runs_folder, scan_runs
+from engines.workspace import RunSummary, read_history, runs_folder, scan_runs, summarize_run
 
 from ..dialogs import ask_overwrite
 from ..flow import FlowLayout
@@ -104,8 +104,10 @@ class RunsPanel(Panel):
         self.export_button.clicked.connect(self._choose_export)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
-        state.run_started.connect(lambda *_: self.refresh())   # the new run's folder appears
-        state.run_ended.connect(self.refresh)                  # and its final status
+        # a run starting or ending changes its own folder only: its row, not a rescan of every run's
+        # folder and thumbnail on the GUI thread (tenths of a second for a workspace of tens of runs)
+        state.run_started.connect(lambda *_: self.refresh_run(self.state.run_dir))   # the new run appears
+        state.run_ended.connect(lambda: self.refresh_run(self.state.run_dir))        # and its final status
         state.training_state_changed.connect(self._update_buttons)
         state.progress.connect(self._on_progress)  # the running run's live step (run.json lags to checkpoints)
         self.refresh()
@@ -124,12 +126,42 @@ class RunsPanel(Panel):
                 item.setSelected(True)
         for column in range(len(COLUMNS)):
             self.tree.resizeColumnToContents(column)
+        self._show_count(skipped)
+        self._update_buttons()
+
+    def refresh_run(self, path) -> None:
+        """Read one run's folder again: its row updated, or added at the top (the newest run). A folder
+        outside the workspace is not listed; one that cannot be read leaves the list as it was."""
+        folder = runs_folder()
+        if path is None or Path(path).resolve().parent != folder.resolve():
+            return
+        path = folder / Path(path).name   # as the scan names it
+        try:
+            summary = summarize_run(path)
+        except Exception:  # noqa: BLE001 - not (yet) a readable run: Refresh says why, as for any folder
+            return
+        index = next((i for i, s in enumerate(self.summaries) if s.path == summary.path), None)
+        item = self._item(summary)
+        if index is None:
+            self.summaries.insert(0, summary)
+            self.tree.insertTopLevelItem(0, item)
+        else:
+            selected = self.tree.topLevelItem(index).isSelected()
+            self.summaries[index] = summary
+            self.tree.takeTopLevelItem(index)
+            self.tree.insertTopLevelItem(index, item)
+            item.setSelected(selected)
+        self._show_count(getattr(self, "_skipped", []))
+        self._update_buttons()
+
+    def _show_count(self, skipped) -> None:
+        folder = runs_folder()
+        self._skipped = skipped
         text = f"{len(self.summaries)} run{'s' if len(self.summaries) != 1 else ''} in {folder}"
         if skipped:
             text += f" · {len(skipped)} folder{'s' if len(skipped) != 1 else ''} skipped"
         self.note.setText(text)
         self.note.setToolTip("\n".join(f"{s.path.name}: {s.reason}" for s in skipped))
-        self._update_buttons()
 
     def _item(self, s: RunSummary) -> QTreeWidgetItem:
         steps = f"{s.step:,} / {s.total_steps:,}" if s.total_steps else f"{s.step:,}"

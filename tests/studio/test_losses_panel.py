@@ -1,5 +1,6 @@
 """The Losses panel keeps its shape whatever a family reports."""
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication
 
@@ -51,7 +52,7 @@ def test_clicking_a_legend_name_hides_its_curve_and_the_range_follows(qtbot, win
     panel.clear()
     panel._on_metrics(ev.Metrics(1, {"class_count/0": 3.0, "sample_diversity": 1.0}))
     assert curves.is_shown("class_count/0") and not curves.is_shown("sample_diversity")
-    assert not curves.smooth["sample_diversity"].isVisible()
+    assert "sample_diversity" not in curves.smooth or not curves.smooth["sample_diversity"].isVisible()
 
 
 def test_gradient_norms_are_listed_but_start_hidden_so_the_losses_keep_the_range(qtbot, window):
@@ -80,6 +81,7 @@ def test_a_rollback_removes_the_undone_stretch_of_the_curves(qtbot, window):
 
 
 def _settle(qtbot, panel):
+    qtbot.waitUntil(lambda: not panel.losses.waiting and not panel.metrics.waiting, timeout=5000)
     panel.redraw()
     qtbot.waitUntil(lambda: not panel.losses.dirty and not panel.metrics.dirty, timeout=5000)
 
@@ -280,3 +282,60 @@ def test_a_measure_logged_once_is_drawn_as_a_dot(qtbot, window):
     panel._on_metrics(ev.Metrics(300, {"sample_diversity": 0.5}))
     _settle(qtbot, panel)
     assert panel.metrics.smooth["sample_diversity"].opts["symbol"] is None   # a line from two points on
+
+
+def test_hidden_curves_get_plot_items_only_once_shown(qtbot, window):
+    """A run's first measures come together, most of them hidden (per-class counts, gradient norms,
+    counters): only the shown ones get plot items then (making and re-setting them all held the GUI
+    thread mid-run); a click on a hidden one makes its items and draws it."""
+    panel = window.panels["losses"]
+    values = {f"class_count/{i}": 10.0 * i for i in range(10)}
+    values.update({"d_saturated_steps": 40.0, "val/fid": 50.0, "sample_diversity": 0.5})
+    panel._on_metrics(ev.Metrics(1, values))
+    panel._on_metrics(ev.Metrics(2, {k: v + 1 for k, v in values.items()}))
+    _settle(qtbot, panel)
+    curves = panel.metrics
+    assert set(curves.smooth) == set(curves.raw) == {"val/fid", "sample_diversity"}
+    assert len(panel.metric_plot.listDataItems()) == 4
+    assert all(name in panel.metric_legend.text() for name in ("d_saturated_steps", "class_count"))
+    assert panel.drawn_points("val/fid") == 2
+    curves.toggle("d_saturated_steps")
+    panel.redraw()
+    assert curves.smooth["d_saturated_steps"].isVisible() and panel.drawn_points("d_saturated_steps") == 2
+    qtbot.waitUntil(lambda: panel.metric_plot.viewRange()[1][1] > 50)
+
+
+def test_many_new_curves_get_their_items_a_few_per_event_loop_turn(qtbot, window):
+    """A burst of shown measures: CURVES_PER_TURN names' items at once, the rest on the next turns (the
+    window answers in between); all drawn in the end."""
+    from studio.docks.losses import CURVES_PER_TURN
+    panel = window.panels["losses"]
+    names = [f"val/m{i}" for i in range(3 * CURVES_PER_TURN + 1)]
+    panel._on_metrics(ev.Metrics(1, {n: float(i) for i, n in enumerate(names)}))
+    assert len(panel.metrics.smooth) == CURVES_PER_TURN and len(panel.metrics.waiting) == len(names) - CURVES_PER_TURN
+    assert all(n in panel.metric_legend.text() for n in names)   # listed at once
+    _settle(qtbot, panel)
+    assert set(panel.metrics.smooth) == set(names) and all(panel.drawn_points(n) == 1 for n in names)
+
+
+def test_rows_added_at_once_give_the_curves_row_by_row_adding_gives(qtbot, window):
+    """A past run's curves go in one extend per name (add_rows): the same series, smoothing, colours
+    and legend as adding its rows one by one."""
+    panel = window.panels["losses"]
+    rng = np.random.default_rng(0)
+    rows = [(10 * i, {"d_loss": float(rng.random()), **({"g_loss": float(rng.random())} if i % 3 else {})})
+            for i in range(1, 400)]
+    one_by_one = panel.losses
+    for step, values in rows:
+        one_by_one.add(step, values)
+    expected = {n: (s.xs.copy(), s.ys.copy(), s.smoothed.copy())
+                for n, s in one_by_one.series.items()}
+    colours, legend = dict(one_by_one.colours), panel.loss_legend.text()
+    one_by_one.clear()
+    one_by_one.add_rows(rows)
+    assert list(one_by_one.series) == list(expected) and one_by_one.colours == colours
+    assert panel.loss_legend.text() == legend
+    for name, (xs, ys, smooth) in expected.items():
+        s = one_by_one.series[name]
+        assert np.array_equal(s.xs, xs) and np.array_equal(s.ys, ys)
+        assert one_by_one.weight > 0 and np.allclose(s.smoothed, smooth)

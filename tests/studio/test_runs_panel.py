@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from engines.families.gan import DCGANConfig
 from engines.train.loop import Trainer, TrainSettings
@@ -123,3 +124,30 @@ def test_continue_takes_every_change_the_cli_resume_takes(window, blob_folder):
     assert studio_plan == cli_plan
     s = studio_plan.settings
     assert studio_plan.resume and (s.steps, s.time_limit, s.device) == (9, 30.0, "auto")
+
+
+def test_a_run_starting_or_ending_rereads_its_own_folder_only(qtbot, blob_folder, monkeypatch):
+    """Start and end of a run update that run's row (added at the top when new) without rescanning the
+    workspace: a rescan read every run's folder and decoded every thumbnail on the GUI thread."""
+    from studio.docks import runs as runs_module
+    from studio.state import StudioState
+
+    old = _train_past_run(blob_folder, steps=3)
+    state = StudioState()
+    panel = runs_module.RunsPanel(state)
+    qtbot.addWidget(panel)
+    assert [s.path for s in panel.summaries] == [old]
+    assert panel.select(old)
+    monkeypatch.setattr(runs_module, "scan_runs", lambda *a: pytest.fail("the workspace was rescanned"))
+    new = _train_past_run(blob_folder, steps=2)       # what a run that starts has written by then
+    state.run_dir = new
+    state.run_started.emit(None)
+    assert [s.path for s in panel.summaries] == [new, old] and panel.tree.topLevelItemCount() == 2
+    assert panel.tree.topLevelItem(0).text(3) == "2 / 2" and "2 runs" in panel.note.text()
+    assert panel.selected_paths() == [old]             # the selection stays
+    state.run_dir = old
+    state.run_ended.emit()                             # the row is read again, in its place
+    assert [s.path for s in panel.summaries] == [new, old] and panel.selected_paths() == [old]
+    state.run_dir = blob_folder                        # a folder outside the workspace: not listed
+    state.run_ended.emit()
+    assert panel.tree.topLevelItemCount() == 2

@@ -48,6 +48,7 @@ def test_translate_writes_one_png_per_input_keeping_relative_names(trained, caps
     tmp, a, b, run = trained
     out = tmp / "out"
     assert main(["translate", str(run), "--images", str(b), "--out", str(out), "--direction", "b2a"]) == 0
+    assert "translated 10 images b2a (16 px, grey)" in capsys.readouterr().out
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == sorted(f"sub/b{i}.png" for i in range(10))
     img = np.asarray(Image.open(out / "sub" / "b0.png"))

@@ -100,7 +100,11 @@ def read_inputs(engine, record, args, native: bool = False, channels: int | None
     for path, reason in inputs.skipped:
         print(printable(f"skipped {path}: {reason}"), file=sys.stderr)  # file names may hold control characters
     if not len(inputs):
-        raise ToolError("no readable images in " + ", ".join(str(s) for s in args.images))
+        where = ", ".join(str(s) for s in args.images)
+        if native and any(reason.startswith("already ") for _, reason in inputs.skipped):
+            raise ToolError(f"no images smaller than the run's {engine.data.size} px in {where} "
+                            f"(upscale enlarges to the run's size)")
+        raise ToolError("no readable images in " + where)
     return inputs
 
 

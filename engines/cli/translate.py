@@ -30,5 +30,8 @@ def run(args) -> int:
     images = engine.translate(inputs.images, direction, progress=cli_progress("translating"))
     written = write_results(images, inputs, args.out, args.force)
     kind = "grey" if target == 1 else "RGB"
-    print(f"translated {count(len(written), 'image')} {direction} ({engine.data.size} px, {kind}) {written_to(args.out, written)}")
+    # a direction named by a verb ("stylise") reads as the verb; a2b/b2a as "translated N images a2b"
+    done = f"{direction}d {count(len(written), 'image')}" if direction.endswith("e") else \
+        f"translated {count(len(written), 'image')} {direction}"
+    print(f"{done} ({engine.data.size} px, {kind}) {written_to(args.out, written)}")
     return 0

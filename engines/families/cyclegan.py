@@ -202,13 +202,14 @@ def preset(config: CycleGANConfig, size: int) -> CycleGANConfig:
     between the domains in a way the cycle could undo, the local one kept them. Its learning rate is
     5x the paper's: at the paper's rate the digit crossed the domains only after more steps than a few
     CPU-minutes of a busy machine hold, at this one in far fewer. The small networks keep 28 px steps
-    cheap. Figures: README (CycleGAN on unpaired digits), benchmarks/cyclegan.py."""
+    cheap. The discriminator keeps one stride-2 layer below 64 px: with two, 28 px digits crossed with
+    their colours inverted (a map the cycle undoes and that discriminator let pass). Figures: README
+    (CycleGAN on unpaired digits), benchmarks/cyclegan.py."""
     from ..config import replace_checked
     if size >= 64:
         return replace_checked(config, width=64, d_width=64, blocks=6, d_layers=3, downsample=2,
                               lr=2e-4)
-    return replace_checked(config, width=16, d_width=16, blocks=1, d_layers=1 if size <= 16 else 2,
-                           downsample=0, lr=1e-3)
+    return replace_checked(config, width=16, d_width=16, blocks=1, d_layers=1, downsample=0, lr=1e-3)
 
 
 def train_preset(size: int) -> dict:

@@ -48,6 +48,7 @@ def test_translate_writes_one_png_per_input_keeping_relative_names(trained, caps
     tmp, a, b, run = trained
     out = tmp / "out"
     assert main(["translate", str(run), "--images", str(b), "--out", str(out), "--direction", "b2a"]) == 0
+    assert "translated 10 images b2a (16 px, grey)" in capsys.readouterr().out
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == sorted(f"sub/b{i}.png" for i in range(10))
     img = np.asarray(Image.open(out / "sub" / "b0.png"))
@@ -119,6 +120,8 @@ def test_the_recipe_below_64px_is_a_small_local_generator_at_a_higher_rate():
         # full resolution, one block: it cannot move whole digits around; the rate makes a few
         # CPU-minutes enough for the digit to cross (README: CycleGAN on unpaired digits)
         assert (small.downsample, small.blocks, small.width) == (0, 1, 16)
+        # one stride-2 layer in D: with two, 28 px digits crossed with inverted colours (README)
+        assert small.d_layers == 1
         assert small.lr > paper.lr
     # a preset for 64 px given a config that was preset for a small size gets the paper's rate back
     assert family.preset(family.preset(family.config_class(), 16), 64).lr == 2e-4

@@ -190,14 +190,17 @@ def test_stylegan_recipe_downsamples_first_and_older_runs_keep_their_discriminat
 
     assert registry.default_config("stylegan", 28).d_downsample_first
     assert registry.default_config("stylegan", 64).d_downsample_first
-    old = {k: v for k, v in to_dict(registry.default_config("stylegan", 28)).items() if k != "d_downsample_first"}
-    assert not from_dict(StyleGANConfig, old).d_downsample_first   # a run saved before the option resumes as it was
+    assert registry.default_config("stylegan", 28).g_upsample_last and not registry.default_config("stylegan", 64).g_upsample_last
+    old = {k: v for k, v in to_dict(registry.default_config("stylegan", 28)).items()
+           if k not in ("d_downsample_first", "g_upsample_last")}
+    was_config = from_dict(StyleGANConfig, old)                  # a run saved before the options resumes as it was
+    assert not was_config.d_downsample_first and not was_config.g_upsample_last
     x = torch.randn(4, 1, 16, 16)
     new, was = make_engine("stylegan"), make_engine("stylegan", d_downsample_first=False)
     was.D.load_state_dict(new.D.state_dict())                     # the same weights in either layout
     assert new.D(x).shape == was.D(x).shape == (4,) and not torch.allclose(new.D(x), was.D(x))
-    # G's upsampling conv may run before the map is doubled instead (the same weights, a cheaper layer)
-    late = make_engine("stylegan", g_upsample_last=True)
+    # G's upsampling conv may run after the map is doubled instead (the same weights, the paper's order)
+    late = make_engine("stylegan", g_upsample_last=False)
     late.G.load_state_dict(new.G.state_dict())
     ws = new.G.broadcast(new.G.mapping(torch.randn(2, 8)))
     assert late.G.synthesis(ws).shape == new.G.synthesis(ws).shape == (2, 1, 16, 16)
@@ -268,7 +271,7 @@ def test_cpu_recipes_up_to_32_px_and_a_wider_gpu_preset_at_64(name):
     small, large = family.preset(family.config_class(), 32), family.preset(family.config_class(), 64)
     # the CPU recipe is the config's defaults (StyleGAN's also turns on D's downsample-first layout, whose
     # default stays off for runs saved before it)
-    own = {"d_downsample_first": True} if name == "stylegan" else {}
+    own = {"d_downsample_first": True, "g_upsample_last": True} if name == "stylegan" else {}
     assert small == replace_checked(family.config_class(), **own) and large != small
     # the CPU recipes train on small batches (BigGAN 16, the others 32)
     assert registry.default_settings(name, 16, TrainSettings()).batch_size == (16 if name == "biggan" else 32)

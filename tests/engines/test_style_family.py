@@ -136,3 +136,4 @@ def test_train_resume_and_translate_from_the_command_line(tmp_path, capsys):
         assert main(["translate", str(run), "--images", str(folder), "--out", str(out)]) == 0
         written = sorted(out.glob("*.png"))
         assert len(written) == 8 and Image.open(written[0]).mode == "RGB"
+        assert "stylised 8 images (16 px, RGB)" in capsys.readouterr().out

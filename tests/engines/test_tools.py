@@ -227,6 +227,16 @@ def test_cli_upscale_skips_images_that_are_not_smaller(world, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["000.bicubic.png", "000.png"]
 
 
+def test_cli_upscale_with_no_smaller_image_says_so(world, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(world["images"][1, ..., 0]).save(tmp_path / "in" / "big.png")
+    assert main(["upscale", str(world["runs"]["ae"]), "--images", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                 "--steps", "5"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"no images smaller than the run's {SIZE} px" in last and "enlarges" in last
+    assert not (tmp_path / "o").exists()
+
+
 # --- synthetic datasets -------------------------------------------------------------------------------------------
 
 def test_synthesize_writes_class_folders_and_a_manifest(world, tmp_path, capsys):

@@ -5,6 +5,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication
 
 from engines.train import events as ev
+from studio.docks.losses import slider_to_weight
 
 
 def test_many_series_wrap_their_legend_instead_of_widening_the_window(qtbot, window):
@@ -146,7 +147,10 @@ def test_log_toggle_plain_axis_numbers_and_a_palette_without_repeats(qtbot, wind
 
 def test_default_smoothing_is_debiased_and_does_not_lag(qtbot, window):
     panel = window.panels["losses"]
-    assert 0.55 < panel.losses.weight < 0.65 and panel.show_raw.isChecked()
+    assert panel.losses.weight == 0.6 and panel.show_raw.isChecked()
+    assert panel.smoothing_label.text() == "0.6"  # what the README says the default is
+    weights = [slider_to_weight(v) for v in range(101)]
+    assert weights == sorted(weights) and len(set(weights)) == 101  # still one weight per position, in order
     for step in range(1, 201):
         panel._on_progress(ev.Progress(step, 200, {"loss": 10.0 if step <= 100 else 2.0}, 1.0, 1.0, 0.0))
     smoothed = panel.losses.series["loss"].smoothed

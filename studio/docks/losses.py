@@ -396,6 +396,8 @@ class LossesPanel(Panel):
         super().__init__(state, parent)
         self.view = PlotArea()
         self.view.setBackground("w")
+        self.view.set_placeholder("Loss curves appear here while a run trains or when you open a past run")
+        self.view.placeholder.show()  # until the first point (_show_placeholder)
         self.loss_plot = self.view.addPlot(row=0, col=0)
         self.metric_plot = self.view.addPlot(row=1, col=0)
         for plot, label in ((self.loss_plot, "loss"), (self.metric_plot, "metric")):
@@ -552,6 +554,13 @@ class LossesPanel(Panel):
                         plot.getViewBox().setXRange(*x_range, padding=0)
         self.losses.redraw(raw, self.x_zoomed)
         self.metrics.redraw(raw, self.x_zoomed)
+        self._show_placeholder()
+
+    def _show_placeholder(self) -> None:
+        """The empty view says what will appear in it, until there is a point to plot."""
+        empty = not self.losses.series and not self.metrics.series
+        if self.view.placeholder.isHidden() == empty:
+            self.view.placeholder.setVisible(empty)
 
     def clear(self) -> None:
         self.x_zoomed = False
@@ -560,6 +569,7 @@ class LossesPanel(Panel):
         self.metrics.clear()
         self.view.set_item_visible(self.loss_plot, False)
         self.view.set_item_visible(self.metric_plot, False)
+        self._show_placeholder()
 
     def point_count(self, name: str) -> int:
         return max(self.losses.points(name), self.metrics.points(name))

@@ -343,3 +343,17 @@ def test_rows_added_at_once_give_the_curves_row_by_row_adding_gives(qtbot, windo
         s = one_by_one.series[name]
         assert np.array_equal(s.xs, xs) and np.array_equal(s.ys, ys)
         assert one_by_one.weight > 0 and np.allclose(s.smoothed, smooth)
+
+
+def test_the_empty_panel_says_what_will_appear_until_the_first_point(qtbot, window):
+    panel = window.panels["losses"]
+    window.show_panel("losses")
+    qtbot.waitUntil(panel.isVisible)
+    note = panel.view.placeholder
+    qtbot.waitUntil(note.isVisible)
+    assert "Loss curves appear here" in note.text() and note.width() > 0.5 * panel.view.width()
+    panel._on_progress(ev.Progress(1, 10, {"loss": 1.0}, 1.0, 1.0, 0.0))
+    qtbot.waitUntil(lambda: not note.isVisible())
+    qtbot.waitUntil(lambda: panel.drawn_points("loss") == 1)
+    panel.clear()                                   # a new run: empty again until its first point
+    assert note.isVisible()

@@ -82,7 +82,9 @@ def field_infos(cls_or_obj) -> list[FieldInfo]:
 
 # Words in field names that a person reads better spelt out or in their usual case.
 _WORDS = {"lr": "learning rate", "ema": "EMA", "kl": "KL", "gp": "GP", "r1": "R1", "fp32": "fp32",
-          "g": "G", "d": "D", "n": "n", "nan": "NaN", "ddim": "DDIM", "snr": "SNR", "cfg": "CFG", "mlp": "MLP"}
+          "g": "G", "d": "D", "n": "n", "nan": "NaN", "ddim": "DDIM", "snr": "SNR", "cfg": "CFG", "mlp": "MLP",
+          "diffaugment": "DiffAugment", "sgld": "SGLD", "tv": "TV", "pl": "path length", "mul": "multiplier",
+          "mults": "multipliers"}
 
 
 def readable_name(name: str) -> str:

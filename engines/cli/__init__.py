@@ -61,11 +61,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_DURATION_FLAGS = ("--time",)
+
+
+def _join_dash_values(argv: list[str]) -> list[str]:
+    """`--time -3s` as `--time=-3s`: argparse takes "-3s" for an option ("expected one argument"),
+    while the duration's own check says what is wrong with it in one line."""
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            return out + argv[i:]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if token in _DURATION_FLAGS and len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == "."):
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_dash_values(argv))
         args.argv = argv  # `train --nproc-per-node N` starts itself again under the launcher
         if args.command is None:
             parser.print_help()

@@ -132,6 +132,7 @@ class VAEEngine(Engine, Sampler, LatentCodec, Likelihood, LatentRenderer, Recons
         self.opt = torch.optim.Adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr=c.lr)
         self.likelihood = None if c.likelihood == "auto" else c.likelihood
         self._collapse_reported = False
+        self._unconditional_noted = False  # cvae on unlabelled data says once that it trains as a plain VAE
         self._default_label = 0
 
     def _conditioning_classes(self, data: DataSpec) -> int:
@@ -435,6 +436,24 @@ class CVAEEngine(VAEEngine):
     def _conditioning_classes(self, data: DataSpec) -> int:
         # Unlabelled data: nothing to condition on, so it trains as a plain VAE (conditional stays False).
         return data.num_classes if data.num_classes > 1 else 0
+
+    def monitor(self, step: int) -> tuple[dict[str, float], list[Finding]]:
+        metrics, findings = super().monitor(step)
+        if not self.conditional and not self._unconditional_noted:  # say once that it is a plain VAE
+            self._unconditional_noted = True
+            findings.append(Finding(
+                "unconditional",
+                "cvae is training unconditionally, as a plain VAE: the data has no class subfolders (or only "
+                "one), so there are no classes to pick or mix. Put each class in its own subfolder to train "
+                "it class-conditionally."))
+        return metrics, findings
+
+    def extra_state(self) -> dict:
+        return {**super().extra_state(), "unconditional_noted": self._unconditional_noted}
+
+    def load_extra_state(self, state: dict) -> None:
+        super().load_extra_state(state)
+        self._unconditional_noted = bool(state.get("unconditional_noted", False))
 
 
 _LIKELIHOOD_NOTE = ("Validation bits_per_dim is the negative ELBO, an upper bound on the true negative "

@@ -335,7 +335,7 @@ class LatentPanel(ExplorerPanel):
         row.addWidget(self.mode_box)
         row.addWidget(QLabel("frames"))
         row.addWidget(self.frames_spin)
-        form.addRow("mode", row)
+        form.addRow("Mode", row)
         self._options_loading = False
         self._options_timer = QTimer(self)
         self._options_timer.setSingleShot(True)
@@ -343,7 +343,7 @@ class LatentPanel(ExplorerPanel):
         self._options_timer.timeout.connect(self._apply_options)
         self.options = SamplingOptionsForm(lambda: self._options_timer.start())
         self.options.setToolTip("Sampling options that shape the latents (as `genstudio interpolate --set`)")
-        form.addRow("options", self.options)
+        form.addRow("Options", self.options)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)
         self.slider.setToolTip("Drag from A (left) to B (right); the image renders in the background")

@@ -39,7 +39,8 @@ GROUP_LINK = "/*"     # a group entry's link: its prefix and this (no curve's na
 # this many names per event-loop turn, so the window keeps answering in between
 CURVES_PER_TURN = 2
 REDRAW_MS = 250  # 4 Hz, whatever the event rate: live enough for a loss curve
-DEFAULT_SMOOTHING = 13  # slider position: weight 0.59, about TensorBoard's default 0.6 (little lag)
+DEFAULT_SMOOTHING = 13  # slider position: weight 0.6, TensorBoard's default (little lag)
+DEFAULT_WEIGHT = 0.6
 DASH_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine, "dot": Qt.PenStyle.DotLine,
                "dashdot": Qt.PenStyle.DashDotLine}
 DASH_GLYPHS = {"solid": "&#9644;", "dash": "&#9472; &#9472;", "dot": "&#183;&#183;&#183;", "dashdot": "&#9472;&#183;&#9472;"}
@@ -47,6 +48,8 @@ DASH_GLYPHS = {"solid": "&#9644;", "dash": "&#9472; &#9472;", "dot": "&#183;&#18
 
 def slider_to_weight(value: int) -> float:
     """0..100 -> EMA weight 0..0.999, spaced so the useful range (0.9-0.99) gets most of the slider."""
+    if value == DEFAULT_SMOOTHING:  # the curve gives 0.593 there; the default is TensorBoard's 0.6 exactly
+        return DEFAULT_WEIGHT        # (still between its neighbours 0.563 and 0.617)
     return 0.0 if value <= 0 else 1.0 - 10 ** (-3.0 * value / 100.0)
 
 
@@ -393,6 +396,8 @@ class LossesPanel(Panel):
         super().__init__(state, parent)
         self.view = PlotArea()
         self.view.setBackground("w")
+        self.view.set_placeholder("Loss curves appear here while a run trains or when you open a past run")
+        self.view.placeholder.show()  # until the first point (_show_placeholder)
         self.loss_plot = self.view.addPlot(row=0, col=0)
         self.metric_plot = self.view.addPlot(row=1, col=0)
         for plot, label in ((self.loss_plot, "loss"), (self.metric_plot, "metric")):
@@ -499,7 +504,7 @@ class LossesPanel(Panel):
     # --- drawing ----------------------------------------------------------------------------------
     def _smoothing_changed(self, value: int) -> None:
         weight = slider_to_weight(value)
-        self.smoothing_label.setText(f"{weight:.3f}" if weight else "off")
+        self.smoothing_label.setText(f"{weight:.3f}".rstrip("0") if weight else "off")  # 0.6, 0.617
         self.losses.set_weight(weight)
         self.metrics.set_weight(weight)
 
@@ -549,6 +554,13 @@ class LossesPanel(Panel):
                         plot.getViewBox().setXRange(*x_range, padding=0)
         self.losses.redraw(raw, self.x_zoomed)
         self.metrics.redraw(raw, self.x_zoomed)
+        self._show_placeholder()
+
+    def _show_placeholder(self) -> None:
+        """The empty view says what will appear in it, until there is a point to plot."""
+        empty = not self.losses.series and not self.metrics.series
+        if self.view.placeholder.isHidden() == empty:
+            self.view.placeholder.setVisible(empty)
 
     def clear(self) -> None:
         self.x_zoomed = False
@@ -557,6 +569,7 @@ class LossesPanel(Panel):
         self.metrics.clear()
         self.view.set_item_visible(self.loss_plot, False)
         self.view.set_item_visible(self.metric_plot, False)
+        self._show_placeholder()
 
     def point_count(self, name: str) -> int:
         return max(self.losses.points(name), self.metrics.points(name))

@@ -62,9 +62,9 @@ class SamplerPanel(ExplorerPanel):
         self.options_error.setStyleSheet("color: #c9302c;")
         self.options_error.hide()
         form = QFormLayout()
-        form.addRow("images", self.count)
-        form.addRow("seed", self.seed)
-        form.addRow("class", self.class_box)
+        form.addRow("Images", self.count)
+        form.addRow("Seed", self.seed)
+        form.addRow("Class", self.class_box)
         form.addRow(self.options)
         self.mix_level = QComboBox()
         self.mix_level.setToolTip("Which styles each row lends to the column images: coarse (layout, pose), "
@@ -80,7 +80,7 @@ class SamplerPanel(ExplorerPanel):
         self.mix_row = QWidget()
         self.mix_row.setLayout(mix_row)
         mix_row.setContentsMargins(0, 0, 0, 0)
-        form.addRow("style mixing", self.mix_row)
+        form.addRow("Style mixing", self.mix_row)
         form.addRow(self.options_hint)
         form.addRow(self.options_error)
         self._form = form

@@ -163,7 +163,7 @@ class ToolsPanel(ExplorerPanel):
         iv = QVBoxLayout(inpaint_page)
         iv.setContentsMargins(0, 0, 0, 0)
         iv.addWidget(self.forms["inpaint"])
-        iv.addLayout(self._form_layout(("draw on input", self.image_index)))
+        iv.addLayout(self._form_layout(("Draw on input", self.image_index)))
         iv.addLayout(mask_row)
         iv.addWidget(self.mask_editor, 1)
         if isinstance(self.sigma, QDoubleSpinBox):
@@ -190,7 +190,7 @@ class ToolsPanel(ExplorerPanel):
         sv = QVBoxLayout(synth_page)
         sv.setContentsMargins(0, 0, 0, 0)
         sv.addWidget(self.forms["synthesize"])
-        sv.addLayout(self._form_layout(("write to", out_widget)))
+        sv.addLayout(self._form_layout(("Write to", out_widget)))
         for page in (score_page, inpaint_page, denoise_page, upscale_page, synth_page):
             self.pages.addWidget(page)
 
@@ -219,7 +219,7 @@ class ToolsPanel(ExplorerPanel):
         self.results.addWidget(score_view)
 
         top = QFormLayout()
-        top.addRow("tool", self.tool_box)
+        top.addRow("Tool", self.tool_box)
         # the run, the tool, its inputs, then Run with what it says, then the tool's settings and the results:
         # Run is in sight at 1280×720 (it was below the settings, under the fold)
         layout = QVBoxLayout(self)
@@ -233,7 +233,7 @@ class ToolsPanel(ExplorerPanel):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(_heading("Settings"))
-        layout.addLayout(self._form_layout(("seed", self.seed)))
+        layout.addLayout(self._form_layout(("Seed", self.seed)))
         layout.addWidget(self.pages)
         layout.addWidget(_heading("Results"))
         layout.addWidget(self.results, 1)

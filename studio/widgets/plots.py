@@ -4,7 +4,8 @@ hidden and shown."""
 from __future__ import annotations
 
 from PySide6 import QtCore  # noqa: F401 - imported before pyqtgraph so it binds to PySide6
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QLabel
 
 import pyqtgraph as pg
 
@@ -31,6 +32,25 @@ class PlotArea(pg.GraphicsLayoutWidget):
     """
 
     HINT = QSize(320, 200)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # what an empty view says (set_placeholder), over the view while the panel shows it
+        self.placeholder = QLabel(self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setStyleSheet("color: #777; background: transparent;")
+        self.placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.placeholder.hide()
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder.setText(text)
+        self.placeholder.setGeometry(self.rect().adjusted(12, 12, -12, -12))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if getattr(self, "placeholder", None) is not None:  # pyqtgraph resizes during __init__
+            self.placeholder.setGeometry(self.rect().adjusted(12, 12, -12, -12))
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return self.HINT

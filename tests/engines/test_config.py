@@ -51,3 +51,6 @@ def test_form_labels_spell_out_abbreviations():
     assert readable_name("lr_g") == "learning rate G"
     assert readable_name("ema_decay") == "EMA decay" and readable_name("kl_warmup_steps") == "KL warmup steps"
     assert readable_name("latent_dim") == "latent dim"
+    assert readable_name("diffaugment") == "DiffAugment" and readable_name("sgld_step_size") == "SGLD step size"
+    assert readable_name("tv_weight") == "TV weight" and readable_name("mapping_lr_mul") == \
+        "mapping learning rate multiplier"

@@ -159,6 +159,25 @@ def test_conditional_recipe_trains_unconditionally_without_labels():
         engine.set_sampling_options(label="class0")
 
 
+@pytest.mark.parametrize("name", ["cgan", "cvae"])
+def test_class_conditional_families_on_unlabelled_data_say_they_train_unconditionally(name):
+    engine = make_engine(name, classes=0) if name == "cgan" else _cvae(classes=0)
+    engine.train_step(batches())
+    findings = engine.monitor(1)[1]
+    assert [f.kind for f in findings] == ["unconditional"] and "subfolder" in findings[0].message
+    assert name in findings[0].message and engine.monitor(2)[1] == []  # said once
+    labelled = make_engine(name, classes=2) if name == "cgan" else _cvae(classes=2)
+    labelled.train_step(batches(classes=2))
+    assert "unconditional" not in [f.kind for f in labelled.monitor(1)[1]]
+    assert "unconditional" not in [f.kind for f in make_engine("sngan").monitor(1)[1]]  # not a conditional recipe
+
+
+def _cvae(classes):
+    family = registry.get("cvae")
+    config = replace_checked(family.preset(family.config_class(), 16), latent_dim=4, width=4)
+    return family.engine_class(config, DataSpec(16, 1, classes, tuple(f"class{i}" for i in range(classes))), "cpu")
+
+
 def test_conditional_sampling_options_and_label_checks():
     engine = make_engine("cgan", classes=2)
     assert engine.conditional

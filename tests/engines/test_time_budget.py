@@ -94,7 +94,7 @@ def test_durations_parse(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["10", "abc", "-5m", "10x", "m", "nanm", "infh", "1e20h"])
+@pytest.mark.parametrize("text", ["10", "abc", "-5m", "-3s", "-.5h", "10x", "m", "nanm", "infh", "1e20h"])
 def test_bad_durations_are_one_line_and_exit_code_2(tmp_path, capsys, text):
     with pytest.raises(ConfigError):
         parse_duration(text)
@@ -102,7 +102,15 @@ def test_bad_durations_are_one_line_and_exit_code_2(tmp_path, capsys, text):
                  "--time", text]) == 2
     err = capsys.readouterr().err.strip()
     assert "--time" in err and len(err.splitlines()) == 1
+    assert "is not a duration" in err or "longer than" in err  # the duration's own message, not argparse's
     assert not (tmp_path / "run").exists()
+
+
+def test_time_zero_is_no_limit_not_a_duration_error(tmp_path, capsys):
+    assert main(["train", "--family", "dcgan", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                 "--time", "0"]) == 2  # the empty data folder stops it, not the duration
+    err = capsys.readouterr().err
+    assert "--time" not in err and "usable images" in err
 
 
 def test_cli_time_budget_stops_the_run(tmp_path, capsys, clock):

@@ -5,6 +5,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication
 
 from engines.train import events as ev
+from studio.docks.losses import slider_to_weight
 
 
 def test_many_series_wrap_their_legend_instead_of_widening_the_window(qtbot, window):
@@ -146,7 +147,10 @@ def test_log_toggle_plain_axis_numbers_and_a_palette_without_repeats(qtbot, wind
 
 def test_default_smoothing_is_debiased_and_does_not_lag(qtbot, window):
     panel = window.panels["losses"]
-    assert 0.55 < panel.losses.weight < 0.65 and panel.show_raw.isChecked()
+    assert panel.losses.weight == 0.6 and panel.show_raw.isChecked()
+    assert panel.smoothing_label.text() == "0.6"  # what the README says the default is
+    weights = [slider_to_weight(v) for v in range(101)]
+    assert weights == sorted(weights) and len(set(weights)) == 101  # still one weight per position, in order
     for step in range(1, 201):
         panel._on_progress(ev.Progress(step, 200, {"loss": 10.0 if step <= 100 else 2.0}, 1.0, 1.0, 0.0))
     smoothed = panel.losses.series["loss"].smoothed
@@ -339,3 +343,17 @@ def test_rows_added_at_once_give_the_curves_row_by_row_adding_gives(qtbot, windo
         s = one_by_one.series[name]
         assert np.array_equal(s.xs, xs) and np.array_equal(s.ys, ys)
         assert one_by_one.weight > 0 and np.allclose(s.smoothed, smooth)
+
+
+def test_the_empty_panel_says_what_will_appear_until_the_first_point(qtbot, window):
+    panel = window.panels["losses"]
+    window.show_panel("losses")
+    qtbot.waitUntil(panel.isVisible)
+    note = panel.view.placeholder
+    qtbot.waitUntil(note.isVisible)
+    assert "Loss curves appear here" in note.text() and note.width() > 0.5 * panel.view.width()
+    panel._on_progress(ev.Progress(1, 10, {"loss": 1.0}, 1.0, 1.0, 0.0))
+    qtbot.waitUntil(lambda: not note.isVisible())
+    qtbot.waitUntil(lambda: panel.drawn_points("loss") == 1)
+    panel.clear()                                   # a new run: empty again until its first point
+    assert note.isVisible()

@@ -59,6 +59,22 @@ def test_tools_panel_is_in_the_view_menu(window):
     assert window.docks["tools"].toggleViewAction() in window.view_menu.actions()
 
 
+def test_every_panel_form_label_is_capitalised(window):
+    """The Tools form read "tool" and "seed" beside "Learning rate" and the rest."""
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    seen = []
+    for panel in window.panels.values():
+        for form in panel.findChildren(QFormLayout):
+            for row in range(form.rowCount()):
+                item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                label = item.widget() if item is not None else None
+                if isinstance(label, QLabel) and label.text()[:1].isalpha():
+                    seen.append(label.text())
+    assert {"Tool", "Seed"} <= set(seen)
+    assert [t for t in seen if t[0].islower()] == []
+
+
 def test_inpainting_from_the_panel_keeps_known_pixels_and_exports(qtbot, window, setup, tmp_path):
     panel = _open(qtbot, window, setup["run"])
     folder = write_folder(tmp_path / "in", setup["images"][:2])

@@ -61,7 +61,7 @@ class GANEngine(AdversarialMonitor, Engine, Sampler, LatentCodec, LatentRenderer
         self._state = {"d_steps": 0, "g_steps": 0, "g_loss": 0.0, "saturated_streak": 0,
                        "data_diversity": 0.0, "data_diversity_n": 0, "diversity_peak": 0.0,
                        "collapse_flagged": False, "divergence_flagged": False,
-                       "class_sums": [], "class_counts": [],
+                       "class_sums": [], "class_counts": [], "unconditional_noted": False,
                        # sums since the last monitor call of the per-step diagnostics (not losses)
                        "interval_sums": {}, "interval_counts": {}}
 

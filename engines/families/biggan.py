@@ -24,7 +24,7 @@ from ..config import param
 from ..nn.biggan_nets import BigDiscriminator, BigGenerator, orthogonal_penalty
 from ..nn.gan_blocks import diff_augment, parse_policy
 from ..registry import Family
-from .base import Batch, DataSpec, Finding
+from .base import Batch, DataSpec
 from .gan import SATURATION_GAP, attention_sizes, check_gan_options
 from .gan_common import TRUNCATION_HELP, MilestoneGAN
 
@@ -115,7 +115,6 @@ class BigGANEngine(MilestoneGAN):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
         self.policy = parse_policy(c.diffaugment)
-        self._state["notice_given"] = False
 
     def train_step(self, batch: Batch, step: int | None = None, total: int | None = None) -> dict[str, float]:
         c, st = self.config, self._state
@@ -160,17 +159,10 @@ class BigGANEngine(MilestoneGAN):
         st["steps"] = index + 1
         return out
 
-    @torch.no_grad()
-    def monitor(self, step: int):
-        metrics, findings = super().monitor(step)
-        if self.config.conditional and not self.conditional and not self._state["notice_given"]:
-            self._state["notice_given"] = True
-            findings.append(Finding(
-                "unconditional",
-                "BigGAN is training unconditionally: the data has no class subfolders, so the batch norms "
+    def unconditional_note(self) -> str:
+        return ("BigGAN is training unconditionally: the data has no class subfolders, so the batch norms "
                 "are driven by z alone and there are no classes to pick or mix. Put each class in its own "
-                "subfolder to train it class-conditionally."))
-        return metrics, findings
+                "subfolder to train it class-conditionally.")
 
     def sampling_options(self) -> BigGANSampling:
         label = self.data.class_names[self.decode_label] if self.conditional and self.data.class_names else ""

@@ -172,6 +172,14 @@ def test_class_conditional_families_on_unlabelled_data_say_they_train_unconditio
     assert "unconditional" not in [f.kind for f in make_engine("sngan").monitor(1)[1]]  # not a conditional recipe
 
 
+def test_biggan_on_unlabelled_data_says_so_once_in_its_own_words():
+    engine = make_engine("biggan", classes=0)
+    engine.train_step(batches())
+    findings = [f for f in engine.monitor(1)[1] if f.kind == "unconditional"]
+    assert len(findings) == 1 and "batch norms" in findings[0].message   # one note, BigGAN's wording
+    assert "unconditional" not in [f.kind for f in engine.monitor(2)[1]]  # said once
+
+
 def _cvae(classes):
     family = registry.get("cvae")
     config = replace_checked(family.preset(family.config_class(), 16), latent_dim=4, width=4)

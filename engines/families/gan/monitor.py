@@ -91,16 +91,16 @@ class AdversarialMonitor:
         else:
             st["divergence_flagged"] = False
         metrics["d_saturated_steps"] = float(st["saturated_streak"])
-        # a conditional recipe on unlabelled data trains unconditionally: say so once (BigGAN keeps its own
-        # "notice_given" note, with its batch-norm wording)
-        if getattr(c, "conditional", False) and not self.conditional and "notice_given" not in st \
-                and not st.get("unconditional_noted"):
+        # a conditional recipe on unlabelled data trains unconditionally: say so once
+        if getattr(c, "conditional", False) and not self.conditional and not st.get("unconditional_noted"):
             st["unconditional_noted"] = True
-            findings.append(Finding(
-                "unconditional",
-                f"{self.family} is training unconditionally: the data has no class subfolders, so there are no "
-                f"classes to pick or mix. Put each class in its own subfolder to train it class-conditionally."))
+            findings.append(Finding("unconditional", self.unconditional_note()))
         return metrics, findings
+
+    def unconditional_note(self) -> str:
+        """What a conditional family says once when the data has no classes (a family may say more)."""
+        return (f"{self.family} is training unconditionally: the data has no class subfolders, so there are no "
+                f"classes to pick or mix. Put each class in its own subfolder to train it class-conditionally.")
 
     def _collapse_findings(self, step: int, ratio: float, duplicates: float) -> list[Finding]:
         st, threshold = self._state, self.config.collapse_ratio

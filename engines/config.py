@@ -17,6 +17,34 @@ class ConfigError(ValueError):
     """A setting has a value it cannot take. The message is meant for a person."""
 
 
+def close_names(word: str, known: Sequence[str], limit: int = 3) -> list[str]:
+    """Names in `known` a person typing `word` probably meant, best first (in `known`'s order within a
+    kind): the same name in another case or with - for _, names that extend it at a word boundary
+    (`lr` -> `lr_g`, `lr_d`), then close spellings (`lrg` -> `lr_g`)."""
+    import difflib
+    w = str(word).strip().lower().replace("-", "_")
+    if not w:
+        return []
+    keys = {k: str(k).lower().replace("-", "_") for k in known}
+    same = [k for k, low in keys.items() if low == w]
+    extends = [k for k, low in keys.items() if len(w) >= 2 and low.startswith(w + "_")]
+    spelled = difflib.get_close_matches(w, list(keys.values()), n=limit, cutoff=0.75)
+    spelled_keys = [k for low in spelled for k, kl in keys.items() if kl == low]
+    out: list[str] = []
+    for k in same + extends + spelled_keys:
+        if k not in out:
+            out.append(k)
+    return out[:limit]
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """' (did you mean lr_g or lr_d?)' for a misspelt or too short name; '' when nothing is close."""
+    close = close_names(word, known)
+    if not close:
+        return ""
+    return " (did you mean " + (close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]) + "?)"
+
+
 def param(default: Any, *, help: str, min: float | None = None, max: float | None = None,
           choices: Sequence[Any] | None = None, label: str | None = None,
           advanced: bool = False, when: dict[str, Sequence[Any]] | None = None) -> Any:
@@ -155,7 +183,8 @@ def replace_checked(config, **changes):
     for key, value in changes.items():
         if key not in infos:
             known = ", ".join(sorted(infos))
-            raise ConfigError(f"unknown setting {key!r} for {type(config).__name__}; known: {known}")
+            raise ConfigError(f"unknown setting {key!r} for {type(config).__name__}{did_you_mean(key, list(infos))}; "
+                              f"known: {known}")
         clean[key] = _coerce(infos[key], value)
     new = dataclasses.replace(config, **clean)
     check = getattr(new, "check", None)

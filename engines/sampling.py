@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Sequence
 
-from .config import ConfigError, FieldInfo, _coerce, field_infos, param
+from .config import ConfigError, FieldInfo, _coerce, did_you_mean, field_infos, param
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +87,7 @@ def check_sampling_options(fields: Sequence[FieldInfo], values: Mapping[str, Any
     if unknown:
         who = f"{family} has" if family else "this run has"
         known = f"it has: {', '.join(by_name)}" if by_name else "it has none"
-        raise ConfigError(f"{who} no sampling option {unknown[0]!r}; {known}")
+        raise ConfigError(f"{who} no sampling option {unknown[0]!r}{did_you_mean(unknown[0], list(by_name))}; {known}")
     return {name: _coerce(by_name[name], value) for name, value in values.items()}
 
 

@@ -69,16 +69,28 @@ def run(args) -> int:
                           "note": note}, indent=1))
         return 0
     headers, rows = table(facts, measured)
+    headers, rows, empty = _filled_columns(headers, rows)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for line in [headers, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     notes = [m.note for m in measured.values() if m.note]
     notes += [f"sample quality in the feature space of: {m.features}" for m in measured.values() if m.features]
     notes += [f"KID: {m.kid_method}; density/coverage k = {m.dc_k}" for m in measured.values() if m.kid_method]
+    if not args.measure and "Fréchet ↓" in empty:
+        notes.append("--measure adds parameters, time per image and sample quality (Fréchet distance, KID, "
+                     "precision, recall, density, coverage, memorised share)")
     for text in [note, *dict.fromkeys(notes)]:
         if text:
             print(f"note: {text}")
     return 0
+
+
+def _filled_columns(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], list[str]]:
+    """The table without its columns that no run has a figure in (they would print a wall of dashes);
+    also the headers left out."""
+    keep = [i for i, h in enumerate(headers) if i == 0 or any(r[i] != "–" for r in rows)]
+    empty = [h for i, h in enumerate(headers) if i not in keep]
+    return [headers[i] for i in keep], [[r[i] for i in keep] for r in rows], empty
 
 
 def _json(f, m: Measured | None, problem: str | None = None) -> dict:

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 
 from .. import registry
-from ..config import ConfigError, field_infos, parse_assignments, replace_checked, to_dict
+from ..config import ConfigError, did_you_mean, field_infos, parse_assignments, replace_checked, to_dict
 from ..data import FIT_MODES, ImageDataset, parse_background
 from ..export import names_image_file
 from ..train.inputs import check_given, load_inputs, parse_input_args
@@ -72,7 +72,10 @@ def split_settings(family: registry.Family, config, settings: TrainSettings, ass
     to_train = {k: v for k, v in assignments.items() if k in train_keys and k not in family_keys}
     unknown = sorted(set(assignments) - family_keys - train_keys)
     if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r} for {family.name}; known: "
+        # the family's own names first: `lr` on dcgan means lr_g or lr_d before the training's lr_backoff
+        hint = (did_you_mean(unknown[0], [i.name for i in field_infos(family.config_class)])
+                or did_you_mean(unknown[0], [i.name for i in field_infos(TrainSettings)]))
+        raise ConfigError(f"unknown setting {unknown[0]!r} for {family.name}{hint}; known: "
                           f"{', '.join(sorted(family_keys | train_keys))}")
     return replace_checked(config, **to_family), replace_checked(settings, **to_train)
 

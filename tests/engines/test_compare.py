@@ -164,3 +164,18 @@ def test_data_without_classes_is_measured_in_random_features_and_copies_count_as
     space, name, real, real_features, _ = next(iter(features.values()))
     # the training images themselves, measured as if generated: all memorised
     assert memorisation(real_features, space.features(real[:8])).share == 1.0
+
+
+def test_cli_without_measure_leaves_out_the_columns_no_run_fills_and_says_what_fills_them(runs, capsys):
+    """A new user's `genstudio compare A B` printed ~17 columns, most of them a dash in every row."""
+    from engines.cli.compare import _filled_columns
+
+    root, digits, vae, gan = runs
+    headers, rows, empty = _filled_columns(*table([run_facts(vae), run_facts(gan)]))
+    assert {"Fréchet ↓", "KID ↓", "Parameters", "ms / image"} <= set(empty) and "bits_per_dim (best)" in headers
+    assert all(any(row[i] != "–" for row in rows) for i in range(len(headers)))
+    capsys.readouterr()
+    assert main(["compare", str(vae), str(gan)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(h in lines[0] for h in headers) and not any(h in lines[0] for h in empty)
+    assert any(line.startswith("note: --measure adds parameters, time per image and sample quality") for line in lines)

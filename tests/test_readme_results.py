@@ -102,15 +102,19 @@ def test_record_run_writes_a_variant_and_hides_the_flag_from_the_benchmark(monke
 
 
 HISTORICAL = re.compile(r"\bhistorical\b", re.IGNORECASE)
+# words that say a figure has no record behind it: such a figure has no place in a table
+UNBACKED = re.compile(r"\bhistorical\b|no results file|not rerun|before results files", re.IGNORECASE)
+# what is not a measured figure: code spans (commands, file names), sizes in pixels, links and pictures
+NOT_FIGURES = re.compile(r"`[^`]*`|\b\d+ ?px\b|!?\[[^\]]*\]\([^)]*\)")
 
 
-def figure_tables(text: str) -> list[tuple[str, str]]:
-    """The markdown tables of the README's "## Figures" section, each with its context: from the bold
-    lead (`**...**`) of the paragraph group it belongs to, through the table, to the paragraph after it."""
-    start = text.index("\n## Figures")
-    end = text.find("\n## ", start + 1)
-    lines = text[start:end if end > 0 else None].splitlines()
-    tables, i = [], 0
+def tables(text: str) -> list[tuple[list[str], str]]:
+    """Every markdown table of the README, as its data rows (header and separator left out) and its
+    context: from the bold lead (`**...**`) of the paragraph group it belongs to (or the heading, or the
+    end of the table before it), through the table, to the paragraph after it. A table generated from
+    the results files is left out: it has its own test (tests/test_recipes_table.py)."""
+    lines = text.splitlines()
+    found, i = [], 0
     while i < len(lines):
         if not lines[i].startswith("|"):
             i += 1
@@ -119,29 +123,70 @@ def figure_tables(text: str) -> list[tuple[str, str]]:
         while i < len(lines) and lines[i].startswith("|"):
             i += 1
         lead = first
-        while lead > 0 and not lines[lead].startswith("**") and not lines[lead - 1].startswith("|"):
+        while (lead > 0 and not lines[lead].startswith(("**", "#"))
+               and not lines[lead - 1].startswith("|")):
             lead -= 1
         after = i
         while after < len(lines) and lines[after].strip() == "":
             after += 1
-        while after < len(lines) and lines[after].strip() and not lines[after].startswith(("|", "**")):
+        while after < len(lines) and lines[after].strip() and not lines[after].startswith(("|", "**", "#")):
             after += 1
         generated = first > 0 and lines[first - 1].startswith("<!--") and "generated" in lines[first - 1]
-        if not generated:   # a table generated from the results files has its own test (tests/test_recipes_table.py)
-            tables.append(("\n".join(lines[first:i]), "\n".join(lines[lead:after])))
-    return tables
+        if not generated:   # the context: around the table, with its header but not its own rows
+            found.append((lines[first + 2:i], "\n".join(lines[lead:first + 1] + lines[i:after])))
+    return found
 
 
-def test_every_measured_table_in_figures_cites_a_results_file_or_says_it_is_historical():
-    lacking = [table.splitlines()[0] for table, context in figure_tables((ROOT / "README.md").read_text(encoding="utf-8"))
-               if not cited(context) and not HISTORICAL.search(context)]
-    assert not lacking, f"README figure tables citing no results file (nor labelled historical): {lacking}"
+# a measured table names the benchmark that measures it (its script or results file): the tables of
+# panels, families and options do not
+MEASURED = re.compile(r"benchmarks/")
 
 
-def test_the_table_check_sees_a_table_without_a_citation():
-    text = ("intro\n\n## Figures\n\n**A result** (`benchmarks/x.py`):\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nProse.\n\n"
-            "**Another** (`benchmarks/results/equal_time.json`):\n\n| c |\n|---|\n| 3 |\n\n"
+def has_figures(row: str) -> bool:
+    """Whether a table row states a number of its own (not one inside a command, a file name or a size)."""
+    return bool(re.search(r"\d", NOT_FIGURES.sub("", row)))
+
+
+def unbacked_rows(text: str) -> list[str]:
+    """Rows of measured tables (those naming a benchmark) that no committed results file backs: a row with
+    figures while neither the row nor its table's context cites a results file, or a row whose figures are labelled as having no
+    record (historical, not rerun, no results file), or any row of a table whose context calls figures
+    historical."""
+    bad = []
+    for rows, context in tables(text):
+        if not MEASURED.search(context + "\n".join(rows)):
+            continue
+        backed = bool(cited(context))
+        for row in rows:
+            if not has_figures(row):
+                continue
+            if UNBACKED.search(row) or HISTORICAL.search(context) or not (backed or cited(row)):
+                bad.append(row[:120])
+    return bad
+
+
+def test_every_measured_table_in_the_readme_cites_a_results_file():
+    bad = unbacked_rows((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert not bad, ("README table rows with figures that no committed results file backs (cite the file in "
+                     f"the row or the table's caption, or remove the figures): {bad}")
+
+
+def test_the_table_check_fails_on_unbacked_rows():
+    good = ("## Figures\n\n**A result** (`benchmarks/results/equal_time.json`):\n\n| a | b |\n|---|---|\n"
+            "| sngan | 16.1 |\n\nProse.\n\n**Per row**:\n\n| family | result |\n|---|---|\n"
+            "| vae | 2.78 bits/dim (`benchmarks/results/likelihood_families.json`) |\n"
+            "| pixelcnn | see the 28 px table (`benchmarks/recipes_28px.py`) |\n\n"
             "<!-- x table: generated by `x.py --table` -->\n| d |\n|---|\n| 4 |\n\n## Development\n")
-    tables = figure_tables(text)
-    assert len(tables) == 2
-    assert not cited(tables[0][1]) and cited(tables[1][1]) == ["benchmarks/results/equal_time.json"]
+    assert unbacked_rows(good) == []
+    no_file = good.replace("| sngan | 16.1 |", "| sngan | 16.1 |\n| dcgan | 41.2 |").replace(
+        "(`benchmarks/results/equal_time.json`)", "(`benchmarks/equal_time.py`)")
+    assert unbacked_rows(no_file) == ["| sngan | 16.1 |", "| dcgan | 41.2 |"]
+    labelled = good.replace("| pixelcnn | see the 28 px table (`benchmarks/recipes_28px.py`) |",
+                            "| pixelcnn | historical, not rerun, no results file: 1.43 bits/dim |")
+    assert unbacked_rows(labelled) == ["| pixelcnn | historical, not rerun, no results file: 1.43 bits/dim |"]
+    caption = good.replace("Prose.", "Historical figures, measured before results files.")
+    assert unbacked_rows(caption) == ["| sngan | 16.1 |"]
+    # a row of another table's file does not back a row without one
+    mixed = good.replace("| vae | 2.78 bits/dim (`benchmarks/results/likelihood_families.json`) |",
+                         "| vae | 2.78 bits/dim (`benchmarks/results/likelihood_families.json`) |\n| glow | 1.68 |")
+    assert unbacked_rows(mixed) == ["| glow | 1.68 |"]

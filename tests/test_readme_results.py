@@ -110,9 +110,10 @@ NOT_FIGURES = re.compile(r"`[^`]*`|\b\d+ ?px\b|!?\[[^\]]*\]\([^)]*\)")
 
 def tables(text: str) -> list[tuple[list[str], str]]:
     """Every markdown table of the README, as its data rows (header and separator left out) and its
-    context: from the bold lead (`**...**`) of the paragraph group it belongs to (or the heading, or the
-    end of the table before it), through the table, to the paragraph after it. A table generated from
-    the results files is left out: it has its own test (tests/test_recipes_table.py)."""
+    context: the prose from the bold lead (`**...**`) of the paragraph group it belongs to (or the
+    heading above it), its header, and the paragraph after it; rows of tables are never context, so
+    one row's results file backs no other row. A table generated from the results files is left out:
+    it has its own test (tests/test_recipes_table.py)."""
     lines = text.splitlines()
     found, i = [], 0
     while i < len(lines):
@@ -123,8 +124,7 @@ def tables(text: str) -> list[tuple[list[str], str]]:
         while i < len(lines) and lines[i].startswith("|"):
             i += 1
         lead = first
-        while (lead > 0 and not lines[lead].startswith(("**", "#"))
-               and not lines[lead - 1].startswith("|")):
+        while lead > 0 and not lines[lead].startswith(("**", "#")):
             lead -= 1
         after = i
         while after < len(lines) and lines[after].strip() == "":
@@ -132,8 +132,9 @@ def tables(text: str) -> list[tuple[list[str], str]]:
         while after < len(lines) and lines[after].strip() and not lines[after].startswith(("|", "**", "#")):
             after += 1
         generated = first > 0 and lines[first - 1].startswith("<!--") and "generated" in lines[first - 1]
-        if not generated:   # the context: around the table, with its header but not its own rows
-            found.append((lines[first + 2:i], "\n".join(lines[lead:first + 1] + lines[i:after])))
+        if not generated:   # the context: prose around the table and its header, no table's rows
+            before = [line for line in lines[lead:first] if not line.startswith("|")]
+            found.append((lines[first + 2:i], "\n".join(before + lines[first:first + 1] + lines[i:after])))
     return found
 
 

@@ -154,7 +154,9 @@ def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None =
     walker = _Walker(result, stop, [os.path.realpath(e) for e in exclude])
     roots = [Path(os.path.expanduser(os.fspath(s))) for s in sources]
     folders = [r for r in roots if r.is_dir()]
-    every_folder_is_a_class = len(folders) > 1 and not any(_has_subfolders(f) for f in folders)
+    # the same folder given twice (or through a link) is still one folder: no labels from it
+    every_folder_is_a_class = (len({os.path.realpath(f) for f in folders}) > 1
+                               and not any(_has_subfolders(f) for f in folders))
     for root in roots:
         path = str(root)
         if root.is_dir():
@@ -168,4 +170,11 @@ def scan(sources: Sequence[str | os.PathLike], stop: Callable[[], bool] | None =
         result.candidates = [Candidate(c.path, None, c.size, c.changed_ns) for c in result.candidates]
     else:
         result.class_names = sorted(lbl for lbl in labels if lbl is not None)
+        if every_folder_is_a_class and result.class_names:
+            shown = ", ".join(result.class_names[:4]) + (", …" if len(result.class_names) > 4 else "")
+            named = {os.path.realpath(f): f.resolve().name or str(f) for f in folders}
+            shared = len(set(named.values())) < len(named)
+            result.note = (f"each folder given became one class ({len(result.class_names)}: {shown}"
+                           + ("; folders with the same name share one" if shared else "")
+                           + "), as none has class subfolders; for unlabelled data put the images in one folder")
     return result

@@ -30,3 +30,18 @@ def test_close_names_guesses_nothing_for_a_far_name():
     assert did_you_mean("learning_rate", ["lr_g", "lr_d", "beta1"]) == ""
     assert close_names("LR-G", ["lr_g", "lr_d"])[0] == "lr_g"
     assert close_names("", ["lr_g"]) == []
+
+
+def test_several_plain_folders_say_each_became_a_class_and_one_folder_twice_stays_unlabelled(tmp_path, capsys):
+    """`genstudio scan A B` on two folders without subfolders made two classes in silence; and the same
+    folder given twice made a one-class labelled set where once it is unlabelled."""
+    a, b = _images(tmp_path / "apples", n=3), _images(tmp_path / "pears", n=2)
+    assert main(["scan", str(a), str(b), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "2 classes" in out and "note: each folder given became one class (2: apples, pears)" in out
+    assert "for unlabelled data put the images in one folder" in out
+    assert main(["scan", str(a), str(a), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "3 images, unlabelled" in out and "note:" not in out
+    assert main(["scan", str(a), "--no-cache"]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -82,6 +82,7 @@ class StudioState(QObject):
         super().__init__(parent)
         self.dataset: ImageDataset | None = None
         self.sources: list[str] = []
+        self._dataset_sources: list[str] = []   # the sources `dataset` came from (kept when a load fails)
         self.image_size = 32
         self.channels: int | None = None    # None: auto
         self.fit = "center-crop"
@@ -166,17 +167,26 @@ class StudioState(QObject):
     def cancel_load(self) -> None:
         if self.loader.busy:
             self.loader.cancel()
+            self._keep_shown_sources()
             self.dataset_failed.emit("loading was cancelled")
 
     def _on_loaded(self, dataset: ImageDataset) -> None:
         self.dataset = dataset
+        self._dataset_sources = list(self.sources)
         self.dataset_changed.emit(dataset)
         pending, self._continue_after_load = self._continue_after_load, None
         if pending is not None:
             self.start(out_dir=pending, resume=True)
 
+    def _keep_shown_sources(self) -> None:
+        """A load that failed or was cancelled leaves the images shown; the sources go back to theirs, so
+        the next preprocessing change reloads those images rather than the folder that failed."""
+        if self.dataset is not None:
+            self.sources = list(self._dataset_sources)
+
     def _on_load_failed(self, message: str, details: str) -> None:
         self._continue_after_load = None
+        self._keep_shown_sources()
         self.dataset_failed.emit(message)
         self.notice.emit("error", f"Could not load images: {message}", details, "load")
 

@@ -1,0 +1,19 @@
+"""Studio defects a new user met (hqa): each test asserts the fixed behaviour."""
+
+from .helpers import load_into
+
+
+def test_a_failed_drop_keeps_the_images_shown_and_a_later_size_change_reloads_them(qtbot, window, blob_folder,
+                                                                                  tmp_path):
+    """Dropping a folder without images kept the dataset shown but remembered the failed folder: changing
+    the size then reloaded the failed folder (failing again) and the shown images never changed size."""
+    state = window.state
+    shown = load_into(qtbot, window, blob_folder)
+    (tmp_path / "empty").mkdir()
+    with qtbot.waitSignal(state.dataset_failed, timeout=30_000) as failed:
+        window.panels["dataset"].load_paths([str(tmp_path / "empty")])
+    assert "no usable images" in failed.args[0] and state.dataset is shown
+    assert state.sources == [str(blob_folder)]
+    with qtbot.waitSignal(state.dataset_changed, timeout=30_000) as changed:
+        window.panels["dataset"].size_box.setValue(24)
+    assert changed.args[0].size == 24 and len(changed.args[0]) == len(shown)

@@ -91,7 +91,8 @@ def run(args) -> int:
     options = _options(args)
     style_path = Path(args.style).expanduser()
     if not style_path.is_file():
-        raise CliError(f"--style {args.style}: no such image file")
+        raise CliError(f"--style {args.style} is a folder; give one image file (the content may be a folder)"
+                       if style_path.is_dir() else f"--style {args.style}: no such image file")
     try:
         style = read_image(style_path, max_side=options.size)
     except Skip as exc:

@@ -147,9 +147,11 @@ def _format_eta(seconds: float | None) -> str:
 
 def print_events(events, quiet: bool = False) -> int:
     status = 0
+    start_step = None
     for e in events:
         line = None
         if isinstance(e, ev.Started):
+            start_step = e.start_step
             threads = f", {e.threads} CPU thread{'s' if e.threads != 1 else ''}" if e.threads else ""
             line = (f"training {e.family} on {e.device}{threads} ({e.parameters:,} parameters) "
                     f"from step {e.start_step} to {e.total_steps}")
@@ -175,7 +177,10 @@ def print_events(events, quiet: bool = False) -> int:
         elif isinstance(e, ev.CheckpointSaved):
             line = f"checkpoint {e.path}"
         elif isinstance(e, ev.Finished):
-            print(f"{'time budget reached' if e.reason == 'time budget' else e.reason} at step {e.step}")
+            spent = e.reason == "time budget" and start_step is not None and e.step == start_step > 0
+            print(f"{'time budget reached' if e.reason == 'time budget' else e.reason} at step {e.step}"
+                  + (" (the run had already used its whole time budget: give a larger --time, or --time 0, "
+                     "to train further)" if spent else ""))
         elif isinstance(e, ev.Failed):
             if os.environ.get("GENSTUDIO_DEBUG") and e.details:
                 print(e.details, file=sys.stderr)

@@ -45,3 +45,30 @@ def test_several_plain_folders_say_each_became_a_class_and_one_folder_twice_stay
     assert "3 images, unlabelled" in out and "note:" not in out
     assert main(["scan", str(a), "--no-cache"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_resuming_a_run_whose_budget_is_spent_says_how_to_train_further(capsys):
+    """`train --out RUN --resume` on a run that used its --time stopped at once with only "time budget
+    reached": the new user could not tell why nothing trained."""
+    from engines.cli.train import print_events
+    from engines.train import events as ev
+
+    def session(start, end):
+        return [ev.Started(run_dir=None, family="dcgan", start_step=start, total_steps=2000, device="cpu",
+                           parameters=1, time_limit_s=15.0, train_seconds=15.0 if start else 0.0),
+                ev.Finished(step=end, reason="time budget")]
+
+    assert print_events(session(145, 145), quiet=True) == 0
+    assert capsys.readouterr().out.strip() == ("time budget reached at step 145 (the run had already used its whole "
+                                               "time budget: give a larger --time, or --time 0, to train further)")
+    print_events(session(0, 145), quiet=True)      # a run that trained until its budget: no advice
+    assert capsys.readouterr().out.strip() == "time budget reached at step 145"
+
+
+def test_a_style_folder_is_named_a_folder_not_a_missing_file(tmp_path, capsys):
+    imgs = _images(tmp_path / "imgs", n=1)
+    assert main(["stylize", "--content", str(imgs / "0.png"), "--style", str(imgs), "--out",
+                 str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a folder; give one image file" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()

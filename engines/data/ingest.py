@@ -336,5 +336,6 @@ def _dataset(images, usable: list[Candidate], headers: list[Header], skipped: li
 
     info = {"formats": dict(Counter(h.format for h in headers)), "modes": dict(Counter(h.mode for h in headers)),
             "width": spread(widths), "height": spread(heights), "cache": cache, "note": note}
+    # absolute: run.json records these, and a run is resumed, measured and checked from any folder
     return ImageDataset(images, labels, labels_seen, [c.path for c in usable], skipped,
-                        [str(r) for r in roots], info=info)
+                        [os.path.abspath(r) for r in roots], info=info)

@@ -72,3 +72,22 @@ def test_a_style_folder_is_named_a_folder_not_a_missing_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "is a folder; give one image file" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_run_trained_on_a_relative_folder_resumes_from_another_folder(tmp_path, monkeypatch, capsys):
+    """`genstudio train --data photos` recorded "photos" as typed: from any other working folder the run
+    could not be resumed ("photos does not exist"), measured or self-checked."""
+    import json
+
+    _images(tmp_path / "work" / "photos", n=6, size=16)
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--family", "dcgan", "--data", "photos", "--out", str(tmp_path / "run"), "--size", "16",
+                 "--steps", "2", "--batch-size", "4", "--quiet", "--set", "latent_dim=8", "--set", "g_width=8",
+                 "--set", "d_width=8", "--set", "sample_every=0"]) == 0
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["data"]["sources"] == [str(tmp_path / "work" / "photos")]
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--steps", "3", "--quiet"]) == 0, \
+        capsys.readouterr().err
+    assert "completed at step 3" in capsys.readouterr().out

@@ -434,7 +434,9 @@ class ToolsPanel(ExplorerPanel):
         if t == "score":
             ref = r.get("reference")
             if ref is None:
-                return f"{len(r['scores'])} images scored by {r['method']}. {r.get('reference_note', '')}"
+                note = str(r.get("reference_note") or "").strip().rstrip(".")
+                return (f"{len(r['scores'])} images scored by {r['method']}."
+                        + (f" {note[0].upper()}{note[1:]}." if note else ""))
             flagged = int((r["scores"] > ref.threshold).sum())
             return (f"{len(r['scores'])} images scored by {r['method']}; {flagged} above the threshold "
                     f"{ref.threshold:.4g} ({ref.fpr:.0%} of {ref.description} would be flagged).")

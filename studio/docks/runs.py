@@ -49,6 +49,9 @@ def write_model_file(run_dir: Path, target: Path) -> int:
 class RunsPanel(Panel):
     # the export that started ended: the file written, or None (refused, failed); tests wait on it
     export_done = Signal(object)
+    # a run's history (curves, samples, settings) read off the GUI thread for Open or Continue, or None
+    # when it could not be read; tests wait on it
+    history_read = Signal(object)
 
     panel_id = "runs"
     title = "Runs"
@@ -59,6 +62,7 @@ class RunsPanel(Panel):
         super().__init__(state, parent)
         self.summaries: list[RunSummary] = []
         self.export_thread: Worker | None = None
+        self.history_thread: Worker | None = None    # reading a run's metrics.jsonl and samples for Open/Continue
         self.export_targets: dict[Path, Path] = {}   # run -> the file its model last went to (or was meant to)
         self.tree = QTreeWidget()
         self.tree.setObjectName("runs_list")
@@ -208,7 +212,7 @@ class RunsPanel(Panel):
 
     def _update_buttons(self, *_args) -> None:
         chosen = self.selected_path() is not None
-        idle = not self.state.session.active
+        idle = not self.state.session.active and self.history_thread is None
         self.open_button.setEnabled(chosen and idle)
         self.continue_button.setEnabled(chosen and idle)
         self.compare_button.setEnabled(bool(self.selected_paths()))
@@ -216,26 +220,52 @@ class RunsPanel(Panel):
         self.export_button.setEnabled(summary is not None and summary.checkpoints > 0 and self.export_thread is None)
 
     # --- commands ----------------------------------------------------------------------------------
-    def _history(self, path: Path | None):
-        if path is None:
-            return None
-        try:
-            return read_history(path)
-        except (ValueError, OSError) as exc:
-            self.state.message.emit("error", f"Cannot open the run {path.name}: {exc}", "")
-            self.refresh()
-            return None
+    def _read_history(self, then: Callable) -> bool:
+        """Read the selected run's history (tens of thousands of metrics rows, the newest sample grid) on a
+        background Worker, then call `then(history)` on the GUI thread. False when nothing was started."""
+        path = self.selected_path()
+        if path is None or self.history_thread is not None:
+            return False
+        thread = Worker(read_history, path, expected=(ValueError,))
+        thread.returned.connect(lambda history: self._history_ended(history, then))
+        thread.errored.connect(lambda reason, details: self._history_failed(path, reason, details))
+        self.history_thread = thread
+        self._update_buttons()
+        thread.start()
+        return True
+
+    def _join_history_thread(self) -> None:
+        if self.history_thread is not None:
+            self.history_thread.wait()
+            self.history_thread = None
+        self._update_buttons()
+
+    def _history_ended(self, history, then: Callable) -> None:
+        self._join_history_thread()
+        then(history)
+        self.history_read.emit(history)
+
+    def _history_failed(self, path: Path, reason: str, details: str) -> None:
+        self._join_history_thread()
+        self.state.message.emit("error", f"Cannot open the run {path.name}: {reason}", details)
+        self.refresh()
+        self.history_read.emit(None)
 
     def open_selected(self) -> bool:
-        history = self._history(self.selected_path())
-        if history is None or self.state.session.active:
+        """Open the selected run (its curves, samples and settings); its history is read in the background
+        and `history_read` says when it is shown. False when nothing was started."""
+        if self.state.session.active:
             return False
+        return self._read_history(self._open)
+
+    def _open(self, history) -> None:
+        if self.state.session.active:  # a run started while the history was read: it keeps the panels
+            self.state.message.emit("info", f"A run is in progress; open {history.path.name} after it ends.", "")
+            return
         try:
             self.state.open_run(history)
         except Exception as exc:  # noqa: BLE001 - an unknown family or odd settings: a message, not a crash
             self.state.message.emit("error", f"Cannot open the run {history.path.name}: {exc}", "")
-            return False
-        return True
 
     def suggested_export(self, run: Path) -> Path:
         """Where the export dialog starts: the file (name and folder) chosen for this run last time,
@@ -297,6 +327,8 @@ class RunsPanel(Panel):
         self.export_done.emit(target)
 
     def shutdown(self) -> None:
+        if self.history_thread is not None:
+            self.history_thread.wait()
         if self.export_thread is not None:  # let the file be finished: a half-written one is never left, but
             self.export_thread.wait()       # the person asked for it
         super().shutdown()
@@ -308,11 +340,12 @@ class RunsPanel(Panel):
         return bool(paths)
 
     def continue_selected(self) -> bool:
-        history = self._history(self.selected_path())
-        if history is None:
-            return False
+        """Train the selected run further (its history read in the background first, as for Open);
+        False when nothing was started."""
+        return self._read_history(self._continue)
+
+    def _continue(self, history) -> None:
         try:
-            return self.state.continue_run(history)
+            self.state.continue_run(history)
         except Exception as exc:  # noqa: BLE001
             self.state.message.emit("error", f"Cannot continue the run {history.path.name}: {exc}", "")
-            return False

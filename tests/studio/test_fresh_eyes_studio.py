@@ -34,3 +34,30 @@ def test_scores_without_a_reference_say_why_in_a_sentence_of_its_own(qtbot):
                     "reference.")
     assert panel._summary({"tool": "score", "scores": np.zeros(3), "method": "bits/dim",
                            "reference": None}) == "3 images scored by bits/dim."
+
+
+def test_opening_a_past_run_reads_its_history_off_the_gui_thread(qtbot, monkeypatch, tmp_path):
+    """Open parsed the run's metrics.jsonl (tens of thousands of rows) on the GUI thread."""
+    import threading
+
+    from studio.docks import runs as runs_module
+    from studio.state import StudioState
+
+    from .test_runs_panel import _train_past_run
+    from .helpers import write_blob_folder
+
+    run = _train_past_run(write_blob_folder(tmp_path / "blobs", n=8), steps=2)
+    threads = []
+    real = runs_module.read_history
+    monkeypatch.setattr(runs_module, "read_history",
+                        lambda path: threads.append(threading.current_thread()) or real(path))
+    state = StudioState()
+    panel = runs_module.RunsPanel(state)
+    qtbot.addWidget(panel)
+    assert panel.select(run)
+    with qtbot.waitSignal(state.run_opened, timeout=30_000):
+        assert panel.open_selected()
+        assert not panel.open_selected()          # one read at a time: a second click waits for the first
+    assert threads and threads[0] is not threading.main_thread() and len(threads) == 1
+    assert state.run_dir == run
+    panel.shutdown()

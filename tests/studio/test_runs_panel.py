@@ -45,7 +45,10 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
 
         # open: curves, gallery and settings come back
         assert panel.select(run) and panel.open_button.isEnabled()
-        panel.open_button.click()
+        with qtbot.waitSignal(panel.history_read, timeout=30_000):   # read off the GUI thread
+            panel.open_button.click()
+            assert not panel.open_button.isEnabled() and not panel.continue_button.isEnabled()
+        assert panel.open_button.isEnabled()
         state = window.state
         assert state.family_name == "dcgan" and state.config.latent_dim == 8 and state.settings.steps == 6
         assert window.panels["model"].family_form.config().latent_dim == 8
@@ -61,7 +64,9 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         # a finished run needs more steps before it can continue
         messages = []
         state.message.connect(lambda level, text, details: messages.append(text))
-        assert not panel.continue_selected() and "raise Steps" in messages[-1]
+        with qtbot.waitSignal(panel.history_read, timeout=30_000):
+            assert panel.continue_selected()
+        assert "raise Steps" in messages[-1] and not state.session.active
         window.panels["model"].settings_form.editor("steps").setValue(9)
         assert state.settings.steps == 9
 
@@ -69,7 +74,7 @@ def test_lists_opens_and_continues_a_past_run(qtbot, blob_folder):
         failures = []
         state.failed.connect(lambda e: failures.append(e.message))
         with qtbot.waitSignal(state.finished, timeout=60_000, raising=False) as done:
-            assert panel.continue_selected()
+            assert panel.continue_selected()   # the history is read in the background, then training starts
         assert done.signal_triggered, (messages, failures)
         assert done.args[0].step == 9 and done.args[0].reason == "completed"
         qtbot.waitUntil(lambda: not state.session.active, timeout=30_000)
@@ -95,7 +100,9 @@ def test_a_run_that_broke_after_listing_is_a_message_not_a_crash(qtbot, blob_fol
         window.state.message.connect(lambda level, text, details: messages.append((level, text)))
         assert panel.select(run)
         (run / "run.json").write_text("garbage")
-        assert not panel.open_selected()
+        with qtbot.waitSignal(panel.history_read, timeout=30_000) as read:
+            assert panel.open_selected()
+        assert read.args == [None] and window.state.run_dir is None
         assert messages[-1][0] == "error" and "Cannot open the run" in messages[-1][1]
         assert panel.tree.topLevelItemCount() == 0  # refreshed: the broken run is gone from the list
     finally:

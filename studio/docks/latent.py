@@ -213,8 +213,15 @@ class EndpointEditor(QWidget):
             if self.optional:
                 self.clear()
             return
-        if text.lstrip("-").isdigit():
-            self._emit(("seed", int(text)))
+        if text.lstrip("+-").isdigit():  # a seed, as `genstudio interpolate --a SEED` takes it
+            try:
+                seed = int(text)
+            except ValueError:   # digits int() does not read (², ³): not a seed
+                seed = -1
+            if not 0 <= seed < 2**63:
+                self.panel.say(f"End point {self.name}: a seed is a whole number from 0 to 2^63-1, not {text}.")
+                return
+            self._emit(("seed", seed))
             return
         if text.startswith(("dataset image", "gallery sample")):
             return  # already set from the data or the gallery

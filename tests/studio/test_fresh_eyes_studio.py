@@ -61,3 +61,26 @@ def test_opening_a_past_run_reads_its_history_off_the_gui_thread(qtbot, monkeypa
     assert threads and threads[0] is not threading.main_thread() and len(threads) == 1
     assert state.run_dir == run
     panel.shutdown()
+
+
+def test_a_latent_end_point_refuses_seeds_out_of_range_in_one_line(qtbot):
+    """"²" (a digit int() cannot read) raised ValueError in the slot; a seed past 2^63 reached the model's
+    thread and came back as "ValueError: Overflow when unpacking long long"."""
+    from studio.docks.latent import LatentPanel
+    from studio.state import StudioState
+
+    from .helpers import Listener
+
+    panel = LatentPanel(StudioState())
+    qtbot.addWidget(panel)
+    end = panel.endpoints["A"]
+    heard = Listener(end.changed)
+    for text in ("²", "99999999999999999999999999", "-5"):
+        end.edit.setText(text)
+        end._from_text()
+        assert panel.status.text() == f"End point A: a seed is a whole number from 0 to 2^63-1, not {text}."
+    assert heard.heard == []
+    end.edit.setText(" 42 ")
+    end._from_text()
+    assert heard.heard == [("A", ("seed", 42))]
+    panel.shutdown()

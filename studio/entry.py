@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from engines.cli import COMMANDS
     from engines.cli import main as cli_main
 
-    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version")):
         sys.exit(cli_main(argv))
     if argv and argv[0] == SMOKE_LAUNCH:  # hidden: CI opens the real window once (tests/test_launch.py)
         _check_platform()

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "  genstudio COMMAND ...    run headless; `genstudio COMMAND --help` for its options",
                      epilog="`genstudio families NAME` shows one family's settings, inputs and tools.",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true",
+                        help="print the versions of genstudio, PyTorch and Python, and the device PyTorch uses")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, prog="genstudio")
     for name, module in COMMANDS.items():
         importlib.import_module(module, __name__).add_parser(sub)
@@ -82,12 +84,29 @@ def _join_dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _versions() -> str:
+    """`genstudio --version`: what a bug report needs (Help → About in the studio says the same)."""
+    import platform
+
+    import torch
+
+    from .. import __version__
+    from ..runtime.torch_build import describe
+
+    device = describe().get("Device", "")
+    return (f"genstudio {__version__}, PyTorch {torch.__version__}, Python {platform.python_version()}"
+            + (f"; device: {device}" if device else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
         args = parser.parse_args(_join_dash_values(argv))
         args.argv = argv  # `train --nproc-per-node N` starts itself again under the launcher
+        if args.command is None and args.version:
+            print(_versions())
+            return 0
         if args.command is None:
             parser.print_help()
             return 0

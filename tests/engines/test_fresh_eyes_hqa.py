@@ -102,3 +102,18 @@ def test_the_studios_synthetic_dataset_into_a_file_is_refused_before_any_work(tm
     a_file.write_bytes(b"x")
     with pytest.raises(ToolError, match="grey.png exists and is not a folder"):
         _synthesize(None, {}, {"out": str(a_file)}, None, 0, None)   # no model touched: refused first
+
+
+def test_version_prints_the_versions_in_one_line(capsys):
+    """`genstudio --version`, the first thing a person types for a bug report, was "unknown option"."""
+    import torch
+
+    from engines import __version__
+    from studio.entry import main as entry_main
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"genstudio {__version__}, PyTorch {torch.__version__}, Python ") and "\n" not in out
+    with pytest.raises(SystemExit) as ended:
+        entry_main(["--version"])
+    assert ended.value.code == 0 and capsys.readouterr().out.strip() == out

@@ -91,3 +91,14 @@ def test_a_run_trained_on_a_relative_folder_resumes_from_another_folder(tmp_path
     assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--steps", "3", "--quiet"]) == 0, \
         capsys.readouterr().err
     assert "completed at step 3" in capsys.readouterr().out
+
+
+def test_the_studios_synthetic_dataset_into_a_file_is_refused_before_any_work(tmp_path):
+    """The Tools panel's synthesize drew every sample, then said "cannot write FILE/0_00000.png: File exists"."""
+    from engines.tools.common import ToolError
+    from engines.tools.session import _synthesize
+
+    a_file = tmp_path / "grey.png"
+    a_file.write_bytes(b"x")
+    with pytest.raises(ToolError, match="grey.png exists and is not a folder"):
+        _synthesize(None, {}, {"out": str(a_file)}, None, 0, None)   # no model touched: refused first

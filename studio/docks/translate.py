@@ -175,7 +175,10 @@ class TranslatePanel(ExplorerPanel):
         columns = 2 * max(1, min(4, int(np.ceil(np.sqrt(len(sources))))))
         self.view.set_grid(make_grid(pairs, columns=columns), len(pairs), results.shape[1])
         skipped = result["skipped"]
-        note = f"; skipped {count(len(skipped), 'file')} ({skipped[0][1]})" if skipped else ""
+        # each skipped file with its own reason (a text file and a damaged PNG are skipped for different ones)
+        note = (f"; skipped {count(len(skipped), 'file')}: "
+                + "; ".join(f"{Path(p).name} ({r})" for p, r in skipped[:3]) + ("; …" if len(skipped) > 3 else "")
+                if skipped else "")
         self.say(f"Translated {count(len(results), 'image')} (each beside its translation){note}.")
         self._update_enabled()
 

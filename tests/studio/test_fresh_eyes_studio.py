@@ -84,3 +84,21 @@ def test_a_latent_end_point_refuses_seeds_out_of_range_in_one_line(qtbot):
     end._from_text()
     assert heard.heard == [("A", ("seed", 42))]
     panel.shutdown()
+
+
+def test_translate_names_each_skipped_file_with_its_own_reason(qtbot):
+    """"skipped 2 files (not an image file)" was said of a text file and a damaged PNG alike."""
+    import numpy as np
+
+    from studio.docks.translate import TranslatePanel
+    from studio.state import StudioState
+
+    panel = TranslatePanel(StudioState())
+    qtbot.addWidget(panel)
+    images = np.zeros((1, 8, 8, 3), np.uint8)
+    panel._on_translated({"sources": images, "results": images, "names": ["a.png"],
+                          "skipped": [("/x/notes.txt", "not an image file"),
+                                      ("/x/bad.png", "corrupt or unsupported PNG file")]})
+    assert panel.status.text() == ("Translated 1 image (each beside its translation); skipped 2 files: "
+                                   "notes.txt (not an image file); bad.png (corrupt or unsupported PNG file).")
+    panel.shutdown()

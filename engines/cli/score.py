@@ -82,7 +82,8 @@ def run(args) -> int:
     if reference is not None:
         report["reference"] = {"description": reference.description, "images": int(len(reference.scores)),
                                "fpr": opts.fpr, "threshold": _num(reference.threshold),
-                               "histogram": tool.histogram(result.scores, reference.scores)}
+                               "histogram": tool.histogram(result.scores, reference.scores),
+                               "caution": reference.caution}
     else:
         report["reference"] = None
         report["reference_note"] = ref_note
@@ -120,6 +121,8 @@ def _print_text(report: dict, csv_path: Path | None) -> None:
         flagged = sum(r.get("unusual", False) for r in report["scores"])
         print(f"reference: {ref['description']}; threshold {ref['threshold']:.4g} at {ref['fpr']:.0%} false positives "
               f"-> {flagged} of {len(report['scores'])} images flagged")
+        if ref.get("caution"):
+            print(f"note: {ref['caution']}")
     else:
         print(report.get("reference_note", ""))
     for row in report["scores"][:20]:

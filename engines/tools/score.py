@@ -58,6 +58,17 @@ class Reference:
     def __post_init__(self):
         self.threshold = float(np.quantile(self.scores, 1.0 - self.fpr)) if len(self.scores) else math.inf
 
+    @property
+    def caution(self) -> str:
+        """Why the threshold is rough ('' when it is not): fewer held-out images than one false positive
+        at the chosen rate takes, so it sits at (or near) the largest reference score."""
+        n = len(self.scores)
+        if not n or n * self.fpr >= 1:
+            return ""
+        need = math.ceil(1 / self.fpr - 1e-9)
+        return (f"only {n} held-out image{'s' if n != 1 else ''}: a threshold at {self.fpr:.0%} false positives "
+                f"needs at least {need}, so read this one as rough")
+
 
 def method_for(engine) -> Method:
     """The method for this run, named for it: the likelihood says whether it is exact (a VAE's ELBO is

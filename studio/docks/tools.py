@@ -438,8 +438,10 @@ class ToolsPanel(ExplorerPanel):
                 return (f"{len(r['scores'])} images scored by {r['method']}."
                         + (f" {note[0].upper()}{note[1:]}." if note else ""))
             flagged = int((r["scores"] > ref.threshold).sum())
+            caution = getattr(ref, "caution", "")
             return (f"{len(r['scores'])} images scored by {r['method']}; {flagged} above the threshold "
-                    f"{ref.threshold:.4g} ({ref.fpr:.0%} of {ref.description} would be flagged).")
+                    f"{ref.threshold:.4g} ({ref.fpr:.0%} of {ref.description} would be flagged)."
+                    + (f" Note: {caution}." if caution else ""))
         if t == "denoise":
             s = r["sigmas"]
             how = "estimated" if r["estimated"] else "given"

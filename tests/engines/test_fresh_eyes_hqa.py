@@ -117,3 +117,16 @@ def test_version_prints_the_versions_in_one_line(capsys):
     with pytest.raises(SystemExit) as ended:
         entry_main(["--version"])
     assert ended.value.code == 0 and capsys.readouterr().out.strip() == out
+
+
+def test_a_threshold_from_too_few_held_out_images_is_said_to_be_rough():
+    """`score` flagged 16 of 16 images against a 5% threshold taken from 2 held-out images, without a word."""
+    import numpy as np
+
+    from engines.tools.score import Reference
+
+    assert Reference(np.array([1.0, 2.0]), "held-out", 0.05).caution == (
+        "only 2 held-out images: a threshold at 5% false positives needs at least 20, so read this one as rough")
+    assert Reference(np.arange(20.0), "held-out", 0.05).caution == ""
+    assert Reference(np.arange(10.0), "held-out", 0.1).caution == ""
+    assert Reference(np.zeros(0), "held-out", 0.05).caution == ""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import from_dict
+from ..config import did_you_mean, from_dict
 from ..families.base import DataSpec, Engine
 from .checkpoint import CheckpointError, best_checkpoint, checkpoint_paths, load_checkpoint, load_newest_intact
 from .engine_state import load_engine_state
@@ -106,5 +106,5 @@ def label_index(engine: Engine, name: str) -> int:
     if not names or not engine.conditional:
         raise RunError(f"this {engine.family} run is not class-conditional, so --label cannot be used")
     if name not in names:
-        raise RunError(f"unknown label {name!r}; known labels: {', '.join(names)}")
+        raise RunError(f"unknown label {name!r}{did_you_mean(name, names)}; known labels: {', '.join(names)}")
     return names.index(name)

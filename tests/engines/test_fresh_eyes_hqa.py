@@ -130,3 +130,18 @@ def test_a_threshold_from_too_few_held_out_images_is_said_to_be_rough():
     assert Reference(np.arange(20.0), "held-out", 0.05).caution == ""
     assert Reference(np.arange(10.0), "held-out", 0.1).caution == ""
     assert Reference(np.zeros(0), "held-out", 0.05).caution == ""
+
+
+def test_an_unknown_label_suggests_the_class_meant():
+    """`sample --label Cats` (or `dog`, or `birds` for the class folder "δ birds") named no close class."""
+    from types import SimpleNamespace
+
+    from engines.train.restore import label_index
+    from engines.train.run import RunError
+
+    engine = SimpleNamespace(family="cgan", conditional=True,
+                             data=SimpleNamespace(class_names=["cats", "dogs", "δ birds"]))
+    assert label_index(engine, "dogs") == 1
+    for typed, meant in (("Cats", "cats"), ("dog", "dogs"), ("birds", "δ birds")):
+        with pytest.raises(RunError, match=f"unknown label '{typed}' \\(did you mean {meant}\\?\\); known labels: "):
+            label_index(engine, typed)

@@ -70,6 +70,9 @@ def split_settings(family: registry.Family, config, settings: TrainSettings, ass
     train_keys = {i.name for i in field_infos(TrainSettings)}
     to_family = {k: v for k, v in assignments.items() if k in family_keys}
     to_train = {k: v for k, v in assignments.items() if k in train_keys and k not in family_keys}
+    limit = str(to_train.get("time_limit", "")).strip().lower()
+    if limit[-1:] in _UNITS and limit[:-1].strip():   # `--set time_limit=10m` reads as `--time 10m`
+        to_train["time_limit"] = str(parse_duration(limit, "time_limit"))
     unknown = sorted(set(assignments) - family_keys - train_keys)
     if unknown:
         # the family's own names first: `lr` on dcgan means lr_g or lr_d before the training's lr_backoff

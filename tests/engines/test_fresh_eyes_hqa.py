@@ -145,3 +145,19 @@ def test_an_unknown_label_suggests_the_class_meant():
     for typed, meant in (("Cats", "cats"), ("dog", "dogs"), ("birds", "δ birds")):
         with pytest.raises(RunError, match=f"unknown label '{typed}' \\(did you mean {meant}\\?\\); known labels: "):
             label_index(engine, typed)
+
+
+def test_set_time_limit_takes_a_duration_as_time_does():
+    """`--set time_limit=10m` was "time_limit must be a number", though `--time 10m` works."""
+    from engines import registry
+    from engines.cli.train import split_settings
+    from engines.config import ConfigError
+    from engines.train.loop import TrainSettings
+
+    family = registry.get("dcgan")
+    _, settings = split_settings(family, family.config_class(), TrainSettings(), {"time_limit": "10m"})
+    assert settings.time_limit == 600.0
+    _, settings = split_settings(family, family.config_class(), TrainSettings(), {"time_limit": "45"})
+    assert settings.time_limit == 45.0          # a plain number stays seconds
+    with pytest.raises(ConfigError, match="time_limit '-3m' is not a duration"):
+        split_settings(family, family.config_class(), TrainSettings(), {"time_limit": "-3m"})

@@ -20,7 +20,7 @@ from .cache import Cached, Row, Slot, cache_root, prune, slot_key
 from .dataset import ImageDataset, Skipped
 from .decode import (ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, FIT_MODES, Header, Settings, Skip, decode,
                      read_header, to_array)
-from .scan import Candidate, ScanStopped, scan
+from .scan import Candidate, ScanStopped, is_run_folder, scan
 from ..words import count
 
 __all__ = ["load_images", "DataError", "IngestCancelled", "FIT_MODES", "ALLOWED_FORMATS", "to_array",
@@ -132,6 +132,14 @@ def _default_workers() -> int:
     return max(1, min(8, cores))
 
 
+def _refuse_run_folder(root: Path) -> None:
+    """A run folder given as images would train on its sample grids, one tile-sheet per image: say what
+    it is instead. (Run folders inside a given folder are skipped by the scan, with that reason.)"""
+    if is_run_folder(root):
+        raise DataError(f"{root} is a genstudio run folder (sample grids and checkpoints), not images to train "
+                        f"on: open it in the studio's Runs panel, or sample it with `genstudio sample RUN`")
+
+
 def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: int | None = None,
                 fit: str = "center-crop", background=(255, 255, 255),
                 progress: Callable[[int, int], None] | None = None,
@@ -154,6 +162,7 @@ def load_images(sources: Sequence[str | os.PathLike], size: int = 32, channels: 
     for root in roots:
         if not root.exists():
             raise DataError(f"{root} does not exist" + (" (broken link)" if root.is_symlink() else ""))
+        _refuse_run_folder(root)
     workers = workers or _default_workers()
 
     try:

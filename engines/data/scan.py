@@ -101,6 +101,9 @@ class _Walker:
         if real in self.exclude:
             self.skip(folder, "genstudio's own cache folder (not scanned)")
             return
+        if is_run_folder(folder):
+            self.skip(folder, "a genstudio run folder: its sample grids are no training images (not scanned)")
+            return
         self.seen_dirs.add(real)
         try:
             with os.scandir(folder) as it:
@@ -131,6 +134,14 @@ class _Walker:
                 continue
             self.walk(entry.path, os.path.realpath(entry.path), entry.name if subfolders_are_classes else label,
                       False)
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """A genstudio run folder (run.json beside checkpoints/), whose PNGs are sample grids."""
+    try:
+        return os.path.isfile(os.path.join(path, "run.json")) and os.path.isdir(os.path.join(path, "checkpoints"))
+    except (OSError, ValueError):
+        return False
 
 
 def _has_subfolders(folder: Path) -> bool:

@@ -161,3 +161,22 @@ def test_set_time_limit_takes_a_duration_as_time_does():
     assert settings.time_limit == 45.0          # a plain number stays seconds
     with pytest.raises(ConfigError, match="time_limit '-3m' is not a duration"):
         split_settings(family, family.config_class(), TrainSettings(), {"time_limit": "-3m"})
+
+
+def test_a_run_folder_given_as_images_is_said_and_one_inside_the_images_is_skipped(tmp_path, capsys):
+    """`genstudio train --data RUN` (or a drop of a run folder) trained on the run's sample grids; a run
+    written inside the photos folder became a class of sample grids."""
+    from engines.data import DataError, load_images
+
+    photos = _images(tmp_path / "photos", n=3)
+    run = tmp_path / "photos" / "run1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    _images(run / "samples", n=2)
+    data = load_images([photos], size=16, use_cache=False)
+    assert len(data) == 3 and data.class_names == []
+    assert [(s.path, s.reason.split(":")[0]) for s in data.skipped] == [(str(run), "a genstudio run folder")]
+    with pytest.raises(DataError, match="run1 is a genstudio run folder .*not images to train on"):
+        load_images([run], size=16, use_cache=False)
+    assert main(["scan", str(run)]) == 2
+    assert "is a genstudio run folder" in capsys.readouterr().err

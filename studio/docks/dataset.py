@@ -321,7 +321,8 @@ class DatasetPanel(Panel):
     def _on_dataset(self, dataset: ImageDataset) -> None:
         self.error.hide()
         self.model.set_dataset(dataset)
-        self.summary.setText(dataset.summary())
+        note = dataset.info.get("note")   # how the labels came out (each folder a class, or none): in sight
+        self.summary.setText(dataset.summary() + (f"\nNote: {note}" if note else ""))
         self.summary.setToolTip("\n".join(dataset.sources))
         self.details.setText(describe(dataset))
         self.skip_table.set_skipped(dataset.skipped)

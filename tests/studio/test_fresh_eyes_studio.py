@@ -102,3 +102,18 @@ def test_translate_names_each_skipped_file_with_its_own_reason(qtbot):
     assert panel.status.text() == ("Translated 1 image (each beside its translation); skipped 2 files: "
                                    "notes.txt (not an image file); bad.png (corrupt or unsupported PNG file).")
     panel.shutdown()
+
+
+def test_how_the_labels_came_out_is_in_sight_under_the_summary(qtbot, window, tmp_path):
+    """Two plain folders became two classes with the note only in the Preview tab."""
+    from .helpers import write_blob_folder
+
+    write_blob_folder(tmp_path / "a", n=4, classes=1)
+    write_blob_folder(tmp_path / "b", n=4, classes=1)
+    state = window.state
+    with qtbot.waitSignal(state.dataset_changed, timeout=30_000):
+        (tmp_path / "b" / "c0").rename(tmp_path / "b" / "pears")
+        state.load([str(tmp_path / "a" / "c0"), str(tmp_path / "b" / "pears")], size=16)
+    text = window.panels["dataset"].summary.text()
+    assert text.startswith(state.dataset.summary()) and "2 classes" in text
+    assert "\nNote: each folder given became one class" in text

@@ -20,10 +20,12 @@ def export_checked(frames, path, confirm_overwrite, **options) -> tuple[Path | N
     """Write frames with engines.export unless `path` exists and the person declines to replace it.
 
     Returns (the written path or None, a sentence for the panel's status line)."""
-    from engines.export import ExportError, export_frames
+    from engines.export import ExportError, export_frames, names_image_file
 
     path = Path(path)
-    if path.exists() and not confirm_overwrite(path):
+    one_file = path.suffix.lower() in (".gif", ".mp4") or names_image_file(path)
+    # a folder under a file's name is refused by the export below: no "replace it?" question first
+    if path.exists() and not (one_file and path.is_dir()) and not confirm_overwrite(path):
         return None, "Export cancelled; nothing was overwritten."
     try:
         out = export_frames(frames, path, force=True, **options)

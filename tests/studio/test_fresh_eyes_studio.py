@@ -117,3 +117,19 @@ def test_how_the_labels_came_out_is_in_sight_under_the_summary(qtbot, window, tm
     text = window.panels["dataset"].summary.text()
     assert text.startswith(state.dataset.summary()) and "2 classes" in text
     assert "\nNote: each folder given became one class" in text
+
+
+def test_an_export_named_like_a_file_over_a_folder_is_refused_without_asking_to_replace_it(tmp_path):
+    """Exporting to x.png where x.png is a folder asked "replace it?" and then, on Yes, refused anyway."""
+    import numpy as np
+
+    from studio.dialogs import export_checked
+
+    (tmp_path / "x.png").mkdir()
+    asked = []
+    out, message = export_checked(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "x.png",
+                                  lambda path: asked.append(path) or True)
+    assert out is None and asked == [] and message.startswith("Export failed: ") and "is a folder" in message
+    (tmp_path / "frames").mkdir()   # a folder of frames is still replaced only after asking
+    out, message = export_checked(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "frames", lambda path: False)
+    assert out is None and message == "Export cancelled; nothing was overwritten."

@@ -70,7 +70,8 @@ def check_file_target(path: Path, force: bool) -> None:
     """Refuse, before any work, an output file name that is a folder, lies under a file, or exists without force."""
     if path.is_dir():
         raise ExportError(f"{path} is a folder; an output name ending in {path.suffix} is one file "
-                          f"(choose another name, or a name without a suffix for a folder)")
+                          f"(choose another name, or a name without a suffix for a folder)" if path.suffix else
+                          f"{path} is a folder; give a file name for this output")
     if path.exists() and not force:
         raise ExportError(f"{path} already exists; choose another name, or overwrite it (--force)")
     for folder in path.parents:

@@ -180,3 +180,16 @@ def test_a_run_folder_given_as_images_is_said_and_one_inside_the_images_is_skipp
         load_images([run], size=16, use_cache=False)
     assert main(["scan", str(run)]) == 2
     assert "is a genstudio run folder" in capsys.readouterr().err
+
+
+def test_a_file_output_named_by_a_folder_without_a_suffix_reads_whole(tmp_path):
+    """`score --csv out` (a folder) said "an output name ending in  is one file"."""
+    from engines.export import ExportError, check_file_target
+
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ExportError) as refused:
+        check_file_target(tmp_path / "out", force=False)
+    assert str(refused.value) == f"{tmp_path / 'out'} is a folder; give a file name for this output"
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(ExportError, match="an output name ending in .png is one file"):
+        check_file_target(tmp_path / "x.png", force=False)

@@ -391,6 +391,11 @@ def _check_new_run_name(out: str | None) -> None:
                 "`genstudio sample RUN --out FILE.png` writes images")
         raise ConfigError(f"--out {out} names a {suffix} file, but train makes a run folder: give a folder "
                           f"name ({then})")
+    for place in (Path(out).expanduser(), *Path(out).expanduser().parents):   # before the images load
+        if place.exists():
+            if not place.is_dir():
+                raise ConfigError(f"--out {out}: {place} is a file, not a folder; give a folder name for the run")
+            break
 
 
 def check_settings_apply(family: registry.Family, config, assignments: dict) -> None:

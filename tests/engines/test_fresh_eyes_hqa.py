@@ -193,3 +193,14 @@ def test_a_file_output_named_by_a_folder_without_a_suffix_reads_whole(tmp_path):
     (tmp_path / "x.png").mkdir()
     with pytest.raises(ExportError, match="an output name ending in .png is one file"):
         check_file_target(tmp_path / "x.png", force=False)
+
+
+def test_train_out_over_a_file_is_refused_before_the_images_load(tmp_path, capsys):
+    """`train --out FILE` loaded (and printed) the data, then refused."""
+    imgs = _images(tmp_path / "imgs")
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        assert main(["train", "--family", "dcgan", "--data", str(imgs), "--out", str(out), "--steps", "1"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and f"{tmp_path / 'afile'} is a file, not a folder" in captured.err
+    assert (tmp_path / "afile").read_text() == "x"

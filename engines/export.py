@@ -159,15 +159,55 @@ def captioned(tiles: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         raise ExportError(f"{len(labels)} captions for {len(tiles)} frames")
     if tiles.shape[-1] == 1:
         tiles = np.repeat(tiles, 3, axis=-1)
-    font = ImageFont.load_default()
+    default = ImageFont.load_default()
     h, w = tiles.shape[1:3]
     out = np.full((len(tiles), h + CAPTION_HEIGHT, w, 3), 255, np.uint8)
     for i, (tile, label) in enumerate(zip(tiles, labels)):
         canvas = Image.new("RGB", (w, h + CAPTION_HEIGHT), "white")
         canvas.paste(Image.fromarray(tile), (0, 0))
+        font = _caption_font(str(label), default)
         ImageDraw.Draw(canvas).text((2, h), _fit(str(label), font, w - 3), fill="black", font=font)
         out[i] = np.asarray(canvas)
     return out
+
+
+# Fonts tried, in order, for a caption the default font has no glyphs for (class names are folder names,
+# in any script): common system fonts, found by name in the system's font folders; none is shipped.
+FALLBACK_FONTS = ("DejaVuSans.ttf", "NotoSans-Regular.ttf", "Arial Unicode.ttf", "arialuni.ttf", "Arial.ttf",
+                  "arial.ttf", "NotoSansCJK-Regular.ttc", "wqy-microhei.ttc")
+
+
+def _missing_glyphs(font, text: str) -> bool:
+    """Whether `font` draws any character of `text` as its "no glyph" box (as it draws a private-use one)."""
+    try:
+        box = np.asarray(font.getmask("\ue000")).tobytes()
+        return any(not c.isspace() and np.asarray(font.getmask(c)).tobytes() == box for c in set(text))
+    except Exception:  # noqa: BLE001 - a font that cannot say: keep it
+        return False
+
+
+def _caption_font(text: str, default):
+    """The default font, or for a caption it lacks glyphs for (δ, ж, 中…) the first system font that has
+    them all; the default again when none does (its boxes then mark the characters)."""
+    if text.isascii() or not _missing_glyphs(default, text):
+        return default
+    for name in FALLBACK_FONTS:
+        font = _load_font(name)
+        if font is not None and not _missing_glyphs(font, text):
+            return font
+    return default
+
+
+_FONTS: dict = {}
+
+
+def _load_font(name: str):
+    if name not in _FONTS:
+        try:
+            _FONTS[name] = ImageFont.truetype(name, 10)
+        except OSError:
+            _FONTS[name] = None
+    return _FONTS[name]
 
 
 def _fit(text: str, font, width: int) -> str:

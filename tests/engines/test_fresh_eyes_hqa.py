@@ -204,3 +204,20 @@ def test_train_out_over_a_file_is_refused_before_the_images_load(tmp_path, capsy
         captured = capsys.readouterr()
         assert captured.out == "" and f"{tmp_path / 'afile'} is a file, not a folder" in captured.err
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_caption_in_another_script_is_drawn_not_boxed():
+    """`sample --grid --labels` on class folder "δ birds" captioned "▯ birds": the default font has no Greek."""
+    import numpy as np
+    from PIL import ImageFont
+
+    from engines.export import _caption_font, _load_font, captioned
+
+    default = ImageFont.load_default()
+    assert _caption_font("cats", default) is default        # Latin captions are drawn as before
+    if _load_font("DejaVuSans.ttf") is None:
+        pytest.skip("no fallback font on this machine (the default's boxes remain)")
+    tiles = np.zeros((2, 8, 40, 3), np.uint8)
+    greek, box = captioned(tiles, ["δ", "\ue000"])           # a private-use character: the "no glyph" box
+    assert _caption_font("δ birds", default) is not default
+    assert not np.array_equal(greek[8:], box[8:])

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..export import names_image_file
 from ..tools import synthesize as tool
-from ..tools.common import check_out_folder
 from ..words import count
 from . import CliError
 from ..tools.options import SynthesizeOptions
@@ -27,13 +26,13 @@ def run(args) -> int:
     opts = options_from(args, SynthesizeOptions)
     if args.label:
         raise CliError("synthesize draws every class; --label does not apply")
-    engine, record = open_run(args)
-    tool.method_for(engine)
     out = Path(args.out).expanduser()
     if names_image_file(out):
         raise CliError(f"--out {args.out} names an image file, but synthesize writes a dataset folder (class "
                        f"subfolders and manifest.json): give a folder name")
-    check_out_folder(out)
+    tool.check_dataset_folder(out)   # a person's own images there: refused before the run is even opened
+    engine, record = open_run(args)
+    tool.method_for(engine)
     if (out / "manifest.json").exists() and not args.force:
         raise CliError(f"{out / 'manifest.json'} already exists; use --force to overwrite")
     split, why = (None, "")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..train.run_data import run_data_plan
-from .common import ProgressFn, ToolError, check_out_folder, read_images
+from .common import ProgressFn, ToolError, read_images
 from .options import OPTIONS, method_options
 
 TITLES = {"score": "Anomaly score", "inpaint": "Inpaint", "denoise": "Denoise", "upscale": "Super-resolution",
@@ -156,7 +156,7 @@ def _synthesize(engine, record: dict, params: dict, opts, seed: int, progress) -
     if not folder:
         raise ToolError("choose a folder for the synthetic dataset first")
     out_dir = Path(folder).expanduser()
-    check_out_folder(out_dir)   # a file there is said now, not after the samples are drawn
+    syn.check_dataset_folder(out_dir)   # a file, or someone's own images, there is said now, not after sampling
     n, conf = opts.n_per_class, opts.min_confidence
     split, why = syn.real_split(record, engine) if (conf > 0 or engine.conditional) else (None, "")
     classifier = None

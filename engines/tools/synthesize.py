@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..families.base import Engine
-from .common import Method, ProgressFn, ToolError, check_progress, choose, role, write_png
+from .common import Method, ProgressFn, ToolError, check_out_folder, check_progress, choose, role, write_png
 
 METHODS = (Method("sampling", role("sample")),)
 MAX_ROUNDS = 8  # confidence filtering draws at most this many times the asked-for number
@@ -126,6 +126,16 @@ def real_split(record: dict, engine: Engine):
     return (np.asarray(train.images), mapping[train.labels], np.asarray(held.images), mapping[held.labels]), ""
 
 
+def check_dataset_folder(out: Path) -> None:
+    """Refuse, before any work, a folder synthesize must not write into: a file, or an existing folder
+    that holds anything and is not an earlier synthesize output (no manifest.json), such as a person's
+    own training images. A new or empty folder, or an earlier output (overwritten with force), is fine."""
+    check_out_folder(out)
+    if out.is_dir() and not (out / "manifest.json").is_file() and any(out.iterdir()):
+        raise ToolError(f"{out} already holds files and is not a synthesize output (no manifest.json); "
+                        f"pick an empty or new folder")
+
+
 def class_folders(engine: Engine) -> list[str]:
     """The folder of each class: its name made one safe file name (engines/names.py), unique."""
     from ..names import file_names
@@ -135,8 +145,11 @@ def class_folders(engine: Engine) -> list[str]:
 
 
 def write_dataset(out: Path, engine: Engine, syn: Synthetic, seed: int, force: bool) -> list[Path]:
-    """Write the PNGs (class subfolders for conditional runs); refuses to overwrite without force."""
+    """Write the PNGs (class subfolders for conditional runs); refuses to overwrite without force, and
+    refuses a folder that holds other things (check_dataset_folder)."""
     from ..names import UnsafeName, inside
+
+    check_dataset_folder(out)
 
     names = []
     per_class: dict = {}
@@ -183,4 +196,4 @@ def write_manifest(out: Path, record: dict, engine: Engine, syn: Synthetic, sett
 
 
 __all__ = ["METHODS", "Synthetic", "generate", "classification_accuracy_score", "real_split", "write_dataset",
-           "write_manifest", "method_for"]
+           "write_manifest", "method_for", "check_dataset_folder"]

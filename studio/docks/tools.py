@@ -388,7 +388,12 @@ class ToolsPanel(ExplorerPanel):
             if not out:
                 self.say("Choose a folder for the synthetic dataset first.")
                 return
-            manifest = Path(out) / "manifest.json"
+            try:   # someone's own images (no manifest) are never written into
+                synthesize.check_dataset_folder(Path(out).expanduser())
+            except ValueError as exc:
+                self.say(f"Nothing written: {exc}.")
+                return
+            manifest = Path(out).expanduser() / "manifest.json"
             if manifest.exists():
                 if not self.confirm_overwrite(manifest):
                     self.say("Nothing written: the folder already holds a dataset.")

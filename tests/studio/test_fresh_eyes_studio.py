@@ -133,3 +133,28 @@ def test_an_export_named_like_a_file_over_a_folder_is_refused_without_asking_to_
     (tmp_path / "frames").mkdir()   # a folder of frames is still replaced only after asking
     out, message = export_checked(np.zeros((2, 8, 8, 3), np.uint8), tmp_path / "frames", lambda path: False)
     assert out is None and message == "Export cancelled; nothing was overwritten."
+
+
+def test_the_tools_panel_refuses_to_synthesize_into_a_folder_of_someones_images(qtbot, tmp_path):
+    """The Tools panel's synthesize wrote into any folder; it only asked when a manifest.json was there."""
+    from PIL import Image
+
+    from studio.docks.tools import TOOLS, ToolsPanel
+    from studio.state import StudioState
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("L", (8, 8)).save(photos / "mine.png")
+    panel = ToolsPanel(StudioState())
+    qtbot.addWidget(panel)
+    started = []
+    panel.service.run_tool = lambda *args: started.append(args)
+    panel.info = {"family": "dcgan"}
+    panel.tool_box.setCurrentIndex(TOOLS.index("synthesize"))
+    panel.out_folder.setText(str(photos))
+    panel.run_tool()
+    assert not started and [p.name for p in photos.iterdir()] == ["mine.png"]
+    assert panel.status.text().startswith("Nothing written: ") and "pick an empty or new folder" in panel.status.text()
+    panel.out_folder.setText(str(tmp_path / "new"))
+    panel.run_tool()
+    assert len(started) == 1

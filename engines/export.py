@@ -27,6 +27,7 @@ FORMATS = {".png": "PNG image (a strip for several frames)", ".gif": "animated G
            "": "folder of PNG frames"}
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR}
+MAX_SCALE = 32   # the largest whole-factor enlargement any export takes (every CLI --scale, the export dialog)
 
 
 class ExportError(ValueError):
@@ -43,8 +44,8 @@ class ExportOptions:
     labels: bool = False         # caption each frame or grid tile, where the caller has captions
 
     def check(self) -> "ExportOptions":
-        if not 1 <= self.scale <= 64:
-            raise ExportError("scale must be between 1 and 64")
+        if not 1 <= self.scale <= MAX_SCALE:
+            raise ExportError(f"scale must be between 1 and {MAX_SCALE}")
         if self.resample not in RESAMPLING:
             raise ExportError(f"resampling must be one of {', '.join(RESAMPLING)}")
         if not 0 < self.fps <= 120:

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from engines.export import ExportOptions
+from engines.export import MAX_SCALE, ExportOptions
 
 ANIMATED = (".gif", ".mp4")
 _last_folder = Path.home()   # where the previous export went, shared by all panels
@@ -40,7 +40,7 @@ class ExportDialog(QDialog):
         path_row.addWidget(browse)
 
         self.scale = QSpinBox()
-        self.scale.setRange(1, 64)
+        self.scale.setRange(1, MAX_SCALE)
         self.scale.setValue(options.scale)
         self.scale.setSuffix(" ×")
         self.scale.setToolTip("Enlarge every frame by this whole factor")

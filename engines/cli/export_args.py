@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..export import RESAMPLING, ExportError, ExportOptions
+from ..export import MAX_SCALE, RESAMPLING, ExportError, ExportOptions
 from . import CliError
 
 
 def add_export_arguments(p, fps: float | None = 12.0, scale: int = 4, labels_help: str | None = None) -> None:
     """--scale and --resample always; --fps and --loop when `fps` (animations); --labels when described."""
     p.add_argument("--scale", type=int, default=scale,
-                   help=f"enlarge images by this integer factor (default {scale})")
+                   help=f"enlarge images by this integer factor, 1 to {MAX_SCALE} (default {scale})")
     p.add_argument("--resample", choices=tuple(RESAMPLING), default="nearest",
                    help="how to enlarge: nearest keeps pixels crisp, bilinear smooths them (default nearest)")
     if fps is not None:
@@ -22,6 +22,8 @@ def add_export_arguments(p, fps: float | None = 12.0, scale: int = 4, labels_hel
 
 def export_options(args) -> ExportOptions:
     """The parsed flags as ExportOptions, checked (a bad value is a one-line error)."""
+    if not 1 <= args.scale <= MAX_SCALE:   # the same limit and words for every command with --scale
+        raise CliError(f"--scale must be between 1 and {MAX_SCALE}")
     try:
         return ExportOptions(scale=args.scale, resample=args.resample, fps=getattr(args, "fps", 12.0),
                              loop=getattr(args, "loop", 0), labels=getattr(args, "labels", False)).check()

@@ -45,8 +45,6 @@ def run(args) -> int:
         raise CliError("--n must be between 1 and 10000")
     if not 0 <= args.seed < 2**63:
         raise CliError("--seed must be a whole number from 0 to 2^63-1")
-    if not 1 <= args.scale <= 32:
-        raise CliError("--scale must be between 1 and 32")
     out_options = export_options(args)
     out = Path(args.out).expanduser()
     one_file = names_image_file(out)

@@ -39,3 +39,20 @@ def test_synthesize_accepts_a_new_or_empty_folder_or_its_own_earlier_output(tmp_
     earlier = _images(tmp_path / "earlier")
     (earlier / "manifest.json").write_text("{}")
     check_dataset_folder(earlier)     # an earlier output: the manifest/--force question decides
+
+
+@pytest.mark.parametrize("command", [["sample", "--n", "1", "--out", "x"], ["interpolate", "--a", "1", "--b", "2",
+                                     "--out", "x.gif"], ["timelapse", "--out", "x.gif"],
+                                     ["stylemix", "--rows", "1", "--cols", "1", "--out", "x.png"]])
+def test_every_scale_flag_has_the_same_limit_and_words(tmp_path, capsys, command):
+    """`sample --scale` allowed 1-32 but `interpolate --scale` 1-64, each with its own message."""
+    from engines.export import MAX_SCALE, ExportError, ExportOptions
+
+    args = [command[0], str(tmp_path / "no-run"), *command[1:-1], str(tmp_path / command[-1])]
+    assert main(args + ["--scale", str(MAX_SCALE + 1)]) == 2
+    assert capsys.readouterr().err.strip() == f"genstudio: error: --scale must be between 1 and {MAX_SCALE}"
+    assert main(args + ["--scale", str(MAX_SCALE)]) == 2            # the limit itself passes: the run is missing
+    assert "--scale" not in capsys.readouterr().err
+    assert MAX_SCALE == 32
+    with pytest.raises(ExportError, match=f"scale must be between 1 and {MAX_SCALE}"):
+        ExportOptions(scale=MAX_SCALE + 1).check()

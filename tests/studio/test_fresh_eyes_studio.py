@@ -158,3 +158,13 @@ def test_the_tools_panel_refuses_to_synthesize_into_a_folder_of_someones_images(
     panel.out_folder.setText(str(tmp_path / "new"))
     panel.run_tool()
     assert len(started) == 1
+
+
+def test_the_export_dialog_enlarges_no_further_than_the_command_line(qtbot, tmp_path):
+    """The dialog offered 1-64× while `sample --scale` stopped at 32."""
+    from engines.export import MAX_SCALE, ExportOptions
+    from studio.export_dialog import ExportDialog
+
+    dialog = ExportDialog(None, "Export", tmp_path / "x.png", "PNG (*.png)", ExportOptions())
+    qtbot.addWidget(dialog)
+    assert (dialog.scale.minimum(), dialog.scale.maximum()) == (1, MAX_SCALE)

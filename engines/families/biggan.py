@@ -21,11 +21,11 @@ from typing import ClassVar
 import torch
 
 from ..config import param
-from ..nn.biggan_nets import BigDiscriminator, BigGenerator, orthogonal_penalty
+from ..nn.biggan_nets import BigDiscriminator, BigGenerator, attention_maps, orthogonal_penalty
 from ..nn.gan_blocks import diff_augment, parse_policy
 from ..registry import Family
 from .base import Batch, DataSpec
-from .gan import SATURATION_GAP, attention_sizes, check_gan_options
+from .gan import SATURATION_GAP, attention_sizes, check_attention_at, check_gan_options
 from .gan_common import TRUNCATION_HELP, MilestoneGAN
 
 
@@ -62,6 +62,10 @@ class BigGANConfig:
 
     def check(self) -> None:
         check_gan_options(self)
+
+    def check_size(self, size: int) -> None:
+        """A new run at `size` px: attention sizes must name feature maps the nets have."""
+        check_attention_at(self.attention_at, size, attention_maps(size))
 
 
 def preset_for_size(config: BigGANConfig, size: int) -> BigGANConfig:

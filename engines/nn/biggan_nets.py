@@ -56,6 +56,13 @@ class GBlock(nn.Module):
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
+def attention_maps(size: int) -> tuple[int, ...]:
+    """The feature-map sizes where BigGenerator (after a block) or BigDiscriminator (after a block) place
+    self-attention at `size` px: base up to the image size; none when there is no block."""
+    base, doublings = plan_resolutions(size)
+    return tuple(base * 2 ** i for i in range(doublings + 1)) if doublings else ()
+
+
 class BigGenerator(nn.Module):
     def __init__(self, latent_dim: int, width: int, size: int, channels: int, num_classes: int,
                  embed_dim: int, attention_at: tuple[int, ...] = ()):

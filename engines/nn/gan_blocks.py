@@ -25,6 +25,13 @@ def plan_resolutions(size: int) -> tuple[int, int]:
     return base, doublings
 
 
+def attention_maps(size: int) -> tuple[int, ...]:
+    """The feature-map sizes where ConvGenerator or ConvDiscriminator place self-attention at `size` px:
+    every map from base up to half the image size (the image size itself when there is no doubling)."""
+    base, doublings = plan_resolutions(size)
+    return tuple(base * 2 ** i for i in range(doublings)) or (size,)
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
     """N(0, 0.02) weights, as in the DCGAN paper (spectral-normed layers keep PyTorch's default)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and not hasattr(module, "parametrizations"):

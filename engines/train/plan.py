@@ -150,6 +150,9 @@ def check_plan(plan: RunPlan, processes: int | None = None, main_loaded: bool = 
         if not plan.out_dir:
             raise ConfigError("continuing a run needs its run folder (--resume needs --out RUN_DIR)")
         return
+    check_size = getattr(plan.config, "check_size", None)   # settings that cannot apply at this size (new runs)
+    if check_size is not None:
+        check_size(plan.data.size)
     given = plan.given()
     if not main_loaded:
         given["data"] = [os.path.expanduser(d) for d in given["data"]]

@@ -56,3 +56,35 @@ def test_every_scale_flag_has_the_same_limit_and_words(tmp_path, capsys, command
     assert MAX_SCALE == 32
     with pytest.raises(ExportError, match=f"scale must be between 1 and {MAX_SCALE}"):
         ExportOptions(scale=MAX_SCALE + 1).check()
+
+
+def test_attention_sizes_that_match_no_feature_map_refuse_a_new_run(tmp_path, capsys):
+    """`--set attention_at=64,999` at 32 px was accepted, and the run got no attention at all."""
+    from engines import registry
+    from engines.families.base import DataSpec
+    from engines.train.plan import DataPlan, RunPlan, TrainSettings, check_plan
+
+    imgs = _images(tmp_path / "imgs", n=2)
+    assert main(["train", "--family", "sagan", "--data", str(imgs), "--out", str(tmp_path / "run"), "--size", "32",
+                 "--steps", "1", "--set", "attention_at=64,999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("genstudio: error: attention_at 64,999 matches no feature map at 32 px: its feature maps are "
+                   "4, 8, 16 (or leave attention_at empty for none)"), err
+    assert not (tmp_path / "run").exists()
+    sagan, biggan = registry.get("sagan"), registry.get("biggan")
+    data = DataPlan((str(imgs),), 32, 1)
+    for family, text, ok in ((sagan, "16,8", True), (sagan, "16,32", False), (biggan, "32", True),
+                             (biggan, "64", False)):
+        plan = RunPlan(family.name, registry.default_config(family.name, 32).__class__(attention_at=text),
+                       TrainSettings(), data, {}, str(tmp_path / "new"), False, 1)
+        if ok:
+            check_plan(plan)
+        else:
+            with pytest.raises(ValueError, match="matches no feature map at 32 px"):
+                check_plan(plan)
+    mlp = registry.get("gan").config_class(attention_at="999")   # the mlp nets have no feature maps: not asked
+    check_plan(RunPlan("gan", mlp, TrainSettings(), data, {}, None, False, 1))
+    # an old run that has such values still opens and continues: only a new run is refused
+    old = sagan.config_class(attention_at="64,999")
+    sagan.engine_class(old, DataSpec(32, 1, 0, ()))
+    check_plan(RunPlan("sagan", old, TrainSettings(), data, {}, str(tmp_path / "old"), True, 1))

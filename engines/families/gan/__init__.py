@@ -21,7 +21,7 @@ recipes.py (the registered families). The GAN milestones (progan, biggan, styleg
 
 from .config import (CONV, RECIPE_NAMES, CGANConfig, DCGANConfig, GANConfig, SAGANConfig, SNGANConfig,
                      VanillaGANConfig, WGANGPConfig,
-                     attention_sizes, check_gan_options, preset_for_size)
+                     attention_sizes, check_attention_at, check_gan_options, preset_for_size)
 from .engine import GANEngine
 from .losses import LOSSES, SATURATION_GAP, d_loss, g_loss, gradient_penalty
 from .monitor import (COLLAPSE_WARMUP, DUPLICATE_SHARE, MONITOR_SAMPLES, MONITOR_SEED, NEAR_DUPLICATE,
@@ -29,6 +29,6 @@ from .monitor import (COLLAPSE_WARMUP, DUPLICATE_SHARE, MONITOR_SAMPLES, MONITOR
 from .recipes import CGAN, DCGAN, GAN, SAGAN, SNGAN, WGAN_GP
 
 __all__ = ["CONV", "RECIPE_NAMES", "CGANConfig", "DCGANConfig", "GANConfig", "VanillaGANConfig", "SAGANConfig", "SNGANConfig", "WGANGPConfig",
-           "attention_sizes", "check_gan_options", "preset_for_size", "GANEngine", "LOSSES", "SATURATION_GAP", "d_loss", "g_loss",
+           "attention_sizes", "check_attention_at", "check_gan_options", "preset_for_size", "GANEngine", "LOSSES", "SATURATION_GAP", "d_loss", "g_loss",
            "gradient_penalty", "COLLAPSE_WARMUP", "DUPLICATE_SHARE", "MONITOR_SAMPLES", "MONITOR_SEED",
            "NEAR_DUPLICATE", "AdversarialMonitor", "CGAN", "DCGAN", "GAN", "SAGAN", "SNGAN", "WGAN_GP"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 
 
 from ...config import ConfigError, param
-from ...nn.gan_blocks import parse_policy, plan_resolutions
+from ...nn.gan_blocks import attention_maps, parse_policy, plan_resolutions
 
 
 from .losses import LOSSES
@@ -48,6 +48,11 @@ class GANConfig:
         if self.loss == "wgan-gp" and self.d_batch_norm:
             raise ConfigError("wgan-gp needs d_batch_norm off: the gradient penalty is taken per image")
 
+    def check_size(self, size: int) -> None:
+        """A new run at `size` px: attention sizes must name feature maps the conv nets have."""
+        if self.architecture == "conv":
+            check_attention_at(self.attention_at, size, attention_maps(size))
+
 
 def check_gan_options(config) -> None:
     """ConfigError for a bad DiffAugment policy or attention size list (any GAN config that has them)."""
@@ -60,6 +65,17 @@ def check_gan_options(config) -> None:
         attention_sizes(text)
     except ValueError:
         raise ConfigError(f"attention_at must be feature-map sizes separated by commas (e.g. 16), not {text!r}") from None
+
+
+def check_attention_at(text: str, size: int, maps: tuple[int, ...]) -> None:
+    """ConfigError naming the attention sizes that match no feature map (`maps`) of a `size` px run:
+    they would be ignored in silence, leaving the run without the attention asked for."""
+    unused = [s for s in attention_sizes(text) if s not in maps]
+    if unused:
+        where = (f"its feature maps are {', '.join(map(str, maps))}" if maps else
+                 "its nets have no feature map to attend at")
+        raise ConfigError(f"attention_at {','.join(map(str, unused))} matches no feature map at {size} px: "
+                          f"{where} (or leave attention_at empty for none)")
 
 
 def attention_sizes(text: str) -> tuple[int, ...]:

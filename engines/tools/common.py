@@ -115,6 +115,14 @@ def run_split(record: dict, engine):
     return train, held, real, ""
 
 
+def few_held_out(n: int, need: int, what: str) -> str:
+    """The one caution for a figure taken from too few held-out images ('' when `n` >= `need`):
+    `what` needs at least `need` of them (score's threshold, a self-check's verdict)."""
+    if n >= need:
+        return ""
+    return f"only {n} held-out image{'s' if n != 1 else ''}: {what} needs at least {need}, so read this one as rough"
+
+
 # --- reading inputs ----------------------------------------------------------------------------------
 
 @dataclass
@@ -315,6 +323,6 @@ def check_progress(progress: ProgressFn | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-__all__ = ["ToolError", "check_out_folder", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
+__all__ = ["ToolError", "check_out_folder", "few_held_out", "Method", "choose", "cannot_do", "families_that_can", "role", "evaluating", "Inputs",
            "read_images", "output_paths", "write_png", "psnr", "resize", "bicubic_upscale", "consistent_with",
            "Cancelled"]

@@ -29,7 +29,8 @@ import torch
 
 from ..families.base import Engine
 from . import diffusion
-from .common import Method, ProgressFn, ToolError, check_progress, choose, evaluating, role, to_float, to_uint8
+from .common import (Method, ProgressFn, ToolError, check_progress, choose, evaluating, few_held_out, role, to_float,
+                     to_uint8)
 
 LOG2 = math.log(2.0)
 
@@ -66,8 +67,7 @@ class Reference:
         if not n or n * self.fpr >= 1:
             return ""
         need = math.ceil(1 / self.fpr - 1e-9)
-        return (f"only {n} held-out image{'s' if n != 1 else ''}: a threshold at {self.fpr:.0%} false positives "
-                f"needs at least {need}, so read this one as rough")
+        return few_held_out(n, max(need, n + 1), f"a threshold at {self.fpr:.0%} false positives")
 
 
 def method_for(engine) -> Method:

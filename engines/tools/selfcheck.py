@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from . import baselines
-from .common import ProgressFn, ToolError, psnr
+from .common import ProgressFn, ToolError, few_held_out, psnr
 
 TOOLS = ("denoise", "upscale", "inpaint", "score")
 CACHE_NAME = "selfcheck.json"
@@ -46,6 +46,9 @@ DEFAULT_IMAGES = 24
 DEFAULT_SIGMA = 40.0
 TIE = {"dB": 0.1, "AUROC": 1.0}   # margins (dB, points of AUROC) within which model and baseline are even
 CAS_SHARE = 0.8                    # synthetic data is useful when its CAS reaches this share of the real data's
+# a verdict from fewer held-out images says it is rough: below this one image moves an accuracy by 10 points
+# or more, and a mean PSNR or an AUROC over a handful of images swings as much
+VERDICT_IMAGES = 10
 
 
 @dataclass
@@ -85,10 +88,19 @@ class SelfCheck:
             return self.available and float(self.model) < CAS_SHARE * float(self.baseline)
         return self.available and self.margin < -self.tie
 
+    @property
+    def caution(self) -> str:
+        """Why the verdict is rough ('' when it is not): it rests on fewer than VERDICT_IMAGES images."""
+        return few_held_out(self.images, VERDICT_IMAGES, "a verdict") if self.available else ""
+
     def verdict(self) -> str:
-        """One sentence for a person."""
+        """One sentence for a person (ending in the caution when too few images were checked)."""
         if not self.available:
             return f"no held-out check: {self.reason}"
+        caution = self.caution
+        return f"{self._verdict()}; {caution}" if caution else self._verdict()
+
+    def _verdict(self) -> str:
         where = ("on your held-out images" if self.held_out else
                  "on images the model trained on (the run kept no held-out split)")
         where = f"{where} ({self.images}, {self.settings_text()})" if self.settings_text() else f"{where} ({self.images})"
@@ -129,7 +141,7 @@ class SelfCheck:
 
     def to_json(self) -> dict:
         out = asdict(self)
-        out.update(margin=self.margin, loses=self.loses, verdict=self.verdict())
+        out.update(margin=self.margin, loses=self.loses, verdict=self.verdict(), caution=self.caution)
         return out
 
 

@@ -88,3 +88,28 @@ def test_attention_sizes_that_match_no_feature_map_refuse_a_new_run(tmp_path, ca
     old = sagan.config_class(attention_at="64,999")
     sagan.engine_class(old, DataSpec(32, 1, 0, ()))
     check_plan(RunPlan("sagan", old, TrainSettings(), data, {}, str(tmp_path / "old"), True, 1))
+
+
+def test_a_verdict_from_two_held_out_images_says_it_is_rough():
+    """Self-check verdicts and synthesize's accuracy score were judged on 2 held-out images without a word."""
+    import numpy as np
+
+    from engines.tools.score import Reference
+    from engines.tools.selfcheck import VERDICT_IMAGES, SelfCheck, cas_check
+
+    class Run:   # cas_check reads only the family (for its suggestion)
+        family = "ddpm"
+
+    check = cas_check({"cas": 1.0, "real_baseline": 0.5, "test_images": 2}, Run(), {})
+    rough = "only 2 held-out images: a verdict needs at least 10, so read this one as rough"
+    assert check.caution == rough and check.verdict().endswith("stands in for real data; " + rough)
+    assert check.to_json()["verdict"] == check.verdict() and check.to_json()["caution"] == rough
+    win = SelfCheck("upscale", "PSNR (dB)", 23.5, 20.4, "bicubic", images=1, settings={"small": 8, "size": 16})
+    assert win.verdict().endswith("; only 1 held-out image: a verdict needs at least 10, so read this one as rough")
+    enough = SelfCheck("upscale", "PSNR (dB)", 23.5, 20.4, "bicubic", images=VERDICT_IMAGES,
+                       settings={"small": 8, "size": 16})
+    assert enough.caution == "" and "rough" not in enough.verdict()
+    assert SelfCheck("denoise", "PSNR (dB)", None, None, "filter", reason="no data").caution == ""
+    # score's threshold keeps its own wording, now from the same helper
+    assert Reference(np.array([1.0, 2.0]), "held-out", 0.05).caution == (
+        "only 2 held-out images: a threshold at 5% false positives needs at least 20, so read this one as rough")

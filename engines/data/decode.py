@@ -76,7 +76,8 @@ class Settings:
 
 
 class Header(NamedTuple):  # a tuple: thousands are made per load
-    """What the header says, read without decoding pixels."""
+    """What the header says, read without decoding pixels; width and height as the image is shown
+    (EXIF orientation applied: a portrait photo stored sideways is taller than wide)."""
     format: str
     mode: str
     width: int
@@ -187,7 +188,13 @@ def open_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int =
 
 def read_header(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     with open_image(path, max_pixels) as im:
-        return Header(im.format or "?", im.mode, im.width, im.height)
+        return _header(im, _orientation(im))
+
+
+def _header(im: Image.Image, orientation: int) -> Header:
+    """The header with the size as shown: orientations 5-8 turn the image a quarter, swapping its sides."""
+    w, h = (im.height, im.width) if orientation in (5, 6, 7, 8) else (im.width, im.height)
+    return Header(im.format or "?", im.mode, w, h)
 
 
 def _short(exc: BaseException) -> str:
@@ -326,8 +333,8 @@ def decode(path: str, settings: Settings) -> tuple[np.ndarray, Header]:
     """Decode and preprocess one file into uint8 (size, size, channels). Raises Skip."""
     im = open_image(path, settings.max_pixels)
     try:
-        header = Header(im.format or "?", im.mode, im.width, im.height)
         orientation = _orientation(im)
+        header = _header(im, orientation)
         if im.format == "JPEG" and im.mode in ("RGB", "L", "CMYK"):
             # Let libjpeg scale by 1/2..1/8 while decoding; keep >= 2x the target for a clean resize.
             want = "L" if settings.channels == 1 and im.mode == "RGB" else None

@@ -113,3 +113,19 @@ def test_a_verdict_from_two_held_out_images_says_it_is_rough():
     # score's threshold keeps its own wording, now from the same helper
     assert Reference(np.array([1.0, 2.0]), "held-out", 0.05).caution == (
         "only 2 held-out images: a threshold at 5% false positives needs at least 20, so read this one as rough")
+
+
+def test_scan_reports_a_rotated_photos_size_as_shown(tmp_path, capsys):
+    """A phone photo stored 40x20 with EXIF orientation 6 (shown 20 wide, 40 tall) was reported 40x20."""
+    import json
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6                                    # rotate 90° clockwise to display
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(folder / "portrait.jpg", exif=exif)
+    assert main(["scan", str(folder), "--no-cache", "--size", "16"]) == 0     # channels probed from headers
+    assert "original sizes: width 20-20 (median 20), height 40-40 (median 40)" in capsys.readouterr().out
+    assert main(["scan", str(folder), "--no-cache", "--size", "16", "--json", "--channels", "3"]) == 0   # decoded only
+    got = json.loads(capsys.readouterr().out)
+    assert (got["width"], got["height"]) == ([20, 20, 20], [40, 40, 40])

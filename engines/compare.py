@@ -124,7 +124,9 @@ def at(f: RunFacts, step: int | None = None, seconds: float | None = None) -> Ru
     curves = {n: c for n, c in curves.items() if len(c)}
     final, best = _final_and_best(curves)
     points = np.concatenate([c[:, :2] for c in curves.values()]) if curves else np.zeros((0, 2))
-    last = points[points[:, 0].argmax()] if len(points) else None
+    # the latest row: highest step, and of the rows logged at that step the latest time (a measure
+    # logged after the loss at the same step carries a later time)
+    last = points[np.lexsort((points[:, 1], points[:, 0]))[-1]] if len(points) else None
     return replace(f, step=int(last[0]) if last is not None else 0,
                    train_seconds=float(last[1]) if last is not None and last[1] > 0 else None,
                    final=final, best=best, curves=curves)

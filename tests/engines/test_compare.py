@@ -1,12 +1,13 @@
 """Runs side by side: facts from the run folders, and measures drawn from the trained models."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engines.cli import main
-from engines.compare import (common_measures, data_key, measure_run, mixed_data_note, run_facts, table)
+from engines.compare import (RunFacts, at, common_measures, data_key, measure_run, mixed_data_note, run_facts, table)
 from engines.data.toy import write_digit_folder
 
 
@@ -179,3 +180,15 @@ def test_cli_without_measure_leaves_out_the_columns_no_run_fills_and_says_what_f
     lines = capsys.readouterr().out.splitlines()
     assert all(h in lines[0] for h in headers) and not any(h in lines[0] for h in empty)
     assert any(line.startswith("note: --measure adds parameters, time per image and sample quality") for line in lines)
+
+
+def test_a_run_cut_at_a_time_reports_the_latest_row_of_its_last_step():
+    """Two measures logged at the same step at different times: the run's time is the later one, so
+    runs lined up at equal time never show one past the other (a flake of the Compare panel's test)."""
+    loss = np.array([[5, 0.090, 1.0], [6, 0.105, 0.9]])
+    held_out = np.array([[6, 0.108, 0.5]])
+    f = RunFacts(path=Path("r"), name="r", family="dcgan", status="done", step=6, dataset="", data_key="",
+                 train_seconds=0.108, final={}, best={}, curves={"loss": loss, "val/loss": held_out})
+    assert (at(f, seconds=0.108).step, at(f, seconds=0.108).train_seconds) == (6, 0.108)
+    assert (at(f, seconds=0.106).step, at(f, seconds=0.106).train_seconds) == (6, 0.105)
+    assert (at(f, step=5).step, at(f, step=5).train_seconds) == (5, 0.090)
